@@ -1,0 +1,153 @@
+//! The builtin (libcall) list: runtime functions that compiled code calls.
+//!
+//! The position of a builtin in [`foreach_builtin!`] is its index in the
+//! VMContext's builtin table. The compiler expands the list into Cranelift
+//! signatures, the loader into its table of function pointers; a mismatch in
+//! count or order cannot compile on either side.
+//!
+//! Every builtin takes the calling instance's `vmctx` first. Parameter kinds:
+//! `i32`, `i64`, `ptr` (pointer-sized integer, a `funcref` pointer), `ref`
+//! (an `externref` pointer, which the compiler keeps in stack maps). Builtins
+//! that trap do not return: the runtime unwinds to the entry of the current
+//! Wasm activation. Table, memory, data and element indices are in the
+//! module's index spaces (imports included).
+
+/// Calls `$mac!` with the builtin list:
+/// `name(param kinds...) -> result kind;` (no `->` for no result).
+#[macro_export]
+macro_rules! foreach_builtin {
+    ($mac:ident) => {
+        $mac! {
+            /// `memory.grow`: (memory, delta pages) -> old size in pages or -1.
+            memory_grow(i32, i64) -> i64;
+            /// `memory.fill`: (memory, dst, byte, len).
+            memory_fill(i32, i64, i32, i64);
+            /// `memory.copy`: (dst memory, dst, src memory, src, len).
+            memory_copy(i32, i64, i32, i64, i64);
+            /// `memory.init`: (memory, data segment, dst, src, len).
+            memory_init(i32, i32, i64, i32, i32);
+            /// `data.drop`: (data segment).
+            data_drop(i32);
+            /// `table.grow` of a funcref table: (table, delta, init) -> old size or -1.
+            table_grow_func_ref(i32, i32, ptr) -> i32;
+            /// `table.grow` of an externref table: (table, delta, init) -> old size or -1.
+            table_grow_externref(i32, i32, ref) -> i32;
+            /// `table.fill` of a funcref table: (table, dst, value, len).
+            table_fill_func_ref(i32, i32, ptr, i32);
+            /// `table.fill` of an externref table: (table, dst, value, len).
+            table_fill_externref(i32, i32, ref, i32);
+            /// `table.copy`: (dst table, src table, dst, src, len).
+            table_copy(i32, i32, i32, i32, i32);
+            /// `table.init`: (table, element segment, dst, src, len).
+            table_init(i32, i32, i32, i32, i32);
+            /// `elem.drop`: (element segment).
+            elem_drop(i32);
+            /// `table.get` of an externref table: (table, index) -> reference,
+            /// cloned into the activations table.
+            table_get_externref(i32, i32) -> ref;
+            /// `table.set` of an externref table: (table, index, value), with
+            /// precise reference counting.
+            table_set_externref(i32, i32, ref);
+            /// `global.get` of an externref global: (global) -> reference,
+            /// cloned into the activations table.
+            global_get_externref(i32) -> ref;
+            /// `global.set` of an externref global: (global, value).
+            global_set_externref(i32, ref);
+            /// Slow path of the inline activations-table insertion: collect
+            /// garbage, then insert (and increment) the reference.
+            activations_table_insert_slow(ref);
+        }
+    };
+}
+
+/// Kind of a builtin parameter or result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuiltinType {
+    /// 32-bit integer.
+    I32,
+    /// 64-bit integer.
+    I64,
+    /// Pointer-sized integer.
+    Ptr,
+    /// `externref` pointer (needs a stack map in the caller).
+    Ref,
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __builtin_type {
+    (i32) => {
+        $crate::builtins::BuiltinType::I32
+    };
+    (i64) => {
+        $crate::builtins::BuiltinType::I64
+    };
+    (ptr) => {
+        $crate::builtins::BuiltinType::Ptr
+    };
+    (ref) => {
+        $crate::builtins::BuiltinType::Ref
+    };
+}
+
+macro_rules! define_builtin_enum {
+    ($($(#[$doc:meta])* $name:ident($($param:ident),*) $(-> $result:ident)?;)*) => {
+        /// A builtin; its discriminant is its index in the builtin table.
+        #[allow(non_camel_case_types)] // the variants are the libcall names
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u32)]
+        pub enum Builtin {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Builtin {
+            /// Every builtin, in index order.
+            pub const ALL: &'static [Builtin] = &[$(Builtin::$name,)*];
+            /// Number of builtins.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Name, as in the list.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Builtin::$name => stringify!($name),)*
+                }
+            }
+
+            /// Parameters after `vmctx`.
+            pub fn params(self) -> &'static [BuiltinType] {
+                match self {
+                    $(Builtin::$name => &[$($crate::__builtin_type!($param)),*],)*
+                }
+            }
+
+            /// Result, if any.
+            pub fn result(self) -> Option<BuiltinType> {
+                match self {
+                    $(Builtin::$name => None $(.or(Some($crate::__builtin_type!($result))))?,)*
+                }
+            }
+
+            /// Index in the builtin table.
+            pub fn index(self) -> u32 {
+                self as u32
+            }
+        }
+    };
+}
+
+foreach_builtin!(define_builtin_enum);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_follow_the_list() {
+        for (i, b) in Builtin::ALL.iter().enumerate() {
+            assert_eq!(b.index() as usize, i);
+        }
+        assert_eq!(Builtin::memory_grow.result(), Some(BuiltinType::I64));
+        assert_eq!(Builtin::data_drop.result(), None);
+        assert_eq!(Builtin::table_fill_externref.params()[2], BuiltinType::Ref);
+    }
+}

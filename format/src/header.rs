@@ -1,0 +1,428 @@
+//! The artifact header: the fixed-layout prefix of `.wasmc.meta`.
+//!
+//! ```text
+//! .wasmc.meta
+//! +------------+------------------+----------------+-------------------------+-----------------+
+//! | magic [8]  | format_version   | header_len u32 | ArtifactHeader (bincode)| ModuleInfo      |
+//! | "\0wasmc\r\n" | u32 LE        | LE             | header_len bytes        | (bincode), rest |
+//! +------------+------------------+----------------+-------------------------+-----------------+
+//! ```
+//!
+//! The magic and the version are read by hand before anything is decoded, so
+//! an artifact of another format version is refused with "format version 3,
+//! this loader supports version 4", never with a decoding error. The header
+//! says what the code depends on (architecture, CPU features, the memory
+//! strategy the code was compiled for); [`ArtifactHeader::check_host`] compares
+//! that with a host and names every field that differs.
+
+use crate::bytes::read_u32;
+use crate::{FormatError, ModuleInfo};
+use serde::{Deserialize, Serialize};
+
+/// First bytes of `.wasmc.meta`.
+pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
+
+/// Version of the artifact format. Bump on any change to a section's
+/// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Cranelift ISA flag names and the Rust target-feature names they map to.
+/// The header lists the Rust names; the loader checks them against the host CPU.
+pub const CPU_FEATURE_NAMES: &[(&str, &str)] = &[
+    ("has_sse3", "sse3"),
+    ("has_ssse3", "ssse3"),
+    ("has_sse41", "sse4.1"),
+    ("has_sse42", "sse4.2"),
+    ("has_popcnt", "popcnt"),
+    ("has_avx", "avx"),
+    ("has_avx2", "avx2"),
+    ("has_fma", "fma"),
+    ("has_bmi1", "bmi1"),
+    ("has_bmi2", "bmi2"),
+    ("has_lzcnt", "lzcnt"),
+    ("has_avx512bitalg", "avx512bitalg"),
+    ("has_avx512dq", "avx512dq"),
+    ("has_avx512f", "avx512f"),
+    ("has_avx512vl", "avx512vl"),
+    ("has_avx512vbmi", "avx512vbmi"),
+    ("has_cmpxchg16b", "cmpxchg16b"),
+    ("has_lse", "lse"),
+    ("has_pauth", "paca"),
+    ("has_fp16", "fp16"),
+];
+
+/// How linear memory accesses are kept in bounds. The loader must allocate
+/// memories to match, so this is part of the ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MemoryStrategy {
+    /// Each memory reserves `reservation` bytes of address space followed by
+    /// `guard` bytes of inaccessible guard region; 32-bit accesses with a
+    /// static offset below `guard` are not bounds-checked and an out-of-bounds
+    /// access faults into the reservation's inaccessible tail or the guard.
+    /// The base never moves.
+    Guard {
+        /// Bytes of address space reserved per memory (4 GiB).
+        reservation: u64,
+        /// Bytes of guard region after the reservation.
+        guard: u64,
+    },
+    /// Every access is compared with the memory's current length; memories
+    /// reserve only what they need, and the base may move on `memory.grow`.
+    Explicit,
+}
+
+impl core::fmt::Display for MemoryStrategy {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MemoryStrategy::Guard { reservation, guard } => {
+                write!(f, "guard (reservation {reservation:#x}, guard {guard:#x})")
+            }
+            MemoryStrategy::Explicit => f.write_str("explicit bounds checks"),
+        }
+    }
+}
+
+/// Cranelift optimization level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OptLevel {
+    /// No optimization.
+    None,
+    /// Optimize for speed.
+    Speed,
+    /// Optimize for speed and size.
+    SpeedAndSize,
+}
+
+impl core::fmt::Display for OptLevel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+            OptLevel::SpeedAndSize => "speed_and_size",
+        })
+    }
+}
+
+/// Settings that changed code generation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CodegenSettings {
+    /// Optimization level.
+    pub opt_level: OptLevel,
+    /// Memory bounds strategy (ABI: the loader must match it).
+    pub memory: MemoryStrategy,
+    /// Every Cranelift shared flag as `name=value`, for reproduction and
+    /// `inspect`; informational.
+    pub cranelift_flags: Vec<String>,
+}
+
+/// What the code was compiled for and with.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ArtifactHeader {
+    /// `wasmc` version that wrote the artifact.
+    pub compiler_version: String,
+    /// Target triple, e.g. `x86_64-unknown-linux-gnu`.
+    pub triple: String,
+    /// Architecture as Rust names it (`std::env::consts::ARCH`).
+    pub arch: String,
+    /// Operating system as Rust names it (`std::env::consts::OS`).
+    pub os: String,
+    /// Pointer width in bytes.
+    pub pointer_bytes: u8,
+    /// The CPU model the code was tuned for (`baseline`, `native`, or a list).
+    pub cpu: String,
+    /// Rust target-feature names of the CPU features the code uses.
+    pub cpu_features: Vec<String>,
+    /// Code generation settings.
+    pub settings: CodegenSettings,
+    /// Enabled Wasm proposals.
+    pub wasm_features: Vec<String>,
+    /// SHA-256 over `.text`, then every `.wasmc.*` section but `.wasmc.meta`
+    /// in [`crate::sections::WASMC_SECTIONS`] order, then the encoded
+    /// `ModuleInfo`; each part prefixed with its length as u64 LE.
+    pub content_hash: [u8; 32],
+}
+
+/// What a host offers, for [`ArtifactHeader::check_host`].
+pub struct HostInfo<'a> {
+    /// `std::env::consts::ARCH`.
+    pub arch: &'a str,
+    /// `std::env::consts::OS`.
+    pub os: &'a str,
+    /// Pointer width in bytes.
+    pub pointer_bytes: u8,
+    /// Whether the host CPU has a feature (Rust name); `None` if the loader
+    /// does not know the name.
+    pub has_feature: &'a dyn Fn(&str) -> Option<bool>,
+}
+
+/// One way in which an artifact does not fit a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The header field.
+    pub field: &'static str,
+    /// The artifact's value.
+    pub artifact: String,
+    /// The host's value.
+    pub host: String,
+}
+
+impl core::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{}: artifact needs {}, host has {}",
+            self.field, self.artifact, self.host
+        )
+    }
+}
+
+impl ArtifactHeader {
+    /// Every field in which the artifact does not fit `host`; empty if it fits.
+    pub fn check_host(&self, host: &HostInfo<'_>) -> Vec<Mismatch> {
+        let mut out = Vec::new();
+        let mut cmp = |field, a: String, h: String| {
+            if a != h {
+                out.push(Mismatch {
+                    field,
+                    artifact: a,
+                    host: h,
+                });
+            }
+        };
+        cmp("architecture", self.arch.clone(), host.arch.to_string());
+        cmp("operating system", self.os.clone(), host.os.to_string());
+        cmp(
+            "pointer width",
+            self.pointer_bytes.to_string(),
+            host.pointer_bytes.to_string(),
+        );
+        for feat in &self.cpu_features {
+            match (host.has_feature)(feat) {
+                Some(true) => {}
+                Some(false) => out.push(Mismatch {
+                    field: "cpu feature",
+                    artifact: feat.clone(),
+                    host: format!("no {feat}"),
+                }),
+                None => out.push(Mismatch {
+                    field: "cpu feature",
+                    artifact: feat.clone(),
+                    host: "a loader that does not know this feature".into(),
+                }),
+            }
+        }
+        if let MemoryStrategy::Guard { reservation, guard } = self.settings.memory {
+            if reservation < (1 << 32) || reservation > (1 << 33) || guard > (1 << 32) {
+                out.push(Mismatch {
+                    field: "memory strategy",
+                    artifact: self.settings.memory.to_string(),
+                    host: "a reservation of 4 to 8 GiB and a guard of at most 4 GiB".into(),
+                });
+            }
+        }
+        out
+    }
+}
+
+const WHAT: &str = "section `.wasmc.meta`";
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<{ 1 << 30 }>()
+}
+
+/// Encodes `.wasmc.meta`.
+pub fn encode_meta(header: &ArtifactHeader, info: &ModuleInfo) -> Vec<u8> {
+    let h = bincode::serde::encode_to_vec(header, bincode_config()).expect("header encodes");
+    let m = encode_module_info(info);
+    let mut out = Vec::with_capacity(16 + h.len() + m.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&m);
+    out
+}
+
+/// Encodes a `ModuleInfo` alone (also the input of the content hash).
+pub fn encode_module_info(info: &ModuleInfo) -> Vec<u8> {
+    bincode::serde::encode_to_vec(info, bincode_config()).expect("module info encodes")
+}
+
+/// Checks the magic and version and decodes the header. Returns the header and
+/// the bytes of the encoded `ModuleInfo` that follow it.
+pub fn decode_header(meta: &[u8]) -> Result<(ArtifactHeader, &[u8]), FormatError> {
+    if meta.len() < 16 {
+        return Err(FormatError::Truncated {
+            what: WHAT,
+            detail: format!("{} bytes, the fixed header needs 16", meta.len()),
+        });
+    }
+    if meta[..8] != MAGIC {
+        return Err(FormatError::Invalid {
+            what: WHAT,
+            detail: "bad magic: not a wasmc artifact".into(),
+        });
+    }
+    let version = read_u32(meta, 8).unwrap_or(0);
+    if version != FORMAT_VERSION {
+        return Err(FormatError::Version {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let hlen = read_u32(meta, 12).unwrap_or(0) as usize;
+    let hbytes =
+        meta.get(16..16usize.saturating_add(hlen))
+            .ok_or_else(|| FormatError::Truncated {
+                what: WHAT,
+                detail: format!("header length {hlen} exceeds section length {}", meta.len()),
+            })?;
+    let (header, used): (ArtifactHeader, usize) =
+        bincode::serde::decode_from_slice(hbytes, bincode_config()).map_err(|e| {
+            FormatError::Decode {
+                what: "artifact header",
+                detail: e.to_string(),
+            }
+        })?;
+    if used != hlen {
+        return Err(FormatError::Invalid {
+            what: WHAT,
+            detail: format!("header length {hlen} but header encodes in {used} bytes"),
+        });
+    }
+    Ok((header, &meta[16 + hlen..]))
+}
+
+/// Decodes the `ModuleInfo` bytes returned by [`decode_header`]. The result
+/// still needs [`ModuleInfo::validate`].
+pub fn decode_module_info(bytes: &[u8]) -> Result<ModuleInfo, FormatError> {
+    let (info, used): (ModuleInfo, usize) =
+        bincode::serde::decode_from_slice(bytes, bincode_config()).map_err(|e| {
+            FormatError::Decode {
+                what: "module info",
+                detail: e.to_string(),
+            }
+        })?;
+    if used != bytes.len() {
+        return Err(FormatError::Invalid {
+            what: WHAT,
+            detail: format!("{} trailing bytes after module info", bytes.len() - used),
+        });
+    }
+    Ok(info)
+}
+
+/// Computes [`ArtifactHeader::content_hash`] from `.text`, the other sections
+/// in [`crate::sections::WASMC_SECTIONS`] order (without `.wasmc.meta`), and
+/// the encoded `ModuleInfo`.
+pub fn content_hash(text: &[u8], other_sections: &[&[u8]], module_info: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in core::iter::once(text)
+        .chain(other_sections.iter().copied())
+        .chain(core::iter::once(module_info))
+    {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> ArtifactHeader {
+        ArtifactHeader {
+            compiler_version: "0.1.0".into(),
+            triple: "x86_64-unknown-linux-gnu".into(),
+            arch: "x86_64".into(),
+            os: "linux".into(),
+            pointer_bytes: 8,
+            cpu: "baseline".into(),
+            cpu_features: vec!["sse4.1".into(), "avx512f".into()],
+            settings: CodegenSettings {
+                opt_level: OptLevel::Speed,
+                memory: MemoryStrategy::Guard {
+                    reservation: 1 << 32,
+                    guard: 1 << 31,
+                },
+                cranelift_flags: vec!["opt_level=speed".into()],
+            },
+            wasm_features: vec!["simd".into()],
+            content_hash: [7; 32],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let info = ModuleInfo {
+            name: Some("m".into()),
+            ..Default::default()
+        };
+        let bytes = encode_meta(&header(), &info);
+        let (h, rest) = decode_header(&bytes).unwrap();
+        assert_eq!(h, header());
+        assert_eq!(decode_module_info(rest).unwrap(), info);
+    }
+
+    #[test]
+    fn version_and_magic_are_checked_first() {
+        let mut bytes = encode_meta(&header(), &ModuleInfo::default());
+        bytes[8] = 9;
+        let e = decode_header(&bytes).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "artifact format version 9, this loader supports version 1"
+        );
+        bytes[0] = b'X';
+        assert!(decode_header(&bytes)
+            .unwrap_err()
+            .to_string()
+            .contains("bad magic"));
+    }
+
+    #[test]
+    fn truncated_and_flipped_never_panic() {
+        let bytes = encode_meta(&header(), &ModuleInfo::default());
+        for n in 0..bytes.len() {
+            if let Ok((_, rest)) = decode_header(&bytes[..n]) {
+                let _ = decode_module_info(rest);
+            }
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x80;
+            if let Ok((_, rest)) = decode_header(&b) {
+                let _ = decode_module_info(rest);
+            }
+        }
+    }
+
+    #[test]
+    fn host_mismatches_are_named() {
+        let h = header();
+        let has = |f: &str| match f {
+            "sse4.1" => Some(true),
+            "avx512f" => Some(false),
+            _ => None,
+        };
+        let host = HostInfo {
+            arch: "aarch64",
+            os: "linux",
+            pointer_bytes: 8,
+            has_feature: &has,
+        };
+        let m = h.check_host(&host);
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            m[0].to_string(),
+            "architecture: artifact needs x86_64, host has aarch64"
+        );
+        assert_eq!(m[1].field, "cpu feature");
+        assert_eq!(m[1].artifact, "avx512f");
+    }
+}
