@@ -1,0 +1,419 @@
+//! Module translation: validates a Wasm binary with wasmparser and builds the
+//! [`ModuleInfo`] the artifact carries, plus the function bodies to compile.
+//!
+//! Function bodies are handed to cranelift-wasm one at a time (see
+//! `func_environ.rs`); everything else (types, imports, element and data
+//! segments with arbitrary constant expressions, names) is parsed here, because
+//! cranelift-wasm's own module parser does not support expression-based element
+//! segments.
+
+use crate::CompileError;
+use wasmc_format::{
+    ConstExpr, ConstOp, DataMode, DataSegment, ElementItems, ElementMode, ElementSegment, Export,
+    ExternKind, FuncInfo, FuncType, GlobalInfo, GlobalType, Import, ImportType, MemoryType,
+    ModuleInfo, RefType, TableType, ValType,
+};
+use wasmparser::{
+    FuncToValidate, FunctionBody, KnownCustom, Name, Operator, Parser, Payload, TypeRef,
+    ValidPayload, Validator, ValidatorResources, WasmFeatures,
+};
+
+/// The Wasm features wasmc compiles: the WebAssembly 2.0 core.
+pub fn wasm_features() -> WasmFeatures {
+    WasmFeatures::WASM2
+}
+
+/// Names of the enabled features, for the artifact header.
+pub fn wasm_feature_names() -> Vec<String> {
+    let f = wasm_features();
+    let mut out = Vec::new();
+    for (flag, name) in [
+        (WasmFeatures::MUTABLE_GLOBAL, "mutable-global"),
+        (
+            WasmFeatures::SATURATING_FLOAT_TO_INT,
+            "saturating-float-to-int",
+        ),
+        (WasmFeatures::SIGN_EXTENSION, "sign-extension"),
+        (WasmFeatures::MULTI_VALUE, "multi-value"),
+        (WasmFeatures::BULK_MEMORY, "bulk-memory"),
+        (WasmFeatures::REFERENCE_TYPES, "reference-types"),
+        (WasmFeatures::SIMD, "simd"),
+    ] {
+        if f.contains(flag) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// A function body waiting to be compiled.
+pub struct FunctionToCompile<'data> {
+    /// Index in the function index space.
+    pub index: u32,
+    /// Its validator (validation happens during translation).
+    pub validator: FuncToValidate<ValidatorResources>,
+    /// The body.
+    pub body: FunctionBody<'data>,
+}
+
+/// The result of translating a module's non-code sections.
+pub struct Translation<'data> {
+    /// Metadata; code ranges and trampolines are filled in after compilation.
+    pub info: ModuleInfo,
+    /// Bodies of the defined functions, in index order.
+    pub functions: Vec<FunctionToCompile<'data>>,
+    /// Concatenated data-segment bytes (`.wasmc.data`).
+    pub data: Vec<u8>,
+}
+
+fn invalid(e: wasmparser::BinaryReaderError) -> CompileError {
+    CompileError::Invalid {
+        offset: e.offset(),
+        message: e.message().to_string(),
+    }
+}
+
+fn unsupported(msg: impl Into<String>) -> CompileError {
+    CompileError::Unsupported(msg.into())
+}
+
+pub(crate) fn val_type(t: wasmparser::ValType) -> Result<ValType, CompileError> {
+    Ok(match t {
+        wasmparser::ValType::I32 => ValType::I32,
+        wasmparser::ValType::I64 => ValType::I64,
+        wasmparser::ValType::F32 => ValType::F32,
+        wasmparser::ValType::F64 => ValType::F64,
+        wasmparser::ValType::V128 => ValType::V128,
+        wasmparser::ValType::Ref(r) => ref_type(r)?.val_type(),
+    })
+}
+
+fn ref_type(r: wasmparser::RefType) -> Result<RefType, CompileError> {
+    if r == wasmparser::RefType::FUNCREF {
+        Ok(RefType::FuncRef)
+    } else if r == wasmparser::RefType::EXTERNREF {
+        Ok(RefType::ExternRef)
+    } else {
+        Err(unsupported(format!("reference type {r:?}")))
+    }
+}
+
+fn table_type(t: &wasmparser::TableType) -> Result<TableType, CompileError> {
+    if t.table64 || t.shared {
+        return Err(unsupported("64-bit or shared tables"));
+    }
+    Ok(TableType {
+        elem: ref_type(t.element_type)?,
+        min: t.initial as u32,
+        max: t.maximum.map(|m| m as u32),
+    })
+}
+
+fn memory_type(m: &wasmparser::MemoryType) -> Result<MemoryType, CompileError> {
+    if m.memory64 || m.shared || m.page_size_log2.is_some() {
+        return Err(unsupported(
+            "memory64, shared memories or custom page sizes",
+        ));
+    }
+    Ok(MemoryType {
+        min: m.initial,
+        max: m.maximum,
+        memory64: false,
+        shared: false,
+    })
+}
+
+fn global_type(g: &wasmparser::GlobalType) -> Result<GlobalType, CompileError> {
+    Ok(GlobalType {
+        ty: val_type(g.content_type)?,
+        mutable: g.mutable,
+    })
+}
+
+fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, CompileError> {
+    let mut ops = Vec::new();
+    let mut reader = e.get_operators_reader();
+    loop {
+        let op = reader.read().map_err(invalid)?;
+        ops.push(match op {
+            Operator::End => break,
+            Operator::I32Const { value } => ConstOp::I32Const(value),
+            Operator::I64Const { value } => ConstOp::I64Const(value),
+            Operator::F32Const { value } => ConstOp::F32Const(value.bits()),
+            Operator::F64Const { value } => ConstOp::F64Const(value.bits()),
+            Operator::V128Const { value } => {
+                ConstOp::V128Const(u128::from_le_bytes(*value.bytes()))
+            }
+            Operator::RefNull { hty } => ConstOp::RefNull(match hty {
+                wasmparser::HeapType::Abstract {
+                    ty: wasmparser::AbstractHeapType::Func,
+                    ..
+                } => RefType::FuncRef,
+                wasmparser::HeapType::Abstract {
+                    ty: wasmparser::AbstractHeapType::Extern,
+                    ..
+                } => RefType::ExternRef,
+                other => return Err(unsupported(format!("ref.null {other:?}"))),
+            }),
+            Operator::RefFunc { function_index } => ConstOp::RefFunc(function_index),
+            Operator::GlobalGet { global_index } => ConstOp::GlobalGet(global_index),
+            Operator::I32Add => ConstOp::I32Add,
+            Operator::I32Sub => ConstOp::I32Sub,
+            Operator::I32Mul => ConstOp::I32Mul,
+            Operator::I64Add => ConstOp::I64Add,
+            Operator::I64Sub => ConstOp::I64Sub,
+            Operator::I64Mul => ConstOp::I64Mul,
+            other => {
+                return Err(unsupported(format!(
+                    "constant expression operator {other:?}"
+                )))
+            }
+        });
+    }
+    Ok(ConstExpr(ops))
+}
+
+/// Validates `wasm` and parses everything but the function bodies.
+pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
+    let mut validator = Validator::new_with_features(wasm_features());
+    let mut info = ModuleInfo::default();
+    let mut functions = Vec::new();
+    let mut data = Vec::new();
+    let mut names: Vec<(u32, String)> = Vec::new();
+
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(invalid)?;
+        if let ValidPayload::Func(validator, body) = validator.payload(&payload).map_err(invalid)? {
+            let index = info.num_imported_funcs + functions.len() as u32;
+            functions.push(FunctionToCompile {
+                index,
+                validator,
+                body,
+            });
+        }
+        match payload {
+            Payload::TypeSection(types) => {
+                for ty in types.into_iter_err_on_gc_types() {
+                    let ty = ty.map_err(invalid)?;
+                    info.types.push(FuncType {
+                        params: ty
+                            .params()
+                            .iter()
+                            .map(|t| val_type(*t))
+                            .collect::<Result<_, _>>()?,
+                        results: ty
+                            .results()
+                            .iter()
+                            .map(|t| val_type(*t))
+                            .collect::<Result<_, _>>()?,
+                    });
+                }
+            }
+            Payload::ImportSection(imports) => {
+                for imp in imports {
+                    let imp = imp.map_err(invalid)?;
+                    let ty = match imp.ty {
+                        TypeRef::Func(t) => {
+                            info.functions.push(FuncInfo {
+                                type_index: t,
+                                name: None,
+                                code: None,
+                            });
+                            info.num_imported_funcs += 1;
+                            ImportType::Func(t)
+                        }
+                        TypeRef::Table(t) => {
+                            let t = table_type(&t)?;
+                            info.tables.push(t);
+                            info.num_imported_tables += 1;
+                            ImportType::Table(t)
+                        }
+                        TypeRef::Memory(m) => {
+                            let m = memory_type(&m)?;
+                            info.memories.push(m);
+                            info.num_imported_memories += 1;
+                            ImportType::Memory(m)
+                        }
+                        TypeRef::Global(g) => {
+                            let g = global_type(&g)?;
+                            info.globals.push(GlobalInfo { ty: g, init: None });
+                            info.num_imported_globals += 1;
+                            ImportType::Global(g)
+                        }
+                        TypeRef::Tag(_) => return Err(unsupported("exception tags")),
+                    };
+                    info.imports.push(Import {
+                        module: imp.module.to_string(),
+                        field: imp.name.to_string(),
+                        ty,
+                    });
+                }
+            }
+            Payload::FunctionSection(funcs) => {
+                for f in funcs {
+                    info.functions.push(FuncInfo {
+                        type_index: f.map_err(invalid)?,
+                        name: None,
+                        code: None,
+                    });
+                }
+            }
+            Payload::TableSection(tables) => {
+                for t in tables {
+                    let t = t.map_err(invalid)?;
+                    if let wasmparser::TableInit::Expr(_) = t.init {
+                        return Err(unsupported("table initializer expressions"));
+                    }
+                    info.tables.push(table_type(&t.ty)?);
+                }
+            }
+            Payload::MemorySection(mems) => {
+                for m in mems {
+                    info.memories.push(memory_type(&m.map_err(invalid)?)?);
+                }
+            }
+            Payload::GlobalSection(globals) => {
+                for g in globals {
+                    let g = g.map_err(invalid)?;
+                    info.globals.push(GlobalInfo {
+                        ty: global_type(&g.ty)?,
+                        init: Some(const_expr(&g.init_expr)?),
+                    });
+                }
+            }
+            Payload::ExportSection(exports) => {
+                for e in exports {
+                    let e = e.map_err(invalid)?;
+                    let kind = match e.kind {
+                        wasmparser::ExternalKind::Func => ExternKind::Func,
+                        wasmparser::ExternalKind::Table => ExternKind::Table,
+                        wasmparser::ExternalKind::Memory => ExternKind::Memory,
+                        wasmparser::ExternalKind::Global => ExternKind::Global,
+                        wasmparser::ExternalKind::Tag => return Err(unsupported("exception tags")),
+                    };
+                    info.exports.push(Export {
+                        name: e.name.to_string(),
+                        kind,
+                        index: e.index,
+                    });
+                }
+            }
+            Payload::StartSection { func, .. } => info.start = Some(func),
+            Payload::ElementSection(elems) => {
+                for e in elems {
+                    let e = e.map_err(invalid)?;
+                    let mode = match e.kind {
+                        wasmparser::ElementKind::Passive => ElementMode::Passive,
+                        wasmparser::ElementKind::Declared => ElementMode::Declared,
+                        wasmparser::ElementKind::Active {
+                            table_index,
+                            offset_expr,
+                        } => ElementMode::Active {
+                            table: table_index.unwrap_or(0),
+                            offset: const_expr(&offset_expr)?,
+                        },
+                    };
+                    let (elem_type, items) = match e.items {
+                        wasmparser::ElementItems::Functions(r) => (
+                            RefType::FuncRef,
+                            ElementItems::Functions(
+                                r.into_iter().collect::<Result<_, _>>().map_err(invalid)?,
+                            ),
+                        ),
+                        wasmparser::ElementItems::Expressions(rt, r) => {
+                            let mut exprs = Vec::new();
+                            for ex in r {
+                                exprs.push(const_expr(&ex.map_err(invalid)?)?);
+                            }
+                            (ref_type(rt)?, ElementItems::Exprs(exprs))
+                        }
+                    };
+                    info.elements.push(ElementSegment {
+                        mode,
+                        elem_type,
+                        items,
+                    });
+                }
+            }
+            Payload::DataSection(segs) => {
+                for d in segs {
+                    let d = d.map_err(invalid)?;
+                    let mode = match d.kind {
+                        wasmparser::DataKind::Passive => DataMode::Passive,
+                        wasmparser::DataKind::Active {
+                            memory_index,
+                            offset_expr,
+                        } => DataMode::Active {
+                            memory: memory_index,
+                            offset: const_expr(&offset_expr)?,
+                        },
+                    };
+                    let offset = u32::try_from(data.len())
+                        .ok()
+                        .filter(|o| o.checked_add(d.data.len() as u32).is_some())
+                        .ok_or_else(|| unsupported("more than 4 GiB of data segments"))?;
+                    data.extend_from_slice(d.data);
+                    info.data.push(DataSegment {
+                        mode,
+                        offset,
+                        len: d.data.len() as u32,
+                    });
+                }
+            }
+            Payload::CustomSection(c) => {
+                // A malformed name section is not an error in Wasm: names are
+                // best effort, so stop reading at the first bad entry.
+                if let KnownCustom::Name(reader) = c.as_known() {
+                    for n in reader.into_iter().map_while(Result::ok) {
+                        match n {
+                            Name::Module { name, .. } => info.name = Some(name.to_string()),
+                            Name::Function(map) => {
+                                for naming in map.into_iter().map_while(Result::ok) {
+                                    names.push((naming.index, naming.name.to_string()));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (index, name) in names {
+        if let Some(f) = info.functions.get_mut(index as usize) {
+            f.name = Some(name);
+        }
+    }
+    Ok(Translation {
+        info,
+        functions,
+        data,
+    })
+}
+
+/// WebAssembly 2.0 encodes the memory index of `memory.size` and `memory.grow`
+/// as a single reserved zero byte; wasmparser reads it as a LEB128 index (as
+/// multi-memory does), so a long encoding of zero must be refused here.
+pub fn check_reserved_bytes(body: &FunctionBody<'_>) -> Result<(), CompileError> {
+    let mut reader = body.get_operators_reader().map_err(invalid)?;
+    let mut pending: Option<usize> = None;
+    while !reader.eof() {
+        let (op, offset) = reader.read_with_offset().map_err(invalid)?;
+        if let Some(start) = pending.take() {
+            if offset != start + 2 {
+                return Err(CompileError::Invalid {
+                    offset: start + 1,
+                    message: "zero byte expected".into(),
+                });
+            }
+        }
+        if matches!(
+            op,
+            Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
+        ) {
+            pending = Some(offset);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! Builds the tiny C helper that wraps `sigsetjmp`/`siglongjmp` (Rust cannot
+//! call `setjmp` soundly itself: it returns twice).
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/helpers.c");
+    cc::Build::new()
+        .file("src/helpers.c")
+        .warnings(true)
+        .compile("wasmc_loader_helpers");
+}

@@ -1,0 +1,595 @@
+//! Parsing a wasmc artifact without running anything.
+//!
+//! [`ParsedArtifact::parse`] reads the ELF container, finds the sections named
+//! in [`wasmc_format::sections`], decodes the header and `ModuleInfo`, and
+//! validates the metadata against the section sizes. It performs no host
+//! checks and maps nothing executable, so `wasmc inspect` can use it on
+//! artifacts for other machines. [`crate::Module`] builds on it.
+//!
+//! Everything read here is untrusted: section ranges are checked against the
+//! file, and the per-PC tables are parsed (count against length) once so that
+//! later lookups only bounds-check.
+
+use crate::error::LoadError;
+use object::read::elf::ElfFile64;
+use object::{Endianness, Object, ObjectKind, ObjectSection, ObjectSymbol, RelocationTarget};
+use std::ops::Range;
+use wasmc_format::addrmap::AddrMap;
+use wasmc_format::header::{decode_header, decode_module_info, HostInfo, Mismatch};
+use wasmc_format::sections::{
+    ELF_TEXT, ELF_WASMC_ADDRMAP, ELF_WASMC_DATA, ELF_WASMC_META, ELF_WASMC_STACKMAPS,
+    ELF_WASMC_TRAPS, PAGE_ALIGN,
+};
+use wasmc_format::stack_map::StackMapSection;
+use wasmc_format::trap::TrapTable;
+use wasmc_format::{ArtifactHeader, ModuleInfo};
+
+/// One ELF section of an artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SectionInfo {
+    /// Section name.
+    pub name: String,
+    /// Offset of its bytes in the file (0 for sections without file bytes).
+    pub file_offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Required alignment.
+    pub align: u64,
+}
+
+/// One relocation found in an artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelocationInfo {
+    /// Name of the section the relocation patches.
+    pub section: String,
+    /// Offset in that section.
+    pub offset: u64,
+    /// Relocation type, e.g. `Elf(R_X86_64_PLT32 = 4)`.
+    pub kind: String,
+    /// Target symbol or section name (empty if unnamed).
+    pub symbol: String,
+    /// Addend.
+    pub addend: i64,
+}
+
+/// Byte ranges (in the artifact) of the sections the loader uses. Optional
+/// tables that are absent are empty ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SectionRanges {
+    /// `.text`.
+    pub text: Range<usize>,
+    /// `.wasmc.meta`.
+    pub meta: Range<usize>,
+    /// `.wasmc.traps`.
+    pub traps: Range<usize>,
+    /// `.wasmc.stackmaps`.
+    pub stackmaps: Range<usize>,
+    /// `.wasmc.addrmap`.
+    pub addrmap: Range<usize>,
+    /// `.wasmc.data`.
+    pub data: Range<usize>,
+}
+
+/// A parsed and validated artifact, borrowing its bytes.
+#[derive(Debug)]
+pub struct ParsedArtifact<'a> {
+    bytes: &'a [u8],
+    header: ArtifactHeader,
+    info: ModuleInfo,
+    module_info_range: Range<usize>,
+    ranges: SectionRanges,
+    sections: Vec<SectionInfo>,
+    relocations: Vec<RelocationInfo>,
+}
+
+fn elf_err(e: object::read::Error) -> LoadError {
+    LoadError::Elf(e.to_string())
+}
+
+fn section_err(section: &str, detail: impl Into<String>) -> LoadError {
+    LoadError::Section {
+        section: section.to_string(),
+        detail: detail.into(),
+    }
+}
+
+impl<'a> ParsedArtifact<'a> {
+    /// Parses `bytes` as a wasmc artifact: ELF container, sections, header and
+    /// `ModuleInfo` (validated against the section sizes). No host checks.
+    pub fn parse(bytes: &'a [u8]) -> Result<ParsedArtifact<'a>, LoadError> {
+        let elf = ElfFile64::<Endianness>::parse(bytes).map_err(elf_err)?;
+        if elf.kind() != ObjectKind::Relocatable {
+            return Err(LoadError::Elf(format!(
+                "expected an ELF relocatable object (ET_REL), found {:?}",
+                elf.kind()
+            )));
+        }
+        if !elf.is_little_endian() {
+            return Err(LoadError::Elf(
+                "big-endian ELF files are not supported".into(),
+            ));
+        }
+
+        let mut sections = Vec::new();
+        let mut relocations = Vec::new();
+        let mut found: [Option<Range<usize>>; 6] = Default::default();
+        let names = [
+            ELF_TEXT,
+            ELF_WASMC_META,
+            ELF_WASMC_TRAPS,
+            ELF_WASMC_STACKMAPS,
+            ELF_WASMC_ADDRMAP,
+            ELF_WASMC_DATA,
+        ];
+        for section in elf.sections() {
+            let name = section.name().map_err(elf_err)?.to_string();
+            let (file_offset, file_size) = section.file_range().unwrap_or((0, 0));
+            sections.push(SectionInfo {
+                name: name.clone(),
+                file_offset,
+                size: section.size(),
+                align: section.align(),
+            });
+            for (offset, reloc) in section.relocations() {
+                let symbol = match reloc.target() {
+                    RelocationTarget::Symbol(idx) => match elf.symbol_by_index(idx) {
+                        Ok(sym) => {
+                            let n = sym.name().unwrap_or("");
+                            if n.is_empty() {
+                                sym.section_index()
+                                    .and_then(|s| elf.section_by_index(s).ok())
+                                    .and_then(|s| s.name().ok().map(str::to_string))
+                                    .unwrap_or_default()
+                            } else {
+                                n.to_string()
+                            }
+                        }
+                        Err(_) => format!("<bad symbol index {}>", idx.0),
+                    },
+                    RelocationTarget::Section(idx) => elf
+                        .section_by_index(idx)
+                        .ok()
+                        .and_then(|s| s.name().ok().map(str::to_string))
+                        .unwrap_or_default(),
+                    RelocationTarget::Absolute => "<absolute>".to_string(),
+                    _ => "<unknown>".to_string(),
+                };
+                relocations.push(RelocationInfo {
+                    section: name.clone(),
+                    offset,
+                    kind: format!("{:?}", reloc.flags()),
+                    symbol,
+                    addend: reloc.addend(),
+                });
+            }
+            if let Some(slot) = names.iter().position(|n| *n == name) {
+                if found[slot].is_some() {
+                    return Err(section_err(&name, "appears more than once"));
+                }
+                let start = usize::try_from(file_offset)
+                    .map_err(|_| section_err(&name, "file offset does not fit in memory"))?;
+                let len = usize::try_from(file_size)
+                    .map_err(|_| section_err(&name, "size does not fit in memory"))?;
+                let end = start
+                    .checked_add(len)
+                    .filter(|e| *e <= bytes.len())
+                    .ok_or_else(|| {
+                        section_err(
+                            &name,
+                            format!(
+                                "bytes {file_offset:#x}+{file_size:#x} exceed the file length {:#x}",
+                                bytes.len()
+                            ),
+                        )
+                    })?;
+                if file_size != section.size() {
+                    return Err(section_err(
+                        &name,
+                        "has no file bytes (SHT_NOBITS) or a size that disagrees with them",
+                    ));
+                }
+                found[slot] = Some(start..end);
+            }
+        }
+
+        let [text, meta, traps, stackmaps, addrmap, data] = found;
+        let text = text.ok_or(LoadError::MissingSection(ELF_TEXT))?;
+        let meta = meta.ok_or(LoadError::MissingSection(ELF_WASMC_META))?;
+        let traps = traps.ok_or(LoadError::MissingSection(ELF_WASMC_TRAPS))?;
+        let at = text.start;
+        let empty = || at..at;
+        let ranges = SectionRanges {
+            text,
+            meta,
+            traps,
+            stackmaps: stackmaps.unwrap_or_else(empty),
+            addrmap: addrmap.unwrap_or_else(empty),
+            data: data.unwrap_or_else(empty),
+        };
+        if !ranges.text.is_empty() && ranges.text.start as u64 % PAGE_ALIGN != 0 {
+            return Err(section_err(
+                ELF_TEXT,
+                format!(
+                    "file offset {:#x} is not aligned to {PAGE_ALIGN:#x} bytes",
+                    ranges.text.start
+                ),
+            ));
+        }
+
+        let meta_bytes = &bytes[ranges.meta.clone()];
+        let (header, info_bytes) = decode_header(meta_bytes)?;
+        let info_start = ranges.meta.end - info_bytes.len();
+        let info = decode_module_info(info_bytes)?;
+        info.validate(ranges.text.len() as u64, ranges.data.len() as u64)?;
+        if wasmc_format::VMOffsets::checked(
+            header.pointer_bytes.max(1),
+            wasmc_format::vmoffsets::VMCounts::for_module(&info),
+        )
+        .is_none()
+        {
+            return Err(LoadError::Format(wasmc_format::FormatError::Invalid {
+                what: "section `.wasmc.meta`: module info",
+                detail: "the VMContext would exceed 4 GiB".into(),
+            }));
+        }
+
+        let parsed = ParsedArtifact {
+            bytes,
+            header,
+            info,
+            module_info_range: info_start..ranges.meta.end,
+            ranges,
+            sections,
+            relocations,
+        };
+        // Check the tables' counts against their lengths once.
+        parsed.trap_table()?;
+        parsed.stack_maps()?;
+        parsed.addr_map()?;
+        Ok(parsed)
+    }
+
+    /// The artifact's bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &ArtifactHeader {
+        &self.header
+    }
+
+    /// The decoded and validated module metadata.
+    pub fn info(&self) -> &ModuleInfo {
+        &self.info
+    }
+
+    /// Takes the header and module info out of the parse.
+    pub fn into_parts(self) -> (ArtifactHeader, ModuleInfo, SectionRanges) {
+        (self.header, self.info, self.ranges)
+    }
+
+    /// Every ELF section, in file order.
+    pub fn sections(&self) -> &[SectionInfo] {
+        &self.sections
+    }
+
+    /// Every relocation in the file, in section order.
+    pub fn relocations(&self) -> &[RelocationInfo] {
+        &self.relocations
+    }
+
+    /// Byte ranges of the sections the loader uses.
+    pub fn ranges(&self) -> &SectionRanges {
+        &self.ranges
+    }
+
+    /// Byte range of the section called `name` among those the loader uses.
+    pub fn section_range(&self, name: &str) -> Option<Range<usize>> {
+        let r = &self.ranges;
+        Some(match name {
+            ELF_TEXT => r.text.clone(),
+            ELF_WASMC_META => r.meta.clone(),
+            ELF_WASMC_TRAPS => r.traps.clone(),
+            ELF_WASMC_STACKMAPS => r.stackmaps.clone(),
+            ELF_WASMC_ADDRMAP => r.addrmap.clone(),
+            ELF_WASMC_DATA => r.data.clone(),
+            _ => return None,
+        })
+    }
+
+    /// Bytes of the section called `name` among those the loader uses.
+    pub fn section_data(&self, name: &str) -> Option<&'a [u8]> {
+        self.section_range(name).map(|r| &self.bytes[r])
+    }
+
+    /// `.text`.
+    pub fn text(&self) -> &'a [u8] {
+        &self.bytes[self.ranges.text.clone()]
+    }
+
+    /// `.wasmc.data`.
+    pub fn data(&self) -> &'a [u8] {
+        &self.bytes[self.ranges.data.clone()]
+    }
+
+    /// The trap table.
+    pub fn trap_table(&self) -> Result<TrapTable<'a>, LoadError> {
+        Ok(TrapTable::parse(&self.bytes[self.ranges.traps.clone()])?)
+    }
+
+    /// The stack maps.
+    pub fn stack_maps(&self) -> Result<StackMapSection<'a>, LoadError> {
+        Ok(StackMapSection::parse(
+            &self.bytes[self.ranges.stackmaps.clone()],
+        )?)
+    }
+
+    /// The code-to-Wasm address map.
+    pub fn addr_map(&self) -> Result<AddrMap<'a>, LoadError> {
+        Ok(AddrMap::parse(&self.bytes[self.ranges.addrmap.clone()])?)
+    }
+
+    /// Every way in which the artifact does not fit the running host; empty
+    /// if it fits.
+    pub fn check_host(&self) -> Vec<Mismatch> {
+        check_host(&self.header)
+    }
+
+    /// Fails with [`LoadError::Relocation`] for the first relocation that
+    /// patches `.text` or a wasmc section: the loader applies none.
+    pub fn check_relocations(&self) -> Result<(), LoadError> {
+        let ours = |s: &str| s == ELF_TEXT || s.starts_with(".wasmc.");
+        match self.relocations.iter().find(|r| ours(&r.section)) {
+            Some(r) => Err(LoadError::Relocation {
+                section: r.section.clone(),
+                offset: r.offset,
+                kind: r.kind.clone(),
+                symbol: r.symbol.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Recomputes the content hash and compares it with the header's.
+    pub fn verify_content_hash(&self) -> Result<(), LoadError> {
+        let r = &self.ranges;
+        let b = self.bytes;
+        let others = [
+            &b[r.traps.clone()],
+            &b[r.stackmaps.clone()],
+            &b[r.addrmap.clone()],
+            &b[r.data.clone()],
+        ];
+        let hash = wasmc_format::header::content_hash(
+            &b[r.text.clone()],
+            &others,
+            &b[self.module_info_range.clone()],
+        );
+        if hash == self.header.content_hash {
+            Ok(())
+        } else {
+            Err(LoadError::HashMismatch)
+        }
+    }
+}
+
+/// Compares a header with the running host (architecture, OS, pointer width,
+/// CPU features detected at run time, memory strategy).
+pub fn check_host(header: &ArtifactHeader) -> Vec<Mismatch> {
+    let has = |f: &str| host_has_feature(f);
+    let host = HostInfo {
+        arch: std::env::consts::ARCH,
+        os: std::env::consts::OS,
+        pointer_bytes: std::mem::size_of::<usize>() as u8,
+        has_feature: &has,
+    };
+    header.check_host(&host)
+}
+
+/// Whether the host CPU has the feature with Rust name `name`; `None` if this
+/// loader does not know the name.
+#[cfg(target_arch = "x86_64")]
+pub fn host_has_feature(name: &str) -> Option<bool> {
+    use std::arch::is_x86_feature_detected as d;
+    Some(match name {
+        "sse2" => d!("sse2"),
+        "sse3" => d!("sse3"),
+        "ssse3" => d!("ssse3"),
+        "sse4.1" => d!("sse4.1"),
+        "sse4.2" => d!("sse4.2"),
+        "popcnt" => d!("popcnt"),
+        "avx" => d!("avx"),
+        "avx2" => d!("avx2"),
+        "fma" => d!("fma"),
+        "bmi1" => d!("bmi1"),
+        "bmi2" => d!("bmi2"),
+        "lzcnt" => d!("lzcnt"),
+        "avx512bitalg" => d!("avx512bitalg"),
+        "avx512dq" => d!("avx512dq"),
+        "avx512f" => d!("avx512f"),
+        "avx512vl" => d!("avx512vl"),
+        "avx512vbmi" => d!("avx512vbmi"),
+        "cmpxchg16b" => d!("cmpxchg16b"),
+        _ => return None,
+    })
+}
+
+/// Whether the host CPU has the feature with Rust name `name`; `None` if this
+/// loader does not know the name.
+#[cfg(target_arch = "aarch64")]
+pub fn host_has_feature(name: &str) -> Option<bool> {
+    use std::arch::is_aarch64_feature_detected as d;
+    Some(match name {
+        "neon" => d!("neon"),
+        "lse" => d!("lse"),
+        "paca" => d!("paca"),
+        "fp16" => d!("fp16"),
+        _ => return None,
+    })
+}
+
+/// Whether the host CPU has the feature with Rust name `name`; `None` if this
+/// loader does not know the name.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub fn host_has_feature(_name: &str) -> Option<bool> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::ArtifactBuilder;
+    use wasmc_format::*;
+
+    fn sample_info() -> ModuleInfo {
+        ModuleInfo {
+            name: Some("m".into()),
+            types: vec![FuncType {
+                params: vec![ValType::I32],
+                results: vec![ValType::I32],
+            }],
+            trampolines: vec![TypeTrampolines {
+                entry: CodeRange { offset: 8, len: 4 },
+                host: CodeRange { offset: 12, len: 4 },
+            }],
+            functions: vec![FuncInfo {
+                type_index: 0,
+                name: Some("f".into()),
+                code: Some(DefinedFunc {
+                    symbol: "f".into(),
+                    range: CodeRange { offset: 0, len: 8 },
+                    wasm_offset: 0,
+                }),
+            }],
+            exports: vec![Export {
+                name: "f".into(),
+                kind: ExternKind::Func,
+                index: 0,
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn sample() -> Vec<u8> {
+        let mut t = trap::TrapTableBuilder::default();
+        t.push(2, TrapCode::UnreachableCodeReached);
+        ArtifactBuilder {
+            info: sample_info(),
+            traps: t.finish(),
+            data: vec![1, 2, 3],
+            ..Default::default()
+        }
+        .build()
+    }
+
+    #[test]
+    fn parses_a_well_formed_artifact() {
+        let bytes = sample();
+        let a = ParsedArtifact::parse(&bytes).unwrap();
+        assert_eq!(a.info().name.as_deref(), Some("m"));
+        assert_eq!(a.text().len(), 16);
+        assert_eq!(a.ranges().text.start % 4096, 0);
+        assert_eq!(a.data(), &[1, 2, 3]);
+        assert_eq!(
+            a.trap_table().unwrap().lookup(2).unwrap(),
+            Some(TrapCode::UnreachableCodeReached)
+        );
+        assert!(a.sections().iter().any(|s| s.name == ".wasmc.meta"));
+        assert!(a.relocations().is_empty());
+        a.check_relocations().unwrap();
+        a.verify_content_hash().unwrap();
+        assert!(a.check_host().is_empty(), "{:?}", a.check_host());
+    }
+
+    #[test]
+    fn text_relocations_are_listed_and_refused() {
+        let bytes = ArtifactBuilder {
+            info: sample_info(),
+            text_reloc: true,
+            ..Default::default()
+        }
+        .build();
+        let a = ParsedArtifact::parse(&bytes).unwrap();
+        assert_eq!(a.relocations().len(), 1);
+        let e = a.check_relocations().unwrap_err().to_string();
+        assert!(e.contains("`.text`"), "{e}");
+        assert!(e.contains("some_runtime_symbol"), "{e}");
+    }
+
+    #[test]
+    fn foreign_host_is_reported() {
+        let mut b = ArtifactBuilder {
+            info: sample_info(),
+            ..Default::default()
+        };
+        b.header.arch = "riscv64".into();
+        b.header.cpu_features = vec!["no-such-feature".into()];
+        let bytes = b.build();
+        let a = ParsedArtifact::parse(&bytes).unwrap();
+        let m = a.check_host();
+        assert_eq!(m[0].field, "architecture");
+        assert_eq!(m[0].artifact, "riscv64");
+        assert_eq!(m[1].field, "cpu feature");
+    }
+
+    #[test]
+    fn not_elf_and_missing_sections() {
+        assert!(ParsedArtifact::parse(b"").is_err());
+        assert!(ParsedArtifact::parse(b"\0asm\x01\0\0\0").is_err());
+        // An ELF file without the wasmc sections.
+        let obj = object::write::Object::new(
+            object::BinaryFormat::Elf,
+            object::Architecture::X86_64,
+            object::Endianness::Little,
+        )
+        .write()
+        .unwrap();
+        let e = ParsedArtifact::parse(&obj).unwrap_err().to_string();
+        assert!(e.contains("missing section"), "{e}");
+    }
+
+    #[test]
+    fn invalid_metadata_is_refused() {
+        let mut info = sample_info();
+        info.functions[0].code.as_mut().unwrap().range.len = 1000;
+        let bytes = ArtifactBuilder {
+            info,
+            ..Default::default()
+        }
+        .build();
+        let e = ParsedArtifact::parse(&bytes).unwrap_err().to_string();
+        assert!(e.contains("exceeds `.text` length"), "{e}");
+    }
+
+    #[test]
+    fn truncated_and_flipped_never_panic() {
+        let bytes = sample();
+        for n in (0..bytes.len()).step_by(7) {
+            let _ = ParsedArtifact::parse(&bytes[..n]);
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x41;
+            if let Ok(a) = ParsedArtifact::parse(&b) {
+                let _ = a.check_relocations();
+                let _ = a.verify_content_hash();
+                let _ = a.check_host();
+            }
+        }
+    }
+
+    #[test]
+    fn flipped_text_fails_hash() {
+        let bytes = sample();
+        let a = ParsedArtifact::parse(&bytes).unwrap();
+        let at = a.ranges().text.start + 3;
+        let mut b = bytes.clone();
+        b[at] ^= 1;
+        let a = ParsedArtifact::parse(&b).unwrap();
+        assert!(matches!(
+            a.verify_content_hash(),
+            Err(LoadError::HashMismatch)
+        ));
+    }
+}

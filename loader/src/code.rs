@@ -1,0 +1,332 @@
+//! [`Module`]: a loaded artifact with its code mapped executable, and the
+//! process-wide registry of code ranges that trap handling and backtraces use
+//! to map a PC back to its module.
+//!
+//! `from_file` maps the file privately and read-only, then makes the pages of
+//! `.text` read+execute (nothing in `.text` is patched, so its pages stay
+//! clean). `from_bytes` copies into an anonymous mapping first. Each loaded
+//! `.text` is registered as `[start, end) -> module` until the last clone of
+//! the `Module` drops.
+
+use crate::artifact::{check_host, ParsedArtifact, SectionRanges};
+use crate::error::LoadError;
+use crate::sys::mmap::{page_size, Mmap};
+use crate::trap::FrameInfo;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use wasmc_format::addrmap::AddrMap;
+use wasmc_format::stack_map::{StackMap, StackMapSection};
+use wasmc_format::trap::TrapTable;
+use wasmc_format::{ArtifactHeader, MemoryStrategy, ModuleInfo, TrapCode, VMOffsets};
+
+enum Image {
+    File(memmap2::Mmap),
+    Anon(Mmap),
+}
+
+impl Image {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Image::File(m) => m,
+            // SAFETY: the whole anonymous mapping is readable (read-only or
+            // read+execute) and owned by this image.
+            Image::Anon(m) => unsafe { std::slice::from_raw_parts(m.as_ptr(), m.len()) },
+        }
+    }
+}
+
+pub(crate) struct ModuleInner {
+    image: Image,
+    header: ArtifactHeader,
+    info: ModuleInfo,
+    ranges: SectionRanges,
+    offsets: VMOffsets,
+    type_ids: Vec<u32>,
+    registered: bool,
+}
+
+/// A compiled module, loaded and ready to instantiate. Cheap to clone
+/// (reference counted) and shareable between threads and stores.
+#[derive(Clone)]
+pub struct Module {
+    inner: Arc<ModuleInner>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("name", &self.inner.info.name)
+            .field("text", &self.text_range())
+            .finish()
+    }
+}
+
+impl Module {
+    /// Loads the artifact at `path`: parses and validates it, checks it
+    /// against this host, and maps its code executable.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Module, LoadError> {
+        let path = path.as_ref();
+        let io = |source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len == 0 {
+            return Err(LoadError::Elf("empty file".into()));
+        }
+        // SAFETY: a private mapping; the DESIGN requires that an artifact file
+        // is not modified while in use (loaded from files the service owns).
+        let map = unsafe { memmap2::MmapOptions::new().map_copy_read_only(&file) }.map_err(io)?;
+        Self::from_image(Image::File(map))
+    }
+
+    /// Loads an artifact from bytes (copied into a fresh mapping).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Module, LoadError> {
+        if bytes.is_empty() {
+            return Err(LoadError::Elf("empty input".into()));
+        }
+        let mut map = Mmap::read_write(bytes.len()).map_err(LoadError::Mmap)?;
+        // SAFETY: the mapping is at least bytes.len() long, read-write, and
+        // freshly created, so it does not overlap `bytes`.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.as_ptr(), bytes.len()) };
+        let len = map.len();
+        map.make_read_only(0, len).map_err(LoadError::Mmap)?;
+        Self::from_image(Image::Anon(map))
+    }
+
+    fn from_image(mut image: Image) -> Result<Module, LoadError> {
+        let parsed = ParsedArtifact::parse(image.bytes())?;
+        parsed.check_relocations()?;
+        let mismatches = check_host(parsed.header());
+        if !mismatches.is_empty() {
+            return Err(LoadError::Incompatible(mismatches));
+        }
+        let (header, info, ranges) = parsed.into_parts();
+        let offsets = VMOffsets::for_module(std::mem::size_of::<usize>() as u8, &info);
+        let type_ids = info.types.iter().map(crate::types::intern).collect();
+
+        let text = ranges.text.clone();
+        if !text.is_empty() {
+            debug_assert_eq!(text.start % page_size(), 0);
+            match &mut image {
+                Image::File(m) => {
+                    let len = text.len();
+                    // SAFETY: `text` lies inside the mapping (checked by the
+                    // parser) and starts on a page boundary; the mapping is
+                    // private, so changing its protection affects no one else.
+                    let r = unsafe {
+                        libc::mprotect(
+                            m.as_ptr().add(text.start) as *mut libc::c_void,
+                            len,
+                            libc::PROT_READ | libc::PROT_EXEC,
+                        )
+                    };
+                    if r != 0 {
+                        return Err(LoadError::Mmap(std::io::Error::last_os_error()));
+                    }
+                }
+                Image::Anon(m) => m
+                    .make_executable(text.start, text.len())
+                    .map_err(LoadError::Mmap)?,
+            }
+        }
+        let mut inner = Arc::new(ModuleInner {
+            image,
+            header,
+            info,
+            ranges,
+            offsets,
+            type_ids,
+            registered: false,
+        });
+        if !text.is_empty() {
+            register(&inner);
+            Arc::get_mut(&mut inner)
+                .expect("module not yet shared")
+                .registered = true;
+        }
+        Ok(Module { inner })
+    }
+
+    /// The module's metadata.
+    pub fn info(&self) -> &ModuleInfo {
+        &self.inner.info
+    }
+
+    /// The artifact header.
+    pub fn header(&self) -> &ArtifactHeader {
+        &self.inner.header
+    }
+
+    /// The module's name from the name section.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.info.name.as_deref()
+    }
+
+    /// Recomputes the artifact's content hash and compares it with the header.
+    pub fn verify_content_hash(&self) -> Result<(), LoadError> {
+        ParsedArtifact::parse(self.inner.image.bytes())?.verify_content_hash()
+    }
+
+    pub(crate) fn same(a: &Module, b: &Module) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+
+    pub(crate) fn offsets(&self) -> &VMOffsets {
+        &self.inner.offsets
+    }
+
+    pub(crate) fn memory_strategy(&self) -> MemoryStrategy {
+        self.inner.header.settings.memory
+    }
+
+    /// Canonical type id of type index `t` (validated index).
+    pub(crate) fn type_id(&self, t: u32) -> u32 {
+        self.inner.type_ids[t as usize]
+    }
+
+    pub(crate) fn type_ids(&self) -> &[u32] {
+        &self.inner.type_ids
+    }
+
+    fn text_range(&self) -> std::ops::Range<usize> {
+        self.inner.text_range()
+    }
+
+    /// Address of `.text` offset `off` (validated by `ModuleInfo::validate`).
+    pub(crate) fn text_addr(&self, off: u32) -> *const u8 {
+        (self.text_range().start + off as usize) as *const u8
+    }
+
+    /// Entry trampoline of type `t`.
+    pub(crate) fn entry_trampoline(&self, t: u32) -> *const u8 {
+        self.text_addr(self.inner.info.trampolines[t as usize].entry.offset)
+    }
+
+    /// Wasm-to-host trampoline of type `t`.
+    pub(crate) fn host_trampoline(&self, t: u32) -> *const u8 {
+        self.text_addr(self.inner.info.trampolines[t as usize].host.offset)
+    }
+
+    /// Code of defined function `index` (function index space).
+    pub(crate) fn func_code(&self, index: u32) -> Option<*const u8> {
+        let f = self.inner.info.functions.get(index as usize)?;
+        Some(self.text_addr(f.code.as_ref()?.range.offset))
+    }
+
+    /// `.wasmc.data`.
+    pub(crate) fn data_section(&self) -> &[u8] {
+        &self.inner.image.bytes()[self.inner.ranges.data.clone()]
+    }
+}
+
+impl ModuleInner {
+    fn text_range(&self) -> std::ops::Range<usize> {
+        let base = self.image.bytes().as_ptr() as usize;
+        base + self.ranges.text.start..base + self.ranges.text.end
+    }
+
+    fn section(&self, r: &std::ops::Range<usize>) -> &[u8] {
+        &self.image.bytes()[r.clone()]
+    }
+
+    fn trap_code(&self, off: u32) -> Option<TrapCode> {
+        let t = TrapTable::parse(self.section(&self.ranges.traps)).ok()?;
+        t.lookup(off).ok().flatten()
+    }
+
+    fn frame_info(&self, off: u32) -> Option<FrameInfo> {
+        let func_index = self.info.func_at(off)?;
+        let f = self.info.functions.get(func_index as usize)?;
+        let wasm_offset = AddrMap::parse(self.section(&self.ranges.addrmap))
+            .ok()
+            .and_then(|m| m.lookup(off));
+        Some(FrameInfo {
+            func_index,
+            func_name: f.name.clone(),
+            module_name: self.info.name.clone(),
+            wasm_offset,
+        })
+    }
+
+    #[allow(dead_code)] // used by the stack-map collector (not yet enabled)
+    fn stack_map(&self, ret_off: u32) -> Option<StackMap<'_>> {
+        let s = StackMapSection::parse(self.section(&self.ranges.stackmaps)).ok()?;
+        s.lookup(ret_off).ok().flatten()
+    }
+}
+
+impl Drop for ModuleInner {
+    fn drop(&mut self) {
+        if self.registered {
+            unregister(self.text_range().start);
+        }
+    }
+}
+
+// ----- the global code registry -----
+
+struct Entry {
+    end: usize,
+    module: *const ModuleInner,
+}
+
+// SAFETY: the pointer is only dereferenced while the entry is registered, and
+// ModuleInner unregisters itself before it is freed; ModuleInner is Sync.
+unsafe impl Send for Entry {}
+// SAFETY: as above.
+unsafe impl Sync for Entry {}
+
+static REGISTRY: RwLock<BTreeMap<usize, Entry>> = RwLock::new(BTreeMap::new());
+
+fn register(m: &Arc<ModuleInner>) {
+    let r = m.text_range();
+    let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    reg.insert(
+        r.start,
+        Entry {
+            end: r.end,
+            module: Arc::as_ptr(m),
+        },
+    );
+}
+
+fn unregister(start: usize) {
+    let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    reg.remove(&start);
+}
+
+/// Runs `f` on the registered module whose `.text` contains `pc`, with the
+/// `.text` offset of `pc`. The registry lock is held during `f` and released
+/// before this returns.
+fn with_module_at<R>(pc: usize, f: impl FnOnce(&ModuleInner, u32) -> Option<R>) -> Option<R> {
+    let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    let (start, e) = reg.range(..=pc).next_back()?;
+    if pc >= e.end {
+        return None;
+    }
+    let off = u32::try_from(pc - start).ok()?;
+    // SAFETY: registered entries point to live modules (see `Entry`).
+    f(unsafe { &*e.module }, off)
+}
+
+/// The trap code of the instruction at `pc`, if `pc` is in registered Wasm
+/// code and the module's trap table lists exactly that offset. Called from
+/// the signal handler: allocates nothing.
+pub(crate) fn lookup_trap(pc: usize) -> Option<TrapCode> {
+    with_module_at(pc, |m, off| m.trap_code(off))
+}
+
+/// True if `pc` is inside registered Wasm code.
+pub(crate) fn is_wasm_pc(pc: usize) -> bool {
+    with_module_at(pc, |_, _| Some(())).is_some()
+}
+
+/// The Wasm frame at `pc` (a trap PC or, with `is_return_address`, a
+/// return address, which is looked up at `pc - 1`).
+pub(crate) fn frame_info(pc: usize, is_return_address: bool) -> Option<FrameInfo> {
+    let pc = if is_return_address { pc.checked_sub(1)? } else { pc };
+    with_module_at(pc, |m, off| m.frame_info(off))
+}

@@ -1,0 +1,222 @@
+//! The loader's error types.
+//!
+//! - [`LoadError`]: an artifact could not be read, parsed or mapped, or does
+//!   not fit this host.
+//! - [`LinkError`]: imports do not match what a module needs.
+//! - [`InstantiationError`]: instantiation failed after linking (a segment out
+//!   of bounds, a resource limit).
+//! - [`Trap`](crate::Trap): Wasm code trapped (defined in `trap.rs`).
+//! - [`Error`]: what the public API returns; wraps all of the above plus host
+//!   function errors and type mismatches.
+//!
+//! Messages name the thing that is wrong and where: the section, the import's
+//! module and field, both types of a mismatch.
+
+use crate::trap::Trap;
+use std::path::PathBuf;
+use wasmc_format::header::Mismatch;
+use wasmc_format::FormatError;
+
+/// An artifact could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be opened or read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not an ELF file this loader understands.
+    #[error("not a wasmc artifact: {0}")]
+    Elf(String),
+    /// A required section is absent.
+    #[error("not a wasmc artifact: missing section `{0}`")]
+    MissingSection(&'static str),
+    /// A section is malformed (duplicated, out of the file, misaligned).
+    #[error("section `{section}`: {detail}")]
+    Section {
+        /// Section name.
+        section: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A metadata table is malformed.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// The artifact carries a relocation the loader does not apply.
+    #[error(
+        "unsupported relocation in section `{section}` at offset {offset:#x}: {kind} against `{symbol}`"
+    )]
+    Relocation {
+        /// Section the relocation applies to.
+        section: String,
+        /// Offset in that section.
+        offset: u64,
+        /// Relocation type.
+        kind: String,
+        /// Target symbol (or section) name.
+        symbol: String,
+    },
+    /// The artifact does not fit this host.
+    #[error("artifact is incompatible with this host: {}", join(.0))]
+    Incompatible(Vec<Mismatch>),
+    /// The content hash in the header does not match the artifact.
+    #[error("artifact content hash mismatch: the artifact was modified after compilation")]
+    HashMismatch,
+    /// Memory for the code could not be mapped or protected.
+    #[error("cannot map artifact code: {0}")]
+    Mmap(#[source] std::io::Error),
+}
+
+fn join(m: &[Mismatch]) -> String {
+    m.iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The imports given to an instantiation do not match the module.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LinkError {
+    /// No definition for an import.
+    #[error("unknown import: `{module}::{field}` has not been defined ({kind} import)")]
+    MissingImport {
+        /// Import module name.
+        module: String,
+        /// Import field name.
+        field: String,
+        /// Kind of the import.
+        kind: String,
+    },
+    /// A definition exists but has the wrong type.
+    #[error(
+        "incompatible import type for `{module}::{field}`: expected {expected}, found {found}"
+    )]
+    IncompatibleImport {
+        /// Import module name.
+        module: String,
+        /// Import field name.
+        field: String,
+        /// What the module expects.
+        expected: String,
+        /// What was provided.
+        found: String,
+    },
+    /// `Instance::new` got the wrong number of imports.
+    #[error("module needs {expected} imports, {found} were given")]
+    ImportCount {
+        /// Imports the module declares.
+        expected: usize,
+        /// Imports given.
+        found: usize,
+    },
+    /// A value belongs to another store.
+    #[error("{0} belongs to a different store")]
+    ForeignStore(&'static str),
+    /// The linker already has a definition under this name.
+    #[error("`{module}::{field}` is already defined")]
+    Duplicate {
+        /// Module name.
+        module: String,
+        /// Field name.
+        field: String,
+    },
+}
+
+/// Instantiation failed after the imports were linked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InstantiationError {
+    /// An active data segment does not fit its memory.
+    #[error("out of bounds memory access: data segment {segment} does not fit memory {memory}")]
+    DataSegmentOutOfBounds {
+        /// Segment index.
+        segment: u32,
+        /// Memory index.
+        memory: u32,
+    },
+    /// An active element segment does not fit its table.
+    #[error("out of bounds table access: element segment {segment} does not fit table {table}")]
+    ElementSegmentOutOfBounds {
+        /// Segment index.
+        segment: u32,
+        /// Table index.
+        table: u32,
+    },
+    /// A memory, table or VMContext could not be allocated.
+    #[error("resource limit: {0}")]
+    Resource(String),
+    /// The module uses something this loader does not support.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A constant expression could not be evaluated.
+    #[error("constant expression: {0}")]
+    ConstExpr(String),
+}
+
+/// The error type of the public API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Loading an artifact failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Linking failed.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// Instantiation failed.
+    #[error(transparent)]
+    Instantiation(#[from] InstantiationError),
+    /// Wasm code trapped.
+    #[error(transparent)]
+    Trap(#[from] Trap),
+    /// A value or function had another type than expected.
+    #[error("type mismatch: {what}: expected {expected}, found {found}")]
+    TypeMismatch {
+        /// What was being checked.
+        what: String,
+        /// Expected type.
+        expected: String,
+        /// Actual type.
+        found: String,
+    },
+    /// A host function reported an error.
+    #[error("{0}")]
+    Host(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// Any other error, as a message.
+    #[error("{0}")]
+    Msg(String),
+}
+
+impl Error {
+    /// An error with a message, for host functions.
+    pub fn msg(m: impl std::fmt::Display) -> Error {
+        Error::Msg(m.to_string())
+    }
+
+    /// Wraps any error, for host functions.
+    pub fn host(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Host(Box::new(e))
+    }
+
+    /// The trap, if this error is one.
+    pub fn as_trap(&self) -> Option<&Trap> {
+        match self {
+            Error::Trap(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn mismatch(
+        what: impl Into<String>,
+        expected: impl std::fmt::Display,
+        found: impl std::fmt::Display,
+    ) -> Error {
+        Error::TypeMismatch {
+            what: what.into(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+}

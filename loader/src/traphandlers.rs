@@ -1,0 +1,425 @@
+//! Catching traps: signal handlers, the per-thread chain of activations, and
+//! unwinding to the entry of the current activation.
+//!
+//! Rules (as in Wasmtime's `traphandlers.rs`):
+//! - Every host-to-Wasm call runs inside [`catch_traps`], which records a
+//!   catch point (`sigsetjmp` in `helpers.c`) in a thread-local
+//!   [`CallThreadState`]. States form a chain, so host -> Wasm -> host -> Wasm
+//!   nests; each saves and restores the store's `VMRuntimeLimits` fields.
+//! - A fault (SIGSEGV/SIGBUS/SIGILL/SIGFPE) whose PC is in registered Wasm code
+//!   and listed in that module's trap table is turned into a trap: the handler
+//!   walks the Wasm frames, records them and `siglongjmp`s to the catch point.
+//!   Any other fault goes to the previous handler.
+//! - Runtime code (libcalls, host-function shims) raises with [`raise`]. It
+//!   **must not** have anything with a destructor live in its own frames:
+//!   the frames between it and the catch point are skipped, not unwound.
+
+use crate::error::Error;
+use crate::vmcontext::VMRuntimeLimits;
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::OnceLock;
+use wasmc_format::TrapCode;
+
+/// Why an activation was left by unwinding.
+pub(crate) enum UnwindReason {
+    /// Wasm trapped; `pcs` are the Wasm frames, innermost first.
+    /// `first_is_trap_pc` says whether `pcs[0]` is the faulting instruction
+    /// (signal) or a return address (libcall).
+    Trap {
+        code: TrapCode,
+        pcs: Vec<usize>,
+        first_is_trap_pc: bool,
+    },
+    /// A host function returned an error.
+    Error(Error),
+    /// A host function panicked.
+    Panic(Box<dyn Any + Send>),
+}
+
+extern "C" {
+    fn wasmc_setjmp_call(
+        jmpbuf_slot: *mut *mut c_void,
+        body: unsafe extern "C" fn(*mut c_void),
+        data: *mut c_void,
+    ) -> libc::c_int;
+    fn wasmc_longjmp(jmpbuf: *mut c_void) -> !;
+}
+
+/// One activation: a host-to-Wasm call in progress on this thread.
+pub(crate) struct CallThreadState {
+    jmp_buf: Cell<*mut c_void>,
+    unwind: UnsafeCell<Option<UnwindReason>>,
+    limits: *const VMRuntimeLimits,
+    prev: *const CallThreadState,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const CallThreadState> = const { Cell::new(ptr::null()) };
+}
+
+fn current() -> *const CallThreadState {
+    CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null())
+}
+
+/// True if `limits` belongs to an activation on this thread's chain.
+pub(crate) fn store_is_active(limits: *const VMRuntimeLimits) -> bool {
+    let mut s = current();
+    while !s.is_null() {
+        // SAFETY: states on the chain live in frames of `catch_traps` below us.
+        let st = unsafe { &*s };
+        if st.limits == limits {
+            return true;
+        }
+        s = st.prev;
+    }
+    false
+}
+
+unsafe extern "C" fn call_closure<F: FnMut()>(data: *mut c_void) {
+    // SAFETY: `data` is the `&mut F` passed by `catch_traps`, alive for the call.
+    let f = unsafe { &mut *(data as *mut F) };
+    f();
+}
+
+/// Runs `f` (which enters Wasm) as a new activation with `limits`.
+///
+/// # Safety
+/// `limits` must point to the store's live runtime limits, and `f` must not
+/// have destructors that need to run if it is unwound (it only calls a
+/// trampoline).
+pub(crate) unsafe fn catch_traps<F: FnMut()>(
+    limits: *const VMRuntimeLimits,
+    max_wasm_stack: usize,
+    mut f: F,
+) -> Result<(), UnwindReason> {
+    init_handlers();
+    ensure_sigaltstack();
+    // SAFETY: caller contract: limits is live; only this thread touches it.
+    let l = unsafe { &*limits };
+    // SAFETY: plain reads and writes of the store's limits on its own thread.
+    let saved = unsafe {
+        (
+            *l.stack_limit.get(),
+            *l.last_wasm_exit_fp.get(),
+            *l.last_wasm_exit_pc.get(),
+            *l.last_wasm_entry_fp.get(),
+        )
+    };
+    if saved.0 == usize::MAX {
+        let here = 0u8;
+        let sp = &here as *const u8 as usize;
+        // SAFETY: as above.
+        unsafe { *l.stack_limit.get() = sp.saturating_sub(max_wasm_stack) };
+    }
+    let state = CallThreadState {
+        jmp_buf: Cell::new(ptr::null_mut()),
+        unwind: UnsafeCell::new(None),
+        limits,
+        prev: current(),
+    };
+    CURRENT.with(|c| c.set(&state));
+    // SAFETY: the slot and closure outlive the call; call_closure::<F> matches
+    // the data pointer's type.
+    let ok = unsafe {
+        wasmc_setjmp_call(
+            state.jmp_buf.as_ptr(),
+            call_closure::<F>,
+            &mut f as *mut F as *mut c_void,
+        )
+    };
+    CURRENT.with(|c| c.set(state.prev));
+    // SAFETY: restoring the values saved above, same thread.
+    unsafe {
+        *l.stack_limit.get() = saved.0;
+        *l.last_wasm_exit_fp.get() = saved.1;
+        *l.last_wasm_exit_pc.get() = saved.2;
+        *l.last_wasm_entry_fp.get() = saved.3;
+    }
+    if ok != 0 {
+        Ok(())
+    } else {
+        // SAFETY: the activation is over; nothing else accesses the cell.
+        Err(unsafe { (*state.unwind.get()).take() }.expect("unwound without a reason"))
+    }
+}
+
+/// Leaves the current activation with `reason`.
+///
+/// # Safety
+/// Must be called on a thread inside [`catch_traps`], from runtime code called
+/// by Wasm, with no destructors pending in the frames up to the catch point.
+pub(crate) unsafe fn raise(reason: UnwindReason) -> ! {
+    let state = current();
+    if state.is_null() {
+        eprintln!("wasmc: trap raised outside a Wasm activation");
+        std::process::abort();
+    }
+    // SAFETY: the state lives in the `catch_traps` frame below us and only
+    // this thread touches it.
+    unsafe {
+        *(*state).unwind.get() = Some(reason);
+        wasmc_longjmp((*state).jmp_buf.get())
+    }
+}
+
+/// Raises a trap from a libcall: the backtrace starts at the exit frame the
+/// builtin trampoline recorded.
+///
+/// # Safety
+/// As for [`raise`].
+pub(crate) unsafe fn raise_trap(code: TrapCode) -> ! {
+    let state = current();
+    let pcs = if state.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: state and its limits are live (see `raise`).
+        let l = unsafe { &*(*state).limits };
+        // SAFETY: plain reads of this thread's limits; the frames between the
+        // exit FP and the entry FP are live Wasm frames.
+        unsafe {
+            walk_frames(
+                *l.last_wasm_exit_pc.get(),
+                *l.last_wasm_exit_fp.get(),
+                *l.last_wasm_entry_fp.get(),
+            )
+        }
+    };
+    // SAFETY: forwarded contract.
+    unsafe {
+        raise(UnwindReason::Trap {
+            code,
+            pcs,
+            first_is_trap_pc: false,
+        })
+    }
+}
+
+/// Walks the frame-pointer chain from (`pc`, `fp`) up to the frame whose
+/// caller's FP is `entry_fp` (the entry trampoline). `[fp]` is the caller's
+/// FP and `[fp + 8]` the return address on x86-64 and aarch64.
+///
+/// # Safety
+/// `fp` must be the frame pointer of a live Wasm frame whose chain reaches
+/// `entry_fp`.
+unsafe fn walk_frames(mut pc: usize, mut fp: usize, entry_fp: usize) -> Vec<usize> {
+    let mut pcs = Vec::new();
+    const MAX_FRAMES: usize = 1 << 20;
+    while pc != 0 && fp != 0 && pcs.len() < MAX_FRAMES {
+        pcs.push(pc);
+        if fp == entry_fp {
+            break;
+        }
+        // SAFETY: fp points into a live frame (caller contract); saved FP
+        // and return address are its first two words.
+        let (next_fp, ret) = unsafe {
+            (
+                *(fp as *const usize),
+                *((fp + std::mem::size_of::<usize>()) as *const usize),
+            )
+        };
+        if next_fp == entry_fp || next_fp <= fp {
+            break;
+        }
+        pc = ret;
+        fp = next_fp;
+    }
+    pcs
+}
+
+/// Turns an unwind reason into the public error (or resumes a panic).
+pub(crate) fn into_error(reason: UnwindReason) -> Error {
+    match reason {
+        UnwindReason::Trap {
+            code,
+            pcs,
+            first_is_trap_pc,
+        } => {
+            let backtrace = pcs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, pc)| {
+                    crate::code::frame_info(*pc, !(i == 0 && first_is_trap_pc))
+                })
+                .collect();
+            Error::Trap(crate::trap::Trap { code, backtrace })
+        }
+        UnwindReason::Error(e) => e,
+        UnwindReason::Panic(p) => std::panic::resume_unwind(p),
+    }
+}
+
+// ----- signal handlers -----
+
+const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
+
+struct PrevHandlers([libc::sigaction; 4]);
+// SAFETY: plain data (function addresses and flags), written once.
+unsafe impl Sync for PrevHandlers {}
+// SAFETY: as above.
+unsafe impl Send for PrevHandlers {}
+
+static PREV: OnceLock<PrevHandlers> = OnceLock::new();
+
+fn init_handlers() {
+    PREV.get_or_init(|| {
+        // SAFETY: querying and installing process-wide signal handlers with
+        // valid sigaction structs; the previous ones are saved before ours is
+        // installed so that chaining always finds them.
+        unsafe {
+            let mut prev: [libc::sigaction; 4] = std::mem::zeroed();
+            for (i, sig) in SIGNALS.iter().enumerate() {
+                libc::sigaction(*sig, ptr::null(), &mut prev[i]);
+            }
+            let saved = PrevHandlers(prev);
+            for sig in SIGNALS {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = trap_handler as *const () as usize;
+                sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+                libc::sigemptyset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, ptr::null_mut());
+            }
+            saved
+        }
+    });
+}
+
+/// Program counter and frame pointer of the interrupted context.
+///
+/// # Safety
+/// `ctx` must be the `ucontext_t` passed to a signal handler.
+unsafe fn context_pc_fp(ctx: *mut c_void) -> (usize, usize) {
+    let uc = ctx as *const libc::ucontext_t;
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    // SAFETY: the kernel passes a valid ucontext_t.
+    unsafe {
+        let g = &(*uc).uc_mcontext.gregs;
+        (
+            g[libc::REG_RIP as usize] as usize,
+            g[libc::REG_RBP as usize] as usize,
+        )
+    }
+    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+    // SAFETY: the kernel passes a valid ucontext_t.
+    unsafe {
+        let m = &(*uc).uc_mcontext;
+        (m.pc as usize, m.regs[29] as usize)
+    }
+}
+
+unsafe extern "C" fn trap_handler(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let state = current();
+    if !state.is_null() {
+        // SAFETY: ctx comes from the kernel.
+        let (pc, fp) = unsafe { context_pc_fp(ctx) };
+        if let Some(code) = crate::code::lookup_trap(pc) {
+            // SAFETY: the state is live (this thread is inside catch_traps) and
+            // the faulting frame is a Wasm frame whose chain reaches the
+            // activation's entry FP.
+            unsafe {
+                let entry_fp = *(*(*state).limits).last_wasm_entry_fp.get();
+                let pcs = walk_frames(pc, fp, entry_fp);
+                *(*state).unwind.get() = Some(UnwindReason::Trap {
+                    code,
+                    pcs,
+                    first_is_trap_pc: true,
+                });
+                wasmc_longjmp((*state).jmp_buf.get());
+            }
+        }
+    }
+    // SAFETY: chaining with the kernel's arguments.
+    unsafe { chain(signum, info, ctx) }
+}
+
+unsafe fn chain(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let Some(prev) = PREV.get() else { return };
+    let Some(i) = SIGNALS.iter().position(|s| *s == signum) else {
+        return;
+    };
+    let p = &prev.0[i];
+    if p.sa_sigaction == libc::SIG_DFL || p.sa_sigaction == libc::SIG_IGN {
+        // SAFETY: restoring the default action; returning re-executes the
+        // faulting instruction, which then gets the default behaviour.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(signum, &sa, ptr::null_mut());
+        }
+    } else if p.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with SA_SIGINFO, so it
+        // has this signature.
+        unsafe {
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) =
+                std::mem::transmute(p.sa_sigaction);
+            f(signum, info, ctx)
+        }
+    } else {
+        // SAFETY: a plain handler takes the signal number only.
+        unsafe {
+            let f: extern "C" fn(libc::c_int) = std::mem::transmute(p.sa_sigaction);
+            f(signum)
+        }
+    }
+}
+
+// ----- per-thread alternate signal stack -----
+
+const MIN_ALT_STACK: usize = 64 * 1024;
+
+struct AltStack {
+    mmap: crate::sys::mmap::Mmap,
+    prev: libc::stack_t,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        // SAFETY: querying and restoring this thread's signal stack; ours is
+        // only unmapped after it stopped being the current one.
+        unsafe {
+            let mut cur: libc::stack_t = std::mem::zeroed();
+            libc::sigaltstack(ptr::null(), &mut cur);
+            if cur.ss_sp == self.mmap.as_ptr().add(crate::sys::mmap::page_size()).cast() {
+                libc::sigaltstack(&self.prev, ptr::null_mut());
+            }
+        }
+    }
+}
+
+thread_local! {
+    static ALT_STACK: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
+}
+
+fn ensure_sigaltstack() {
+    let _ = ALT_STACK.try_with(|slot| {
+        if slot.borrow().is_some() {
+            return;
+        }
+        // SAFETY: querying this thread's signal stack.
+        let mut cur: libc::stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid out-pointer.
+        unsafe { libc::sigaltstack(ptr::null(), &mut cur) };
+        if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= MIN_ALT_STACK {
+            return;
+        }
+        let page = crate::sys::mmap::page_size();
+        let Ok(mut mmap) = crate::sys::mmap::Mmap::reserve(MIN_ALT_STACK + page) else {
+            return;
+        };
+        if mmap.make_accessible(page, MIN_ALT_STACK).is_err() {
+            return;
+        }
+        let new = libc::stack_t {
+            // SAFETY: the first page is the guard; the stack is above it.
+            ss_sp: unsafe { mmap.as_ptr().add(page) }.cast(),
+            ss_flags: 0,
+            ss_size: MIN_ALT_STACK,
+        };
+        // SAFETY: installing a mapped, read-write stack we keep alive in TLS.
+        if unsafe { libc::sigaltstack(&new, ptr::null_mut()) } == 0 {
+            *slot.borrow_mut() = Some(AltStack { mmap, prev: cur });
+        }
+    });
+}
