@@ -212,7 +212,7 @@ impl ArtifactHeader {
             }
         }
         if let MemoryStrategy::Guard { reservation, guard } = self.settings.memory {
-            if reservation < (1 << 32) || reservation > (1 << 33) || guard > (1 << 32) {
+            if !((1u64 << 32)..=(1u64 << 33)).contains(&reservation) || guard > (1 << 32) {
                 out.push(Mismatch {
                     field: "memory strategy",
                     artifact: self.settings.memory.to_string(),

@@ -253,10 +253,8 @@ mod tests {
                     for k in [12, 40, 90, 0, u32::MAX] {
                         let _ = s.lookup(k);
                     }
-                    for e in s.iter() {
-                        if let Ok((_, m)) = e {
-                            let _ = m.slots().count();
-                        }
+                    for (_, m) in s.iter().flatten() {
+                        let _ = m.slots().count();
                     }
                 }
             }

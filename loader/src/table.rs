@@ -151,30 +151,30 @@ impl TableData {
         Ok(())
     }
 
-    /// Copies `len` elements from `src` (another table, or `None` for this
-    /// one) at `s` to `d`.
+    /// The raw elements `[s, s + len)`.
+    pub fn get_range(&self, s: u32, len: u32) -> Result<Vec<*mut u8>, TrapCode> {
+        let end = s.checked_add(len).ok_or(TrapCode::TableOutOfBounds)?;
+        self.elements
+            .get(s as usize..end as usize)
+            .map(<[_]>::to_vec)
+            .ok_or(TrapCode::TableOutOfBounds)
+    }
+
+    /// Stores `items` at `d..`, all or nothing.
     ///
     /// # Safety
-    /// The source's elements must be live references of the same type.
-    pub unsafe fn copy_from(
-        &mut self,
-        src: Option<&TableData>,
-        d: u32,
-        s: u32,
-        len: u32,
-    ) -> Result<(), TrapCode> {
-        let src_len = src.map_or(self.size(), |t| t.size());
-        let oob = |a: u32, n: u32| a.checked_add(len).is_none_or(|e| e > n);
-        if oob(d, self.size()) || oob(s, src_len) {
+    /// Every item must be null or a live reference of the table's type.
+    pub unsafe fn set_range(&mut self, d: u32, items: &[*mut u8]) -> Result<(), TrapCode> {
+        let end = u32::try_from(items.len())
+            .ok()
+            .and_then(|n| d.checked_add(n))
+            .ok_or(TrapCode::TableOutOfBounds)?;
+        if end > self.size() {
             return Err(TrapCode::TableOutOfBounds);
         }
-        let items: Vec<*mut u8> = match src {
-            Some(t) => t.elements[s as usize..(s + len) as usize].to_vec(),
-            None => self.elements[s as usize..(s + len) as usize].to_vec(),
-        };
-        for (k, v) in items.into_iter().enumerate() {
+        for (k, v) in items.iter().enumerate() {
             // SAFETY: forwarded; in bounds by the check above.
-            unsafe { self.set(d + k as u32, v)? };
+            unsafe { self.set(d + k as u32, *v)? };
         }
         Ok(())
     }

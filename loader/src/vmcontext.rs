@@ -121,6 +121,8 @@ pub(crate) struct VMHostFuncContext {
     pub func_ref: VMFuncRef,
     /// The host function.
     pub host: crate::func::HostFuncRef,
+    /// Its signature.
+    pub ty: wasmc_format::FuncType,
 }
 
 /// One 16-byte slot of the entry/host trampolines' value array.

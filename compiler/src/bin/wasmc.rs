@@ -1,1 +1,117 @@
-fn main() {}
+//! The `wasmc` command line: `compile`, `inspect`, `run` and `wast`.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wasmc_compiler::{CompileOptions, CpuSpec, MemoryStrategy, OptLevel};
+
+#[derive(Parser)]
+#[command(
+    name = "wasmc",
+    version,
+    about = "Ahead-of-time WebAssembly compiler and runner"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile a WebAssembly module (.wasm or .wat) into a native ELF object.
+    Compile(CompileArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OptArg {
+    /// No optimization: fastest compile.
+    None,
+    /// Optimize for speed (default).
+    Speed,
+    /// Optimize for speed and code size.
+    SpeedAndSize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BoundsArg {
+    /// Reserve 4 GiB plus a 2 GiB guard region per memory; out-of-bounds
+    /// accesses fault into unmapped pages, no explicit checks (default).
+    Guard,
+    /// Compare every access with the memory's length; for hosts that cannot
+    /// reserve that much address space.
+    Explicit,
+}
+
+#[derive(clap::Args)]
+struct CompileArgs {
+    /// Input module: binary .wasm or text .wat.
+    input: PathBuf,
+    /// Output artifact (ELF relocatable object).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Target triple to compile for (default: this host).
+    #[arg(long)]
+    target: Option<String>,
+    /// CPU features the code may use: `baseline` (portable: x86-64-v2 on
+    /// x86-64), `native` (this machine's CPU), or a comma-separated list of
+    /// features or CPU presets added to the baseline (e.g. `avx2,bmi2` or
+    /// `x86-64-v3`). The artifact records what it needs; the loader refuses to
+    /// run it on a CPU without it.
+    #[arg(long, default_value = "baseline")]
+    cpu: String,
+    /// Cranelift optimization level.
+    #[arg(long, value_enum, default_value = "speed")]
+    opt_level: OptArg,
+    /// How linear-memory accesses are kept in bounds.
+    #[arg(long, value_enum, default_value = "guard")]
+    bounds_checks: BoundsArg,
+    /// Compile threads (default: one per core). The output is identical for any value.
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
+}
+
+fn compile(args: CompileArgs) -> Result<()> {
+    let wasm =
+        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    if args.jobs == Some(0) {
+        anyhow::bail!("-j must be at least 1");
+    }
+    let opts = CompileOptions {
+        target: args.target,
+        cpu: args.cpu.parse::<CpuSpec>().map_err(anyhow::Error::msg)?,
+        opt_level: match args.opt_level {
+            OptArg::None => OptLevel::None,
+            OptArg::Speed => OptLevel::Speed,
+            OptArg::SpeedAndSize => OptLevel::SpeedAndSize,
+        },
+        memory: match args.bounds_checks {
+            BoundsArg::Guard => CompileOptions::default().memory,
+            BoundsArg::Explicit => MemoryStrategy::Explicit,
+        },
+        threads: args.jobs,
+    };
+    let artifact = wasmc_compiler::compile(&wasm, &opts)
+        .with_context(|| format!("compiling {}", args.input.display()))?;
+    // Write to a temporary file and rename, so a failed write never leaves a
+    // truncated artifact where a build system expects a good one.
+    let tmp = args.output.with_extension("o.tmp");
+    std::fs::write(&tmp, &artifact).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &args.output)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Compile(a) => compile(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

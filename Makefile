@@ -1,0 +1,39 @@
+# The commands the README names. `make demo` runs the main job on the bundled
+# example; `make test` runs every test, including the spec testsuite.
+
+CARGO ?= cargo
+WASMC := target/release/wasmc
+
+.PHONY: build demo test spec lint check-deps bench clean
+
+build:
+	$(CARGO) build --release --workspace
+
+demo: build
+	$(WASMC) compile examples/fib.wat -o target/fib.o
+	$(WASMC) inspect target/fib.o
+	$(WASMC) run target/fib.o --invoke fib 20
+	$(WASMC) run target/fib.o --invoke fib_iter 90
+	$(WASMC) run target/fib.o
+
+test: check-deps
+	$(CARGO) test --workspace
+
+spec:
+	$(CARGO) test -p wasmc-tests --test spec -- --nocapture
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# A production binary carries no compiler: the loader must not depend on Cranelift.
+check-deps:
+	@if $(CARGO) tree -p wasmc-loader -e normal | grep -i -E 'cranelift|wasmc-compiler'; then \
+		echo "error: wasmc-loader depends on the compiler" >&2; exit 1; \
+	else echo "check-deps: wasmc-loader has no compiler dependency"; fi
+
+bench:
+	$(CARGO) bench -p wasmc-tests
+
+clean:
+	$(CARGO) clean
