@@ -203,6 +203,70 @@ impl<'a> FuncEnv<'a> {
         builder.ins().select_spectre_guard(oob, zero, addr)
     }
 
+    /// Clones externref `v` (which something else keeps alive: a table or a
+    /// global) into the store's activations table, so that it stays alive for
+    /// as long as this activation may use it:
+    ///
+    /// ```text
+    ///     brif v, nonnull, done
+    /// nonnull:
+    ///     act  = load vmctx.activations_table
+    ///     next = load act.next ; end = load act.end
+    ///     brif (next >= end), slow, fast
+    /// fast:
+    ///     store v, next ; store next + P, act.next
+    ///     atomic_rmw add v.ref_count, 1
+    ///     jump done
+    /// slow:
+    ///     call activations_table_insert_slow(vmctx, v)   ; may collect
+    ///     jump done
+    /// done:
+    /// ```
+    fn activations_table_insert(&mut self, builder: &mut FunctionBuilder, v: ir::Value) {
+        let o = self.offsets;
+        let ptr = self.ptr();
+        let vmctx = Self::vmctx_val(builder.func);
+        let nonnull = builder.create_block();
+        let fast = builder.create_block();
+        let slow = builder.create_block();
+        let done = builder.create_block();
+        builder.set_cold_block(slow);
+        builder.ins().brif(v, nonnull, &[], done, &[]);
+
+        builder.switch_to_block(nonnull);
+        builder.seal_block(nonnull);
+        let flags = MemFlags::trusted();
+        let act = builder
+            .ins()
+            .load(ptr, flags.with_readonly(), vmctx, o.vmctx_activations_table() as i32);
+        let next = builder.ins().load(ptr, flags, act, o.activations_table_next() as i32);
+        let end = builder.ins().load(ptr, flags, act, o.activations_table_end() as i32);
+        let full = builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, next, end);
+        builder.ins().brif(full, slow, &[], fast, &[]);
+
+        builder.switch_to_block(fast);
+        builder.seal_block(fast);
+        builder.ins().store(flags, v, next, 0);
+        let bumped = builder.ins().iadd_imm(next, i64::from(o.ptr));
+        builder
+            .ins()
+            .store(flags, bumped, act, o.activations_table_next() as i32);
+        let one = builder.ins().iconst(ptr, 1);
+        let count = builder.ins().iadd_imm(v, i64::from(o.vm_extern_data_ref_count()));
+        builder
+            .ins()
+            .atomic_rmw(ptr, flags, ir::AtomicRmwOp::Add, count, one);
+        builder.ins().jump(done, &[]);
+
+        builder.switch_to_block(slow);
+        builder.seal_block(slow);
+        self.call_builtin(&mut builder.cursor(), Builtin::activations_table_insert_slow, &[v]);
+        builder.ins().jump(done, &[]);
+
+        builder.switch_to_block(done);
+        builder.seal_block(done);
+    }
+
     fn table_elem(&self, table: TableIndex) -> RefType {
         self.module.tables[table.as_u32() as usize].elem
     }
@@ -705,16 +769,14 @@ impl FuncEnvironment for FuncEnv<'_> {
                 Ok(builder.ins().load(self.ptr(), MemFlags::trusted(), addr, 0))
             }
             RefType::ExternRef => {
-                let t = builder
-                    .ins()
-                    .iconst(types::I32, i64::from(table_index.as_u32()));
-                let v = self
-                    .call_builtin(
-                        &mut builder.cursor(),
-                        Builtin::table_get_externref,
-                        &[t, index],
-                    )
-                    .expect("table_get_externref returns");
+                let addr = self.table_elem_addr(
+                    builder,
+                    table_index.as_u32(),
+                    index,
+                    TrapCode::TableOutOfBounds,
+                );
+                let v = builder.ins().load(self.ptr(), MemFlags::trusted(), addr, 0);
+                self.activations_table_insert(builder, v);
                 builder.declare_value_needs_stack_map(v);
                 Ok(v)
             }
@@ -845,12 +907,23 @@ impl FuncEnvironment for FuncEnv<'_> {
         builder: &mut FunctionBuilder,
         global_index: GlobalIndex,
     ) -> WasmResult<ir::Value> {
-        let g = builder
-            .ins()
-            .iconst(types::I32, i64::from(global_index.as_u32()));
-        let v = self
-            .call_builtin(&mut builder.cursor(), Builtin::global_get_externref, &[g])
-            .expect("global_get_externref returns");
+        let g = global_index.as_u32();
+        let o = self.offsets;
+        let vmctx = Self::vmctx_val(builder.func);
+        let ptr = self.ptr();
+        let v = if g < self.module.num_imported_globals {
+            let def = builder.ins().load(
+                ptr,
+                MemFlags::trusted().with_readonly(),
+                vmctx,
+                o.vmctx_imported_global(g) as i32,
+            );
+            builder.ins().load(ptr, MemFlags::trusted(), def, 0)
+        } else {
+            let off = o.vmctx_defined_global(g - self.module.num_imported_globals);
+            builder.ins().load(ptr, MemFlags::trusted(), vmctx, off as i32)
+        };
+        self.activations_table_insert(builder, v);
         builder.declare_value_needs_stack_map(v);
         Ok(v)
     }
