@@ -107,3 +107,4 @@ pub fn compile(wasm: &[u8], opts: &CompileOptions) -> Result<Vec<u8>, CompileErr
     let compiled = compile::compile_module(&*isa, &info, functions, opts)?;
     emit::emit(&*isa, opts, info, data, compiled)
 }
+pub mod wast;

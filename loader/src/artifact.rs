@@ -206,7 +206,7 @@ impl<'a> ParsedArtifact<'a> {
             addrmap: addrmap.unwrap_or_else(empty),
             data: data.unwrap_or_else(empty),
         };
-        if !ranges.text.is_empty() && ranges.text.start as u64 % PAGE_ALIGN != 0 {
+        if !ranges.text.is_empty() && (ranges.text.start as u64 & (PAGE_ALIGN - 1)) != 0 {
             return Err(section_err(
                 ELF_TEXT,
                 format!(

@@ -319,14 +319,13 @@ pub(crate) fn lookup_trap(pc: usize) -> Option<TrapCode> {
     with_module_at(pc, |m, off| m.trap_code(off))
 }
 
-/// True if `pc` is inside registered Wasm code.
-pub(crate) fn is_wasm_pc(pc: usize) -> bool {
-    with_module_at(pc, |_, _| Some(())).is_some()
-}
-
 /// The Wasm frame at `pc` (a trap PC or, with `is_return_address`, a
 /// return address, which is looked up at `pc - 1`).
 pub(crate) fn frame_info(pc: usize, is_return_address: bool) -> Option<FrameInfo> {
-    let pc = if is_return_address { pc.checked_sub(1)? } else { pc };
+    let pc = if is_return_address {
+        pc.checked_sub(1)?
+    } else {
+        pc
+    };
     with_module_at(pc, |m, off| m.frame_info(off))
 }

@@ -86,6 +86,7 @@ impl ExternRef {
     }
 
     /// Gives up this handle's count and returns the raw pointer.
+    #[cfg_attr(not(test), allow(dead_code))] // for the stack-map collector
     pub(crate) fn into_raw(self) -> *mut VMExternData {
         let p = self.ptr.as_ptr();
         std::mem::forget(self);
@@ -173,7 +174,8 @@ pub(crate) struct VMExternRefActivationsTable {
 
 impl VMExternRefActivationsTable {
     pub fn new() -> VMExternRefActivationsTable {
-        let mut chunk = vec![std::ptr::null_mut(); INITIAL_CHUNK].into_boxed_slice();
+        let mut chunk: Box<[*mut VMExternData]> =
+            vec![std::ptr::null_mut(); INITIAL_CHUNK].into_boxed_slice();
         let next = chunk.as_mut_ptr();
         // SAFETY: one past the end of the chunk.
         let end = unsafe { next.add(chunk.len()) };
@@ -186,6 +188,7 @@ impl VMExternRefActivationsTable {
     }
 
     /// Number of entries.
+    #[cfg_attr(not(test), allow(dead_code))] // for the stack-map collector
     pub fn len(&self) -> usize {
         self.used()
     }

@@ -7,22 +7,53 @@
 //!
 //! The API is shaped like Wasmtime's: [`Module`], [`Store`], [`Linker`],
 //! [`Instance`], [`Func`], [`TypedFunc`], [`Memory`], [`Table`], [`Global`],
-//! [`ExternRef`], [`Val`], [`Trap`].
+//! [`ExternRef`], [`Val`], [`Trap`]. [`artifact::ParsedArtifact`] reads an
+//! artifact without loading it (for `wasmc inspect`).
 //!
-//! Unsafe code lives in `sys`, `code`, `vmcontext`, `traphandlers`, `entry`,
-//! `libcalls` and `externref`; each `unsafe` block states why it is sound.
+//! Unsafe code lives in `sys`, `code`, `vmcontext`, `traphandlers`, `func`
+//! (the entry call and host shim), `libcalls`, `externref` and the
+//! definitions' owners (`memory`, `table`, `global`, `instance`); each
+//! `unsafe` block states why it is sound.
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod artifact;
+mod code;
 mod error;
+mod externref;
+mod func;
+mod global;
+mod instance;
+mod libcalls;
+mod linker;
+mod memory;
+mod store;
+mod sys;
+mod table;
 mod trap;
+mod traphandlers;
+mod types;
+mod values;
+mod vmcontext;
 
+pub use code::Module;
 pub use error::{Error, InstantiationError, LinkError, LoadError};
+pub use externref::ExternRef;
+pub use func::{Caller, Func, HostFn, TypedFunc, WasmParams, WasmResults, WasmTy};
+pub use global::Global;
+pub use instance::Instance;
+pub use linker::Linker;
+pub use memory::Memory;
+pub use store::{AsContext, AsContextMut, Store, StoreOpaque};
+pub use table::Table;
 pub use trap::{FrameInfo, Trap, TrapCode};
+pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
+pub use values::{Extern, Val};
 pub use wasmc_format as format;
 
+#[cfg(all(test, target_os = "linux", target_arch = "x86_64"))]
+mod tests_mock;
 #[cfg(test)]
 mod testutil;

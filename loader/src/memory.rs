@@ -36,7 +36,11 @@ pub(crate) struct MemoryData {
 impl MemoryData {
     /// A memory of `ty.min` pages. Its definition is boxed until
     /// [`Self::set_def`] moves it into a VMContext.
-    pub fn new(ty: MemoryType, strategy: MemoryStrategy, max_pages: u64) -> Result<MemoryData, String> {
+    pub fn new(
+        ty: MemoryType,
+        strategy: MemoryStrategy,
+        max_pages: u64,
+    ) -> Result<MemoryData, String> {
         if ty.memory64 || ty.shared {
             return Err("memory64 and shared memories are not supported".into());
         }
@@ -54,7 +58,8 @@ impl MemoryData {
                     .checked_add(guard)
                     .and_then(|t| usize::try_from(t).ok())
                     .ok_or("memory reservation too large")?;
-                let mut m = Mmap::reserve(total).map_err(|e| format!("cannot reserve memory: {e}"))?;
+                let mut m =
+                    Mmap::reserve(total).map_err(|e| format!("cannot reserve memory: {e}"))?;
                 m.make_accessible(0, len)
                     .map_err(|e| format!("cannot commit memory: {e}"))?;
                 m
@@ -253,7 +258,12 @@ impl Memory {
     }
 
     /// Copies `buf` into the memory at `offset`.
-    pub fn write(&self, mut store: impl AsContextMut, offset: usize, buf: &[u8]) -> Result<(), Error> {
+    pub fn write(
+        &self,
+        mut store: impl AsContextMut,
+        offset: usize,
+        buf: &[u8],
+    ) -> Result<(), Error> {
         let d = self.data_of_mut(store.as_context_mut()).bytes_mut();
         let dst = offset
             .checked_add(buf.len())

@@ -27,7 +27,11 @@ impl TableData {
     ///
     /// # Safety
     /// `init` must be null or a live reference of the table's type.
-    pub unsafe fn new(ty: TableType, init: *mut u8, max_elements: u32) -> Result<TableData, String> {
+    pub unsafe fn new(
+        ty: TableType,
+        init: *mut u8,
+        max_elements: u32,
+    ) -> Result<TableData, String> {
         if ty.min > max_elements {
             return Err(format!(
                 "table minimum of {} elements exceeds the limit of {max_elements}",
@@ -202,7 +206,8 @@ impl Table {
         let raw = init.to_table_raw(store, ty.elem)?;
         let limit = store.max_table_elements;
         // SAFETY: to_table_raw checked the type; the value is live.
-        let t = unsafe { TableData::new(ty, raw, limit) }.map_err(crate::InstantiationError::Resource)?;
+        let t = unsafe { TableData::new(ty, raw, limit) }
+            .map_err(crate::InstantiationError::Resource)?;
         store.tables.push(t);
         Ok(Table(store.stored(store.tables.len() - 1)))
     }

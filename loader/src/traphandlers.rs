@@ -64,20 +64,6 @@ fn current() -> *const CallThreadState {
     CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null())
 }
 
-/// True if `limits` belongs to an activation on this thread's chain.
-pub(crate) fn store_is_active(limits: *const VMRuntimeLimits) -> bool {
-    let mut s = current();
-    while !s.is_null() {
-        // SAFETY: states on the chain live in frames of `catch_traps` below us.
-        let st = unsafe { &*s };
-        if st.limits == limits {
-            return true;
-        }
-        s = st.prev;
-    }
-    false
-}
-
 unsafe extern "C" fn call_closure<F: FnMut()>(data: *mut c_void) {
     // SAFETY: `data` is the `&mut F` passed by `catch_traps`, alive for the call.
     let f = unsafe { &mut *(data as *mut F) };
@@ -240,9 +226,7 @@ pub(crate) fn into_error(reason: UnwindReason) -> Error {
             let backtrace = pcs
                 .iter()
                 .enumerate()
-                .filter_map(|(i, pc)| {
-                    crate::code::frame_info(*pc, !(i == 0 && first_is_trap_pc))
-                })
+                .filter_map(|(i, pc)| crate::code::frame_info(*pc, !(i == 0 && first_is_trap_pc)))
                 .collect();
             Error::Trap(crate::trap::Trap { code, backtrace })
         }
@@ -309,7 +293,11 @@ unsafe fn context_pc_fp(ctx: *mut c_void) -> (usize, usize) {
     }
 }
 
-unsafe extern "C" fn trap_handler(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+unsafe extern "C" fn trap_handler(
+    signum: libc::c_int,
+    info: *mut libc::siginfo_t,
+    ctx: *mut c_void,
+) {
     let state = current();
     if !state.is_null() {
         // SAFETY: ctx comes from the kernel.

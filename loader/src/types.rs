@@ -5,9 +5,9 @@
 //! and stores. [`intern`] hands out one `u32` per distinct [`FuncType`] for the
 //! life of the process (the set of signatures a process sees is small).
 
-pub use wasmc_format::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
+pub use wasmc_format::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 
 /// Type ids start here so that a zeroed `type_id` never matches a real type.
 const FIRST_ID: u32 = 1;

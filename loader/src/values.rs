@@ -139,7 +139,11 @@ impl Val {
     }
 
     /// A raw table element of type `elem` (borrowed).
-    pub(crate) fn to_table_raw(&self, store: &mut StoreOpaque, elem: RefType) -> Result<*mut u8, Error> {
+    pub(crate) fn to_table_raw(
+        &self,
+        store: &mut StoreOpaque,
+        elem: RefType,
+    ) -> Result<*mut u8, Error> {
         if self.ty() != elem.val_type() {
             return Err(Error::mismatch("table element", elem, self.ty()));
         }
@@ -158,9 +162,10 @@ impl Val {
             ValType::F64 => Val::F64(raw.get_u64()),
             ValType::V128 => Val::V128(raw.get_u128()),
             ValType::FuncRef => Val::FuncRef(Func::from_func_ref(store, raw.get_ptr())),
-            // SAFETY: caller contract.
             ValType::ExternRef => {
-                Val::ExternRef(unsafe { ExternRef::clone_from_raw(raw.get_ptr().cast()) })
+                // SAFETY: caller contract: raw holds a live externref or null.
+                let r = unsafe { ExternRef::clone_from_raw(raw.get_ptr().cast()) };
+                Val::ExternRef(r)
             }
         }
     }
@@ -171,7 +176,13 @@ impl Val {
     /// As for [`Self::from_raw`].
     pub(crate) unsafe fn from_table_raw(store: &StoreOpaque, raw: *mut u8, elem: RefType) -> Val {
         // SAFETY: forwarded.
-        unsafe { Val::from_raw(store, ValRaw::from_u64(raw as usize as u64), elem.val_type()) }
+        unsafe {
+            Val::from_raw(
+                store,
+                ValRaw::from_u64(raw as usize as u64),
+                elem.val_type(),
+            )
+        }
     }
 }
 

@@ -246,12 +246,18 @@ mod test_layout {
             offset_of!(VMContextHeader, runtime_limits),
             o.vmctx_runtime_limits() as usize
         );
-        assert_eq!(offset_of!(VMContextHeader, builtins), o.vmctx_builtins() as usize);
+        assert_eq!(
+            offset_of!(VMContextHeader, builtins),
+            o.vmctx_builtins() as usize
+        );
         assert_eq!(
             offset_of!(VMContextHeader, activations_table),
             o.vmctx_activations_table() as usize
         );
-        assert_eq!(offset_of!(VMContextHeader, instance), o.vmctx_instance() as usize);
+        assert_eq!(
+            offset_of!(VMContextHeader, instance),
+            o.vmctx_instance() as usize
+        );
         assert_eq!(offset_of!(VMContextHeader, store), o.vmctx_store() as usize);
         assert!(size_of::<VMContextHeader>() <= o.vmctx_type_ids_begin() as usize);
     }
@@ -333,9 +339,15 @@ mod test_layout {
     #[test]
     fn func_ref_extern_data_host_ctx() {
         let o = offsets();
-        assert_eq!(offset_of!(VMFuncRef, wasm_call), o.vm_func_ref_wasm_call() as usize);
+        assert_eq!(
+            offset_of!(VMFuncRef, wasm_call),
+            o.vm_func_ref_wasm_call() as usize
+        );
         assert_eq!(offset_of!(VMFuncRef, vmctx), o.vm_func_ref_vmctx() as usize);
-        assert_eq!(offset_of!(VMFuncRef, type_id), o.vm_func_ref_type_id() as usize);
+        assert_eq!(
+            offset_of!(VMFuncRef, type_id),
+            o.vm_func_ref_type_id() as usize
+        );
         assert_eq!(size_of::<VMFuncRef>(), o.size_of_vmfunc_ref() as usize);
         assert_eq!(
             offset_of!(VMExternData, ref_count),

@@ -99,14 +99,15 @@ impl Mmap {
             return Ok(());
         }
         let len = round_up_to_page(len).unwrap_or(usize::MAX);
-        let in_range = start % page_size() == 0
-            && start
-                .checked_add(len)
-                .is_some_and(|end| end <= self.len);
+        let in_range = (start & (page_size() - 1)) == 0
+            && start.checked_add(len).is_some_and(|end| end <= self.len);
         if !in_range {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("protect {start:#x}+{len:#x} outside mapping of {:#x}", self.len),
+                format!(
+                    "protect {start:#x}+{len:#x} outside mapping of {:#x}",
+                    self.len
+                ),
             ));
         }
         // SAFETY: the range was checked to lie inside this mapping, which we
@@ -172,10 +173,11 @@ mod tests {
     #[test]
     fn reserve_protect_resize() {
         let mut m = Mmap::reserve(3 * page_size()).unwrap();
-        m.make_accessible(0, page_size()).unwrap();
+        m.make_accessible(0, 3 * page_size()).unwrap();
         // SAFETY: the first page was made read-write.
         unsafe { m.as_ptr().write(7) };
         assert!(m.make_accessible(1, 1).is_err());
+        // (mremap needs a single mapping: the whole region has one protection.)
         assert!(m.make_accessible(0, 10 * page_size()).is_err());
         m.resize(8 * page_size()).unwrap();
         m.make_accessible(0, 8 * page_size()).unwrap();
