@@ -236,12 +236,21 @@ impl<'a> FuncEnv<'a> {
         builder.switch_to_block(nonnull);
         builder.seal_block(nonnull);
         let flags = MemFlags::trusted();
-        let act = builder
+        let act = builder.ins().load(
+            ptr,
+            flags.with_readonly(),
+            vmctx,
+            o.vmctx_activations_table() as i32,
+        );
+        let next = builder
             .ins()
-            .load(ptr, flags.with_readonly(), vmctx, o.vmctx_activations_table() as i32);
-        let next = builder.ins().load(ptr, flags, act, o.activations_table_next() as i32);
-        let end = builder.ins().load(ptr, flags, act, o.activations_table_end() as i32);
-        let full = builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, next, end);
+            .load(ptr, flags, act, o.activations_table_next() as i32);
+        let end = builder
+            .ins()
+            .load(ptr, flags, act, o.activations_table_end() as i32);
+        let full = builder
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, next, end);
         builder.ins().brif(full, slow, &[], fast, &[]);
 
         builder.switch_to_block(fast);
@@ -252,7 +261,9 @@ impl<'a> FuncEnv<'a> {
             .ins()
             .store(flags, bumped, act, o.activations_table_next() as i32);
         let one = builder.ins().iconst(ptr, 1);
-        let count = builder.ins().iadd_imm(v, i64::from(o.vm_extern_data_ref_count()));
+        let count = builder
+            .ins()
+            .iadd_imm(v, i64::from(o.vm_extern_data_ref_count()));
         builder
             .ins()
             .atomic_rmw(ptr, flags, ir::AtomicRmwOp::Add, count, one);
@@ -260,7 +271,11 @@ impl<'a> FuncEnv<'a> {
 
         builder.switch_to_block(slow);
         builder.seal_block(slow);
-        self.call_builtin(&mut builder.cursor(), Builtin::activations_table_insert_slow, &[v]);
+        self.call_builtin(
+            &mut builder.cursor(),
+            Builtin::activations_table_insert_slow,
+            &[v],
+        );
         builder.ins().jump(done, &[]);
 
         builder.switch_to_block(done);
@@ -921,7 +936,9 @@ impl FuncEnvironment for FuncEnv<'_> {
             builder.ins().load(ptr, MemFlags::trusted(), def, 0)
         } else {
             let off = o.vmctx_defined_global(g - self.module.num_imported_globals);
-            builder.ins().load(ptr, MemFlags::trusted(), vmctx, off as i32)
+            builder
+                .ins()
+                .load(ptr, MemFlags::trusted(), vmctx, off as i32)
         };
         self.activations_table_insert(builder, v);
         builder.declare_value_needs_stack_map(v);

@@ -12,6 +12,7 @@ mod compile;
 mod convert;
 mod emit;
 mod func_environ;
+pub mod inspect;
 mod isa;
 mod trampolines;
 mod translate;

@@ -23,6 +23,9 @@ struct Cli {
 enum Command {
     /// Compile a WebAssembly module (.wasm or .wat) into a native ELF object.
     Compile(CompileArgs),
+    /// Show what an artifact holds: header, sections, functions, traps, stack
+    /// maps, segments; `--json` for scripts, `--check` to test loadability.
+    Inspect(wasmc_compiler::inspect::cli::InspectArgs),
     /// Load a compiled artifact and call one of its exports.
     Run(RunArgs),
     /// Run WebAssembly spec-test scripts (.wast) through compile -> artifact -> load.
@@ -152,16 +155,24 @@ fn show(v: &Val) -> String {
 }
 
 fn run(args: RunArgs) -> Result<()> {
-    let module = Module::from_file(&args.artifact).with_context(|| format!("loading {}", args.artifact.display()))?;
+    let module = Module::from_file(&args.artifact)
+        .with_context(|| format!("loading {}", args.artifact.display()))?;
     let mut store = Store::new();
     let linker = Linker::new();
-    let instance = linker.instantiate(&mut store, &module).context("instantiating")?;
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .context("instantiating")?;
     let name = match args.invoke {
         Some(n) => n,
         None => {
-            let Some(n) = ["_start", "main"].into_iter().find(|n| instance.get_func(&mut store, n).is_some()) else {
+            let Some(n) = ["_start", "main"]
+                .into_iter()
+                .find(|n| instance.get_func(&mut store, n).is_some())
+            else {
                 if !args.args.is_empty() {
-                    anyhow::bail!("arguments given but no --invoke and no `_start` or `main` export");
+                    anyhow::bail!(
+                        "arguments given but no --invoke and no `_start` or `main` export"
+                    );
                 }
                 return Ok(());
             };
@@ -173,7 +184,11 @@ fn run(args: RunArgs) -> Result<()> {
         .with_context(|| format!("no exported function `{name}`"))?;
     let ty = func.ty(&store);
     if args.args.len() != ty.params.len() {
-        anyhow::bail!("`{name}` has type {ty}: expected {} arguments, got {}", ty.params.len(), args.args.len());
+        anyhow::bail!(
+            "`{name}` has type {ty}: expected {} arguments, got {}",
+            ty.params.len(),
+            args.args.len()
+        );
     }
     let params = args
         .args
@@ -217,6 +232,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Compile(a) => compile(a),
+        Command::Inspect(a) => wasmc_compiler::inspect::cli::run(a),
         Command::Run(a) => run(a),
         Command::Wast(a) => wast(a),
     };

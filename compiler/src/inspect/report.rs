@@ -24,8 +24,7 @@ use wasmc_format::sections::{
     ELF_WASMC_ADDRMAP, ELF_WASMC_DATA, ELF_WASMC_META, ELF_WASMC_STACKMAPS, ELF_WASMC_TRAPS,
 };
 use wasmc_format::{
-    ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, ImportType, MemoryStrategy,
-    ModuleInfo,
+    ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, ImportType, MemoryStrategy, ModuleInfo,
 };
 use wasmc_loader::artifact::ParsedArtifact;
 
@@ -731,7 +730,13 @@ impl Report {
         let mut trap_counts = vec![0u32; info.functions.len()];
         let mut safepoint_counts = vec![0u32; info.functions.len()];
         for (counts, f) in [
-            (&mut trap_counts, traps.iter().map(|t| t.location.function).collect::<Vec<_>>()),
+            (
+                &mut trap_counts,
+                traps
+                    .iter()
+                    .map(|t| t.location.function)
+                    .collect::<Vec<_>>(),
+            ),
             (
                 &mut safepoint_counts,
                 stack_maps.iter().map(|s| s.location.function).collect(),
@@ -769,7 +774,10 @@ impl Report {
                     .get(f.type_index as usize)
                     .map(|t| t.to_string())
                     .unwrap_or_default(),
-                exports: export_names.get_mut(i).map(std::mem::take).unwrap_or_default(),
+                exports: export_names
+                    .get_mut(i)
+                    .map(std::mem::take)
+                    .unwrap_or_default(),
                 traps: trap_counts.get(i).copied().unwrap_or(0),
                 safepoints: safepoint_counts.get(i).copied().unwrap_or(0),
             });
@@ -1068,8 +1076,8 @@ fn addrmap_summary(a: &ParsedArtifact<'_>, text_len: u64) -> Result<AddrMapRepor
     let mut prev_code: Option<u64> = None;
     for i in 0..n {
         let code = read_u32_at(data, 4, i).ok_or_else(|| bad(format!("entry {i} truncated")))?;
-        let wasm = read_u32_at(data, wasm_base, i)
-            .ok_or_else(|| bad(format!("entry {i} truncated")))?;
+        let wasm =
+            read_u32_at(data, wasm_base, i).ok_or_else(|| bad(format!("entry {i} truncated")))?;
         let code = u64::from(code);
         if prev_code.is_some_and(|p| code < p) || code > text_len {
             return Err(bad(format!(
