@@ -42,19 +42,15 @@ macro_rules! foreach_builtin {
             table_init(i32, i32, i32, i32, i32);
             /// `elem.drop`: (element segment).
             elem_drop(i32);
-            /// `table.get` of an externref table: (table, index) -> reference,
-            /// cloned into the activations table.
-            table_get_externref(i32, i32) -> ref;
             /// `table.set` of an externref table: (table, index, value), with
             /// precise reference counting.
             table_set_externref(i32, i32, ref);
-            /// `global.get` of an externref global: (global) -> reference,
-            /// cloned into the activations table.
-            global_get_externref(i32) -> ref;
             /// `global.set` of an externref global: (global, value).
             global_set_externref(i32, ref);
-            /// Slow path of the inline activations-table insertion: collect
-            /// garbage, then insert (and increment) the reference.
+            /// Slow path of the inline activations-table insertion (the bump
+            /// chunk is full): take a count on the reference, collect garbage,
+            /// then insert it. `table.get` and `global.get` of externrefs are
+            /// otherwise inline in compiled code.
             activations_table_insert_slow(ref);
         }
     };

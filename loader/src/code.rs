@@ -12,6 +12,7 @@ use crate::artifact::{check_host, ParsedArtifact, SectionRanges};
 use crate::error::LoadError;
 use crate::sys::mmap::{page_size, Mmap};
 use crate::trap::FrameInfo;
+use crate::vmcontext::VMExternData;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -251,10 +252,11 @@ impl ModuleInner {
         })
     }
 
-    #[allow(dead_code)] // used by the stack-map collector (not yet enabled)
-    fn stack_map(&self, ret_off: u32) -> Option<StackMap<'_>> {
-        let s = StackMapSection::parse(self.section(&self.ranges.stackmaps)).ok()?;
-        s.lookup(ret_off).ok().flatten()
+    /// The stack map keyed by exactly `ret_off`: `Ok(None)` if that safepoint
+    /// holds no references, `Err` if the section is malformed.
+    fn stack_map(&self, ret_off: u32) -> Result<Option<StackMap<'_>>, ()> {
+        let s = StackMapSection::parse(self.section(&self.ranges.stackmaps)).map_err(|_| ())?;
+        s.lookup(ret_off).map_err(|_| ())
     }
 }
 
@@ -317,6 +319,48 @@ fn with_module_at<R>(pc: usize, f: impl FnOnce(&ModuleInner, u32) -> Option<R>) 
 /// the signal handler: allocates nothing.
 pub(crate) fn lookup_trap(pc: usize) -> Option<TrapCode> {
     with_module_at(pc, |m, off| m.trap_code(off))
+}
+
+/// Why a Wasm frame's references could not be found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RootsError {
+    /// The return address is not in any registered module's `.text`.
+    NotWasm,
+    /// The module's stack-map section is malformed.
+    BadStackMap,
+}
+
+/// Appends the references live in the Wasm frame whose frame pointer is `fp`,
+/// suspended at return address `ret_pc`, as listed by its module's stack map
+/// for exactly that return address.
+///
+/// # Safety
+/// `fp` must be the frame pointer of that live Wasm frame.
+pub(crate) unsafe fn frame_roots(
+    ret_pc: usize,
+    fp: usize,
+    out: &mut Vec<*mut VMExternData>,
+) -> Result<(), RootsError> {
+    // The return address may be one past the function's last byte (a call
+    // that never returns ends it), so find the module at `ret_pc - 1` and
+    // look the stack map up by the exact return address.
+    let found = with_module_at(ret_pc.wrapping_sub(1), |m, off| {
+        let map = match m.stack_map(off + 1) {
+            Ok(map) => map,
+            Err(()) => return Some(Err(RootsError::BadStackMap)),
+        };
+        if let Some(map) = map {
+            let sp = fp.wrapping_sub(map.frame_span as usize);
+            for slot in map.slots() {
+                let addr = sp.wrapping_add(slot as usize);
+                // SAFETY: caller contract: the frame is live, and the stack map
+                // lists SP-relative slots inside it that hold pointers.
+                out.push(unsafe { *(addr as *const *mut VMExternData) });
+            }
+        }
+        Some(Ok(()))
+    });
+    found.unwrap_or(Err(RootsError::NotWasm))
 }
 
 /// The Wasm frame at `pc` (a trap PC or, with `is_return_address`, a

@@ -18,13 +18,13 @@
 //! +------+------+----------------------------+  { *next = r; next += 1; r.count += 1 }
 //! ```
 //!
-//! Collection: when no Wasm frame of the store is on the stack, nothing in
-//! the table is reachable from Wasm, so [`VMExternRefActivationsTable::clear`]
-//! releases everything (the store does this when its outermost activation
-//! returns and in `Store::gc`). While Wasm frames are live the table only
-//! grows; a stack-map collector (walk frames from `last_wasm_exit_fp/pc` to
-//! `last_wasm_entry_fp`, read the slots listed by `.wasmc.stackmaps`, keep
-//! only those) plugs in at [`VMExternRefActivationsTable::insert_slow`].
+//! Collection (see `gc.rs`): when no Wasm frame of the store is on the
+//! stack, nothing in the table is reachable from Wasm, so
+//! [`VMExternRefActivationsTable::clear`] releases everything (the store does
+//! this when its outermost activation returns). While Wasm frames are live,
+//! the collector finds the exact set of references they hold through the
+//! stack maps and [`VMExternRefActivationsTable::replace_with_roots`] keeps
+//! only those.
 
 use crate::vmcontext::VMExternData;
 use std::any::Any;
@@ -86,7 +86,7 @@ impl ExternRef {
     }
 
     /// Gives up this handle's count and returns the raw pointer.
-    #[cfg_attr(not(test), allow(dead_code))] // for the stack-map collector
+    #[cfg_attr(not(test), allow(dead_code))] // used by the unit tests
     pub(crate) fn into_raw(self) -> *mut VMExternData {
         let p = self.ptr.as_ptr();
         std::mem::forget(self);
@@ -161,10 +161,15 @@ pub(crate) unsafe fn raw_release(ptr: *mut VMExternData) {
     drop(unsafe { ExternRef::from_raw(ptr) });
 }
 
+/// Slots of the first chunk, allocated on the first insertion.
 const INITIAL_CHUNK: usize = 512;
 
 /// The store's over-approximation of the references live Wasm frames hold.
 /// Compiled code bumps `next` towards `end` inline; see the module docs.
+///
+/// The chunk is allocated lazily: a store that never passes an externref to
+/// Wasm has `next == end == null`, and the first inline insertion takes the
+/// slow path, which allocates.
 #[repr(C)]
 pub(crate) struct VMExternRefActivationsTable {
     pub next: *mut *mut VMExternData,
@@ -174,26 +179,34 @@ pub(crate) struct VMExternRefActivationsTable {
 
 impl VMExternRefActivationsTable {
     pub fn new() -> VMExternRefActivationsTable {
-        let mut chunk: Box<[*mut VMExternData]> =
-            vec![std::ptr::null_mut(); INITIAL_CHUNK].into_boxed_slice();
-        let next = chunk.as_mut_ptr();
-        // SAFETY: one past the end of the chunk.
-        let end = unsafe { next.add(chunk.len()) };
-        VMExternRefActivationsTable { next, end, chunk }
+        VMExternRefActivationsTable {
+            next: std::ptr::null_mut(),
+            end: std::ptr::null_mut(),
+            chunk: Box::new([]),
+        }
     }
 
     fn used(&self) -> usize {
+        if self.chunk.is_empty() {
+            return 0;
+        }
         // SAFETY: next always lies within [chunk start, chunk end].
         (unsafe { self.next.offset_from(self.chunk.as_ptr()) }) as usize
     }
 
     /// Number of entries.
-    #[cfg_attr(not(test), allow(dead_code))] // for the stack-map collector
     pub fn len(&self) -> usize {
         self.used()
     }
 
-    /// Inserts `r`, taking a new count on it.
+    /// Number of slots before the inline path has to take the slow path.
+    pub fn capacity(&self) -> usize {
+        self.chunk.len()
+    }
+
+    /// Inserts `r`, taking a new count on it. Never collects: host-side
+    /// insertions (arguments, host results) happen while the references are
+    /// on no Wasm stack yet, so a collection here could free them.
     ///
     /// # Safety
     /// `r` must be null or a live `VMExternData`.
@@ -201,11 +214,21 @@ impl VMExternRefActivationsTable {
         if r.is_null() {
             return;
         }
-        if self.next == self.end {
-            self.grow();
-        }
         // SAFETY: caller contract.
         unsafe { raw_clone(r) };
+        // SAFETY: we now own one count of r.
+        unsafe { self.insert_owned(r) };
+    }
+
+    /// Inserts `r`, handing the table a count the caller already owns.
+    ///
+    /// # Safety
+    /// `r` must be a live `VMExternData` and the caller must own one of its
+    /// counts, which the table takes over.
+    pub unsafe fn insert_owned(&mut self, r: *mut VMExternData) {
+        if self.next == self.end {
+            self.grow(self.used() + 1);
+        }
         // SAFETY: next < end after grow, so the slot is inside the chunk.
         unsafe {
             self.next.write(r);
@@ -213,20 +236,11 @@ impl VMExternRefActivationsTable {
         }
     }
 
-    /// The slow path of the inline insertion (the chunk was full). A stack-map
-    /// collector would run here; for now the chunk grows.
-    ///
-    /// # Safety
-    /// As for [`Self::insert`].
-    pub unsafe fn insert_slow(&mut self, r: *mut VMExternData) {
-        // SAFETY: forwarded contract.
-        unsafe { self.insert(r) }
-    }
-
-    fn grow(&mut self) {
+    /// Makes room for at least `min` entries, keeping the current ones.
+    fn grow(&mut self, min: usize) {
         let used = self.used();
-        let mut new = vec![std::ptr::null_mut(); (self.chunk.len() * 2).max(INITIAL_CHUNK)]
-            .into_boxed_slice();
+        let len = (self.chunk.len() * 2).max(INITIAL_CHUNK).max(min);
+        let mut new = vec![std::ptr::null_mut(); len].into_boxed_slice();
         new[..used].copy_from_slice(&self.chunk[..used]);
         self.chunk = new;
         // SAFETY: used <= old len < new len.
@@ -236,15 +250,42 @@ impl VMExternRefActivationsTable {
         }
     }
 
+    /// The result of a collection: `roots` (each live, found in Wasm frames)
+    /// become the table's entries and every previous entry is released.
+    ///
+    /// Every root is counted *before* any old entry is released, so a
+    /// reference that is both cannot reach zero in between. The chunk is
+    /// grown so that at least half of it is free afterwards: otherwise a
+    /// program holding many live references would collect on every insertion.
+    ///
+    /// # Safety
+    /// Every non-null pointer in `roots` must be a live `VMExternData`.
+    pub unsafe fn replace_with_roots(&mut self, roots: &[*mut VMExternData]) {
+        for r in roots {
+            // SAFETY: caller contract.
+            unsafe { raw_clone(*r) };
+        }
+        self.clear();
+        if self.chunk.len() < 2 * roots.len() || self.chunk.is_empty() {
+            self.grow(2 * roots.len());
+        }
+        for r in roots.iter().filter(|r| !r.is_null()) {
+            // SAFETY: the count taken above is handed to the table.
+            unsafe { self.insert_owned(*r) };
+        }
+    }
+
     /// Releases every entry. Only sound when no Wasm frame of the store is on
-    /// the stack (nothing else can then hold an entry's pointer uncounted).
+    /// the stack (nothing else can then hold an entry's pointer uncounted),
+    /// or after the live entries were counted again (`replace_with_roots`).
     pub fn clear(&mut self) {
         let used = self.used();
-        let start = self.chunk.as_mut_ptr();
-        self.next = start;
+        if let Some(start) = self.chunk.first_mut() {
+            self.next = start;
+        }
         for slot in &mut self.chunk[..used] {
             let r = std::mem::replace(slot, std::ptr::null_mut());
-            // SAFETY: every entry holds one count taken in `insert`.
+            // SAFETY: every entry holds one count taken at insertion.
             unsafe { raw_release(r) };
         }
     }

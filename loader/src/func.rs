@@ -69,6 +69,17 @@ impl Caller<'_> {
     pub fn instance(&self) -> Option<Instance> {
         self.instance
     }
+
+    /// Runs the externref collector, walking the Wasm frames below this host
+    /// function (and those of enclosing activations of the store).
+    pub fn gc(&mut self) {
+        crate::gc::collect(self.store);
+    }
+
+    /// The collector's statistics.
+    pub fn gc_stats(&self) -> crate::gc::GcStats {
+        self.store.gc_stats()
+    }
 }
 
 impl AsContext for Caller<'_> {
@@ -313,6 +324,8 @@ unsafe fn array_call_inner(
             // SAFETY: the trampoline spilled arguments of these types.
             .map(|(i, t)| unsafe { Val::from_raw(store, *values.add(i), *t) })
             .collect();
+        // A host call is a safepoint; the arguments are counted by `args` now.
+        crate::gc::stress(store);
         let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
         f(
             Caller {

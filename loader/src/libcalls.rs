@@ -270,22 +270,6 @@ mod imp {
         Ok(())
     }
 
-    pub fn table_get_externref(
-        s: &mut StoreOpaque,
-        inst: usize,
-        t: u32,
-        i: u32,
-    ) -> R<*mut VMExternData> {
-        let ti = table_index(s, inst, t)?;
-        let r = s.tables[ti]
-            .get(i)
-            .ok_or(TrapCode::TableOutOfBounds)?
-            .cast();
-        // SAFETY: table elements are live externrefs.
-        unsafe { s.activations.insert(r) };
-        Ok(r)
-    }
-
     pub fn table_set_externref(
         s: &mut StoreOpaque,
         inst: usize,
@@ -296,14 +280,6 @@ mod imp {
         let ti = table_index(s, inst, t)?;
         // SAFETY: compiled code passes a live externref.
         unsafe { s.tables[ti].set(i, v.cast()) }
-    }
-
-    pub fn global_get_externref(s: &mut StoreOpaque, inst: usize, g: u32) -> R<*mut VMExternData> {
-        let gi = global_index(s, inst, g)?;
-        let r = s.globals[gi].get_raw().get_ptr().cast();
-        // SAFETY: the global holds a live externref.
-        unsafe { s.activations.insert(r) };
-        Ok(r)
     }
 
     pub fn global_set_externref(
@@ -324,7 +300,7 @@ mod imp {
         r: *mut VMExternData,
     ) -> R<()> {
         // SAFETY: compiled code passes a live externref.
-        unsafe { s.activations.insert_slow(r) };
+        unsafe { crate::gc::insert_slow(s, r) };
         Ok(())
     }
 }
@@ -340,7 +316,11 @@ mod raw {
             pub unsafe extern "C" fn $name(vmctx: *mut VMContext $(, $a: $t)*) $(-> $ret)? {
                 // SAFETY: compiled code passes its live vmctx.
                 let (s, inst) = unsafe { ctx(vmctx) };
-                trap_on_err(imp::$imp(s, inst $(, $a)*))
+                let r = imp::$imp(s, inst $(, $a)*);
+                // A builtin call is a safepoint: the builtin has counted every
+                // reference it was given, so a collection here is safe.
+                crate::gc::stress(s);
+                trap_on_err(r)
             }
         };
     }
@@ -353,9 +333,7 @@ mod raw {
     wrap!(table_copy => table_copy(dt: u32, st: u32, dst: u32, src: u32, len: u32));
     wrap!(table_init => table_init(t: u32, seg: u32, dst: u32, src: u32, len: u32));
     wrap!(elem_drop => elem_drop(seg: u32));
-    wrap!(table_get_externref => table_get_externref(t: u32, i: u32) -> *mut VMExternData);
     wrap!(table_set_externref => table_set_externref(t: u32, i: u32, v: *mut VMExternData));
-    wrap!(global_get_externref => global_get_externref(g: u32) -> *mut VMExternData);
     wrap!(global_set_externref => global_set_externref(g: u32, v: *mut VMExternData));
     wrap!(activations_table_insert_slow => activations_table_insert_slow(r: *mut VMExternData));
 
@@ -369,7 +347,9 @@ mod raw {
     ) -> u32 {
         // SAFETY: compiled code passes its live vmctx.
         let (s, inst) = unsafe { ctx(vmctx) };
-        trap_on_err(imp::table_grow(s, inst, t, delta, init))
+        let r = imp::table_grow(s, inst, t, delta, init);
+        crate::gc::stress(s);
+        trap_on_err(r)
     }
 
     /// # Safety
@@ -382,7 +362,9 @@ mod raw {
     ) -> u32 {
         // SAFETY: compiled code passes its live vmctx.
         let (s, inst) = unsafe { ctx(vmctx) };
-        trap_on_err(imp::table_grow(s, inst, t, delta, init.cast()))
+        let r = imp::table_grow(s, inst, t, delta, init.cast());
+        crate::gc::stress(s);
+        trap_on_err(r)
     }
 
     /// # Safety
@@ -396,7 +378,9 @@ mod raw {
     ) {
         // SAFETY: compiled code passes its live vmctx.
         let (s, inst) = unsafe { ctx(vmctx) };
-        trap_on_err(imp::table_fill(s, inst, t, dst, v, len))
+        let r = imp::table_fill(s, inst, t, dst, v, len);
+        crate::gc::stress(s);
+        trap_on_err(r)
     }
 
     /// # Safety
@@ -410,6 +394,8 @@ mod raw {
     ) {
         // SAFETY: compiled code passes its live vmctx.
         let (s, inst) = unsafe { ctx(vmctx) };
-        trap_on_err(imp::table_fill(s, inst, t, dst, v.cast(), len))
+        let r = imp::table_fill(s, inst, t, dst, v.cast(), len);
+        crate::gc::stress(s);
+        trap_on_err(r)
     }
 }

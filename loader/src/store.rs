@@ -48,6 +48,10 @@ pub struct StoreOpaque {
     pub(crate) max_table_elements: u32,
     /// Number of host-to-Wasm activations of this store in progress.
     pub(crate) wasm_depth: u32,
+    /// Collect at every builtin and host call (testing).
+    pub(crate) gc_stress: bool,
+    /// Collector statistics.
+    pub(crate) gc_stats: crate::gc::GcStats,
 }
 
 /// A collection of instances and the objects they use. Single-threaded.
@@ -81,6 +85,8 @@ impl Store {
                 max_memory_pages: wasmc_format::WASM32_MAX_PAGES,
                 max_table_elements: 10_000_000,
                 wasm_depth: 0,
+                gc_stress: false,
+                gc_stats: crate::gc::GcStats::default(),
             }),
         }
     }
@@ -101,20 +107,34 @@ impl Store {
         self.inner.max_table_elements = n;
     }
 
-    /// Runs the externref collector. With no Wasm frame of this store on the
-    /// stack, every reference in the activations table is released (only
-    /// host handles, tables and globals keep values alive). With Wasm frames
-    /// live (called from a host function), it keeps the table as is: the
-    /// stack-map collector is not enabled yet.
+    /// Runs the externref collector: releases every reference that no Wasm
+    /// frame, table, global or host handle holds. From the host (no Wasm of
+    /// this store running) that is everything in the activations table;
+    /// host functions called from Wasm collect with [`crate::Caller::gc`],
+    /// which walks the Wasm frames below them.
     pub fn gc(&mut self) {
-        self.inner.gc();
+        crate::gc::collect(&mut self.inner);
+    }
+
+    /// Stress mode for testing the collector: when on, a collection runs at
+    /// every safepoint the runtime reaches (every builtin call and every host
+    /// function call from Wasm).
+    pub fn set_gc_stress(&mut self, on: bool) {
+        self.inner.gc_stress = on;
+    }
+
+    /// The collector's statistics.
+    pub fn gc_stats(&self) -> crate::gc::GcStats {
+        self.inner.gc_stats()
     }
 }
 
 impl StoreOpaque {
-    pub(crate) fn gc(&mut self) {
-        if self.wasm_depth == 0 {
-            self.activations.clear();
+    pub(crate) fn gc_stats(&self) -> crate::gc::GcStats {
+        crate::gc::GcStats {
+            table_len: self.activations.len(),
+            table_capacity: self.activations.capacity(),
+            ..self.gc_stats
         }
     }
 

@@ -53,7 +53,62 @@ pub(crate) struct CallThreadState {
     jmp_buf: Cell<*mut c_void>,
     unwind: UnsafeCell<Option<UnwindReason>>,
     limits: *const VMRuntimeLimits,
+    /// The store's `last_wasm_exit_fp`, `last_wasm_exit_pc` and
+    /// `last_wasm_entry_fp` when this activation began: where the enclosing
+    /// activation of the same store (if any) left Wasm.
+    saved_exit_fp: usize,
+    saved_exit_pc: usize,
+    saved_entry_fp: usize,
     prev: *const CallThreadState,
+}
+
+/// Where one activation of a store left Wasm: its innermost Wasm frame is
+/// `exit_fp` (suspended at return address `exit_pc`) and its outermost Wasm
+/// frame is the one whose caller's frame pointer is `entry_fp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WasmActivation {
+    pub exit_pc: usize,
+    pub exit_fp: usize,
+    pub entry_fp: usize,
+}
+
+/// The activations of the store whose runtime limits are `limits` on this
+/// thread, innermost first. Only meaningful when called from host or runtime
+/// code that Wasm called (so the innermost exit frame is current).
+pub(crate) fn activations_of(limits: *const VMRuntimeLimits) -> Vec<WasmActivation> {
+    let mut out = Vec::new();
+    let mut state = current();
+    let mut first = true;
+    while !state.is_null() {
+        // SAFETY: states in the chain live on the stack frames of
+        // `catch_traps` calls that have not returned yet.
+        let st = unsafe { &*state };
+        if st.limits == limits {
+            if first {
+                // SAFETY: the limits belong to a live store on this thread.
+                let l = unsafe { &*limits };
+                // SAFETY: plain reads on the owning thread.
+                let a = unsafe {
+                    WasmActivation {
+                        exit_pc: *l.last_wasm_exit_pc.get(),
+                        exit_fp: *l.last_wasm_exit_fp.get(),
+                        entry_fp: *l.last_wasm_entry_fp.get(),
+                    }
+                };
+                out.push(a);
+                first = false;
+            }
+            if st.saved_entry_fp != 0 && st.saved_exit_fp != 0 {
+                out.push(WasmActivation {
+                    exit_pc: st.saved_exit_pc,
+                    exit_fp: st.saved_exit_fp,
+                    entry_fp: st.saved_entry_fp,
+                });
+            }
+        }
+        state = st.prev;
+    }
+    out
 }
 
 thread_local! {
@@ -104,6 +159,9 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
         jmp_buf: Cell::new(ptr::null_mut()),
         unwind: UnsafeCell::new(None),
         limits,
+        saved_exit_fp: saved.1,
+        saved_exit_pc: saved.2,
+        saved_entry_fp: saved.3,
         prev: current(),
     };
     CURRENT.with(|c| c.set(&state));

@@ -73,10 +73,10 @@ impl Table {
                     Align::Left if last => s.push_str(c),
                     Align::Left => {
                         s.push_str(c);
-                        s.extend(std::iter::repeat(' ').take(pad));
+                        s.push_str(&" ".repeat(pad));
                     }
                     Align::Right => {
-                        s.extend(std::iter::repeat(' ').take(pad));
+                        s.push_str(&" ".repeat(pad));
                         s.push_str(c);
                     }
                 }
@@ -139,7 +139,7 @@ fn wrap(words: &[String], indent: usize, width: usize) -> String {
         if i > 0 {
             if col + 1 + piece.len() > width {
                 out.push('\n');
-                out.extend(std::iter::repeat(' ').take(indent));
+                out.push_str(&" ".repeat(indent));
                 col = indent;
             } else {
                 out.push(' ');
@@ -154,6 +154,22 @@ fn wrap(words: &[String], indent: usize, width: usize) -> String {
     }
     out
 }
+
+/// Cranelift flags shown in the text header: those that change the ABI, the
+/// frame layout or the safety of the generated code. `--json` lists them all.
+const CODEGEN_FLAGS: &[&str] = &[
+    "preserve_frame_pointers",
+    "enable_probestack",
+    "probestack_strategy",
+    "enable_nan_canonicalization",
+    "enable_heap_access_spectre_mitigation",
+    "enable_table_access_spectre_mitigation",
+    "enable_pinned_reg",
+    "is_pic",
+    "tls_model",
+    "libcall_call_conv",
+    "unwind_info",
+];
 
 fn kv(out: &mut String, key: &str, value: &str) {
     let _ = writeln!(out, "  {key:<16}{value}");
@@ -211,7 +227,16 @@ fn header(r: &Report, out: &mut String) {
     };
     kv(out, "memory", &memory);
     kv(out, "opt level", &sanitize(&h.opt_level));
-    kv(out, "cranelift", &wrap(&h.cranelift_flags, 18, 100));
+    let (shown, hidden): (Vec<String>, Vec<String>) =
+        h.cranelift_flags.iter().cloned().partition(|f| {
+            let name = f.split('=').next().unwrap_or("");
+            CODEGEN_FLAGS.contains(&name)
+        });
+    let mut flags = wrap(&shown, 18, 100);
+    if !hidden.is_empty() {
+        let _ = write!(flags, "\n{:18}(+{} more flags in --json)", "", hidden.len());
+    }
+    kv(out, "cranelift", &flags);
     kv(out, "wasm features", &wrap(&h.wasm_features, 18, 100));
     kv(out, "content hash", &format!("sha256:{}", h.content_hash));
     let host = &r.host;
@@ -235,12 +260,11 @@ fn header(r: &Report, out: &mut String) {
 }
 
 fn bytes_human(n: u64) -> String {
-    const GIB: u64 = 1 << 30;
-    const MIB: u64 = 1 << 20;
-    if n >= GIB && n % GIB == 0 {
-        format!("{} GiB", n / GIB)
-    } else if n >= MIB && n % MIB == 0 {
-        format!("{} MiB", n / MIB)
+    // Exact multiples only (trailing zero bits), so nothing is rounded.
+    if n != 0 && n.trailing_zeros() >= 30 {
+        format!("{} GiB", n >> 30)
+    } else if n != 0 && n.trailing_zeros() >= 20 {
+        format!("{} MiB", n >> 20)
     } else {
         format!("{n:#x}")
     }
@@ -304,13 +328,18 @@ fn module_tables(r: &Report, out: &mut String) {
             "Tables, memories and globals",
             &[("kind", L), ("index", R), ("origin", L), ("type", L)],
         );
+        let max = |m: Option<u64>| m.map_or_else(String::new, |m| format!(" max {m}"));
         for x in &r.tables {
-            let max = opt(&x.max);
             t.row(vec![
                 "table".into(),
                 x.index.to_string(),
                 imported(x.imported),
-                format!("{} min {} max {max}", x.elem_type, x.min),
+                format!(
+                    "{}, min {}{} elements",
+                    x.elem_type,
+                    x.min,
+                    max(x.max.map(u64::from))
+                ),
             ]);
         }
         for m in &r.memories {
@@ -318,7 +347,7 @@ fn module_tables(r: &Report, out: &mut String) {
                 "memory".into(),
                 m.index.to_string(),
                 imported(m.imported),
-                format!("pages min {} max {}", m.min_pages, opt(&m.max_pages)),
+                format!("min {}{} pages", m.min_pages, max(m.max_pages)),
             ]);
         }
         for g in &r.globals {

@@ -1,0 +1,166 @@
+//! The externref collector: deferred reference counting with stack maps.
+//!
+//! Compiled code never touches reference counts for values on its stack.
+//! Instead every reference that enters a Wasm activation is counted once by
+//! the store's activations table (`externref.rs`), which therefore
+//! over-approximates what Wasm frames hold. A collection finds the exact set:
+//!
+//! 1. For each activation of the store on this thread (innermost first,
+//!    `traphandlers::activations_of`), walk the Wasm frames from where Wasm
+//!    was left (`last_wasm_exit_fp/pc`, recorded by the host and builtin
+//!    trampolines) to the frame called by the entry trampoline
+//!    (`last_wasm_entry_fp`), through the frame-pointer chain:
+//!
+//!    ```text
+//!    exit_fp -> [saved fp | return addr]   frame suspended at exit_pc
+//!                 |
+//!                 v
+//!               [saved fp | return addr]   ... until saved fp == entry_fp
+//!    ```
+//!
+//! 2. For each frame, look up the stack map keyed by *exactly* its return
+//!    address (`.wasmc.stackmaps`; no entry means no live reference) and read
+//!    the listed slots at `fp - frame_span + offset`.
+//! 3. Count every reference found, then release every entry of the table;
+//!    the found set becomes the table. Counting first means a reference that
+//!    is both found and in the table never reaches zero in between.
+//!
+//! Collections run when the table's chunk is full (the inline insertion's
+//! slow path), on `Store::gc` / `Caller::gc`, and — in stress mode — at every
+//! builtin call and host call. They never run during a host-side insertion
+//! (arguments into Wasm, host-function results): those references are on no
+//! Wasm stack yet, so a collection then could free them (Wasmtime's
+//! CVE-2021-39216).
+//!
+//! If a walk meets a frame it cannot account for (a return address outside
+//! registered Wasm code, a malformed stack-map section, a broken chain) the
+//! collection frees nothing and is counted in [`GcStats::failed_walks`]:
+//! keeping the over-approximation is always safe.
+
+use crate::code::{frame_roots, RootsError};
+use crate::externref::raw_clone;
+use crate::store::StoreOpaque;
+use crate::traphandlers::{activations_of, WasmActivation};
+use crate::vmcontext::VMExternData;
+use std::time::{Duration, Instant};
+
+/// Statistics of a store's externref collector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcStats {
+    /// Collections run so far.
+    pub collections: u64,
+    /// References currently in the activations table.
+    pub table_len: usize,
+    /// Slots in the activations table's chunk.
+    pub table_capacity: usize,
+    /// References found live in Wasm frames by the last collection.
+    pub last_roots: usize,
+    /// Wasm frames walked by the last collection.
+    pub last_frames: usize,
+    /// Total time spent collecting.
+    pub time: Duration,
+    /// Collections that could not walk the stack and freed nothing.
+    pub failed_walks: u64,
+}
+
+/// Frames a single activation may have before its chain is deemed corrupt.
+const MAX_FRAMES: usize = 1 << 24;
+
+/// Appends the references held by the Wasm frames of activation `a`.
+///
+/// # Safety
+/// `a` must describe an activation whose frames are live (its Wasm code is
+/// suspended in a call to the host or the runtime).
+unsafe fn walk(a: WasmActivation, roots: &mut Vec<*mut VMExternData>) -> Result<usize, RootsError> {
+    const WORD: usize = std::mem::size_of::<usize>();
+    let (mut pc, mut fp) = (a.exit_pc, a.exit_fp);
+    let mut frames = 0;
+    loop {
+        if fp == 0 || pc == 0 || frames > MAX_FRAMES {
+            return Err(RootsError::NotWasm);
+        }
+        // SAFETY: fp is a live Wasm frame suspended at return address pc.
+        unsafe { frame_roots(pc, fp, roots) }?;
+        frames += 1;
+        // SAFETY: with frame pointers kept, a live frame's first two words
+        // are the caller's frame pointer and the return address into it.
+        let (caller_fp, ret) = unsafe { (*(fp as *const usize), *((fp + WORD) as *const usize)) };
+        if caller_fp == a.entry_fp {
+            return Ok(frames);
+        }
+        if caller_fp <= fp {
+            // Stacks grow down: a caller's frame is always above its callee's.
+            return Err(RootsError::NotWasm);
+        }
+        pc = ret;
+        fp = caller_fp;
+    }
+}
+
+/// Runs a collection for `store` (see the module docs).
+pub(crate) fn collect(store: &mut StoreOpaque) {
+    let start = Instant::now();
+    store.gc_stats.collections += 1;
+    if store.wasm_depth == 0 {
+        // No Wasm frame of this store is on the stack: nothing is live.
+        store.activations.clear();
+        store.gc_stats.last_roots = 0;
+        store.gc_stats.last_frames = 0;
+    } else {
+        let mut roots = Vec::new();
+        let mut frames = 0;
+        let mut ok = true;
+        for a in activations_of(store.limits_ptr()) {
+            // SAFETY: we are in host or runtime code called from the store's
+            // innermost activation, so every listed activation is suspended.
+            match unsafe { walk(a, &mut roots) } {
+                Ok(n) => frames += n,
+                Err(_) => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            roots.retain(|r| !r.is_null());
+            roots.sort_unstable();
+            roots.dedup();
+            // SAFETY: each root was read from a live frame slot the compiler
+            // listed as holding a reference, so it is alive (counted by the
+            // table, a table element, a global or a host handle).
+            unsafe { store.activations.replace_with_roots(&roots) };
+            store.gc_stats.last_roots = roots.len();
+            store.gc_stats.last_frames = frames;
+        } else {
+            store.gc_stats.failed_walks += 1;
+        }
+    }
+    store.gc_stats.time += start.elapsed();
+    store.gc_stats.table_len = store.activations.len();
+    store.gc_stats.table_capacity = store.activations.capacity();
+}
+
+/// The slow path of compiled code's inline insertion: the chunk is full.
+/// `r` is held (counted) across the collection, then handed to the table.
+///
+/// # Safety
+/// `r` must be null or a live `VMExternData`, and this must be called from
+/// compiled code of `store` (through the builtin trampoline).
+pub(crate) unsafe fn insert_slow(store: &mut StoreOpaque, r: *mut VMExternData) {
+    if r.is_null() {
+        return;
+    }
+    // SAFETY: caller contract; this count keeps r alive during the collection.
+    unsafe { raw_clone(r) };
+    collect(store);
+    // SAFETY: the count taken above is handed to the table.
+    unsafe { store.activations.insert_owned(r) };
+}
+
+/// In stress mode, collects now. Called at every safepoint the runtime
+/// reaches: after each builtin's work and when a host function is entered.
+pub(crate) fn stress(store: &mut StoreOpaque) {
+    if store.gc_stress {
+        collect(store);
+    }
+}
