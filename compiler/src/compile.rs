@@ -62,8 +62,8 @@ pub struct CompiledFunc {
 pub struct CompiledModule {
     /// Defined functions in index order.
     pub funcs: Vec<CompiledFunc>,
-    /// Builtin trampolines in builtin order.
-    pub builtins: Vec<CompiledFunc>,
+    /// Trampolines of the builtins the functions call, in builtin order.
+    pub builtins: Vec<(Builtin, CompiledFunc)>,
     /// For each type index, its index in `signatures`.
     pub type_to_sig: Vec<usize>,
     /// Entry trampolines, one per signature.
@@ -210,7 +210,6 @@ pub fn compile_module(
     functions: Vec<FunctionToCompile<'_>>,
     opts: &CompileOptions,
 ) -> Result<CompiledModule, CompileError> {
-    let nf = functions.len();
     let o = VMOffsets::for_module(isa.pointer_bytes(), module);
 
     let mut signatures: Vec<FuncType> = Vec::new();
@@ -226,11 +225,15 @@ pub fn compile_module(
         })
         .collect();
 
-    let mut units: Vec<Unit> = functions.into_iter().map(Unit::Func).collect();
-    units.extend(Builtin::ALL.iter().map(|b| Unit::Builtin(*b)));
-    units.extend(signatures.iter().map(Unit::Entry));
-    units.extend(signatures.iter().map(Unit::Host));
-
+    let pool = match opts.threads {
+        Some(1) => None,
+        threads => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads.unwrap_or(0))
+                .build()
+                .map_err(|e| codegen_err("thread pool".into(), e))?,
+        ),
+    };
     let run = |u: Unit| -> Result<CompiledFunc, CompileError> {
         match u {
             Unit::Func(f) => compile_wasm(isa, module, opts, f),
@@ -245,23 +248,37 @@ pub fn compile_module(
             }),
         }
     };
-    let results: Vec<Result<CompiledFunc, CompileError>> = match opts.threads {
-        Some(1) => units.into_iter().map(run).collect(),
-        threads => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads.unwrap_or(0))
-                .build()
-                .map_err(|e| codegen_err("thread pool".into(), e))?;
-            pool.install(|| units.into_par_iter().map(run).collect())
+    // Results come back in the order of `units` whatever the thread count.
+    let compile_all = |units: Vec<Unit>| -> Result<Vec<CompiledFunc>, CompileError> {
+        match &pool {
+            None => units.into_iter().map(run).collect(),
+            Some(pool) => pool.install(|| units.into_par_iter().map(run).collect()),
         }
     };
-    let mut results = results
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter();
+
+    // Functions first, so that only the builtins they call get trampolines.
+    let funcs = compile_all(functions.into_iter().map(Unit::Func).collect())?;
+    let mut used = [false; Builtin::COUNT];
+    for r in funcs.iter().flat_map(|f| &f.relocs) {
+        if let RelocTarget::Builtin(b) = r.target {
+            used[b as usize] = true;
+        }
+    }
+    let used: Vec<Builtin> = Builtin::ALL
+        .iter()
+        .copied()
+        .filter(|b| used[b.index() as usize])
+        .collect();
+    let mut units: Vec<Unit> = used.iter().map(|b| Unit::Builtin(*b)).collect();
+    units.extend(signatures.iter().map(Unit::Entry));
+    units.extend(signatures.iter().map(Unit::Host));
+    let mut results = compile_all(units)?.into_iter();
     let ns = signatures.len();
-    let funcs = results.by_ref().take(nf).collect();
-    let builtins = results.by_ref().take(Builtin::COUNT).collect();
+    let builtins = used
+        .iter()
+        .copied()
+        .zip(results.by_ref().take(used.len()))
+        .collect();
     let entry = results.by_ref().take(ns).collect();
     let host = results.collect();
     Ok(CompiledModule {

@@ -77,10 +77,15 @@ pub fn emit(
     let nbuiltins = builtins.len();
     let units: Vec<&CompiledFunc> = funcs
         .iter()
-        .chain(&builtins)
+        .chain(builtins.iter().map(|(_, f)| f))
         .chain(&entry)
         .chain(&host)
         .collect();
+
+    let mut builtin_label = [None; Builtin::COUNT];
+    for (i, (b, _)) in builtins.iter().enumerate() {
+        builtin_label[b.index() as usize] = Some(nfuncs + i);
+    }
 
     // Lay out .text, resolving each unit's calls right after it is placed so
     // that the builder can insert veneers in time.
@@ -94,7 +99,11 @@ pub fn emit(
         for r in &unit.relocs {
             let label = match r.target {
                 RelocTarget::WasmFunc(f) => (f - first_func) as usize,
-                RelocTarget::Builtin(b) => nfuncs + b as usize,
+                RelocTarget::Builtin(b) => builtin_label
+                    .get(b as usize)
+                    .copied()
+                    .flatten()
+                    .expect("every called builtin has a trampoline"),
             };
             if !text.resolve_reloc(off + u64::from(r.offset), r.kind, r.addend, label) {
                 return Err(CompileError::Codegen {
@@ -134,11 +143,11 @@ pub fn emit(
             wasm_offset: f.srclocs.first().map_or(0, |s| s.1),
         });
     }
-    info.builtin_trampolines = builtins
-        .iter()
-        .enumerate()
-        .map(|(i, b)| range(offsets[nfuncs + i], b.code.len()))
-        .collect::<Result<_, _>>()?;
+    info.builtin_trampolines = vec![None; Builtin::COUNT];
+    for (i, (b, f)) in builtins.iter().enumerate() {
+        info.builtin_trampolines[b.index() as usize] =
+            Some(range(offsets[nfuncs + i], f.code.len())?);
+    }
     let entry_base = nfuncs + nbuiltins;
     let host_base = entry_base + entry.len();
     info.trampolines = type_to_sig
@@ -157,7 +166,7 @@ pub fn emit(
     let info_bytes = encode_module_info(&info);
     let triple = isa.triple().clone();
     let (arch, arch_name) = architecture(&triple)?;
-    let header = ArtifactHeader {
+    let mut header = ArtifactHeader {
         compiler_version: crate::VERSION.to_string(),
         triple: triple.to_string(),
         arch: arch_name.to_string(),
@@ -171,8 +180,14 @@ pub fn emit(
             cranelift_flags: isa::flag_strings(isa),
         },
         wasm_features: wasm_feature_names(),
-        content_hash: content_hash(&text, &[&traps, &stack_maps, &addrmap, &data], &info_bytes),
+        content_hash: [0; 32],
     };
+    header.content_hash = content_hash(
+        &header,
+        &text,
+        &[&traps, &stack_maps, &addrmap, &data],
+        &info_bytes,
+    );
     let meta = encode_meta(&header, &info);
 
     let mut obj = Object::new(BinaryFormat::Elf, arch, Endianness::Little);
@@ -199,7 +214,9 @@ pub fn emit(
         add_symbol(&mut obj, code.symbol.clone(), code.range);
     }
     for (b, r) in Builtin::ALL.iter().zip(&info.builtin_trampolines) {
-        add_symbol(&mut obj, sections::builtin_trampoline_symbol(b.name()), *r);
+        if let Some(r) = r {
+            add_symbol(&mut obj, sections::builtin_trampoline_symbol(b.name()), *r);
+        }
     }
     let mut emitted = std::collections::HashSet::new();
     for (t, &s) in type_to_sig.iter().enumerate() {

@@ -136,9 +136,13 @@ pub struct ArtifactHeader {
     pub settings: CodegenSettings,
     /// Enabled Wasm proposals.
     pub wasm_features: Vec<String>,
-    /// SHA-256 over `.text`, then every `.wasmc.*` section but `.wasmc.meta`
-    /// in [`crate::sections::WASMC_SECTIONS`] order, then the encoded
-    /// `ModuleInfo`; each part prefixed with its length as u64 LE.
+    /// SHA-256 over this header encoded with a zero `content_hash`, then
+    /// `.text`, then every `.wasmc.*` section but `.wasmc.meta` in
+    /// [`crate::sections::WASMC_SECTIONS`] order, then the encoded
+    /// `ModuleInfo`; each part prefixed with its length as u64 LE. The header
+    /// is covered because its CPU features and memory strategy decide what
+    /// the code may assume (a smaller guard region or a dropped feature would
+    /// pass the host check and make the code unsound).
     pub content_hash: [u8; 32],
 }
 
@@ -315,13 +319,26 @@ pub fn decode_module_info(bytes: &[u8]) -> Result<ModuleInfo, FormatError> {
     Ok(info)
 }
 
-/// Computes [`ArtifactHeader::content_hash`] from `.text`, the other sections
-/// in [`crate::sections::WASMC_SECTIONS`] order (without `.wasmc.meta`), and
-/// the encoded `ModuleInfo`.
-pub fn content_hash(text: &[u8], other_sections: &[&[u8]], module_info: &[u8]) -> [u8; 32] {
+/// Computes [`ArtifactHeader::content_hash`] from the header (its own
+/// `content_hash` is ignored), `.text`, the other sections in
+/// [`crate::sections::WASMC_SECTIONS`] order (without `.wasmc.meta`), and the
+/// encoded `ModuleInfo`.
+pub fn content_hash(
+    header: &ArtifactHeader,
+    text: &[u8],
+    other_sections: &[&[u8]],
+    module_info: &[u8],
+) -> [u8; 32] {
     use sha2::{Digest, Sha256};
+    let unhashed = ArtifactHeader {
+        content_hash: [0; 32],
+        ..header.clone()
+    };
+    let header_bytes =
+        bincode::serde::encode_to_vec(&unhashed, bincode_config()).expect("header encodes");
     let mut h = Sha256::new();
-    for part in core::iter::once(text)
+    for part in [&header_bytes[..], text]
+        .into_iter()
         .chain(other_sections.iter().copied())
         .chain(core::iter::once(module_info))
     {

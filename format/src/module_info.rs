@@ -418,9 +418,10 @@ pub struct ModuleInfo {
     pub elements: Vec<ElementSegment>,
     /// Data segments.
     pub data: Vec<DataSegment>,
-    /// Code ranges of the builtin trampolines, in builtin order (for
-    /// backtraces and `inspect`).
-    pub builtin_trampolines: Vec<CodeRange>,
+    /// Code ranges of the builtin trampolines, indexed by builtin; `None`
+    /// (or no entry) for builtins the module never calls. For backtraces and
+    /// `inspect`: compiled code reaches its trampolines by direct calls.
+    pub builtin_trampolines: Vec<Option<CodeRange>>,
 }
 
 fn invalid(detail: String) -> FormatError {
@@ -487,8 +488,17 @@ impl ModuleInfo {
             code_ok(&format!("type {i} entry trampoline"), &t.entry)?;
             code_ok(&format!("type {i} host trampoline"), &t.host)?;
         }
+        if self.builtin_trampolines.len() > crate::builtins::Builtin::COUNT {
+            return Err(invalid(format!(
+                "{} builtin trampoline entries, at most {}",
+                self.builtin_trampolines.len(),
+                crate::builtins::Builtin::COUNT
+            )));
+        }
         for (i, r) in self.builtin_trampolines.iter().enumerate() {
-            code_ok(&format!("builtin trampoline {i}"), r)?;
+            if let Some(r) = r {
+                code_ok(&format!("builtin trampoline {i}"), r)?;
+            }
         }
         let counts = [
             ("functions", self.num_imported_funcs, nf),

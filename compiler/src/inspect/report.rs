@@ -516,7 +516,11 @@ pub(crate) struct CodeMap {
 impl CodeMap {
     pub(crate) fn new(info: &ModuleInfo) -> CodeMap {
         let mut trampolines = Vec::new();
-        for (b, r) in Builtin::ALL.iter().zip(&info.builtin_trampolines) {
+        for (b, r) in Builtin::ALL
+            .iter()
+            .zip(&info.builtin_trampolines)
+            .filter_map(|(b, r)| Some((b, r.as_ref()?)))
+        {
             trampolines.push(Region {
                 kind: "builtin_trampoline",
                 function: None,
@@ -788,6 +792,7 @@ impl Report {
             .iter()
             .enumerate()
             .zip(&info.builtin_trampolines)
+            .filter_map(|(b, r)| Some((b, r.as_ref()?)))
         {
             trampolines.push(TrampolineReport {
                 kind: "builtin".into(),
