@@ -591,3 +591,82 @@ fn several_args_into_a_full_table() {
         }
     }
 }
+
+/// host -> Wasm -> host -> Wasm: a collection in the inner activation must
+/// walk the outer one too. `outer` holds a reference only in its own frame
+/// while the host calls `inner`, which collects.
+#[test]
+fn nested_activations_are_walked_whole() {
+    const NESTED: &str = r#"
+    (module
+      (import "host" "make" (func $make (param i32) (result externref)))
+      (import "host" "check" (func $check (param externref i32)))
+      (import "host" "gc" (func $gc))
+      (import "host" "reenter" (func $reenter (param i32)))
+      (func (export "outer") (param $depth i32)
+        (local $mine externref)
+        (local.set $mine (call $make (i32.add (i32.const 2000) (local.get $depth))))
+        (drop (call $make (i32.add (i32.const 3000) (local.get $depth))))
+        (call $reenter (local.get $depth))
+        (call $check (local.get $mine) (i32.add (i32.const 2000) (local.get $depth))))
+      (func (export "inner")
+        (local $x externref)
+        (local.set $x (call $make (i32.const 4000)))
+        (call $gc)
+        (call $check (local.get $x) (i32.const 4000))))
+    "#;
+    for stress in [false, true] {
+        let log = Arc::new(Log::default());
+        let module =
+            Module::from_bytes(&compile(NESTED.as_bytes(), &CompileOptions::default()).unwrap())
+                .unwrap();
+        let mut store = Store::new();
+        store.set_gc_stress(stress);
+        let mut l = linker(&log);
+        let frames = Arc::new(AtomicUsize::new(0));
+        let fr = frames.clone();
+        l.func_new(
+            "host",
+            "reenter",
+            FuncType {
+                params: vec![ValType::I32],
+                results: vec![],
+            },
+            move |mut c: Caller<'_>, a, _| {
+                let depth = a[0].i32().unwrap();
+                let next = if depth > 0 { "outer" } else { "inner" };
+                let f = c.get_export(next).and_then(|e| e.into_func()).unwrap();
+                let args = if depth > 0 {
+                    vec![Val::I32(depth - 1)]
+                } else {
+                    vec![]
+                };
+                f.call(&mut c, &args, &mut [])?;
+                fr.fetch_max(c.gc_stats().last_frames, Ordering::SeqCst);
+                Ok(())
+            },
+        )
+        .unwrap();
+        let instance = l.instantiate(&mut store, &module).unwrap();
+        let outer = instance.get_func(&mut store, "outer").unwrap();
+        outer.call(&mut store, &[Val::I32(3)], &mut []).unwrap();
+        let errors = log.errors.lock().unwrap().clone();
+        assert!(errors.is_empty(), "stress {stress}: {errors:?}");
+        assert_eq!(store.gc_stats().failed_walks, 0);
+        // The collection in `inner` saw `inner` plus the four `outer` frames.
+        assert!(
+            frames.load(Ordering::SeqCst) >= 5,
+            "stress {stress}: walked {} frames",
+            frames.load(Ordering::SeqCst)
+        );
+        let dropped = log.dropped();
+        for d in 0..=3 {
+            assert!(
+                dropped.contains(&(3000 + d)),
+                "stress {stress}: garbage of depth {d} not freed"
+            );
+        }
+        drop(store);
+        assert_eq!(log.live.load(Ordering::SeqCst), 0, "stress {stress}: leak");
+    }
+}
