@@ -362,6 +362,7 @@ impl<'a> ParsedArtifact<'a> {
             &b[r.data.clone()],
         ];
         let hash = wasmc_format::header::content_hash(
+            &self.header,
             &b[r.text.clone()],
             &others,
             &b[self.module_info_range.clone()],

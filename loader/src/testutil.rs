@@ -73,6 +73,7 @@ impl ArtifactBuilder {
         let text = obj.section_id(StandardSection::Text);
         obj.append_section_data(text, &self.text, PAGE_ALIGN);
         self.header.content_hash = content_hash(
+            &self.header,
             &self.text,
             &[&self.traps, &self.stackmaps, &self.addrmap, &self.data],
             &encode_module_info(&self.info),
