@@ -1,7 +1,9 @@
 //! Runs every top-level `*.wast` of the WebAssembly spec testsuite (the 2.0
-//! core) through compile -> artifact -> load -> run, prints a per-file table
-//! and the summary line, and fails if any command fails in a file that is not
-//! on `tests/spec-expected-failures.txt`.
+//! core) through compile -> artifact -> load -> run, in two configurations
+//! (guard-page memories with `--opt-level speed`, and explicit bounds checks
+//! with `--opt-level none`), prints a per-file table and the summary line, and
+//! fails if any command fails in a file that is not on
+//! `tests/spec-expected-failures.txt`.
 //!
 //! The testsuite path is `$WASMC_TESTSUITE`, else `../shared/testsuite`.
 
@@ -9,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use wasmc_compiler::wast::{run_file, Report, WastOptions};
+use wasmc_compiler::{CompileOptions, MemoryStrategy, OptLevel};
 
 /// The one script loaded through artifact files (`Module::from_file`); every
 /// other script loads artifacts from bytes.
@@ -49,27 +52,46 @@ fn main() -> ExitCode {
         .collect();
     files.sort();
     let artifact_dir = std::env::temp_dir().join(format!("wasmc-spec-{}", std::process::id()));
-    std::fs::create_dir_all(&artifact_dir).unwrap();
+
+    let configs = [
+        ("guard/speed", CompileOptions::default()),
+        (
+            "explicit/none",
+            CompileOptions {
+                memory: MemoryStrategy::Explicit,
+                opt_level: OptLevel::None,
+                ..CompileOptions::default()
+            },
+        ),
+    ];
+    let jobs: Vec<(usize, PathBuf)> = (0..configs.len())
+        .flat_map(|c| files.iter().map(move |f| (c, f.clone())))
+        .collect();
 
     // Scripts run on worker threads with a roomy native stack; each has its
     // own store, so they are independent.
-    let queue = Mutex::new(files.clone());
-    let reports = Mutex::new(Vec::<Result<Report, String>>::new());
+    let queue = Mutex::new(jobs);
+    let reports = Mutex::new(Vec::<(usize, Result<Report, String>)>::new());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|s| {
         for _ in 0..workers {
             std::thread::Builder::new()
                 .stack_size(64 << 20)
                 .spawn_scoped(s, || loop {
-                    let Some(file) = queue.lock().unwrap().pop() else {
+                    let Some((config, file)) = queue.lock().unwrap().pop() else {
                         break;
                     };
-                    let mut opts = WastOptions::default();
+                    let mut opts = WastOptions {
+                        compile: configs[config].1.clone(),
+                        artifact_dir: None,
+                    };
                     if file.file_name().is_some_and(|n| n == FROM_FILE) {
-                        opts.artifact_dir = Some(artifact_dir.clone());
+                        let dir = artifact_dir.join(configs[config].0.replace('/', "-"));
+                        std::fs::create_dir_all(&dir).unwrap();
+                        opts.artifact_dir = Some(dir);
                     }
                     let r = run_file(&file, &opts);
-                    reports.lock().unwrap().push(r);
+                    reports.lock().unwrap().push((config, r));
                 })
                 .unwrap();
         }
@@ -77,32 +99,42 @@ fn main() -> ExitCode {
     let _ = std::fs::remove_dir_all(&artifact_dir);
 
     let mut reports = reports.into_inner().unwrap();
-    reports.sort_by(|a, b| match (a, b) {
-        (Ok(a), Ok(b)) => a.file.cmp(&b.file),
-        _ => std::cmp::Ordering::Equal,
+    reports.sort_by(|a, b| match (&a.1, &b.1) {
+        (Ok(x), Ok(y)) => x.file.cmp(&y.file).then(a.0.cmp(&b.0)),
+        _ => a.0.cmp(&b.0),
     });
     let expected = expected_failures();
     let (mut passed, mut failed) = (0, 0);
     let mut bad = Vec::new();
-    println!("{:<40} {:>8} {:>8}", "file", "passed", "failed");
-    for r in &reports {
+    println!(
+        "{:<40} {:>14} {:>8} {:>8}",
+        "file", "config", "passed", "failed"
+    );
+    for (config, r) in &reports {
+        let config = configs[*config].0;
         match r {
             Ok(r) => {
                 let name = r.file.file_name().unwrap().to_string_lossy().to_string();
-                println!("{:<40} {:>8} {:>8}", name, r.passed, r.failed());
+                println!(
+                    "{:<40} {:>14} {:>8} {:>8}",
+                    name,
+                    config,
+                    r.passed,
+                    r.failed()
+                );
                 passed += r.passed;
                 failed += r.failed();
                 let allowed = expected.iter().find(|(f, _)| *f == name);
                 match (r.failed(), allowed) {
                     (0, Some((f, _))) => bad.push(format!(
-                        "{f} passes now: remove it from spec-expected-failures.txt"
+                        "{f} passes now ({config}): remove it from spec-expected-failures.txt"
                     )),
                     (0, None) => {}
                     (_, Some((_, reason))) => println!("    (expected failure: {reason})"),
-                    (_, None) => bad.push(r.failure_lines()),
+                    (_, None) => bad.push(format!("[{config}]\n{}", r.failure_lines())),
                 }
             }
-            Err(e) => bad.push(format!("cannot run: {e}")),
+            Err(e) => bad.push(format!("cannot run ({config}): {e}")),
         }
     }
     for (f, _) in &expected {
@@ -123,7 +155,7 @@ fn main() -> ExitCode {
         }
     }
     println!("spec: {passed} passed, {failed} failed");
-    if bad.is_empty() && files.len() == reports.len() && passed > 0 {
+    if bad.is_empty() && files.len() * configs.len() == reports.len() && passed > 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -89,15 +89,8 @@ fn compile(args: CompileArgs) -> Result<()> {
     let opts = CompileOptions {
         target: args.target,
         cpu: args.cpu.parse::<CpuSpec>().map_err(anyhow::Error::msg)?,
-        opt_level: match args.opt_level {
-            OptArg::None => OptLevel::None,
-            OptArg::Speed => OptLevel::Speed,
-            OptArg::SpeedAndSize => OptLevel::SpeedAndSize,
-        },
-        memory: match args.bounds_checks {
-            BoundsArg::Guard => CompileOptions::default().memory,
-            BoundsArg::Explicit => MemoryStrategy::Explicit,
-        },
+        opt_level: args.opt_level.level(),
+        memory: args.bounds_checks.strategy(),
         threads: args.jobs,
     };
     let artifact = wasmc_compiler::compile(&wasm, &opts)
@@ -157,6 +150,12 @@ fn show(v: &Val) -> String {
 fn run(args: RunArgs) -> Result<()> {
     let module = Module::from_file(&args.artifact)
         .with_context(|| format!("loading {}", args.artifact.display()))?;
+    // The metadata is validated, but the code and the offsets into it can
+    // only be trusted through the content hash; the CLI runs files of unknown
+    // origin, so it checks it (a service may skip it for its own artifacts).
+    module
+        .verify_content_hash()
+        .with_context(|| format!("loading {}", args.artifact.display()))?;
     let mut store = Store::new();
     let linker = Linker::new();
     let instance = linker
@@ -210,10 +209,42 @@ struct WastArgs {
     /// Scripts to run.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Cranelift optimization level for every module.
+    #[arg(long, value_enum, default_value = "speed")]
+    opt_level: OptArg,
+    /// How linear-memory accesses are kept in bounds.
+    #[arg(long, value_enum, default_value = "guard")]
+    bounds_checks: BoundsArg,
+}
+
+impl OptArg {
+    fn level(self) -> OptLevel {
+        match self {
+            OptArg::None => OptLevel::None,
+            OptArg::Speed => OptLevel::Speed,
+            OptArg::SpeedAndSize => OptLevel::SpeedAndSize,
+        }
+    }
+}
+
+impl BoundsArg {
+    fn strategy(self) -> MemoryStrategy {
+        match self {
+            BoundsArg::Guard => CompileOptions::default().memory,
+            BoundsArg::Explicit => MemoryStrategy::Explicit,
+        }
+    }
 }
 
 fn wast(args: WastArgs) -> Result<()> {
-    let opts = wasmc_compiler::wast::WastOptions::default();
+    let opts = wasmc_compiler::wast::WastOptions {
+        compile: CompileOptions {
+            opt_level: args.opt_level.level(),
+            memory: args.bounds_checks.strategy(),
+            ..CompileOptions::default()
+        },
+        artifact_dir: None,
+    };
     let (mut passed, mut failed) = (0, 0);
     for file in &args.files {
         let report = wasmc_compiler::wast::run_file(file, &opts).map_err(anyhow::Error::msg)?;
