@@ -32,8 +32,10 @@ check-deps:
 		echo "error: wasmc-loader depends on the compiler" >&2; exit 1; \
 	else echo "check-deps: wasmc-loader has no compiler dependency"; fi
 
+# Cold start (load, instantiate) and call costs against Wasmtime; a separate
+# workspace, so `make test` does not build Wasmtime. Results: bench/RESULTS.md.
 bench:
-	$(CARGO) bench -p wasmc-tests
+	cd bench && $(CARGO) run --release
 
 clean:
 	$(CARGO) clean

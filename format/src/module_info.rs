@@ -468,11 +468,15 @@ impl ModuleInfo {
     pub fn validate(&self, text_len: u64, data_len: u64) -> Result<(), FormatError> {
         let nt = self.types.len();
         let nf = self.functions.len();
-        let code_ok = |what: &str, r: &CodeRange| {
+        // `what` is only formatted on failure: this runs once per function,
+        // and loading must not cost an allocation per function.
+        let code_ok = |what: &dyn Fn() -> String, r: &CodeRange| {
             if r.end() > text_len {
                 Err(invalid(format!(
-                    "{what}: code range {}+{} exceeds `.text` length {text_len}",
-                    r.offset, r.len
+                    "{}: code range {}+{} exceeds `.text` length {text_len}",
+                    what(),
+                    r.offset,
+                    r.len
                 )))
             } else {
                 Ok(())
@@ -485,8 +489,8 @@ impl ModuleInfo {
             )));
         }
         for (i, t) in self.trampolines.iter().enumerate() {
-            code_ok(&format!("type {i} entry trampoline"), &t.entry)?;
-            code_ok(&format!("type {i} host trampoline"), &t.host)?;
+            code_ok(&|| format!("type {i} entry trampoline"), &t.entry)?;
+            code_ok(&|| format!("type {i} host trampoline"), &t.host)?;
         }
         if self.builtin_trampolines.len() > crate::builtins::Builtin::COUNT {
             return Err(invalid(format!(
@@ -497,7 +501,7 @@ impl ModuleInfo {
         }
         for (i, r) in self.builtin_trampolines.iter().enumerate() {
             if let Some(r) = r {
-                code_ok(&format!("builtin trampoline {i}"), r)?;
+                code_ok(&|| format!("builtin trampoline {i}"), r)?;
             }
         }
         let counts = [
@@ -550,7 +554,7 @@ impl ModuleInfo {
             match (&f.code, is_import) {
                 (None, true) => {}
                 (Some(c), false) => {
-                    code_ok(&format!("function {i}"), &c.range)?;
+                    code_ok(&|| format!("function {i}"), &c.range)?;
                     if u64::from(c.range.offset) < prev_end {
                         return Err(invalid(format!("function {i}: code not in index order")));
                     }

@@ -23,7 +23,10 @@ use wasmc_format::{ArtifactHeader, MemoryStrategy, ModuleInfo, TrapCode, VMOffse
 
 enum Image {
     File(memmap2::Mmap),
-    Anon(Mmap),
+    /// A copy of the bytes given to `from_bytes`, and their length: the
+    /// mapping is rounded up to whole pages, and the zeros after the input
+    /// must not be parsed as part of it (a truncated artifact would load).
+    Anon(Mmap, usize),
 }
 
 impl Image {
@@ -31,8 +34,8 @@ impl Image {
         match self {
             Image::File(m) => m,
             // SAFETY: the whole anonymous mapping is readable (read-only or
-            // read+execute) and owned by this image.
-            Image::Anon(m) => unsafe { std::slice::from_raw_parts(m.as_ptr(), m.len()) },
+            // read+execute) and owned by this image; `len <= m.len()`.
+            Image::Anon(m, len) => unsafe { std::slice::from_raw_parts(m.as_ptr(), *len) },
         }
     }
 }
@@ -94,7 +97,7 @@ impl Module {
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.as_ptr(), bytes.len()) };
         let len = map.len();
         map.make_read_only(0, len).map_err(LoadError::Mmap)?;
-        Self::from_image(Image::Anon(map))
+        Self::from_image(Image::Anon(map, bytes.len()))
     }
 
     fn from_image(mut image: Image) -> Result<Module, LoadError> {
@@ -128,7 +131,7 @@ impl Module {
                         return Err(LoadError::Mmap(std::io::Error::last_os_error()));
                     }
                 }
-                Image::Anon(m) => m
+                Image::Anon(m, _) => m
                     .make_executable(text.start, text.len())
                     .map_err(LoadError::Mmap)?,
             }

@@ -164,7 +164,7 @@ impl Func {
     ) -> Result<(), Error> {
         let store = store.as_context_mut();
         let idx = store.check(self.0, "function");
-        let ty = store.funcs[idx].ty.clone();
+        let ty = &store.funcs[idx].ty;
         check_vals("argument", &ty.params, params)?;
         if results.len() != ty.results.len() {
             return Err(Error::mismatch(
@@ -173,9 +173,21 @@ impl Func {
                 results.len(),
             ));
         }
+        self.call_checked(store, idx, params, results)
+    }
+
+    /// [`Func::call`] after the argument and result types were checked.
+    fn call_checked(
+        &self,
+        store: &mut StoreOpaque,
+        idx: usize,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), Error> {
         if let FuncKind::Host(ctx) = &store.funcs[idx].kind {
             let f = ctx.host.clone();
-            for (r, t) in results.iter_mut().zip(&ty.results) {
+            let result_tys = store.funcs[idx].ty.results.clone();
+            for (r, t) in results.iter_mut().zip(&result_tys) {
                 *r = Val::default_for(*t);
             }
             f(
@@ -186,10 +198,19 @@ impl Func {
                 params,
                 results,
             )?;
-            return check_vals("host function result", &ty.results, results);
+            return check_vals("host function result", &result_tys, results);
         }
-        let n = ty.params.len().max(ty.results.len()).max(1);
-        let mut slots = vec![ValRaw::default(); n];
+        // The value slots live on the stack for the common small signatures.
+        const SMALL: usize = 8;
+        let n = params.len().max(results.len()).max(1);
+        let mut small = [ValRaw::default(); SMALL];
+        let mut big = Vec::new();
+        let slots: &mut [ValRaw] = if n <= SMALL {
+            &mut small[..n]
+        } else {
+            big.resize(n, ValRaw::default());
+            &mut big
+        };
         let r = (|| {
             for (slot, p) in slots.iter_mut().zip(params) {
                 *slot = p.to_raw_for_wasm(store)?;
@@ -197,9 +218,10 @@ impl Func {
             // SAFETY: the slots array has max(params, results) entries, holds
             // arguments of the function's type, and the function is in `store`.
             unsafe { invoke_wasm(store, idx, slots.as_mut_ptr()) }?;
-            for (i, (r, t)) in results.iter_mut().zip(&ty.results).enumerate() {
+            for (i, r) in results.iter_mut().enumerate() {
+                let t = store.funcs[idx].ty.results[i];
                 // SAFETY: the entry trampoline wrote results of these types.
-                *r = unsafe { Val::from_raw(store, slots[i], *t) };
+                *r = unsafe { Val::from_raw(store, slots[i], t) };
             }
             Ok(())
         })();
@@ -230,21 +252,21 @@ impl Func {
 }
 
 fn check_vals(what: &str, tys: &[ValType], vals: &[Val]) -> Result<(), Error> {
-    let found: Vec<ValType> = vals.iter().map(Val::ty).collect();
-    if found != tys {
-        let list = |v: &[ValType]| {
-            v.iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        return Err(Error::mismatch(
-            format!("{what} types"),
-            format!("({})", list(tys)),
-            format!("({})", list(&found)),
-        ));
+    if tys.len() == vals.len() && tys.iter().zip(vals).all(|(t, v)| v.ty() == *t) {
+        return Ok(());
     }
-    Ok(())
+    let found: Vec<ValType> = vals.iter().map(Val::ty).collect();
+    let list = |v: &[ValType]| {
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Error::mismatch(
+        format!("{what} types"),
+        format!("({})", list(tys)),
+        format!("({})", list(&found)),
+    ))
 }
 
 /// Calls Wasm function `idx` of `store` through its entry trampoline.
@@ -306,8 +328,10 @@ unsafe fn array_call_inner(
     len: usize,
 ) -> Result<(), UnwindReason> {
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<(), Error> {
-        // SAFETY: callee is a live host context (the store owns it).
-        let (f, ty) = unsafe { ((*callee).host.clone(), (*callee).ty.clone()) };
+        // SAFETY: callee is a live host context owned by the store. Host
+        // functions are never freed before their store, so borrowing its
+        // body and type for the call (instead of cloning them) is sound.
+        let (f, ty) = unsafe { (&*(*callee).host, &(*callee).ty) };
         // SAFETY: caller_vmctx is the calling instance's VMContext.
         let header = unsafe { vmctx_header(caller_vmctx) };
         // SAFETY: the store pointer in a VMContext is its (boxed) store, and
@@ -317,26 +341,34 @@ unsafe fn array_call_inner(
         if len < ty.params.len().max(ty.results.len()) {
             return Err(Error::msg("host trampoline passed too few value slots"));
         }
-        let args: Vec<Val> = ty
-            .params
-            .iter()
-            .enumerate()
+        // Arguments and results live on the stack for small signatures.
+        const SMALL: usize = 8;
+        let (np, nr) = (ty.params.len(), ty.results.len());
+        let mut small: [Val; SMALL] = std::array::from_fn(|_| Val::I32(0));
+        let mut big = Vec::new();
+        let vals: &mut [Val] = if np + nr <= SMALL {
+            &mut small[..np + nr]
+        } else {
+            big.resize(np + nr, Val::I32(0));
+            &mut big
+        };
+        let (args, results) = vals.split_at_mut(np);
+        for (i, (a, t)) in args.iter_mut().zip(&ty.params).enumerate() {
             // SAFETY: the trampoline spilled arguments of these types.
-            .map(|(i, t)| unsafe { Val::from_raw(store, *values.add(i), *t) })
-            .collect();
-        // A host call is a safepoint; the arguments are counted by `args` now.
-        crate::gc::stress(store);
-        let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
+            *a = unsafe { Val::from_raw(store, *values.add(i), *t) };
+        }
+        for (r, t) in results.iter_mut().zip(&ty.results) {
+            *r = Val::default_for(*t);
+        }
         f(
             Caller {
                 store,
                 instance: Some(instance),
             },
-            &args,
-            &mut results,
+            args,
+            results,
         )?;
-        drop(args);
-        check_vals("host function result", &ty.results, &results)?;
+        check_vals("host function result", &ty.results, results)?;
         for (i, r) in results.iter().enumerate() {
             let raw = r.to_raw_for_wasm(store)?;
             // SAFETY: len >= results, checked above.
@@ -398,6 +430,11 @@ pub trait WasmParams: Sized {
     fn valtypes() -> Vec<ValType>;
     /// Into `Val`s.
     fn into_vals(self) -> Vec<Val>;
+    /// Calls `f` with the parameters as `Val`s (on the stack for tuples).
+    #[doc(hidden)]
+    fn with_vals<T>(self, f: impl FnOnce(&[Val]) -> T) -> T {
+        f(&self.into_vals())
+    }
 }
 
 /// Results of a typed function: a [`WasmTy`] or a tuple of them.
@@ -406,6 +443,19 @@ pub trait WasmResults: Sized {
     fn valtypes() -> Vec<ValType>;
     /// From `Val`s of [`Self::valtypes`].
     fn from_vals(v: Vec<Val>) -> Self;
+    /// Calls `f` with default `Val`s of [`Self::valtypes`] to fill in (on
+    /// the stack for tuples), then converts them.
+    #[doc(hidden)]
+    fn from_filled(f: impl FnOnce(&mut [Val]) -> Result<(), Error>) -> Result<Self, Error> {
+        let mut v: Vec<Val> = Self::valtypes().into_iter().map(Val::default_for).collect();
+        f(&mut v)?;
+        Ok(Self::from_vals(v))
+    }
+}
+
+/// An array of `Val`s (names the element type for empty tuples).
+fn val_array<const N: usize>(a: [Val; N]) -> [Val; N] {
+    a
 }
 
 impl<T: WasmTy> WasmParams for T {
@@ -415,6 +465,9 @@ impl<T: WasmTy> WasmParams for T {
     fn into_vals(self) -> Vec<Val> {
         vec![self.into_val()]
     }
+    fn with_vals<U>(self, f: impl FnOnce(&[Val]) -> U) -> U {
+        f(&[self.into_val()])
+    }
 }
 
 impl<T: WasmTy> WasmResults for T {
@@ -423,6 +476,11 @@ impl<T: WasmTy> WasmResults for T {
     }
     fn from_vals(v: Vec<Val>) -> Self {
         T::from_val(v.into_iter().next().expect("one result"))
+    }
+    fn from_filled(f: impl FnOnce(&mut [Val]) -> Result<(), Error>) -> Result<Self, Error> {
+        let [mut v] = [Val::default_for(T::valtype())];
+        f(std::slice::from_mut(&mut v))?;
+        Ok(T::from_val(v))
     }
 }
 
@@ -437,6 +495,11 @@ macro_rules! tuples {
                 let ($($t,)*) = self;
                 vec![$($t.into_val()),*]
             }
+            #[allow(non_snake_case)]
+            fn with_vals<U>(self, f: impl FnOnce(&[Val]) -> U) -> U {
+                let ($($t,)*) = self;
+                f(&val_array([$($t.into_val()),*]))
+            }
         }
         impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
             fn valtypes() -> Vec<ValType> {
@@ -446,6 +509,15 @@ macro_rules! tuples {
             fn from_vals(v: Vec<Val>) -> Self {
                 let mut it = v.into_iter();
                 ($($t::from_val(it.next().expect("result count")),)*)
+            }
+            #[allow(unused_variables, unused_mut, clippy::unused_unit)]
+            fn from_filled(
+                f: impl FnOnce(&mut [Val]) -> Result<(), Error>,
+            ) -> Result<Self, Error> {
+                let mut v = val_array([$(Val::default_for($t::valtype())),*]);
+                f(&mut v)?;
+                let mut it = v.into_iter();
+                Ok(($($t::from_val(it.next().expect("result count")),)*))
             }
         }
     };
@@ -475,12 +547,14 @@ impl<P, R> Clone for TypedFunc<P, R> {
 impl<P, R> Copy for TypedFunc<P, R> {}
 
 impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
-    /// Calls the function.
-    pub fn call(&self, store: impl AsContextMut, params: P) -> Result<R, Error> {
-        let args = params.into_vals();
-        let mut results: Vec<Val> = R::valtypes().into_iter().map(Val::default_for).collect();
-        self.func.call(store, &args, &mut results)?;
-        Ok(R::from_vals(results))
+    /// Calls the function. The types were checked when the `TypedFunc` was
+    /// made, so the call does not check them again.
+    pub fn call(&self, mut store: impl AsContextMut, params: P) -> Result<R, Error> {
+        let store = store.as_context_mut();
+        let idx = store.check(self.func.0, "function");
+        params.with_vals(|args| {
+            R::from_filled(|results| self.func.call_checked(store, idx, args, results))
+        })
     }
 
     /// The untyped function.
