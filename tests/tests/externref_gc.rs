@@ -670,3 +670,146 @@ fn nested_activations_are_walked_whole() {
         assert_eq!(log.live.load(Ordering::SeqCst), 0, "stress {stress}: leak");
     }
 }
+
+/// Precise reference counting for everything that outlives an activation:
+/// table.grow/fill/copy/init, elem.drop, table.set over a live value, and
+/// imported/exported tables and globals shared between two instances.
+/// Every host value must be freed exactly once, when its last holder lets go.
+#[test]
+fn tables_and_globals_count_precisely() {
+    const OWNER: &str = r#"
+    (module
+      (table $t (export "t") 4 20 externref)
+      (global $g (export "g") (mut externref) (ref.null extern))
+      (global $c (export "c") externref (ref.null extern)))
+    "#;
+    const USER: &str = r#"
+    (module
+      (import "owner" "t" (table $t 4 20 externref))
+      (import "owner" "g" (global $g (mut externref)))
+      (import "seed" "r" (global $seed externref))
+      (table $local 2 externref)
+      (elem $passive externref (global.get $seed) (ref.null extern) (global.get $seed))
+      (func (export "grow") (param externref i32) (result i32) (table.grow $t (local.get 0) (local.get 1)))
+      (func (export "fill") (param i32 externref i32) (table.fill $t (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "copy") (param i32 i32 i32) (table.copy $t $t (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "init") (param i32) (table.init $t $passive (local.get 0) (i32.const 0) (i32.const 3)))
+      (func (export "drop_elem") (elem.drop $passive))
+      (func (export "set") (param i32 externref) (table.set $t (local.get 0) (local.get 1)))
+      (func (export "set_local") (param i32 externref) (table.set $local (local.get 0) (local.get 1)))
+      (func (export "set_g") (param externref) (global.set $g (local.get 0)))
+      (func (export "get_g") (result externref) (global.get $g))
+      (func (export "size") (result i32) (table.size $t)))
+    "#;
+    for stress in [false, true] {
+        let log = Arc::new(Log::default());
+        let opts = CompileOptions::default();
+        let owner_m = Module::from_bytes(&compile(OWNER.as_bytes(), &opts).unwrap()).unwrap();
+        let user_m = Module::from_bytes(&compile(USER.as_bytes(), &opts).unwrap()).unwrap();
+        let mut store = Store::new();
+        store.set_gc_stress(stress);
+        let mut l = Linker::new();
+        let owner = l.instantiate(&mut store, &owner_m).unwrap();
+        l.instance(&mut store, "owner", &owner).unwrap();
+        let seed = wasmc_loader::Global::new(
+            &mut store,
+            wasmc_loader::GlobalType {
+                ty: ValType::ExternRef,
+                mutable: false,
+            },
+            Val::ExternRef(Some(tracked(50, &log))),
+        )
+        .unwrap();
+        l.define(&store, "seed", "r", seed).unwrap();
+        let user = l.instantiate(&mut store, &user_m).unwrap();
+        let mut call = |store: &mut Store, name: &str, args: &[Val]| -> Vec<Val> {
+            let f = user.get_func(&mut *store, name).unwrap();
+            let mut r = vec![Val::I32(0); f.ty(&*store).results.len()];
+            f.call(&mut *store, args, &mut r)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            store.gc();
+            r
+        };
+        let ext = |r: ExternRef| Val::ExternRef(Some(r));
+
+        // grow by 3 with a fresh value: the table holds it three times.
+        let a = tracked(1, &log);
+        assert_eq!(
+            call(&mut store, "grow", &[ext(a.clone()), Val::I32(3)])[0].i32(),
+            Some(4)
+        );
+        assert_eq!(
+            a.strong_count(),
+            4,
+            "stress {stress}: handle + 3 table slots"
+        );
+        // fill 0..4 with b: nothing held a slot before, a keeps its 3.
+        let b = tracked(2, &log);
+        call(
+            &mut store,
+            "fill",
+            &[Val::I32(0), ext(b.clone()), Val::I32(4)],
+        );
+        assert_eq!(b.strong_count(), 5);
+        // copy slots 4..7 (a) over 0..3 (b): b loses 3, a gains 3.
+        call(&mut store, "copy", &[Val::I32(0), Val::I32(4), Val::I32(3)]);
+        assert_eq!(a.strong_count(), 7);
+        assert_eq!(b.strong_count(), 2);
+        // table.init from the passive segment (seed, null, seed) at 1..4.
+        call(&mut store, "init", &[Val::I32(1)]);
+        assert_eq!(a.strong_count(), 5, "slots 1 and 2 overwritten");
+        assert_eq!(b.strong_count(), 1, "slot 3 overwritten");
+        // elem.drop releases the segment's own references to the seed.
+        let seed_ref = match seed.get(&mut store) {
+            Val::ExternRef(Some(r)) => r,
+            _ => panic!("seed global lost its value"),
+        };
+        let before = seed_ref.strong_count();
+        call(&mut store, "drop_elem", &[]);
+        assert_eq!(
+            seed_ref.strong_count(),
+            before - 2,
+            "stress {stress}: segment held two counts"
+        );
+        // Overwriting a live value with null through the importing instance.
+        call(&mut store, "set", &[Val::I32(0), Val::ExternRef(None)]);
+        assert_eq!(a.strong_count(), 4);
+        // Globals: set through the importer, read back, overwrite.
+        let c = tracked(3, &log);
+        call(&mut store, "set_g", &[ext(c.clone())]);
+        assert_eq!(c.strong_count(), 2);
+        let got = call(&mut store, "get_g", &[]);
+        assert_eq!(got[0].externref().unwrap().map(id_of), Some(Some(3)));
+        drop(got);
+        call(&mut store, "set_g", &[Val::ExternRef(None)]);
+        assert_eq!(
+            c.strong_count(),
+            1,
+            "stress {stress}: overwritten global released"
+        );
+        call(&mut store, "set_local", &[Val::I32(1), ext(c.clone())]);
+        assert_eq!(c.strong_count(), 2);
+
+        // The host lets go; only the tables and globals keep values alive.
+        // b lost its last table slot to table.init, so it goes now.
+        drop((a, b, c, seed_ref));
+        assert_eq!(
+            log.dropped(),
+            [2],
+            "stress {stress}: only b is unreachable now"
+        );
+        drop(store);
+        assert_eq!(
+            log.live.load(Ordering::SeqCst),
+            0,
+            "stress {stress}: leaked"
+        );
+        let mut all = log.dropped();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            [1, 2, 3, 50],
+            "stress {stress}: each value freed exactly once"
+        );
+    }
+}
