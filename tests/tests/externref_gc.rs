@@ -722,7 +722,7 @@ fn tables_and_globals_count_precisely() {
         .unwrap();
         l.define(&store, "seed", "r", seed).unwrap();
         let user = l.instantiate(&mut store, &user_m).unwrap();
-        let mut call = |store: &mut Store, name: &str, args: &[Val]| -> Vec<Val> {
+        let call = |store: &mut Store, name: &str, args: &[Val]| -> Vec<Val> {
             let f = user.get_func(&mut *store, name).unwrap();
             let mut r = vec![Val::I32(0); f.ty(&*store).results.len()];
             f.call(&mut *store, args, &mut r)
