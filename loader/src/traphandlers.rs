@@ -152,8 +152,13 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
     if saved.0 == usize::MAX {
         let here = 0u8;
         let sp = &here as *const u8 as usize;
+        // Never let Wasm run into the thread's guard page: on a thread whose
+        // stack is smaller than `max_wasm_stack`, the prologue check must
+        // still fire first, leaving room for host functions and builtins.
+        let floor = thread_stack_low().map_or(0, |low| low.saturating_add(HOST_STACK_RESERVE));
+        let limit = sp.saturating_sub(max_wasm_stack).max(floor);
         // SAFETY: as above.
-        unsafe { *l.stack_limit.get() = sp.saturating_sub(max_wasm_stack) };
+        unsafe { *l.stack_limit.get() = limit };
     }
     let state = CallThreadState {
         jmp_buf: Cell::new(ptr::null_mut()),
@@ -436,6 +441,40 @@ impl Drop for AltStack {
 
 thread_local! {
     static ALT_STACK: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Stack kept free below the Wasm stack limit for the host functions and
+/// builtins that Wasm calls at its deepest point.
+const HOST_STACK_RESERVE: usize = 128 * 1024;
+
+thread_local! {
+    static STACK_LOW: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The lowest address of this thread's stack (above its guard page), as the
+/// thread library reports it; cached per thread.
+fn thread_stack_low() -> Option<usize> {
+    if let Some(low) = STACK_LOW.try_with(Cell::get).ok().flatten() {
+        return Some(low);
+    }
+    // SAFETY: pthread_getattr_np fills `attr` for the calling thread; it is
+    // destroyed below and only read through pthread_attr_getstack.
+    let low = unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut addr: *mut c_void = ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        if !ok || addr.is_null() {
+            return None;
+        }
+        addr as usize
+    };
+    let _ = STACK_LOW.try_with(|c| c.set(Some(low)));
+    Some(low)
 }
 
 fn ensure_sigaltstack() {
