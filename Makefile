@@ -36,6 +36,7 @@ check-deps:
 # workspace, so `make test` does not build Wasmtime. Results: bench/RESULTS.md.
 bench:
 	cd bench && $(CARGO) run --release
+	cd bench && $(CARGO) run --release --features wasmtime-gc --bin gc
 
 clean:
 	$(CARGO) clean
