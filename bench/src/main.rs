@@ -9,7 +9,8 @@
 //!   for a module with one memory, a small data segment and one host import;
 //! - **host -> Wasm:** a typed call of an `i32 -> i32` identity function;
 //! - **Wasm -> host:** a Wasm loop calling an `i32 -> i32` host function
-//!   1,000 times, per call.
+//!   1,000 times, per call: typed (`Func::wrap`) and dynamic (`Func::new`,
+//!   `Val`s) host functions on both sides.
 //!
 //! The harness is hand-rolled: each benchmark warms up, picks a batch size
 //! so that one sample takes at least ~100 µs, then takes samples for a fixed
@@ -210,31 +211,19 @@ fn breakdown(dir: &Path) -> Result<()> {
             bench_with_setup(|| info.clone(), drop),
         ),
     ];
-    // What the strings cost: the same info without function symbols, and
-    // without any per-function strings.
-    let mut no_sym = info.clone();
-    for f in &mut no_sym.functions {
-        if let Some(c) = &mut f.code {
-            c.symbol = String::new();
-        }
-    }
-    let no_sym_bytes = wasmc_loader::format::header::encode_module_info(&no_sym);
-    let mut no_str = no_sym.clone();
-    for e in &mut no_str.exports {
-        e.name = String::new();
-    }
-    let no_str_bytes = wasmc_loader::format::header::encode_module_info(&no_str);
+    let funcs = parsed.funcs()?;
     let steps = steps.into_iter().chain([
         (
-            "  decode_module_info without symbols",
+            "  FuncTable::parse + NameTable::parse (O(1))",
             bench(|| {
-                black_box(decode_module_info(&no_sym_bytes).unwrap());
+                black_box(parsed.funcs().unwrap());
+                black_box(parsed.names().unwrap());
             }),
         ),
         (
-            "  decode_module_info without symbols and export names",
+            "  FuncTable::validate (O(n), `inspect` only)",
             bench(|| {
-                black_box(decode_module_info(&no_str_bytes).unwrap());
+                funcs.validate().unwrap();
             }),
         ),
     ]);
@@ -286,6 +275,14 @@ fn breakdown(dir: &Path) -> Result<()> {
             }),
         ),
     ]);
+    let big = wasmc_loader::Module::from_file(&path)?;
+    let steps = steps.chain([(
+        "Store::new + Instance::new, 10,000 functions",
+        bench(|| {
+            let mut s = wasmc_loader::Store::new();
+            black_box(wasmc_loader::Instance::new(&mut s, &big, &[]).unwrap());
+        }),
+    )]);
     for (what, st) in steps {
         println!("{what:<60} {:>10} (p90 {})", show(st.median), show(st.p90));
     }
@@ -369,7 +366,13 @@ fn main() -> Result<()> {
         params: vec![wasmc_loader::ValType::I32],
         results: vec![wasmc_loader::ValType::I32],
     };
+    // Typed host functions on both sides (`Func::wrap`).
     let wasmc_instance = |s: &mut wasmc_loader::Store| {
+        let f = wasmc_loader::Func::wrap(&mut *s, |x: i32| x);
+        wasmc_loader::Instance::new(&mut *s, &m, &[f.into()]).unwrap()
+    };
+    // Dynamic (`Val`) host functions on both sides (`Func::new`).
+    let wasmc_dyn_instance = |s: &mut wasmc_loader::Store| {
         let f = wasmc_loader::Func::new(&mut *s, host_ty.clone(), |_, p, r| {
             r[0] = p[0].clone();
             Ok(())
@@ -436,12 +439,16 @@ fn main() -> Result<()> {
             black_box(wcall_host.call(&mut ws, black_box(n)).unwrap());
         }));
         rows.push(Row {
-            what: "Wasm -> host call, i32 -> i32 (per call)".into(),
+            what: "Wasm -> host call, i32 -> i32, typed `Func::wrap` (per call)".into(),
             wasmc,
             wasmtime,
         });
-        // wasmc's host functions take `Val`s, like Wasmtime's `Func::new`
-        // (its `Func::wrap` above is monomorphized): the like-for-like row.
+        // Host functions that take `Val`s: wasmc's `Func::new` and
+        // Wasmtime's `Func::new`.
+        let mut dyn_s = wasmc_loader::Store::new();
+        let dyn_i = wasmc_dyn_instance(&mut dyn_s);
+        let dyn_call_host = dyn_i.get_typed_func::<i32, i32>(&mut dyn_s, "call_host")?;
+        assert_eq!(dyn_call_host.call(&mut dyn_s, n)?, sum);
         let mut ds = wasmtime::Store::new(&engine, ());
         let ty =
             wasmtime::FuncType::new(&engine, [wasmtime::ValType::I32], [wasmtime::ValType::I32]);
@@ -453,7 +460,7 @@ fn main() -> Result<()> {
         let dcall = di.get_typed_func::<i32, i32>(&mut ds, "call_host")?;
         assert_eq!(dcall.call(&mut ds, n)?, sum);
         let wasmc = per(bench(|| {
-            black_box(call_host.call(&mut s, black_box(n)).unwrap());
+            black_box(dyn_call_host.call(&mut dyn_s, black_box(n)).unwrap());
         }));
         let wasmtime = per(bench(|| {
             black_box(dcall.call(&mut ds, black_box(n)).unwrap());

@@ -17,7 +17,7 @@ use cranelift_wasm::FuncTranslator;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use wasmc_format::builtins::Builtin;
-use wasmc_format::{FuncType, ModuleInfo, TrapCode, VMOffsets};
+use wasmc_format::{FuncInfo, FuncType, ModuleInfo, TrapCode, VMOffsets};
 
 /// What a relocation in compiled code points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,17 +156,18 @@ fn finish(
 fn compile_wasm(
     isa: &dyn TargetIsa,
     module: &ModuleInfo,
+    funcs: &[FuncInfo],
     opts: &CompileOptions,
     f: FunctionToCompile<'_>,
 ) -> Result<CompiledFunc, CompileError> {
     let index = f.index;
-    let what = || match &module.functions[index as usize].name {
+    let what = || match &funcs[index as usize].name {
         Some(n) => format!("function {index} `{n}`"),
         None => format!("function {index}"),
     };
     crate::translate::check_reserved_bytes(&f.body)?;
     let ptr = isa.pointer_type();
-    let ty = module.func_type(f.index).expect("validated function index");
+    let ty = &module.types[funcs[index as usize].type_index as usize];
     let sig = wasm_signature(ty, ptr, isa.default_call_conv());
     let mut func =
         ir::Function::with_name_signature(UserFuncName::user(NS_WASM_FUNC, f.index), sig);
@@ -189,7 +190,7 @@ fn compile_wasm(
     });
     func.stack_limit = Some(limit);
 
-    let mut env = FuncEnv::new(module, isa, opts.memory, f.index);
+    let mut env = FuncEnv::new(module, funcs, isa, opts.memory, f.index);
     let mut validator = f.validator.into_validator(Default::default());
     FuncTranslator::new()
         .translate_body(&mut validator, f.body, &mut func, &mut env)
@@ -207,6 +208,7 @@ fn compile_wasm(
 pub fn compile_module(
     isa: &dyn TargetIsa,
     module: &ModuleInfo,
+    funcs: &[FuncInfo],
     functions: Vec<FunctionToCompile<'_>>,
     opts: &CompileOptions,
 ) -> Result<CompiledModule, CompileError> {
@@ -236,7 +238,7 @@ pub fn compile_module(
     };
     let run = |u: Unit| -> Result<CompiledFunc, CompileError> {
         match u {
-            Unit::Func(f) => compile_wasm(isa, module, opts, f),
+            Unit::Func(f) => compile_wasm(isa, module, funcs, opts, f),
             Unit::Builtin(b) => finish(isa, trampolines::builtin_trampoline(isa, &o, b), || {
                 format!("builtin trampoline {}", b.name())
             }),

@@ -19,12 +19,13 @@ use object::{
 use target_lexicon::Triple;
 use wasmc_format::addrmap::{AddrMapBuilder, NO_WASM_OFFSET};
 use wasmc_format::builtins::Builtin;
+use wasmc_format::funcs;
 use wasmc_format::header::{content_hash, encode_meta, encode_module_info};
 use wasmc_format::sections::{self, PAGE_ALIGN};
 use wasmc_format::stack_map::StackMapBuilder;
 use wasmc_format::trap::TrapTableBuilder;
 use wasmc_format::{
-    ArtifactHeader, CodeRange, CodegenSettings, DefinedFunc, ModuleInfo, TypeTrampolines,
+    ArtifactHeader, CodeRange, CodegenSettings, DefinedFunc, FuncInfo, ModuleInfo, TypeTrampolines,
 };
 
 fn architecture(t: &Triple) -> Result<(Architecture, &'static str), CompileError> {
@@ -63,6 +64,7 @@ pub fn emit(
     isa: &dyn TargetIsa,
     opts: &CompileOptions,
     mut info: ModuleInfo,
+    mut func_infos: Vec<FuncInfo>,
     data: Vec<u8>,
     compiled: CompiledModule,
 ) -> Result<Vec<u8>, CompileError> {
@@ -136,9 +138,7 @@ pub fn emit(
     // Fill in code locations.
     for (i, f) in funcs.iter().enumerate() {
         let index = first_func + i as u32;
-        let fi = &mut info.functions[index as usize];
-        fi.code = Some(DefinedFunc {
-            symbol: sections::func_symbol(index, fi.name.as_deref()),
+        func_infos[index as usize].code = Some(DefinedFunc {
             range: range(offsets[i], f.code.len())?,
             wasm_offset: f.srclocs.first().map_or(0, |s| s.1),
         });
@@ -163,6 +163,8 @@ pub fn emit(
     let traps = traps.finish();
     let stack_maps = stack_maps.finish();
     let addrmap = addrmap.finish();
+    let funcs_section = funcs::encode_funcs(&func_infos);
+    let names_section = funcs::encode_names(&func_infos);
     let info_bytes = encode_module_info(&info);
     let triple = isa.triple().clone();
     let (arch, arch_name) = architecture(&triple)?;
@@ -185,7 +187,14 @@ pub fn emit(
     header.content_hash = content_hash(
         &header,
         &text,
-        &[&traps, &stack_maps, &addrmap, &data],
+        &[
+            &funcs_section,
+            &names_section,
+            &traps,
+            &stack_maps,
+            &addrmap,
+            &data,
+        ],
         &info_bytes,
     );
     let meta = encode_meta(&header, &info);
@@ -209,9 +218,10 @@ pub fn emit(
             flags: SymbolFlags::None,
         });
     };
-    for f in &info.functions[first_func as usize..] {
+    for (index, f) in func_infos.iter().enumerate().skip(first_func as usize) {
         let code = f.code.as_ref().expect("defined function has code");
-        add_symbol(&mut obj, code.symbol.clone(), code.range);
+        let symbol = sections::func_symbol(index as u32, f.name.as_deref());
+        add_symbol(&mut obj, symbol, code.range);
     }
     for (b, r) in Builtin::ALL.iter().zip(&info.builtin_trampolines) {
         if let Some(r) = r {
@@ -236,6 +246,8 @@ pub fn emit(
     }
     for (name, bytes, align) in [
         (sections::ELF_WASMC_META, meta, 8),
+        (sections::ELF_WASMC_FUNCS, funcs_section, 4),
+        (sections::ELF_WASMC_NAMES, names_section, 4),
         (sections::ELF_WASMC_TRAPS, traps, 4),
         (sections::ELF_WASMC_STACKMAPS, stack_maps, 4),
         (sections::ELF_WASMC_ADDRMAP, addrmap, 4),

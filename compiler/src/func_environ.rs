@@ -24,7 +24,7 @@ use cranelift_wasm::{
 };
 use std::collections::HashMap;
 use wasmc_format::builtins::{Builtin, BuiltinType};
-use wasmc_format::{MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType};
+use wasmc_format::{FuncInfo, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType};
 use wasmparser::Operator;
 
 /// `UserExternalName` namespace of defined Wasm functions (index = function index).
@@ -35,6 +35,8 @@ pub const NS_BUILTIN: u32 = 1;
 /// Environment for translating one function.
 pub struct FuncEnv<'a> {
     module: &'a ModuleInfo,
+    /// The function index space.
+    funcs: &'a [FuncInfo],
     isa: &'a dyn TargetIsa,
     offsets: VMOffsets,
     memory: MemoryStrategy,
@@ -52,15 +54,15 @@ impl<'a> FuncEnv<'a> {
     /// An environment for translating function `func_index` of `module`.
     pub fn new(
         module: &'a ModuleInfo,
+        funcs: &'a [FuncInfo],
         isa: &'a dyn TargetIsa,
         memory: MemoryStrategy,
         func_index: u32,
     ) -> Self {
         FuncEnv {
-            func_type: module
-                .func_type(func_index)
-                .expect("validated function index"),
+            func_type: &module.types[funcs[func_index as usize].type_index as usize],
             module,
+            funcs,
             isa,
             offsets: VMOffsets::for_module(isa.pointer_bytes(), module),
             memory,
@@ -70,6 +72,11 @@ impl<'a> FuncEnv<'a> {
             tables: HashMap::new(),
             pending_select: None,
         }
+    }
+
+    /// The signature of function `f` (an index the validator checked).
+    fn func_type_of(&self, f: u32) -> &'a wasmc_format::FuncType {
+        &self.module.types[self.funcs[f as usize].type_index as usize]
     }
 
     fn ptr(&self) -> ir::Type {
@@ -483,7 +490,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         index: FuncIndex,
     ) -> WasmResult<ir::FuncRef> {
         let f = index.as_u32();
-        let ty = self.module.func_type(f).expect("validated function index");
+        let ty = self.func_type_of(f);
         let signature = func.import_signature(wasm_signature(ty, self.ptr(), self.cc()));
         let name =
             ir::ExternalName::User(func.declare_imported_user_function(ir::UserExternalName {
@@ -537,7 +544,7 @@ impl FuncEnvironment for FuncEnv<'_> {
             builder.ins().call(callee, &args)
         };
         let results = builder.inst_results(call).to_vec();
-        let ty = self.module.func_type(f).expect("validated function index");
+        let ty = self.func_type_of(f);
         self.declare_refs(builder, &results, &ty.results);
         Ok(call)
     }

@@ -102,10 +102,11 @@ pub fn compile(wasm: &[u8], opts: &CompileOptions) -> Result<Vec<u8>, CompileErr
     let isa = isa::build(opts)?;
     let translate::Translation {
         info,
+        funcs,
         functions,
         data,
     } = translate::translate(wasm)?;
-    let compiled = compile::compile_module(&*isa, &info, functions, opts)?;
-    emit::emit(&*isa, opts, info, data, compiled)
+    let compiled = compile::compile_module(&*isa, &info, &funcs, functions, opts)?;
+    emit::emit(&*isa, opts, info, funcs, data, compiled)
 }
 pub mod wast;

@@ -58,8 +58,11 @@ pub struct FunctionToCompile<'data> {
 
 /// The result of translating a module's non-code sections.
 pub struct Translation<'data> {
-    /// Metadata; code ranges and trampolines are filled in after compilation.
+    /// Metadata; trampolines are filled in after compilation.
     pub info: ModuleInfo,
+    /// The function index space (imports first); code ranges are filled in
+    /// after compilation.
+    pub funcs: Vec<FuncInfo>,
     /// Bodies of the defined functions, in index order.
     pub functions: Vec<FunctionToCompile<'data>>,
     /// Concatenated data-segment bytes (`.wasmc.data`).
@@ -178,6 +181,7 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
     let mut validator = Validator::new_with_features(wasm_features());
     let mut info = ModuleInfo::default();
     let mut functions = Vec::new();
+    let mut funcs: Vec<FuncInfo> = Vec::new();
     let mut data = Vec::new();
     let mut names: Vec<(u32, String)> = Vec::new();
 
@@ -214,7 +218,7 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
                     let imp = imp.map_err(invalid)?;
                     let ty = match imp.ty {
                         TypeRef::Func(t) => {
-                            info.functions.push(FuncInfo {
+                            funcs.push(FuncInfo {
                                 type_index: t,
                                 name: None,
                                 code: None,
@@ -249,9 +253,9 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
                     });
                 }
             }
-            Payload::FunctionSection(funcs) => {
-                for f in funcs {
-                    info.functions.push(FuncInfo {
+            Payload::FunctionSection(section) => {
+                for f in section {
+                    funcs.push(FuncInfo {
                         type_index: f.map_err(invalid)?,
                         name: None,
                         code: None,
@@ -381,12 +385,15 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
         }
     }
     for (index, name) in names {
-        if let Some(f) = info.functions.get_mut(index as usize) {
+        if let Some(f) = funcs.get_mut(index as usize) {
             f.name = Some(name);
         }
     }
+    info.num_funcs = u32::try_from(funcs.len())
+        .map_err(|_| CompileError::Unsupported("more than 2^32 functions".into()))?;
     Ok(Translation {
         info,
+        funcs,
         functions,
         data,
     })

@@ -24,7 +24,7 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 
 /// Version of the artifact format. Bump on any change to a section's
 /// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Cranelift ISA flag names and the Rust target-feature names they map to.
 /// The header lists the Rust names; the loader checks them against the host CPU.
@@ -393,7 +393,7 @@ mod tests {
         let e = decode_header(&bytes).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "artifact format version 9, this loader supports version 1"
+            "artifact format version 9, this loader supports version 2"
         );
         bytes[0] = b'X';
         assert!(decode_header(&bytes)

@@ -13,6 +13,9 @@
 //! - [`vmoffsets`]: the VMContext layout and every other runtime structure that
 //!   compiled code touches.
 //! - [`builtins`]: the libcall list (index = position).
+//! - [`funcs`]: the function index space (`.wasmc.funcs` records and
+//!   `.wasmc.names`), read in place so that loading does not grow with the
+//!   number of functions.
 //! - [`trap`], [`stack_map`], [`addrmap`]: per-PC tables, each with a builder
 //!   and a zero-copy reader that bounds-checks everything it reads.
 
@@ -22,6 +25,7 @@
 pub mod addrmap;
 pub mod builtins;
 pub mod bytes;
+pub mod funcs;
 pub mod header;
 pub mod module_info;
 pub mod sections;

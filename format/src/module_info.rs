@@ -1,6 +1,8 @@
 //! `ModuleInfo`: what the loader needs to know about a compiled module.
 //!
 //! Written by the compiler as bincode after the header in `.wasmc.meta`.
+//! Per-function data is not here: it grows with the code, so it lives in
+//! `.wasmc.funcs` and `.wasmc.names`, read in place ([`crate::funcs`]).
 //! Everything in it is untrusted when read back: [`ModuleInfo::validate`]
 //! checks every index and range against the module's own counts and the sizes
 //! of `.text` and `.wasmc.data` before the loader uses any of it.
@@ -259,8 +261,11 @@ impl CodeRange {
     }
 }
 
-/// A function of the function index space.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A function of the function index space, as the compiler describes it.
+/// Artifacts carry these as fixed-size records in `.wasmc.funcs` and names
+/// in `.wasmc.names`, read in place ([`crate::funcs`]), never in
+/// [`ModuleInfo`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FuncInfo {
     /// Type index.
     pub type_index: u32,
@@ -270,11 +275,10 @@ pub struct FuncInfo {
     pub code: Option<DefinedFunc>,
 }
 
-/// Where a defined function's code is.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Where a defined function's code is. Its ELF symbol is
+/// [`crate::sections::func_symbol`] of its index and name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct DefinedFunc {
-    /// ELF symbol.
-    pub symbol: String,
     /// Code range in `.text`.
     pub range: CodeRange,
     /// Byte offset of the function body in the Wasm module.
@@ -394,9 +398,10 @@ pub struct ModuleInfo {
     pub trampolines: Vec<TypeTrampolines>,
     /// Imports in section order.
     pub imports: Vec<Import>,
-    /// Function index space.
-    pub functions: Vec<FuncInfo>,
-    /// Number of imported functions (a prefix of `functions`).
+    /// Number of functions in the function index space, imports included.
+    /// Their records are in `.wasmc.funcs` ([`crate::funcs::FuncTable`]).
+    pub num_funcs: u32,
+    /// Number of imported functions (a prefix of the function index space).
     pub num_imported_funcs: u32,
     /// Table index space.
     pub tables: Vec<TableType>,
@@ -434,7 +439,7 @@ fn invalid(detail: String) -> FormatError {
 impl ModuleInfo {
     /// Number of defined functions.
     pub fn num_defined_funcs(&self) -> u32 {
-        self.functions.len() as u32 - self.num_imported_funcs
+        self.num_funcs.saturating_sub(self.num_imported_funcs)
     }
 
     /// The export called `name`.
@@ -442,34 +447,14 @@ impl ModuleInfo {
         self.exports.iter().find(|e| e.name == name)
     }
 
-    /// The signature of function `index`.
-    pub fn func_type(&self, index: u32) -> Option<&FuncType> {
-        let f = self.functions.get(index as usize)?;
-        self.types.get(f.type_index as usize)
-    }
-
-    /// The defined function whose code contains `.text` offset `off`.
-    /// Functions are laid out in index order, so this is a binary search.
-    pub fn func_at(&self, off: u32) -> Option<u32> {
-        let first = self.num_imported_funcs as usize;
-        let defined = self.functions.get(first..)?;
-        let i = defined.partition_point(|f| f.code.as_ref().is_some_and(|c| c.range.offset <= off));
-        let f = defined.get(i.checked_sub(1)?)?;
-        f.code
-            .as_ref()?
-            .range
-            .contains(off)
-            .then_some((first + i - 1) as u32)
-    }
-
     /// Checks every index and range against the module's own counts, the size
     /// of `.text` (`text_len`) and of `.wasmc.data` (`data_len`), so that the
     /// loader can index without further checks.
     pub fn validate(&self, text_len: u64, data_len: u64) -> Result<(), FormatError> {
         let nt = self.types.len();
-        let nf = self.functions.len();
-        // `what` is only formatted on failure: this runs once per function,
-        // and loading must not cost an allocation per function.
+        let nf = self.num_funcs as usize;
+        // `what` is only formatted on failure: loading must not cost an
+        // allocation per type or trampoline.
         let code_ok = |what: &dyn Fn() -> String, r: &CodeRange| {
             if r.end() > text_len {
                 Err(invalid(format!(
@@ -519,10 +504,8 @@ impl ModuleInfo {
         for (i, imp) in self.imports.iter().enumerate() {
             match &imp.ty {
                 ImportType::Func(t) => {
-                    let fi = imported[0] as usize;
                     imported[0] += 1;
-                    if *t as usize >= nt || self.functions.get(fi).map(|f| f.type_index) != Some(*t)
-                    {
+                    if *t as usize >= nt {
                         return Err(invalid(format!("import {i}: bad function type {t}")));
                     }
                 }
@@ -541,31 +524,6 @@ impl ModuleInfo {
             return Err(invalid(format!(
                 "import counts {imported:?} disagree with {declared:?}"
             )));
-        }
-        let mut prev_end = 0u64;
-        for (i, f) in self.functions.iter().enumerate() {
-            if f.type_index as usize >= nt {
-                return Err(invalid(format!(
-                    "function {i}: type index {} of {nt}",
-                    f.type_index
-                )));
-            }
-            let is_import = i < self.num_imported_funcs as usize;
-            match (&f.code, is_import) {
-                (None, true) => {}
-                (Some(c), false) => {
-                    code_ok(&|| format!("function {i}"), &c.range)?;
-                    if u64::from(c.range.offset) < prev_end {
-                        return Err(invalid(format!("function {i}: code not in index order")));
-                    }
-                    prev_end = c.range.end();
-                }
-                _ => {
-                    return Err(invalid(format!(
-                        "function {i}: code presence disagrees with imports"
-                    )))
-                }
-            }
         }
         for m in &self.memories {
             if m.memory64 || m.shared {

@@ -6,6 +6,8 @@
 //! |--------------------|-----------|----------|
 //! | `.text`            | page      | Wasm functions, then trampolines; every intra-module call already resolved |
 //! | `.wasmc.meta`      | 8         | [`crate::header`] prefix, then bincode [`crate::ModuleInfo`] |
+//! | `.wasmc.funcs`     | 4         | [`crate::funcs`] records, one per function |
+//! | `.wasmc.names`     | 4         | [`crate::funcs`] name table (empty: no names) |
 //! | `.wasmc.traps`     | 4         | [`crate::trap`] table |
 //! | `.wasmc.stackmaps` | 4         | [`crate::stack_map`] table |
 //! | `.wasmc.addrmap`   | 4         | [`crate::addrmap`] table |
@@ -19,6 +21,10 @@
 
 /// Module metadata: header and `ModuleInfo`.
 pub const ELF_WASMC_META: &str = ".wasmc.meta";
+/// Per-function records (type, code range, Wasm offset).
+pub const ELF_WASMC_FUNCS: &str = ".wasmc.funcs";
+/// Function names.
+pub const ELF_WASMC_NAMES: &str = ".wasmc.names";
 /// Trap table.
 pub const ELF_WASMC_TRAPS: &str = ".wasmc.traps";
 /// Stack maps for the externref collector.
@@ -31,8 +37,10 @@ pub const ELF_WASMC_DATA: &str = ".wasmc.data";
 pub const ELF_TEXT: &str = ".text";
 
 /// All wasmc custom sections, in the order the compiler writes them.
-pub const WASMC_SECTIONS: [&str; 5] = [
+pub const WASMC_SECTIONS: [&str; 7] = [
     ELF_WASMC_META,
+    ELF_WASMC_FUNCS,
+    ELF_WASMC_NAMES,
     ELF_WASMC_TRAPS,
     ELF_WASMC_STACKMAPS,
     ELF_WASMC_ADDRMAP,
@@ -44,7 +52,7 @@ pub const PAGE_ALIGN: u64 = 4096;
 
 /// Symbol of a defined Wasm function: its name-section name when it has one,
 /// else `wasm_func_<index>`. Names are informational (ELF local symbols may
-/// repeat); the loader finds functions through [`crate::FuncInfo`].
+/// repeat); the loader finds functions through [`crate::funcs::FuncTable`].
 pub fn func_symbol(index: u32, name: Option<&str>) -> String {
     match name {
         Some(n) if !n.is_empty() => format!("wasm[{index}]::{n}"),

@@ -93,7 +93,7 @@ impl VMCounts {
             num_defined_tables: m.tables.len() as u32 - m.num_imported_tables,
             num_defined_memories: m.memories.len() as u32 - m.num_imported_memories,
             num_defined_globals: m.globals.len() as u32 - m.num_imported_globals,
-            num_funcs: m.functions.len() as u32,
+            num_funcs: m.num_funcs,
         }
     }
 }

@@ -7,18 +7,20 @@
 //! artifacts for other machines. [`crate::Module`] builds on it.
 //!
 //! Everything read here is untrusted: section ranges are checked against the
-//! file, and the per-PC tables are parsed (count against length) once so that
-//! later lookups only bounds-check.
+//! file, and the function records and per-PC tables are parsed (count against
+//! length) once so that later lookups only bounds-check. Nothing here costs
+//! time per function: each function record is checked when it is read.
 
 use crate::error::LoadError;
 use object::read::elf::ElfFile64;
 use object::{Endianness, Object, ObjectKind, ObjectSection, ObjectSymbol, RelocationTarget};
 use std::ops::Range;
 use wasmc_format::addrmap::AddrMap;
+use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
 use wasmc_format::header::{decode_header, decode_module_info, HostInfo, Mismatch};
 use wasmc_format::sections::{
-    ELF_TEXT, ELF_WASMC_ADDRMAP, ELF_WASMC_DATA, ELF_WASMC_META, ELF_WASMC_STACKMAPS,
-    ELF_WASMC_TRAPS, PAGE_ALIGN,
+    ELF_TEXT, ELF_WASMC_ADDRMAP, ELF_WASMC_DATA, ELF_WASMC_FUNCS, ELF_WASMC_META, ELF_WASMC_NAMES,
+    ELF_WASMC_STACKMAPS, ELF_WASMC_TRAPS, PAGE_ALIGN,
 };
 use wasmc_format::stack_map::StackMapSection;
 use wasmc_format::trap::TrapTable;
@@ -60,6 +62,10 @@ pub struct SectionRanges {
     pub text: Range<usize>,
     /// `.wasmc.meta`.
     pub meta: Range<usize>,
+    /// `.wasmc.funcs`.
+    pub funcs: Range<usize>,
+    /// `.wasmc.names`.
+    pub names: Range<usize>,
     /// `.wasmc.traps`.
     pub traps: Range<usize>,
     /// `.wasmc.stackmaps`.
@@ -112,10 +118,12 @@ impl<'a> ParsedArtifact<'a> {
 
         let mut sections = Vec::new();
         let mut relocations = Vec::new();
-        let mut found: [Option<Range<usize>>; 6] = Default::default();
+        let mut found: [Option<Range<usize>>; 8] = Default::default();
         let names = [
             ELF_TEXT,
             ELF_WASMC_META,
+            ELF_WASMC_FUNCS,
+            ELF_WASMC_NAMES,
             ELF_WASMC_TRAPS,
             ELF_WASMC_STACKMAPS,
             ELF_WASMC_ADDRMAP,
@@ -192,15 +200,18 @@ impl<'a> ParsedArtifact<'a> {
             }
         }
 
-        let [text, meta, traps, stackmaps, addrmap, data] = found;
+        let [text, meta, funcs, func_names, traps, stackmaps, addrmap, data] = found;
         let text = text.ok_or(LoadError::MissingSection(ELF_TEXT))?;
         let meta = meta.ok_or(LoadError::MissingSection(ELF_WASMC_META))?;
+        let funcs = funcs.ok_or(LoadError::MissingSection(ELF_WASMC_FUNCS))?;
         let traps = traps.ok_or(LoadError::MissingSection(ELF_WASMC_TRAPS))?;
         let at = text.start;
         let empty = || at..at;
         let ranges = SectionRanges {
             text,
             meta,
+            funcs,
+            names: func_names.unwrap_or_else(empty),
             traps,
             stackmaps: stackmaps.unwrap_or_else(empty),
             addrmap: addrmap.unwrap_or_else(empty),
@@ -242,7 +253,10 @@ impl<'a> ParsedArtifact<'a> {
             sections,
             relocations,
         };
-        // Check the tables' counts against their lengths once.
+        // Check the tables' counts against their lengths once (O(1) each:
+        // records are checked when read).
+        parsed.funcs()?.check_imports(&parsed.info.imports)?;
+        parsed.names()?;
         parsed.trap_table()?;
         parsed.stack_maps()?;
         parsed.addr_map()?;
@@ -290,6 +304,8 @@ impl<'a> ParsedArtifact<'a> {
         Some(match name {
             ELF_TEXT => r.text.clone(),
             ELF_WASMC_META => r.meta.clone(),
+            ELF_WASMC_FUNCS => r.funcs.clone(),
+            ELF_WASMC_NAMES => r.names.clone(),
             ELF_WASMC_TRAPS => r.traps.clone(),
             ELF_WASMC_STACKMAPS => r.stackmaps.clone(),
             ELF_WASMC_ADDRMAP => r.addrmap.clone(),
@@ -311,6 +327,22 @@ impl<'a> ParsedArtifact<'a> {
     /// `.wasmc.data`.
     pub fn data(&self) -> &'a [u8] {
         &self.bytes[self.ranges.data.clone()]
+    }
+
+    /// The function records (`.wasmc.funcs`).
+    pub fn funcs(&self) -> Result<FuncTable<'a>, LoadError> {
+        Ok(FuncTable::parse(
+            &self.bytes[self.ranges.funcs.clone()],
+            func_table_limits(&self.info, &self.ranges),
+        )?)
+    }
+
+    /// The function names (`.wasmc.names`).
+    pub fn names(&self) -> Result<NameTable<'a>, LoadError> {
+        Ok(NameTable::parse(
+            &self.bytes[self.ranges.names.clone()],
+            self.info.num_funcs,
+        )?)
     }
 
     /// The trap table.
@@ -356,6 +388,8 @@ impl<'a> ParsedArtifact<'a> {
         let r = &self.ranges;
         let b = self.bytes;
         let others = [
+            &b[r.funcs.clone()],
+            &b[r.names.clone()],
             &b[r.traps.clone()],
             &b[r.stackmaps.clone()],
             &b[r.addrmap.clone()],
@@ -372,6 +406,16 @@ impl<'a> ParsedArtifact<'a> {
         } else {
             Err(LoadError::HashMismatch)
         }
+    }
+}
+
+/// What the records of `.wasmc.funcs` are checked against.
+pub(crate) fn func_table_limits(info: &ModuleInfo, ranges: &SectionRanges) -> FuncTableLimits {
+    FuncTableLimits {
+        num_funcs: info.num_funcs,
+        num_imported: info.num_imported_funcs,
+        num_types: info.types.len() as u32,
+        text_len: ranges.text.len() as u64,
     }
 }
 
@@ -454,15 +498,6 @@ mod tests {
                 entry: CodeRange { offset: 8, len: 4 },
                 host: CodeRange { offset: 12, len: 4 },
             }],
-            functions: vec![FuncInfo {
-                type_index: 0,
-                name: Some("f".into()),
-                code: Some(DefinedFunc {
-                    symbol: "f".into(),
-                    range: CodeRange { offset: 0, len: 8 },
-                    wasm_offset: 0,
-                }),
-            }],
             exports: vec![Export {
                 name: "f".into(),
                 kind: ExternKind::Func,
@@ -472,11 +507,23 @@ mod tests {
         }
     }
 
+    fn sample_funcs() -> Vec<FuncInfo> {
+        vec![FuncInfo {
+            type_index: 0,
+            name: Some("f".into()),
+            code: Some(DefinedFunc {
+                range: CodeRange { offset: 0, len: 8 },
+                wasm_offset: 0,
+            }),
+        }]
+    }
+
     fn sample() -> Vec<u8> {
         let mut t = trap::TrapTableBuilder::default();
         t.push(2, TrapCode::UnreachableCodeReached);
         ArtifactBuilder {
             info: sample_info(),
+            funcs: sample_funcs(),
             traps: t.finish(),
             data: vec![1, 2, 3],
             ..Default::default()
@@ -507,6 +554,7 @@ mod tests {
     fn text_relocations_are_listed_and_refused() {
         let bytes = ArtifactBuilder {
             info: sample_info(),
+            funcs: sample_funcs(),
             text_reloc: true,
             ..Default::default()
         }
@@ -522,6 +570,7 @@ mod tests {
     fn foreign_host_is_reported() {
         let mut b = ArtifactBuilder {
             info: sample_info(),
+            funcs: sample_funcs(),
             ..Default::default()
         };
         b.header.arch = "riscv64".into();
@@ -553,14 +602,51 @@ mod tests {
     #[test]
     fn invalid_metadata_is_refused() {
         let mut info = sample_info();
-        info.functions[0].code.as_mut().unwrap().range.len = 1000;
+        info.trampolines[0].host.len = 1000;
         let bytes = ArtifactBuilder {
             info,
+            funcs: sample_funcs(),
             ..Default::default()
         }
         .build();
         let e = ParsedArtifact::parse(&bytes).unwrap_err().to_string();
         assert!(e.contains("exceeds `.text` length"), "{e}");
+
+        // A bad function record parses (records are checked when read) and
+        // is an error when read.
+        let mut funcs = sample_funcs();
+        funcs[0].code.as_mut().unwrap().range.len = 1000;
+        let bytes = ArtifactBuilder {
+            info: sample_info(),
+            funcs,
+            ..Default::default()
+        }
+        .build();
+        let a = ParsedArtifact::parse(&bytes).unwrap();
+        let e = a.funcs().unwrap().get(0).unwrap_err().to_string();
+        assert!(e.contains("exceeds `.text` length"), "{e}");
+        assert!(a.funcs().unwrap().validate().is_err());
+
+        // An import whose type disagrees with its record.
+        let mut info = sample_info();
+        info.types.push(FuncType::default());
+        info.trampolines.push(info.trampolines[0]);
+        info.imports.push(Import {
+            module: "m".into(),
+            field: "f".into(),
+            ty: ImportType::Func(1),
+        });
+        info.num_imported_funcs = 1;
+        let mut funcs = sample_funcs();
+        funcs.insert(0, FuncInfo::default());
+        let bytes = ArtifactBuilder {
+            info,
+            funcs,
+            ..Default::default()
+        }
+        .build();
+        let e = ParsedArtifact::parse(&bytes).unwrap_err().to_string();
+        assert!(e.contains("disagrees with function 0"), "{e}");
     }
 
     #[test]
@@ -573,6 +659,10 @@ mod tests {
             let mut b = bytes.clone();
             b[i] ^= 0x41;
             if let Ok(a) = ParsedArtifact::parse(&b) {
+                let funcs = a.funcs().unwrap();
+                let _ = funcs.validate();
+                let _ = funcs.func_at(3);
+                let _ = a.names().unwrap().get(0);
                 let _ = a.check_relocations();
                 let _ = a.verify_content_hash();
                 let _ = a.check_host();

@@ -17,9 +17,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use wasmc_format::addrmap::AddrMap;
+use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
 use wasmc_format::stack_map::{StackMap, StackMapSection};
 use wasmc_format::trap::TrapTable;
-use wasmc_format::{ArtifactHeader, MemoryStrategy, ModuleInfo, TrapCode, VMOffsets};
+use wasmc_format::{ArtifactHeader, FuncType, MemoryStrategy, ModuleInfo, TrapCode, VMOffsets};
 
 enum Image {
     File(memmap2::Mmap),
@@ -45,8 +46,11 @@ pub(crate) struct ModuleInner {
     header: ArtifactHeader,
     info: ModuleInfo,
     ranges: SectionRanges,
+    func_limits: FuncTableLimits,
     offsets: VMOffsets,
     type_ids: Vec<u32>,
+    /// The types, shared with the store's functions of each type.
+    func_types: Vec<Arc<FuncType>>,
     registered: bool,
 }
 
@@ -108,8 +112,10 @@ impl Module {
             return Err(LoadError::Incompatible(mismatches));
         }
         let (header, info, ranges) = parsed.into_parts();
+        let func_limits = crate::artifact::func_table_limits(&info, &ranges);
         let offsets = VMOffsets::for_module(std::mem::size_of::<usize>() as u8, &info);
         let type_ids = info.types.iter().map(crate::types::intern).collect();
+        let func_types = info.types.iter().cloned().map(Arc::new).collect();
 
         let text = ranges.text.clone();
         if !text.is_empty() {
@@ -141,8 +147,10 @@ impl Module {
             header,
             info,
             ranges,
+            func_limits,
             offsets,
             type_ids,
+            func_types,
             registered: false,
         });
         if !text.is_empty() {
@@ -191,6 +199,11 @@ impl Module {
         self.inner.type_ids[t as usize]
     }
 
+    /// Type index `t` (validated index), shared.
+    pub(crate) fn func_type(&self, t: u32) -> &Arc<FuncType> {
+        &self.inner.func_types[t as usize]
+    }
+
     pub(crate) fn type_ids(&self) -> &[u32] {
         &self.inner.type_ids
     }
@@ -214,10 +227,16 @@ impl Module {
         self.text_addr(self.inner.info.trampolines[t as usize].host.offset)
     }
 
-    /// Code of defined function `index` (function index space).
-    pub(crate) fn func_code(&self, index: u32) -> Option<*const u8> {
-        let f = self.inner.info.functions.get(index as usize)?;
-        Some(self.text_addr(f.code.as_ref()?.range.offset))
+    /// The function records (`.wasmc.funcs`), read in place; each record
+    /// is checked when read.
+    pub fn funcs(&self) -> FuncTable<'_> {
+        self.inner.funcs()
+    }
+
+    /// The name of function `index` from the name section, if it has one
+    /// (`None` also for a malformed name entry).
+    pub fn func_name(&self, index: u32) -> Option<&str> {
+        self.inner.func_name(index)
     }
 
     /// `.wasmc.data`.
@@ -236,20 +255,34 @@ impl ModuleInner {
         &self.image.bytes()[r.clone()]
     }
 
+    fn funcs(&self) -> FuncTable<'_> {
+        // It parsed when the module was loaded; if the mapped file was
+        // changed since (DESIGN forbids it), every read fails instead.
+        FuncTable::parse(self.section(&self.ranges.funcs), self.func_limits)
+            .unwrap_or_else(|_| FuncTable::empty(self.func_limits))
+    }
+
+    fn func_name(&self, index: u32) -> Option<&str> {
+        NameTable::parse(self.section(&self.ranges.names), self.info.num_funcs)
+            .ok()?
+            .get(index)
+            .ok()
+            .flatten()
+    }
+
     fn trap_code(&self, off: u32) -> Option<TrapCode> {
         let t = TrapTable::parse(self.section(&self.ranges.traps)).ok()?;
         t.lookup(off).ok().flatten()
     }
 
     fn frame_info(&self, off: u32) -> Option<FrameInfo> {
-        let func_index = self.info.func_at(off)?;
-        let f = self.info.functions.get(func_index as usize)?;
+        let func_index = self.funcs().func_at(off)?;
         let wasm_offset = AddrMap::parse(self.section(&self.ranges.addrmap))
             .ok()
             .and_then(|m| m.lookup(off));
         Some(FrameInfo {
             func_index,
-            func_name: f.name.clone(),
+            func_name: self.func_name(func_index).map(str::to_string),
             module_name: self.info.name.clone(),
             wasm_offset,
         })

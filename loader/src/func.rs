@@ -19,7 +19,9 @@ use crate::instance::Instance;
 use crate::store::{AsContext, AsContextMut, StoreOpaque, Stored};
 use crate::traphandlers::{catch_traps, into_error, raise, UnwindReason};
 use crate::values::{Extern, Val};
-use crate::vmcontext::{vmctx_header, VMContext, VMFuncRef, VMHostFuncContext, ValRaw};
+use crate::vmcontext::{
+    vmctx_header, ArrayCallFn, VMContext, VMFuncRef, VMHostFuncContext, ValRaw,
+};
 use crate::ExternRef;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,18 +29,46 @@ use std::sync::Arc;
 use wasmc_format::vmoffsets::VMHOSTFUNC_MAGIC;
 use wasmc_format::{FuncType, ValType};
 
+/// Everything a host function is made of, independent of any store (a
+/// [`crate::Linker`] keeps these and makes a function per store). Public
+/// only so that [`crate::IntoFunc`] can name it; it has no public API.
+#[derive(Clone)]
+pub struct HostFuncParts {
+    pub(crate) ty: FuncType,
+    /// The body with the `Val` interface (host-side calls).
+    pub(crate) host: HostFuncRef,
+    /// What the host trampoline calls: [`array_call_shim`] (which calls
+    /// `host`) or a shim monomorphized for a typed closure.
+    pub(crate) array_call: ArrayCallFn,
+    /// For a typed `array_call`: the closure it reads (a pointer into the
+    /// owner, which keeps it alive).
+    pub(crate) typed: Option<(TypedPtr, Arc<dyn std::any::Any + Send + Sync>)>,
+}
+
+/// The address of a typed host closure inside its owner.
+#[derive(Clone, Copy)]
+pub(crate) struct TypedPtr(pub *const ());
+
+// SAFETY: it points to a `Send + Sync` closure (the owner's contents) and is
+// only dereferenced as a shared reference.
+unsafe impl Send for TypedPtr {}
+// SAFETY: as above.
+unsafe impl Sync for TypedPtr {}
+
 /// A host function's body.
 pub type HostFn = dyn Fn(Caller<'_>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync;
 pub(crate) type HostFuncRef = Arc<HostFn>;
 
 pub(crate) enum FuncKind {
     Host(Box<VMHostFuncContext>),
-    Wasm { instance: usize, index: u32 },
+    Wasm { instance: usize, type_index: u32 },
 }
 
 pub(crate) struct FuncData {
     pub kind: FuncKind,
-    pub ty: FuncType,
+    /// Shared with the module's type (Wasm functions) so that creating a
+    /// function per definition at instantiation allocates nothing.
+    pub ty: Arc<FuncType>,
     pub func_ref: *mut VMFuncRef,
 }
 
@@ -110,17 +140,38 @@ impl Func {
     }
 
     pub(crate) fn new_arc(store: &mut StoreOpaque, ty: FuncType, f: HostFuncRef) -> Func {
+        Func::new_host(
+            store,
+            HostFuncParts {
+                ty,
+                host: f,
+                array_call: array_call_shim,
+                typed: None,
+            },
+        )
+    }
+
+    /// A host function from its parts (see [`HostFuncParts`]).
+    pub(crate) fn new_host(store: &mut StoreOpaque, parts: HostFuncParts) -> Func {
+        let HostFuncParts {
+            ty,
+            host,
+            array_call,
+            typed,
+        } = parts;
         let type_id = crate::types::intern(&ty);
         let mut ctx = Box::new(VMHostFuncContext {
             magic: VMHOSTFUNC_MAGIC,
-            array_call: array_call_shim,
+            array_call,
             func_ref: VMFuncRef {
                 wasm_call: std::ptr::null(),
                 vmctx: std::ptr::null_mut(),
                 type_id,
             },
-            host: f,
+            host,
             ty: ty.clone(),
+            typed: typed.as_ref().map_or(std::ptr::null(), |(p, _)| p.0),
+            typed_owner: typed.map(|(_, owner)| owner),
         });
         let ctx_ptr: *mut VMHostFuncContext = &mut *ctx;
         ctx.func_ref.vmctx = ctx_ptr.cast();
@@ -128,7 +179,7 @@ impl Func {
         let index = store.funcs.len();
         store.funcs.push(FuncData {
             kind: FuncKind::Host(ctx),
-            ty,
+            ty: Arc::new(ty),
             func_ref,
         });
         store.func_by_ref.insert(func_ref as usize, index);
@@ -139,7 +190,7 @@ impl Func {
     /// The function's type.
     pub fn ty(&self, store: impl AsContext) -> FuncType {
         let store = store.as_context();
-        store.funcs[store.check(self.0, "function")].ty.clone()
+        FuncType::clone(&store.funcs[store.check(self.0, "function")].ty)
     }
 
     pub(crate) fn func_ref_ptr(&self, store: &StoreOpaque) -> *mut VMFuncRef {
@@ -150,7 +201,21 @@ impl Func {
         if ptr.is_null() {
             return None;
         }
-        let index = *store.func_by_ref.get(&(ptr as usize))?;
+        let p = ptr as usize;
+        if let Some(&index) = store.func_by_ref.get(&p) {
+            return Some(Func(store.stored(index)));
+        }
+        // A funcref in an instance's VMContext: its position is the index.
+        let (&start, &(end, inst)) = store.func_ref_ranges.range(..=p).next_back()?;
+        if p >= end {
+            return None;
+        }
+        let size = store.instances[inst].module.offsets().size_of_vmfunc_ref() as usize;
+        let off = p - start;
+        if !off.is_multiple_of(size) {
+            return None;
+        }
+        let index = *store.instances[inst].funcs.get(off / size)?;
         Some(Func(store.stored(index)))
     }
 
@@ -236,18 +301,16 @@ impl Func {
         &self,
         store: impl AsContext,
     ) -> Result<TypedFunc<P, R>, Error> {
-        let actual = self.ty(store);
+        let store = store.as_context();
+        let actual = &*store.funcs[store.check(self.0, "function")].ty;
         let expected = FuncType {
             params: P::valtypes(),
             results: R::valtypes(),
         };
-        if actual != expected {
+        if *actual != expected {
             return Err(Error::mismatch("function type", expected, actual));
         }
-        Ok(TypedFunc {
-            func: *self,
-            _marker: PhantomData,
-        })
+        Ok(TypedFunc::new(*self, store))
     }
 }
 
@@ -278,23 +341,47 @@ pub(crate) unsafe fn invoke_wasm(
     idx: usize,
     slots: *mut ValRaw,
 ) -> Result<(), Error> {
-    let FuncKind::Wasm { instance, index } = store.funcs[idx].kind else {
+    let FuncKind::Wasm {
+        instance,
+        type_index,
+    } = store.funcs[idx].kind
+    else {
         unreachable!("invoke_wasm on a host function");
     };
-    let module = &store.instances[instance].module;
-    let t = module.info().functions[index as usize].type_index;
-    let entry = module.entry_trampoline(t);
+    let entry = store.instances[instance]
+        .module
+        .entry_trampoline(type_index);
     let func_ref = store.funcs[idx].func_ref;
     // SAFETY: func_ref points into the defining instance's VMContext, alive
     // as long as the store.
     let (code, vmctx) = unsafe { ((*func_ref).wasm_call, (*func_ref).vmctx) };
-    // SAFETY: `entry` is the module's entry trampoline for this type, whose
-    // ABI is EntryFn (format's TypeTrampolines::entry contract).
+    // SAFETY: forwarded; `entry` is the trampoline of the function's type.
+    unsafe { call_entry(store, entry, code, vmctx, slots) }
+}
+
+/// Enters Wasm: calls `code` with `vmctx` through `entry`, catching traps.
+///
+/// # Safety
+/// `entry` must be the entry trampoline of a module of `store` for the type
+/// of the function at `code` (whose instance has VMContext `vmctx`, in
+/// `store`), and `slots` must have `max(params, results)` entries holding
+/// the arguments.
+#[inline]
+unsafe fn call_entry(
+    store: &mut StoreOpaque,
+    entry: *const u8,
+    code: *const u8,
+    vmctx: *mut VMContext,
+    slots: *mut ValRaw,
+) -> Result<(), Error> {
+    // SAFETY: `entry` is an entry trampoline, whose ABI is EntryFn (format's
+    // TypeTrampolines::entry contract).
     let entry: EntryFn = unsafe { std::mem::transmute::<*const u8, EntryFn>(entry) };
     let limits = store.limits_ptr();
     let max_stack = store.max_wasm_stack;
     store.wasm_depth += 1;
-    // SAFETY: limits is the store's; the closure only calls the trampoline.
+    // SAFETY: limits is the store's; the closure only calls the trampoline
+    // with the arguments the caller vouched for.
     let r = unsafe {
         catch_traps(limits, max_stack, || {
             entry(vmctx, vmctx, code, slots);
@@ -306,7 +393,7 @@ pub(crate) unsafe fn invoke_wasm(
 
 /// The `array_call` of every host function: `(callee = VMHostFuncContext,
 /// caller vmctx, values, len)`.
-unsafe extern "C" fn array_call_shim(
+pub(crate) unsafe extern "C" fn array_call_shim(
     callee: *mut VMHostFuncContext,
     caller_vmctx: *mut VMContext,
     values: *mut ValRaw,
@@ -393,10 +480,21 @@ pub trait WasmTy: Sized + 'static {
     fn into_val(self) -> Val;
     /// From a `Val` of [`Self::valtype`].
     fn from_val(v: Val) -> Self;
+    /// Into a raw slot for Wasm: an externref is moved into the store's
+    /// activations table, which keeps it alive while Wasm runs.
+    #[doc(hidden)]
+    fn into_raw(self, store: &mut StoreOpaque) -> ValRaw;
+    /// From a raw slot written by Wasm; an externref is cloned.
+    ///
+    /// # Safety
+    /// `raw` must hold a live value of [`Self::valtype`] belonging to `store`.
+    #[doc(hidden)]
+    unsafe fn from_raw(store: &StoreOpaque, raw: ValRaw) -> Self;
 }
 
 macro_rules! wasm_ty {
-    ($t:ty, $vt:ident, $v:ident => $into:expr, $pat:pat => $from:expr) => {
+    ($t:ty, $vt:ident, $v:ident => $into:expr, $pat:pat => $from:expr,
+     $rv:ident => $into_raw:expr, $raw:ident => $from_raw:expr) => {
         impl WasmTy for $t {
             fn valtype() -> ValType {
                 ValType::$vt
@@ -411,18 +509,100 @@ macro_rules! wasm_ty {
                     other => panic!("typed function got a {} value", other.ty()),
                 }
             }
+            #[inline]
+            fn into_raw(self, _store: &mut StoreOpaque) -> ValRaw {
+                let $rv = self;
+                $into_raw
+            }
+            #[inline]
+            unsafe fn from_raw(_store: &StoreOpaque, $raw: ValRaw) -> Self {
+                $from_raw
+            }
         }
     };
 }
 
-wasm_ty!(i32, I32, v => Val::I32(v), Val::I32(x) => x);
-wasm_ty!(u32, I32, v => Val::I32(v as i32), Val::I32(x) => x as u32);
-wasm_ty!(i64, I64, v => Val::I64(v), Val::I64(x) => x);
-wasm_ty!(u64, I64, v => Val::I64(v as i64), Val::I64(x) => x as u64);
-wasm_ty!(f32, F32, v => Val::F32(v.to_bits()), Val::F32(x) => f32::from_bits(x));
-wasm_ty!(f64, F64, v => Val::F64(v.to_bits()), Val::F64(x) => f64::from_bits(x));
-wasm_ty!(Option<ExternRef>, ExternRef, v => Val::ExternRef(v), Val::ExternRef(x) => x);
-wasm_ty!(Option<Func>, FuncRef, v => Val::FuncRef(v), Val::FuncRef(x) => x);
+wasm_ty!(i32, I32, v => Val::I32(v), Val::I32(x) => x,
+    v => ValRaw::from_u64(u64::from(v as u32)), r => r.get_u32() as i32);
+wasm_ty!(u32, I32, v => Val::I32(v as i32), Val::I32(x) => x as u32,
+    v => ValRaw::from_u64(u64::from(v)), r => r.get_u32());
+wasm_ty!(i64, I64, v => Val::I64(v), Val::I64(x) => x,
+    v => ValRaw::from_u64(v as u64), r => r.get_u64() as i64);
+wasm_ty!(u64, I64, v => Val::I64(v as i64), Val::I64(x) => x as u64,
+    v => ValRaw::from_u64(v), r => r.get_u64());
+wasm_ty!(f32, F32, v => Val::F32(v.to_bits()), Val::F32(x) => f32::from_bits(x),
+    v => ValRaw::from_u64(u64::from(v.to_bits())), r => f32::from_bits(r.get_u32()));
+wasm_ty!(f64, F64, v => Val::F64(v.to_bits()), Val::F64(x) => f64::from_bits(x),
+    v => ValRaw::from_u64(v.to_bits()), r => f64::from_bits(r.get_u64()));
+
+impl WasmTy for Option<ExternRef> {
+    fn valtype() -> ValType {
+        ValType::ExternRef
+    }
+    fn into_val(self) -> Val {
+        Val::ExternRef(self)
+    }
+    fn from_val(v: Val) -> Self {
+        match v {
+            Val::ExternRef(x) => x,
+            other => panic!("typed function got a {} value", other.ty()),
+        }
+    }
+    #[inline]
+    fn into_raw(self, store: &mut StoreOpaque) -> ValRaw {
+        match self {
+            None => ValRaw::default(),
+            Some(r) => {
+                let p = r.into_raw();
+                // SAFETY: `p` is live and `into_raw` gave up the handle's
+                // count, which the table takes over.
+                unsafe { store.activations.insert_owned(p) };
+                ValRaw::from_u64(p as usize as u64)
+            }
+        }
+    }
+    #[inline]
+    unsafe fn from_raw(_store: &StoreOpaque, raw: ValRaw) -> Self {
+        // SAFETY: caller contract: the slot holds a live externref or null.
+        unsafe { ExternRef::clone_from_raw(raw.get_ptr().cast()) }
+    }
+}
+
+impl WasmTy for Option<Func> {
+    fn valtype() -> ValType {
+        ValType::FuncRef
+    }
+    fn into_val(self) -> Val {
+        Val::FuncRef(self)
+    }
+    fn from_val(v: Val) -> Self {
+        match v {
+            Val::FuncRef(x) => x,
+            other => panic!("typed function got a {} value", other.ty()),
+        }
+    }
+    #[inline]
+    fn into_raw(self, store: &mut StoreOpaque) -> ValRaw {
+        match self {
+            None => ValRaw::default(),
+            Some(f) => ValRaw::from_u64(f.func_ref_ptr(store) as usize as u64),
+        }
+    }
+    #[inline]
+    unsafe fn from_raw(store: &StoreOpaque, raw: ValRaw) -> Self {
+        Func::from_func_ref(store, raw.get_ptr())
+    }
+}
+
+/// The number of identifiers given.
+macro_rules! count {
+    () => { 0usize };
+    ($h:ident $($t:ident)*) => { 1usize + $crate::func::count!($($t)*) };
+}
+pub(crate) use count;
+
+/// Most parameters or results a typed function (tuple) has.
+pub(crate) const MAX_TYPED_VALUES: usize = 8;
 
 /// Parameters of a typed function: a [`WasmTy`] or a tuple of them.
 pub trait WasmParams: Sized {
@@ -435,14 +615,23 @@ pub trait WasmParams: Sized {
     fn with_vals<T>(self, f: impl FnOnce(&[Val]) -> T) -> T {
         f(&self.into_vals())
     }
+    /// Writes the parameters into the first slots (as [`WasmTy::into_raw`]).
+    #[doc(hidden)]
+    fn store_raw(self, store: &mut StoreOpaque, slots: &mut [ValRaw; MAX_TYPED_VALUES]);
 }
 
 /// Results of a typed function: a [`WasmTy`] or a tuple of them.
 pub trait WasmResults: Sized {
+    /// The number of results.
+    #[doc(hidden)]
+    const COUNT: usize;
     /// The result types.
     fn valtypes() -> Vec<ValType>;
     /// From `Val`s of [`Self::valtypes`].
     fn from_vals(v: Vec<Val>) -> Self;
+    /// Into `Val`s.
+    #[doc(hidden)]
+    fn into_vals(self) -> Vec<Val>;
     /// Calls `f` with default `Val`s of [`Self::valtypes`] to fill in (on
     /// the stack for tuples), then converts them.
     #[doc(hidden)]
@@ -451,6 +640,15 @@ pub trait WasmResults: Sized {
         f(&mut v)?;
         Ok(Self::from_vals(v))
     }
+    /// Reads the results from the first slots (as [`WasmTy::from_raw`]).
+    ///
+    /// # Safety
+    /// The slots must hold live values of [`Self::valtypes`] of `store`.
+    #[doc(hidden)]
+    unsafe fn load_raw(store: &StoreOpaque, slots: &[ValRaw]) -> Self;
+    /// Writes the results into the first slots (as [`WasmTy::into_raw`]).
+    #[doc(hidden)]
+    fn store_raw_results(self, store: &mut StoreOpaque, slots: &mut [ValRaw]);
 }
 
 /// An array of `Val`s (names the element type for empty tuples).
@@ -468,19 +666,36 @@ impl<T: WasmTy> WasmParams for T {
     fn with_vals<U>(self, f: impl FnOnce(&[Val]) -> U) -> U {
         f(&[self.into_val()])
     }
+    #[inline]
+    fn store_raw(self, store: &mut StoreOpaque, slots: &mut [ValRaw; MAX_TYPED_VALUES]) {
+        slots[0] = self.into_raw(store);
+    }
 }
 
 impl<T: WasmTy> WasmResults for T {
+    const COUNT: usize = 1;
     fn valtypes() -> Vec<ValType> {
         vec![T::valtype()]
     }
     fn from_vals(v: Vec<Val>) -> Self {
         T::from_val(v.into_iter().next().expect("one result"))
     }
+    fn into_vals(self) -> Vec<Val> {
+        vec![self.into_val()]
+    }
     fn from_filled(f: impl FnOnce(&mut [Val]) -> Result<(), Error>) -> Result<Self, Error> {
         let [mut v] = [Val::default_for(T::valtype())];
         f(std::slice::from_mut(&mut v))?;
         Ok(T::from_val(v))
+    }
+    #[inline]
+    unsafe fn load_raw(store: &StoreOpaque, slots: &[ValRaw]) -> Self {
+        // SAFETY: forwarded.
+        unsafe { T::from_raw(store, slots[0]) }
+    }
+    #[inline]
+    fn store_raw_results(self, store: &mut StoreOpaque, slots: &mut [ValRaw]) {
+        slots[0] = self.into_raw(store);
     }
 }
 
@@ -500,8 +715,16 @@ macro_rules! tuples {
                 let ($($t,)*) = self;
                 f(&val_array([$($t.into_val()),*]))
             }
+            #[inline]
+            #[allow(non_snake_case, unused_variables, unused_mut, unused_assignments)]
+            fn store_raw(self, store: &mut StoreOpaque, slots: &mut [ValRaw; MAX_TYPED_VALUES]) {
+                let ($($t,)*) = self;
+                let mut i = 0;
+                $(slots[i] = $t.into_raw(store); i += 1;)*
+            }
         }
         impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
+            const COUNT: usize = count!($($t)*);
             fn valtypes() -> Vec<ValType> {
                 vec![$($t::valtype()),*]
             }
@@ -509,6 +732,11 @@ macro_rules! tuples {
             fn from_vals(v: Vec<Val>) -> Self {
                 let mut it = v.into_iter();
                 ($($t::from_val(it.next().expect("result count")),)*)
+            }
+            #[allow(non_snake_case)]
+            fn into_vals(self) -> Vec<Val> {
+                let ($($t,)*) = self;
+                vec![$($t.into_val()),*]
             }
             #[allow(unused_variables, unused_mut, clippy::unused_unit)]
             fn from_filled(
@@ -518,6 +746,20 @@ macro_rules! tuples {
                 f(&mut v)?;
                 let mut it = v.into_iter();
                 Ok(($($t::from_val(it.next().expect("result count")),)*))
+            }
+            #[inline]
+            #[allow(unused_variables, unused_mut, unused_assignments, clippy::unused_unit)]
+            unsafe fn load_raw(store: &StoreOpaque, slots: &[ValRaw]) -> Self {
+                let mut i = 0;
+                // SAFETY: forwarded; one slot per element, in order.
+                ($({ let v = unsafe { $t::from_raw(store, slots[i]) }; i += 1; v },)*)
+            }
+            #[inline]
+            #[allow(non_snake_case, unused_variables, unused_mut, unused_assignments)]
+            fn store_raw_results(self, store: &mut StoreOpaque, slots: &mut [ValRaw]) {
+                let ($($t,)*) = self;
+                let mut i = 0;
+                $(slots[i] = $t.into_raw(store); i += 1;)*
             }
         }
     };
@@ -533,9 +775,23 @@ tuples!(A, B, C, D, E, F);
 tuples!(A, B, C, D, E, F, G);
 tuples!(A, B, C, D, E, F, G, H);
 
+/// What a [`TypedFunc`] of a Wasm function caches to enter it without
+/// looking anything up: addresses (so that `TypedFunc` stays `Send` and
+/// `Sync`), valid as long as the function's store, which `call` checks.
+#[derive(Clone, Copy)]
+struct WasmEntry {
+    /// The module's entry trampoline for the function's type.
+    entry: usize,
+    /// The function's code.
+    code: usize,
+    /// Its instance's VMContext.
+    vmctx: usize,
+}
+
 /// A function whose type was checked once, called with Rust values.
 pub struct TypedFunc<P, R> {
     func: Func,
+    wasm: Option<WasmEntry>,
     _marker: PhantomData<fn(P) -> R>,
 }
 
@@ -547,14 +803,70 @@ impl<P, R> Clone for TypedFunc<P, R> {
 impl<P, R> Copy for TypedFunc<P, R> {}
 
 impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
+    /// A typed view of `func` (whose type the caller checked).
+    fn new(func: Func, store: &StoreOpaque) -> Self {
+        let data = &store.funcs[store.check(func.0, "function")];
+        let wasm = match data.kind {
+            FuncKind::Wasm {
+                instance,
+                type_index,
+            } => {
+                let entry = store.instances[instance]
+                    .module
+                    .entry_trampoline(type_index);
+                // SAFETY: a Wasm function's func_ref points into its
+                // instance's VMContext, alive as long as the store.
+                let (code, vmctx) = unsafe { ((*data.func_ref).wasm_call, (*data.func_ref).vmctx) };
+                Some(WasmEntry {
+                    entry: entry as usize,
+                    code: code as usize,
+                    vmctx: vmctx as usize,
+                })
+            }
+            FuncKind::Host(_) => None,
+        };
+        TypedFunc {
+            func,
+            wasm,
+            _marker: PhantomData,
+        }
+    }
+
     /// Calls the function. The types were checked when the `TypedFunc` was
-    /// made, so the call does not check them again.
+    /// made, so the call does not check them again; a Wasm function is
+    /// entered through the trampoline cached then, with the arguments
+    /// written straight into the value slots.
     pub fn call(&self, mut store: impl AsContextMut, params: P) -> Result<R, Error> {
         let store = store.as_context_mut();
         let idx = store.check(self.func.0, "function");
-        params.with_vals(|args| {
-            R::from_filled(|results| self.func.call_checked(store, idx, args, results))
-        })
+        let Some(w) = self.wasm else {
+            return params.with_vals(|args| {
+                R::from_filled(|results| self.func.call_checked(store, idx, args, results))
+            });
+        };
+        let mut slots = [ValRaw::default(); MAX_TYPED_VALUES];
+        params.store_raw(store, &mut slots);
+        // SAFETY: `w` was taken from this function of this store (checked
+        // above), whose VMContexts and code live as long as the store; the
+        // entry trampoline is the one of the function's type, and the slots
+        // (at least as many as params and results, tuples have at most
+        // MAX_TYPED_VALUES) hold arguments of that type.
+        let r = unsafe {
+            call_entry(
+                store,
+                w.entry as *const u8,
+                w.code as *const u8,
+                w.vmctx as *mut VMContext,
+                slots.as_mut_ptr(),
+            )
+        };
+        // SAFETY: after a normal return the entry trampoline wrote results
+        // of R's types; externrefs are cloned before the table is cleared.
+        let r = r.map(|()| unsafe { R::load_raw(store, &slots) });
+        if store.wasm_depth == 0 {
+            store.activations.clear();
+        }
+        r
     }
 
     /// The untyped function.

@@ -10,7 +10,7 @@
 //! already have put its functions into an imported table.
 
 use crate::code::Module;
-use crate::error::{Error, InstantiationError, LinkError};
+use crate::error::{Error, InstantiationError, LinkError, LoadError};
 use crate::externref::raw_release;
 use crate::func::{Func, FuncData, FuncKind, TypedFunc, WasmParams, WasmResults};
 use crate::global::{Global, GlobalData};
@@ -80,7 +80,7 @@ fn incompatible(imp: &wasmc_format::Import, expected: String, found: String) -> 
 
 fn describe_extern(store: &StoreOpaque, e: &Extern) -> String {
     match e {
-        Extern::Func(f) => format!("func {}", store.funcs[store.check(f.0, "function")].ty),
+        Extern::Func(f) => format!("func {}", *store.funcs[store.check(f.0, "function")].ty),
         Extern::Table(t) => {
             let d = t.data_of(store);
             describe_table(&wasmc_format::TableType {
@@ -104,7 +104,7 @@ fn check_import(
         (ImportType::Func(t), Extern::Func(f)) => {
             let expected = &module.info().types[*t as usize];
             let actual = &store.funcs[store.check(f.0, "function")].ty;
-            if expected != actual {
+            if expected != &**actual {
                 return Err(incompatible(imp, format!("func {expected}"), found()));
             }
         }
@@ -247,6 +247,11 @@ impl Instance {
         let vmctx = VMContextAlloc::new(offsets)
             .ok_or_else(|| InstantiationError::Resource("cannot allocate the VMContext".into()))?;
         let inst = store.instances.len();
+        if info.num_funcs > 0 {
+            let start = vmctx.vmctx() as usize + offsets.vmctx_func_ref(0) as usize;
+            let len = info.num_funcs as usize * offsets.size_of_vmfunc_ref() as usize;
+            store.func_ref_ranges.insert(start, (start + len, inst));
+        }
         // SAFETY: the header lies at the start of the fresh allocation; every
         // pointer stored is owned by the store and outlives the instance.
         unsafe {
@@ -329,7 +334,6 @@ impl Instance {
                             type_id: module.type_id(*t),
                         })
                     };
-                    store.func_by_ref.insert(r as usize, fi);
                     store.instances[inst].funcs.push(fi);
                     nf += 1;
                 }
@@ -361,29 +365,32 @@ impl Instance {
             }
         }
 
-        // Defined functions' funcrefs.
-        for (i, f) in info.functions.iter().enumerate().skip(nf as usize) {
-            let i = i as u32;
-            let code = module.func_code(i).expect("defined function has code");
+        // Defined functions' funcrefs. Each record is checked as it is read.
+        let funcs = module.funcs();
+        let defined = (info.num_funcs - nf) as usize;
+        store.funcs.reserve(defined);
+        store.instances[inst].funcs.reserve(defined);
+        for i in nf..info.num_funcs {
+            let (type_index, code) = funcs.defined(i).map_err(LoadError::from)?;
             let r = field!(VMFuncRef, offsets.vmctx_func_ref(i));
-            // SAFETY: r is inside the vmctx.
+            // SAFETY: r is inside the vmctx; the code range was checked to
+            // lie inside `.text`.
             unsafe {
                 r.write(VMFuncRef {
-                    wasm_call: code,
+                    wasm_call: module.text_addr(code.range.offset),
                     vmctx: vmctx_ptr,
-                    type_id: module.type_id(f.type_index),
+                    type_id: module.type_id(type_index),
                 })
             };
             let fi = store.funcs.len();
             store.funcs.push(FuncData {
                 kind: FuncKind::Wasm {
                     instance: inst,
-                    index: i,
+                    type_index,
                 },
-                ty: info.types[f.type_index as usize].clone(),
+                ty: module.func_type(type_index).clone(),
                 func_ref: r,
             });
-            store.func_by_ref.insert(r as usize, fi);
             store.instances[inst].funcs.push(fi);
         }
 

@@ -38,10 +38,13 @@ mod traphandlers;
 mod types;
 mod values;
 mod vmcontext;
+mod wrap;
 
 pub use code::Module;
 pub use error::{Error, InstantiationError, LinkError, LoadError};
 pub use externref::ExternRef;
+#[doc(hidden)]
+pub use func::HostFuncParts;
 pub use func::{Caller, Func, HostFn, TypedFunc, WasmParams, WasmResults, WasmTy};
 pub use gc::GcStats;
 pub use global::Global;
@@ -53,7 +56,10 @@ pub use table::Table;
 pub use trap::{FrameInfo, Trap, TrapCode};
 pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 pub use values::{Extern, Val};
+#[doc(hidden)]
+pub use vmcontext::ValRaw;
 pub use wasmc_format as format;
+pub use wrap::{IntoFunc, WasmRet};
 
 #[cfg(all(test, target_os = "linux", target_arch = "x86_64"))]
 mod tests_mock;

@@ -3,10 +3,11 @@
 
 use crate::code::Module;
 use crate::error::{Error, LinkError};
-use crate::func::{Caller, Func, HostFuncRef};
+use crate::func::{Caller, Func, HostFuncParts};
 use crate::instance::Instance;
 use crate::store::{AsContextMut, StoreOpaque};
 use crate::values::{Extern, Val};
+use crate::wrap::IntoFunc;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmc_format::FuncType;
@@ -14,7 +15,7 @@ use wasmc_format::FuncType;
 #[derive(Clone)]
 enum Definition {
     Extern(u64, Extern),
-    HostFunc(FuncType, HostFuncRef),
+    HostFunc(HostFuncParts),
 }
 
 /// Resolves imports by module and field name.
@@ -74,7 +75,24 @@ impl Linker {
         ty: FuncType,
         f: impl Fn(Caller<'_>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Result<&mut Self, LinkError> {
-        self.insert(module, name, Definition::HostFunc(ty, Arc::new(f)))
+        let parts = HostFuncParts {
+            ty,
+            host: Arc::new(f),
+            array_call: crate::func::array_call_shim,
+            typed: None,
+        };
+        self.insert(module, name, Definition::HostFunc(parts))
+    }
+
+    /// Defines `module::name` as a typed host function (see
+    /// [`Func::wrap`]), created in each store it is instantiated in.
+    pub fn func_wrap<Params, Results>(
+        &mut self,
+        module: &str,
+        name: &str,
+        f: impl IntoFunc<Params, Results>,
+    ) -> Result<&mut Self, LinkError> {
+        self.insert(module, name, Definition::HostFunc(f.into_parts()))
     }
 
     /// Defines every export of `instance` under module name `name`.
@@ -107,9 +125,7 @@ impl Linker {
                 }
                 Ok(*e)
             }
-            Definition::HostFunc(ty, f) => {
-                Ok(Extern::Func(Func::new_arc(store, ty.clone(), f.clone())))
-            }
+            Definition::HostFunc(parts) => Ok(Extern::Func(Func::new_host(store, parts.clone()))),
         }
     }
 

@@ -58,8 +58,8 @@ impl MemoryData {
                     .checked_add(guard)
                     .and_then(|t| usize::try_from(t).ok())
                     .ok_or("memory reservation too large")?;
-                let mut m =
-                    Mmap::reserve(total).map_err(|e| format!("cannot reserve memory: {e}"))?;
+                let mut m = Mmap::reserve_pooled(total)
+                    .map_err(|e| format!("cannot reserve memory: {e}"))?;
                 m.make_accessible(0, len)
                     .map_err(|e| format!("cannot commit memory: {e}"))?;
                 m

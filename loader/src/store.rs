@@ -16,7 +16,7 @@ use crate::instance::InstanceData;
 use crate::memory::MemoryData;
 use crate::table::TableData;
 use crate::vmcontext::VMRuntimeLimits;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
@@ -41,7 +41,11 @@ pub struct StoreOpaque {
     pub(crate) memories: Vec<MemoryData>,
     pub(crate) activations: Box<VMExternRefActivationsTable>,
     pub(crate) limits: Box<VMRuntimeLimits>,
+    /// Host functions by the address of their `VMFuncRef` (the funcrefs in
+    /// VMContexts are found through `func_ref_ranges`).
     pub(crate) func_by_ref: HashMap<usize, usize>,
+    /// Each instance's `func_refs` array: start address -> (end, instance).
+    pub(crate) func_ref_ranges: BTreeMap<usize, (usize, usize)>,
     pub(crate) modules: Vec<Module>,
     pub(crate) max_wasm_stack: usize,
     pub(crate) max_memory_pages: u64,
@@ -80,6 +84,7 @@ impl Store {
                 activations: Box::new(VMExternRefActivationsTable::new()),
                 limits: Box::default(),
                 func_by_ref: HashMap::new(),
+                func_ref_ranges: BTreeMap::new(),
                 modules: Vec::new(),
                 max_wasm_stack: 512 * 1024,
                 max_memory_pages: wasmc_format::WASM32_MAX_PAGES,

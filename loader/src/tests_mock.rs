@@ -31,17 +31,33 @@ fn t(params: &[ValType], results: &[ValType]) -> FuncType {
     }
 }
 
-fn mock_info(start: Option<u32>) -> ModuleInfo {
-    use ValType::I32;
+fn mock_funcs() -> Vec<FuncInfo> {
     let f = |ty: u32, name: &str, a: u32, b: u32| FuncInfo {
         type_index: ty,
         name: Some(name.into()),
         code: Some(DefinedFunc {
-            symbol: name.into(),
             range: range(a, b),
             wasm_offset: 0,
         }),
     };
+    vec![
+        FuncInfo {
+            type_index: 2,
+            name: None,
+            code: None,
+        },
+        f(0, "add", F_ADD, F_UNREACHABLE),
+        f(1, "unreachable", F_UNREACHABLE, F_CALL_UNREACHABLE),
+        f(1, "call_unreachable", F_CALL_UNREACHABLE, F_DIV),
+        f(0, "div", F_DIV, F_LOAD),
+        f(2, "load", F_LOAD, F_RECURSE),
+        f(1, "recurse", F_RECURSE, F_CALL_IMPORT),
+        f(2, "call_import", F_CALL_IMPORT, END_FUNCS),
+    ]
+}
+
+fn mock_info(start: Option<u32>) -> ModuleInfo {
+    use ValType::I32;
     let names = [
         "add",
         "unreachable",
@@ -87,20 +103,6 @@ fn mock_info(start: Option<u32>) -> ModuleInfo {
             field: "double".into(),
             ty: ImportType::Func(2),
         }],
-        functions: vec![
-            FuncInfo {
-                type_index: 2,
-                name: None,
-                code: None,
-            },
-            f(0, "add", F_ADD, F_UNREACHABLE),
-            f(1, "unreachable", F_UNREACHABLE, F_CALL_UNREACHABLE),
-            f(1, "call_unreachable", F_CALL_UNREACHABLE, F_DIV),
-            f(0, "div", F_DIV, F_LOAD),
-            f(2, "load", F_LOAD, F_RECURSE),
-            f(1, "recurse", F_RECURSE, F_CALL_IMPORT),
-            f(2, "call_import", F_CALL_IMPORT, END_FUNCS),
-        ],
         num_imported_funcs: 1,
         memories: vec![MemoryType {
             min: 1,
@@ -142,6 +144,7 @@ fn mock_bytes_with(start: Option<u32>) -> Vec<u8> {
     ArtifactBuilder {
         text: CODE.to_vec(),
         info: mock_info(start),
+        funcs: mock_funcs(),
         traps: traps.finish(),
         addrmap: addr.finish(),
         data: vec![1, 2, 3, 4],
@@ -514,6 +517,7 @@ fn from_file_and_corrupted_artifacts() {
     let mut foreign = crate::testutil::ArtifactBuilder {
         text: CODE.to_vec(),
         info: mock_info(None),
+        funcs: mock_funcs(),
         data: vec![1, 2, 3, 4],
         ..Default::default()
     };

@@ -17,6 +17,8 @@ use wasmc_format::*;
 pub struct ArtifactBuilder {
     pub text: Vec<u8>,
     pub info: ModuleInfo,
+    /// The function index space; `info.num_funcs` is set from it.
+    pub funcs: Vec<FuncInfo>,
     pub traps: Vec<u8>,
     pub stackmaps: Vec<u8>,
     pub addrmap: Vec<u8>,
@@ -52,6 +54,7 @@ impl Default for ArtifactBuilder {
         ArtifactBuilder {
             text: vec![0xcc; 16],
             info: ModuleInfo::default(),
+            funcs: Vec::new(),
             traps: Vec::new(),
             stackmaps: Vec::new(),
             addrmap: Vec::new(),
@@ -72,10 +75,20 @@ impl ArtifactBuilder {
         let mut obj = Object::new(BinaryFormat::Elf, arch, Endianness::Little);
         let text = obj.section_id(StandardSection::Text);
         obj.append_section_data(text, &self.text, PAGE_ALIGN);
+        self.info.num_funcs = self.funcs.len() as u32;
+        let funcs = funcs::encode_funcs(&self.funcs);
+        let names = funcs::encode_names(&self.funcs);
         self.header.content_hash = content_hash(
             &self.header,
             &self.text,
-            &[&self.traps, &self.stackmaps, &self.addrmap, &self.data],
+            &[
+                &funcs,
+                &names,
+                &self.traps,
+                &self.stackmaps,
+                &self.addrmap,
+                &self.data,
+            ],
             &encode_module_info(&self.info),
         );
         let meta = encode_meta(&self.header, &self.info);
@@ -84,6 +97,8 @@ impl ArtifactBuilder {
             obj.append_section_data(id, bytes, align);
         };
         add(ELF_WASMC_META, &meta, 8);
+        add(ELF_WASMC_FUNCS, &funcs, 4);
+        add(ELF_WASMC_NAMES, &names, 4);
         add(ELF_WASMC_TRAPS, &self.traps, 4);
         add(ELF_WASMC_STACKMAPS, &self.stackmaps, 4);
         add(ELF_WASMC_ADDRMAP, &self.addrmap, 4);

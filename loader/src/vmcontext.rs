@@ -19,6 +19,7 @@ use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use wasmc_format::vmoffsets::VMCONTEXT_MAGIC;
 use wasmc_format::VMOffsets;
 
@@ -123,34 +124,41 @@ pub(crate) struct VMHostFuncContext {
     pub host: crate::func::HostFuncRef,
     /// Its signature.
     pub ty: wasmc_format::FuncType,
+    /// For [`crate::Func::wrap`]: the typed closure that `array_call` (a
+    /// shim monomorphized for it) calls, kept alive by `typed_owner`; null
+    /// for [`crate::Func::new`] functions.
+    pub typed: *const (),
+    pub typed_owner: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
-/// One 16-byte slot of the entry/host trampolines' value array.
+/// One 16-byte slot of the entry/host trampolines' value array: a scalar
+/// little-endian at its start, or a reference as a pointer. Public only so
+/// that the typed-function traits can name it; it has no public API.
 #[repr(C, align(16))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ValRaw(pub [u8; 16]);
+pub struct ValRaw(pub(crate) [u8; 16]);
 
 impl ValRaw {
-    pub fn from_u64(v: u64) -> ValRaw {
+    pub(crate) fn from_u64(v: u64) -> ValRaw {
         let mut b = [0; 16];
         b[..8].copy_from_slice(&v.to_le_bytes());
         ValRaw(b)
     }
-    pub fn from_u128(v: u128) -> ValRaw {
+    pub(crate) fn from_u128(v: u128) -> ValRaw {
         ValRaw(v.to_le_bytes())
     }
-    pub fn get_u32(&self) -> u32 {
+    pub(crate) fn get_u32(&self) -> u32 {
         u32::from_le_bytes([self.0[0], self.0[1], self.0[2], self.0[3]])
     }
-    pub fn get_u64(&self) -> u64 {
+    pub(crate) fn get_u64(&self) -> u64 {
         let mut b = [0; 8];
         b.copy_from_slice(&self.0[..8]);
         u64::from_le_bytes(b)
     }
-    pub fn get_u128(&self) -> u128 {
+    pub(crate) fn get_u128(&self) -> u128 {
         u128::from_le_bytes(self.0)
     }
-    pub fn get_ptr(&self) -> *mut u8 {
+    pub(crate) fn get_ptr(&self) -> *mut u8 {
         self.get_u64() as usize as *mut u8
     }
 }

@@ -13,7 +13,7 @@
 //! skipped by the architecture's minimum instruction size, so disassembly of
 //! untrusted code never fails half-way.
 
-use super::report::{CodeMap, Report, StackMapReport, TrapReport};
+use super::report::{decode_funcs, CodeMap, Report, StackMapReport, TrapReport};
 use super::text::sanitize;
 use super::InspectError;
 use capstone::arch::{self, BuildsCapstone, BuildsCapstoneExtraMode};
@@ -111,7 +111,7 @@ fn decoder(arch_name: &str) -> Result<Decoder, InspectError> {
 /// Appends `<label+off>` to a direct call or branch whose operand is a
 /// `.text` offset (capstone prints targets as absolute addresses, and we
 /// decode at the `.text` offset, so they are `.text` offsets).
-fn annotate_target(text: String, code_map: &CodeMap, info: &wasmc_format::ModuleInfo) -> String {
+fn annotate_target(text: String, code_map: &CodeMap) -> String {
     let Some((mnemonic, operand)) = text.split_once(' ') else {
         return text;
     };
@@ -125,7 +125,7 @@ fn annotate_target(text: String, code_map: &CodeMap, info: &wasmc_format::Module
     };
     match target {
         Some(t) if branch => {
-            let loc = code_map.locate(info, t);
+            let loc = code_map.locate(t);
             if loc.region == "unknown" {
                 return text;
             }
@@ -218,7 +218,7 @@ pub fn disassemble(
     let safepoints: HashMap<u32, &StackMapReport> =
         r.stack_maps.iter().map(|s| (s.return_offset, s)).collect();
     let addrmap = a.addr_map()?;
-    let code_map = CodeMap::new(a.info());
+    let code_map = CodeMap::new(a.info(), &decode_funcs(a)?);
     let text = a.text();
     let mut regions = Vec::with_capacity(chosen.len());
     for c in chosen {
@@ -257,7 +257,7 @@ pub fn disassemble(
                     (n, format!(".byte {}", bytes.join(", ")))
                 }
             };
-            let text = annotate_target(text, &code_map, a.info());
+            let text = annotate_target(text, &code_map);
             let end = off.saturating_add(len as u32);
             instructions.push(Instruction {
                 offset: off,

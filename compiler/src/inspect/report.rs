@@ -21,12 +21,15 @@ use wasmc_format::builtins::Builtin;
 use wasmc_format::bytes::read_u32_at;
 use wasmc_format::header::FORMAT_VERSION;
 use wasmc_format::sections::{
-    ELF_WASMC_ADDRMAP, ELF_WASMC_DATA, ELF_WASMC_META, ELF_WASMC_STACKMAPS, ELF_WASMC_TRAPS,
+    func_symbol, ELF_WASMC_ADDRMAP, ELF_WASMC_DATA, ELF_WASMC_FUNCS, ELF_WASMC_META,
+    ELF_WASMC_NAMES, ELF_WASMC_STACKMAPS, ELF_WASMC_TRAPS,
 };
 use wasmc_format::{
-    ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, ImportType, MemoryStrategy, ModuleInfo,
+    ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, FormatError, FuncInfo, ImportType,
+    MemoryStrategy, ModuleInfo,
 };
 use wasmc_loader::artifact::ParsedArtifact;
+use wasmc_loader::LoadError;
 
 /// Version of the JSON schema described in `docs/inspect-json.md`. Adding a
 /// field keeps the version; removing or changing the meaning of one bumps it.
@@ -461,7 +464,8 @@ pub struct Totals {
     pub function_code_bytes: u64,
     /// Code of trampolines (shared trampolines counted once).
     pub trampoline_code_bytes: u64,
-    /// `.wasmc.meta`, `.wasmc.traps`, `.wasmc.stackmaps` and `.wasmc.addrmap`.
+    /// `.wasmc.meta`, `.wasmc.funcs`, `.wasmc.names`, `.wasmc.traps`,
+    /// `.wasmc.stackmaps` and `.wasmc.addrmap`.
     pub metadata_bytes: u64,
     /// `.wasmc.data`.
     pub data_bytes: u64,
@@ -509,12 +513,47 @@ pub(crate) struct Region {
 /// Maps `.text` offsets to functions and trampolines.
 #[derive(Clone, Debug)]
 pub(crate) struct CodeMap {
-    /// Trampolines (functions are found through `ModuleInfo::func_at`).
+    /// Defined functions, in code order (checked by [`decode_funcs`]).
+    functions: Vec<Region>,
+    /// Trampolines.
     trampolines: Vec<Region>,
 }
 
+/// Reads the whole function index space (`.wasmc.funcs` and `.wasmc.names`),
+/// checking every record and the code order.
+pub(crate) fn decode_funcs(a: &ParsedArtifact<'_>) -> Result<Vec<FuncInfo>, InspectError> {
+    let table = a.funcs()?;
+    let names = a.names()?;
+    let err = |e: FormatError| InspectError::from(LoadError::from(e));
+    table.validate().map_err(err)?;
+    (0..table.len())
+        .map(|i| {
+            let r = table.get(i).map_err(err)?;
+            Ok(FuncInfo {
+                type_index: r.type_index,
+                name: names.get(i).map_err(err)?.map(str::to_string),
+                code: r.code,
+            })
+        })
+        .collect()
+}
+
 impl CodeMap {
-    pub(crate) fn new(info: &ModuleInfo) -> CodeMap {
+    pub(crate) fn new(info: &ModuleInfo, funcs: &[FuncInfo]) -> CodeMap {
+        let functions = funcs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                let code = f.code.as_ref()?;
+                Some(Region {
+                    kind: "function",
+                    function: Some(i as u32),
+                    label: func_symbol(i as u32, f.name.as_deref()),
+                    start: code.range.offset,
+                    len: code.range.len,
+                })
+            })
+            .collect();
         let mut trampolines = Vec::new();
         for (b, r) in Builtin::ALL
             .iter()
@@ -545,31 +584,28 @@ impl CodeMap {
                 len: tr.host.len,
             });
         }
-        CodeMap { trampolines }
+        CodeMap {
+            functions,
+            trampolines,
+        }
     }
 
     /// The function or trampoline containing `.text` offset `off`.
-    pub(crate) fn region_at(&self, info: &ModuleInfo, off: u32) -> Option<Region> {
-        if let Some(f) = info.func_at(off) {
-            let fi = info.functions.get(f as usize)?;
-            let code = fi.code.as_ref()?;
-            return Some(Region {
-                kind: "function",
-                function: Some(f),
-                label: code.symbol.clone(),
-                start: code.range.offset,
-                len: code.range.len,
-            });
+    pub(crate) fn region_at(&self, off: u32) -> Option<Region> {
+        let contains =
+            |r: &Region| off >= r.start && u64::from(off) < u64::from(r.start) + u64::from(r.len);
+        let i = self.functions.partition_point(|r| r.start <= off);
+        if let Some(r) = i.checked_sub(1).map(|i| &self.functions[i]) {
+            if contains(r) {
+                return Some(r.clone());
+            }
         }
-        self.trampolines
-            .iter()
-            .find(|r| off >= r.start && u64::from(off) < u64::from(r.start) + u64::from(r.len))
-            .cloned()
+        self.trampolines.iter().find(|r| contains(r)).cloned()
     }
 
     /// The location of `.text` offset `off`.
-    pub(crate) fn locate(&self, info: &ModuleInfo, off: u32) -> Location {
-        match self.region_at(info, off) {
+    pub(crate) fn locate(&self, off: u32) -> Location {
+        match self.region_at(off) {
             Some(r) => {
                 let rel = off - r.start;
                 Location {
@@ -590,8 +626,8 @@ impl CodeMap {
 
     /// The location of a safepoint with return address `ret`: the call is
     /// just before it, so the region is the one containing `ret - 1`.
-    pub(crate) fn locate_return(&self, info: &ModuleInfo, ret: u32) -> Location {
-        match self.region_at(info, ret.saturating_sub(1)) {
+    pub(crate) fn locate_return(&self, ret: u32) -> Location {
+        match self.region_at(ret.saturating_sub(1)) {
             Some(r) => {
                 let rel = ret.saturating_sub(r.start);
                 Location {
@@ -601,7 +637,7 @@ impl CodeMap {
                     label: format!("{}+{rel:#x}", r.label),
                 }
             }
-            None => self.locate(info, ret),
+            None => self.locate(ret),
         }
     }
 }
@@ -672,7 +708,8 @@ impl Report {
         let info = a.info();
         let h = a.header();
         let text_len = a.text().len() as u64;
-        let code_map = CodeMap::new(info);
+        let funcs = decode_funcs(a)?;
+        let code_map = CodeMap::new(info, &funcs);
         let addrmap = a.addr_map()?;
 
         // Trap table: sorted, inside .text, known codes.
@@ -695,7 +732,7 @@ impl Report {
             prev = Some(off);
             traps.push(TrapReport {
                 code_offset: off,
-                location: code_map.locate(info, off),
+                location: code_map.locate(off),
                 kind: code.name().to_string(),
                 message: code.message().to_string(),
                 wasm_offset: addrmap.lookup(off),
@@ -722,7 +759,7 @@ impl Report {
             prev = Some(ret);
             stack_maps.push(StackMapReport {
                 return_offset: ret,
-                location: code_map.locate_return(info, ret),
+                location: code_map.locate_return(ret),
                 frame_span: map.frame_span,
                 slots: map.slots().collect(),
             });
@@ -731,8 +768,8 @@ impl Report {
         let addrmap_report = addrmap_summary(a, text_len)?;
 
         // Per-function counts, from the locations computed above.
-        let mut trap_counts = vec![0u32; info.functions.len()];
-        let mut safepoint_counts = vec![0u32; info.functions.len()];
+        let mut trap_counts = vec![0u32; funcs.len()];
+        let mut safepoint_counts = vec![0u32; funcs.len()];
         for (counts, f) in [
             (
                 &mut trap_counts,
@@ -752,7 +789,7 @@ impl Report {
                 }
             }
         }
-        let mut export_names: Vec<Vec<String>> = vec![Vec::new(); info.functions.len()];
+        let mut export_names: Vec<Vec<String>> = vec![Vec::new(); funcs.len()];
         for e in &info.exports {
             if e.kind == wasmc_format::ExternKind::Func {
                 if let Some(v) = export_names.get_mut(e.index as usize) {
@@ -760,15 +797,15 @@ impl Report {
                 }
             }
         }
-        let mut functions = Vec::with_capacity(info.functions.len());
-        for (i, f) in info.functions.iter().enumerate() {
+        let mut functions = Vec::with_capacity(funcs.len());
+        for (i, f) in funcs.iter().enumerate() {
             let index = count(i);
             let code = f.code.as_ref();
             functions.push(FunctionReport {
                 index,
                 name: f.name.clone(),
                 imported: code.is_none(),
-                symbol: code.map(|c| c.symbol.clone()),
+                symbol: code.map(|_| func_symbol(index, f.name.as_deref())),
                 code_offset: code.map(|c| c.range.offset),
                 code_size: code.map(|c| c.range.len),
                 wasm_offset: code.map(|c| c.wasm_offset),
@@ -851,6 +888,8 @@ impl Report {
         let section_len = |name: &str| a.section_range(name).map_or(0, |r| r.len() as u64);
         let metadata_bytes = [
             ELF_WASMC_META,
+            ELF_WASMC_FUNCS,
+            ELF_WASMC_NAMES,
             ELF_WASMC_TRAPS,
             ELF_WASMC_STACKMAPS,
             ELF_WASMC_ADDRMAP,
@@ -863,8 +902,7 @@ impl Report {
         let totals = Totals {
             file_bytes: a.bytes().len() as u64,
             code_bytes: text_len,
-            function_code_bytes: info
-                .functions
+            function_code_bytes: funcs
                 .iter()
                 .filter_map(|f| f.code.as_ref())
                 .map(|c| u64::from(c.range.len))
@@ -875,7 +913,7 @@ impl Report {
             types: count(info.types.len()),
             imports: count(info.imports.len()),
             exports: count(info.exports.len()),
-            functions: count(info.functions.len()),
+            functions: count(funcs.len()),
             imported_functions: info.num_imported_funcs,
             defined_functions: info.num_defined_funcs(),
             traps: count(traps.len()),

@@ -3,6 +3,19 @@
 //! A [`Mmap`] owns `len` bytes of address space starting at `ptr`, mapped
 //! private and anonymous; it unmaps them on drop. Linear memories and the
 //! loader's copies of artifacts use it.
+//!
+//! **Reservation pool (Linux).** Creating a guard-page memory costs a
+//! multi-GiB `mmap`, and its first write faults in fresh page tables that
+//! `munmap` tears down again; together that is most of an instantiation.
+//! [`Mmap::reserve_pooled`] mappings are therefore not unmapped on drop but
+//! reset and kept in a small process-wide pool for the next reservation of
+//! the same length. Reset means: every page that was ever made accessible
+//! (`[0, accessible)`, a high-water mark kept by [`Mmap::protect`]) is
+//! discarded with `madvise(MADV_DONTNEED)`, after which a private anonymous
+//! page reads as zero, and made `PROT_NONE` again; pages past the mark were
+//! never accessible, so they were never touched. A pooled mapping is thus
+//! indistinguishable from a fresh [`Mmap::reserve`]: all inaccessible, all
+//! zero. If either call fails the mapping is unmapped instead.
 
 use std::io;
 use std::ptr::NonNull;
@@ -12,7 +25,19 @@ use std::ptr::NonNull;
 pub(crate) struct Mmap {
     ptr: NonNull<u8>,
     len: usize,
+    /// `[0, accessible)` covers every page ever given a protection other
+    /// than `PROT_NONE`.
+    accessible: usize,
+    /// Reset and return to [`POOL`] on drop instead of unmapping.
+    pooled: bool,
 }
+
+/// Released reservations, all `PROT_NONE` and zero (see the module docs).
+static POOL: std::sync::Mutex<Vec<Mmap>> = std::sync::Mutex::new(Vec::new());
+
+/// Most reservations kept: each is only address space (`MAP_NORESERVE`,
+/// no pages), a few GiB of the 128 TiB a 64-bit process has.
+const POOL_MAX: usize = 16;
 
 // SAFETY: a Mmap is an owned region of memory, like a Box<[u8]>; it has no
 // thread affinity.
@@ -42,6 +67,53 @@ impl Mmap {
         Self::map(len, libc::PROT_NONE)
     }
 
+    /// Like [`Self::reserve`], but reuses a released reservation of the same
+    /// (rounded) length when the pool has one, and returns this one to the
+    /// pool when dropped (Linux; elsewhere the same as `reserve`).
+    pub(crate) fn reserve_pooled(len: usize) -> io::Result<Mmap> {
+        if !cfg!(target_os = "linux") {
+            return Self::reserve(len);
+        }
+        let rounded = round_up_to_page(len.max(1))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "mapping too large"))?;
+        let reused = {
+            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            pool.iter()
+                .position(|m| m.len == rounded)
+                .map(|i| pool.swap_remove(i))
+        };
+        let mut m = match reused {
+            Some(m) => m,
+            None => Self::reserve(rounded)?,
+        };
+        m.pooled = true;
+        Ok(m)
+    }
+
+    /// Makes the whole mapping `PROT_NONE` and zero again (module docs).
+    #[cfg(target_os = "linux")]
+    fn reset(&mut self) -> io::Result<()> {
+        if self.accessible == 0 {
+            return Ok(());
+        }
+        // SAFETY: [ptr, ptr + accessible) lies inside this mapping, which we
+        // own and nothing refers to any more (we are being dropped);
+        // discarding its pages cannot affect other allocations.
+        let r = unsafe {
+            libc::madvise(
+                self.ptr.as_ptr().cast(),
+                self.accessible,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.protect(0, self.accessible, libc::PROT_NONE)?;
+        self.accessible = 0;
+        Ok(())
+    }
+
     /// Maps `len` bytes (rounded up to pages) of zeroed read-write memory.
     pub(crate) fn read_write(len: usize) -> io::Result<Mmap> {
         Self::map(len, libc::PROT_READ | libc::PROT_WRITE)
@@ -68,6 +140,8 @@ impl Mmap {
         Ok(Mmap {
             ptr: NonNull::new(ptr.cast()).expect("mmap returned null"),
             len,
+            accessible: if prot == libc::PROT_NONE { 0 } else { len },
+            pooled: false,
         })
     }
 
@@ -116,6 +190,9 @@ impl Mmap {
         if r != 0 {
             return Err(io::Error::last_os_error());
         }
+        if prot != libc::PROT_NONE {
+            self.accessible = self.accessible.max(start + len);
+        }
         Ok(())
     }
 
@@ -143,6 +220,9 @@ impl Mmap {
         }
         self.ptr = NonNull::new(p.cast()).expect("mremap returned null");
         self.len = new_len;
+        self.accessible = self.accessible.min(new_len);
+        // The pool keeps reservations of the lengths memories ask for.
+        self.pooled = false;
         Ok(())
     }
 
@@ -160,6 +240,20 @@ impl Mmap {
 
 impl Drop for Mmap {
     fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if self.pooled && self.reset().is_ok() {
+            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < POOL_MAX {
+                // The pool takes over the mapping: `self` must not unmap it.
+                pool.push(Mmap {
+                    ptr: self.ptr,
+                    len: self.len,
+                    accessible: 0,
+                    pooled: false,
+                });
+                return;
+            }
+        }
         // SAFETY: ptr/len describe a mapping this value owns and nothing else
         // refers to it any more.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
@@ -169,6 +263,30 @@ impl Drop for Mmap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pooled_reservations_come_back_inaccessible_and_zero() {
+        // A length no other test reserves, so the pool entry is ours.
+        let len = 37 * page_size();
+        let mut seen = Vec::new();
+        for round in 0..20u8 {
+            let mut m = Mmap::reserve_pooled(len).unwrap();
+            assert_eq!(m.len(), len);
+            let used = (1 + round as usize % 5) * page_size();
+            m.make_accessible(0, used).unwrap();
+            // SAFETY: [0, used) was just made read-write.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(m.as_ptr(), used) };
+            assert!(bytes.iter().all(|b| *b == 0), "round {round}: not zero");
+            bytes.fill(round + 1);
+            seen.push(m.as_ptr() as usize);
+        }
+        if cfg!(target_os = "linux") {
+            // Reused: far fewer distinct mappings than rounds.
+            seen.sort_unstable();
+            seen.dedup();
+            assert!(seen.len() < 5, "{} distinct mappings", seen.len());
+        }
+    }
 
     #[test]
     fn reserve_protect_resize() {
