@@ -366,25 +366,64 @@ pub(crate) enum RootsError {
     BadStackMap,
 }
 
-/// Appends the references live in the Wasm frame whose frame pointer is `fp`,
-/// suspended at return address `ret_pc`, as listed by its module's stack map
-/// for exactly that return address.
-///
-/// # Safety
-/// `fp` must be the frame pointer of that live Wasm frame.
-pub(crate) unsafe fn frame_roots(
-    ret_pc: usize,
-    fp: usize,
-    out: &mut Vec<*mut VMExternData>,
-) -> Result<(), RootsError> {
-    // The return address may be one past the function's last byte (a call
-    // that never returns ends it), so find the module at `ret_pc - 1` and
-    // look the stack map up by the exact return address.
-    let found = with_module_at(ret_pc.wrapping_sub(1), |m, off| {
-        let map = match m.stack_map(off + 1) {
-            Ok(map) => map,
-            Err(()) => return Some(Err(RootsError::BadStackMap)),
+/// Finds the references held by Wasm frames, for one collection. It holds the
+/// registry's read lock for its lifetime (one lock per collection instead of
+/// one per frame) and remembers the last module it found, since consecutive
+/// frames are almost always in the same module. Drop it before releasing
+/// references: a host value's destructor may drop a `Module`, which takes the
+/// registry's write lock.
+pub(crate) struct RootScanner {
+    reg: std::sync::RwLockReadGuard<'static, BTreeMap<usize, Entry>>,
+    /// (text start, text end, module) of the last frame's module.
+    last: Option<(usize, usize, *const ModuleInner)>,
+}
+
+impl RootScanner {
+    pub(crate) fn new() -> RootScanner {
+        RootScanner {
+            reg: REGISTRY.read().unwrap_or_else(|e| e.into_inner()),
+            last: None,
+        }
+    }
+
+    fn module_at(&mut self, pc: usize) -> Option<(&ModuleInner, u32)> {
+        let (start, end, module) = match self.last {
+            Some((start, end, m)) if pc >= start && pc < end => (start, end, m),
+            _ => {
+                let (start, e) = self.reg.range(..=pc).next_back()?;
+                let found = (*start, e.end, e.module);
+                self.last = Some(found);
+                found
+            }
         };
+        if pc >= end {
+            return None;
+        }
+        let off = u32::try_from(pc - start).ok()?;
+        // SAFETY: registered entries point to live modules (see `Entry`), and
+        // the read lock we hold keeps them registered.
+        Some((unsafe { &*module }, off))
+    }
+
+    /// Appends the references live in the Wasm frame whose frame pointer is
+    /// `fp`, suspended at return address `ret_pc`, as listed by its module's
+    /// stack map for exactly that return address.
+    ///
+    /// # Safety
+    /// `fp` must be the frame pointer of that live Wasm frame.
+    pub(crate) unsafe fn frame_roots(
+        &mut self,
+        ret_pc: usize,
+        fp: usize,
+        out: &mut Vec<*mut VMExternData>,
+    ) -> Result<(), RootsError> {
+        // The return address may be one past the function's last byte (a call
+        // that never returns ends it), so find the module at `ret_pc - 1` and
+        // look the stack map up by the exact return address.
+        let (m, off) = self
+            .module_at(ret_pc.wrapping_sub(1))
+            .ok_or(RootsError::NotWasm)?;
+        let map = m.stack_map(off + 1).map_err(|()| RootsError::BadStackMap)?;
         if let Some(map) = map {
             let sp = fp.wrapping_sub(map.frame_span as usize);
             for slot in map.slots() {
@@ -394,9 +433,8 @@ pub(crate) unsafe fn frame_roots(
                 out.push(unsafe { *(addr as *const *mut VMExternData) });
             }
         }
-        Some(Ok(()))
-    });
-    found.unwrap_or(Err(RootsError::NotWasm))
+        Ok(())
+    }
 }
 
 /// The Wasm frame at `pc` (a trap PC or, with `is_return_address`, a

@@ -37,7 +37,7 @@
 //! collection frees nothing and is counted in [`GcStats::failed_walks`]:
 //! keeping the over-approximation is always safe.
 
-use crate::code::{frame_roots, RootsError};
+use crate::code::{RootScanner, RootsError};
 use crate::externref::raw_clone;
 use crate::store::StoreOpaque;
 use crate::traphandlers::{activations_of, WasmActivation};
@@ -71,7 +71,11 @@ const MAX_FRAMES: usize = 1 << 24;
 /// # Safety
 /// `a` must describe an activation whose frames are live (its Wasm code is
 /// suspended in a call to the host or the runtime).
-unsafe fn walk(a: WasmActivation, roots: &mut Vec<*mut VMExternData>) -> Result<usize, RootsError> {
+unsafe fn walk(
+    scanner: &mut RootScanner,
+    a: WasmActivation,
+    roots: &mut Vec<*mut VMExternData>,
+) -> Result<usize, RootsError> {
     const WORD: usize = std::mem::size_of::<usize>();
     let (mut pc, mut fp) = (a.exit_pc, a.exit_fp);
     let mut frames = 0;
@@ -80,7 +84,7 @@ unsafe fn walk(a: WasmActivation, roots: &mut Vec<*mut VMExternData>) -> Result<
             return Err(RootsError::NotWasm);
         }
         // SAFETY: fp is a live Wasm frame suspended at return address pc.
-        unsafe { frame_roots(pc, fp, roots) }?;
+        unsafe { scanner.frame_roots(pc, fp, roots) }?;
         frames += 1;
         // SAFETY: with frame pointers kept, a live frame's first two words
         // are the caller's frame pointer and the return address into it.
@@ -110,14 +114,19 @@ pub(crate) fn collect(store: &mut StoreOpaque) {
         let mut roots = Vec::new();
         let mut frames = 0;
         let mut ok = true;
-        for a in activations_of(store.limits_ptr()) {
-            // SAFETY: we are in host or runtime code called from the store's
-            // innermost activation, so every listed activation is suspended.
-            match unsafe { walk(a, &mut roots) } {
-                Ok(n) => frames += n,
-                Err(_) => {
-                    ok = false;
-                    break;
+        {
+            // Dropped before any reference is released (see RootScanner).
+            let mut scanner = RootScanner::new();
+            for a in activations_of(store.limits_ptr()) {
+                // SAFETY: we are in host or runtime code called from the
+                // store's innermost activation, so every listed activation
+                // is suspended.
+                match unsafe { walk(&mut scanner, a, &mut roots) } {
+                    Ok(n) => frames += n,
+                    Err(_) => {
+                        ok = false;
+                        break;
+                    }
                 }
             }
         }
