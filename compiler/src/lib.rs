@@ -7,6 +7,7 @@
 //! object with its `.wasmc.*` sections (`emit`).
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod compile;
 mod convert;
