@@ -186,6 +186,7 @@ impl VMExternRefActivationsTable {
         }
     }
 
+    #[inline]
     fn used(&self) -> usize {
         if self.chunk.is_empty() {
             return 0;
@@ -278,7 +279,16 @@ impl VMExternRefActivationsTable {
     /// Releases every entry. Only sound when no Wasm frame of the store is on
     /// the stack (nothing else can then hold an entry's pointer uncounted),
     /// or after the live entries were counted again (`replace_with_roots`).
+    #[inline]
     pub fn clear(&mut self) {
+        // Every outermost call ends here: keep the empty case cheap.
+        if self.used() != 0 {
+            self.release_all();
+        }
+    }
+
+    #[cold]
+    fn release_all(&mut self) {
         let used = self.used();
         if let Some(start) = self.chunk.first_mut() {
             self.next = start;

@@ -151,6 +151,7 @@ impl StoreOpaque {
     }
 
     /// Checks that a handle belongs to this store.
+    #[inline]
     pub(crate) fn check(&self, s: Stored, what: &str) -> usize {
         assert_eq!(
             s.store_id, self.id,

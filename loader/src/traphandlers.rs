@@ -115,6 +115,7 @@ thread_local! {
     static CURRENT: Cell<*const CallThreadState> = const { Cell::new(ptr::null()) };
 }
 
+#[inline]
 fn current() -> *const CallThreadState {
     CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null())
 }
@@ -136,8 +137,7 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
     max_wasm_stack: usize,
     mut f: F,
 ) -> Result<(), UnwindReason> {
-    init_handlers();
-    ensure_sigaltstack();
+    thread_setup();
     // SAFETY: caller contract: limits is live; only this thread touches it.
     let l = unsafe { &*limits };
     // SAFETY: plain reads and writes of the store's limits on its own thread.
@@ -441,6 +441,22 @@ impl Drop for AltStack {
 
 thread_local! {
     static ALT_STACK: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
+}
+
+thread_local! {
+    static THREAD_READY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs the signal handlers (once per process) and this thread's
+/// alternate signal stack, the first time this thread enters Wasm; later
+/// entries pay one thread-local read.
+#[inline]
+fn thread_setup() {
+    if !THREAD_READY.try_with(Cell::get).unwrap_or(false) {
+        init_handlers();
+        ensure_sigaltstack();
+        let _ = THREAD_READY.try_with(|c| c.set(true));
+    }
 }
 
 /// Stack kept free below the Wasm stack limit for the host functions and

@@ -139,6 +139,7 @@ pub(crate) struct VMHostFuncContext {
 pub struct ValRaw(pub(crate) [u8; 16]);
 
 impl ValRaw {
+    #[inline]
     pub(crate) fn from_u64(v: u64) -> ValRaw {
         let mut b = [0; 16];
         b[..8].copy_from_slice(&v.to_le_bytes());
