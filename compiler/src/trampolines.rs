@@ -20,12 +20,11 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use wasmc_format::builtins::Builtin;
-use wasmc_format::{FuncType, VMOffsets, ValType, VALUE_SLOT_SIZE};
+use wasmc_format::{FuncType, VMOffsets, VALUE_SLOT_SIZE};
 
-fn slot_flags(t: ValType) -> MemFlags {
-    // Value slots are 16-byte aligned, but claiming it would let Cranelift fold
-    // v128 loads into instructions that fault on misalignment; stay safe.
-    let _ = t;
+/// Value slots are 16-byte aligned, but claiming it would let Cranelift fold
+/// v128 loads into instructions that fault on misalignment: stay safe.
+fn slot_flags() -> MemFlags {
     MemFlags::new().with_notrap()
 }
 
@@ -80,14 +79,14 @@ pub fn entry_trampoline(isa: &dyn TargetIsa, o: &VMOffsets, ty: &FuncType) -> ir
     let mut args = vec![callee_vmctx, caller_vmctx];
     for (i, t) in ty.params.iter().enumerate() {
         let off = (i as u32 * VALUE_SLOT_SIZE) as i32;
-        args.push(b.ins().load(ir_type(*t, ptr), slot_flags(*t), values, off));
+        args.push(b.ins().load(ir_type(*t, ptr), slot_flags(), values, off));
     }
     let callee_sig = b.import_signature(wasm_signature(ty, ptr, isa.default_call_conv()));
     let call = b.ins().call_indirect(callee_sig, code, &args);
     let results = b.inst_results(call).to_vec();
-    for (i, (v, t)) in results.iter().zip(&ty.results).enumerate() {
+    for (i, v) in results.iter().enumerate() {
         let off = (i as u32 * VALUE_SLOT_SIZE) as i32;
-        b.ins().store(slot_flags(*t), *v, values, off);
+        b.ins().store(slot_flags(), *v, values, off);
     }
     b.ins().return_(&[]);
     b.finalize();
