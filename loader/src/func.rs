@@ -699,6 +699,9 @@ impl<T: WasmTy> WasmResults for T {
     }
 }
 
+// The `#[allow]`s below are for the zero-arity expansion (`()`), which leaves
+// the slot counter and the bindings unused, and for the type parameters
+// doubling as variable names.
 macro_rules! tuples {
     ($($t:ident),*) => {
         impl<$($t: WasmTy),*> WasmParams for ($($t,)*) {

@@ -11,6 +11,7 @@ use wasmc_format::addrmap::AddrMapBuilder;
 use wasmc_format::trap::TrapTableBuilder;
 use wasmc_format::*;
 
+// The generated file lists every label of the assembly; tests use some.
 #[allow(dead_code)]
 mod mock {
     include!("testdata/mock_x86_64.rs");

@@ -121,6 +121,9 @@ unsafe fn typed_call<R: WasmRet>(
     }
 }
 
+// The `#[allow]`s below are for the zero-argument expansion, which leaves
+// the slot counter and the bindings unused, and for the type parameters
+// doubling as variable names.
 macro_rules! into_func {
     ($($a:ident $v:ident),*) => {
         impl<F, $($a,)* R> IntoFunc<(Caller<'_>, $($a,)*), R> for F

@@ -173,6 +173,7 @@ fn check(ok: bool, msg: impl FnOnce() -> String) {
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
 /// A host value: counts itself while alive.
+// The id is only there to give each value its own allocation.
 struct Counted(#[allow(dead_code)] u32);
 
 impl Counted {
