@@ -1,40 +1,22 @@
 //! `wasmc compile` through the real binary: ELF layout seen by readelf,
 //! byte-identical output for any thread count, and clear errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn wasmc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{tmp_dir, wasmc, wasmc_compile};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wasmc-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    tmp_dir("cli").join(name)
 }
 
 fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fib.wat")
+    common::example("fib.wat")
 }
 
 fn compile_ok(input: &Path, out: &Path, extra: &[&str]) -> Vec<u8> {
-    let mut args = vec![
-        "compile",
-        input.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = wasmc(&args);
-    assert!(
-        o.status.success(),
-        "wasmc failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    wasmc_compile(input, out, extra);
     std::fs::read(out).unwrap()
 }
 

@@ -5,47 +5,21 @@
 //! and a non-zero exit, never a panic (the library function on thousands of
 //! variants in-process, the binary on a handful).
 
+mod common;
+
+use common::{example, tmp_dir, wasmc, wasmc_compile};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 use wasmc_compiler::inspect::{self, Options, Parts};
 
-fn wasmc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmc"))
-        .args(args)
-        .output()
-        .expect("run wasmc")
-}
-
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wasmc-inspect-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
+    tmp_dir("inspect")
 }
 
 fn compile(wat: &str, out: &str, extra: &[&str]) -> PathBuf {
     let out = dir().join(out);
-    let input = example(wat);
-    let mut args = vec![
-        "compile",
-        input.to_str().expect("utf-8 path"),
-        "-o",
-        out.to_str().expect("utf-8 path"),
-    ];
-    args.extend_from_slice(extra);
-    let o = wasmc(&args);
-    assert!(
-        o.status.success(),
-        "wasmc compile {wat} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    wasmc_compile(&example(wat), &out, extra);
     out
 }
 

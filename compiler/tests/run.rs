@@ -5,20 +5,13 @@
 //! truncated, foreign and missing artifacts are errors, never panics or
 //! signals (`wasmc run` verifies the content hash before running anything).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn wasmc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{tmp_dir, wasmc, wasmc_compile};
+use std::path::{Path, PathBuf};
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wasmc-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    tmp_dir("run").join(name)
 }
 
 /// Compiles `wat` with the `wasmc compile` command into `name` and returns
@@ -27,19 +20,7 @@ fn compile(name: &str, wat: &str, extra: &[&str]) -> PathBuf {
     let src = tmp(&format!("{name}.wat"));
     std::fs::write(&src, wat).unwrap();
     let out = tmp(&format!("{name}.o"));
-    let mut args = vec![
-        "compile",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = wasmc(&args);
-    assert!(
-        o.status.success(),
-        "compile failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    wasmc_compile(&src, &out, extra);
     out
 }
 
