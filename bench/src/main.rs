@@ -17,6 +17,8 @@
 //! time and reports the median and the 90th percentile per iteration.
 //! Usage: `cargo run --release [-- FILTER]` (or `make bench` at the root).
 
+mod harness;
+
 use anyhow::Result;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -29,35 +31,9 @@ struct Stats {
     samples: usize,
 }
 
-/// Times `f`, per iteration.
-fn bench(mut f: impl FnMut()) -> Stats {
-    // Warm up and find a batch size whose sample takes >= 100 µs.
-    let warm = Instant::now();
-    let mut batch = 1u64;
-    loop {
-        let t = Instant::now();
-        for _ in 0..batch {
-            f();
-        }
-        let e = t.elapsed();
-        if e >= Duration::from_micros(100) && warm.elapsed() > Duration::from_millis(200) {
-            break;
-        }
-        if e < Duration::from_micros(100) {
-            batch *= 2;
-        }
-    }
-    let mut per_iter = Vec::new();
-    let start = Instant::now();
-    while (start.elapsed() < Duration::from_millis(1500) || per_iter.len() < 30)
-        && per_iter.len() < 5000
-    {
-        let t = Instant::now();
-        for _ in 0..batch {
-            f();
-        }
-        per_iter.push(t.elapsed() / batch as u32);
-    }
+/// Times `f`, per iteration (see `harness`), sampling for 1.5 s.
+fn bench(f: impl FnMut()) -> Stats {
+    let mut per_iter = harness::samples(Duration::from_millis(1500), f);
     per_iter.sort();
     let at = |q: f64| per_iter[((per_iter.len() - 1) as f64 * q).round() as usize];
     Stats {

@@ -391,8 +391,12 @@ impl FuncEnvironment for FuncEnv<'_> {
         index >= 2 && self.func_type.params.get(index - 2) == Some(&ValType::ExternRef)
     }
 
+    // cranelift-wasm 0.112.3 (pinned) never calls the two hooks below: call
+    // results that hold externrefs are declared in `translate_call` and
+    // `translate_call_indirect`. A wrong `false` here would silently drop
+    // references from stack maps, so a different version must fail loudly.
     fn sig_ref_result_needs_stack_map(&self, _sig_ref: ir::SigRef, _index: usize) -> bool {
-        false
+        unreachable!("call results are declared in translate_call_indirect")
     }
 
     fn func_ref_result_needs_stack_map(
@@ -401,7 +405,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         _func_ref: ir::FuncRef,
         _index: usize,
     ) -> bool {
-        false
+        unreachable!("call results are declared in translate_call")
     }
 
     fn make_global(

@@ -251,8 +251,9 @@ impl Func {
     ) -> Result<(), Error> {
         if let FuncKind::Host(ctx) = &store.funcs[idx].kind {
             let f = ctx.host.clone();
-            let result_tys = store.funcs[idx].ty.results.clone();
-            for (r, t) in results.iter_mut().zip(&result_tys) {
+            // The store stays borrowed by the Caller: keep the type by Arc.
+            let ty = store.funcs[idx].ty.clone();
+            for (r, t) in results.iter_mut().zip(&ty.results) {
                 *r = Val::default_for(*t);
             }
             f(
@@ -263,7 +264,7 @@ impl Func {
                 params,
                 results,
             )?;
-            return check_vals("host function result", &result_tys, results);
+            return check_vals("host function result", &ty.results, results);
         }
         // The value slots live on the stack for the common small signatures.
         const SMALL: usize = 8;

@@ -28,6 +28,9 @@
 //! without it only wasmc is measured. Add a filter argument to run only the
 //! rows whose name contains it.
 
+#[path = "../harness.rs"]
+mod harness;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,35 +70,10 @@ impl Stats {
     }
 }
 
-/// Times `f`, per iteration: warm-up, batches of at least ~100 µs, samples
-/// for 1 s (at least 30, at most 5,000), median and 90th percentile.
-fn bench(mut f: impl FnMut()) -> Stats {
-    let warm = Instant::now();
-    let mut batch = 1u32;
-    loop {
-        let t = Instant::now();
-        for _ in 0..batch {
-            f();
-        }
-        let e = t.elapsed();
-        if e >= Duration::from_micros(100) && warm.elapsed() > Duration::from_millis(200) {
-            break;
-        }
-        if e < Duration::from_micros(100) {
-            batch *= 2;
-        }
-    }
-    let mut per_iter = Vec::new();
-    let start = Instant::now();
-    while (start.elapsed() < Duration::from_secs(1) || per_iter.len() < 30) && per_iter.len() < 5000
-    {
-        let t = Instant::now();
-        for _ in 0..batch {
-            f();
-        }
-        per_iter.push(t.elapsed() / batch);
-    }
-    stats_of(per_iter)
+/// Times `f`, per iteration (see `harness`), sampling for 1 s; median and
+/// 90th percentile.
+fn bench(f: impl FnMut()) -> Stats {
+    stats_of(harness::samples(Duration::from_secs(1), f))
 }
 
 /// Times single calls of `f`, each after an untimed `setup`.
