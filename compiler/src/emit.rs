@@ -8,7 +8,6 @@
 //! when mapped.
 
 use crate::compile::{CompiledFunc, CompiledModule, RelocTarget};
-use crate::translate::wasm_feature_names;
 use crate::{isa, CompileError, CompileOptions};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::TargetIsa;
@@ -66,6 +65,7 @@ pub fn emit(
     mut info: ModuleInfo,
     mut func_infos: Vec<FuncInfo>,
     data: Vec<u8>,
+    module_features: wasmc_format::WasmFeatures,
     compiled: CompiledModule,
 ) -> Result<Vec<u8>, CompileError> {
     let CompiledModule {
@@ -75,6 +75,9 @@ pub fn emit(
         entry,
         host,
     } = compiled;
+    let wasm_features = funcs
+        .iter()
+        .fold(module_features, |acc, f| acc.union(f.features));
     let nfuncs = funcs.len();
     let nbuiltins = builtins.len();
     let units: Vec<&CompiledFunc> = funcs
@@ -181,7 +184,7 @@ pub fn emit(
             memory: opts.memory,
             cranelift_flags: isa::flag_strings(isa),
         },
-        wasm_features: wasm_feature_names(),
+        wasm_features,
         content_hash: [0; 32],
     };
     header.content_hash = content_hash(

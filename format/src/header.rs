@@ -16,7 +16,7 @@
 //! that with a host and names every field that differs.
 
 use crate::bytes::read_u32;
-use crate::{FormatError, ModuleInfo};
+use crate::{FormatError, ModuleInfo, WasmFeatures};
 use serde::{Deserialize, Serialize};
 
 /// First bytes of `.wasmc.meta`.
@@ -24,7 +24,7 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 
 /// Version of the artifact format. Bump on any change to a section's
 /// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Cranelift ISA flag names and the Rust target-feature names they map to.
 /// The header lists the Rust names; the loader checks them against the host CPU.
@@ -134,8 +134,9 @@ pub struct ArtifactHeader {
     pub cpu_features: Vec<String>,
     /// Code generation settings.
     pub settings: CodegenSettings,
-    /// Enabled Wasm proposals.
-    pub wasm_features: Vec<String>,
+    /// The Wasm features (proposals) the module uses; a loader refuses
+    /// bits it does not know.
+    pub wasm_features: WasmFeatures,
     /// SHA-256 over this header encoded with a zero `content_hash`, then
     /// `.text`, then every `.wasmc.*` section but `.wasmc.meta` in
     /// [`crate::sections::WASMC_SECTIONS`] order, then the encoded
@@ -214,6 +215,13 @@ impl ArtifactHeader {
                     host: "a loader that does not know this feature".into(),
                 }),
             }
+        }
+        for name in WasmFeatures::from_bits_retain(self.wasm_features.unknown()).names() {
+            out.push(Mismatch {
+                field: "wasm feature",
+                artifact: name,
+                host: "a loader that does not know this feature".into(),
+            });
         }
         if let MemoryStrategy::Guard { reservation, guard } = self.settings.memory {
             if !((1u64 << 32)..=(1u64 << 33)).contains(&reservation) || guard > (1 << 32) {
@@ -369,7 +377,7 @@ mod tests {
                 },
                 cranelift_flags: vec!["opt_level=speed".into()],
             },
-            wasm_features: vec!["simd".into()],
+            wasm_features: WasmFeatures::SIMD,
             content_hash: [7; 32],
         }
     }
@@ -393,7 +401,7 @@ mod tests {
         let e = decode_header(&bytes).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "artifact format version 9, this loader supports version 2"
+            "artifact format version 9, this loader supports version 3"
         );
         bytes[0] = b'X';
         assert!(decode_header(&bytes)
@@ -441,5 +449,22 @@ mod tests {
         );
         assert_eq!(m[1].field, "cpu feature");
         assert_eq!(m[1].artifact, "avx512f");
+    }
+
+    #[test]
+    fn unknown_wasm_features_are_refused() {
+        let mut h = header();
+        h.wasm_features = WasmFeatures::from_bits_retain(WasmFeatures::TAIL_CALL.bits() | 1 << 30);
+        let has = |_: &str| Some(true);
+        let host = HostInfo {
+            arch: "x86_64",
+            os: "linux",
+            pointer_bytes: 8,
+            has_feature: &has,
+        };
+        let m = h.check_host(&host);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].field, "wasm feature");
+        assert_eq!(m[0].artifact, "unknown-bit-30");
     }
 }

@@ -13,6 +13,7 @@
 //! - [`vmoffsets`]: the VMContext layout and every other runtime structure that
 //!   compiled code touches.
 //! - [`builtins`]: the libcall list (index = position).
+//! - [`features`]: the WebAssembly features (proposals), their names and bits.
 //! - [`funcs`]: the function index space (`.wasmc.funcs` records and
 //!   `.wasmc.names`), read in place so that loading does not grow with the
 //!   number of functions.
@@ -25,6 +26,7 @@
 pub mod addrmap;
 pub mod builtins;
 pub mod bytes;
+pub mod features;
 pub mod funcs;
 pub mod header;
 pub mod module_info;
@@ -33,6 +35,7 @@ pub mod stack_map;
 pub mod trap;
 pub mod vmoffsets;
 
+pub use features::WasmFeatures;
 pub use header::{ArtifactHeader, CodegenSettings, MemoryStrategy, OptLevel};
 pub use module_info::*;
 pub use trap::TrapCode;

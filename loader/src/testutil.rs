@@ -44,7 +44,7 @@ pub fn host_header() -> ArtifactHeader {
             },
             cranelift_flags: vec![],
         },
-        wasm_features: vec![],
+        wasm_features: Default::default(),
         content_hash: [0; 32],
     }
 }

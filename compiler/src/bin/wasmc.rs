@@ -78,6 +78,24 @@ struct CompileArgs {
     /// Compile threads (default: one per core). The output is identical for any value.
     #[arg(short = 'j', long)]
     jobs: Option<usize>,
+    /// WebAssembly features: `-W tail-call=n` turns one off, `-W NAME` (or
+    /// `=y`) on; comma-separated lists and repeats are accepted. Every feature
+    /// wasmc implements is on by default. Names: mutable-global,
+    /// saturating-float-to-int, sign-extension, multi-value, bulk-memory,
+    /// reference-types, simd, tail-call, extended-const, multi-memory,
+    /// memory64, relaxed-simd.
+    #[arg(short = 'W', value_name = "FEATURE[=y|n]")]
+    wasm: Vec<String>,
+}
+
+/// The features `-W` options leave on.
+fn wasm_features(toggles: &[String]) -> Result<wasmc_compiler::WasmFeatures> {
+    let mut f = CompileOptions::default().features;
+    for t in toggles {
+        f.apply_toggles(t)
+            .map_err(|e| anyhow::anyhow!("-W {t}: {e}"))?;
+    }
+    Ok(f)
 }
 
 fn compile(args: CompileArgs) -> Result<()> {
@@ -92,6 +110,7 @@ fn compile(args: CompileArgs) -> Result<()> {
         opt_level: args.opt_level.level(),
         memory: args.bounds_checks.strategy(),
         threads: args.jobs,
+        features: wasm_features(&args.wasm)?,
     };
     let artifact = wasmc_compiler::compile(&wasm, &opts)
         .with_context(|| format!("compiling {}", args.input.display()))?;
@@ -215,6 +234,9 @@ struct WastArgs {
     /// How linear-memory accesses are kept in bounds.
     #[arg(long, value_enum, default_value = "guard")]
     bounds_checks: BoundsArg,
+    /// WebAssembly features, as for `compile` (`-W multi-memory=n`).
+    #[arg(short = 'W', value_name = "FEATURE[=y|n]")]
+    wasm: Vec<String>,
 }
 
 impl OptArg {
@@ -241,6 +263,7 @@ fn wast(args: WastArgs) -> Result<()> {
         compile: CompileOptions {
             opt_level: args.opt_level.level(),
             memory: args.bounds_checks.strategy(),
+            features: wasm_features(&args.wasm)?,
             ..CompileOptions::default()
         },
         artifact_dir: None,

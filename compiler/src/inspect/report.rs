@@ -33,7 +33,7 @@ use wasmc_loader::LoadError;
 
 /// Version of the JSON schema described in `docs/inspect-json.md`. Adding a
 /// field keeps the version; removing or changing the meaning of one bumps it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything `wasmc inspect` reports about one artifact.
 #[derive(Clone, Debug, Serialize)]
@@ -116,7 +116,8 @@ pub struct HeaderReport {
     pub memory_strategy: MemoryStrategyReport,
     /// Every Cranelift shared flag as `name=value`.
     pub cranelift_flags: Vec<String>,
-    /// Enabled Wasm proposals.
+    /// Wasm features (proposals) the module uses, `wasmc_format::WasmFeatures`
+    /// names; `unknown-bit-N` for bits this build does not know.
     pub wasm_features: Vec<String>,
     /// SHA-256 content hash recorded in the header, lowercase hex.
     pub content_hash: String,
@@ -947,7 +948,7 @@ impl Report {
                     MemoryStrategy::Explicit => MemoryStrategyReport::Explicit,
                 },
                 cranelift_flags: h.settings.cranelift_flags.clone(),
-                wasm_features: h.wasm_features.clone(),
+                wasm_features: h.wasm_features.names(),
                 content_hash: hex(&h.content_hash),
             },
             host,

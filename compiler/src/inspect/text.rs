@@ -237,7 +237,12 @@ fn header(r: &Report, out: &mut String) {
         let _ = write!(flags, "\n{:18}(+{} more flags in --json)", "", hidden.len());
     }
     kv(out, "cranelift", &flags);
-    kv(out, "wasm features", &wrap(&h.wasm_features, 18, 100));
+    let features = if h.wasm_features.is_empty() {
+        "none beyond WebAssembly 1.0".to_string()
+    } else {
+        wrap(&h.wasm_features, 18, 100)
+    };
+    kv(out, "wasm features", &features);
     kv(out, "content hash", &format!("sha256:{}", h.content_hash));
     let host = &r.host;
     if host.loadable {
