@@ -170,7 +170,7 @@ fn compile_wasm(
     let features = crate::features::scan_body(&f.body, opts.features)?;
     let ptr = isa.pointer_type();
     let ty = &module.types[funcs[index as usize].type_index as usize];
-    let sig = wasm_signature(ty, ptr, isa.default_call_conv());
+    let sig = wasm_signature(ty, ptr);
     let mut func =
         ir::Function::with_name_signature(UserFuncName::user(NS_WASM_FUNC, f.index), sig);
 

@@ -16,7 +16,9 @@ use wasmparser::{FunctionBody, Operator, Validator, WasmFeatures as Wp};
 
 /// The features this build of wasmc compiles, all on by default
 /// ([`crate::CompileOptions::default`]).
-pub const SUPPORTED: WasmFeatures = WasmFeatures::WASM2.union(WasmFeatures::EXTENDED_CONST);
+pub const SUPPORTED: WasmFeatures = WasmFeatures::WASM2
+    .union(WasmFeatures::EXTENDED_CONST)
+    .union(WasmFeatures::TAIL_CALL);
 
 /// Validator flags that are always on: floats and the reference types of 2.0
 /// (`GC_TYPES` gates `externref` in wasmparser; it is not the GC proposal).

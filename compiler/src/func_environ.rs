@@ -301,6 +301,84 @@ impl<'a> FuncEnv<'a> {
         }
     }
 
+    /// Code pointer and vmctx of imported function `f`, from its
+    /// `VMFunctionImport` (read-only after instantiation).
+    fn imported_callee(&mut self, builder: &mut FunctionBuilder, f: u32) -> (ir::Value, ir::Value) {
+        let vmctx = Self::vmctx_val(builder.func);
+        let o = self.offsets;
+        let base = o.vmctx_imported_function(f);
+        let ptr = self.ptr();
+        let flags = MemFlags::trusted().with_readonly();
+        let code = builder.ins().load(
+            ptr,
+            flags,
+            vmctx,
+            (base + o.vmfunction_import_wasm_call()) as i32,
+        );
+        let callee_vmctx = builder.ins().load(
+            ptr,
+            flags,
+            vmctx,
+            (base + o.vmfunction_import_vmctx()) as i32,
+        );
+        (code, callee_vmctx)
+    }
+
+    /// Code pointer and vmctx of element `index` of funcref table `table`
+    /// for `call_indirect` of type `sig_index`:
+    ///
+    /// ```text
+    ///     func_ref = load table[index]        ; trap UndefinedElement if OOB
+    ///     trapz func_ref, IndirectCallToNull
+    ///     trapnz func_ref.type_id != vmctx.type_ids[sig_index], BadSignature
+    ///     code, callee_vmctx = func_ref.wasm_call, func_ref.vmctx
+    /// ```
+    fn indirect_callee(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        table: TableIndex,
+        sig_index: TypeIndex,
+        index: ir::Value,
+    ) -> (ir::Value, ir::Value) {
+        let o = self.offsets;
+        let ptr = self.ptr();
+        let vmctx = Self::vmctx_val(builder.func);
+        let addr = self.table_elem_addr(builder, table.as_u32(), index, TrapCode::UndefinedElement);
+        let func_ref = builder.ins().load(ptr, MemFlags::trusted(), addr, 0);
+        builder
+            .ins()
+            .trapz(func_ref, trap_to_ir(TrapCode::IndirectCallToNull));
+        let actual = builder.ins().load(
+            types::I32,
+            MemFlags::trusted(),
+            func_ref,
+            o.vm_func_ref_type_id() as i32,
+        );
+        let expected = builder.ins().load(
+            types::I32,
+            MemFlags::trusted().with_readonly(),
+            vmctx,
+            o.vmctx_type_id(sig_index.as_u32()) as i32,
+        );
+        let mismatch = builder.ins().icmp(IntCC::NotEqual, actual, expected);
+        builder
+            .ins()
+            .trapnz(mismatch, trap_to_ir(TrapCode::BadSignature));
+        let code = builder.ins().load(
+            ptr,
+            MemFlags::trusted(),
+            func_ref,
+            o.vm_func_ref_wasm_call() as i32,
+        );
+        let callee_vmctx = builder.ins().load(
+            ptr,
+            MemFlags::trusted(),
+            func_ref,
+            o.vm_func_ref_vmctx() as i32,
+        );
+        (code, callee_vmctx)
+    }
+
     /// (base pointer owner, offset of the VMMemoryDefinition in it) for `memory`.
     fn memory_def(&mut self, func: &mut ir::Function, memory: u32) -> (ir::GlobalValue, u32) {
         let vmctx = self.vmctx(func);
@@ -485,7 +563,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         index: TypeIndex,
     ) -> WasmResult<ir::SigRef> {
         let ty = &self.module.types[index.as_u32() as usize];
-        Ok(func.import_signature(wasm_signature(ty, self.ptr(), self.cc())))
+        Ok(func.import_signature(wasm_signature(ty, self.ptr())))
     }
 
     fn make_direct_func(
@@ -495,7 +573,7 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<ir::FuncRef> {
         let f = index.as_u32();
         let ty = self.func_type_of(f);
-        let signature = func.import_signature(wasm_signature(ty, self.ptr(), self.cc()));
+        let signature = func.import_signature(wasm_signature(ty, self.ptr()));
         let name =
             ir::ExternalName::User(func.declare_imported_user_function(ir::UserExternalName {
                 namespace: NS_WASM_FUNC,
@@ -520,22 +598,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         let mut args = Vec::with_capacity(call_args.len() + 2);
         let call = if f < self.module.num_imported_funcs {
             // An import: call through its VMFunctionImport.
-            let o = self.offsets;
-            let base = o.vmctx_imported_function(f);
-            let ptr = self.ptr();
-            let flags = MemFlags::trusted().with_readonly();
-            let code = builder.ins().load(
-                ptr,
-                flags,
-                vmctx,
-                (base + o.vmfunction_import_wasm_call()) as i32,
-            );
-            let callee_vmctx = builder.ins().load(
-                ptr,
-                flags,
-                vmctx,
-                (base + o.vmfunction_import_vmctx()) as i32,
-            );
+            let (code, callee_vmctx) = self.imported_callee(builder, f);
             args.push(callee_vmctx);
             args.push(vmctx);
             args.extend_from_slice(call_args);
@@ -553,6 +616,37 @@ impl FuncEnvironment for FuncEnv<'_> {
         Ok(call)
     }
 
+    fn translate_return_call(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        callee_index: FuncIndex,
+        callee: ir::FuncRef,
+        call_args: &[ir::Value],
+    ) -> WasmResult<()> {
+        // The same arguments as `call`, but the callee replaces this frame
+        // (`tail` calling convention). Nothing of this frame is live
+        // afterwards, so a return_call is not a safepoint: the references
+        // among the arguments are the callee's parameters, which it lists in
+        // its own stack maps.
+        let f = callee_index.as_u32();
+        let vmctx = Self::vmctx_val(builder.func);
+        let mut args = Vec::with_capacity(call_args.len() + 2);
+        if f < self.module.num_imported_funcs {
+            let (code, callee_vmctx) = self.imported_callee(builder, f);
+            args.push(callee_vmctx);
+            args.push(vmctx);
+            args.extend_from_slice(call_args);
+            let sig = builder.func.dfg.ext_funcs[callee].signature;
+            builder.ins().return_call_indirect(sig, code, &args);
+        } else {
+            args.push(vmctx);
+            args.push(vmctx);
+            args.extend_from_slice(call_args);
+            builder.ins().return_call(callee, &args);
+        }
+        Ok(())
+    }
+
     fn translate_call_indirect(
         &mut self,
         builder: &mut FunctionBuilder,
@@ -562,47 +656,8 @@ impl FuncEnvironment for FuncEnv<'_> {
         callee: ir::Value,
         call_args: &[ir::Value],
     ) -> WasmResult<Option<ir::Inst>> {
-        let o = self.offsets;
-        let ptr = self.ptr();
         let vmctx = Self::vmctx_val(builder.func);
-        let addr = self.table_elem_addr(
-            builder,
-            table_index.as_u32(),
-            callee,
-            TrapCode::UndefinedElement,
-        );
-        let func_ref = builder.ins().load(ptr, MemFlags::trusted(), addr, 0);
-        builder
-            .ins()
-            .trapz(func_ref, trap_to_ir(TrapCode::IndirectCallToNull));
-        let actual = builder.ins().load(
-            types::I32,
-            MemFlags::trusted(),
-            func_ref,
-            o.vm_func_ref_type_id() as i32,
-        );
-        let expected = builder.ins().load(
-            types::I32,
-            MemFlags::trusted().with_readonly(),
-            vmctx,
-            o.vmctx_type_id(sig_index.as_u32()) as i32,
-        );
-        let mismatch = builder.ins().icmp(IntCC::NotEqual, actual, expected);
-        builder
-            .ins()
-            .trapnz(mismatch, trap_to_ir(TrapCode::BadSignature));
-        let code = builder.ins().load(
-            ptr,
-            MemFlags::trusted(),
-            func_ref,
-            o.vm_func_ref_wasm_call() as i32,
-        );
-        let callee_vmctx = builder.ins().load(
-            ptr,
-            MemFlags::trusted(),
-            func_ref,
-            o.vm_func_ref_vmctx() as i32,
-        );
+        let (code, callee_vmctx) = self.indirect_callee(builder, table_index, sig_index, callee);
         let mut args = Vec::with_capacity(call_args.len() + 2);
         args.push(callee_vmctx);
         args.push(vmctx);
@@ -616,14 +671,23 @@ impl FuncEnvironment for FuncEnv<'_> {
 
     fn translate_return_call_indirect(
         &mut self,
-        _builder: &mut FunctionBuilder,
-        _table_index: TableIndex,
-        _sig_index: TypeIndex,
-        _sig_ref: ir::SigRef,
-        _callee: ir::Value,
-        _call_args: &[ir::Value],
+        builder: &mut FunctionBuilder,
+        table_index: TableIndex,
+        sig_index: TypeIndex,
+        sig_ref: ir::SigRef,
+        callee: ir::Value,
+        call_args: &[ir::Value],
     ) -> WasmResult<()> {
-        Err(cranelift_wasm::WasmError::Unsupported("tail calls".into()))
+        // The checks of `call_indirect`, then a tail call (see
+        // `translate_return_call`).
+        let vmctx = Self::vmctx_val(builder.func);
+        let (code, callee_vmctx) = self.indirect_callee(builder, table_index, sig_index, callee);
+        let mut args = Vec::with_capacity(call_args.len() + 2);
+        args.push(callee_vmctx);
+        args.push(vmctx);
+        args.extend_from_slice(call_args);
+        builder.ins().return_call_indirect(sig_ref, code, &args);
+        Ok(())
     }
 
     fn translate_return_call_ref(
@@ -633,7 +697,9 @@ impl FuncEnvironment for FuncEnv<'_> {
         _callee: ir::Value,
         _call_args: &[ir::Value],
     ) -> WasmResult<()> {
-        Err(cranelift_wasm::WasmError::Unsupported("tail calls".into()))
+        Err(cranelift_wasm::WasmError::Unsupported(
+            "typed function references".into(),
+        ))
     }
 
     fn translate_call_ref(

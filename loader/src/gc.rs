@@ -18,6 +18,11 @@
 //!               [saved fp | return addr]   ... until saved fp == entry_fp
 //!    ```
 //!
+//!    Tail calls (`return_call`) replace a frame in place, keeping its saved
+//!    FP and return address, so the chain stays intact; when the outermost
+//!    Wasm frame tail-calls a host function, `exit_fp` is `entry_fp` itself
+//!    and the activation has no Wasm frame.
+//!
 //! 2. For each frame, look up the stack map keyed by *exactly* its return
 //!    address (`.wasmc.stackmaps`; no entry means no live reference) and read
 //!    the listed slots at `fp - frame_span + offset`.
@@ -79,6 +84,12 @@ unsafe fn walk(
     const WORD: usize = std::mem::size_of::<usize>();
     let (mut pc, mut fp) = (a.exit_pc, a.exit_fp);
     let mut frames = 0;
+    if fp == a.entry_fp {
+        // Wasm was left from the entry trampoline's own frame: the outermost
+        // Wasm function tail-called a host function (`return_call`), which
+        // replaced its frame. No Wasm frame of this activation is left.
+        return Ok(0);
+    }
     loop {
         if fp == 0 || pc == 0 || frames > MAX_FRAMES {
             return Err(RootsError::NotWasm);
