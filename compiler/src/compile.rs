@@ -203,6 +203,9 @@ fn compile_wasm(
             cranelift_wasm::WasmError::Unsupported(m) => CompileError::Unsupported(m),
             other => codegen_err(what(), other),
         })?;
+    if !isa.has_native_fma() {
+        crate::relaxed::lower_fma(&mut func, |func, b| env.builtin(func, b));
+    }
     let mut out = finish(isa, func, what)?;
     out.features = features;
     Ok(out)

@@ -18,7 +18,8 @@ use wasmparser::{FunctionBody, Operator, Validator, WasmFeatures as Wp};
 /// ([`crate::CompileOptions::default`]).
 pub const SUPPORTED: WasmFeatures = WasmFeatures::WASM2
     .union(WasmFeatures::EXTENDED_CONST)
-    .union(WasmFeatures::TAIL_CALL);
+    .union(WasmFeatures::TAIL_CALL)
+    .union(WasmFeatures::RELAXED_SIMD);
 
 /// Validator flags that are always on: floats and the reference types of 2.0
 /// (`GC_TYPES` gates `externref` in wasmparser; it is not the GC proposal).

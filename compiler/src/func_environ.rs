@@ -118,7 +118,7 @@ impl<'a> FuncEnv<'a> {
     }
 
     /// The builtin trampoline for `b`, declared in `func`.
-    fn builtin(&mut self, func: &mut ir::Function, b: Builtin) -> ir::FuncRef {
+    pub(crate) fn builtin(&mut self, func: &mut ir::Function, b: Builtin) -> ir::FuncRef {
         if let Some(f) = self.builtins.get(&b) {
             return *f;
         }
@@ -1122,6 +1122,12 @@ impl FuncEnvironment for FuncEnv<'_> {
             builder.declare_value_needs_stack_map(v);
         }
         Ok(())
+    }
+
+    fn relaxed_simd_deterministic(&self) -> bool {
+        // One semantics for every relaxed instruction on every host: see
+        // `relaxed.rs` and docs/implementation-notes.md.
+        true
     }
 
     fn is_x86(&self) -> bool {

@@ -16,6 +16,7 @@ pub mod features;
 mod func_environ;
 pub mod inspect;
 mod isa;
+mod relaxed;
 mod trampolines;
 mod translate;
 

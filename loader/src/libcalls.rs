@@ -337,6 +337,22 @@ mod raw {
     wrap!(global_set_externref => global_set_externref(g: u32, v: *mut VMExternData));
     wrap!(activations_table_insert_slow => activations_table_insert_slow(r: *mut VMExternData));
 
+    /// Fused multiply-add of `f32` bit patterns (relaxed SIMD on CPUs
+    /// without FMA). Touches no store: not a safepoint, never traps.
+    pub extern "C" fn fma_f32(_vmctx: *mut VMContext, a: u32, b: u32, c: u32) -> u32 {
+        // `mul_add` rounds once (libm's `fmaf` when the CPU has no FMA).
+        f32::from_bits(a)
+            .mul_add(f32::from_bits(b), f32::from_bits(c))
+            .to_bits()
+    }
+
+    /// Fused multiply-add of `f64` bit patterns, as `fma_f32`.
+    pub extern "C" fn fma_f64(_vmctx: *mut VMContext, a: u64, b: u64, c: u64) -> u64 {
+        f64::from_bits(a)
+            .mul_add(f64::from_bits(b), f64::from_bits(c))
+            .to_bits()
+    }
+
     /// # Safety
     /// Called by compiled code with its own live vmctx.
     pub unsafe extern "C" fn table_grow_func_ref(
