@@ -19,7 +19,9 @@ use wasmparser::{FunctionBody, Operator, Validator, WasmFeatures as Wp};
 pub const SUPPORTED: WasmFeatures = WasmFeatures::WASM2
     .union(WasmFeatures::EXTENDED_CONST)
     .union(WasmFeatures::TAIL_CALL)
-    .union(WasmFeatures::RELAXED_SIMD);
+    .union(WasmFeatures::RELAXED_SIMD)
+    .union(WasmFeatures::MULTI_MEMORY)
+    .union(WasmFeatures::MEMORY64);
 
 /// Validator flags that are always on: floats and the reference types of 2.0
 /// (`GC_TYPES` gates `externref` in wasmparser; it is not the GC proposal).
@@ -96,6 +98,14 @@ pub fn explain(wasm: &[u8], requested: WasmFeatures, original: CompileError) -> 
     else {
         return original;
     };
+    // Only an error that says a feature is missing is explained: a module
+    // that is invalid or malformed under the features wasmc implements may
+    // well be valid under some other proposal (GC allows `global.get` of any
+    // global in constant expressions, shared-everything threads gives
+    // meaning to more global flags), and it stays an invalid module.
+    if !is_feature_gate(first.message()) {
+        return original;
+    }
     let fixes = |extra: Wp| -> bool {
         let mut v = Validator::new_with_features(validator_features(enabled).union(extra));
         match v.validate_all(wasm) {
@@ -138,6 +148,28 @@ pub fn explain(wasm: &[u8], requested: WasmFeatures, original: CompileError) -> 
         }
     }
     original
+}
+
+/// Does a validator message say that a feature is off (rather than that the
+/// module is invalid)? These are the phrasings of wasmparser 0.217.
+fn is_feature_gate(message: &str) -> bool {
+    [
+        "support is not enabled",
+        "proposal not enabled",
+        "must be enabled",
+        "to be enabled",
+        "feature is not enabled",
+        "multi-value is not enabled",
+        "are disallowed but found",
+        "multiple memories",
+        "multiple tables",
+        "not supported without the",
+        "references required for",
+        "require the function-references proposal",
+        "proposal not supported",
+    ]
+    .iter()
+    .any(|p| message.contains(p))
 }
 
 /// The feature an operator belongs to, from wasmparser's list of operators
@@ -272,6 +304,17 @@ mod tests {
         let e = compile_err("(module (func (param v128)))", f);
         assert!(e.contains("feature `simd` is disabled"), "{e}");
         assert!(!e.contains("not enabled"), "{e}");
+    }
+
+    #[test]
+    fn invalid_modules_valid_under_other_proposals_stay_invalid() {
+        // `global.get` of a defined global in a constant expression is valid
+        // only with GC.
+        let e = compile_err(
+            "(module (global i32 (i32.const 0)) (global i32 (global.get 0)))",
+            WasmFeatures::ALL,
+        );
+        assert!(e.starts_with("invalid WebAssembly"), "{e}");
     }
 
     #[test]

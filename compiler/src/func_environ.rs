@@ -379,6 +379,21 @@ impl<'a> FuncEnv<'a> {
         (code, callee_vmctx)
     }
 
+    /// Is `memory` a 64-bit memory (memory64)?
+    fn is_memory64(&self, memory: MemoryIndex) -> bool {
+        self.module.memories[memory.as_u32() as usize].memory64
+    }
+
+    /// `v` as the i64 a memory builtin takes: an address or length of a
+    /// 32-bit memory is zero-extended, a 64-bit one passed as it is.
+    fn to_i64(pos: &mut FuncCursor, v: ir::Value) -> ir::Value {
+        if pos.func.dfg.value_type(v) == types::I64 {
+            v
+        } else {
+            pos.ins().uextend(types::I64, v)
+        }
+    }
+
     /// (base pointer owner, offset of the VMMemoryDefinition in it) for `memory`.
     fn memory_def(&mut self, func: &mut ir::Function, memory: u32) -> (ir::GlobalValue, u32) {
         let vmctx = self.vmctx(func);
@@ -530,8 +545,23 @@ impl FuncEnvironment for FuncEnv<'_> {
         // In guard mode the base never moves, so it may be loaded once.
         let base = Self::load_gv(func, owner, off + o.vmmemory_definition_base(), ptr, guard);
         let (style, offset_guard_size) = match self.memory {
-            MemoryStrategy::Guard { reservation, guard } => {
+            MemoryStrategy::Guard { reservation, guard } if !mem.memory64 => {
                 (HeapStyle::Static { bound: reservation }, guard)
+            }
+            MemoryStrategy::Guard { guard, .. } => {
+                // A 64-bit index can leave any reservation: compare it with
+                // the current length. Everything from the current length to
+                // the end of the reservation is inaccessible and the guard
+                // region follows, so an access that starts in bounds with a
+                // static offset below `guard` faults rather than escapes.
+                let bound_gv = Self::load_gv(
+                    func,
+                    owner,
+                    off + o.vmmemory_definition_current_length(),
+                    ptr,
+                    false,
+                );
+                (HeapStyle::Dynamic { bound_gv }, guard)
             }
             MemoryStrategy::Explicit => {
                 let bound_gv = Self::load_gv(
@@ -551,7 +581,7 @@ impl FuncEnvironment for FuncEnv<'_> {
             max_size: mem.max.map(|m| m.saturating_mul(page)),
             offset_guard_size,
             style,
-            index_type: types::I32,
+            index_type: if mem.memory64 { types::I64 } else { types::I32 },
             memory_type: None,
             page_size_log2: 16,
         }))
@@ -722,11 +752,17 @@ impl FuncEnvironment for FuncEnv<'_> {
         val: ir::Value,
     ) -> WasmResult<ir::Value> {
         let mem = pos.ins().iconst(types::I32, i64::from(index.as_u32()));
-        let delta = pos.ins().uextend(types::I64, val);
+        let delta = Self::to_i64(&mut pos, val);
         let old = self
             .call_builtin(&mut pos, Builtin::memory_grow, &[mem, delta])
             .expect("memory_grow returns");
-        Ok(pos.ins().ireduce(types::I32, old))
+        // The builtin returns the old size in pages or -1 as an i64; a
+        // 32-bit memory's result is its low half.
+        Ok(if self.is_memory64(index) {
+            old
+        } else {
+            pos.ins().ireduce(types::I32, old)
+        })
     }
 
     fn translate_memory_size(
@@ -746,10 +782,15 @@ impl FuncEnvironment for FuncEnv<'_> {
         );
         let len = pos.ins().global_value(ptr, len_gv);
         let pages = pos.ins().ushr_imm(len, 16);
-        Ok(if ptr == types::I32 {
-            pages
+        let ty = if self.is_memory64(index) {
+            types::I64
         } else {
-            pos.ins().ireduce(types::I32, pages)
+            types::I32
+        };
+        Ok(match ptr.bits().cmp(&ty.bits()) {
+            std::cmp::Ordering::Equal => pages,
+            std::cmp::Ordering::Greater => pos.ins().ireduce(ty, pages),
+            std::cmp::Ordering::Less => pos.ins().uextend(ty, pages),
         })
     }
 
@@ -766,9 +807,11 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<()> {
         let dst_mem = pos.ins().iconst(types::I32, i64::from(dst_index.as_u32()));
         let src_mem = pos.ins().iconst(types::I32, i64::from(src_index.as_u32()));
-        let dst = pos.ins().uextend(types::I64, dst);
-        let src = pos.ins().uextend(types::I64, src);
-        let len = pos.ins().uextend(types::I64, len);
+        // Each operand is an i64 for a 64-bit memory, an i32 otherwise (the
+        // length is an i64 only if both are 64-bit).
+        let dst = Self::to_i64(&mut pos, dst);
+        let src = Self::to_i64(&mut pos, src);
+        let len = Self::to_i64(&mut pos, len);
         self.call_builtin(
             &mut pos,
             Builtin::memory_copy,
@@ -787,8 +830,8 @@ impl FuncEnvironment for FuncEnv<'_> {
         len: ir::Value,
     ) -> WasmResult<()> {
         let mem = pos.ins().iconst(types::I32, i64::from(index.as_u32()));
-        let dst = pos.ins().uextend(types::I64, dst);
-        let len = pos.ins().uextend(types::I64, len);
+        let dst = Self::to_i64(&mut pos, dst);
+        let len = Self::to_i64(&mut pos, len);
         self.call_builtin(&mut pos, Builtin::memory_fill, &[mem, dst, val, len]);
         Ok(())
     }
@@ -805,7 +848,7 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<()> {
         let mem = pos.ins().iconst(types::I32, i64::from(index.as_u32()));
         let seg = pos.ins().iconst(types::I32, i64::from(seg_index));
-        let dst = pos.ins().uextend(types::I64, dst);
+        let dst = Self::to_i64(&mut pos, dst);
         self.call_builtin(&mut pos, Builtin::memory_init, &[mem, seg, dst, src, len]);
         Ok(())
     }

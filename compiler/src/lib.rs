@@ -46,9 +46,11 @@ pub struct CompileOptions {
     pub memory: MemoryStrategy,
     /// Compile threads; `None` for one per core. The output does not depend on it.
     pub threads: Option<usize>,
-    /// WebAssembly features the module may use. Default: every feature wasmc
-    /// implements ([`features::SUPPORTED`]); features outside that set are
-    /// refused whatever this says.
+    /// WebAssembly features the module may use. Default: every feature
+    /// (`WasmFeatures::ALL`), as Wasmtime enables the proposals it implements;
+    /// a module that uses one wasmc does not implement yet
+    /// (outside [`features::SUPPORTED`]) is refused with "not supported by
+    /// wasmc", one that uses a feature turned off here is invalid.
     pub features: WasmFeatures,
 }
 
@@ -63,7 +65,7 @@ impl Default for CompileOptions {
                 guard: DEFAULT_GUARD,
             },
             threads: None,
-            features: features::SUPPORTED,
+            features: WasmFeatures::ALL,
         }
     }
 }

@@ -89,15 +89,13 @@ fn table_type(t: &wasmparser::TableType) -> Result<TableType, CompileError> {
 }
 
 fn memory_type(m: &wasmparser::MemoryType) -> Result<MemoryType, CompileError> {
-    if m.memory64 || m.shared || m.page_size_log2.is_some() {
-        return Err(unsupported(
-            "memory64, shared memories or custom page sizes",
-        ));
+    if m.shared || m.page_size_log2.is_some() {
+        return Err(unsupported("shared memories or custom page sizes"));
     }
     Ok(MemoryType {
         min: m.initial,
         max: m.maximum,
-        memory64: false,
+        memory64: m.memory64,
         shared: false,
     })
 }

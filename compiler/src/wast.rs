@@ -5,7 +5,7 @@
 //! script is one check; a failing check is recorded with its line, what was
 //! expected and what happened, and the script goes on.
 
-use crate::{compile, CompileOptions};
+use crate::{compile, CompileError, CompileOptions, WasmFeatures};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -345,6 +345,24 @@ impl Runner {
                         format!("module rejected with `{message}`"),
                         "it compiled",
                     )),
+                    // Refusing a proposal wasmc does not implement says
+                    // nothing about whether the module is invalid. (A
+                    // feature the options turned off does: the module is
+                    // invalid without it.)
+                    Err(CompileError::NotSupported { proposal, .. })
+                        if WasmFeatures::from_name(&proposal)
+                            .is_some_and(|f| !self.opts.compile.features.contains(f)) =>
+                    {
+                        // A feature this run turned off: the module is
+                        // invalid without it.
+                        Ok(())
+                    }
+                    Err(e @ (CompileError::NotSupported { .. } | CompileError::Unsupported(_))) => {
+                        Err(mismatch(
+                            format!("module rejected with `{message}`"),
+                            e.to_string(),
+                        ))
+                    }
                     Err(_) => Ok(()),
                 }
             }

@@ -90,3 +90,6 @@ pub const WASM_PAGE_SIZE: u64 = 65536;
 
 /// Largest number of pages a 32-bit memory can have.
 pub const WASM32_MAX_PAGES: u64 = 65536;
+
+/// Largest number of pages a 64-bit memory (memory64) can have.
+pub const WASM64_MAX_PAGES: u64 = 1 << 48;

@@ -123,7 +123,7 @@ fn check_import(
         }
         (ImportType::Memory(ty), Extern::Memory(m)) => {
             let d = m.data_of(store);
-            if !limits_match(d.pages(), d.ty.max, ty.min, ty.max) {
+            if d.ty.memory64 != ty.memory64 || !limits_match(d.pages(), d.ty.max, ty.min, ty.max) {
                 return Err(incompatible(imp, describe_memory(ty), found()));
             }
             if !d.fits_strategy(module.memory_strategy()) {
@@ -492,19 +492,25 @@ impl Instance {
         // Data segments.
         for (di, seg) in info.data.iter().enumerate() {
             if let DataMode::Active { memory, offset } = &seg.mode {
-                let off = u64::from(eval_const(store, inst, offset)?.get_u32());
+                // An i64 offset for a 64-bit memory, an i32 otherwise.
+                let off = eval_const(store, inst, offset)?;
+                let off = if info.memories[*memory as usize].memory64 {
+                    off.get_u64()
+                } else {
+                    u64::from(off.get_u32())
+                };
                 let mi = store.instances[inst].memories[*memory as usize];
                 let bytes = &module.data_section()
                     [seg.offset as usize..seg.offset as usize + seg.len as usize];
                 let mem = store.memories[mi].bytes_mut();
-                let end = off + u64::from(seg.len);
-                if end > mem.len() as u64 {
+                let end = off.checked_add(u64::from(seg.len));
+                let Some(end) = end.filter(|e| *e <= mem.len() as u64) else {
                     return Err(InstantiationError::DataSegmentOutOfBounds {
                         segment: di as u32,
                         memory: *memory,
                     }
                     .into());
-                }
+                };
                 mem[off as usize..end as usize].copy_from_slice(bytes);
                 store.instances[inst].dropped_data[di] = true;
             }

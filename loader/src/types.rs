@@ -48,7 +48,8 @@ pub(crate) fn describe_table(t: &TableType) -> String {
 }
 
 pub(crate) fn describe_memory(m: &MemoryType) -> String {
-    format!("memory {}..{}", m.min, opt(m.max))
+    let idx = if m.memory64 { "i64 " } else { "" };
+    format!("memory {idx}{}..{}", m.min, opt(m.max))
 }
 
 pub(crate) fn describe_global(g: &GlobalType) -> String {
