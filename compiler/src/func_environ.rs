@@ -195,12 +195,21 @@ impl<'a> FuncEnv<'a> {
     ) -> ir::Value {
         let (base_gv, bound_gv) = self.table_gvs(builder.func, table);
         let ptr = self.ptr();
-        let bound = builder.ins().global_value(types::I32, bound_gv);
+        let mut bound = builder.ins().global_value(types::I32, bound_gv);
+        // A 64-bit table (memory64) has an i64 index: compare in 64 bits.
+        let ity = builder.func.dfg.value_type(index);
+        if ity != types::I32 {
+            bound = builder.ins().uextend(ity, bound);
+        }
         let oob = builder
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, index, bound);
         builder.ins().trapnz(oob, trap_to_ir(code));
-        let idx = builder.ins().uextend(ptr, index);
+        let idx = match ity.bits().cmp(&ptr.bits()) {
+            std::cmp::Ordering::Less => builder.ins().uextend(ptr, index),
+            std::cmp::Ordering::Equal => index,
+            std::cmp::Ordering::Greater => builder.ins().ireduce(ptr, index),
+        };
         let shift = self.offsets.size_of_table_element().trailing_zeros();
         let off = builder.ins().ishl_imm(idx, i64::from(shift));
         let base = builder.ins().global_value(ptr, base_gv);
@@ -377,6 +386,30 @@ impl<'a> FuncEnv<'a> {
             o.vm_func_ref_vmctx() as i32,
         );
         (code, callee_vmctx)
+    }
+
+    /// Is `table` a 64-bit table (memory64's table64)?
+    fn is_table64(&self, table: TableIndex) -> bool {
+        self.module.tables[table.as_u32() as usize].table64
+    }
+
+    /// An index or length of a table for a table builtin (which takes i32s).
+    /// A 64-bit table's operand must fit 32 bits, or the access is out of
+    /// bounds whatever else it is (tables never reach 2^32 elements), so it
+    /// traps here; a 32-bit operand passes unchanged.
+    ///
+    /// ```text
+    ///     trapnz (v >> 32), TableOutOfBounds
+    ///     v32 = ireduce.i32 v
+    /// ```
+    fn table_operand(pos: &mut FuncCursor, v: ir::Value) -> ir::Value {
+        if pos.func.dfg.value_type(v) == types::I32 {
+            return v;
+        }
+        let high = pos.ins().ushr_imm(v, 32);
+        pos.ins()
+            .trapnz(high, trap_to_ir(TrapCode::TableOutOfBounds));
+        pos.ins().ireduce(types::I32, v)
     }
 
     /// Is `memory` a 64-bit memory (memory64)?
@@ -865,7 +898,12 @@ impl FuncEnvironment for FuncEnv<'_> {
         index: TableIndex,
     ) -> WasmResult<ir::Value> {
         let (_, bound) = self.table_gvs(pos.func, index.as_u32());
-        Ok(pos.ins().global_value(types::I32, bound))
+        let size = pos.ins().global_value(types::I32, bound);
+        Ok(if self.is_table64(index) {
+            pos.ins().uextend(types::I64, size)
+        } else {
+            size
+        })
     }
 
     fn translate_table_grow(
@@ -882,9 +920,32 @@ impl FuncEnvironment for FuncEnv<'_> {
         let t = pos
             .ins()
             .iconst(types::I32, i64::from(table_index.as_u32()));
-        Ok(self
-            .call_builtin(&mut pos, b, &[t, delta, init_value])
-            .expect("table_grow returns"))
+        if !self.is_table64(table_index) {
+            return Ok(self
+                .call_builtin(&mut pos, b, &[t, delta, init_value])
+                .expect("table_grow returns"));
+        }
+        // A 64-bit table: tables never reach 2^32 elements, so a delta that
+        // does not fit 32 bits fails (-1) without growing; the builtin is
+        // then asked to grow by 0, which changes nothing.
+        //
+        //     big = delta > u32::MAX
+        //     r = table_grow(t, big ? 0 : (i32)delta, init)
+        //     result = big || r == -1 ? -1 : (u64)r
+        let big = pos
+            .ins()
+            .icmp_imm(IntCC::UnsignedGreaterThan, delta, i64::from(u32::MAX));
+        let narrow = pos.ins().ireduce(types::I32, delta);
+        let zero = pos.ins().iconst(types::I32, 0);
+        let d32 = pos.ins().select(big, zero, narrow);
+        let r = self
+            .call_builtin(&mut pos, b, &[t, d32, init_value])
+            .expect("table_grow returns");
+        let failed = pos.ins().icmp_imm(IntCC::Equal, r, -1);
+        let failed = pos.ins().bor(failed, big);
+        let wide = pos.ins().uextend(types::I64, r);
+        let minus_one = pos.ins().iconst(types::I64, -1);
+        Ok(pos.ins().select(failed, minus_one, wide))
     }
 
     fn translate_table_get(
@@ -936,6 +997,7 @@ impl FuncEnvironment for FuncEnv<'_> {
                 builder.ins().store(MemFlags::trusted(), value, addr, 0);
             }
             RefType::ExternRef => {
+                let index = Self::table_operand(&mut builder.cursor(), index);
                 let t = builder
                     .ins()
                     .iconst(types::I32, i64::from(table_index.as_u32()));
@@ -964,6 +1026,9 @@ impl FuncEnvironment for FuncEnv<'_> {
         let st = pos
             .ins()
             .iconst(types::I32, i64::from(src_table_index.as_u32()));
+        let dst = Self::table_operand(&mut pos, dst);
+        let src = Self::table_operand(&mut pos, src);
+        let len = Self::table_operand(&mut pos, len);
         self.call_builtin(&mut pos, Builtin::table_copy, &[dt, st, dst, src, len]);
         Ok(())
     }
@@ -983,6 +1048,8 @@ impl FuncEnvironment for FuncEnv<'_> {
         let t = pos
             .ins()
             .iconst(types::I32, i64::from(table_index.as_u32()));
+        let dst = Self::table_operand(&mut pos, dst);
+        let len = Self::table_operand(&mut pos, len);
         self.call_builtin(&mut pos, b, &[t, dst, val, len]);
         Ok(())
     }
@@ -1000,6 +1067,7 @@ impl FuncEnvironment for FuncEnv<'_> {
             .ins()
             .iconst(types::I32, i64::from(table_index.as_u32()));
         let seg = pos.ins().iconst(types::I32, i64::from(seg_index));
+        let dst = Self::table_operand(&mut pos, dst);
         self.call_builtin(&mut pos, Builtin::table_init, &[t, seg, dst, src, len]);
         Ok(())
     }

@@ -78,13 +78,23 @@ fn ref_type(r: wasmparser::RefType) -> Result<RefType, CompileError> {
 }
 
 fn table_type(t: &wasmparser::TableType) -> Result<TableType, CompileError> {
-    if t.table64 || t.shared {
-        return Err(unsupported("64-bit or shared tables"));
+    if t.shared {
+        return Err(unsupported("shared tables"));
     }
+    // 32-bit tables have 32-bit limits (validated); a 64-bit table cannot
+    // start with 2^32 elements in any runtime, and a larger maximum than
+    // 2^32 - 1 can never be reached, so it is recorded as that.
+    let min = u32::try_from(t.initial).map_err(|_| {
+        unsupported(format!(
+            "a table of {} initial elements (at most 2^32 - 1)",
+            t.initial
+        ))
+    })?;
     Ok(TableType {
         elem: ref_type(t.element_type)?,
-        min: t.initial as u32,
-        max: t.maximum.map(|m| m as u32),
+        min,
+        max: t.maximum.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+        table64: t.table64,
     })
 }
 

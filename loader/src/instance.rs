@@ -111,6 +111,7 @@ fn check_import(
         (ImportType::Table(ty), Extern::Table(t)) => {
             let d = t.data_of(store);
             let ok = d.ty.elem == ty.elem
+                && d.ty.table64 == ty.table64
                 && limits_match(
                     u64::from(d.size()),
                     d.ty.max.map(u64::from),
@@ -475,7 +476,14 @@ impl Instance {
                 }
                 ElementMode::Declared => {}
                 ElementMode::Active { table, offset } => {
-                    let off = eval_const(store, inst, offset)?.get_u32();
+                    // An i64 offset for a 64-bit table; one that does not
+                    // fit 32 bits is out of bounds of any table.
+                    let off = eval_const(store, inst, offset)?;
+                    let off = if info.tables[*table as usize].table64 {
+                        u32::try_from(off.get_u64()).unwrap_or(u32::MAX)
+                    } else {
+                        off.get_u32()
+                    };
                     let ti = store.instances[inst].tables[*table as usize];
                     // SAFETY: items are live references of the segment's type,
                     // which validation matched with the table's.

@@ -546,6 +546,7 @@ fn externref_counts_in_tables_globals_and_store() {
             elem: RefType::ExternRef,
             min: 3,
             max: Some(10),
+            table64: false,
         };
         let table = Table::new(&mut store, tt, Val::ExternRef(Some(r.clone()))).unwrap();
         assert_eq!(r.strong_count(), 4);

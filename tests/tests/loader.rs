@@ -875,6 +875,7 @@ fn imports_from_the_host() {
                 elem: RefType::FuncRef,
                 min: 2,
                 max: None,
+                table64: false,
             },
             Val::FuncRef(None),
         )

@@ -313,6 +313,8 @@ pub struct TableReport {
     pub min: u32,
     /// Maximum size.
     pub max: Option<u32>,
+    /// `i32` or `i64` (memory64's 64-bit tables): the type of indices.
+    pub index_type: &'static str,
 }
 
 /// A memory.
@@ -326,6 +328,8 @@ pub struct MemoryReport {
     pub min_pages: u64,
     /// Maximum size in pages.
     pub max_pages: Option<u64>,
+    /// `i32` or `i64` (memory64): the type of addresses.
+    pub index_type: &'static str,
 }
 
 /// A global.
@@ -679,8 +683,17 @@ fn import_type_text(info: &ModuleInfo, ty: &ImportType) -> String {
             Some(ft) => format!("type {t} {ft}"),
             None => format!("type {t}"),
         },
-        ImportType::Table(t) => format!("{} {}", t.elem, limits(t.min, t.max)),
-        ImportType::Memory(m) => format!("{} pages", limits(m.min, m.max)),
+        ImportType::Table(t) => format!(
+            "{}{} {}",
+            if t.table64 { "i64 " } else { "" },
+            t.elem,
+            limits(t.min, t.max)
+        ),
+        ImportType::Memory(m) => format!(
+            "{}{} pages",
+            if m.memory64 { "i64 " } else { "" },
+            limits(m.min, m.max)
+        ),
         ImportType::Global(g) => {
             if g.mutable {
                 format!("mut {}", g.ty)
@@ -1010,6 +1023,7 @@ impl Report {
                     elem_type: t.elem.to_string(),
                     min: t.min,
                     max: t.max,
+                    index_type: if t.table64 { "i64" } else { "i32" },
                 })
                 .collect(),
             memories: info
@@ -1021,6 +1035,7 @@ impl Report {
                     imported: ni(info.num_imported_memories, i),
                     min_pages: m.min,
                     max_pages: m.max,
+                    index_type: if m.memory64 { "i64" } else { "i32" },
                 })
                 .collect(),
             globals: info

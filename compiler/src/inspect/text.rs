@@ -340,7 +340,8 @@ fn module_tables(r: &Report, out: &mut String) {
                 x.index.to_string(),
                 imported(x.imported),
                 format!(
-                    "{}, min {}{} elements",
+                    "{}{}, min {}{} elements",
+                    if x.index_type == "i64" { "i64 " } else { "" },
                     x.elem_type,
                     x.min,
                     max(x.max.map(u64::from))
@@ -352,7 +353,12 @@ fn module_tables(r: &Report, out: &mut String) {
                 "memory".into(),
                 m.index.to_string(),
                 imported(m.imported),
-                format!("min {}{} pages", m.min_pages, max(m.max_pages)),
+                format!(
+                    "{}min {}{} pages",
+                    if m.index_type == "i64" { "i64, " } else { "" },
+                    m.min_pages,
+                    max(m.max_pages)
+                ),
             ]);
         }
         for g in &r.globals {
