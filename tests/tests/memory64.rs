@@ -90,7 +90,12 @@ fn out_of_bounds_64_bit_addresses_trap() {
         // The static offset plus the address is 2^64: modulo 2^64 it would
         // be address 0, which is in bounds.
         assert_eq!(
-            trap(call(&mut s, &i, "load_off", &[Val::I64(i64::MIN + 0x1_0000)])),
+            trap(call(
+                &mut s,
+                &i,
+                "load_off",
+                &[Val::I64(i64::MIN + 0x1_0000)]
+            )),
             TrapCode::MemoryOutOfBounds,
             "{what}: offset overflow"
         );
