@@ -88,6 +88,10 @@ fn scripts(dir: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
+/// Commands passed and failed in one folder under one configuration:
+/// ((folder, config), (passed, failed)).
+type FolderTotal<'a> = ((String, &'a str), (usize, usize));
+
 /// The folder of a script name: `core` or the proposal.
 fn folder_of(name: &str) -> &str {
     name.split_once('/').map_or("core", |(f, _)| f)
@@ -185,8 +189,7 @@ fn main() -> ExitCode {
     reports.sort_by(|a, b| order(&a.1).cmp(&order(&b.1)).then(a.0.cmp(&b.0)));
     let expected = expected_failures();
     let (mut passed, mut failed) = (0, 0);
-    // (folder, config) -> (passed, failed)
-    let mut per_folder: Vec<((String, &str), (usize, usize))> = Vec::new();
+    let mut per_folder: Vec<FolderTotal> = Vec::new();
     let mut bad = Vec::new();
     println!(
         "{:<44} {:>14} {:>8} {:>8}",
