@@ -581,22 +581,11 @@ impl FuncEnvironment for FuncEnv<'_> {
             MemoryStrategy::Guard { reservation, guard } if !mem.memory64 => {
                 (HeapStyle::Static { bound: reservation }, guard)
             }
-            MemoryStrategy::Guard { guard, .. } => {
-                // A 64-bit index can leave any reservation: compare it with
-                // the current length. Everything from the current length to
-                // the end of the reservation is inaccessible and the guard
-                // region follows, so an access that starts in bounds with a
-                // static offset below `guard` faults rather than escapes.
-                let bound_gv = Self::load_gv(
-                    func,
-                    owner,
-                    off + o.vmmemory_definition_current_length(),
-                    ptr,
-                    false,
-                );
-                (HeapStyle::Dynamic { bound_gv }, guard)
-            }
-            MemoryStrategy::Explicit => {
+            // A 64-bit index can leave any reservation: every access is
+            // compared with the current length, index + offset + size
+            // included (no guard region is assumed after the current length:
+            // an imported memory's layout is the exporter's).
+            MemoryStrategy::Guard { .. } | MemoryStrategy::Explicit => {
                 let bound_gv = Self::load_gv(
                     func,
                     owner,
