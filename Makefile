@@ -37,6 +37,7 @@ check-deps:
 bench:
 	cd bench && $(CARGO) run --release
 	cd bench && $(CARGO) run --release --features wasmtime-gc --bin gc
+	cd bench && $(CARGO) run --release --bin calls
 
 clean:
 	$(CARGO) clean
