@@ -87,10 +87,11 @@ impl VMVal {
             ValType::F64 => VMVal::F64(raw.get_u64()),
             ValType::V128 => VMVal::V128(raw.get_u128()),
             ValType::FuncRef => VMVal::FuncRef(store.func_index_of_ref(raw.get_ptr())),
-            // SAFETY: for externref the caller promises the slot holds null
-            // or a live `VMExternData`.
             ValType::ExternRef => {
-                VMVal::ExternRef(unsafe { VMExternRef::clone_from_raw(raw.get_ptr().cast()) })
+                // SAFETY: for externref the caller promises the slot holds
+                // null or a live `VMExternData`.
+                let r = unsafe { VMExternRef::clone_from_raw(raw.get_ptr().cast()) };
+                VMVal::ExternRef(r)
             }
         }
     }
