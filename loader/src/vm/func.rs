@@ -346,7 +346,9 @@ pub(crate) fn call<R>(
         read(store, &mut reader)
     });
     if store.wasm_depth == 0 {
-        store.activations.clear();
+        // SAFETY: the outermost activation of the store has returned, so no
+        // Wasm frame of the store is on the stack.
+        unsafe { store.activations.clear() };
     }
     r
 }

@@ -131,7 +131,10 @@ impl VMExternRefActivationsTable {
             // SAFETY: the caller promises each root is null or live.
             unsafe { raw_clone(*r) };
         }
-        self.clear();
+        // SAFETY: every reference live frames hold is a root, which was
+        // counted again just above, so no entry's release can free a
+        // reference a frame still uses.
+        unsafe { self.clear() };
         if self.chunk.len() < 2 * roots.len() || self.chunk.is_empty() {
             self.grow(2 * roots.len());
         }
@@ -142,19 +145,27 @@ impl VMExternRefActivationsTable {
         }
     }
 
-    /// Releases every entry. Only correct when no Wasm frame of the store is
-    /// on the stack (nothing else can then hold an entry's pointer uncounted),
-    /// or after the live entries were counted again (`replace_with_roots`).
+    /// Releases every entry.
+    ///
+    /// # Safety
+    /// No Wasm frame of the store may hold an entry's reference uncounted:
+    /// either no Wasm frame of the store is on the stack, or every
+    /// reference live frames hold was counted again (`replace_with_roots`).
     #[inline]
-    pub fn clear(&mut self) {
+    pub unsafe fn clear(&mut self) {
         // Every outermost call ends here: keep the empty case cheap.
         if self.used() != 0 {
-            self.release_all();
+            // SAFETY: this function's contract is `release_all`'s.
+            unsafe { self.release_all() };
         }
     }
 
+    /// The body of [`Self::clear`] for a non-empty table.
+    ///
+    /// # Safety
+    /// As for [`Self::clear`].
     #[cold]
-    fn release_all(&mut self) {
+    unsafe fn release_all(&mut self) {
         let used = self.used();
         if let Some(start) = self.chunk.first_mut() {
             self.next = start;
@@ -170,7 +181,10 @@ impl VMExternRefActivationsTable {
 
 impl Drop for VMExternRefActivationsTable {
     fn drop(&mut self) {
-        self.clear();
+        // SAFETY: the table drops with its store, which cannot drop while
+        // its Wasm runs (a running call borrows the store), so no Wasm frame
+        // holds an entry.
+        unsafe { self.clear() };
     }
 }
 
@@ -201,7 +215,8 @@ mod tests {
         assert_eq!(refs[0].strong_count(), 2);
         drop(refs);
         assert_eq!(drops.load(Ordering::SeqCst), 0);
-        t.clear();
+        // SAFETY: no Wasm frame exists in this test.
+        unsafe { t.clear() };
         assert_eq!(drops.load(Ordering::SeqCst), 2000);
         assert_eq!(t.len(), 0);
         drop(t);

@@ -73,8 +73,9 @@ pub(crate) fn collect(store: &mut StoreOpaque) {
     let start = Instant::now();
     store.gc_stats.collections += 1;
     if store.wasm_depth == 0 {
-        // No Wasm frame of this store is on the stack: nothing is live.
-        store.activations.clear();
+        // SAFETY: `wasm_depth == 0`: no activation of this store is in
+        // progress, so no Wasm frame of it is on the stack.
+        unsafe { store.activations.clear() };
         store.gc_stats.last_roots = 0;
         store.gc_stats.last_frames = 0;
     } else {
