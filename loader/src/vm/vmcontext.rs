@@ -15,7 +15,9 @@
 //! +-------------------+ size_of_vmctx()
 //! ```
 
+pub(crate) use crate::vm::gc::activations::VMExternRefActivationsTable;
 use std::alloc::Layout;
+use std::any::Any;
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicUsize;
@@ -113,22 +115,23 @@ pub(crate) struct VMExternData {
 pub(crate) type ArrayCallFn =
     unsafe extern "C" fn(*mut VMHostFuncContext, *mut VMContext, *mut ValRaw, usize);
 
-/// The callee "vmctx" of a host function.
+/// The callee "vmctx" of a host function. Built only by
+/// `vm::func::FuncData::new_host` from a `HostFuncParts`, which pairs
+/// `array_call` with the `call_data` it reads.
 #[repr(C)]
 pub(crate) struct VMHostFuncContext {
     pub magic: u32,
     pub array_call: ArrayCallFn,
     /// The function's own funcref (`vmctx` = this context).
     pub func_ref: VMFuncRef,
-    /// The host function.
-    pub host: crate::func::HostFuncRef,
     /// Its signature.
     pub ty: wasmc_format::FuncType,
-    /// For [`crate::Func::wrap`]: the typed closure that `array_call` (a
-    /// shim monomorphized for it) calls, kept alive by `typed_owner`; null
-    /// for [`crate::Func::new`] functions.
-    pub typed: *const (),
-    pub typed_owner: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    /// The body as the API layer calls it from the host (opaque here).
+    pub host: Arc<dyn Any + Send + Sync>,
+    /// What `array_call` (a shim monomorphized for its type) reads: a
+    /// pointer into `call_owner`, which keeps it alive.
+    pub call_data: *const (),
+    pub call_owner: Arc<dyn Any + Send + Sync>,
 }
 
 /// One 16-byte slot of the entry/host trampolines' value array: a scalar
@@ -164,8 +167,6 @@ impl ValRaw {
     }
 }
 
-pub(crate) use crate::externref::VMExternRefActivationsTable;
-
 /// An owned, zeroed, 16-byte-aligned VMContext allocation.
 pub(crate) struct VMContextAlloc {
     ptr: NonNull<u8>,
@@ -175,15 +176,18 @@ pub(crate) struct VMContextAlloc {
 
 impl VMContextAlloc {
     pub fn new(offsets: VMOffsets) -> Option<VMContextAlloc> {
-        let layout = Layout::from_size_align(offsets.size_of_vmctx() as usize, 16).ok()?;
-        // SAFETY: the layout has a non-zero size (the header alone is 48 bytes).
+        let size = (offsets.size_of_vmctx() as usize).max(std::mem::size_of::<VMContextHeader>());
+        let layout = Layout::from_size_align(size, 16).ok()?;
+        // SAFETY: the layout's size is at least that of the header, so it is
+        // non-zero, as `alloc_zeroed` requires.
         let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
         let v = VMContextAlloc {
             ptr,
             layout,
             offsets,
         };
-        // SAFETY: offset 0 is inside the allocation and u32-aligned.
+        // SAFETY: `field` checked that the magic (a u32 at a 4-aligned
+        // offset of a 16-aligned allocation) lies inside the allocation.
         unsafe { v.field::<u32>(offsets.vmctx_magic()).write(VMCONTEXT_MAGIC) };
         Some(v)
     }
@@ -192,15 +196,17 @@ impl VMContextAlloc {
         self.ptr.as_ptr().cast()
     }
 
-    /// A pointer to the field at `offset`.
-    ///
-    /// # Safety
-    /// `offset` must come from this context's `VMOffsets` and name a field of
-    /// type `T`.
-    pub unsafe fn field<T>(&self, offset: u32) -> *mut T {
-        debug_assert!(offset as usize + std::mem::size_of::<T>() <= self.layout.size());
-        // SAFETY: the caller promises the offset lies inside the allocation.
-        unsafe { self.ptr.as_ptr().add(offset as usize).cast() }
+    /// A pointer to the field of type `T` at `offset`, which must come from
+    /// this context's `VMOffsets` (so it is aligned for `T`). Panics if the
+    /// field does not lie inside the allocation (an index the caller failed
+    /// to check): writing through the result is then in bounds.
+    pub fn field<T>(&self, offset: u32) -> *mut T {
+        let end = (offset as usize).checked_add(std::mem::size_of::<T>());
+        assert!(
+            end.is_some_and(|e| e <= self.layout.size()),
+            "VMContext field at {offset} outside the context"
+        );
+        self.ptr.as_ptr().wrapping_add(offset as usize).cast()
     }
 
     pub fn header(&self) -> *mut VMContextHeader {
@@ -210,7 +216,8 @@ impl VMContextAlloc {
 
 impl Drop for VMContextAlloc {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
+        // SAFETY: `ptr` was allocated in `new` with exactly this layout and
+        // is freed only here.
         unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
     }
 }
@@ -221,8 +228,9 @@ impl Drop for VMContextAlloc {
 /// # Safety
 /// `vmctx` must point to a live VMContext created by this loader.
 pub(crate) unsafe fn vmctx_header<'a>(vmctx: *mut VMContext) -> &'a VMContextHeader {
-    // SAFETY: per the contract, vmctx points to a VMContextAlloc, which
-    // starts with a VMContextHeader.
+    // SAFETY: the caller promises `vmctx` is a live VMContext of this
+    // loader, i.e. the start of a `VMContextAlloc`, which begins with a
+    // `VMContextHeader`.
     let h = unsafe { &*(vmctx as *const VMContextHeader) };
     debug_assert_eq!(h.magic, VMCONTEXT_MAGIC);
     h

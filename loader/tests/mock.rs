@@ -1,20 +1,25 @@
 //! End-to-end tests of the runtime on hand-assembled x86-64 code
-//! (`testdata/mock_x86_64.s`): entry and host trampolines, traps of each kind
+//! (`support/mock_x86_64.s`): entry and host trampolines, traps of each kind
 //! with backtraces, host errors and panics, re-entry, threads, imports and
 //! linking errors. No compiler is involved.
 
-use crate::testutil::ArtifactBuilder;
-use crate::*;
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+#[path = "support/artifact_builder.rs"]
+mod artifact_builder;
+
+use artifact_builder::ArtifactBuilder;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use wasmc_format::addrmap::AddrMapBuilder;
 use wasmc_format::trap::TrapTableBuilder;
 use wasmc_format::*;
+use wasmc_loader::*;
 
 // The generated file lists every label of the assembly; tests use some.
 #[allow(dead_code)]
 mod mock {
-    include!("testdata/mock_x86_64.rs");
+    include!("support/mock_x86_64.rs");
 }
 use mock::*;
 
@@ -182,6 +187,58 @@ fn trap_of(r: Result<impl std::fmt::Debug, Error>) -> Trap {
         Err(Error::Trap(t)) => t,
         other => panic!("expected a trap, got {other:?}"),
     }
+}
+
+/// The VMContext offsets the assembly uses are the ones `VMOffsets` gives
+/// the mock module (the assembly cannot compute them; this holds it to
+/// them).
+#[test]
+fn asm_offsets_are_vmoffsets() {
+    let o = VMOffsets::for_module(8, &mock_info(None));
+    let limits = o.vmctx_runtime_limits();
+    assert_eq!(VMCTX_RUNTIME_LIMITS, limits, "vmctx.runtime_limits");
+    assert_eq!(LIMITS_STACK_LIMIT, o.limits_stack_limit(), "stack_limit");
+    assert_eq!(
+        LIMITS_LAST_WASM_EXIT_FP,
+        o.limits_last_wasm_exit_fp(),
+        "exit fp"
+    );
+    assert_eq!(
+        LIMITS_LAST_WASM_EXIT_PC,
+        o.limits_last_wasm_exit_pc(),
+        "exit pc"
+    );
+    assert_eq!(
+        LIMITS_LAST_WASM_ENTRY_FP,
+        o.limits_last_wasm_entry_fp(),
+        "entry fp"
+    );
+    let import0 = o.vmctx_imported_function(0);
+    assert_eq!(
+        VMCTX_IMPORTED_FUNCTION0_WASM_CALL,
+        import0 + o.vmfunction_import_wasm_call(),
+        "imported function 0 code"
+    );
+    assert_eq!(
+        VMCTX_IMPORTED_FUNCTION0_VMCTX,
+        import0 + o.vmfunction_import_vmctx(),
+        "imported function 0 vmctx"
+    );
+    assert_eq!(
+        VMCTX_DEFINED_MEMORY0_BASE,
+        o.vmctx_defined_memory(0) + o.vmmemory_definition_base(),
+        "defined memory 0 base"
+    );
+    assert_eq!(
+        VMHOSTFUNC_ARRAY_CALL,
+        o.vmhostfunc_array_call(),
+        "array_call"
+    );
+    assert_eq!(
+        mock::VALUE_SLOT_SIZE,
+        wasmc_format::VALUE_SLOT_SIZE,
+        "value slot"
+    );
 }
 
 #[test]
@@ -515,7 +572,7 @@ fn from_file_and_corrupted_artifacts() {
             let _ = m.verify_content_hash();
         }
     }
-    let mut foreign = crate::testutil::ArtifactBuilder {
+    let mut foreign = ArtifactBuilder {
         text: CODE.to_vec(),
         info: mock_info(None),
         funcs: mock_funcs(),

@@ -2,14 +2,15 @@
 //!
 //! Compiled code never touches reference counts for values on its stack.
 //! Instead every reference that enters a Wasm activation is counted once by
-//! the store's activations table (`externref.rs`), which therefore
+//! the store's activations table (`activations.rs`), which therefore
 //! over-approximates what Wasm frames hold. A collection finds the exact set:
 //!
 //! 1. For each activation of the store on this thread (innermost first,
 //!    `traphandlers::activations_of`), walk the Wasm frames from where Wasm
 //!    was left (`last_wasm_exit_fp/pc`, recorded by the host and builtin
 //!    trampolines) to the frame called by the entry trampoline
-//!    (`last_wasm_entry_fp`), through the frame-pointer chain:
+//!    (`last_wasm_entry_fp`), through the frame-pointer chain, with the one
+//!    walker that backtraces use too (`backtrace.rs`):
 //!
 //!    ```text
 //!    exit_fp -> [saved fp | return addr]   frame suspended at exit_pc
@@ -37,11 +38,15 @@
 //! collection frees nothing and is counted in [`GcStats::failed_walks`]:
 //! keeping the over-approximation is always safe.
 
-use crate::code::{RootScanner, RootsError};
-use crate::externref::raw_clone;
-use crate::store::StoreOpaque;
-use crate::traphandlers::{activations_of, WasmActivation};
-use crate::vmcontext::VMExternData;
+pub(crate) mod activations;
+pub(crate) mod externref;
+
+use crate::vm::backtrace::walk;
+use crate::vm::code::RootScanner;
+use crate::vm::gc::externref::raw_clone;
+use crate::vm::store::StoreOpaque;
+use crate::vm::traphandlers::activations_of;
+use crate::vm::vmcontext::VMExternData;
 use std::time::{Duration, Instant};
 
 /// Statistics of a store's externref collector.
@@ -63,51 +68,14 @@ pub struct GcStats {
     pub failed_walks: u64,
 }
 
-/// Frames a single activation may have before its chain is deemed corrupt.
-const MAX_FRAMES: usize = 1 << 24;
-
-/// Appends the references held by the Wasm frames of activation `a`.
-///
-/// # Safety
-/// `a` must describe an activation whose frames are live (its Wasm code is
-/// suspended in a call to the host or the runtime).
-unsafe fn walk(
-    scanner: &mut RootScanner,
-    a: WasmActivation,
-    roots: &mut Vec<*mut VMExternData>,
-) -> Result<usize, RootsError> {
-    const WORD: usize = std::mem::size_of::<usize>();
-    let (mut pc, mut fp) = (a.exit_pc, a.exit_fp);
-    let mut frames = 0;
-    loop {
-        if fp == 0 || pc == 0 || frames > MAX_FRAMES {
-            return Err(RootsError::NotWasm);
-        }
-        // SAFETY: fp is a live Wasm frame suspended at return address pc.
-        unsafe { scanner.frame_roots(pc, fp, roots) }?;
-        frames += 1;
-        // SAFETY: with frame pointers kept, a live frame's first two words
-        // are the caller's frame pointer and the return address into it.
-        let (caller_fp, ret) = unsafe { (*(fp as *const usize), *((fp + WORD) as *const usize)) };
-        if caller_fp == a.entry_fp {
-            return Ok(frames);
-        }
-        if caller_fp <= fp {
-            // Stacks grow down: a caller's frame is always above its callee's.
-            return Err(RootsError::NotWasm);
-        }
-        pc = ret;
-        fp = caller_fp;
-    }
-}
-
 /// Runs a collection for `store` (see the module docs).
 pub(crate) fn collect(store: &mut StoreOpaque) {
     let start = Instant::now();
     store.gc_stats.collections += 1;
     if store.wasm_depth == 0 {
-        // No Wasm frame of this store is on the stack: nothing is live.
-        store.activations.clear();
+        // SAFETY: `wasm_depth == 0`: no activation of this store is in
+        // progress, so no Wasm frame of it is on the stack.
+        unsafe { store.activations.clear() };
         store.gc_stats.last_roots = 0;
         store.gc_stats.last_frames = 0;
     } else {
@@ -118,10 +86,18 @@ pub(crate) fn collect(store: &mut StoreOpaque) {
             // Dropped before any reference is released (see RootScanner).
             let mut scanner = RootScanner::new();
             for a in activations_of(store.limits_ptr()) {
-                // SAFETY: we are in host or runtime code called from the
-                // store's innermost activation, so every listed activation
-                // is suspended.
-                match unsafe { walk(&mut scanner, a, &mut roots) } {
+                let visit = |pc, fp| {
+                    // SAFETY: `walk` visits only live Wasm frames: `fp` is
+                    // the frame pointer of the frame suspended at return
+                    // address `pc`.
+                    unsafe { scanner.frame_roots(pc, fp, &mut roots) }
+                };
+                // SAFETY: `wasm_depth > 0`, so we are in host or runtime code
+                // called from the store's innermost activation on this
+                // thread, and every listed activation is suspended: its
+                // frames are live and unchanging.
+                let r = unsafe { walk(a, visit) };
+                match r {
                     Ok(n) => frames += n,
                     Err(_) => {
                         ok = false;
@@ -159,10 +135,12 @@ pub(crate) unsafe fn insert_slow(store: &mut StoreOpaque, r: *mut VMExternData) 
     if r.is_null() {
         return;
     }
-    // SAFETY: caller contract; this count keeps r alive during the collection.
+    // SAFETY: the caller passes a live `r`; this count keeps it alive during
+    // the collection (which may release the table's entries).
     unsafe { raw_clone(r) };
     collect(store);
-    // SAFETY: the count taken above is handed to the table.
+    // SAFETY: `r` is still alive (we hold the count taken above), which is
+    // handed to the table.
     unsafe { store.activations.insert_owned(r) };
 }
 

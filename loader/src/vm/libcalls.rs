@@ -13,17 +13,18 @@
 //!   index spaces and were validated by the compiler; they are still looked
 //!   up with checks, and a bad one is a trap, never undefined behaviour.
 
-use crate::instance::release_seg;
-use crate::store::StoreOpaque;
-use crate::traphandlers::raise_trap;
-use crate::vmcontext::{vmctx_header, VMContext, VMExternData};
+use crate::vm::instance::release_seg;
+use crate::vm::store::StoreOpaque;
+use crate::vm::traphandlers::raise_trap;
+use crate::vm::vmcontext::{vmctx_header, VMContext, VMExternData};
 use wasmc_format::builtins::Builtin;
 use wasmc_format::TrapCode;
 
 /// The builtin table: `Builtin::COUNT` function pointers.
 pub(crate) struct BuiltinTable([*const (); Builtin::COUNT]);
 
-// SAFETY: the table holds addresses of functions; it is immutable.
+// SAFETY: the table holds addresses of functions and is never written after
+// its static initialisation, so sharing it between threads is only reading.
 unsafe impl Sync for BuiltinTable {}
 
 pub(crate) fn builtin_table() -> *const *const () {
@@ -57,10 +58,11 @@ type R<T> = Result<T, TrapCode>;
 /// `vmctx` must be a live VMContext passed by compiled code, and the store
 /// must not be otherwise borrowed while the result is used.
 unsafe fn ctx<'a>(vmctx: *mut VMContext) -> (&'a mut StoreOpaque, usize) {
-    // SAFETY: caller contract.
+    // SAFETY: the caller passes a live VMContext from compiled code.
     let h = unsafe { vmctx_header(vmctx) };
-    // SAFETY: the store pointer was set at instantiation and the store is
-    // alive while its Wasm runs.
+    // SAFETY: the store pointer was set at instantiation to the (boxed)
+    // store, which is alive while its Wasm runs; the host code that entered
+    // Wasm gave up its borrow for the call, and the caller uses no other.
     (
         unsafe { &mut *(h.store as *mut StoreOpaque) },
         h.instance as usize,
@@ -99,11 +101,18 @@ fn range(start: u64, len: u64, size: usize) -> R<std::ops::Range<usize>> {
     Ok(start as usize..end as usize)
 }
 
-fn trap_on_err<T>(r: R<T>) -> T {
+/// The value of `r`, or raises its trap.
+///
+/// # Safety
+/// Must be called from a builtin that compiled code called (so inside a
+/// Wasm activation, with the exit frame recorded by the builtin trampoline),
+/// with nothing that has a destructor live in the builtin's frame: raising
+/// skips the frames up to the activation's entry.
+unsafe fn trap_on_err<T>(r: R<T>) -> T {
     match r {
         Ok(v) => v,
-        // SAFETY: libcalls run inside a Wasm activation; this frame owns
-        // nothing with a destructor (`r` was consumed, `c` is Copy).
+        // SAFETY: the caller's contract is `raise_trap`'s; this frame owns
+        // nothing with a destructor (`r` was consumed, `c` is `Copy`).
         Err(c) => unsafe { raise_trap(c) },
     }
 }
@@ -146,8 +155,9 @@ mod imp {
         let (sbase, slen) = (s.memories[smi].base(), s.memories[smi].len());
         let d = range(dst, len, dlen)?;
         let sr = range(src, len, slen)?;
-        // SAFETY: both ranges were checked against their memories' lengths;
-        // `copy` allows overlap (same memory).
+        // SAFETY: both ranges were checked against their memories' current
+        // lengths, which are mapped read-write; `copy` allows overlap (the
+        // same memory).
         unsafe { std::ptr::copy(sbase.add(sr.start), dbase.add(d.start), d.len()) };
         Ok(())
     }
@@ -167,9 +177,10 @@ mod imp {
             module.info().data.get(seg as usize),
             s.instances[inst].dropped_data.get(seg as usize),
         ) {
-            (Some(d), Some(false)) => {
-                &module.data_section()[d.offset as usize..d.offset as usize + d.len as usize]
-            }
+            (Some(d), Some(false)) => module
+                .data_section()
+                .get(d.offset as usize..d.offset as usize + d.len as usize)
+                .ok_or(TrapCode::MemoryOutOfBounds)?,
             (Some(_), Some(true)) => &[],
             _ => return Err(TrapCode::MemoryOutOfBounds),
         };
@@ -196,7 +207,8 @@ mod imp {
     ) -> R<u32> {
         let ti = table_index(s, inst, t)?;
         let limit = s.max_table_elements;
-        // SAFETY: compiled code passes a live reference of the table's type.
+        // SAFETY: compiled code passes null or a live reference of the
+        // table's type (the builtin's signature names the element type).
         Ok(unsafe { s.tables[ti].grow(delta, init, limit) }.unwrap_or(u32::MAX))
     }
 
@@ -209,7 +221,8 @@ mod imp {
         len: u32,
     ) -> R<()> {
         let ti = table_index(s, inst, t)?;
-        // SAFETY: as in table_grow.
+        // SAFETY: compiled code passes null or a live reference of the
+        // table's type (the builtin's signature names the element type).
         unsafe { s.tables[ti].fill(dst, v, len) }
     }
 
@@ -228,7 +241,8 @@ mod imp {
         if dend > s.tables[dti].size() {
             return Err(TrapCode::TableOutOfBounds);
         }
-        // SAFETY: the items are live elements of a table of the same type.
+        // SAFETY: the items are elements of table `st`, so null or live
+        // references, of the same type as `dt` (validated module).
         unsafe { s.tables[dti].set_range(dst, &items) }
     }
 
@@ -257,7 +271,8 @@ mod imp {
         if dend > s.tables[ti].size() {
             return Err(TrapCode::TableOutOfBounds);
         }
-        // SAFETY: segment items are live references of the table's type.
+        // SAFETY: a kept segment's items are null or live references (each
+        // externref counted by the segment) of the table's type.
         unsafe { s.tables[ti].set_range(dst, &items) }
     }
 
@@ -278,7 +293,8 @@ mod imp {
         v: *mut VMExternData,
     ) -> R<()> {
         let ti = table_index(s, inst, t)?;
-        // SAFETY: compiled code passes a live externref.
+        // SAFETY: compiled code passes null or a live externref (held by its
+        // frame, counted by the activations table).
         unsafe { s.tables[ti].set(i, v.cast()) }
     }
 
@@ -289,8 +305,11 @@ mod imp {
         v: *mut VMExternData,
     ) -> R<()> {
         let gi = global_index(s, inst, g)?;
-        // SAFETY: compiled code passes a live externref.
-        unsafe { s.globals[gi].store_raw(crate::vmcontext::ValRaw::from_u64(v as usize as u64)) };
+        // SAFETY: compiled code passes null or a live externref (held by its
+        // frame, counted by the activations table).
+        unsafe {
+            s.globals[gi].store_raw(crate::vm::vmcontext::ValRaw::from_u64(v as usize as u64))
+        };
         Ok(())
     }
 
@@ -299,8 +318,9 @@ mod imp {
         _inst: usize,
         r: *mut VMExternData,
     ) -> R<()> {
-        // SAFETY: compiled code passes a live externref.
-        unsafe { crate::gc::insert_slow(s, r) };
+        // SAFETY: compiled code passes null or a live externref, and this is
+        // a builtin of `s`'s compiled code.
+        unsafe { crate::vm::gc::insert_slow(s, r) };
         Ok(())
     }
 }
@@ -314,13 +334,16 @@ mod raw {
             /// # Safety
             /// Called by compiled code with its own live vmctx.
             pub unsafe extern "C" fn $name(vmctx: *mut VMContext $(, $a: $t)*) $(-> $ret)? {
-                // SAFETY: compiled code passes its live vmctx.
+                // SAFETY: compiled code passes its own live vmctx, and `s` is
+                // the only reference to the store used in this call.
                 let (s, inst) = unsafe { ctx(vmctx) };
                 let r = imp::$imp(s, inst $(, $a)*);
                 // A builtin call is a safepoint: the builtin has counted every
                 // reference it was given, so a collection here is safe.
-                crate::gc::stress(s);
-                trap_on_err(r)
+                crate::vm::gc::stress(s);
+                // SAFETY: called by compiled code through the builtin
+                // trampoline; this frame holds nothing with a destructor.
+                unsafe { trap_on_err(r) }
             }
         };
     }
@@ -345,11 +368,14 @@ mod raw {
         delta: u32,
         init: *mut u8,
     ) -> u32 {
-        // SAFETY: compiled code passes its live vmctx.
+        // SAFETY: compiled code passes its own live vmctx, and `s` is the
+        // only reference to the store used in this call.
         let (s, inst) = unsafe { ctx(vmctx) };
         let r = imp::table_grow(s, inst, t, delta, init);
-        crate::gc::stress(s);
-        trap_on_err(r)
+        crate::vm::gc::stress(s);
+        // SAFETY: called by compiled code through the builtin trampoline;
+        // this frame holds nothing with a destructor.
+        unsafe { trap_on_err(r) }
     }
 
     /// # Safety
@@ -360,11 +386,14 @@ mod raw {
         delta: u32,
         init: *mut VMExternData,
     ) -> u32 {
-        // SAFETY: compiled code passes its live vmctx.
+        // SAFETY: compiled code passes its own live vmctx, and `s` is the
+        // only reference to the store used in this call.
         let (s, inst) = unsafe { ctx(vmctx) };
         let r = imp::table_grow(s, inst, t, delta, init.cast());
-        crate::gc::stress(s);
-        trap_on_err(r)
+        crate::vm::gc::stress(s);
+        // SAFETY: called by compiled code through the builtin trampoline;
+        // this frame holds nothing with a destructor.
+        unsafe { trap_on_err(r) }
     }
 
     /// # Safety
@@ -376,11 +405,14 @@ mod raw {
         v: *mut u8,
         len: u32,
     ) {
-        // SAFETY: compiled code passes its live vmctx.
+        // SAFETY: compiled code passes its own live vmctx, and `s` is the
+        // only reference to the store used in this call.
         let (s, inst) = unsafe { ctx(vmctx) };
         let r = imp::table_fill(s, inst, t, dst, v, len);
-        crate::gc::stress(s);
-        trap_on_err(r)
+        crate::vm::gc::stress(s);
+        // SAFETY: called by compiled code through the builtin trampoline;
+        // this frame holds nothing with a destructor.
+        unsafe { trap_on_err(r) }
     }
 
     /// # Safety
@@ -392,10 +424,13 @@ mod raw {
         v: *mut VMExternData,
         len: u32,
     ) {
-        // SAFETY: compiled code passes its live vmctx.
+        // SAFETY: compiled code passes its own live vmctx, and `s` is the
+        // only reference to the store used in this call.
         let (s, inst) = unsafe { ctx(vmctx) };
         let r = imp::table_fill(s, inst, t, dst, v.cast(), len);
-        crate::gc::stress(s);
-        trap_on_err(r)
+        crate::vm::gc::stress(s);
+        // SAFETY: called by compiled code through the builtin trampoline;
+        // this frame holds nothing with a destructor.
+        unsafe { trap_on_err(r) }
     }
 }

@@ -18,6 +18,20 @@ pub const CODE: &[u8] = &[
     0xb9, 0x01, 0x00, 0x00, 0x00, 0xff, 0xd0, 0x8b, 0x04, 0x24, 0x48, 0x83, 0xc4, 0x20, 0x5d, 0xc3,
     0x0f, 0x0b,
 ];
+
+// VMContext offsets the code uses (checked against VMOffsets).
+pub const LIMITS_LAST_WASM_ENTRY_FP: u32 = 24;
+pub const LIMITS_LAST_WASM_EXIT_FP: u32 = 8;
+pub const LIMITS_LAST_WASM_EXIT_PC: u32 = 16;
+pub const LIMITS_STACK_LIMIT: u32 = 0;
+pub const VALUE_SLOT_SIZE: u32 = 16;
+pub const VMCTX_DEFINED_MEMORY0_BASE: u32 = 80;
+pub const VMCTX_IMPORTED_FUNCTION0_VMCTX: u32 = 72;
+pub const VMCTX_IMPORTED_FUNCTION0_WASM_CALL: u32 = 64;
+pub const VMCTX_RUNTIME_LIMITS: u32 = 8;
+pub const VMHOSTFUNC_ARRAY_CALL: u32 = 8;
+
+// Labels.
 pub const F_ADD: u32 = 0;
 pub const F_UNREACHABLE: u32 = 9;
 pub const TRAP_UNREACHABLE: u32 = 13;

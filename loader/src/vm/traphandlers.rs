@@ -14,8 +14,8 @@
 //!   **must not** have anything with a destructor live in its own frames:
 //!   the frames between it and the catch point are skipped, not unwound.
 
-use crate::error::Error;
-use crate::vmcontext::VMRuntimeLimits;
+use crate::vm::backtrace::{backtrace_pcs, WasmActivation};
+use crate::vm::vmcontext::VMRuntimeLimits;
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
@@ -33,11 +33,15 @@ pub(crate) enum UnwindReason {
         pcs: Vec<usize>,
         first_is_trap_pc: bool,
     },
-    /// A host function returned an error.
-    Error(Error),
+    /// A host function returned an error (the API layer's error type,
+    /// boxed; it unboxes it at the entry).
+    Error(HostError),
     /// A host function panicked.
     Panic(Box<dyn Any + Send>),
 }
+
+/// An error a host function returns through the runtime.
+pub(crate) type HostError = Box<dyn std::error::Error + Send + Sync>;
 
 extern "C" {
     fn wasmc_setjmp_call(
@@ -62,16 +66,6 @@ pub(crate) struct CallThreadState {
     prev: *const CallThreadState,
 }
 
-/// Where one activation of a store left Wasm: its innermost Wasm frame is
-/// `exit_fp` (suspended at return address `exit_pc`) and its outermost Wasm
-/// frame is the one whose caller's frame pointer is `entry_fp`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct WasmActivation {
-    pub exit_pc: usize,
-    pub exit_fp: usize,
-    pub entry_fp: usize,
-}
-
 /// The activations of the store whose runtime limits are `limits` on this
 /// thread, innermost first. Only meaningful when called from host or runtime
 /// code that Wasm called (so the innermost exit frame is current).
@@ -81,13 +75,17 @@ pub(crate) fn activations_of(limits: *const VMRuntimeLimits) -> Vec<WasmActivati
     let mut first = true;
     while !state.is_null() {
         // SAFETY: states in the chain live on the stack frames of
-        // `catch_traps` calls that have not returned yet.
+        // `catch_traps` calls on this thread that have not returned yet (each
+        // unlinks its state before returning).
         let st = unsafe { &*state };
         if st.limits == limits {
             if first {
-                // SAFETY: the limits belong to a live store on this thread.
+                // SAFETY: `limits` equals the limits of a state in the chain,
+                // i.e. of a store with an activation in progress on this
+                // thread, so it is alive.
                 let l = unsafe { &*limits };
-                // SAFETY: plain reads on the owning thread.
+                // SAFETY: the limits' cells are only accessed by the thread
+                // running the store's Wasm, which is this one; plain reads.
                 let a = unsafe {
                     WasmActivation {
                         exit_pc: *l.last_wasm_exit_pc.get(),
@@ -121,7 +119,8 @@ fn current() -> *const CallThreadState {
 }
 
 unsafe extern "C" fn call_closure<F: FnMut()>(data: *mut c_void) {
-    // SAFETY: `data` is the `&mut F` passed by `catch_traps`, alive for the call.
+    // SAFETY: `data` is the `&mut F` that `catch_traps` passed to
+    // `wasmc_setjmp_call`, alive until that call returns.
     let f = unsafe { &mut *(data as *mut F) };
     f();
 }
@@ -138,9 +137,10 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
     mut f: F,
 ) -> Result<(), UnwindReason> {
     thread_setup();
-    // SAFETY: caller contract: limits is live; only this thread touches it.
+    // SAFETY: the caller promises `limits` is the store's live limits.
     let l = unsafe { &*limits };
-    // SAFETY: plain reads and writes of the store's limits on its own thread.
+    // SAFETY: the limits' cells are only accessed by the thread running the
+    // store's Wasm, which is this one; plain reads.
     let saved = unsafe {
         (
             *l.stack_limit.get(),
@@ -157,7 +157,8 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
         // still fire first, leaving room for host functions and builtins.
         let floor = thread_stack_low().map_or(0, |low| low.saturating_add(HOST_STACK_RESERVE));
         let limit = sp.saturating_sub(max_wasm_stack).max(floor);
-        // SAFETY: as above.
+        // SAFETY: a plain write to the live limits' cell, which only this
+        // thread (the one about to run the store's Wasm) accesses.
         unsafe { *l.stack_limit.get() = limit };
     }
     let state = CallThreadState {
@@ -170,8 +171,8 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
         prev: current(),
     };
     CURRENT.with(|c| c.set(&state));
-    // SAFETY: the slot and closure outlive the call; call_closure::<F> matches
-    // the data pointer's type.
+    // SAFETY: the jump-buffer slot (in `state`) and the closure `f` outlive
+    // the call, and `call_closure::<F>` reads `data` as the `F` it is.
     let ok = unsafe {
         wasmc_setjmp_call(
             state.jmp_buf.as_ptr(),
@@ -180,7 +181,8 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
         )
     };
     CURRENT.with(|c| c.set(state.prev));
-    // SAFETY: restoring the values saved above, same thread.
+    // SAFETY: plain writes restoring the values saved above, on the thread
+    // that owns the limits' cells.
     unsafe {
         *l.stack_limit.get() = saved.0;
         *l.last_wasm_exit_fp.get() = saved.1;
@@ -190,7 +192,8 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
     if ok != 0 {
         Ok(())
     } else {
-        // SAFETY: the activation is over; nothing else accesses the cell.
+        // SAFETY: the activation is over (the state is unlinked), so nothing
+        // else can access the cell any more.
         Err(unsafe { (*state.unwind.get()).take() }.expect("unwound without a reason"))
     }
 }
@@ -206,8 +209,9 @@ pub(crate) unsafe fn raise(reason: UnwindReason) -> ! {
         eprintln!("wasmc: trap raised outside a Wasm activation");
         std::process::abort();
     }
-    // SAFETY: the state lives in the `catch_traps` frame below us and only
-    // this thread touches it.
+    // SAFETY: `state` is non-null, so it lives in the `catch_traps` frame
+    // below us on this thread, which only this thread touches; its jump
+    // buffer was set by `wasmc_setjmp_call` and is still active.
     unsafe {
         *(*state).unwind.get() = Some(reason);
         wasmc_longjmp((*state).jmp_buf.get())
@@ -224,19 +228,22 @@ pub(crate) unsafe fn raise_trap(code: TrapCode) -> ! {
     let pcs = if state.is_null() {
         Vec::new()
     } else {
-        // SAFETY: state and its limits are live (see `raise`).
+        // SAFETY: a non-null current state lives in a `catch_traps` frame on
+        // this thread, and its limits are the running store's.
         let l = unsafe { &*(*state).limits };
-        // SAFETY: plain reads of this thread's limits; the frames between the
-        // exit FP and the entry FP are live Wasm frames.
+        // SAFETY: the builtin trampoline recorded the exit FP/PC of the
+        // calling Wasm frame before calling us, so the frames from there to
+        // the entry FP are live, suspended Wasm frames; the cells are read
+        // on their own thread.
         unsafe {
-            walk_frames(
-                *l.last_wasm_exit_pc.get(),
-                *l.last_wasm_exit_fp.get(),
-                *l.last_wasm_entry_fp.get(),
-            )
+            backtrace_pcs(WasmActivation {
+                exit_pc: *l.last_wasm_exit_pc.get(),
+                exit_fp: *l.last_wasm_exit_fp.get(),
+                entry_fp: *l.last_wasm_entry_fp.get(),
+            })
         }
     };
-    // SAFETY: forwarded contract.
+    // SAFETY: this function's contract is `raise`'s.
     unsafe {
         raise(UnwindReason::Trap {
             code,
@@ -246,66 +253,15 @@ pub(crate) unsafe fn raise_trap(code: TrapCode) -> ! {
     }
 }
 
-/// Walks the frame-pointer chain from (`pc`, `fp`) up to the frame whose
-/// caller's FP is `entry_fp` (the entry trampoline). `[fp]` is the caller's
-/// FP and `[fp + 8]` the return address on x86-64 and aarch64.
-///
-/// # Safety
-/// `fp` must be the frame pointer of a live Wasm frame whose chain reaches
-/// `entry_fp`.
-unsafe fn walk_frames(mut pc: usize, mut fp: usize, entry_fp: usize) -> Vec<usize> {
-    let mut pcs = Vec::new();
-    const MAX_FRAMES: usize = 1 << 20;
-    while pc != 0 && fp != 0 && pcs.len() < MAX_FRAMES {
-        pcs.push(pc);
-        if fp == entry_fp {
-            break;
-        }
-        // SAFETY: fp points into a live frame (caller contract); saved FP
-        // and return address are its first two words.
-        let (next_fp, ret) = unsafe {
-            (
-                *(fp as *const usize),
-                *((fp + std::mem::size_of::<usize>()) as *const usize),
-            )
-        };
-        if next_fp == entry_fp || next_fp <= fp {
-            break;
-        }
-        pc = ret;
-        fp = next_fp;
-    }
-    pcs
-}
-
-/// Turns an unwind reason into the public error (or resumes a panic).
-pub(crate) fn into_error(reason: UnwindReason) -> Error {
-    match reason {
-        UnwindReason::Trap {
-            code,
-            pcs,
-            first_is_trap_pc,
-        } => {
-            let backtrace = pcs
-                .iter()
-                .enumerate()
-                .filter_map(|(i, pc)| crate::code::frame_info(*pc, !(i == 0 && first_is_trap_pc)))
-                .collect();
-            Error::Trap(crate::trap::Trap { code, backtrace })
-        }
-        UnwindReason::Error(e) => e,
-        UnwindReason::Panic(p) => std::panic::resume_unwind(p),
-    }
-}
-
 // ----- signal handlers -----
 
 const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
 
 struct PrevHandlers([libc::sigaction; 4]);
-// SAFETY: plain data (function addresses and flags), written once.
+// SAFETY: plain data (handler addresses, flags and masks), written once
+// before it is shared and only read afterwards.
 unsafe impl Sync for PrevHandlers {}
-// SAFETY: as above.
+// SAFETY: plain data with no thread affinity (no pointers it owns).
 unsafe impl Send for PrevHandlers {}
 
 static PREV: OnceLock<PrevHandlers> = OnceLock::new();
@@ -340,7 +296,8 @@ fn init_handlers() {
 unsafe fn context_pc_fp(ctx: *mut c_void) -> (usize, usize) {
     let uc = ctx as *const libc::ucontext_t;
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    // SAFETY: the kernel passes a valid ucontext_t.
+    // SAFETY: the caller passes the signal handler's context, a valid
+    // `ucontext_t` the kernel filled in.
     unsafe {
         let g = &(*uc).uc_mcontext.gregs;
         (
@@ -349,7 +306,8 @@ unsafe fn context_pc_fp(ctx: *mut c_void) -> (usize, usize) {
         )
     }
     #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-    // SAFETY: the kernel passes a valid ucontext_t.
+    // SAFETY: the caller passes the signal handler's context, a valid
+    // `ucontext_t` the kernel filled in.
     unsafe {
         let m = &(*uc).uc_mcontext;
         (m.pc as usize, m.regs[29] as usize)
@@ -363,15 +321,20 @@ unsafe extern "C" fn trap_handler(
 ) {
     let state = current();
     if !state.is_null() {
-        // SAFETY: ctx comes from the kernel.
+        // SAFETY: `ctx` is the context the kernel passed to this handler.
         let (pc, fp) = unsafe { context_pc_fp(ctx) };
-        if let Some(code) = crate::code::lookup_trap(pc) {
-            // SAFETY: the state is live (this thread is inside catch_traps) and
-            // the faulting frame is a Wasm frame whose chain reaches the
-            // activation's entry FP.
+        if let Some(code) = crate::vm::code::lookup_trap(pc) {
+            // SAFETY: the state is live (this thread is inside `catch_traps`)
+            // and its limits are the running store's; the fault is at a trap
+            // site of registered Wasm code, so `fp` is that Wasm frame's and
+            // its chain reaches the activation's entry FP.
             unsafe {
                 let entry_fp = *(*(*state).limits).last_wasm_entry_fp.get();
-                let pcs = walk_frames(pc, fp, entry_fp);
+                let pcs = backtrace_pcs(WasmActivation {
+                    exit_pc: pc,
+                    exit_fp: fp,
+                    entry_fp,
+                });
                 *(*state).unwind.get() = Some(UnwindReason::Trap {
                     code,
                     pcs,
@@ -381,10 +344,14 @@ unsafe extern "C" fn trap_handler(
             }
         }
     }
-    // SAFETY: chaining with the kernel's arguments.
+    // SAFETY: passing on the kernel's own arguments for this signal.
     unsafe { chain(signum, info, ctx) }
 }
 
+/// Passes the signal to the handler that was installed before ours.
+///
+/// # Safety
+/// The arguments must be the ones the kernel passed to a signal handler.
 unsafe fn chain(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
     let Some(prev) = PREV.get() else { return };
     let Some(i) = SIGNALS.iter().position(|s| *s == signum) else {
@@ -421,18 +388,25 @@ unsafe fn chain(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_voi
 const MIN_ALT_STACK: usize = 64 * 1024;
 
 struct AltStack {
-    mmap: crate::sys::mmap::Mmap,
+    mmap: crate::vm::sys::mmap::Mmap,
     prev: libc::stack_t,
 }
 
 impl Drop for AltStack {
     fn drop(&mut self) {
-        // SAFETY: querying and restoring this thread's signal stack; ours is
-        // only unmapped after it stopped being the current one.
+        // SAFETY: querying and restoring this thread's signal stack with
+        // valid `stack_t`s; ours (its mapping is still alive here) is only
+        // replaced if it is the current one, and unmapped after that.
         unsafe {
             let mut cur: libc::stack_t = std::mem::zeroed();
             libc::sigaltstack(ptr::null(), &mut cur);
-            if cur.ss_sp == self.mmap.as_ptr().add(crate::sys::mmap::page_size()).cast() {
+            if cur.ss_sp
+                == self
+                    .mmap
+                    .as_ptr()
+                    .add(crate::vm::sys::mmap::page_size())
+                    .cast()
+            {
                 libc::sigaltstack(&self.prev, ptr::null_mut());
             }
         }
@@ -498,27 +472,29 @@ fn ensure_sigaltstack() {
         if slot.borrow().is_some() {
             return;
         }
-        // SAFETY: querying this thread's signal stack.
+        // SAFETY: `stack_t` is plain C data for which all-zero is valid.
         let mut cur: libc::stack_t = unsafe { std::mem::zeroed() };
-        // SAFETY: valid out-pointer.
+        // SAFETY: a query (null new stack) with a valid out-pointer.
         unsafe { libc::sigaltstack(ptr::null(), &mut cur) };
         if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= MIN_ALT_STACK {
             return;
         }
-        let page = crate::sys::mmap::page_size();
-        let Ok(mut mmap) = crate::sys::mmap::Mmap::reserve(MIN_ALT_STACK + page) else {
+        let page = crate::vm::sys::mmap::page_size();
+        let Ok(mut mmap) = crate::vm::sys::mmap::Mmap::reserve(MIN_ALT_STACK + page) else {
             return;
         };
         if mmap.make_accessible(page, MIN_ALT_STACK).is_err() {
             return;
         }
         let new = libc::stack_t {
-            // SAFETY: the first page is the guard; the stack is above it.
+            // SAFETY: the mapping is `MIN_ALT_STACK + page` long, so one page
+            // in stays inside it (the first page is the guard).
             ss_sp: unsafe { mmap.as_ptr().add(page) }.cast(),
             ss_flags: 0,
             ss_size: MIN_ALT_STACK,
         };
-        // SAFETY: installing a mapped, read-write stack we keep alive in TLS.
+        // SAFETY: installing a mapped, read-write stack of `MIN_ALT_STACK`
+        // bytes that the thread-local keeps alive until it is uninstalled.
         if unsafe { libc::sigaltstack(&new, ptr::null_mut()) } == 0 {
             *slot.borrow_mut() = Some(AltStack { mmap, prev: cur });
         }

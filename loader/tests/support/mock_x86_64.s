@@ -1,12 +1,22 @@
-# Hand-written stand-in for compiled Wasm code, used by the loader's unit
-# tests (no compiler needed). Follows the calling conventions of
-# format/src/vmoffsets.rs for a module with 3 types, 1 imported function and
-# 1 defined memory, so:
-#   vmctx+8  runtime_limits     limits+0 stack_limit, +8 exit_fp, +16 exit_pc, +24 entry_fp
-#   vmctx+64 imported_functions[0].wasm_call, vmctx+72 .vmctx
-#   vmctx+80 defined memory 0 base
-#   host ctx+8 array_call
+# Hand-written stand-in for compiled Wasm code, used by the loader's mock
+# tests (tests/mock.rs; no compiler needed), for a module with 3 types, 1
+# imported function and 1 defined memory.
+#
+# The VMContext offsets it uses are the symbols below. gen_mock.py exports
+# them to mock_x86_64.rs, and the test `asm_offsets_are_vmoffsets` checks
+# each against `wasmc_format::VMOffsets` for the mock module, so a layout
+# change fails that test by name instead of crashing the others.
 # Regenerate mock_x86_64.rs with gen_mock.py after editing.
+        .set VMCTX_RUNTIME_LIMITS, 8
+        .set LIMITS_STACK_LIMIT, 0
+        .set LIMITS_LAST_WASM_EXIT_FP, 8
+        .set LIMITS_LAST_WASM_EXIT_PC, 16
+        .set LIMITS_LAST_WASM_ENTRY_FP, 24
+        .set VMCTX_IMPORTED_FUNCTION0_WASM_CALL, 64
+        .set VMCTX_IMPORTED_FUNCTION0_VMCTX, 72
+        .set VMCTX_DEFINED_MEMORY0_BASE, 80
+        .set VMHOSTFUNC_ARRAY_CALL, 8
+        .set VALUE_SLOT_SIZE, 16
         .intel_syntax noprefix
         .text
 f_add:                          # (i32, i32) -> i32
@@ -38,7 +48,7 @@ trap_div:
 f_load:                         # (i32) -> i32
         push rbp
         mov rbp, rsp
-        mov rax, [rdi + 80]
+        mov rax, [rdi + VMCTX_DEFINED_MEMORY0_BASE]
         mov edx, edx
 trap_load:
         mov eax, [rax + rdx]
@@ -47,8 +57,8 @@ trap_load:
 f_recurse:                      # () -> ()
         push rbp
         mov rbp, rsp
-        mov rax, [rdi + 8]
-        cmp rsp, [rax]
+        mov rax, [rdi + VMCTX_RUNTIME_LIMITS]
+        cmp rsp, [rax + LIMITS_STACK_LIMIT]
         jb 1f
         call f_recurse
         pop rbp
@@ -60,8 +70,8 @@ f_call_import:                  # (i32) -> i32
         push rbp
         mov rbp, rsp
         mov rsi, rdi
-        mov rax, [rdi + 64]
-        mov rdi, [rdi + 72]
+        mov rax, [rdi + VMCTX_IMPORTED_FUNCTION0_WASM_CALL]
+        mov rdi, [rdi + VMCTX_IMPORTED_FUNCTION0_VMCTX]
         call rax
         pop rbp
         ret
@@ -71,12 +81,12 @@ entry_t0:                       # (i32, i32) -> i32
         mov rbp, rsp
         push rbx
         sub rsp, 8
-        mov rax, [rdi + 8]
-        mov [rax + 24], rbp
+        mov rax, [rdi + VMCTX_RUNTIME_LIMITS]
+        mov [rax + LIMITS_LAST_WASM_ENTRY_FP], rbp
         mov rbx, rcx
         mov r8, rdx
         mov edx, [rbx]
-        mov ecx, [rbx + 16]
+        mov ecx, [rbx + VALUE_SLOT_SIZE]
         call r8
         mov [rbx], eax
         add rsp, 8
@@ -86,8 +96,8 @@ entry_t0:                       # (i32, i32) -> i32
 entry_t1:                       # () -> ()
         push rbp
         mov rbp, rsp
-        mov rax, [rdi + 8]
-        mov [rax + 24], rbp
+        mov rax, [rdi + VMCTX_RUNTIME_LIMITS]
+        mov [rax + LIMITS_LAST_WASM_ENTRY_FP], rbp
         call rdx
         pop rbp
         ret
@@ -96,8 +106,8 @@ entry_t2:                       # (i32) -> i32
         mov rbp, rsp
         push rbx
         sub rsp, 8
-        mov rax, [rdi + 8]
-        mov [rax + 24], rbp
+        mov rax, [rdi + VMCTX_RUNTIME_LIMITS]
+        mov [rax + LIMITS_LAST_WASM_ENTRY_FP], rbp
         mov rbx, rcx
         mov r8, rdx
         mov edx, [rbx]
@@ -111,13 +121,13 @@ host_t2:                        # Wasm ABI (i32) -> i32, calls array_call
         push rbp
         mov rbp, rsp
         sub rsp, 32
-        mov rax, [rsi + 8]
+        mov rax, [rsi + VMCTX_RUNTIME_LIMITS]
         mov r8, [rbp]
-        mov [rax + 8], r8
+        mov [rax + LIMITS_LAST_WASM_EXIT_FP], r8
         mov r8, [rbp + 8]
-        mov [rax + 16], r8
+        mov [rax + LIMITS_LAST_WASM_EXIT_PC], r8
         mov [rsp], edx
-        mov rax, [rdi + 8]
+        mov rax, [rdi + VMHOSTFUNC_ARRAY_CALL]
         mov rdx, rsp
         mov ecx, 1
         call rax
