@@ -13,7 +13,6 @@ mod compile;
 mod convert;
 mod emit;
 mod func_environ;
-pub mod inspect;
 mod isa;
 mod trampolines;
 mod translate;
@@ -101,4 +100,3 @@ pub fn compile(wasm: &[u8], opts: &CompileOptions) -> Result<Vec<u8>, CompileErr
     let compiled = compile::compile_module(&*isa, &info, &funcs, functions, opts)?;
     emit::emit(&*isa, opts, info, funcs, data, compiled)
 }
-pub mod wast;

@@ -5,7 +5,7 @@
 //! script is one check; a failing check is recorded with its line, what was
 //! expected and what happened, and the script goes on.
 
-use crate::{compile, CompileOptions};
+use wasmc_compiler::{compile, CompileOptions};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,8 @@
 //! `wasmc compile` through the real binary: ELF layout seen by readelf,
 //! byte-identical output for any thread count, and clear errors.
 
-mod common;
 
-use common::{tmp_dir, wasmc, wasmc_compile};
+use crate::common::{tmp_dir, wasmc, wasmc_compile};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
