@@ -185,6 +185,10 @@ mod tests {
         let mut bytes = bytes;
         bytes[4..8].copy_from_slice(&8u32.to_le_bytes());
         let e = AddrMap::parse(&bytes).unwrap().validate(100).unwrap_err();
-        assert!(e.to_string().contains("entry 1: code offset 0x4 out of order"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("entry 1: code offset 0x4 out of order"),
+            "{e}"
+        );
     }
 }

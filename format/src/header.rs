@@ -16,9 +16,9 @@
 //! that with a host and names every field that differs.
 
 use crate::bytes::read_u32;
-use crate::sections::{Hashed, SectionId, SECTIONS};
-use crate::memory::{MAX_GUARD_RESERVATION, MAX_GUARD_SIZE, MIN_GUARD_RESERVATION};
 pub use crate::memory::MemoryStrategy;
+use crate::memory::{MAX_GUARD_RESERVATION, MAX_GUARD_SIZE, MIN_GUARD_RESERVATION};
+use crate::sections::{Hashed, SectionId, SECTIONS};
 use crate::{FormatError, ModuleInfo};
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,6 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 /// Version of the artifact format. Bump on any change to a section's
 /// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
 pub const FORMAT_VERSION: u32 = 2;
-
 
 /// Cranelift optimization level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -109,6 +109,9 @@ mod tests {
         assert!(!g(MAX_GUARD_RESERVATION + 1, 0).is_supported());
         assert!(!g(MIN_GUARD_RESERVATION, MAX_GUARD_SIZE + 1).is_supported());
         // 32-bit indices cannot leave the smallest reservation.
-        assert_eq!(MIN_GUARD_RESERVATION, crate::WASM32_MAX_PAGES * crate::WASM_PAGE_SIZE);
+        assert_eq!(
+            MIN_GUARD_RESERVATION,
+            crate::WASM32_MAX_PAGES * crate::WASM_PAGE_SIZE
+        );
     }
 }

@@ -174,7 +174,13 @@ pub const SECTIONS: [SectionSpec; 8] = {
         spec(S::Funcs, ELF_WASMC_FUNCS, TABLE_ALIGN, true, Metadata),
         spec(S::Names, ELF_WASMC_NAMES, TABLE_ALIGN, false, Metadata),
         spec(S::Traps, ELF_WASMC_TRAPS, TABLE_ALIGN, true, Metadata),
-        spec(S::StackMaps, ELF_WASMC_STACKMAPS, TABLE_ALIGN, false, Metadata),
+        spec(
+            S::StackMaps,
+            ELF_WASMC_STACKMAPS,
+            TABLE_ALIGN,
+            false,
+            Metadata,
+        ),
         spec(S::AddrMap, ELF_WASMC_ADDRMAP, TABLE_ALIGN, false, Metadata),
         spec(S::Data, ELF_WASMC_DATA, PAGE_ALIGN, false, Data),
     ]

@@ -232,7 +232,9 @@ impl StackMapSection<'_> {
             if ret == 0 || u64::from(ret) > text_len {
                 return Err(entry(
                     i,
-                    format!("return address {ret:#x} points outside `.text` (length {text_len:#x})"),
+                    format!(
+                        "return address {ret:#x} points outside `.text` (length {text_len:#x})"
+                    ),
                 ));
             }
             for slot in map.slots() {
@@ -331,7 +333,10 @@ mod tests {
         let mut b = StackMapBuilder::default();
         b.push(0, 8, vec![]);
         let bytes = b.finish();
-        assert!(StackMapSection::parse(&bytes).unwrap().validate(100, 8).is_err());
+        assert!(StackMapSection::parse(&bytes)
+            .unwrap()
+            .validate(100, 8)
+            .is_err());
         // Keys out of order (the builder sorts, so swap them by hand).
         let mut bytes = sample();
         bytes[4..8].copy_from_slice(&50u32.to_le_bytes());

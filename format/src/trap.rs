@@ -291,13 +291,19 @@ mod tests {
             "section `.wasmc.traps`: entry 2: offset 0xf points outside `.text` (length 0xf)"
         );
         let unsorted = raw(&[0, 8, 4]);
-        let e = TrapTable::parse(&unsorted).unwrap().validate(16).unwrap_err();
+        let e = TrapTable::parse(&unsorted)
+            .unwrap()
+            .validate(16)
+            .unwrap_err();
         assert!(matches!(e, FormatError::Entry { entry: 2, .. }), "{e}");
         let dup = raw(&[4, 4]);
         assert!(TrapTable::parse(&dup).unwrap().validate(16).is_err());
         let mut bad_code = raw(&[1]);
         *bad_code.last_mut().unwrap() = 0xee;
-        let e = TrapTable::parse(&bad_code).unwrap().validate(16).unwrap_err();
+        let e = TrapTable::parse(&bad_code)
+            .unwrap()
+            .validate(16)
+            .unwrap_err();
         assert!(e.to_string().contains("unknown trap code 238"), "{e}");
         TrapTable::parse(&[]).unwrap().validate(0).unwrap();
     }

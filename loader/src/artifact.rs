@@ -689,7 +689,10 @@ mod tests {
         let e = ParsedArtifact::parse(&build(vec![], m.finish(), vec![]))
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("section `.wasmc.stackmaps`: entry 1: slot offset 0xc"), "{e}");
+        assert!(
+            e.starts_with("section `.wasmc.stackmaps`: entry 1: slot offset 0xc"),
+            "{e}"
+        );
         let mut m = stack_map::StackMapBuilder::default();
         m.push(17, 16, vec![]);
         assert!(ParsedArtifact::parse(&build(vec![], m.finish(), vec![])).is_err());

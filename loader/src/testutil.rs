@@ -99,7 +99,11 @@ impl ArtifactBuilder {
                 SectionId::Meta => &meta[..],
                 id => section(id),
             };
-            let id = obj.add_section(vec![], spec.name.as_bytes().to_vec(), SectionKind::ReadOnlyData);
+            let id = obj.add_section(
+                vec![],
+                spec.name.as_bytes().to_vec(),
+                SectionKind::ReadOnlyData,
+            );
             obj.append_section_data(id, bytes, spec.align);
         }
         if self.text_reloc {

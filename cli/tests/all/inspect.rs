@@ -5,7 +5,6 @@
 //! and a non-zero exit, never a panic (the library function on thousands of
 //! variants in-process, the binary on a handful).
 
-
 use crate::common::{example, tmp_dir, wasmc, wasmc_compile};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

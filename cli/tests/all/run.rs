@@ -5,7 +5,6 @@
 //! truncated, foreign and missing artifacts are errors, never panics or
 //! signals (`wasmc run` verifies the content hash before running anything).
 
-
 use crate::common::{tmp_dir, wasmc, wasmc_compile};
 use std::path::{Path, PathBuf};
 
