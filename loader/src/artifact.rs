@@ -240,7 +240,7 @@ impl<'a> ParsedArtifact<'a> {
         // compiler's.
         for spec in &SECTIONS {
             let r = ranges.get(spec.id);
-            if !r.is_empty() && (r.start as u64) % spec.align != 0 {
+            if !r.is_empty() && (r.start as u64) & (spec.align - 1) != 0 {
                 return Err(section_err(
                     spec.name,
                     format!(
