@@ -8,13 +8,18 @@
 //! `global.get`, typed `select`); cranelift-wasm itself only marks locals and
 //! block parameters, and a value missed here would be invisible to the
 //! collector.
+//!
+//! This file holds the translation hooks (what each Wasm operator that
+//! touches the runtime becomes); `vmctx` holds the VMContext helpers they
+//! call (vmctx, builtins, table and memory definitions, the activations
+//! table) and the builtins' native signature.
 
 use crate::convert::{ir_type, trap_to_ir, wasm_signature};
 use cranelift_codegen::cursor::FuncCursor;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::immediates::Offset32;
-use cranelift_codegen::ir::{self, types, AbiParam, ArgumentPurpose, InstBuilder, MemFlags};
-use cranelift_codegen::isa::{CallConv, TargetFrontendConfig, TargetIsa};
+use cranelift_codegen::ir::{self, types, InstBuilder, MemFlags};
+use cranelift_codegen::isa::{TargetFrontendConfig, TargetIsa};
 use cranelift_entity::PrimaryMap;
 use cranelift_frontend::FunctionBuilder;
 use cranelift_wasm::{
@@ -23,9 +28,12 @@ use cranelift_wasm::{
     WasmResult,
 };
 use std::collections::HashMap;
-use wasmc_format::builtins::{Builtin, BuiltinType};
+use wasmc_format::builtins::Builtin;
 use wasmc_format::{FuncInfo, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType};
 use wasmparser::Operator;
+
+mod vmctx;
+pub use vmctx::builtin_signature;
 
 /// `UserExternalName` namespace of defined Wasm functions (index = function index).
 pub const NS_WASM_FUNC: u32 = 0;
@@ -73,271 +81,6 @@ impl<'a> FuncEnv<'a> {
             pending_select: None,
         }
     }
-
-    /// The signature of function `f` (an index the validator checked).
-    fn func_type_of(&self, f: u32) -> &'a wasmc_format::FuncType {
-        &self.module.types[self.funcs[f as usize].type_index as usize]
-    }
-
-    fn ptr(&self) -> ir::Type {
-        self.isa.pointer_type()
-    }
-
-    fn cc(&self) -> CallConv {
-        self.isa.default_call_conv()
-    }
-
-    fn vmctx(&mut self, func: &mut ir::Function) -> ir::GlobalValue {
-        *self
-            .vmctx_gv
-            .get_or_insert_with(|| func.create_global_value(ir::GlobalValueData::VMContext))
-    }
-
-    fn load_gv(
-        func: &mut ir::Function,
-        base: ir::GlobalValue,
-        offset: u32,
-        ty: ir::Type,
-        readonly: bool,
-    ) -> ir::GlobalValue {
-        let mut flags = MemFlags::trusted();
-        if readonly {
-            flags = flags.with_readonly();
-        }
-        func.create_global_value(ir::GlobalValueData::Load {
-            base,
-            offset: Offset32::new(offset as i32),
-            global_type: ty,
-            flags,
-        })
-    }
-
-    fn vmctx_val(func: &ir::Function) -> ir::Value {
-        func.special_param(ArgumentPurpose::VMContext)
-            .expect("wasm function has a vmctx parameter")
-    }
-
-    /// The builtin trampoline for `b`, declared in `func`.
-    fn builtin(&mut self, func: &mut ir::Function, b: Builtin) -> ir::FuncRef {
-        if let Some(f) = self.builtins.get(&b) {
-            return *f;
-        }
-        let sig = func.import_signature(builtin_signature(b, self.ptr(), self.cc()));
-        let name =
-            ir::ExternalName::User(func.declare_imported_user_function(ir::UserExternalName {
-                namespace: NS_BUILTIN,
-                index: b.index(),
-            }));
-        let f = func.import_function(ir::ExtFuncData {
-            name,
-            signature: sig,
-            colocated: true,
-        });
-        self.builtins.insert(b, f);
-        f
-    }
-
-    fn call_builtin(
-        &mut self,
-        pos: &mut FuncCursor,
-        b: Builtin,
-        args: &[ir::Value],
-    ) -> Option<ir::Value> {
-        let f = self.builtin(pos.func, b);
-        let vmctx = Self::vmctx_val(pos.func);
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(vmctx);
-        all.extend_from_slice(args);
-        let call = pos.ins().call(f, &all);
-        pos.func.dfg.inst_results(call).first().copied()
-    }
-
-    /// (base, current_elements) global values of `table`.
-    fn table_gvs(
-        &mut self,
-        func: &mut ir::Function,
-        table: u32,
-    ) -> (ir::GlobalValue, ir::GlobalValue) {
-        if let Some(t) = self.tables.get(&table) {
-            return *t;
-        }
-        let vmctx = self.vmctx(func);
-        let ptr = self.ptr();
-        let o = self.offsets;
-        let (owner, off) = if table < self.module.num_imported_tables {
-            let def = Self::load_gv(func, vmctx, o.vmctx_imported_table(table), ptr, true);
-            (def, 0)
-        } else {
-            (
-                vmctx,
-                o.vmctx_defined_table(table - self.module.num_imported_tables),
-            )
-        };
-        let base = Self::load_gv(func, owner, off + o.vmtable_definition_base(), ptr, false);
-        let bound = Self::load_gv(
-            func,
-            owner,
-            off + o.vmtable_definition_current_elements(),
-            types::I32,
-            false,
-        );
-        self.tables.insert(table, (base, bound));
-        (base, bound)
-    }
-
-    /// Address of element `index` of `table`, trapping with `code` when out of bounds.
-    fn table_elem_addr(
-        &mut self,
-        builder: &mut FunctionBuilder,
-        table: u32,
-        index: ir::Value,
-        code: TrapCode,
-    ) -> ir::Value {
-        let (base_gv, bound_gv) = self.table_gvs(builder.func, table);
-        let ptr = self.ptr();
-        let bound = builder.ins().global_value(types::I32, bound_gv);
-        let oob = builder
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, index, bound);
-        builder.ins().trapnz(oob, trap_to_ir(code));
-        let idx = builder.ins().uextend(ptr, index);
-        let shift = self.offsets.size_of_table_element().trailing_zeros();
-        let off = builder.ins().ishl_imm(idx, i64::from(shift));
-        let base = builder.ins().global_value(ptr, base_gv);
-        let addr = builder.ins().iadd(base, off);
-        // Keep a mispredicted bounds check from reading past the table.
-        let zero = builder.ins().iconst(ptr, 0);
-        builder.ins().select_spectre_guard(oob, zero, addr)
-    }
-
-    /// Clones externref `v` (which something else keeps alive: a table or a
-    /// global) into the store's activations table, so that it stays alive for
-    /// as long as this activation may use it:
-    ///
-    /// ```text
-    ///     brif v, nonnull, done
-    /// nonnull:
-    ///     act  = load vmctx.activations_table
-    ///     next = load act.next ; end = load act.end
-    ///     brif (next >= end), slow, fast
-    /// fast:
-    ///     store v, next ; store next + P, act.next
-    ///     atomic_rmw add v.ref_count, 1
-    ///     jump done
-    /// slow:
-    ///     call activations_table_insert_slow(vmctx, v)   ; may collect
-    ///     jump done
-    /// done:
-    /// ```
-    fn activations_table_insert(&mut self, builder: &mut FunctionBuilder, v: ir::Value) {
-        let o = self.offsets;
-        let ptr = self.ptr();
-        let vmctx = Self::vmctx_val(builder.func);
-        let nonnull = builder.create_block();
-        let fast = builder.create_block();
-        let slow = builder.create_block();
-        let done = builder.create_block();
-        builder.set_cold_block(slow);
-        builder.ins().brif(v, nonnull, &[], done, &[]);
-
-        builder.switch_to_block(nonnull);
-        builder.seal_block(nonnull);
-        let flags = MemFlags::trusted();
-        let act = builder.ins().load(
-            ptr,
-            flags.with_readonly(),
-            vmctx,
-            o.vmctx_activations_table() as i32,
-        );
-        let next = builder
-            .ins()
-            .load(ptr, flags, act, o.activations_table_next() as i32);
-        let end = builder
-            .ins()
-            .load(ptr, flags, act, o.activations_table_end() as i32);
-        let full = builder
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, next, end);
-        builder.ins().brif(full, slow, &[], fast, &[]);
-
-        builder.switch_to_block(fast);
-        builder.seal_block(fast);
-        builder.ins().store(flags, v, next, 0);
-        let bumped = builder.ins().iadd_imm(next, i64::from(o.ptr));
-        builder
-            .ins()
-            .store(flags, bumped, act, o.activations_table_next() as i32);
-        let one = builder.ins().iconst(ptr, 1);
-        let count = builder
-            .ins()
-            .iadd_imm(v, i64::from(o.vm_extern_data_ref_count()));
-        builder
-            .ins()
-            .atomic_rmw(ptr, flags, ir::AtomicRmwOp::Add, count, one);
-        builder.ins().jump(done, &[]);
-
-        builder.switch_to_block(slow);
-        builder.seal_block(slow);
-        self.call_builtin(
-            &mut builder.cursor(),
-            Builtin::activations_table_insert_slow,
-            &[v],
-        );
-        builder.ins().jump(done, &[]);
-
-        builder.switch_to_block(done);
-        builder.seal_block(done);
-    }
-
-    fn table_elem(&self, table: TableIndex) -> RefType {
-        self.module.tables[table.as_u32() as usize].elem
-    }
-
-    fn declare_refs(&self, builder: &mut FunctionBuilder, values: &[ir::Value], tys: &[ValType]) {
-        for (v, t) in values.iter().zip(tys) {
-            if *t == ValType::ExternRef {
-                builder.declare_value_needs_stack_map(*v);
-            }
-        }
-    }
-
-    /// (base pointer owner, offset of the VMMemoryDefinition in it) for `memory`.
-    fn memory_def(&mut self, func: &mut ir::Function, memory: u32) -> (ir::GlobalValue, u32) {
-        let vmctx = self.vmctx(func);
-        let o = self.offsets;
-        if memory < self.module.num_imported_memories {
-            let def = Self::load_gv(
-                func,
-                vmctx,
-                o.vmctx_imported_memory(memory),
-                self.ptr(),
-                true,
-            );
-            (def, 0)
-        } else {
-            (
-                vmctx,
-                o.vmctx_defined_memory(memory - self.module.num_imported_memories),
-            )
-        }
-    }
-}
-
-/// The native signature of the builtin trampoline (and builtin) `b`.
-pub fn builtin_signature(b: Builtin, ptr: ir::Type, cc: CallConv) -> ir::Signature {
-    let conv = |t: BuiltinType| match t {
-        BuiltinType::I32 => types::I32,
-        BuiltinType::I64 => types::I64,
-        BuiltinType::Ptr | BuiltinType::Ref => ptr,
-    };
-    let mut sig = ir::Signature::new(cc);
-    sig.params
-        .push(AbiParam::special(ptr, ArgumentPurpose::VMContext));
-    sig.params
-        .extend(b.params().iter().map(|t| AbiParam::new(conv(*t))));
-    sig.returns
-        .extend(b.result().map(|t| AbiParam::new(conv(t))));
-    sig
 }
 
 impl TypeConvert for FuncEnv<'_> {

@@ -13,7 +13,6 @@ mod compile;
 mod convert;
 mod emit;
 mod func_environ;
-pub mod inspect;
 mod isa;
 mod trampolines;
 mod translate;
@@ -24,13 +23,6 @@ pub use wasmc_format::{MemoryStrategy, OptLevel};
 /// Version of the compiler, recorded in every artifact header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Default guard-mode memory reservation: 4 GiB, so that no 32-bit index can
-/// leave it.
-pub const DEFAULT_RESERVATION: u64 = 1 << 32;
-/// Default guard region after the reservation: 2 GiB, covering every static
-/// offset up to 2 GiB without a bounds check.
-pub const DEFAULT_GUARD: u64 = 1 << 31;
-
 /// How to compile.
 #[derive(Clone, Debug)]
 pub struct CompileOptions {
@@ -40,7 +32,8 @@ pub struct CompileOptions {
     pub cpu: CpuSpec,
     /// Cranelift optimization level.
     pub opt_level: OptLevel,
-    /// How memory accesses are bounds-checked.
+    /// How memory accesses are bounds-checked; the default is
+    /// [`MemoryStrategy::DEFAULT_GUARD`] (format's sizes).
     pub memory: MemoryStrategy,
     /// Compile threads; `None` for one per core. The output does not depend on it.
     pub threads: Option<usize>,
@@ -52,10 +45,7 @@ impl Default for CompileOptions {
             target: None,
             cpu: CpuSpec::Baseline,
             opt_level: OptLevel::Speed,
-            memory: MemoryStrategy::Guard {
-                reservation: DEFAULT_RESERVATION,
-                guard: DEFAULT_GUARD,
-            },
+            memory: MemoryStrategy::DEFAULT_GUARD,
             threads: None,
         }
     }
@@ -110,4 +100,3 @@ pub fn compile(wasm: &[u8], opts: &CompileOptions) -> Result<Vec<u8>, CompileErr
     let compiled = compile::compile_module(&*isa, &info, &funcs, functions, opts)?;
     emit::emit(&*isa, opts, info, funcs, data, compiled)
 }
-pub mod wast;

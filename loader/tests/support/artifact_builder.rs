@@ -38,10 +38,7 @@ pub fn host_header() -> ArtifactHeader {
         cpu_features: vec![],
         settings: CodegenSettings {
             opt_level: OptLevel::Speed,
-            memory: MemoryStrategy::Guard {
-                reservation: 1 << 32,
-                guard: 1 << 31,
-            },
+            memory: MemoryStrategy::DEFAULT_GUARD,
             cranelift_flags: vec![],
         },
         wasm_features: vec![],
@@ -74,35 +71,41 @@ impl ArtifactBuilder {
         };
         let mut obj = Object::new(BinaryFormat::Elf, arch, Endianness::Little);
         let text = obj.section_id(StandardSection::Text);
-        obj.append_section_data(text, &self.text, PAGE_ALIGN);
+        obj.append_section_data(text, &self.text, SectionId::Text.spec().align);
         self.info.num_funcs = self.funcs.len() as u32;
         let funcs = funcs::encode_funcs(&self.funcs);
         let names = funcs::encode_names(&self.funcs);
-        self.header.content_hash = content_hash(
-            &self.header,
-            &self.text,
-            &[
-                &funcs,
-                &names,
-                &self.traps,
-                &self.stackmaps,
-                &self.addrmap,
-                &self.data,
-            ],
-            &encode_module_info(&self.info),
-        );
-        let meta = encode_meta(&self.header, &self.info);
-        let mut add = |name: &str, bytes: &[u8], align: u64| {
-            let id = obj.add_section(vec![], name.as_bytes().to_vec(), SectionKind::ReadOnlyData);
-            obj.append_section_data(id, bytes, align);
+        let meta_placeholder = Vec::new();
+        let section = |id: SectionId| -> &[u8] {
+            match id {
+                SectionId::Text => &self.text,
+                SectionId::Meta => &meta_placeholder,
+                SectionId::Funcs => &funcs,
+                SectionId::Names => &names,
+                SectionId::Traps => &self.traps,
+                SectionId::StackMaps => &self.stackmaps,
+                SectionId::AddrMap => &self.addrmap,
+                SectionId::Data => &self.data,
+            }
         };
-        add(ELF_WASMC_META, &meta, 8);
-        add(ELF_WASMC_FUNCS, &funcs, 4);
-        add(ELF_WASMC_NAMES, &names, 4);
-        add(ELF_WASMC_TRAPS, &self.traps, 4);
-        add(ELF_WASMC_STACKMAPS, &self.stackmaps, 4);
-        add(ELF_WASMC_ADDRMAP, &self.addrmap, 4);
-        add(ELF_WASMC_DATA, &self.data, PAGE_ALIGN);
+        let hash = content_hash(&self.header, section, &encode_module_info(&self.info));
+        let mut header = self.header.clone();
+        header.content_hash = hash;
+        let meta = encode_meta(&header, &self.info);
+        // Every section of format's table, in its order and alignment.
+        for spec in &SECTIONS {
+            let bytes = match spec.id {
+                SectionId::Text => continue,
+                SectionId::Meta => &meta[..],
+                id => section(id),
+            };
+            let id = obj.add_section(
+                vec![],
+                spec.name.as_bytes().to_vec(),
+                SectionKind::ReadOnlyData,
+            );
+            obj.append_section_data(id, bytes, spec.align);
+        }
         if self.text_reloc {
             let sym = obj.add_symbol(Symbol {
                 name: b"some_runtime_symbol".to_vec(),

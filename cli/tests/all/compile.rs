@@ -1,9 +1,7 @@
 //! `wasmc compile` through the real binary: ELF layout seen by readelf,
 //! byte-identical output for any thread count, and clear errors.
 
-mod common;
-
-use common::{tmp_dir, wasmc, wasmc_compile};
+use crate::common::{tmp_dir, wasmc, wasmc_compile};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -12,7 +10,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn example() -> PathBuf {
-    common::example("fib.wat")
+    crate::common::example("fib.wat")
 }
 
 fn compile_ok(input: &Path, out: &Path, extra: &[&str]) -> Vec<u8> {

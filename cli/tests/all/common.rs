@@ -1,9 +1,6 @@
 //! Helpers shared by the tests that drive the `wasmc` binary: running it, a
 //! per-process temporary directory, and `wasmc compile` with a success check.
 
-// Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

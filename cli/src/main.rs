@@ -25,7 +25,7 @@ enum Command {
     Compile(CompileArgs),
     /// Show what an artifact holds: header, sections, functions, traps, stack
     /// maps, segments; `--json` for scripts, `--check` to test loadability.
-    Inspect(wasmc_compiler::inspect::cli::InspectArgs),
+    Inspect(wasmc_cli::inspect::cli::InspectArgs),
     /// Load a compiled artifact and call one of its exports.
     Run(RunArgs),
     /// Run WebAssembly spec-test scripts (.wast) through compile -> artifact -> load.
@@ -237,7 +237,7 @@ impl BoundsArg {
 }
 
 fn wast(args: WastArgs) -> Result<()> {
-    let opts = wasmc_compiler::wast::WastOptions {
+    let opts = wasmc_cli::wast::WastOptions {
         compile: CompileOptions {
             opt_level: args.opt_level.level(),
             memory: args.bounds_checks.strategy(),
@@ -247,7 +247,7 @@ fn wast(args: WastArgs) -> Result<()> {
     };
     let (mut passed, mut failed) = (0, 0);
     for file in &args.files {
-        let report = wasmc_compiler::wast::run_file(file, &opts).map_err(anyhow::Error::msg)?;
+        let report = wasmc_cli::wast::run_file(file, &opts).map_err(anyhow::Error::msg)?;
         print!("{}", report.failure_lines());
         passed += report.passed;
         failed += report.failed();
@@ -263,7 +263,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Compile(a) => compile(a),
-        Command::Inspect(a) => wasmc_compiler::inspect::cli::run(a),
+        Command::Inspect(a) => wasmc_cli::inspect::cli::run(a),
         Command::Run(a) => run(a),
         Command::Wast(a) => wast(a),
     };

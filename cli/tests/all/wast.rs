@@ -1,6 +1,9 @@
-//! `wasmc wast` reports a deliberately wrong script's failures precisely.
+//! `wasmc wast` reports a deliberately wrong script's failures precisely,
+//! through the library's runner and through the binary built with these
+//! tests (never a binary left over in `target/`).
 
-use wasmc_compiler::wast::{run_script, WastOptions};
+use crate::common::{tmp_dir, wasmc};
+use wasmc_cli::wast::{run_script, WastOptions};
 
 const SCRIPT: &str = r#"(module
   (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
@@ -48,25 +51,10 @@ fn wrong_script_failures_are_reported_precisely() {
 
 #[test]
 fn wasmc_wast_cli_prints_failures_and_summary() {
-    let dir = std::env::temp_dir().join(format!("wasmc-wast-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmp_dir("wast-cli");
     let path = dir.join("wrong.wast");
     std::fs::write(&path, SCRIPT).unwrap();
-    let wasmc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/wasmc");
-    let wasmc = if wasmc.exists() {
-        wasmc
-    } else {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/wasmc")
-    };
-    assert!(
-        wasmc.exists(),
-        "build the wasmc binary first (cargo build -p wasmc-compiler)"
-    );
-    let out = std::process::Command::new(wasmc)
-        .arg("wast")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = wasmc(&["wast", path.to_str().expect("utf-8 path")]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -5,9 +5,7 @@
 //! truncated, foreign and missing artifacts are errors, never panics or
 //! signals (`wasmc run` verifies the content hash before running anything).
 
-mod common;
-
-use common::{tmp_dir, wasmc, wasmc_compile};
+use crate::common::{tmp_dir, wasmc, wasmc_compile};
 use std::path::{Path, PathBuf};
 
 fn tmp(name: &str) -> PathBuf {

@@ -5,10 +5,10 @@
 //! script is one check; a failing check is recorded with its line, what was
 //! expected and what happened, and the script goes on.
 
-use crate::{compile, CompileOptions};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use wasmc_compiler::{compile, CompileOptions};
 use wasmc_loader::format::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 use wasmc_loader::{
     Error, Extern, ExternRef, Func, Global, Instance, Linker, Memory, Module, Store, Table, Val,

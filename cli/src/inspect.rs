@@ -37,14 +37,6 @@ pub enum InspectError {
     /// A per-PC table entry is malformed.
     #[error(transparent)]
     Format(#[from] FormatError),
-    /// A table disagrees with the code it describes.
-    #[error("section `{section}`: {detail}")]
-    Table {
-        /// Section name.
-        section: &'static str,
-        /// What is wrong, naming the entry.
-        detail: String,
-    },
     /// Disassembly is not possible.
     #[error("disassembly: {0}")]
     Disas(String),

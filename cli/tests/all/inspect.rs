@@ -5,13 +5,11 @@
 //! and a non-zero exit, never a panic (the library function on thousands of
 //! variants in-process, the binary on a handful).
 
-mod common;
-
-use common::{example, tmp_dir, wasmc, wasmc_compile};
+use crate::common::{example, tmp_dir, wasmc, wasmc_compile};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use wasmc_compiler::inspect::{self, Options, Parts};
+use wasmc_cli::inspect::{self, Options, Parts};
 
 fn dir() -> PathBuf {
     tmp_dir("inspect")
