@@ -655,6 +655,17 @@ pub fn render(r: &Report, parts: &Parts) -> String {
     out
 }
 
+/// The names of the sections of one kind, in table order: what a total of
+/// that kind sums.
+fn section_names(kind: SectionKind) -> String {
+    SECTIONS
+        .iter()
+        .filter(|s| s.kind == kind)
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -677,15 +688,4 @@ mod tests {
         assert_eq!(sanitize("a\x1b[31mb\n"), "a\\u{1b}[31mb\\n");
         assert_eq!(sanitize("plain"), "plain");
     }
-}
-
-/// The names of the sections of one kind, in table order: what a total of
-/// that kind sums.
-fn section_names(kind: SectionKind) -> String {
-    SECTIONS
-        .iter()
-        .filter(|s| s.kind == kind)
-        .map(|s| s.name)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
