@@ -12,26 +12,27 @@
 //! This file holds the translation hooks (what each Wasm operator that
 //! touches the runtime becomes); `vmctx` holds the VMContext helpers they
 //! call (vmctx, builtins, table and memory definitions, the activations
-//! table) and the builtins' native signature.
+//! table) and the builtins' native signature; `target` says how Wasm types
+//! map to the target (pointer type, which references need stack maps).
 
 use crate::convert::{ir_type, trap_to_ir, wasm_signature};
 use cranelift_codegen::cursor::FuncCursor;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::immediates::Offset32;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlags};
-use cranelift_codegen::isa::{TargetFrontendConfig, TargetIsa};
+use cranelift_codegen::isa::TargetIsa;
 use cranelift_entity::PrimaryMap;
 use cranelift_frontend::FunctionBuilder;
 use cranelift_wasm::{
     FuncEnvironment, FuncIndex, FuncTranslationState, GlobalIndex, GlobalVariable, Heap, HeapData,
-    HeapStyle, MemoryIndex, TableIndex, TargetEnvironment, TypeConvert, TypeIndex, WasmHeapType,
-    WasmResult,
+    HeapStyle, MemoryIndex, TableIndex, TypeIndex, WasmHeapType, WasmResult,
 };
 use std::collections::HashMap;
 use wasmc_format::builtins::Builtin;
 use wasmc_format::{FuncInfo, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType};
 use wasmparser::Operator;
 
+mod target;
 mod vmctx;
 pub use vmctx::builtin_signature;
 
@@ -80,45 +81,6 @@ impl<'a> FuncEnv<'a> {
             tables: HashMap::new(),
             pending_select: None,
         }
-    }
-}
-
-impl TypeConvert for FuncEnv<'_> {
-    fn lookup_heap_type(&self, _index: wasmparser::UnpackedIndex) -> WasmHeapType {
-        // Typed function references are not enabled, so validation has
-        // already rejected every concrete heap type.
-        unreachable!("concrete heap types are not enabled")
-    }
-
-    fn lookup_type_index(
-        &self,
-        _index: wasmparser::UnpackedIndex,
-    ) -> cranelift_wasm::EngineOrModuleTypeIndex {
-        unreachable!("concrete heap types are not enabled")
-    }
-}
-
-impl TargetEnvironment for FuncEnv<'_> {
-    fn target_config(&self) -> TargetFrontendConfig {
-        self.isa.frontend_config()
-    }
-
-    fn heap_access_spectre_mitigation(&self) -> bool {
-        self.isa.flags().enable_heap_access_spectre_mitigation()
-    }
-
-    fn proof_carrying_code(&self) -> bool {
-        false
-    }
-
-    fn reference_type(&self, ty: WasmHeapType) -> (ir::Type, bool) {
-        // externrefs are reference counted with deferred counting: the
-        // collector must find every one live in a frame. funcrefs point into
-        // VMContexts that outlive the call, so they need no stack map.
-        (
-            self.ptr(),
-            matches!(ty, WasmHeapType::Extern | WasmHeapType::NoExtern),
-        )
     }
 }
 

@@ -178,7 +178,7 @@ impl ArtifactHeader {
     }
 }
 
-const WHAT: &str = "section `.wasmc.meta`";
+const WHAT: &str = crate::sections::section_what!(meta);
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()

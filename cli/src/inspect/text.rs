@@ -8,6 +8,7 @@
 use super::report::{MemoryStrategyReport, Report};
 use super::Parts;
 use std::fmt::Write as _;
+use wasmc_format::sections::{SectionKind, SECTIONS};
 
 /// How a column is aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -583,14 +584,19 @@ fn totals(r: &Report, out: &mut String) {
         out,
         "metadata",
         &format!(
-            "{} bytes (.wasmc.meta, traps, stack maps, address map)",
-            t.metadata_bytes
+            "{} bytes ({})",
+            t.metadata_bytes,
+            section_names(SectionKind::Metadata)
         ),
     );
     kv(
         out,
         "data",
-        &format!("{} bytes (.wasmc.data)", t.data_bytes),
+        &format!(
+            "{} bytes ({})",
+            t.data_bytes,
+            section_names(SectionKind::Data)
+        ),
     );
     kv(out, "file", &format!("{} bytes", t.file_bytes));
     kv(
@@ -647,6 +653,17 @@ pub fn render(r: &Report, parts: &Parts) -> String {
         out.pop();
     }
     out
+}
+
+/// The names of the sections of one kind, in table order: what a total of
+/// that kind sums.
+fn section_names(kind: SectionKind) -> String {
+    SECTIONS
+        .iter()
+        .filter(|s| s.kind == kind)
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
