@@ -18,10 +18,7 @@ use wasmc_format::{MemoryStrategy, MemoryType, WASM32_MAX_PAGES, WASM_PAGE_SIZE}
 
 /// Strategy of memories created by the host: large enough for any guard
 /// layout [`wasmc_format::ArtifactHeader::check_host`] accepts.
-pub(crate) const HOST_MEMORY_STRATEGY: MemoryStrategy = MemoryStrategy::Guard {
-    reservation: 1 << 33,
-    guard: 1 << 32,
-};
+pub(crate) const HOST_MEMORY_STRATEGY: MemoryStrategy = MemoryStrategy::LARGEST_GUARD;
 
 pub(crate) struct MemoryData {
     mmap: Mmap,

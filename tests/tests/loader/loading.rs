@@ -191,8 +191,8 @@ fn patched_header_fields_are_refused_naming_the_field() {
     // Memory strategy: the Guard variant (tag 0) with a 4 GiB reservation
     // and 2 GiB guard; a 1 MiB reservation cannot hold a 32-bit index.
     let mut guard = 0u32.to_le_bytes().to_vec();
-    guard.extend_from_slice(&(1u64 << 32).to_le_bytes());
-    guard.extend_from_slice(&(1u64 << 31).to_le_bytes());
+    guard.extend_from_slice(&wasmc_format::memory::DEFAULT_GUARD_RESERVATION.to_le_bytes());
+    guard.extend_from_slice(&wasmc_format::memory::DEFAULT_GUARD_SIZE.to_le_bytes());
     let at = find(&bytes[..meta.end], &guard, meta.start).expect("strategy in header") + 4;
     let mut patched = bytes.clone();
     patched[at..at + 8].copy_from_slice(&(1u64 << 20).to_le_bytes());
@@ -291,8 +291,8 @@ fn content_hash_covers_the_memory_strategy() {
     let bytes = compile(SMALL, Bounds::Guard);
     let meta = meta_range(&bytes);
     let mut guard = 0u32.to_le_bytes().to_vec();
-    guard.extend_from_slice(&(1u64 << 32).to_le_bytes());
-    guard.extend_from_slice(&(1u64 << 31).to_le_bytes());
+    guard.extend_from_slice(&wasmc_format::memory::DEFAULT_GUARD_RESERVATION.to_le_bytes());
+    guard.extend_from_slice(&wasmc_format::memory::DEFAULT_GUARD_SIZE.to_le_bytes());
     let at = find(&bytes[..meta.end], &guard, meta.start).expect("strategy in header") + 12;
     let mut patched = bytes.clone();
     patched[at..at + 8].copy_from_slice(&0u64.to_le_bytes());
@@ -335,7 +335,12 @@ fn foreign_and_malformed_files_are_errors() {
     cases.push(("random", random, "not a wasmc artifact"));
     // A real artifact whose `.wasmc.meta` section was renamed.
     let mut renamed = compile(SMALL, Bounds::Guard);
-    let at = find(&renamed, b".wasmc.meta\0", 0).expect("section name");
+    let at = find(
+        &renamed,
+        format!("{}\0", wasmc_format::sections::ELF_WASMC_META).as_bytes(),
+        0,
+    )
+    .expect("section name");
     renamed[at + 10] = b'X';
     cases.push(("renamed section", renamed, "missing section `.wasmc.meta`"));
     if let Ok(ls) = std::fs::read("/bin/ls") {
