@@ -26,11 +26,16 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# A production binary carries no compiler: the loader must not depend on Cranelift.
+# The layers stay apart in both directions: a production binary carries no
+# compiler (the loader has no Cranelift and no wasmc-compiler), and a build
+# step that links the compiler carries no runtime (no wasmc-loader).
 check-deps:
 	@if $(CARGO) tree -p wasmc-loader -e normal | grep -i -E 'cranelift|wasmc-compiler'; then \
 		echo "error: wasmc-loader depends on the compiler" >&2; exit 1; \
 	else echo "check-deps: wasmc-loader has no compiler dependency"; fi
+	@if $(CARGO) tree -p wasmc-compiler -e normal | grep -i -E 'wasmc-loader|wasmc-cli'; then \
+		echo "error: wasmc-compiler depends on the runtime" >&2; exit 1; \
+	else echo "check-deps: wasmc-compiler has no runtime dependency"; fi
 
 # Cold start (load, instantiate) and call costs against Wasmtime; a separate
 # workspace, so `make test` does not build Wasmtime. Results: bench/RESULTS.md.

@@ -14,7 +14,6 @@ mod convert;
 mod emit;
 pub mod features;
 mod func_environ;
-pub mod inspect;
 mod isa;
 mod relaxed;
 mod trampolines;
@@ -26,13 +25,6 @@ pub use wasmc_format::{MemoryStrategy, OptLevel, WasmFeatures};
 /// Version of the compiler, recorded in every artifact header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Default guard-mode memory reservation: 4 GiB, so that no 32-bit index can
-/// leave it.
-pub const DEFAULT_RESERVATION: u64 = 1 << 32;
-/// Default guard region after the reservation: 2 GiB, covering every static
-/// offset up to 2 GiB without a bounds check.
-pub const DEFAULT_GUARD: u64 = 1 << 31;
-
 /// How to compile.
 #[derive(Clone, Debug)]
 pub struct CompileOptions {
@@ -42,7 +34,8 @@ pub struct CompileOptions {
     pub cpu: CpuSpec,
     /// Cranelift optimization level.
     pub opt_level: OptLevel,
-    /// How memory accesses are bounds-checked.
+    /// How memory accesses are bounds-checked; the default is
+    /// [`MemoryStrategy::DEFAULT_GUARD`] (format's sizes).
     pub memory: MemoryStrategy,
     /// Compile threads; `None` for one per core. The output does not depend on it.
     pub threads: Option<usize>,
@@ -60,10 +53,7 @@ impl Default for CompileOptions {
             target: None,
             cpu: CpuSpec::Baseline,
             opt_level: OptLevel::Speed,
-            memory: MemoryStrategy::Guard {
-                reservation: DEFAULT_RESERVATION,
-                guard: DEFAULT_GUARD,
-            },
+            memory: MemoryStrategy::DEFAULT_GUARD,
             threads: None,
             features: WasmFeatures::ALL,
         }
@@ -146,4 +136,3 @@ fn explain(wasm: &[u8], opts: &CompileOptions, e: CompileError) -> CompileError 
         e => e,
     }
 }
-pub mod wast;

@@ -447,7 +447,7 @@ pub struct ModuleInfo {
 
 fn invalid(detail: String) -> FormatError {
     FormatError::Invalid {
-        what: "section `.wasmc.meta`: module info",
+        what: concat!(crate::sections::section_what!(meta), ": module info"),
         detail,
     }
 }
@@ -628,8 +628,10 @@ impl ModuleInfo {
         for (i, d) in self.data.iter().enumerate() {
             if u64::from(d.offset) + u64::from(d.len) > data_len {
                 return Err(invalid(format!(
-                    "data segment {i}: bytes {}+{} exceed `.wasmc.data` length {data_len}",
-                    d.offset, d.len
+                    "data segment {i}: bytes {}+{} exceed `{}` length {data_len}",
+                    d.offset,
+                    d.len,
+                    crate::sections::ELF_WASMC_DATA
                 )));
             }
             if let DataMode::Active { memory, offset } = &d.mode {

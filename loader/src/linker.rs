@@ -1,13 +1,13 @@
 //! [`Linker`]: named definitions (`module::field`) that imports are resolved
 //! against, including store-independent host functions.
 
-use crate::code::Module;
 use crate::error::{Error, LinkError};
-use crate::func::{Caller, Func, HostFuncParts};
+use crate::func::{val_host_parts, Caller, Func, IntoFunc};
 use crate::instance::Instance;
+use crate::module::Module;
 use crate::store::{AsContextMut, StoreOpaque};
 use crate::values::{Extern, Val};
-use crate::wrap::IntoFunc;
+use crate::vm::func::HostFuncParts;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmc_format::FuncType;
@@ -75,12 +75,7 @@ impl Linker {
         ty: FuncType,
         f: impl Fn(Caller<'_>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Result<&mut Self, LinkError> {
-        let parts = HostFuncParts {
-            ty,
-            host: Arc::new(f),
-            array_call: crate::func::array_call_shim,
-            typed: None,
-        };
+        let parts = val_host_parts(ty, Arc::new(f));
         self.insert(module, name, Definition::HostFunc(parts))
     }
 

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
-use wasmc_compiler::wast::{run_file, Report, WastOptions};
+use wasmc_cli::wast::{run_file, Report, WastOptions};
 use wasmc_compiler::{CompileOptions, MemoryStrategy, OptLevel, WasmFeatures};
 
 /// The one script loaded through artifact files (`Module::from_file`); every
