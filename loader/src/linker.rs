@@ -29,9 +29,9 @@ enum Definition {
 ///
 /// ```
 /// use wasmc_loader::{Caller, Engine, Linker, Module, Store};
-/// # let artifact = wasmc_compiler::compile_wat(r#"(module
+/// # let artifact = wasmc_compiler::compile(br#"(module
 /// #   (import "host" "add" (func $add (param i32) (result i32)))
-/// #   (func (export "run") (result i32) i32.const 2 call $add))"#).unwrap();
+/// #   (func (export "run") (result i32) i32.const 2 call $add))"#, &Default::default()).unwrap();
 /// let engine = Engine::default();
 /// let module = Module::from_bytes(&engine, &artifact)?;
 /// let mut linker = Linker::<u32>::new(&engine);
@@ -278,9 +278,9 @@ fn instantiate_with(
 ///
 /// ```
 /// use wasmc_loader::{Engine, Linker, Module, Store};
-/// # let artifact = wasmc_compiler::compile_wat(r#"(module
+/// # let artifact = wasmc_compiler::compile(br#"(module
 /// #   (import "host" "one" (func $one (result i32)))
-/// #   (func (export "two") (result i32) call $one call $one i32.add))"#).unwrap();
+/// #   (func (export "two") (result i32) call $one call $one i32.add))"#, &Default::default()).unwrap();
 /// let engine = Engine::default();
 /// let module = Module::from_bytes(&engine, &artifact)?;
 /// let mut linker = Linker::<()>::new(&engine);
