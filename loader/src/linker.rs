@@ -210,8 +210,8 @@ impl<T: 'static> Linker<T> {
                     return Err(LinkError::IncompatibleImport {
                         module: imp.module.clone(),
                         field: imp.name.clone(),
-                        expected: format!("function {want}"),
-                        found: format!("function {}", p.ty()),
+                        expected: format!("func {want}"),
+                        found: format!("func {}", p.ty()),
                     }
                     .into());
                 }
@@ -307,6 +307,23 @@ impl<T> Clone for InstancePre<T> {
             defs: self.defs.clone(),
             _marker: PhantomData,
         }
+    }
+}
+
+impl<T> std::fmt::Debug for InstancePre<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstancePre")
+            .field("module", &self.module)
+            .field("imports", &self.defs.len())
+            .finish()
+    }
+}
+
+impl<T> std::fmt::Debug for Linker<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<String> = self.defs.keys().map(|(m, n)| format!("{m}::{n}")).collect();
+        names.sort();
+        f.debug_struct("Linker").field("definitions", &names).finish()
     }
 }
 

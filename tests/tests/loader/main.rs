@@ -19,6 +19,7 @@
 //! the topic modules (`use super::*`).
 
 mod calls;
+mod embed;
 mod externref_gc;
 mod host;
 mod imports;
