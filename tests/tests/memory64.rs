@@ -5,7 +5,7 @@
 //! index type is part of an import's type.
 
 use wasmc_compiler::{compile, CompileOptions, MemoryStrategy, OptLevel};
-use wasmc_loader::{Error, Instance, Linker, Module, Store, TrapCode, Val};
+use wasmc_loader::{Engine, Error, Instance, Linker, Module, Store, TrapCode, Val};
 
 const MODULE: &str = r#"
 (module
@@ -32,19 +32,19 @@ const MODULE: &str = r#"
 )
 "#;
 
-fn instance(strategy: MemoryStrategy, opt: OptLevel) -> (Store, Instance) {
+fn instance(strategy: MemoryStrategy, opt: OptLevel) -> (Store<()>, Instance) {
     let opts = CompileOptions {
         memory: strategy,
         opt_level: opt,
         ..Default::default()
     };
-    let module = Module::from_bytes(&compile(MODULE.as_bytes(), &opts).unwrap()).unwrap();
-    let mut store = Store::new();
+    let module = Module::from_bytes(engine(), &compile(MODULE.as_bytes(), &opts).unwrap()).unwrap();
+    let mut store = Store::new(engine(), ());
     let i = Instance::new(&mut store, &module, &[]).unwrap();
     (store, i)
 }
 
-fn call(store: &mut Store, i: &Instance, name: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
+fn call(store: &mut Store<()>, i: &Instance, name: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
     let f = i.get_func(&mut *store, name).unwrap();
     let n = f.ty(&*store).results.len();
     let mut r = vec![Val::I32(0); n];
@@ -123,7 +123,7 @@ fn grow_is_64_bit_and_never_wraps() {
     for (strategy, opt) in configs() {
         let (mut s, i) = instance(strategy, opt);
         let what = format!("{strategy:?}, {opt:?}");
-        let size = |s: &mut Store| call(s, &i, "size", &[]).unwrap()[0].i64();
+        let size = |s: &mut Store<()>| call(s, &i, "size", &[]).unwrap()[0].i64();
         assert_eq!(size(&mut s), Some(1), "{what}");
         assert_eq!(
             call(&mut s, &i, "grow", &[Val::I64(2)]).unwrap()[0].i64(),
@@ -218,19 +218,28 @@ fn tables_with_64_bit_indices() {
 #[test]
 fn index_type_is_part_of_an_import_type() {
     let opts = CompileOptions::default();
-    let exporter = Module::from_bytes(&compile(MODULE.as_bytes(), &opts).unwrap()).unwrap();
-    let importer =
-        Module::from_bytes(&compile(br#"(module (import "e" "m64" (memory 1)))"#, &opts).unwrap())
-            .unwrap();
-    let mut s = Store::new();
+    let exporter =
+        Module::from_bytes(engine(), &compile(MODULE.as_bytes(), &opts).unwrap()).unwrap();
+    let importer = Module::from_bytes(
+        engine(),
+        &compile(br#"(module (import "e" "m64" (memory 1)))"#, &opts).unwrap(),
+    )
+    .unwrap();
+    let mut s = Store::new(engine(), ());
     let e = Instance::new(&mut s, &exporter, &[]).unwrap();
-    let mut l = Linker::new();
-    l.instance(&mut s, "e", &e).unwrap();
+    let mut l = Linker::new(engine());
+    l.instance(&mut s, "e", e).unwrap();
     let err = l.instantiate(&mut s, &importer).unwrap_err().to_string();
     assert!(err.contains("memory i64"), "{err}");
     let ok = Module::from_bytes(
+        engine(),
         &compile(br#"(module (import "e" "m64" (memory i64 1)))"#, &opts).unwrap(),
     )
     .unwrap();
     l.instantiate(&mut s, &ok).unwrap();
+}
+
+fn engine() -> &'static Engine {
+    static E: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    E.get_or_init(Engine::default)
 }

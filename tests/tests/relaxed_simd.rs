@@ -6,7 +6,7 @@
 //! add), and the expected values are computed here from the definitions.
 
 use wasmc_compiler::{compile, CompileOptions, CpuSpec, OptLevel};
-use wasmc_loader::{Instance, Module, Store, Val};
+use wasmc_loader::{Engine, Instance, Module, Store, Val};
 
 const MODULE: &str = r#"
 (module
@@ -81,7 +81,7 @@ fn i8s(v: [i8; 16]) -> u128 {
 }
 
 struct Run {
-    store: Store,
+    store: Store<()>,
     instance: Instance,
 }
 
@@ -93,8 +93,8 @@ impl Run {
             ..Default::default()
         };
         let bytes = compile(MODULE.as_bytes(), &opts).map_err(|e| e.to_string())?;
-        let module = Module::from_bytes(&bytes).map_err(|e| e.to_string())?;
-        let mut store = Store::new();
+        let module = Module::from_bytes(engine(), &bytes).map_err(|e| e.to_string())?;
+        let mut store = Store::new(engine(), ());
         let instance = Instance::new(&mut store, &module, &[]).map_err(|e| e.to_string())?;
         Ok(Run { store, instance })
     }
@@ -326,4 +326,9 @@ fn baseline_artifacts_do_not_need_fma() {
             "{b:?}"
         );
     }
+}
+
+fn engine() -> &'static Engine {
+    static E: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    E.get_or_init(Engine::default)
 }

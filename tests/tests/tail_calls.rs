@@ -13,7 +13,9 @@
 use std::sync::{Arc, Mutex};
 use wasmc_compiler::{compile, CompileOptions, OptLevel};
 use wasmc_loader::format::ValType;
-use wasmc_loader::{Caller, Error, ExternRef, FuncType, Instance, Linker, Module, Store, Val};
+use wasmc_loader::{
+    Caller, Engine, Error, ExternRef, FuncType, Instance, Linker, Module, Store, Val,
+};
 
 /// A host value that logs its id when dropped.
 struct Tracked {
@@ -45,8 +47,8 @@ impl Log {
 
 /// `host.make(id) -> externref`, `host.check(ref, id)`, `host.gc()` (fails
 /// the test if the collector could not walk the stack).
-fn linker(log: &Arc<Log>) -> Linker {
-    let mut l = Linker::new();
+fn linker(log: &Arc<Log>) -> Linker<()> {
+    let mut l = Linker::new(engine());
     let ft = |params: Vec<ValType>, results: Vec<ValType>| FuncType { params, results };
     let lg = log.clone();
     l.func_new(
@@ -91,7 +93,7 @@ fn linker(log: &Arc<Log>) -> Linker {
         "host",
         "gc",
         ft(vec![], vec![]),
-        move |mut c: Caller<'_>, _, _| {
+        move |mut c: Caller<'_, ()>, _, _| {
             c.gc();
             *lg.gcs.lock().unwrap() += 1;
             if c.gc_stats().failed_walks != 0 {
@@ -111,7 +113,7 @@ fn linker(log: &Arc<Log>) -> Linker {
             vec![ValType::ExternRef, ValType::I32],
             vec![ValType::ExternRef],
         ),
-        move |mut c: Caller<'_>, a, r| {
+        move |mut c: Caller<'_, ()>, a, r| {
             c.gc();
             *lg.gcs.lock().unwrap() += 1;
             if c.gc_stats().failed_walks != 0 {
@@ -224,7 +226,7 @@ const MODULE: &str = r#"
 "#;
 
 struct Env {
-    store: Store,
+    store: Store<()>,
     instance: Instance,
     log: Arc<Log>,
 }
@@ -235,8 +237,8 @@ fn env(opt: OptLevel, stress: bool) -> Env {
         opt_level: opt,
         ..Default::default()
     };
-    let module = Module::from_bytes(&compile(MODULE.as_bytes(), &opts).unwrap()).unwrap();
-    let mut store = Store::new();
+    let module = Module::from_bytes(engine(), &compile(MODULE.as_bytes(), &opts).unwrap()).unwrap();
+    let mut store = Store::new(engine(), ());
     store.set_gc_stress(stress);
     let instance = linker(&log).instantiate(&mut store, &module).unwrap();
     Env {
@@ -358,4 +360,9 @@ fn trap_in_a_tail_called_function_has_a_backtrace() {
     assert!(frames[1].contains("outer"), "{frames:?}");
     // The store stays usable.
     assert_eq!(e.ok("trap", &[Val::I32(1)])[0].i32(), Some(2));
+}
+
+fn engine() -> &'static Engine {
+    static E: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    E.get_or_init(Engine::default)
 }

@@ -79,7 +79,10 @@ fn random_modules_compile_load_and_instantiate() {
             .unwrap_or_else(|e| panic!("module {i}: load failed: {e}"));
         let mut store = Store::new(engine(), ());
         // Instantiation may trap (an out-of-bounds segment); it must not crash.
-        if Linker::new(engine()).instantiate(&mut store, &module).is_ok() {
+        if Linker::new(engine())
+            .instantiate(&mut store, &module)
+            .is_ok()
+        {
             instantiated += 1;
         }
     }
@@ -168,7 +171,7 @@ fn random_wasm3_modules_compile_load_and_instantiate() {
         let artifact = compile(&wasm, &opts)
             .unwrap_or_else(|e| panic!("module {i}: valid module rejected: {e}"));
         compiled += 1;
-        let module = Module::from_bytes(&artifact)
+        let module = Module::from_bytes(engine(), &artifact)
             .unwrap_or_else(|e| panic!("module {i}: load failed: {e}"));
         used = used.union(
             wasmc_loader::artifact::ParsedArtifact::parse(&artifact)
@@ -176,8 +179,11 @@ fn random_wasm3_modules_compile_load_and_instantiate() {
                 .header()
                 .wasm_features,
         );
-        let mut store = Store::new();
-        if Linker::new().instantiate(&mut store, &module).is_ok() {
+        let mut store = Store::new(engine(), ());
+        if Linker::new(engine())
+            .instantiate(&mut store, &module)
+            .is_ok()
+        {
             instantiated += 1;
         }
     }
