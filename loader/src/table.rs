@@ -108,6 +108,7 @@ impl TableData {
             .ok_or(TrapCode::TableOutOfBounds)?;
         let old = std::mem::replace(slot, v);
         if ext {
+            // Count first: `v` may be `old` itself, held only by this slot.
             // SAFETY: v is live (caller); old held one count.
             unsafe {
                 raw_clone(v.cast());
@@ -148,6 +149,8 @@ impl TableData {
         if end > self.size() {
             return Err(TrapCode::TableOutOfBounds);
         }
+        // `set` counts `v` before it releases the element it replaces, so `v`
+        // stays live even if its only other count was in the filled range.
         for i in dst..end {
             // SAFETY: forwarded; i is in bounds.
             unsafe { self.set(i, v)? };
@@ -155,7 +158,9 @@ impl TableData {
         Ok(())
     }
 
-    /// The raw elements `[s, s + len)`.
+    /// The raw elements `[s, s + len)`, borrowed: no count is taken, so they
+    /// stay live only until the table changes (hand them to
+    /// [`Self::set_range`], which counts them before it releases anything).
     pub fn get_range(&self, s: u32, len: u32) -> Result<Vec<*mut u8>, TrapCode> {
         let end = s.checked_add(len).ok_or(TrapCode::TableOutOfBounds)?;
         self.elements
@@ -166,6 +171,15 @@ impl TableData {
 
     /// Stores `items` at `d..`, all or nothing.
     ///
+    /// `items` may alias the elements being overwritten (`table.copy` within
+    /// one table, or between two imports of the same table, snapshots the
+    /// source range with [`Self::get_range`], which takes no counts). So every
+    /// item is counted *before* any old element is released: otherwise a
+    /// store could free an item that a later store in the same range still
+    /// has to write (issue 10, bug 1). The old elements are released only
+    /// after the whole range is written, so the table is consistent whenever
+    /// a host value's destructor runs.
+    ///
     /// # Safety
     /// Every item must be null or a live reference of the table's type.
     pub unsafe fn set_range(&mut self, d: u32, items: &[*mut u8]) -> Result<(), TrapCode> {
@@ -173,12 +187,28 @@ impl TableData {
             .ok()
             .and_then(|n| d.checked_add(n))
             .ok_or(TrapCode::TableOutOfBounds)?;
-        if end > self.size() {
-            return Err(TrapCode::TableOutOfBounds);
+        let ext = self.is_extern();
+        let slots = self
+            .elements
+            .get_mut(d as usize..end as usize)
+            .ok_or(TrapCode::TableOutOfBounds)?;
+        if !ext {
+            slots.copy_from_slice(items);
+            return Ok(());
         }
-        for (k, v) in items.iter().enumerate() {
-            // SAFETY: forwarded; in bounds by the check above.
-            unsafe { self.set(d + k as u32, *v)? };
+        for v in items {
+            // SAFETY: caller contract: each item is live until the first
+            // release below, and this count keeps it live after.
+            unsafe { raw_clone(v.cast()) };
+        }
+        let mut old = Vec::with_capacity(items.len());
+        for (slot, v) in slots.iter_mut().zip(items) {
+            old.push(std::mem::replace(slot, *v));
+        }
+        for o in old {
+            // SAFETY: each overwritten element held one count, now ours; the
+            // new elements were counted above, so none of them is freed here.
+            unsafe { raw_release(o.cast()) };
         }
         Ok(())
     }
