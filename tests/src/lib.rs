@@ -13,3 +13,5 @@ pub fn testsuite_dir() -> Option<PathBuf> {
     let p = root.join("../shared/testsuite");
     p.is_dir().then_some(p)
 }
+
+pub mod fuzz;
