@@ -8,8 +8,11 @@
 //!            [--out DIR] [--no-minimize]
 //!     environment: WASMC_FUZZ_CASES, WASMC_FUZZ_SECONDS, WASMC_FUZZ_SEED,
 //!                  WASMC_FUZZ_JOBS, WASMC_FUZZ_OUT
-//! wasmc-fuzz case gc|diff SEED [NODE,NODE,...]   replay one case (exit 1 on failure)
-//! wasmc-fuzz show gc SEED [NODE,...]             print a program's modules and commands
+//! wasmc-fuzz case gc|diff SEED [+KEPT,...|-REMOVED,...]
+//!     replay one case (exit 1 on failure); a gc program can be cut down to
+//!     the statements and commands (node numbers) kept or removed
+//! wasmc-fuzz show gc|diff SEED [+KEPT,...|-REMOVED,...]
+//!     print a program's modules and commands
 //! ```
 //!
 //! Exit status: 0 if no case failed, 1 otherwise.
@@ -17,7 +20,7 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wasmc_tests::fuzz::gc_model::{self, Program};
@@ -46,14 +49,25 @@ impl Kind {
     }
 }
 
-fn parse_nodes(s: Option<&String>) -> BTreeSet<u32> {
-    s.map(|s| {
-        s.split(',')
+/// A node list argument: `+A,B,...` keeps only those statements and
+/// commands, `-A,B,...` removes those; absent keeps everything.
+fn parse_nodes(seed: u64, s: Option<&String>) -> BTreeSet<u32> {
+    let Some(s) = s else {
+        return BTreeSet::new();
+    };
+    let list = |t: &str| -> BTreeSet<u32> {
+        t.split(',')
             .filter(|x| !x.is_empty())
             .map(|x| x.parse().expect("node numbers"))
             .collect()
-    })
-    .unwrap_or_default()
+    };
+    if let Some(keep) = s.strip_prefix('+') {
+        let keep = list(keep);
+        let p = Program::generate(seed);
+        (0..p.node_count()).filter(|n| !keep.contains(n)).collect()
+    } else {
+        list(s.strip_prefix('-').unwrap_or(s))
+    }
 }
 
 /// One case in this process.
@@ -108,26 +122,63 @@ fn now_ms() -> u128 {
         .unwrap_or(0)
 }
 
+/// How long one case may run before it counts as a hang
+/// (`WASMC_FUZZ_CASE_TIMEOUT`, seconds).
+fn case_timeout() -> Duration {
+    Duration::from_secs(env_u64("WASMC_FUZZ_CASE_TIMEOUT").unwrap_or(120))
+}
+
 /// Replays one case in a child process: `None` if it passed (or skipped),
-/// else what went wrong (including a crash).
+/// else what went wrong (including a crash or a hang).
 fn replay(kind: Kind, seed: u64, removed: &BTreeSet<u32>) -> Option<String> {
-    let nodes: Vec<String> = removed.iter().map(|n| n.to_string()).collect();
-    let out = Command::new(std::env::current_exe().expect("own path"))
-        .args(["case", kind.name(), &seed.to_string(), &nodes.join(",")])
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .args(["case", kind.name(), &seed.to_string()])
+        .arg(format!("-{}", join(removed)))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .expect("spawn");
-    if out.status.success() {
-        None
-    } else {
-        let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        Some(if msg.is_empty() {
-            format!("crashed ({})", out.status)
+    let mut stderr = child.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break Some(st);
+        }
+        if start.elapsed() > case_timeout() {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let msg = reader.join().unwrap_or_default().trim().to_string();
+    match status {
+        Some(st) if st.success() => None,
+        Some(st) => Some(if msg.is_empty() {
+            format!("crashed ({st})")
         } else {
             msg
-        })
+        }),
+        None => Some(format!("hung (no result in {:?})", case_timeout())),
     }
+}
+
+fn join(nodes: &BTreeSet<u32>) -> String {
+    let v: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+    v.join(",")
+}
+
+/// All node numbers of `seed`'s program not in `removed`.
+fn kept(seed: u64, removed: &BTreeSet<u32>) -> BTreeSet<u32> {
+    let p = Program::generate(seed);
+    (0..p.node_count())
+        .filter(|n| p.has_node(*n) && !removed.contains(n))
+        .collect()
 }
 
 /// Removes statements and commands while the program still fails.
@@ -196,15 +247,14 @@ fn write_reproducer(kind: Kind, seed: u64, removed: &BTreeSet<u32>, msg: &str, o
         eprintln!("cannot create {}: {e}", out.display());
         return;
     }
-    let nodes: Vec<String> = removed.iter().map(|n| n.to_string()).collect();
-    let nodes = nodes.join(",");
     match kind {
         Kind::Gc => {
             let p = Program::generate(seed).without(removed);
             let path = out.join(format!("gc-{seed}.wat"));
+            let keep = join(&kept(seed, removed));
             let text = format!(
-                ";; {msg}\n;; replay: wasmc-fuzz case gc {seed} {nodes}\n\
-                 ;; regression entry for tests/tests/gc_model.rs: ({seed}, &[{nodes}])\n{}",
+                ";; {msg}\n;; replay: wasmc-fuzz case gc {seed} +{keep}\n\
+                 ;; regression entry for tests/tests/gc_model.rs: ({seed}, &[{keep}])\n{}",
                 describe(&p)
             );
             match std::fs::write(&path, text) {
@@ -292,16 +342,26 @@ struct Tally {
 
 enum Msg {
     Line(usize, String),
-    Exit(usize, std::process::ExitStatus),
+    Eof(usize),
 }
 
-/// Runs `kind` on the seeds of `o` in `o.jobs` workers.
+/// A worker process and what it is doing.
+struct Worker {
+    child: Child,
+    /// The seed in progress and when it started.
+    current: Option<(u64, Instant)>,
+    timed_out: bool,
+}
+
+/// Runs `kind` on the seeds of `o` in `o.jobs` workers. Worker `w` runs
+/// seeds `seed + w`, `seed + w + jobs`, ...; a worker that crashes or hangs
+/// is reported with the seed it was running and replaced.
 fn campaign(kind: Kind, o: &Options) -> Tally {
     let exe = std::env::current_exe().expect("own path");
     let deadline = o.seconds.map_or(0, |s| now_ms() + u128::from(s) * 1000);
+    let jobs = o.jobs as usize;
     let (tx, rx) = mpsc::channel::<Msg>();
-    // Per worker: next seed, seeds left (None: until the deadline), the
-    // seed in progress.
+    // Per worker: next seed and seeds left (None: until the deadline).
     let mut next: Vec<u64> = (0..o.jobs).map(|j| o.seed + j).collect();
     let mut left: Vec<Option<u64>> = (0..o.jobs)
         .map(|j| {
@@ -310,9 +370,7 @@ fn campaign(kind: Kind, o: &Options) -> Tally {
                 .filter(|_| o.seconds.is_none())
         })
         .collect();
-    let mut current: Vec<Option<u64>> = vec![None; o.jobs as usize];
-    let mut alive = 0;
-    let spawn = |w: usize, first: u64, count: Option<u64>, tx: mpsc::Sender<Msg>| {
+    let spawn = |w: usize, first: u64, count: Option<u64>| -> Worker {
         let mut child = Command::new(&exe)
             .args([
                 "worker",
@@ -327,33 +385,36 @@ fn campaign(kind: Kind, o: &Options) -> Tally {
             .spawn()
             .expect("spawn worker");
         let stdout = child.stdout.take().expect("piped");
+        let tx = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let _ = tx.send(Msg::Line(w, line));
             }
-            let status = child.wait().expect("wait");
-            let _ = tx.send(Msg::Exit(w, status));
+            let _ = tx.send(Msg::Eof(w));
         });
-    };
-    for w in 0..o.jobs as usize {
-        if left[w] != Some(0) {
-            spawn(w, next[w], left[w], tx.clone());
-            alive += 1;
+        Worker {
+            child,
+            current: None,
+            timed_out: false,
         }
-    }
+    };
+    let mut workers: Vec<Option<Worker>> = (0..jobs)
+        .map(|w| (left[w] != Some(0)).then(|| spawn(w, next[w], left[w])))
+        .collect();
     let mut t = Tally::default();
     let start = Instant::now();
     let mut last_report = Instant::now();
-    while alive > 0 {
-        let Ok(m) = rx.recv() else { break };
-        match m {
-            Msg::Line(w, line) => {
-                let (tag, rest) = line.split_at(1);
+    let timeout = case_timeout();
+    while workers.iter().any(Option::is_some) {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(Msg::Line(w, line)) => {
+                let Some(wk) = workers[w].as_mut() else { continue };
+                let (tag, rest) = line.split_at(line.len().min(1));
                 let rest = rest.trim_start();
                 match tag {
-                    "S" => current[w] = rest.parse().ok(),
+                    "S" => wk.current = rest.parse().ok().map(|s| (s, Instant::now())),
                     "P" | "K" | "F" => {
-                        let seed = current[w].take().unwrap_or(u64::MAX);
+                        let seed = wk.current.take().map_or(u64::MAX, |c| c.0);
                         match tag {
                             "P" => t.passed += 1,
                             "K" => t.skipped += 1,
@@ -370,10 +431,15 @@ fn campaign(kind: Kind, o: &Options) -> Tally {
                     _ => {}
                 }
             }
-            Msg::Exit(w, status) => {
-                alive -= 1;
-                if let Some(seed) = current[w].take() {
-                    let msg = format!("the worker crashed ({status}) running this case");
+            Ok(Msg::Eof(w)) => {
+                let Some(mut wk) = workers[w].take() else { continue };
+                let status = wk.child.wait().expect("wait");
+                if let Some((seed, _)) = wk.current.take() {
+                    let msg = if wk.timed_out {
+                        format!("the case hung (no result in {timeout:?})")
+                    } else {
+                        format!("the worker crashed ({status}) running this case")
+                    };
                     eprintln!("FAIL {} seed {seed}: {msg}", kind.name());
                     t.failures.push((seed, msg));
                     next[w] = seed + o.jobs;
@@ -385,9 +451,18 @@ fn campaign(kind: Kind, o: &Options) -> Tally {
                         None => now_ms() < deadline,
                     };
                     if more {
-                        spawn(w, next[w], left[w], tx.clone());
-                        alive += 1;
+                        workers[w] = Some(spawn(w, next[w], left[w]));
                     }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        for wk in workers.iter_mut().flatten() {
+            if let Some((_, since)) = wk.current {
+                if since.elapsed() > timeout && !wk.timed_out {
+                    wk.timed_out = true;
+                    let _ = wk.child.kill();
                 }
             }
         }
@@ -414,10 +489,10 @@ fn main() -> ExitCode {
             let kind = args.get(1).and_then(|k| Kind::parse(k));
             let seed = args.get(2).and_then(|s| s.parse().ok());
             let (Some(kind), Some(seed)) = (kind, seed) else {
-                eprintln!("usage: wasmc-fuzz case|show gc|diff SEED [NODE,...]");
+                eprintln!("usage: wasmc-fuzz case|show gc|diff SEED [+KEPT,...|-REMOVED,...]");
                 return ExitCode::from(2);
             };
-            let removed = parse_nodes(args.get(3));
+            let removed = parse_nodes(seed, args.get(3));
             if args[0] == "show" {
                 match kind {
                     Kind::Gc => print!("{}", describe(&Program::generate(seed).without(&removed))),
@@ -476,18 +551,18 @@ fn main() -> ExitCode {
         for (seed, msg) in &t.failures {
             failed = true;
             eprintln!("failure: {} seed {seed}: {msg}", kind.name());
-            let removed = if kind == Kind::Gc && o.minimize {
+            let (removed, msg) = if kind == Kind::Gc && o.minimize {
                 let r = minimize(*seed, Duration::from_secs(300));
-                let msg = replay(kind, *seed, &r).unwrap_or_default();
+                let m = replay(kind, *seed, &r).unwrap_or_else(|| msg.clone());
                 eprintln!(
-                    "  minimized: {} nodes removed; still fails with: {msg}",
-                    r.len()
+                    "  minimized to {} nodes; fails with: {m}",
+                    kept(*seed, &r).len()
                 );
-                r
+                (r, m)
             } else {
-                BTreeSet::new()
+                (BTreeSet::new(), msg.clone())
             };
-            write_reproducer(kind, *seed, &removed, msg, &o.out);
+            write_reproducer(kind, *seed, &removed, &msg, &o.out);
         }
     }
     if failed {

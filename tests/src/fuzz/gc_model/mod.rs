@@ -849,6 +849,14 @@ impl Program {
         self.cmds.iter().any(|c| c.id == id) || self.funcs.iter().any(|f| find(&f.body, id))
     }
 
+    /// This program with only the statements and commands in `kept`.
+    pub fn keeping(&self, kept: &BTreeSet<u32>) -> Program {
+        let removed = (0..self.node_count())
+            .filter(|n| !kept.contains(n))
+            .collect();
+        self.without(&removed)
+    }
+
     /// This program without the statements and commands in `removed`.
     pub fn without(&self, removed: &BTreeSet<u32>) -> Program {
         fn prune(s: &[Stmt], removed: &BTreeSet<u32>) -> Vec<Stmt> {
