@@ -128,6 +128,13 @@ pub enum RefExpr {
     },
     /// `block (result externref)`.
     Block(Box<RefExpr>),
+    /// `a`, then `if (param externref) (result externref)`: the then arm
+    /// passes its parameter through, the else arm drops it for `b`.
+    IfParam {
+        a: Box<RefExpr>,
+        cond: bool,
+        b: Box<RefExpr>,
+    },
     /// `if (result externref)`.
     If {
         cond: bool,
@@ -408,7 +415,7 @@ impl Gen {
             };
         }
         let d = depth - 1;
-        match self.rng.below(11) {
+        match self.rng.below(12) {
             0 => RefExpr::Select {
                 a: Box::new(self.ref_expr(d)),
                 b: Box::new(self.ref_expr(d)),
@@ -443,6 +450,11 @@ impl Gen {
             8 => RefExpr::CallIndirect {
                 a: Box::new(self.ref_expr(d)),
                 target: self.rng.below(2),
+            },
+            11 => RefExpr::IfParam {
+                a: Box::new(self.ref_expr(d)),
+                cond: self.rng.chance(1, 2),
+                b: Box::new(self.ref_expr(d)),
             },
             9 => RefExpr::Recurse {
                 a: Box::new(self.ref_expr(d)),

@@ -237,6 +237,14 @@ impl Sim<'_> {
                     self.expr(b)?
                 }
             }
+            RefExpr::IfParam { a, cond, b } => {
+                let a = self.expr(a)?;
+                if *cond {
+                    a
+                } else {
+                    self.expr(b)?
+                }
+            }
             RefExpr::BrIf { a, cond, b } => {
                 let a = self.expr(a)?;
                 if *cond {

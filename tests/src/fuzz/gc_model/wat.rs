@@ -97,6 +97,15 @@ impl Body {
                 self.expr(b);
                 self.line("end");
             }
+            RefExpr::IfParam { a, cond, b } => {
+                self.expr(a);
+                self.cond(*cond);
+                self.line("if (param externref) (result externref)");
+                self.line("else");
+                self.line("drop");
+                self.expr(b);
+                self.line("end");
+            }
             RefExpr::BrIf { a, cond, b } => {
                 self.line("block (result externref)");
                 self.expr(a);
