@@ -390,10 +390,7 @@ fn propagate_stack_map_marks(builder: &mut FunctionBuilder, seeds: &[ir::Value])
         }
     }
     let mut marked: HashSet<ir::Value> = HashSet::new();
-    let mut work: Vec<ir::Value> = seeds
-        .iter()
-        .map(|v| func.dfg.resolve_aliases(*v))
-        .collect();
+    let mut work: Vec<ir::Value> = seeds.iter().map(|v| func.dfg.resolve_aliases(*v)).collect();
     while let Some(v) = work.pop() {
         if marked.insert(v) {
             if let Some(params) = flows.get(&v) {

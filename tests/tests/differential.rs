@@ -20,7 +20,10 @@ fn differential_fuzz_bounded() {
     // Most cases must be judged, not skipped.
     let skipped: u64 = stdout
         .split(", ")
-        .find_map(|p| p.split_once(" skipped").and_then(|(n, _)| n.trim().parse().ok()))
+        .find_map(|p| {
+            p.split_once(" skipped")
+                .and_then(|(n, _)| n.trim().parse().ok())
+        })
         .unwrap_or(u64::MAX);
     assert!(skipped < 150, "too many skipped: {stdout}");
 }

@@ -60,7 +60,13 @@ fn instantiate(wat: &str, opt: OptLevel, stress: bool) -> (Store, wasmc_loader::
     (store, inst)
 }
 
-fn call(store: &mut Store, inst: &wasmc_loader::Instance, name: &str, args: &[Val], n: usize) -> Vec<Val> {
+fn call(
+    store: &mut Store,
+    inst: &wasmc_loader::Instance,
+    name: &str,
+    args: &[Val],
+    n: usize,
+) -> Vec<Val> {
     let f = inst.get_func(&mut *store, name).expect("export");
     let mut res = vec![Val::I32(0); n];
     f.call(&mut *store, args, &mut res)
@@ -88,15 +94,31 @@ fn issue10_bug1_overlapping_table_copy() {
         store.gc();
         assert_eq!(drops.load(Ordering::SeqCst), 0, "{opt:?} stress {stress}");
         // [1, 2, null] -> [1, 1, 2]: both directions of overlap.
-        call(&mut store, &inst, "copy", &[Val::I32(1), Val::I32(0), Val::I32(2)], 0);
+        call(
+            &mut store,
+            &inst,
+            "copy",
+            &[Val::I32(1), Val::I32(0), Val::I32(2)],
+            0,
+        );
         store.gc();
         assert_eq!(drops.load(Ordering::SeqCst), 0, "{opt:?} stress {stress}");
         for (i, want) in [(0, 1), (1, 1), (2, 2)] {
             let got = call(&mut store, &inst, "take", &[Val::I32(i)], 1);
-            assert_eq!(id_of(&got[0]), Some(want), "{opt:?} stress {stress} slot {i}");
+            assert_eq!(
+                id_of(&got[0]),
+                Some(want),
+                "{opt:?} stress {stress} slot {i}"
+            );
         }
         // [1, 1, 2] -> [1, 2, 2]: source ahead of the destination.
-        call(&mut store, &inst, "copy", &[Val::I32(0), Val::I32(1), Val::I32(2)], 0);
+        call(
+            &mut store,
+            &inst,
+            "copy",
+            &[Val::I32(0), Val::I32(1), Val::I32(2)],
+            0,
+        );
         store.gc();
         let got = call(&mut store, &inst, "take", &[Val::I32(1)], 1);
         assert_eq!(id_of(&got[0]), Some(2));
@@ -155,12 +177,19 @@ fn issue10_bug2_reference_live_through_a_loop() {
             drop(args);
             let got = call(&mut store, &inst, func, &[Val::I32(c)], 1);
             let what = format!("{func}({c}) at {opt:?}, stress {stress}");
-            assert!(store.gc_stats().collections > 0, "{what}: no collection ran");
+            assert!(
+                store.gc_stats().collections > 0,
+                "{what}: no collection ran"
+            );
             assert_eq!(drops.load(Ordering::SeqCst), 0, "{what}: freed while live");
             assert_eq!(id_of(&got[0]), Some(2), "{what}");
             drop(got);
             drop(store);
-            assert_eq!(drops.load(Ordering::SeqCst), 2, "{what}: not freed exactly once");
+            assert_eq!(
+                drops.load(Ordering::SeqCst),
+                2,
+                "{what}: not freed exactly once"
+            );
         }
     }
 }
@@ -177,7 +206,11 @@ const REGRESSIONS: &[(u64, &[u32], &str)] = &[
     // live through loops with collections inside, read after free.
     (8, &[0, 1, 3, 5, 6, 11, 53], "bug 2"),
     (100, &[2, 5, 14, 16, 17, 18, 19, 32, 53], "bug 2"),
-    (183, &[34, 35, 36, 37, 45, 46, 47, 48, 61, 106, 108], "bug 2"),
+    (
+        183,
+        &[34, 35, 36, 37, 45, 46, 47, 48, 61, 106, 108],
+        "bug 2",
+    ),
 ];
 
 #[test]
@@ -205,7 +238,16 @@ fn fuzzer_regressions() {
 #[test]
 fn gc_model_fuzz_bounded() {
     let out = Command::new(env!("CARGO_BIN_EXE_wasmc-fuzz"))
-        .args(["gc", "--cases", "600", "--seed", "1", "--jobs", "2", "--no-minimize"])
+        .args([
+            "gc",
+            "--cases",
+            "600",
+            "--seed",
+            "1",
+            "--jobs",
+            "2",
+            "--no-minimize",
+        ])
         .arg("--out")
         .arg(concat!(env!("CARGO_TARGET_TMPDIR"), "/fuzz-failures"))
         .output()

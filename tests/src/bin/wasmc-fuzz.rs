@@ -408,7 +408,9 @@ fn campaign(kind: Kind, o: &Options) -> Tally {
     while workers.iter().any(Option::is_some) {
         match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(Msg::Line(w, line)) => {
-                let Some(wk) = workers[w].as_mut() else { continue };
+                let Some(wk) = workers[w].as_mut() else {
+                    continue;
+                };
                 let (tag, rest) = line.split_at(line.len().min(1));
                 let rest = rest.trim_start();
                 match tag {
@@ -432,7 +434,9 @@ fn campaign(kind: Kind, o: &Options) -> Tally {
                 }
             }
             Ok(Msg::Eof(w)) => {
-                let Some(mut wk) = workers[w].take() else { continue };
+                let Some(mut wk) = workers[w].take() else {
+                    continue;
+                };
                 let status = wk.child.wait().expect("wait");
                 if let Some((seed, _)) = wk.current.take() {
                     let msg = if wk.timed_out {

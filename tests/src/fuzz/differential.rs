@@ -84,11 +84,17 @@ enum V {
     F64(u64),
     V128(u128),
     /// A reference: only null-ness is comparable across engines.
-    Ref { null: bool },
+    Ref {
+        null: bool,
+    },
 }
 
 fn canon32(b: u32) -> V {
-    V::F32(if f32::from_bits(b).is_nan() { 0x7fc0_0000 } else { b })
+    V::F32(if f32::from_bits(b).is_nan() {
+        0x7fc0_0000
+    } else {
+        b
+    })
 }
 
 fn canon64(b: u64) -> V {
@@ -140,10 +146,7 @@ fn args(rng: &mut Rng, ty: &[ValType]) -> (Vec<wc::Val>, Vec<wasmi::Val>) {
                 wc::Val::F32(x as u32),
                 wasmi::Val::F32(wasmi::F32::from_bits(x as u32)),
             ),
-            ValType::F64 => (
-                wc::Val::F64(x),
-                wasmi::Val::F64(wasmi::F64::from_bits(x)),
-            ),
+            ValType::F64 => (wc::Val::F64(x), wasmi::Val::F64(wasmi::F64::from_bits(x))),
             ValType::V128 => {
                 let v = (u128::from(x) << 64) | u128::from(rng.next_u64());
                 (wc::Val::V128(v), wasmi::Val::V128(wasmi::V128::from(v)))
@@ -220,7 +223,7 @@ fn stack_overflow(d: &Did) -> bool {
 /// bounds-check strategies are covered).
 pub fn options(seed: u64) -> CompileOptions {
     let mut o = CompileOptions {
-        opt_level: if seed % 2 == 0 {
+        opt_level: if seed.is_multiple_of(2) {
             OptLevel::Speed
         } else {
             OptLevel::None
@@ -228,7 +231,7 @@ pub fn options(seed: u64) -> CompileOptions {
         threads: Some(1),
         ..CompileOptions::default()
     };
-    if seed % 3 == 0 {
+    if seed.is_multiple_of(3) {
         o.memory = MemoryStrategy::Explicit;
     }
     o
@@ -275,7 +278,8 @@ fn compare(seed: u64, wasm: &[u8]) -> Result<Option<String>, String> {
     wi_store.limiter(|l| l);
 
     // wasmc.
-    let art = compile(wasm, &options(seed)).map_err(|e| format!("wasmc rejects a valid module: {e}"))?;
+    let art =
+        compile(wasm, &options(seed)).map_err(|e| format!("wasmc rejects a valid module: {e}"))?;
     let wc_module = wc::Module::from_bytes(&art).map_err(|e| format!("load: {e}"))?;
     let mut wc_store = wc::Store::new();
     // Within the 8 MiB main-thread stack the fuzz workers run on.
@@ -310,8 +314,10 @@ fn compare(seed: u64, wasm: &[u8]) -> Result<Option<String>, String> {
         (a, b) => {
             return Err(format!(
                 "instantiation: wasmi {}, wasmc {}",
-                a.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
-                b.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string())
+                a.map(|_| "ok".to_string())
+                    .unwrap_or_else(|e| e.to_string()),
+                b.map(|_| "ok".to_string())
+                    .unwrap_or_else(|e| e.to_string())
             ))
         }
     };
@@ -320,7 +326,10 @@ fn compare(seed: u64, wasm: &[u8]) -> Result<Option<String>, String> {
     let exports = wc_module.info().exports.clone();
     // Every exported function, in export order, three times with new
     // arguments (state carries over between calls, as it would in use).
-    let funcs: Vec<_> = exports.iter().filter(|e| e.kind == ExternKind::Func).collect();
+    let funcs: Vec<_> = exports
+        .iter()
+        .filter(|e| e.kind == ExternKind::Func)
+        .collect();
     for e in funcs.iter().cycle().take(3 * funcs.len()) {
         let wcf = wc_inst
             .get_func(&mut wc_store, &e.name)
@@ -330,7 +339,11 @@ fn compare(seed: u64, wasm: &[u8]) -> Result<Option<String>, String> {
             .ok_or_else(|| format!("wasmi: no export {}", e.name))?;
         let ty = wcf.ty(&wc_store);
         let (a, b) = args(&mut rng, &ty.params);
-        let mut wc_res: Vec<wc::Val> = ty.results.iter().map(|t| wc::Val::default_for(*t)).collect();
+        let mut wc_res: Vec<wc::Val> = ty
+            .results
+            .iter()
+            .map(|t| wc::Val::default_for(*t))
+            .collect();
         let mut wi_res: Vec<wasmi::Val> = wif
             .ty(&wi_store)
             .results()
@@ -387,16 +400,16 @@ fn compare(seed: u64, wasm: &[u8]) -> Result<Option<String>, String> {
                 let u = wi_inst.get_table(&wi_store, &e.name).ok_or("table")?;
                 let (n, m) = (t.size(&wc_store), u.size(&wi_store));
                 if u64::from(n) != m {
-                    return Err(format!("table `{}`: size {n} in wasmc, {m} in wasmi", e.name));
+                    return Err(format!(
+                        "table `{}`: size {n} in wasmc, {m} in wasmi",
+                        e.name
+                    ));
                 }
                 for i in 0..n {
                     let x = t.get(&mut wc_store, i).map(|v| from_wc(&v));
                     let y = u.get(&wi_store, u64::from(i)).map(|r| from_wi(&r));
                     if x != y {
-                        return Err(format!(
-                            "table `{}`[{i}]: wasmc {x:?}, wasmi {y:?}",
-                            e.name
-                        ));
+                        return Err(format!("table `{}`[{i}]: wasmc {x:?}, wasmi {y:?}", e.name));
                     }
                 }
             }

@@ -533,7 +533,10 @@ impl Gen {
                 } else {
                     (self.table(), self.table())
                 };
-                let (ds, ss) = (self.sizes[dst_table as usize], self.sizes[src_table as usize]);
+                let (ds, ss) = (
+                    self.sizes[dst_table as usize],
+                    self.sizes[src_table as usize],
+                );
                 let dst = self.index(dst_table);
                 let src = if dst_table == src_table && ds > 1 && self.rng.chance(2, 3) {
                     // Overlapping ranges, in either direction.
@@ -699,7 +702,8 @@ impl Program {
         let host_tables: Vec<(TableDecl, bool)> = (0..rng.below(2))
             .map(|_| (table_decl(&mut rng), rng.chance(1, 2)))
             .collect();
-        let main_tables: Vec<TableDecl> = (0..rng.range(1, 3)).map(|_| table_decl(&mut rng)).collect();
+        let main_tables: Vec<TableDecl> =
+            (0..rng.range(1, 3)).map(|_| table_decl(&mut rng)).collect();
 
         // Imports (a provider table may be imported twice), then our own.
         let mut tables = Vec::new();

@@ -187,7 +187,10 @@ fn linker(host: &Shared, reg: &Arc<Registry>) -> Linker {
     fn expect_ref(h: &mut Host, reg: &Registry, v: &Val, want: Ref, at: &str) -> Result<(), Error> {
         match ident(reg, v) {
             Ok(got) if got == want => Ok(()),
-            Ok(got) => Err(fail(h, format!("{at}: got {got:?}, the model says {want:?}"))),
+            Ok(got) => Err(fail(
+                h,
+                format!("{at}: got {got:?}, the model says {want:?}"),
+            )),
             Err(e) => Err(fail(h, format!("{at}: {e} (the model says {want:?})"))),
         }
     }
@@ -376,7 +379,8 @@ fn run_inner(p: &Program) -> Result<(), String> {
     };
     r.invariants("after instantiation")?;
     for c in &p.cmds {
-        r.cmd(c).map_err(|e| format!("command {} {:?}: {e}", c.id, c.kind))?;
+        r.cmd(c)
+            .map_err(|e| format!("command {} {:?}: {e}", c.id, c.kind))?;
         r.invariants(&format!("after command {} {:?}", c.id, c.kind))?;
     }
     r.check_all().map_err(|e| format!("final check: {e}"))?;
@@ -419,7 +423,10 @@ impl Run<'_> {
         }
         let stats = self.store.gc_stats();
         if stats.failed_walks != 0 {
-            return Err(format!("{when}: {} stack walk(s) failed", stats.failed_walks));
+            return Err(format!(
+                "{when}: {} stack walk(s) failed",
+                stats.failed_walks
+            ));
         }
         let live = self.reg.live();
         let want = self.model.reachable();
@@ -515,7 +522,12 @@ impl Run<'_> {
             CmdKind::TableGet { table, index } => {
                 let t = self.table(*table)?;
                 let got = t.get(&mut self.store, *index);
-                let want = self.model.table(p, *table).elems.get(*index as usize).copied();
+                let want = self
+                    .model
+                    .table(p, *table)
+                    .elems
+                    .get(*index as usize)
+                    .copied();
                 match (got, want) {
                     (None, None) => {}
                     (Some(g), Some(w)) => self.same("Table::get", &g, w)?,
@@ -573,7 +585,10 @@ impl Run<'_> {
             let want = self.model.tables[&id].elems.clone();
             let size = t.size(&self.store);
             if size as usize != want.len() {
-                return Err(format!("{name}: size {size}, the model says {}", want.len()));
+                return Err(format!(
+                    "{name}: size {size}, the model says {}",
+                    want.len()
+                ));
             }
             for (k, w) in want.iter().enumerate() {
                 let v = t

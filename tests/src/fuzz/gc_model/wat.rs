@@ -405,7 +405,7 @@ pub fn main(p: &Program) -> String {
         "  (func $churn (param $n i32)\n    (loop $l (drop (global.get $churn_g))\n      \
          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))\n",
     );
-    let params = vec!["externref"; MANY].join(" ");
+    let params = ["externref"; MANY].join(" ");
     writeln!(
         s,
         "  (func $many (param {params}) (param $k i32) (result externref)"
