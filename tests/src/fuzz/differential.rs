@@ -170,6 +170,11 @@ fn args(rng: &mut Rng, ty: &[ValType]) -> (Vec<wc::Val>, Vec<wasmi::Val>) {
 fn wi_trap(e: &wasmi::Error) -> Option<wc::TrapCode> {
     use wasmi::TrapCode as T;
     use wc::TrapCode as C;
+    // wasmi 1.0 reports an out-of-bounds `table.copy`/`table.init` of a
+    // running function as a table error, not as a trap code.
+    if let wasmi::errors::ErrorKind::Table(_) = e.kind() {
+        return Some(C::TableOutOfBounds);
+    }
     Some(match e.as_trap_code()? {
         T::UnreachableCodeReached => C::UnreachableCodeReached,
         T::MemoryOutOfBounds => C::MemoryOutOfBounds,
