@@ -50,3 +50,33 @@ fn differential_compares_results_memories_and_globals() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Cases the fuzzer reported where the engines only name the same outcome
+/// differently; each must compare equal (and keeps the mapping honest):
+/// a `table.copy` out of bounds (wasmi 1.0: a table error, not a trap code).
+#[test]
+fn differential_regressions() {
+    for seed in [1_006_267, 1_007_669, 1_009_273] {
+        match wasmc_tests::fuzz::differential::run(seed) {
+            wasmc_tests::fuzz::Outcome::Pass => {}
+            other => panic!("seed {seed}: {other:?}"),
+        }
+    }
+    // The first reports, as modules: `call_indirect` past the end of its
+    // table (wasmc: "undefined element", wasmi: table out of bounds), and an
+    // active data segment out of bounds (wasmc: an instantiation error with
+    // the trap's text, wasmi: a trap).
+    for text in [
+        r#"(module (type $t (func)) (table 1 funcref)
+             (func (export "f") (call_indirect (type $t) (i32.const 5))))"#,
+        r#"(module (table 2 externref)
+             (func (export "f") (table.copy (i32.const 1) (i32.const 0) (i32.const 2))))"#,
+        r#"(module (memory 1) (data (i32.const 65535) "ab"))"#,
+    ] {
+        let wasm = wat::parse_str(text).unwrap();
+        match wasmc_tests::fuzz::differential::run_module(1, &wasm) {
+            wasmc_tests::fuzz::Outcome::Pass => {}
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
