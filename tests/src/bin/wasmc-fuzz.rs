@@ -15,7 +15,10 @@
 //!     print a program's modules and commands
 //! ```
 //!
-//! Exit status: 0 if no case failed, 1 otherwise.
+//! Exit status: 0 if no case failed, 1 otherwise. `WASMC_FUZZ_CASE_TIMEOUT`
+//! (seconds, default 120) is how long one case may run before it counts as a
+//! hang; with `WASMC_FUZZ_VERBOSE` set, `case` prints the phase times of a gc
+//! program or the outcome of every differential call.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};

@@ -321,8 +321,11 @@ pub fn run(p: &Program) -> Outcome {
 
 fn run_inner(p: &Program) -> Result<(), String> {
     let opts = options(p);
+    let t0 = std::time::Instant::now();
     let prov_mod = build(&wat::provider(p), &opts, "provider")?;
+    let t1 = std::time::Instant::now();
     let main_mod = build(&wat::main(p), &opts, "main module")?;
+    let t2 = std::time::Instant::now();
 
     let reg = Arc::new(Registry::default());
     let host: Shared = Arc::new(Mutex::new(Host {
@@ -384,6 +387,14 @@ fn run_inner(p: &Program) -> Result<(), String> {
         r.invariants(&format!("after command {} {:?}", c.id, c.kind))?;
     }
     r.check_all().map_err(|e| format!("final check: {e}"))?;
+    if std::env::var_os("WASMC_FUZZ_VERBOSE").is_some() {
+        eprintln!(
+            "provider {:?} main {:?} run {:?}",
+            t1 - t0,
+            t2 - t1,
+            t2.elapsed()
+        );
+    }
     let Run {
         store,
         model,
