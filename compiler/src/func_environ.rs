@@ -15,6 +15,12 @@
 //! table) and the builtins' native signature; `target` says how Wasm types
 //! map to the target (pointer type, which references need stack maps).
 
+//!
+//! cranelift-frontend 0.112 also misses one class on its own: the block
+//! parameters that SSA construction synthesizes for a stack-map variable
+//! while it looks the variable up (a local live around a loop). Those are
+//! marked by [`propagate_stack_map_marks`] once the body is translated, before
+//! `FunctionBuilder::finalize` runs the safepoint spiller (issue 10, bug 2).
 use crate::convert::{ir_type, wasm_signature};
 use cranelift_codegen::cursor::FuncCursor;
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -27,7 +33,7 @@ use cranelift_wasm::{
     FuncEnvironment, FuncIndex, FuncTranslationState, GlobalIndex, GlobalVariable, Heap, HeapData,
     HeapStyle, MemoryIndex, TableIndex, TypeIndex, WasmHeapType, WasmResult,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use wasmc_format::builtins::Builtin;
 use wasmc_format::{FuncInfo, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType};
 use wasmparser::Operator;
@@ -57,6 +63,10 @@ pub struct FuncEnv<'a> {
     pending_select: Option<ValType>,
     /// Type of the function being translated.
     func_type: &'a wasmc_format::FuncType,
+    /// Every externref value this environment produced (call results,
+    /// `table.get`, `global.get`, typed `select`): the seeds from which
+    /// [`propagate_stack_map_marks`] finds the rest.
+    refs: Vec<ir::Value>,
 }
 
 impl<'a> FuncEnv<'a> {
@@ -80,11 +90,97 @@ impl<'a> FuncEnv<'a> {
             builtins: HashMap::new(),
             tables: HashMap::new(),
             pending_select: None,
+            refs: Vec::new(),
         }
+    }
+
+    /// Marks `v`, a new externref value, as needing a stack map.
+    fn mark_ref(&mut self, builder: &mut FunctionBuilder, v: ir::Value) {
+        builder.declare_value_needs_stack_map(v);
+        self.refs.push(v);
+    }
+}
+
+/// Marks every block parameter that an externref can reach through branch
+/// arguments as needing a stack map, starting from `seeds` (every externref
+/// value the translation produced other than block parameters).
+///
+/// cranelift-frontend 0.112 marks the values `use_var` returns and
+/// `def_var` receives for a stack-map variable, but not the block parameters
+/// its SSA construction adds in *other* blocks while resolving a lookup
+/// (upstream fixed this class much later). Such a parameter carries the
+/// reference around a loop without being spilled at the calls inside it:
+///
+/// ```text
+/// block1(v9: i64):              ;; synthesized for local $r: not marked
+///     call fn0(...)             ;; safepoint: v9 live, not in the stack map
+///     brif v3, block1(v9), block2
+/// ```
+///
+/// Every non-parameter externref value is a seed (a function parameter, call
+/// result, `table.get`, `global.get`, typed `select`; `ref.null` is null and
+/// needs none), and a block parameter holds an externref exactly when one of
+/// its incoming arguments does (Wasm validation gives every argument of a
+/// parameter the same type), so a forward closure over branch arguments finds
+/// them all without ever marking an integer. Aliases (parameters the SSA
+/// builder found redundant) are resolved first: the spiller resolves them
+/// too before it looks a use up.
+///
+/// This must run before `FunctionBuilder::finalize`, which runs the spiller.
+fn propagate_stack_map_marks(builder: &mut FunctionBuilder, seeds: &[ir::Value]) {
+    let func = &*builder.func;
+    // Branch argument -> the block parameters it is passed to.
+    let mut flows: HashMap<ir::Value, Vec<ir::Value>> = HashMap::new();
+    for block in func.layout.blocks() {
+        for inst in func.layout.block_insts(block) {
+            for call in func.dfg.insts[inst].branch_destination(&func.dfg.jump_tables) {
+                let target = call.block(&func.dfg.value_lists);
+                let args = call.args_slice(&func.dfg.value_lists);
+                for (arg, param) in args.iter().zip(func.dfg.block_params(target)) {
+                    flows
+                        .entry(func.dfg.resolve_aliases(*arg))
+                        .or_default()
+                        .push(*param);
+                }
+            }
+        }
+    }
+    let mut marked: HashSet<ir::Value> = HashSet::new();
+    let mut work: Vec<ir::Value> = seeds.iter().map(|v| func.dfg.resolve_aliases(*v)).collect();
+    while let Some(v) = work.pop() {
+        if marked.insert(v) {
+            if let Some(params) = flows.get(&v) {
+                work.extend(params.iter().copied());
+            }
+        }
+    }
+    // The frontend keeps its marks in a bit set: the order is irrelevant.
+    for v in marked {
+        builder.declare_value_needs_stack_map(v);
     }
 }
 
 impl FuncEnvironment for FuncEnv<'_> {
+    fn after_translate_function(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        _state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        // The function's externref parameters are seeds too (cranelift-wasm
+        // marks them through `param_needs_stack_map`, but we cannot read its
+        // marks back). Parameters 0 and 1 are the two vmctx pointers.
+        if let Some(entry) = builder.func.layout.entry_block() {
+            let params = builder.func.dfg.block_params(entry);
+            for (p, t) in params.iter().skip(2).zip(&self.func_type.params) {
+                if *t == ValType::ExternRef {
+                    self.refs.push(*p);
+                }
+            }
+        }
+        let refs = std::mem::take(&mut self.refs);
+        propagate_stack_map_marks(builder, &refs);
+        Ok(())
+    }
     fn is_wasm_parameter(&self, _signature: &ir::Signature, index: usize) -> bool {
         // Parameters 0 and 1 are the callee and caller vmctx.
         index >= 2
@@ -521,7 +617,7 @@ impl FuncEnvironment for FuncEnv<'_> {
                 );
                 let v = builder.ins().load(self.ptr(), MemFlags::trusted(), addr, 0);
                 self.activations_table_insert(builder, v);
-                builder.declare_value_needs_stack_map(v);
+                self.mark_ref(builder, v);
                 Ok(v)
             }
         }
@@ -677,7 +773,7 @@ impl FuncEnvironment for FuncEnv<'_> {
                 .load(ptr, MemFlags::trusted(), vmctx, off as i32)
         };
         self.activations_table_insert(builder, v);
-        builder.declare_value_needs_stack_map(v);
+        self.mark_ref(builder, v);
         Ok(v)
     }
 
@@ -778,7 +874,7 @@ impl FuncEnvironment for FuncEnv<'_> {
                 .expect("select emitted");
             debug_assert_eq!(builder.func.dfg.insts[inst].opcode(), ir::Opcode::Select);
             let v = builder.func.dfg.first_result(inst);
-            builder.declare_value_needs_stack_map(v);
+            self.mark_ref(builder, v);
         }
         Ok(())
     }

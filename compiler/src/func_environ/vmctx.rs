@@ -253,14 +253,14 @@ impl<'a> FuncEnv<'a> {
     }
 
     pub(super) fn declare_refs(
-        &self,
+        &mut self,
         builder: &mut FunctionBuilder,
         values: &[ir::Value],
         tys: &[ValType],
     ) {
         for (v, t) in values.iter().zip(tys) {
             if *t == ValType::ExternRef {
-                builder.declare_value_needs_stack_map(*v);
+                self.mark_ref(builder, *v);
             }
         }
     }
