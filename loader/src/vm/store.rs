@@ -399,7 +399,11 @@ impl StoreOpaque {
         let raw = self.table_raw(init, self.tables[t].ty.elem.val_type())?;
         let cur = self.tables[t].size();
         let max = self.tables[t].ty.max;
-        if delta > 0 && !self.table_growing(cur, cur.saturating_add(delta), max).unwrap_or(false) {
+        if delta > 0
+            && !self
+                .table_growing(cur, cur.saturating_add(delta), max)
+                .unwrap_or(false)
+        {
             return Ok(None);
         }
         let limit = self.max_table_elements;
