@@ -62,7 +62,7 @@ pub(crate) struct Stored {
 /// instantiation with an error naming the limit. An `Err` is treated as a
 /// refusal by the runtime (Wasm sees -1) and returned as the error of
 /// host-side calls and of instantiation.
-pub trait ResourceLimiter: Send {
+pub trait ResourceLimiter {
     /// Whether a memory may grow from `current` to `desired` bytes.
     fn memory_growing(
         &mut self,
