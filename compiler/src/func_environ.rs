@@ -29,10 +29,14 @@ use cranelift_wasm::{
 };
 use std::collections::HashMap;
 use wasmc_format::builtins::Builtin;
-use wasmc_format::{FuncInfo, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType};
+use wasmc_format::{
+    FuncInfo, Interruption, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType,
+};
 use wasmparser::Operator;
 
+mod interrupt;
 mod vmctx;
+use interrupt::InterruptState;
 pub use vmctx::builtin_signature;
 
 /// `UserExternalName` namespace of defined Wasm functions (index = function index).
@@ -56,6 +60,8 @@ pub struct FuncEnv<'a> {
     pending_select: Option<ValType>,
     /// Type of the function being translated.
     func_type: &'a wasmc_format::FuncType,
+    /// Epoch and fuel instrumentation.
+    interrupt: InterruptState,
 }
 
 impl<'a> FuncEnv<'a> {
@@ -65,6 +71,7 @@ impl<'a> FuncEnv<'a> {
         funcs: &'a [FuncInfo],
         isa: &'a dyn TargetIsa,
         memory: MemoryStrategy,
+        interruption: Interruption,
         func_index: u32,
     ) -> Self {
         FuncEnv {
@@ -79,6 +86,7 @@ impl<'a> FuncEnv<'a> {
             builtins: HashMap::new(),
             tables: HashMap::new(),
             pending_select: None,
+            interrupt: InterruptState::new(interruption),
         }
     }
 }
@@ -759,12 +767,35 @@ impl FuncEnvironment for FuncEnv<'_> {
         Err(cranelift_wasm::WasmError::Unsupported("gc".into()))
     }
 
+    fn after_locals(&mut self, num_locals_defined: usize) {
+        self.interrupt.after_locals(num_locals_defined);
+    }
+
+    fn before_translate_function(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        _state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        self.interrupt_function_entry(builder);
+        Ok(())
+    }
+
+    fn translate_loop_header(&mut self, builder: &mut FunctionBuilder) -> WasmResult<()> {
+        self.interrupt_loop_header(builder);
+        Ok(())
+    }
+
+    fn handle_before_return(&mut self, _retvals: &[ir::Value], builder: &mut FunctionBuilder) {
+        self.interrupt_before_return(builder);
+    }
+
     fn before_translate_operator(
         &mut self,
         op: &Operator,
-        _builder: &mut FunctionBuilder,
+        builder: &mut FunctionBuilder,
         state: &FuncTranslationState,
     ) -> WasmResult<()> {
+        self.interrupt_before_op(op, builder, state.reachable());
         self.pending_select = None;
         if let Operator::TypedSelect { ty } = op {
             if state.reachable() {
@@ -779,10 +810,11 @@ impl FuncEnvironment for FuncEnv<'_> {
 
     fn after_translate_operator(
         &mut self,
-        _op: &Operator,
+        op: &Operator,
         builder: &mut FunctionBuilder,
         _state: &FuncTranslationState,
     ) -> WasmResult<()> {
+        self.interrupt_after_op(op, builder);
         // A typed select of externrefs makes a new reference value: the
         // select just emitted is the last instruction of the current block.
         if self.pending_select.take() == Some(ValType::ExternRef) {

@@ -18,7 +18,7 @@ mod trampolines;
 mod translate;
 
 pub use isa::CpuSpec;
-pub use wasmc_format::{MemoryStrategy, OptLevel};
+pub use wasmc_format::{Interruption, MemoryStrategy, OptLevel};
 
 /// Version of the compiler, recorded in every artifact header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,6 +37,9 @@ pub struct CompileOptions {
     pub memory: MemoryStrategy,
     /// Compile threads; `None` for one per core. The output does not depend on it.
     pub threads: Option<usize>,
+    /// Epoch checks and fuel counting compiled into the code (recorded in
+    /// the artifact header). Default: none.
+    pub interruption: Interruption,
 }
 
 impl Default for CompileOptions {
@@ -47,6 +50,7 @@ impl Default for CompileOptions {
             opt_level: OptLevel::Speed,
             memory: MemoryStrategy::DEFAULT_GUARD,
             threads: None,
+            interruption: Interruption::default(),
         }
     }
 }

@@ -52,6 +52,14 @@ macro_rules! foreach_builtin {
             /// then insert it. `table.get` and `global.get` of externrefs are
             /// otherwise inline in compiled code.
             activations_table_insert_slow(ref);
+            /// Cold path of an epoch check (function entry, loop header):
+            /// the engine's epoch is at or past the store's deadline. Traps
+            /// `Interrupted` if it still is; returns if the deadline moved.
+            epoch_deadline_reached();
+            /// Cold path of a fuel check: `fuel_consumed >= 0` (the code
+            /// stored its count first). Traps `OutOfFuel` if it still is;
+            /// returns if fuel was added. The code reloads the count after.
+            out_of_fuel();
         }
     };
 }

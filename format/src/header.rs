@@ -27,7 +27,7 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 
 /// Version of the artifact format. Bump on any change to a section's
 /// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Cranelift optimization level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -57,9 +57,48 @@ pub struct CodegenSettings {
     pub opt_level: OptLevel,
     /// Memory bounds strategy (ABI: the loader must match it).
     pub memory: MemoryStrategy,
+    /// What interruption checks the code carries (the loader refuses a
+    /// deadline or fuel on code without them).
+    pub interruption: Interruption,
     /// Every Cranelift shared flag as `name=value`, for reproduction and
     /// `inspect`; informational.
     pub cranelift_flags: Vec<String>,
+}
+
+/// The interruption instrumentation compiled into the code
+/// (`wasmc compile --epoch-interruption`, `--fuel`).
+///
+/// Both checks run at every function entry and every loop header, so a
+/// guest cannot run for long without passing one:
+/// - `epochs`: the engine's epoch counter (read through
+///   `VMRuntimeLimits::epoch_ptr`) is compared with the store's
+///   `epoch_deadline`; at or past it the code calls the builtin
+///   `epoch_deadline_reached`, which traps with
+///   [`TrapCode::Interrupted`](crate::TrapCode::Interrupted).
+/// - `fuel`: `VMRuntimeLimits::fuel_consumed` (an `i64`, minus the fuel
+///   left) grows by the number of operators each basic block executes; at a
+///   check, a value `>= 0` calls the builtin `out_of_fuel`, which traps with
+///   [`TrapCode::OutOfFuel`](crate::TrapCode::OutOfFuel). Every operator
+///   costs 1 except `nop`, `drop`, `block`, `loop`, `else`, `end`,
+///   `unreachable` and `return` (cost 0), so a program consumes the same fuel
+///   on every run and every machine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Interruption {
+    /// Epoch deadline checks.
+    pub epochs: bool,
+    /// Fuel counting.
+    pub fuel: bool,
+}
+
+impl core::fmt::Display for Interruption {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match (self.epochs, self.fuel) {
+            (false, false) => "none",
+            (true, false) => "epochs",
+            (false, true) => "fuel",
+            (true, true) => "epochs+fuel",
+        })
+    }
 }
 
 /// What the code was compiled for and with.
@@ -316,6 +355,7 @@ mod tests {
             settings: CodegenSettings {
                 opt_level: OptLevel::Speed,
                 memory: MemoryStrategy::DEFAULT_GUARD,
+                interruption: Interruption::default(),
                 cranelift_flags: vec!["opt_level=speed".into()],
             },
             wasm_features: vec!["simd".into()],
@@ -342,7 +382,7 @@ mod tests {
         let e = decode_header(&bytes).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "artifact format version 9, this loader supports version 2"
+            "artifact format version 9, this loader supports version 3"
         );
         bytes[0] = b'X';
         assert!(decode_header(&bytes)
@@ -410,5 +450,9 @@ mod tests {
         assert_eq!(base, content_hash(&h2, |id| &bytes[id as usize], b"info"));
         h2.settings.memory = MemoryStrategy::Explicit;
         assert_ne!(base, content_hash(&h2, |id| &bytes[id as usize], b"info"));
+        // The interruption flags decide what the loader lets a store do.
+        let mut h3 = h.clone();
+        h3.settings.interruption.fuel = true;
+        assert_ne!(base, content_hash(&h3, |id| &bytes[id as usize], b"info"));
     }
 }

@@ -41,7 +41,7 @@ pub mod stack_map;
 pub mod trap;
 pub mod vmoffsets;
 
-pub use header::{ArtifactHeader, CodegenSettings, OptLevel};
+pub use header::{ArtifactHeader, CodegenSettings, Interruption, OptLevel};
 pub use memory::MemoryStrategy;
 pub use module_info::*;
 pub use trap::TrapCode;

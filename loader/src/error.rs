@@ -151,6 +151,10 @@ pub enum InstantiationError {
     /// The module uses something this loader does not support.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The module's epoch checks or fuel counting do not fit the store's
+    /// settings (see `Store::set_fuel` and `Store::set_epoch_deadline`).
+    #[error("interruption: {0}")]
+    Interruption(String),
     /// A constant expression could not be evaluated.
     #[error("constant expression: {0}")]
     ConstExpr(String),
@@ -184,6 +188,10 @@ pub enum Error {
     /// A host function reported an error.
     #[error("{0}")]
     Host(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// A request for an epoch deadline or fuel the store's code cannot
+    /// honour, or for fuel on a store that does not meter it.
+    #[error("{0}")]
+    Interruption(String),
     /// Any other error, as a message.
     #[error("{0}")]
     Msg(String),

@@ -27,7 +27,7 @@ impl Store {
     /// memory pages, 10,000,000 table elements.
     pub fn new() -> Store {
         Store {
-            inner: Box::new(StoreOpaque::new()),
+            inner: Box::new(StoreOpaque::new(Default::default())),
         }
     }
 
