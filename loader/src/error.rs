@@ -160,6 +160,12 @@ pub enum InstantiationError {
     ConstExpr(String),
 }
 
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Error {
+        Error::from_host(e)
+    }
+}
+
 /// The error type of the public API.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -185,9 +191,10 @@ pub enum Error {
         /// Actual type.
         found: String,
     },
-    /// A host function reported an error.
+    /// A host function returned an error: the error itself, which
+    /// `source()` returns and [`Error::downcast_ref`] reaches.
     #[error("{0}")]
-    Host(Box<dyn std::error::Error + Send + Sync + 'static>),
+    Host(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// A request for an epoch deadline or fuel the store's code cannot
     /// honour, or for fuel on a store that does not meter it.
     #[error("{0}")]
@@ -204,8 +211,29 @@ impl Error {
     }
 
     /// Wraps any error, for host functions.
-    pub fn host(e: impl std::error::Error + Send + Sync + 'static) -> Error {
-        Error::Host(Box::new(e))
+    pub fn host(e: impl Into<anyhow::Error>) -> Error {
+        Error::from_host(e.into())
+    }
+
+    /// A host function's error as the API returns it: an [`Error`] of this
+    /// crate (e.g. a trap of a nested call, returned with `?`) as it is,
+    /// anything else as [`Error::Host`].
+    pub(crate) fn from_host(e: anyhow::Error) -> Error {
+        match e.downcast::<Error>() {
+            Ok(e) => e,
+            // Without context attached, anyhow gives back the error it was
+            // made from, so `source()` downcasts to the host's own type.
+            Err(e) => Error::Host(e.into()),
+        }
+    }
+
+    /// The host function's error of type `E` behind this error, if it is
+    /// one (see [`Error::Host`]).
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Host(h) => h.downcast_ref::<E>(),
+            _ => None,
+        }
     }
 
     /// The trap, if this error is one.

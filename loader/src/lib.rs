@@ -43,6 +43,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod artifact;
+mod engine;
 mod error;
 mod externref;
 mod func;
@@ -58,6 +59,7 @@ mod types;
 mod values;
 mod vm;
 
+pub use engine::{Config, Engine};
 pub use error::{Error, InstantiationError, LinkError, LoadError};
 pub use externref::ExternRef;
 pub use func::{
@@ -65,13 +67,19 @@ pub use func::{
 };
 pub use global::Global;
 pub use instance::Instance;
-pub use linker::Linker;
+pub use linker::{InstancePre, Linker};
 pub use memory::Memory;
 pub use module::Module;
-pub use store::{AsContext, AsContextMut, Store, StoreOpaque};
+pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, StoreOpaque};
 pub use table::Table;
 pub use trap::{FrameInfo, Trap, TrapCode};
-pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
+pub use types::{
+    ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, RefType, TableType,
+    ValType,
+};
+pub use vm::store::{
+    ResourceLimiter, DEFAULT_INSTANCE_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_TABLE_LIMIT,
+};
 pub use values::{Extern, Val};
 #[doc(hidden)]
 pub use vm::func::HostFuncParts;

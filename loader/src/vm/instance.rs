@@ -283,6 +283,79 @@ fn eval_const(store: &StoreOpaque, inst: usize, e: &ConstExpr) -> Result<ValRaw,
 
 /// Instantiates `module` in `store` with `imports` (in the module's import
 /// order); the new instance's index. See the module docs.
+/// Asks the store's resource limiter (if any) about everything the
+/// instantiation will create, before anything is created: the instance,
+/// memory and table counts and each defined memory's and table's initial
+/// size.
+fn check_limits(
+    store: &mut StoreOpaque,
+    module: &RuntimeModule,
+    imports: &[VMImport],
+) -> Result<(), InstantiateError> {
+    if store.limiter.is_none() {
+        return Ok(());
+    }
+    let info = module.info();
+    let imported = |f: fn(&VMImport) -> bool| imports.iter().filter(|i| f(i)).count();
+    let new_mems = info
+        .memories
+        .len()
+        .saturating_sub(imported(|i| matches!(i, VMImport::Memory(_))));
+    let new_tables = info
+        .tables
+        .len()
+        .saturating_sub(imported(|i| matches!(i, VMImport::Table(_))));
+    let (n_inst, n_mem, n_tab) = (
+        store.instances.len(),
+        store.memories.len(),
+        store.tables.len(),
+    );
+    let Some(l) = store.limiter() else {
+        return Ok(());
+    };
+    let refuse = |what: String| Err(InstantiateError::Resource(what));
+    if n_inst + 1 > l.instances() {
+        return refuse(format!(
+            "the store's limiter allows {} instances, this would be instance {}",
+            l.instances(),
+            n_inst + 1
+        ));
+    }
+    if n_mem + new_mems > l.memories() {
+        return refuse(format!(
+            "the store's limiter allows {} memories, this instantiation needs {}",
+            l.memories(),
+            n_mem + new_mems
+        ));
+    }
+    if n_tab + new_tables > l.tables() {
+        return refuse(format!(
+            "the store's limiter allows {} tables, this instantiation needs {}",
+            l.tables(),
+            n_tab + new_tables
+        ));
+    }
+    let err = |e: anyhow::Error| InstantiateError::Resource(format!("{e:#}"));
+    for (i, ty) in info.memories.iter().enumerate().skip(info.memories.len() - new_mems) {
+        if !store.memory_growing(0, ty.min, ty.max).map_err(err)? {
+            return refuse(format!(
+                "memory {i} of {} pages ({} bytes) refused by the store's limiter",
+                ty.min,
+                ty.min.saturating_mul(wasmc_format::WASM_PAGE_SIZE)
+            ));
+        }
+    }
+    for (i, ty) in info.tables.iter().enumerate().skip(info.tables.len() - new_tables) {
+        if !store.table_growing(0, ty.min, ty.max).map_err(err)? {
+            return refuse(format!(
+                "table {i} of {} elements refused by the store's limiter",
+                ty.min
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn instantiate(
     store: &mut StoreOpaque,
     module: &Arc<RuntimeModule>,
@@ -301,6 +374,7 @@ pub(crate) fn instantiate(
     store
         .check_interruption(module)
         .map_err(InstantiateError::Interruption)?;
+    check_limits(store, module, imports)?;
     store.add_module(module);
 
     let offsets = *module.offsets();

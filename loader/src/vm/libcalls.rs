@@ -122,8 +122,8 @@ mod imp {
 
     pub fn memory_grow(s: &mut StoreOpaque, inst: usize, m: u32, delta: u64) -> R<u64> {
         let mi = mem_index(s, inst, m)?;
-        let max = s.max_memory_pages;
-        Ok(s.memories[mi].grow(delta, max).unwrap_or(u64::MAX))
+        // A limiter's refusal, or its error, is a failed grow (-1) for Wasm.
+        Ok(s.grow_memory(mi, delta).ok().flatten().unwrap_or(u64::MAX))
     }
 
     pub fn memory_fill(
@@ -206,6 +206,12 @@ mod imp {
         init: *mut u8,
     ) -> R<u32> {
         let ti = table_index(s, inst, t)?;
+        let cur = s.tables[ti].size();
+        let max = s.tables[ti].ty.max;
+        // A limiter's refusal, or its error, is a failed grow (-1) for Wasm.
+        if delta > 0 && !s.table_growing(cur, cur.saturating_add(delta), max).unwrap_or(false) {
+            return Ok(u32::MAX);
+        }
         let limit = s.max_table_elements;
         // SAFETY: compiled code passes null or a live reference of the
         // table's type (the builtin's signature names the element type).

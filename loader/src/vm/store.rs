@@ -11,6 +11,20 @@
 //!
 //! The operations on tables and globals here take [`VMVal`]s and check their
 //! types, so that the API layer can call them without unsafe code.
+//!
+//! **Host data.** The public `Store<T>` keeps its `T` here, boxed as
+//! `dyn Any` ([`StoreOpaque::data`]), so that the runtime needs no type
+//! parameter and the API layer reaches the `T` from any `&mut StoreOpaque`
+//! (a host function gets one from the calling VMContext) by a checked
+//! downcast, with no pointer casts: a `Caller<'_, T>` can only be made for
+//! a store whose data is a `T` (host functions are created through a
+//! `StoreContextMut<'_, T>`, and a function is only ever called with its own
+//! store), and if that invariant were ever broken the downcast fails with a
+//! panic, never undefined behaviour.
+//!
+//! **Moving between threads.** `StoreOpaque` is `Send` (see the
+//! `unsafe impl` below); `Store<T>` adds `T: Send` through its
+//! `PhantomData<T>`.
 
 use crate::vm::code::RuntimeModule;
 use crate::vm::func::FuncData;
@@ -22,6 +36,7 @@ use crate::vm::memory::MemoryData;
 use crate::vm::table::TableData;
 use crate::vm::values::VMVal;
 use crate::vm::vmcontext::VMRuntimeLimits;
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,10 +51,64 @@ pub(crate) struct Stored {
     pub index: usize,
 }
 
+/// Hooks a store consults before memories and tables grow and before
+/// instances, memories and tables are created (Wasmtime's
+/// `ResourceLimiter`). Installed with `Store::limiter`.
+///
+/// Sizes are in bytes for memories and in elements for tables; `maximum` is
+/// the declared maximum, if any. Returning `Ok(false)` refuses the growth:
+/// `memory.grow` / `table.grow` in Wasm return -1, `Memory::grow` /
+/// `Table::grow` return an error, and a refused initial size fails the
+/// instantiation with an error naming the limit. An `Err` is treated as a
+/// refusal by the runtime (Wasm sees -1) and returned as the error of
+/// host-side calls and of instantiation.
+pub trait ResourceLimiter: Send {
+    /// Whether a memory may grow from `current` to `desired` bytes.
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> anyhow::Result<bool>;
+    /// Whether a table may grow from `current` to `desired` elements.
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> anyhow::Result<bool>;
+    /// The most instances the store may hold (default 10,000).
+    fn instances(&self) -> usize {
+        DEFAULT_INSTANCE_LIMIT
+    }
+    /// The most memories the store may hold (default 10,000).
+    fn memories(&self) -> usize {
+        DEFAULT_MEMORY_LIMIT
+    }
+    /// The most tables the store may hold (default 10,000).
+    fn tables(&self) -> usize {
+        DEFAULT_TABLE_LIMIT
+    }
+}
+
+/// Default of [`ResourceLimiter::instances`].
+pub const DEFAULT_INSTANCE_LIMIT: usize = 10_000;
+/// Default of [`ResourceLimiter::memories`].
+pub const DEFAULT_MEMORY_LIMIT: usize = 10_000;
+/// Default of [`ResourceLimiter::tables`].
+pub const DEFAULT_TABLE_LIMIT: usize = 10_000;
+
+/// The closure given to `Store::limiter`, with the data's type erased:
+/// called with the store's data (always the `T` it was made for).
+pub(crate) type LimiterFn =
+    Box<dyn (FnMut(&mut dyn Any) -> &mut dyn ResourceLimiter) + Send + Sync>;
+
 /// The store's contents. Reached through `AsContext` / `AsContextMut`
 /// from a `Store` or a `Caller`.
 pub struct StoreOpaque {
     pub(crate) id: u64,
+    /// The host data of the `Store<T>` owning this: a `T` (see the module
+    /// docs). Dropped after everything else (last field).
     // Field order is drop order: references held by globals and tables are
     // released (their own Drop) before the instances' VMContexts go away.
     pub(crate) globals: Vec<GlobalData>,
@@ -71,13 +140,52 @@ pub struct StoreOpaque {
     pub(crate) gc_stress: bool,
     /// Collector statistics.
     pub(crate) gc_stats: GcStats,
+    /// The resource limiter, if one was installed.
+    pub(crate) limiter: Option<LimiterFn>,
+    /// The API layer's `Engine` the store was made with, opaque here (as
+    /// host bodies are): the runtime needs nothing from it but what the
+    /// API layer copied into the fields above.
+    pub(crate) engine: Box<dyn Any + Send + Sync>,
+    /// The host data (see the module docs). Last: dropped after the
+    /// instances, so that host values in it outlive any use by them.
+    pub(crate) data: Box<dyn Any>,
 }
 
+// SAFETY: a store is used by one thread at a time (every use goes through
+// `&mut StoreOpaque` or `&StoreOpaque`, and `StoreOpaque` is not `Sync`, so
+// a shared borrow never crosses threads), but may move between threads
+// between uses. What it holds stays correct after a move:
+// - the raw pointers in it (VMContexts, definitions, funcrefs, host
+//   contexts, the activations table, the runtime limits) point into memory
+//   the store itself owns (boxed, so a move of the store does not move
+//   them) or into modules it keeps alive (`modules`), or, for
+//   `limits.epoch_ptr`, into the engine's epoch counter (an `AtomicU64` the
+//   store keeps alive in `epoch`, which any thread may increment); never
+//   into another thread's stack or thread-locals;
+// - `VMExternRef`s (in tables, globals, the activations table) are
+//   atomically reference counted and their values are `Send + Sync`
+//   (`ExternRef::new` requires it);
+// - host functions are `Send + Sync` (`HostCall`, `HostFuncParts`);
+// - the per-call trap-handling state (jump buffer, activation chain, the
+//   stack limit written into `VMRuntimeLimits`) lives on the calling
+//   thread and is set up on every entry into Wasm (`catch_traps`), and the
+//   activations table is empty whenever no Wasm of the store runs, so
+//   nothing thread-specific survives in the store between calls;
+// - `data` is the `T` of the `Store<T>` owning this, and `Store<T>` is only
+//   `Send` when `T` is (its `PhantomData<T>`); no safe API hands out a
+//   `StoreOpaque` by value, so it only moves with its `Store<T>`;
+// - `limiter` and `engine` are `Send` themselves.
+unsafe impl Send for StoreOpaque {}
+
 impl StoreOpaque {
-    /// An empty store with default limits: 512 KiB of Wasm stack, 65536
-    /// memory pages, 10,000,000 table elements; no epoch deadline, no fuel.
-    /// `epoch` is the engine's epoch counter.
-    pub(crate) fn new(epoch: Arc<AtomicU64>) -> StoreOpaque {
+    /// An empty store holding host data `data`, with default limits: 512
+    /// KiB of Wasm stack, 65536 memory pages, 10,000,000 table elements; no
+    /// epoch deadline, no fuel. `epoch` is the engine's epoch counter.
+    pub(crate) fn new(
+        engine: Box<dyn Any + Send + Sync>,
+        epoch: Arc<AtomicU64>,
+        data: Box<dyn Any>,
+    ) -> StoreOpaque {
         let limits = Box::new(VMRuntimeLimits::new(Arc::as_ptr(&epoch)));
         StoreOpaque {
             id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
@@ -100,7 +208,67 @@ impl StoreOpaque {
             wasm_depth: 0,
             gc_stress: false,
             gc_stats: GcStats::default(),
+            limiter: None,
+            engine,
+            data,
         }
+    }
+
+    /// The resource limiter, if one is installed.
+    pub(crate) fn limiter(&mut self) -> Option<&mut dyn ResourceLimiter> {
+        let data: &mut dyn Any = &mut *self.data;
+        match &mut self.limiter {
+            Some(f) => Some(f(data)),
+            None => None,
+        }
+    }
+
+    /// Asks the limiter whether a memory may grow from `current` to
+    /// `desired` pages (`Ok(true)` without a limiter).
+    pub(crate) fn memory_growing(
+        &mut self,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
+    ) -> anyhow::Result<bool> {
+        let Some(l) = self.limiter() else {
+            return Ok(true);
+        };
+        let bytes = |p: u64| usize::try_from(p.saturating_mul(wasmc_format::WASM_PAGE_SIZE));
+        let (Ok(c), Ok(d)) = (bytes(current), bytes(desired)) else {
+            return Ok(false);
+        };
+        l.memory_growing(c, d, maximum.and_then(|m| bytes(m).ok()))
+    }
+
+    /// Asks the limiter whether a table may grow from `current` to
+    /// `desired` elements (`Ok(true)` without a limiter).
+    pub(crate) fn table_growing(
+        &mut self,
+        current: u32,
+        desired: u32,
+        maximum: Option<u32>,
+    ) -> anyhow::Result<bool> {
+        match self.limiter() {
+            None => Ok(true),
+            Some(l) => l.table_growing(
+                current as usize,
+                desired as usize,
+                maximum.map(|m| m as usize),
+            ),
+        }
+    }
+
+    /// Grows memory `m` by `delta` pages after asking the limiter: the old
+    /// size, `Ok(None)` if a limit refuses it.
+    pub(crate) fn grow_memory(&mut self, m: usize, delta: u64) -> anyhow::Result<Option<u64>> {
+        let cur = self.memories[m].pages();
+        let max = self.memories[m].current_type().max;
+        if delta > 0 && !self.memory_growing(cur, cur.saturating_add(delta), max)? {
+            return Ok(None);
+        }
+        let store_max = self.max_memory_pages;
+        Ok(self.memories[m].grow(delta, store_max))
     }
 
     pub(crate) fn gc_stats(&self) -> GcStats {
@@ -350,6 +518,11 @@ impl StoreOpaque {
         init: &VMVal,
     ) -> Result<Option<u32>, TableOpError> {
         let raw = self.table_raw(init, self.tables[t].ty.elem.val_type())?;
+        let cur = self.tables[t].size();
+        let max = self.tables[t].ty.max;
+        if delta > 0 && !self.table_growing(cur, cur.saturating_add(delta), max).unwrap_or(false) {
+            return Ok(None);
+        }
         let limit = self.max_table_elements;
         // SAFETY: `table_raw` checked `raw` is a null or live reference of
         // the table's type.
