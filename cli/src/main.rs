@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use wasmc_compiler::{CompileOptions, CpuSpec, MemoryStrategy, OptLevel};
 use wasmc_loader::format::ValType;
-use wasmc_loader::{Linker, Module, Store, Val};
+use wasmc_loader::{Engine, Linker, Module, Store, Val};
 
 #[derive(Parser)]
 #[command(
@@ -148,7 +148,8 @@ fn show(v: &Val) -> String {
 }
 
 fn run(args: RunArgs) -> Result<()> {
-    let module = Module::from_file(&args.artifact)
+    let engine = Engine::default();
+    let module = Module::from_file(&engine, &args.artifact)
         .with_context(|| format!("loading {}", args.artifact.display()))?;
     // The metadata is validated, but the code and the offsets into it can
     // only be trusted through the content hash; the CLI runs files of unknown
@@ -156,8 +157,8 @@ fn run(args: RunArgs) -> Result<()> {
     module
         .verify_content_hash()
         .with_context(|| format!("loading {}", args.artifact.display()))?;
-    let mut store = Store::new();
-    let linker = Linker::new();
+    let mut store = Store::new(&engine, ());
+    let linker = Linker::new(&engine);
     let instance = linker
         .instantiate(&mut store, &module)
         .context("instantiating")?;

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use wasmc_compiler::{compile, CompileOptions};
 use wasmc_loader::format::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 use wasmc_loader::{
-    Error, Extern, ExternRef, Func, Global, Instance, Linker, Memory, Module, Store, Table, Val,
+    Engine, Error, Extern, ExternRef, Func, Global, Instance, Linker, Memory, Module, Store, Table,
+    Val,
 };
 use wast::core::{HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::lexer::Lexer;
@@ -144,8 +145,9 @@ type Check = Result<(), Mismatch>;
 
 struct Runner {
     opts: WastOptions,
-    store: Store,
-    linker: Linker,
+    engine: Engine,
+    store: Store<()>,
+    linker: Linker<()>,
     current: Option<Instance>,
     named: HashMap<String, Instance>,
     definitions: HashMap<String, Module>,
@@ -154,12 +156,14 @@ struct Runner {
 
 impl Runner {
     fn new(opts: WastOptions) -> Runner {
-        let mut store = Store::new();
-        let mut linker = Linker::new();
+        let engine = Engine::default();
+        let mut store = Store::new(&engine, ());
+        let mut linker = Linker::new(&engine);
         linker.allow_shadowing(true);
         define_spectest(&mut store, &mut linker);
         Runner {
             opts,
+            engine,
             store,
             linker,
             current: None,
@@ -177,9 +181,9 @@ impl Runner {
                 self.artifact_counter += 1;
                 let path = dir.join(format!("module{}.o", self.artifact_counter));
                 std::fs::write(&path, &artifact).map_err(|e| e.to_string())?;
-                Module::from_file(&path).map_err(|e| e.to_string())
+                Module::from_file(&self.engine, &path).map_err(|e| e.to_string())
             }
-            None => Module::from_bytes(&artifact).map_err(|e| e.to_string()),
+            None => Module::from_bytes(&self.engine, &artifact).map_err(|e| e.to_string()),
         }
     }
 
@@ -291,7 +295,7 @@ impl Runner {
             WastDirective::Register { name, module, .. } => {
                 let instance = self.instance(module)?;
                 self.linker
-                    .instance(&mut self.store, name, &instance)
+                    .instance(&mut self.store, name, instance)
                     .map(|_| ())
                     .map_err(|e| mismatch("register to succeed", e.to_string()))
             }
@@ -571,7 +575,7 @@ fn describe_ret(r: &WastRetCore<'_>) -> String {
 }
 
 /// Defines the standard `spectest` host module.
-fn define_spectest(store: &mut Store, linker: &mut Linker) {
+fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) {
     let print = |params: Vec<ValType>| FuncType {
         params,
         results: vec![],
@@ -590,7 +594,7 @@ fn define_spectest(store: &mut Store, linker: &mut Linker) {
             .define(&*store, "spectest", name, Extern::Func(f))
             .expect("spectest defines once");
     }
-    let global = |store: &mut Store, ty: ValType, v: Val| {
+    let global = |store: &mut Store<()>, ty: ValType, v: Val| {
         Global::new(store, GlobalType { ty, mutable: false }, v).expect("spectest global")
     };
     let globals = [

@@ -29,9 +29,9 @@ enum Definition {
 ///
 /// ```
 /// use wasmc_loader::{Caller, Engine, Linker, Module, Store};
-/// # let artifact = wasmc_compiler::compile_wat(r#"(module
+/// # let artifact = wasmc_compiler::compile(br#"(module
 /// #   (import "host" "add" (func $add (param i32) (result i32)))
-/// #   (func (export "run") (result i32) i32.const 2 call $add))"#).unwrap();
+/// #   (func (export "run") (result i32) i32.const 2 call $add))"#, &Default::default()).unwrap();
 /// let engine = Engine::default();
 /// let module = Module::from_bytes(&engine, &artifact)?;
 /// let mut linker = Linker::<u32>::new(&engine);
@@ -210,8 +210,8 @@ impl<T: 'static> Linker<T> {
                     return Err(LinkError::IncompatibleImport {
                         module: imp.module.clone(),
                         field: imp.name.clone(),
-                        expected: format!("function {want}"),
-                        found: format!("function {}", p.ty()),
+                        expected: format!("func {want}"),
+                        found: format!("func {}", p.ty()),
                     }
                     .into());
                 }
@@ -278,9 +278,9 @@ fn instantiate_with(
 ///
 /// ```
 /// use wasmc_loader::{Engine, Linker, Module, Store};
-/// # let artifact = wasmc_compiler::compile_wat(r#"(module
+/// # let artifact = wasmc_compiler::compile(br#"(module
 /// #   (import "host" "one" (func $one (result i32)))
-/// #   (func (export "two") (result i32) call $one call $one i32.add))"#).unwrap();
+/// #   (func (export "two") (result i32) call $one call $one i32.add))"#, &Default::default()).unwrap();
 /// let engine = Engine::default();
 /// let module = Module::from_bytes(&engine, &artifact)?;
 /// let mut linker = Linker::<()>::new(&engine);
@@ -307,6 +307,23 @@ impl<T> Clone for InstancePre<T> {
             defs: self.defs.clone(),
             _marker: PhantomData,
         }
+    }
+}
+
+impl<T> std::fmt::Debug for InstancePre<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstancePre")
+            .field("module", &self.module)
+            .field("imports", &self.defs.len())
+            .finish()
+    }
+}
+
+impl<T> std::fmt::Debug for Linker<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<String> = self.defs.keys().map(|(m, n)| format!("{m}::{n}")).collect();
+        names.sort();
+        f.debug_struct("Linker").field("definitions", &names).finish()
     }
 }
 

@@ -15,6 +15,13 @@ impl Memory {
     /// Creates a memory owned by the host (for imports such as spectest's).
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory, Error> {
         let store = store.as_context_mut().store;
+        if !store.memory_growing(0, ty.min, ty.max)? {
+            return Err(crate::InstantiationError::Resource(format!(
+                "memory of {} pages refused by the store's limiter",
+                ty.min
+            ))
+            .into());
+        }
         let data = MemoryData::new(ty, HOST_MEMORY_STRATEGY, store.max_memory_pages)
             .map_err(crate::InstantiationError::Resource)?;
         store.memories.push(data);
@@ -48,9 +55,9 @@ impl Memory {
     /// Grows by `delta` pages; returns the old size in pages.
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64, Error> {
         let store = store.as_context_mut().store;
-        let max = store.max_memory_pages;
-        self.data_of_mut(store)
-            .grow(delta, max)
+        let i = store.check(self.0, "memory");
+        store
+            .grow_memory(i, delta)?
             .ok_or_else(|| Error::msg("failed to grow memory"))
     }
 

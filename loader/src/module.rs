@@ -24,7 +24,7 @@ use wasmc_format::{ArtifactHeader, ExternKind, FuncType, ImportType as WireImpor
 ///
 /// ```
 /// use wasmc_loader::{Engine, Instance, Module, Store};
-/// # let artifact = wasmc_compiler::compile_wat(r#"(module (func (export "answer") (result i32) i32.const 42))"#).unwrap();
+/// # let artifact = wasmc_compiler::compile(br#"(module (func (export "answer") (result i32) i32.const 42))"#, &Default::default()).unwrap();
 /// let engine = Engine::default();
 /// let module = Module::from_bytes(&engine, &artifact)?;
 /// let mut store = Store::new(&engine, ());

@@ -8,6 +8,13 @@ use arbitrary::Unstructured;
 use wasmc_compiler::{compile, CompileOptions, MemoryStrategy, OptLevel};
 use wasmc_loader::{Linker, Module, Store};
 
+/// The engine every module and store of these tests is made with (a module
+/// instantiates only in stores of its own engine).
+fn engine() -> &'static wasmc_loader::Engine {
+    static E: std::sync::OnceLock<wasmc_loader::Engine> = std::sync::OnceLock::new();
+    E.get_or_init(wasmc_loader::Engine::default)
+}
+
 /// xorshift64*: a tiny deterministic generator for test input bytes.
 struct Rng(u64);
 
@@ -68,11 +75,11 @@ fn random_modules_compile_load_and_instantiate() {
         let artifact = compile(&wasm, &opts)
             .unwrap_or_else(|e| panic!("module {i}: valid module rejected: {e}"));
         compiled += 1;
-        let module = Module::from_bytes(&artifact)
+        let module = Module::from_bytes(engine(), &artifact)
             .unwrap_or_else(|e| panic!("module {i}: load failed: {e}"));
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         // Instantiation may trap (an out-of-bounds segment); it must not crash.
-        if Linker::new().instantiate(&mut store, &module).is_ok() {
+        if Linker::new(engine()).instantiate(&mut store, &module).is_ok() {
             instantiated += 1;
         }
     }
