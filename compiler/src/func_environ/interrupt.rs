@@ -50,18 +50,18 @@ impl InterruptState {
     pub(super) fn new(flags: Interruption) -> Self {
         InterruptState {
             flags,
-            limits_var: Variable::new(0),
-            fuel_var: Variable::new(0),
-            epoch_ptr_var: Variable::new(0),
+            limits_var: Variable::from_u32(0),
+            fuel_var: Variable::from_u32(0),
+            epoch_ptr_var: Variable::from_u32(0),
             pending: 0,
         }
     }
 
     /// Takes the variable numbers after the function's locals.
     pub(super) fn after_locals(&mut self, num_locals: usize) {
-        self.limits_var = Variable::new(num_locals);
-        self.fuel_var = Variable::new(num_locals + 1);
-        self.epoch_ptr_var = Variable::new(num_locals + 2);
+        self.limits_var = Variable::from_u32(num_locals as u32);
+        self.fuel_var = Variable::from_u32(num_locals as u32 + 1);
+        self.epoch_ptr_var = Variable::from_u32(num_locals as u32 + 2);
     }
 }
 
