@@ -211,7 +211,10 @@ impl fmt::Display for Error {
                 what,
                 expected,
                 found,
-            } => write!(f, "type mismatch: {what}: expected {expected}, found {found}"),
+            } => write!(
+                f,
+                "type mismatch: {what}: expected {expected}, found {found}"
+            ),
             Error::Host(e) => fmt::Display::fmt(e, f),
             Error::Interruption(m) => f.write_str(m),
             Error::Msg(m) => f.write_str(m),

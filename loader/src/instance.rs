@@ -7,12 +7,12 @@
 //! initialised instance stays in the store: an element segment may already
 //! have put its functions into an imported table.
 
+use crate::engine::Engine;
 use crate::error::{Error, InstantiationError, LinkError, LoadError};
 use crate::func::{Func, TypedFunc, WasmParams, WasmResults};
 use crate::global::Global;
 use crate::memory::Memory;
 use crate::module::Module;
-use crate::engine::Engine;
 use crate::store::{AsContext, AsContextMut, StoreContext, StoreContextMut, StoreOpaque};
 use crate::table::Table;
 use crate::values::Extern;

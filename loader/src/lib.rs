@@ -97,13 +97,13 @@ pub use types::{
     ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, RefType, TableType,
     ValType,
 };
-pub use vm::store::{
-    ResourceLimiter, DEFAULT_INSTANCE_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_TABLE_LIMIT,
-};
 pub use values::{Extern, Val};
 #[doc(hidden)]
 pub use vm::func::HostFuncParts;
 pub use vm::gc::GcStats;
+pub use vm::store::{
+    ResourceLimiter, DEFAULT_INSTANCE_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_TABLE_LIMIT,
+};
 #[doc(hidden)]
 pub use vm::values::{ValReader, ValWriter};
 pub use wasmc_format as format;

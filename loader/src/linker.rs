@@ -160,7 +160,10 @@ impl<T: 'static> Linker<T> {
             let ExternType::Func(ty) = imp.ty else {
                 continue;
             };
-            if self.defs.contains_key(&(imp.module.clone(), imp.name.clone())) {
+            if self
+                .defs
+                .contains_key(&(imp.module.clone(), imp.name.clone()))
+            {
                 continue;
             }
             let what = format!("`{}::{}`", imp.module, imp.name);
@@ -323,7 +326,9 @@ impl<T> std::fmt::Debug for Linker<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut names: Vec<String> = self.defs.keys().map(|(m, n)| format!("{m}::{n}")).collect();
         names.sort();
-        f.debug_struct("Linker").field("definitions", &names).finish()
+        f.debug_struct("Linker")
+            .field("definitions", &names)
+            .finish()
     }
 }
 

@@ -10,8 +10,8 @@
 
 use crate::artifact::{check_host, func_table_limits, ParsedArtifact};
 use crate::engine::Engine;
-use crate::types::{ExportType, ExternType, ImportType};
 use crate::error::LoadError;
+use crate::types::{ExportType, ExternType, ImportType};
 use crate::vm::code::{CodeRanges, Image, RuntimeModule};
 use std::path::Path;
 use std::sync::Arc;

@@ -34,6 +34,30 @@ use std::marker::PhantomData;
 /// assert_eq!(store.data().len(), 1);
 /// assert_eq!(store.into_data(), vec!["hello".to_string()]);
 /// ```
+///
+/// A store moves to another thread when its data can:
+///
+/// ```
+/// # use wasmc_loader::{Engine, Store};
+/// let store = Store::new(&Engine::default(), 7u64);
+/// let store = std::thread::spawn(move || store).join().unwrap();
+/// assert_eq!(*store.data(), 7);
+/// ```
+///
+/// and not otherwise, neither itself nor a context of it:
+///
+/// ```compile_fail
+/// # use wasmc_loader::{Engine, Store};
+/// let store = Store::new(&Engine::default(), std::rc::Rc::new(7u64));
+/// std::thread::spawn(move || drop(store));
+/// ```
+///
+/// ```compile_fail
+/// # use wasmc_loader::{AsContextMut, Engine, Store};
+/// fn send<S: Send>(_: S) {}
+/// let mut store = Store::new(&Engine::default(), std::rc::Rc::new(7u64));
+/// send(store.as_context_mut());
+/// ```
 pub struct Store<T> {
     inner: Box<StoreOpaque>,
     _marker: PhantomData<T>,
@@ -244,14 +268,18 @@ impl<T> std::fmt::Debug for Store<T> {
 /// A shared borrow of a store with data `T` (what [`AsContext`] gives).
 pub struct StoreContext<'a, T> {
     pub(crate) store: &'a StoreOpaque,
-    _marker: PhantomData<fn() -> T>,
+    /// Thread-safety as a `&T` (the context reaches the data).
+    _marker: PhantomData<&'a T>,
 }
 
 /// An exclusive borrow of a store with data `T` (what [`AsContextMut`]
 /// gives); handles take it wherever they take a store.
 pub struct StoreContextMut<'a, T> {
     pub(crate) store: &'a mut StoreOpaque,
-    _marker: PhantomData<fn() -> T>,
+    /// Thread-safety as a `&mut T`: `Send` only when `T` is, since the
+    /// context reaches the data (`StoreOpaque` itself is `Send` whatever
+    /// the data is).
+    _marker: PhantomData<&'a mut T>,
 }
 
 impl<'a, T> StoreContext<'a, T> {

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use wasmc_format::addrmap::AddrMapBuilder;
 use wasmc_format::trap::TrapTableBuilder;
+use wasmc_format::ImportType;
 use wasmc_format::*;
 use wasmc_loader::*;
-use wasmc_format::ImportType;
 
 /// The engine every module and store of these tests is made with (a module
 /// instantiates only in stores of its own engine).

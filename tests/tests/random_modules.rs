@@ -79,7 +79,10 @@ fn random_modules_compile_load_and_instantiate() {
             .unwrap_or_else(|e| panic!("module {i}: load failed: {e}"));
         let mut store = Store::new(engine(), ());
         // Instantiation may trap (an out-of-bounds segment); it must not crash.
-        if Linker::new(engine()).instantiate(&mut store, &module).is_ok() {
+        if Linker::new(engine())
+            .instantiate(&mut store, &module)
+            .is_ok()
+        {
             instantiated += 1;
         }
     }

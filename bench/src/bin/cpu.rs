@@ -10,6 +10,13 @@
 use anyhow::{ensure, Result};
 use std::time::{Duration, Instant};
 
+/// The engine every wasmc module and store here is made with.
+fn wasmc_engine() -> &'static wasmc_loader::Engine {
+    static E: std::sync::OnceLock<wasmc_loader::Engine> = std::sync::OnceLock::new();
+    E.get_or_init(wasmc_loader::Engine::default)
+}
+
+
 const RUNS: usize = 7;
 
 /// (export name, argument): each takes tens of milliseconds natively.
@@ -67,8 +74,8 @@ fn main() -> Result<()> {
 
     let artifact =
         wasmc_compiler::compile(&wasm, &wasmc_compiler::CompileOptions::default())?;
-    let module = wasmc_loader::Module::from_bytes(&artifact)?;
-    let mut store = wasmc_loader::Store::new();
+    let module = wasmc_loader::Module::from_bytes(wasmc_engine(), &artifact)?;
+    let mut store = wasmc_loader::Store::new(wasmc_engine(), ());
     let instance = wasmc_loader::Instance::new(&mut store, &module, &[])?;
 
     let engine = wasmtime::Engine::default();

@@ -16,9 +16,9 @@ mod wrap;
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmTy};
 pub use wrap::{IntoFunc, WasmRet};
 
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::instance::Instance;
-use crate::engine::Engine;
 use crate::store::{AsContext, AsContextMut, StoreContext, StoreContextMut, StoreOpaque};
 use crate::trap::error_from_unwind;
 use crate::values::{Extern, Val};
@@ -33,8 +33,7 @@ use wasmc_format::{FuncType, ValType};
 /// A host function's body, as [`Func::new`] and [`crate::Linker::func_new`]
 /// take it: the caller (the store with data `T`, the calling instance), the
 /// arguments, and the results to fill in.
-pub type HostFn<T> =
-    dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> anyhow::Result<()> + Send + Sync;
+pub type HostFn<T> = dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> anyhow::Result<()> + Send + Sync;
 
 /// A host function's body with the store's data type erased (it builds the
 /// `Caller<'_, T>` itself): what the runtime keeps (as `dyn Any`) for
@@ -62,7 +61,9 @@ pub(crate) type HostFuncRef = Arc<ErasedHostFn>;
 pub struct Caller<'a, T> {
     pub(crate) store: &'a mut StoreOpaque,
     pub(crate) instance: Option<Instance>,
-    pub(crate) _marker: PhantomData<fn() -> T>,
+    /// Thread-safety as a `&mut T`: `Send` only when `T` is (the caller
+    /// reaches the data; `StoreOpaque` is `Send` whatever the data is).
+    pub(crate) _marker: PhantomData<&'a mut T>,
 }
 
 impl<'a, T> Caller<'a, T> {
@@ -209,9 +210,10 @@ impl HostCall for ValHost {
 /// The parts of a [`Func::new`] host function with data type `T`.
 pub(crate) fn val_host_parts<T: 'static>(ty: FuncType, f: Arc<HostFn<T>>) -> HostFuncParts {
     let erased: HostFuncRef = Arc::new(
-        move |store: &mut StoreOpaque, instance: Option<Instance>, args: &[Val], results: &mut [Val]| {
-            f(Caller::new(store, instance), args, results)
-        },
+        move |store: &mut StoreOpaque,
+              instance: Option<Instance>,
+              args: &[Val],
+              results: &mut [Val]| { f(Caller::new(store, instance), args, results) },
     );
     HostFuncParts::new(ty, Arc::new(ValHost(erased.clone())), Arc::new(erased))
 }
@@ -240,7 +242,10 @@ impl Func {
         ty: FuncType,
         f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> anyhow::Result<()> + Send + Sync + 'static,
     ) -> Func {
-        Func::new_host(store.as_context_mut().store, val_host_parts::<T>(ty, Arc::new(f)))
+        Func::new_host(
+            store.as_context_mut().store,
+            val_host_parts::<T>(ty, Arc::new(f)),
+        )
     }
 
     /// A host function from its parts (see [`HostFuncParts`]).

@@ -336,7 +336,12 @@ fn check_limits(
         ));
     }
     let err = |e: anyhow::Error| InstantiateError::Resource(format!("{e:#}"));
-    for (i, ty) in info.memories.iter().enumerate().skip(info.memories.len() - new_mems) {
+    for (i, ty) in info
+        .memories
+        .iter()
+        .enumerate()
+        .skip(info.memories.len() - new_mems)
+    {
         if !store.memory_growing(0, ty.min, ty.max).map_err(err)? {
             return refuse(format!(
                 "memory {i} of {} pages ({} bytes) refused by the store's limiter",
@@ -345,7 +350,12 @@ fn check_limits(
             ));
         }
     }
-    for (i, ty) in info.tables.iter().enumerate().skip(info.tables.len() - new_tables) {
+    for (i, ty) in info
+        .tables
+        .iter()
+        .enumerate()
+        .skip(info.tables.len() - new_tables)
+    {
         if !store.table_growing(0, ty.min, ty.max).map_err(err)? {
             return refuse(format!(
                 "table {i} of {} elements refused by the store's limiter",

@@ -209,7 +209,11 @@ mod imp {
         let cur = s.tables[ti].size();
         let max = s.tables[ti].ty.max;
         // A limiter's refusal, or its error, is a failed grow (-1) for Wasm.
-        if delta > 0 && !s.table_growing(cur, cur.saturating_add(delta), max).unwrap_or(false) {
+        if delta > 0
+            && !s
+                .table_growing(cur, cur.saturating_add(delta), max)
+                .unwrap_or(false)
+        {
             return Ok(u32::MAX);
         }
         let limit = s.max_table_elements;

@@ -62,7 +62,7 @@ pub(crate) struct Stored {
 /// instantiation with an error naming the limit. An `Err` is treated as a
 /// refusal by the runtime (Wasm sees -1) and returned as the error of
 /// host-side calls and of instantiation.
-pub trait ResourceLimiter: Send {
+pub trait ResourceLimiter {
     /// Whether a memory may grow from `current` to `desired` bytes.
     fn memory_growing(
         &mut self,
@@ -520,7 +520,11 @@ impl StoreOpaque {
         let raw = self.table_raw(init, self.tables[t].ty.elem.val_type())?;
         let cur = self.tables[t].size();
         let max = self.tables[t].ty.max;
-        if delta > 0 && !self.table_growing(cur, cur.saturating_add(delta), max).unwrap_or(false) {
+        if delta > 0
+            && !self
+                .table_growing(cur, cur.saturating_add(delta), max)
+                .unwrap_or(false)
+        {
             return Ok(None);
         }
         let limit = self.max_table_elements;

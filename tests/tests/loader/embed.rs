@@ -6,8 +6,7 @@
 use super::*;
 use std::sync::atomic::AtomicI32;
 use wasmc_loader::{
-    AsContextMut, Caller, Config, Engine, ExternType, InstancePre, ResourceLimiter,
-    StoreContextMut,
+    AsContextMut, Caller, Config, Engine, ExternType, InstancePre, ResourceLimiter, StoreContextMut,
 };
 
 fn module_of(engine: &Engine, wat: &str) -> Module {
@@ -83,14 +82,18 @@ fn mover_linker(engine: &Engine) -> Linker<Host> {
         "host",
         "check",
         |mut c: Caller<'_, Host>, r: Option<ExternRef>, want: i32| -> anyhow::Result<()> {
-            let got = r.as_ref().and_then(|r| r.downcast_ref::<Tracked>()).map(|t| t.id);
+            let got = r
+                .as_ref()
+                .and_then(|r| r.downcast_ref::<Tracked>())
+                .map(|t| t.id);
             anyhow::ensure!(got == Some(want), "check: expected {want}, got {got:?}");
             c.data_mut().checked.push(want);
             Ok(())
         },
     )
     .unwrap();
-    l.func_wrap("host", "gc", |mut c: Caller<'_, Host>| c.gc()).unwrap();
+    l.func_wrap("host", "gc", |mut c: Caller<'_, Host>| c.gc())
+        .unwrap();
     l
 }
 
@@ -116,7 +119,9 @@ fn store_moves_between_threads_mid_life() {
         move || {
             let mut store = Store::new(&engine, host);
             let instance = linker.instantiate(&mut store, &module).unwrap();
-            let fill = instance.get_typed_func::<(), ()>(&mut store, "fill").unwrap();
+            let fill = instance
+                .get_typed_func::<(), ()>(&mut store, "fill")
+                .unwrap();
             fill.call(&mut store, ()).unwrap();
             assert_send(&store);
             (store, instance)
@@ -131,7 +136,9 @@ fn store_moves_between_threads_mid_life() {
     let live_b = live.clone();
     let mut store = std::thread::spawn(move || {
         let mut store = store;
-        let churn = instance.get_typed_func::<i32, ()>(&mut store, "churn").unwrap();
+        let churn = instance
+            .get_typed_func::<i32, ()>(&mut store, "churn")
+            .unwrap();
         churn.call(&mut store, 50).unwrap();
         assert_ne!(store.data().thread, Some(thread_a));
         assert_eq!(store.data().checked, [7, 2, 3]);
@@ -142,11 +149,15 @@ fn store_moves_between_threads_mid_life() {
         assert_eq!(live_b.load(Ordering::SeqCst), 3);
         store.gc();
         assert_eq!(live_b.load(Ordering::SeqCst), 3);
-        let clear0 = instance.get_typed_func::<(), ()>(&mut store, "clear0").unwrap();
+        let clear0 = instance
+            .get_typed_func::<(), ()>(&mut store, "clear0")
+            .unwrap();
         clear0.call(&mut store, ()).unwrap();
         store.gc();
         assert_eq!(live_b.load(Ordering::SeqCst), 2);
-        let div = instance.get_typed_func::<(i32, i32), i32>(&mut store, "div").unwrap();
+        let div = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, "div")
+            .unwrap();
         let t = expect_trap(div.call(&mut store, (1, 0)));
         assert_eq!(t.code, TrapCode::IntegerDivisionByZero);
         assert_eq!(div.call(&mut store, (7, 2)).unwrap(), 3);
@@ -167,7 +178,11 @@ fn store_moves_between_threads_mid_life() {
     assert_eq!(store.data().made, 3 + 51 + 6);
     let data = store.into_data();
     assert_eq!(data.checked, [7, 2, 3, 7, 2, 3]);
-    assert_eq!(live.load(Ordering::SeqCst), 0, "everything freed with the store");
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "everything freed with the store"
+    );
 }
 
 #[test]
@@ -193,7 +208,13 @@ fn caller_data_reaches_host_state() {
             c.data().total
         })
         .unwrap();
-    let mut store = Store::new(&engine, Acc { total: 100, calls: 0 });
+    let mut store = Store::new(
+        &engine,
+        Acc {
+            total: 100,
+            calls: 0,
+        },
+    );
     let i = linker.instantiate(&mut store, &module).unwrap();
     let run = i.get_typed_func::<i32, i32>(&mut store, "run").unwrap();
     assert_eq!(run.call(&mut store, 5).unwrap(), 105);
@@ -227,7 +248,12 @@ impl ResourceLimiter for Limits {
         self.asked.push((current, desired, maximum));
         Ok(desired <= self.max_bytes)
     }
-    fn table_growing(&mut self, _: usize, desired: usize, _: Option<usize>) -> anyhow::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _: usize,
+        desired: usize,
+        _: Option<usize>,
+    ) -> anyhow::Result<bool> {
         Ok(desired <= self.max_elems)
     }
     fn instances(&self) -> usize {
@@ -272,7 +298,11 @@ fn limiter_refuses_memory_grow_and_wasm_sees_minus_one() {
         let size = i.get_typed_func::<(), i32>(&mut store, "size").unwrap();
         assert_eq!(grow.call(&mut store, 1).unwrap(), 1);
         assert_eq!(grow.call(&mut store, 1).unwrap(), 2);
-        assert_eq!(grow.call(&mut store, 1).unwrap(), -1, "{b:?}: 4 pages refused");
+        assert_eq!(
+            grow.call(&mut store, 1).unwrap(),
+            -1,
+            "{b:?}: 4 pages refused"
+        );
         assert_eq!(size.call(&mut store, ()).unwrap(), 3);
         assert_eq!(
             store.data().asked[1..],
@@ -348,7 +378,9 @@ fn instance_pre_instantiates_many_times() {
     let pre: InstancePre<i32> = linker.instantiate_pre(&module).unwrap();
     // Later changes to the linker do not affect the resolved imports.
     linker
-        .func_wrap("host", "next", || -> i32 { panic!("not resolved by the pre") })
+        .func_wrap("host", "next", || -> i32 {
+            panic!("not resolved by the pre")
+        })
         .unwrap();
     let mut stores: Vec<Store<i32>> = (0..3).map(|k| Store::new(&engine, k * 1_000_000)).collect();
     for round in 0..5 {
@@ -397,7 +429,11 @@ fn unknown_imports_defined_as_traps_fail_naming_the_import() {
     let mut store = Store::new(&engine, ());
     let i = linker.instantiate(&mut store, &module).unwrap();
     let ok = i.get_typed_func::<(), i32>(&mut store, "ok").unwrap();
-    assert_eq!(ok.call(&mut store, ()).unwrap(), 5, "defined imports untouched");
+    assert_eq!(
+        ok.call(&mut store, ()).unwrap(),
+        5,
+        "defined imports untouched"
+    );
     let bad = i.get_typed_func::<(), ()>(&mut store, "bad").unwrap();
     let e = bad.call(&mut store, ()).unwrap_err();
     assert!(e.to_string().contains("`env::missing`"), "{e}");
@@ -465,7 +501,10 @@ fn host_error_is_the_source_of_the_returned_error() {
         src.downcast_ref::<QuotaExceeded>(),
         Some(&QuotaExceeded { used: 11 })
     );
-    assert_eq!(e.downcast_ref::<QuotaExceeded>(), Some(&QuotaExceeded { used: 11 }));
+    assert_eq!(
+        e.downcast_ref::<QuotaExceeded>(),
+        Some(&QuotaExceeded { used: 11 })
+    );
 
     let open = i.get_typed_func::<(), ()>(&mut store, "open").unwrap();
     let e = open.call(&mut store, ()).unwrap_err();
@@ -526,8 +565,20 @@ fn module_imports_and_exports_are_typed() {
     assert_eq!((t.elem, t.min), (RefType::ExternRef, 3));
     let exports = module.exports();
     let ex: Vec<(&str, &ExternType)> = exports.iter().map(|e| (e.name.as_str(), &e.ty)).collect();
-    assert_eq!(ex[0], ("h", &ExternType::Func(functype(&[ValType::F64], &[ValType::I32]))));
-    assert_eq!(ex[1], ("f_again", &ExternType::Func(functype(&[ValType::I32], &[ValType::I64]))));
+    assert_eq!(
+        ex[0],
+        (
+            "h",
+            &ExternType::Func(functype(&[ValType::F64], &[ValType::I32]))
+        )
+    );
+    assert_eq!(
+        ex[1],
+        (
+            "f_again",
+            &ExternType::Func(functype(&[ValType::I32], &[ValType::I64]))
+        )
+    );
     assert!(matches!(ex[2], ("mem", ExternType::Memory(_))));
     assert!(matches!(ex[3], ("c", ExternType::Global(g)) if g.ty == ValType::I64 && !g.mutable));
     assert_eq!(ex.len(), 4);
@@ -540,7 +591,9 @@ fn modules_instantiate_only_in_stores_of_their_engine() {
     let mut store = Store::new(&e2, ());
     let e = Instance::new(&mut store, &module, &[]).unwrap_err();
     assert!(e.to_string().contains("another engine"), "{e}");
-    let e = Linker::<()>::new(&e2).instantiate(&mut store, &module).unwrap_err();
+    let e = Linker::<()>::new(&e2)
+        .instantiate(&mut store, &module)
+        .unwrap_err();
     assert!(e.to_string().contains("another engine"), "{e}");
     let mut store = Store::new(&e1.clone(), ());
     Instance::new(&mut store, &module, &[]).unwrap();

@@ -527,9 +527,11 @@ fn table_gets_under_stress() {
 fn several_args_into_a_full_table() {
     for stress in [false, true] {
         let log = Arc::new(Log::default());
-        let module =
-            Module::from_bytes(engine(), &compile(MODULE.as_bytes(), &CompileOptions::default()).unwrap())
-                .unwrap();
+        let module = Module::from_bytes(
+            engine(),
+            &compile(MODULE.as_bytes(), &CompileOptions::default()).unwrap(),
+        )
+        .unwrap();
         let mut store = Store::new(engine(), ());
         store.set_gc_stress(stress);
         let mut l = linker(&log);
@@ -618,9 +620,11 @@ fn nested_activations_are_walked_whole() {
     "#;
     for stress in [false, true] {
         let log = Arc::new(Log::default());
-        let module =
-            Module::from_bytes(engine(), &compile(NESTED.as_bytes(), &CompileOptions::default()).unwrap())
-                .unwrap();
+        let module = Module::from_bytes(
+            engine(),
+            &compile(NESTED.as_bytes(), &CompileOptions::default()).unwrap(),
+        )
+        .unwrap();
         let mut store = Store::new(engine(), ());
         store.set_gc_stress(stress);
         let mut l = linker(&log);
@@ -705,8 +709,10 @@ fn tables_and_globals_count_precisely() {
     for stress in [false, true] {
         let log = Arc::new(Log::default());
         let opts = CompileOptions::default();
-        let owner_m = Module::from_bytes(engine(), &compile(OWNER.as_bytes(), &opts).unwrap()).unwrap();
-        let user_m = Module::from_bytes(engine(), &compile(USER.as_bytes(), &opts).unwrap()).unwrap();
+        let owner_m =
+            Module::from_bytes(engine(), &compile(OWNER.as_bytes(), &opts).unwrap()).unwrap();
+        let user_m =
+            Module::from_bytes(engine(), &compile(USER.as_bytes(), &opts).unwrap()).unwrap();
         let mut store = Store::new(engine(), ());
         store.set_gc_stress(stress);
         let mut l = Linker::new(engine());

@@ -80,7 +80,10 @@ fn another_architecture_is_refused_naming_the_field() {
     let bytes = compile_with(SMALL, &opts);
     let dir = TempDir::new("arch");
     let path = dir.write("other.o", &bytes);
-    for r in [Module::from_bytes(engine(), &bytes), Module::from_file(engine(), &path)] {
+    for r in [
+        Module::from_bytes(engine(), &bytes),
+        Module::from_file(engine(), &path),
+    ] {
         let e = r.unwrap_err();
         let LoadError::Incompatible(m) = &e else {
             panic!("expected an incompatibility, got {e:?}")
@@ -343,7 +346,10 @@ fn foreign_and_malformed_files_are_errors() {
     }
     for (what, bytes, expect) in &cases {
         let p = dir.write("f.o", bytes);
-        for r in [Module::from_file(engine(), &p), Module::from_bytes(engine(), bytes)] {
+        for r in [
+            Module::from_file(engine(), &p),
+            Module::from_bytes(engine(), bytes),
+        ] {
             let e = r.expect_err(what).to_string();
             assert!(e.contains(expect), "{what}: `{e}` lacks `{expect}`");
         }
@@ -415,7 +421,9 @@ fn dropping_modules_releases_mappings() {
         cycle(4); // warm up: handlers, signal stack, type registry
         let base = map_count();
         // Live modules do hold mappings, so the count can tell.
-        let live: Vec<Module> = (0..50).map(|_| Module::from_file(engine(), &path).unwrap()).collect();
+        let live: Vec<Module> = (0..50)
+            .map(|_| Module::from_file(engine(), &path).unwrap())
+            .collect();
         let with_live = map_count();
         assert!(with_live >= base + 50, "{base} -> {with_live}");
         drop(live);

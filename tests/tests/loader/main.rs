@@ -128,7 +128,12 @@ fn functype(params: &[ValType], results: &[ValType]) -> FuncType {
     }
 }
 
-fn call_i32(store: &mut Store<()>, inst: &Instance, name: &str, args: &[Val]) -> Result<i32, Error> {
+fn call_i32(
+    store: &mut Store<()>,
+    inst: &Instance,
+    name: &str,
+    args: &[Val],
+) -> Result<i32, Error> {
     let f = inst
         .get_func(&mut *store, name)
         .unwrap_or_else(|| panic!("no export {name}"));

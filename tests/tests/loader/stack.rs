@@ -15,9 +15,11 @@ const RECURSE: &str = r#"
 
 #[test]
 fn infinite_recursion_on_small_thread_stacks_traps() {
-    let module =
-        Module::from_bytes(engine(), &compile(RECURSE.as_bytes(), &CompileOptions::default()).unwrap())
-            .unwrap();
+    let module = Module::from_bytes(
+        engine(),
+        &compile(RECURSE.as_bytes(), &CompileOptions::default()).unwrap(),
+    )
+    .unwrap();
     for stack in [160 * 1024, 256 * 1024, 1024 * 1024] {
         let module = module.clone();
         let code = std::thread::Builder::new()
@@ -26,7 +28,9 @@ fn infinite_recursion_on_small_thread_stacks_traps() {
                 let mut store = Store::new(engine(), ());
                 // A budget larger than the whole thread stack.
                 store.set_max_wasm_stack(8 << 20);
-                let i = Linker::new(engine()).instantiate(&mut store, &module).unwrap();
+                let i = Linker::new(engine())
+                    .instantiate(&mut store, &module)
+                    .unwrap();
                 let f = i.get_typed_func::<i64, i64>(&mut store, "r").unwrap();
                 let mut codes = Vec::new();
                 for _ in 0..3 {
