@@ -50,7 +50,9 @@ mod tests {
         assert!(parse_duration("5 parsecs")
             .unwrap_err()
             .contains("unknown unit"));
-        assert!(parse_duration("1.2.3s").unwrap_err().contains("not a number"));
+        assert!(parse_duration("1.2.3s")
+            .unwrap_err()
+            .contains("not a number"));
         assert!(parse_duration("s").unwrap_err().contains("not a number"));
     }
 }

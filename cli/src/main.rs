@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use std::process::ExitCode;
+use std::time::Duration;
 use wasmc_compiler::{CompileOptions, CpuSpec, Interruption, MemoryStrategy, OptLevel};
 use wasmc_loader::format::ValType;
 use wasmc_loader::{Engine, Linker, Module, Store, TrapCode, Val};
@@ -194,7 +194,10 @@ impl std::fmt::Display for Stopped {
                 "interrupted: the guest was still running when --timeout {d:?} expired ({e})"
             ),
             Stopped::OutOfFuel(n, e) => {
-                write!(f, "out of fuel: the guest used all {n} units of --fuel ({e})")
+                write!(
+                    f,
+                    "out of fuel: the guest used all {n} units of --fuel ({e})"
+                )
             }
         }
     }

@@ -16,8 +16,8 @@
 //! `Sync`: a store is used by one thread at a time but may move between
 //! threads between calls.
 
-use crate::error::Error;
 use crate::engine::Engine;
+use crate::error::Error;
 use crate::vm::gc::GcStats;
 pub use crate::vm::store::StoreOpaque;
 use crate::vm::store::{LimiterFn, ResourceLimiter};

@@ -21,7 +21,6 @@ fn wasmc_engine() -> &'static wasmc_loader::Engine {
     E.get_or_init(wasmc_loader::Engine::default)
 }
 
-
 const RUNS: usize = 7;
 
 /// (export name, argument): each takes tens of milliseconds natively.

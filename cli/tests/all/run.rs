@@ -288,7 +288,10 @@ fn timeout_stops_an_infinite_loop_in_wat_and_in_an_artifact() {
         let took = t0.elapsed();
         assert!(!ok);
         assert_eq!(code, Some(124), "{err}");
-        assert!(err.contains("interrupted") && err.contains("--timeout 1s"), "{err}");
+        assert!(
+            err.contains("interrupted") && err.contains("--timeout 1s"),
+            "{err}"
+        );
         assert!(err.contains("wasm trap: interrupt"), "{err}");
         assert!(took >= std::time::Duration::from_secs(1), "{took:?}");
         assert!(took < std::time::Duration::from_secs(10), "{took:?}");
@@ -308,7 +311,10 @@ fn fuel_stops_an_infinite_loop_in_wat_and_in_an_artifact() {
         let (ok, code, _, err) = run(input, &["--fuel", "10000", "--invoke", "spin"]);
         assert!(!ok);
         assert_eq!(code, Some(125), "{err}");
-        assert!(err.contains("out of fuel") && err.contains("10000"), "{err}");
+        assert!(
+            err.contains("out of fuel") && err.contains("10000"),
+            "{err}"
+        );
         assert!(err.contains("all fuel consumed"), "{err}");
         let (ok, _, out, err) = run(input, &["--fuel", "3", "--invoke", "add", "2", "3"]);
         assert!(ok, "{err}");
@@ -328,7 +334,10 @@ fn timeout_or_fuel_on_an_artifact_without_the_checks_is_a_clear_error() {
     );
     let (ok, _, _, err) = run(&plain, &["--fuel", "100", "--invoke", "spin"]);
     assert!(!ok);
-    assert!(err.contains("without fuel counting") && err.contains("--fuel"), "{err}");
+    assert!(
+        err.contains("without fuel counting") && err.contains("--fuel"),
+        "{err}"
+    );
     let (ok, _, _, err) = run(&plain, &["--timeout", "5", "--invoke", "spin"]);
     assert!(!ok);
     assert!(err.contains("no unit"), "{err}");

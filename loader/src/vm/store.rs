@@ -339,7 +339,11 @@ impl StoreOpaque {
         // store is used by one thread at a time; Wasm below a host call is
         // suspended and stored its count before calling).
         let consumed = unsafe { *self.limits.fuel_consumed.get() };
-        Ok(if consumed < 0 { consumed.unsigned_abs() } else { 0 })
+        Ok(if consumed < 0 {
+            consumed.unsigned_abs()
+        } else {
+            0
+        })
     }
 
     /// Sets the epoch deadline `delta` epochs after the engine's current

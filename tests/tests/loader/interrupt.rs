@@ -131,7 +131,13 @@ fn epoch_deadline_from_another_thread_stops_an_infinite_loop() {
         assert!(t0.elapsed() < Duration::from_secs(10));
         // The deadline stays reached until it is set again.
         assert_eq!(
-            expect_trap(call_i32(&mut store, &inst, "add", &[Val::I32(1), Val::I32(2)])).code,
+            expect_trap(call_i32(
+                &mut store,
+                &inst,
+                "add",
+                &[Val::I32(1), Val::I32(2)]
+            ))
+            .code,
             TrapCode::Interrupted
         );
         store.set_epoch_deadline(1).unwrap();
@@ -152,7 +158,11 @@ fn epoch_interrupts_a_recursive_callee_and_host_reentry() {
     assert_eq!(trap.code, TrapCode::Interrupted);
     let names = frame_names(&trap);
     assert_eq!(names[0], "spin");
-    assert_eq!(names.iter().filter(|n| *n == "rec").count(), 21, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| *n == "rec").count(),
+        21,
+        "{names:?}"
+    );
     store.set_epoch_deadline(1).unwrap();
     store_still_works(&mut store, &inst);
 
@@ -284,7 +294,10 @@ fn asking_uninstrumented_code_for_a_deadline_or_fuel_is_an_error() {
     let mut store = Store::new(&engine, ());
     l.instantiate(&mut store, &plain).unwrap();
     let e = store.set_epoch_deadline(1).unwrap_err().to_string();
-    assert!(e.contains("without epoch checks") && e.contains("--epoch-interruption"), "{e}");
+    assert!(
+        e.contains("without epoch checks") && e.contains("--epoch-interruption"),
+        "{e}"
+    );
     let e = store.set_fuel(10).unwrap_err().to_string();
     assert!(e.contains("without fuel") && e.contains("--fuel"), "{e}");
     let e = store.get_fuel().unwrap_err().to_string();
