@@ -30,6 +30,7 @@ fn wasmc_engine() -> &'static wasmc_loader::Engine {
     E.get_or_init(wasmc_loader::Engine::default)
 }
 
+
 /// Per-iteration statistics of one benchmark.
 struct Stats {
     median: Duration,
@@ -210,16 +211,12 @@ fn breakdown(dir: &Path) -> Result<()> {
         ),
     ]);
     // Instantiation pieces.
-    let calls =
-        wasmc_loader::Module::from_file(wasmc_engine(), wasmc_artifact(dir, "calls", CALLS)?)?;
-    let nomem = wasmc_loader::Module::from_file(
-        wasmc_engine(),
-        wasmc_artifact(
-            dir,
-            "nomem",
-            r#"(module (import "host" "id" (func (param i32) (result i32))))"#,
-        )?,
-    )?;
+    let calls = wasmc_loader::Module::from_file(wasmc_engine(), wasmc_artifact(dir, "calls", CALLS)?)?;
+    let nomem = wasmc_loader::Module::from_file(wasmc_engine(), wasmc_artifact(
+        dir,
+        "nomem",
+        r#"(module (import "host" "id" (func (param i32) (result i32))))"#,
+    )?)?;
     let host_ty = wasmc_loader::FuncType {
         params: vec![wasmc_loader::ValType::I32],
         results: vec![wasmc_loader::ValType::I32],

@@ -43,6 +43,7 @@ fn wasmc_engine() -> &'static wasmc_loader::Engine {
     E.get_or_init(wasmc_loader::Engine::default)
 }
 
+
 // ----- harness -----
 
 /// Per-iteration statistics of one benchmark, in nanoseconds (fractional:
