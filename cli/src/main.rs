@@ -2,11 +2,12 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasmc_compiler::{CompileOptions, CpuSpec, MemoryStrategy, OptLevel};
+use std::time::Duration;
+use wasmc_compiler::{CompileOptions, CpuSpec, Interruption, MemoryStrategy, OptLevel};
 use wasmc_loader::format::ValType;
-use wasmc_loader::{Engine, Linker, Module, Store, Val};
+use wasmc_loader::{Engine, Linker, Module, Store, TrapCode, Val};
 
 #[derive(Parser)]
 #[command(
@@ -86,6 +87,15 @@ struct CompileArgs {
     /// memory64, relaxed-simd.
     #[arg(short = 'W', value_name = "FEATURE[=y|n]")]
     wasm: Vec<String>,
+    /// Check the engine's epoch at every function entry and loop header, so
+    /// that a store's epoch deadline (`wasmc run --timeout`,
+    /// `Store::set_epoch_deadline`) can interrupt the code.
+    #[arg(long)]
+    epoch_interruption: bool,
+    /// Count fuel (one unit per operator) and trap when the store's fuel
+    /// (`wasmc run --fuel`, `Store::set_fuel`) is used up.
+    #[arg(long)]
+    fuel: bool,
 }
 
 /// The features `-W` options leave on.
@@ -111,6 +121,10 @@ fn compile(args: CompileArgs) -> Result<()> {
         memory: args.bounds_checks.strategy(),
         threads: args.jobs,
         features: wasm_features(&args.wasm)?,
+        interruption: Interruption {
+            epochs: args.epoch_interruption,
+            fuel: args.fuel,
+        },
     };
     let artifact = wasmc_compiler::compile(&wasm, &opts)
         .with_context(|| format!("compiling {}", args.input.display()))?;
@@ -125,8 +139,19 @@ fn compile(args: CompileArgs) -> Result<()> {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The artifact (an object written by `wasmc compile`).
+    /// The artifact (an object written by `wasmc compile`), or a .wasm/.wat
+    /// module, which is compiled first (with the checks that `--timeout`
+    /// and `--fuel` need).
     artifact: PathBuf,
+    /// Interrupt the guest after this long (`500ms`, `1s`, `2m`): a thread
+    /// advances the engine's epoch when it expires. The code must be compiled
+    /// with `--epoch-interruption`. Exit code 124 when it fires.
+    #[arg(long, value_parser = wasmc_cli::duration::parse_duration)]
+    timeout: Option<Duration>,
+    /// Give the guest this much fuel (one unit per operator). The code must
+    /// be compiled with `--fuel`. Exit code 125 when it runs out.
+    #[arg(long)]
+    fuel: Option<u64>,
     /// Export to call. Without it, instantiating runs the start function and
     /// then the `_start` or `main` export, if there is one, is called.
     #[arg(long)]
@@ -166,10 +191,82 @@ fn show(v: &Val) -> String {
     }
 }
 
+/// Exit code of `wasmc run` when `--timeout` interrupted the guest (as
+/// `timeout(1)`).
+const EXIT_TIMEOUT: u8 = 124;
+/// Exit code of `wasmc run` when the guest used up its `--fuel`.
+const EXIT_OUT_OF_FUEL: u8 = 125;
+
+/// Why `run` stopped the guest, for the message and the exit code; with
+/// the error that reported it (the trap and its backtrace).
+#[derive(Debug)]
+enum Stopped {
+    Timeout(Duration, String),
+    OutOfFuel(u64, String),
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stopped::Timeout(d, e) => write!(
+                f,
+                "interrupted: the guest was still running when --timeout {d:?} expired ({e})"
+            ),
+            Stopped::OutOfFuel(n, e) => {
+                write!(
+                    f,
+                    "out of fuel: the guest used all {n} units of --fuel ({e})"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Turns an interruption trap into [`Stopped`]; other errors pass through.
+fn classify(e: anyhow::Error, args: &RunArgs) -> anyhow::Error {
+    let code = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<wasmc_loader::Error>())
+        .and_then(|e| e.as_trap())
+        .map(|t| t.code);
+    let detail = format!("{e:#}");
+    anyhow::Error::new(match (code, args.timeout, args.fuel) {
+        (Some(TrapCode::Interrupted), Some(d), _) => Stopped::Timeout(d, detail),
+        (Some(TrapCode::OutOfFuel), _, Some(n)) => Stopped::OutOfFuel(n, detail),
+        _ => return e,
+    })
+}
+
+/// Loads `path`: an artifact as it is, a .wasm/.wat module compiled first
+/// with the instrumentation the run needs.
+fn load_or_compile(engine: &Engine, path: &Path, needs: Interruption) -> Result<Module> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.starts_with(b"\x7fELF") {
+        return Module::from_file(engine, path)
+            .with_context(|| format!("loading {}", path.display()));
+    }
+    let opts = CompileOptions {
+        interruption: needs,
+        ..CompileOptions::default()
+    };
+    let artifact = wasmc_compiler::compile(&bytes, &opts)
+        .with_context(|| format!("compiling {}", path.display()))?;
+    Module::from_bytes(engine, &artifact).with_context(|| format!("loading {}", path.display()))
+}
+
 fn run(args: RunArgs) -> Result<()> {
+    run_guest(&args).map_err(|e| classify(e, &args))
+}
+
+fn run_guest(args: &RunArgs) -> Result<()> {
     let engine = Engine::default();
-    let module = Module::from_file(&engine, &args.artifact)
-        .with_context(|| format!("loading {}", args.artifact.display()))?;
+    let needs = Interruption {
+        epochs: args.timeout.is_some(),
+        fuel: args.fuel.is_some(),
+    };
+    let module = load_or_compile(&engine, &args.artifact, needs)?;
     // The metadata is validated, but the code and the offsets into it can
     // only be trusted through the content hash; the CLI runs files of unknown
     // origin, so it checks it (a service may skip it for its own artifacts).
@@ -177,12 +274,26 @@ fn run(args: RunArgs) -> Result<()> {
         .verify_content_hash()
         .with_context(|| format!("loading {}", args.artifact.display()))?;
     let mut store = Store::new(&engine, ());
+    // Before instantiation: the start function runs under the same limits,
+    // and the store refuses modules compiled without the checks.
+    if let Some(n) = args.fuel {
+        store.set_fuel(n)?;
+    }
+    if let Some(d) = args.timeout {
+        store.set_epoch_deadline(1)?;
+        let engine = engine.clone();
+        // Detached: if the guest finishes first, the process exits anyway.
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            engine.increment_epoch();
+        });
+    }
     let linker = Linker::new(&engine);
     let instance = linker
         .instantiate(&mut store, &module)
         .context("instantiating")?;
-    let name = match args.invoke {
-        Some(n) => n,
+    let name = match &args.invoke {
+        Some(n) => n.clone(),
         None => {
             let Some(n) = ["_start", "main"]
                 .into_iter()
@@ -295,7 +406,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<Stopped>() {
+                Some(Stopped::Timeout(..)) => ExitCode::from(EXIT_TIMEOUT),
+                Some(Stopped::OutOfFuel(..)) => ExitCode::from(EXIT_OUT_OF_FUEL),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

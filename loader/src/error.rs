@@ -152,6 +152,10 @@ pub enum InstantiationError {
     /// The module uses something this loader does not support.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The module's epoch checks or fuel counting do not fit the store's
+    /// settings (see `Store::set_fuel` and `Store::set_epoch_deadline`).
+    #[error("interruption: {0}")]
+    Interruption(String),
     /// A constant expression could not be evaluated.
     #[error("constant expression: {0}")]
     ConstExpr(String),
@@ -186,6 +190,9 @@ pub enum Error {
     /// A host function returned an error: the error itself, which
     /// `source()` returns and [`Error::downcast_ref`] reaches.
     Host(anyhow::Error),
+    /// A request for an epoch deadline or fuel the store's code cannot
+    /// honour, or for fuel on a store that does not meter it.
+    Interruption(String),
     /// Any other error, as a message.
     Msg(String),
 }
@@ -209,6 +216,7 @@ impl fmt::Display for Error {
                 "type mismatch: {what}: expected {expected}, found {found}"
             ),
             Error::Host(e) => fmt::Display::fmt(e, f),
+            Error::Interruption(m) => f.write_str(m),
             Error::Msg(m) => f.write_str(m),
         }
     }
@@ -225,7 +233,7 @@ impl std::error::Error for Error {
             // The host's own error (anyhow gives the value it was made
             // from), so it downcasts to the host's type.
             Error::Host(e) => Some(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(e)),
-            Error::TypeMismatch { .. } | Error::Msg(_) => None,
+            Error::TypeMismatch { .. } | Error::Interruption(_) | Error::Msg(_) => None,
         }
     }
 }

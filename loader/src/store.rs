@@ -17,6 +17,7 @@
 //! threads between calls.
 
 use crate::engine::Engine;
+use crate::error::Error;
 use crate::vm::gc::GcStats;
 pub use crate::vm::store::StoreOpaque;
 use crate::vm::store::{LimiterFn, ResourceLimiter};
@@ -84,7 +85,11 @@ pub(crate) fn engine_of(s: &StoreOpaque) -> &Engine {
 impl<T: 'static> Store<T> {
     /// An empty store of `engine` holding `data`, with the engine's limits.
     pub fn new(engine: &Engine, data: T) -> Store<T> {
-        let mut inner = Box::new(StoreOpaque::new(Box::new(engine.clone()), Box::new(data)));
+        let mut inner = Box::new(StoreOpaque::new(
+            Box::new(engine.clone()),
+            engine.inner.epoch.clone(),
+            Box::new(data),
+        ));
         let c = &engine.inner.config;
         inner.max_wasm_stack = c.max_wasm_stack;
         inner.max_memory_pages = c.max_memory_pages;
@@ -119,6 +124,62 @@ impl<T: 'static> Store<T> {
     /// The engine the store was made with.
     pub fn engine(&self) -> &Engine {
         engine_of(&self.inner)
+    }
+
+    /// Gives the store `fuel` units of fuel (replacing what was left) and
+    /// turns fuel metering on. Code compiled with `wasmc compile --fuel`
+    /// consumes one unit per operator (structural operators are free, see
+    /// [`wasmc_format::Interruption`]) and traps with
+    /// [`crate::TrapCode::OutOfFuel`] when none is left; the store stays
+    /// usable (give it more fuel and call again).
+    ///
+    /// Errors: the store holds an instance compiled without `--fuel` (its
+    /// code would run unmetered). Once fuel is on, instantiating a module
+    /// compiled without `--fuel` is refused, and a module compiled with
+    /// `--fuel` can only be instantiated after `set_fuel`.
+    ///
+    /// ```
+    /// use wasmc_loader::{Engine, Store};
+    /// let mut store = Store::new(&Engine::default(), ());
+    /// assert!(store.get_fuel().is_err()); // metering is off
+    /// store.set_fuel(10_000).unwrap();
+    /// assert_eq!(store.get_fuel().unwrap(), 10_000);
+    /// ```
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        self.inner.set_fuel(fuel).map_err(Error::Interruption)
+    }
+
+    /// The fuel left. Errors if fuel metering is off (no
+    /// [`Store::set_fuel`] yet). After an [`crate::TrapCode::OutOfFuel`]
+    /// trap it is 0; after another trap it may still count the operators
+    /// of the trapping block since its last call or branch.
+    pub fn get_fuel(&self) -> Result<u64, Error> {
+        self.inner.get_fuel().map_err(Error::Interruption)
+    }
+
+    /// Sets the store's epoch deadline `ticks` epochs after the engine's
+    /// current epoch: once [`Engine::increment_epoch`] has been called
+    /// `ticks` times, code compiled with `wasmc compile --epoch-interruption`
+    /// traps with [`crate::TrapCode::Interrupted`] at its next function
+    /// entry or loop header. The store stays usable: set a new deadline and
+    /// call again. Without a call to this the store has no deadline.
+    ///
+    /// Errors: the store holds an instance compiled without
+    /// `--epoch-interruption` (it could not be interrupted). Once a
+    /// deadline is set, instantiating such a module is refused.
+    ///
+    /// ```
+    /// use wasmc_loader::{Engine, Store};
+    /// let engine = Engine::default();
+    /// let mut store = Store::new(&engine, ());
+    /// store.set_epoch_deadline(1).unwrap();
+    /// // A timer thread would do this; Wasm running in `store` then traps.
+    /// engine.increment_epoch();
+    /// ```
+    pub fn set_epoch_deadline(&mut self, ticks: u64) -> Result<(), Error> {
+        self.inner
+            .set_epoch_deadline(ticks)
+            .map_err(Error::Interruption)
     }
 
     /// Installs a resource limiter: `f` returns it from the store's data

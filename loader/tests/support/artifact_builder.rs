@@ -40,6 +40,7 @@ pub fn host_header() -> ArtifactHeader {
             opt_level: OptLevel::Speed,
             memory: MemoryStrategy::DEFAULT_GUARD,
             cranelift_flags: vec![],
+            interruption: Default::default(),
         },
         wasm_features: Default::default(),
         content_hash: [0; 32],
