@@ -242,8 +242,14 @@ fn classify(e: anyhow::Error, args: &RunArgs) -> anyhow::Error {
 /// Loads `path`: an artifact as it is, a .wasm/.wat module compiled first
 /// with the instrumentation the run needs.
 fn load_or_compile(engine: &Engine, path: &Path, needs: Interruption) -> Result<Module> {
+    // A module is binary Wasm, or a file named .wat/.wasm; anything else is
+    // loaded as an artifact (so a damaged one is reported as such).
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.starts_with(b"\x7fELF") {
+    let named_module = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("wat" | "wasm")
+    );
+    if !bytes.starts_with(b"\0asm") && !named_module {
         return Module::from_file(engine, path)
             .with_context(|| format!("loading {}", path.display()));
     }

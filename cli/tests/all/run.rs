@@ -244,8 +244,11 @@ fn corrupted_and_foreign_artifacts_are_errors_not_panics() {
     // Not an artifact at all.
     let wat = tmp("calc-src.wat");
     std::fs::write(&wat, CALC).unwrap();
+    // A .wat is compiled by `run` itself (issue 12), not refused.
+    let (ok, _, stdout, stderr) = run(&wat, &["--invoke", "add", "1", "2"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "3\n");
     for (path, want) in [
-        (wat.as_path(), "not a wasmc artifact"),
         (
             Path::new(env!("CARGO_BIN_EXE_wasmc")),
             "not a wasmc artifact",

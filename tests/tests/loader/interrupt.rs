@@ -240,14 +240,14 @@ fn fuel_stops_a_recursive_callee_and_host_reentry() {
         frame_names(&trap).iter().filter(|n| *n == "rec").count(),
         21
     );
-    store.set_fuel(1_000).unwrap();
+    store.set_fuel(10_000).unwrap();
     store_still_works(&mut store, &inst);
 
     store.set_fuel(1_000_000).unwrap();
     let trap = expect_trap(call1(&mut store, &inst, "reenter", 3));
     assert_eq!(trap.code, TrapCode::OutOfFuel);
     assert_eq!(frame_names(&trap)[0], "spin");
-    store.set_fuel(1_000).unwrap();
+    store.set_fuel(10_000).unwrap();
     store_still_works(&mut store, &inst);
 }
 
@@ -353,6 +353,6 @@ fn epochs_and_fuel_together() {
         expect_trap(call1(&mut store, &inst, "rec", 5)).code,
         TrapCode::OutOfFuel
     );
-    store.set_fuel(1_000).unwrap();
+    store.set_fuel(10_000).unwrap();
     store_still_works(&mut store, &inst);
 }
