@@ -41,7 +41,6 @@ pub fn host_header() -> ArtifactHeader {
             memory: MemoryStrategy::DEFAULT_GUARD,
             interruption: Default::default(),
             cranelift_flags: vec![],
-            interruption: Default::default(),
         },
         wasm_features: Default::default(),
         content_hash: [0; 32],
