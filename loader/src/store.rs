@@ -330,6 +330,20 @@ impl<T: 'static> StoreContextMut<'_, T> {
     pub fn gc(&mut self) {
         crate::vm::gc::collect(self.store);
     }
+    /// The fuel left (see [`Store::get_fuel`]).
+    pub fn get_fuel(&self) -> Result<u64, Error> {
+        self.store.get_fuel().map_err(Error::Interruption)
+    }
+    /// Sets the fuel (see [`Store::set_fuel`]).
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        self.store.set_fuel(fuel).map_err(Error::Interruption)
+    }
+    /// Sets the epoch deadline (see [`Store::set_epoch_deadline`]).
+    pub fn set_epoch_deadline(&mut self, ticks: u64) -> Result<(), Error> {
+        self.store
+            .set_epoch_deadline(ticks)
+            .map_err(Error::Interruption)
+    }
 }
 
 /// Read access to a store: implemented by [`Store`], [`crate::Caller`],

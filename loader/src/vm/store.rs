@@ -359,8 +359,10 @@ impl StoreOpaque {
         }
         self.epoch_deadline_set = true;
         let deadline = self.epoch.load(Ordering::Relaxed).saturating_add(delta);
-        // SAFETY: as in `set_fuel`: no Wasm of this store runs concurrently;
-        // compiled code reloads the deadline at every check.
+        // SAFETY: the store is borrowed mutably, so no Wasm of it runs on
+        // another thread; Wasm of it suspended below a host call on this
+        // thread reloads the deadline at its next check (every check loads
+        // it), so the write never races a read.
         unsafe { *self.limits.epoch_deadline.get() = deadline };
         Ok(())
     }
@@ -375,8 +377,10 @@ impl StoreOpaque {
 
     /// Whether the fuel is used up (`fuel_consumed >= 0`).
     pub(crate) fn out_of_fuel(&self) -> bool {
-        // SAFETY: as in `epoch_deadline_reached`; compiled code stored its
-        // count before calling the builtin that asks.
+        // SAFETY: read on the thread running this store's Wasm (from the
+        // `out_of_fuel` builtin) or holding the store, so nothing writes it
+        // concurrently; compiled code stored its count before calling the
+        // builtin that asks.
         unsafe { *self.limits.fuel_consumed.get() >= 0 }
     }
 
