@@ -2,6 +2,8 @@
 //! that need both the compiler and the loader.
 //!
 //! - [`inspect`]: what an artifact holds, for people and (`--json`) scripts.
+//! - [`sign`]: Ed25519 key files and artifact signing (`keygen`, `sign`,
+//!   `compile --sign`).
 //! - [`wast`]: the `.wast` script runner (`wasmc wast` and the spec tests):
 //!   compile -> artifact -> load -> run, checking every assertion.
 //!
@@ -12,4 +14,5 @@
 #![forbid(unsafe_code)]
 
 pub mod inspect;
+pub mod sign;
 pub mod wast;

@@ -20,6 +20,7 @@ use object::{
 use target_lexicon::Triple;
 use wasmc_format::addrmap::{AddrMapBuilder, NO_WASM_OFFSET};
 use wasmc_format::builtins::Builtin;
+use wasmc_format::MemoryLayout;
 use wasmc_format::funcs;
 use wasmc_format::header::{content_hash, encode_meta, encode_module_info};
 use wasmc_format::sections::{self, SectionId, SECTIONS};
@@ -179,7 +180,7 @@ pub fn emit(
         cpu_features: isa::cpu_features(isa),
         settings: CodegenSettings {
             opt_level: opts.opt_level,
-            memory: opts.memory,
+            memory: MemoryLayout::of(opts.memory),
             cranelift_flags: isa::flag_strings(isa),
         },
         wasm_features: wasm_feature_names(),
@@ -196,10 +197,13 @@ pub fn emit(
             SectionId::StackMaps => &stack_maps,
             SectionId::AddrMap => &addrmap,
             SectionId::Data => &data,
+            SectionId::Sig => &[],
         }
     };
     header.content_hash = content_hash(&header, contents, &info_bytes);
     let mut meta = encode_meta(&header, &info);
+    // An empty signature slot, so that signing later fills it in place.
+    let mut sig = vec![0; wasmc_format::signature::SIG_SECTION_LEN];
 
     // The sections in `SECTIONS` order, each with its alignment.
     let mut obj = Object::new(BinaryFormat::Elf, arch, Endianness::Little);
@@ -214,6 +218,7 @@ pub fn emit(
             SectionId::StackMaps => &mut stack_maps,
             SectionId::AddrMap => &mut addrmap,
             SectionId::Data => &mut data,
+            SectionId::Sig => &mut sig,
         });
         let kind = match spec.id {
             SectionId::Text => SectionKind::Text,

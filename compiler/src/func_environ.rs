@@ -191,13 +191,18 @@ impl FuncEnvironment for FuncEnv<'_> {
         let (owner, off) = self.memory_def(func, m);
         let o = self.offsets;
         let ptr = self.ptr();
-        let guard = matches!(self.memory, MemoryStrategy::Guard { .. });
+        let guard = self.memory == MemoryStrategy::Guard;
         // In guard mode the base never moves, so it may be loaded once.
         let base = Self::load_gv(func, owner, off + o.vmmemory_definition_base(), ptr, guard);
         let (style, offset_guard_size) = match self.memory {
-            MemoryStrategy::Guard { reservation, guard } => {
-                (HeapStyle::Static { bound: reservation }, guard)
-            }
+            // The loader's sizes (format's constants), never chosen per
+            // artifact: the loader reserves exactly these for every memory.
+            MemoryStrategy::Guard => (
+                HeapStyle::Static {
+                    bound: wasmc_format::memory::GUARD_RESERVATION,
+                },
+                wasmc_format::memory::GUARD_SIZE,
+            ),
             MemoryStrategy::Explicit => {
                 let bound_gv = Self::load_gv(
                     func,

@@ -76,6 +76,8 @@ pub struct SectionRanges {
     pub addrmap: Range<usize>,
     /// `.wasmc.data`.
     pub data: Range<usize>,
+    /// `.wasmc.sig` (not covered by the content hash).
+    pub sig: Range<usize>,
 }
 
 impl SectionRanges {
@@ -90,6 +92,7 @@ impl SectionRanges {
             SectionId::StackMaps => &self.stackmaps,
             SectionId::AddrMap => &self.addrmap,
             SectionId::Data => &self.data,
+            SectionId::Sig => &self.sig,
         }
     }
 
@@ -103,6 +106,7 @@ impl SectionRanges {
             SectionId::StackMaps => &mut self.stackmaps,
             SectionId::AddrMap => &mut self.addrmap,
             SectionId::Data => &mut self.data,
+            SectionId::Sig => &mut self.sig,
         }
     }
 }
@@ -391,6 +395,14 @@ impl<'a> ParsedArtifact<'a> {
     /// The code-to-Wasm address map.
     pub fn addr_map(&self) -> Result<AddrMap<'a>, LoadError> {
         Ok(AddrMap::parse(&self.bytes[self.ranges.addrmap.clone()])?)
+    }
+
+    /// The memory strategy the code was compiled for, if the header names a
+    /// known one with this loader's sizes; otherwise why not ("artifact names
+    /// an unknown memory strategy ...", "guard size mismatch ..."). The
+    /// loader refuses the artifact in that case, signed or not.
+    pub fn check_sandbox(&self) -> Result<wasmc_format::MemoryStrategy, LoadError> {
+        self.header.settings.memory.check().map_err(LoadError::Sandbox)
     }
 
     /// Every way in which the artifact does not fit the running host; empty

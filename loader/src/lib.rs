@@ -54,6 +54,7 @@ mod module;
 mod store;
 mod table;
 mod trap;
+pub mod trust;
 mod types;
 mod values;
 mod vm;
@@ -71,6 +72,7 @@ pub use module::Module;
 pub use store::{AsContext, AsContextMut, Store, StoreOpaque};
 pub use table::Table;
 pub use trap::{FrameInfo, Trap, TrapCode};
+pub use trust::{TrustPolicy, Verified};
 pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 pub use values::{Extern, Val};
 #[doc(hidden)]

@@ -224,6 +224,7 @@ fn header(r: &Report, out: &mut String) {
             bytes_human(guard)
         ),
         MemoryStrategyReport::Explicit => "explicit bounds checks".to_string(),
+        MemoryStrategyReport::Unknown { tag } => format!("unknown strategy (tag {tag})"),
     };
     kv(out, "memory", &memory);
     kv(out, "opt level", &sanitize(&h.opt_level));
@@ -238,8 +239,14 @@ fn header(r: &Report, out: &mut String) {
     }
     kv(out, "cranelift", &flags);
     kv(out, "wasm features", &wrap(&h.wasm_features, 18, 100));
-    kv(out, "content hash", &format!("sha256:{}", h.content_hash));
+    kv(out, "content hash", &format!("blake3:{}", h.content_hash));
     let host = &r.host;
+    let sig = match (&host.signature.key_id, &host.signature.error) {
+        (_, Some(e)) => format!("malformed: {}", sanitize(e)),
+        (Some(id), None) => format!("signed by key {id}"),
+        (None, None) => "unsigned".to_string(),
+    };
+    kv(out, "signature", &sig);
     if host.loadable {
         kv(
             out,

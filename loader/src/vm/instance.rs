@@ -192,12 +192,6 @@ fn check_import(
             if !limits_match(d.pages(), d.ty.max, ty.min, ty.max) {
                 return Err(incompatible(describe_memory(ty), found()));
             }
-            if !d.fits_strategy(module.memory_strategy()) {
-                return Err(incompatible(
-                    format!("memory with {}", module.memory_strategy()),
-                    format!("memory with {}", d.strategy),
-                ));
-            }
         }
         (ImportType::Global(ty), VMImport::Global(g)) => {
             if store.globals[g].ty != *ty {
@@ -508,7 +502,7 @@ fn initialize(
 
     // Memories.
     for (i, ty) in info.memories.iter().enumerate().skip(nm as usize) {
-        let mut m = MemoryData::new(*ty, module.memory_strategy(), store.max_memory_pages)
+        let mut m = MemoryData::new(*ty, store.max_memory_pages)
             .map_err(InstantiateError::Resource)?;
         let def = field!(
             VMMemoryDefinition,

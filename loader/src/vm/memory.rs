@@ -1,12 +1,14 @@
 //! Linear memories' runtime side: `MemoryData`, the mapping behind a
 //! public `Memory` handle.
 //!
-//! Two layouts, matching the artifact's [`MemoryStrategy`]:
-//! - **Guard**: `reservation + guard` bytes are reserved inaccessible and
-//!   `[0, length)` is made read-write; growing makes more pages read-write and
-//!   the base never moves. Out-of-bounds accesses fault and become traps.
-//! - **Explicit**: only the current length is mapped; growing may move the
-//!   mapping (`mremap`). Compiled code checks bounds itself.
+//! One layout for every memory, whatever the artifact's header says (the
+//! sandbox is the loader's, see [`wasmc_format::memory`]):
+//! [`GUARD_RESERVATION`] + [`GUARD_SIZE`] bytes are reserved inaccessible and
+//! `[0, length)` is made read-write; growing makes more pages read-write and
+//! the base never moves. Out-of-bounds accesses of guard-mode code fault and
+//! become traps; code compiled with explicit bounds checks runs unchanged in
+//! it. A header forged from guard mode to `Explicit` therefore cannot shrink
+//! a memory below what unchecked code may reach.
 //!
 //! The authoritative `VMMemoryDefinition` is inline in the defining
 //! instance's VMContext (or boxed, for host-created memories); importers point
@@ -14,32 +16,21 @@
 
 use crate::vm::sys::mmap::Mmap;
 use crate::vm::vmcontext::VMMemoryDefinition;
-use wasmc_format::{MemoryStrategy, MemoryType, WASM32_MAX_PAGES, WASM_PAGE_SIZE};
-
-/// Strategy of memories created by the host: large enough for any guard
-/// layout [`wasmc_format::ArtifactHeader::check_host`] accepts.
-pub(crate) const HOST_MEMORY_STRATEGY: MemoryStrategy = MemoryStrategy::Guard {
-    reservation: 1 << 33,
-    guard: 1 << 32,
-};
+use wasmc_format::memory::{GUARD_RESERVATION, GUARD_SIZE};
+use wasmc_format::{MemoryType, WASM32_MAX_PAGES, WASM_PAGE_SIZE};
 
 pub(crate) struct MemoryData {
     mmap: Mmap,
     def: *mut VMMemoryDefinition,
     own_def: Option<Box<VMMemoryDefinition>>,
     pub ty: MemoryType,
-    pub strategy: MemoryStrategy,
     len: usize,
 }
 
 impl MemoryData {
     /// A memory of `ty.min` pages. Its definition is boxed until
     /// [`Self::set_def`] moves it into a VMContext.
-    pub fn new(
-        ty: MemoryType,
-        strategy: MemoryStrategy,
-        max_pages: u64,
-    ) -> Result<MemoryData, String> {
+    pub fn new(ty: MemoryType, max_pages: u64) -> Result<MemoryData, String> {
         if ty.memory64 || ty.shared {
             return Err("memory64 and shared memories are not supported".into());
         }
@@ -51,22 +42,12 @@ impl MemoryData {
             ));
         }
         let len = (ty.min * WASM_PAGE_SIZE) as usize;
-        let mmap = match strategy {
-            MemoryStrategy::Guard { reservation, guard } => {
-                let total = reservation
-                    .checked_add(guard)
-                    .and_then(|t| usize::try_from(t).ok())
-                    .ok_or("memory reservation too large")?;
-                let mut m = Mmap::reserve_pooled(total)
-                    .map_err(|e| format!("cannot reserve memory: {e}"))?;
-                m.make_accessible(0, len)
-                    .map_err(|e| format!("cannot commit memory: {e}"))?;
-                m
-            }
-            MemoryStrategy::Explicit => {
-                Mmap::read_write(len).map_err(|e| format!("cannot allocate memory: {e}"))?
-            }
-        };
+        let total = usize::try_from(GUARD_RESERVATION + GUARD_SIZE)
+            .map_err(|_| "memory reservation too large for this host")?;
+        let mut mmap =
+            Mmap::reserve_pooled(total).map_err(|e| format!("cannot reserve memory: {e}"))?;
+        mmap.make_accessible(0, len)
+            .map_err(|e| format!("cannot commit memory: {e}"))?;
         let mut own_def = Box::new(VMMemoryDefinition {
             base: mmap.as_ptr(),
             current_length: len,
@@ -76,7 +57,6 @@ impl MemoryData {
             own_def: Some(own_def),
             mmap,
             ty,
-            strategy,
             len,
         })
     }
@@ -148,34 +128,13 @@ impl MemoryData {
             return Some(old);
         }
         let new_len = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
-        match self.strategy {
-            MemoryStrategy::Guard { reservation, .. } => {
-                if new_len as u64 > reservation {
-                    return None;
-                }
-                self.mmap.make_accessible(0, new_len).ok()?;
-            }
-            MemoryStrategy::Explicit => {
-                if new_len > self.mmap.len() {
-                    self.mmap.resize(new_len).ok()?;
-                    self.mmap.make_accessible(0, new_len).ok()?;
-                }
-            }
+        if new_len as u64 > GUARD_RESERVATION {
+            return None;
         }
+        self.mmap.make_accessible(0, new_len).ok()?;
         self.len = new_len;
         self.sync();
         Some(old)
-    }
-
-    /// Can code compiled for `strategy` use this memory?
-    pub fn fits_strategy(&self, strategy: MemoryStrategy) -> bool {
-        match (strategy, self.strategy) {
-            (MemoryStrategy::Explicit, _) => true,
-            (MemoryStrategy::Guard { reservation, guard }, MemoryStrategy::Guard { .. }) => {
-                self.mmap.len() as u64 >= reservation.saturating_add(guard)
-            }
-            (MemoryStrategy::Guard { .. }, MemoryStrategy::Explicit) => false,
-        }
     }
 
     /// The current type (minimum = current size).
@@ -202,7 +161,7 @@ mod tests {
 
     #[test]
     fn guard_memory_grows_in_place() {
-        let mut m = MemoryData::new(ty(1, Some(3)), HOST_MEMORY_STRATEGY, 65536).unwrap();
+        let mut m = MemoryData::new(ty(1, Some(3)), 65536).unwrap();
         let base = m.base();
         m.bytes_mut()[65535] = 9;
         assert_eq!(m.grow(1, 65536), Some(1));
@@ -212,18 +171,5 @@ mod tests {
         assert_eq!(m.len(), 2 * 65536);
         // SAFETY: `def` is the memory's own boxed definition, alive with `m`.
         assert_eq!(unsafe { (*m.def()).current_length }, 2 * 65536);
-    }
-
-    #[test]
-    fn explicit_memory_may_move() {
-        let mut m = MemoryData::new(ty(0, None), MemoryStrategy::Explicit, 100).unwrap();
-        assert_eq!(m.len(), 0);
-        assert_eq!(m.grow(2, 100), Some(0));
-        m.bytes_mut()[2 * 65536 - 1] = 1;
-        assert_eq!(m.grow(200, 100), None);
-        assert_eq!(m.grow(10, 100), Some(2));
-        assert_eq!(m.bytes()[2 * 65536 - 1], 1);
-        // SAFETY: `def` is the memory's own boxed definition, alive with `m`.
-        assert_eq!(unsafe { (*m.def()).base }, m.base());
     }
 }
