@@ -227,7 +227,7 @@ pub fn decode_header(meta: &[u8]) -> Result<(ArtifactHeader, &[u8]), FormatError
         bincode::serde::decode_from_slice(hbytes, bincode_config()).map_err(|e| {
             FormatError::Decode {
                 what: "artifact header",
-                detail: e.to_string(),
+                detail: decode_detail(&e),
             }
         })?;
     if used != hlen {
@@ -239,6 +239,27 @@ pub fn decode_header(meta: &[u8]) -> Result<(ArtifactHeader, &[u8]), FormatError
     Ok((header, &meta[16 + hlen..]))
 }
 
+/// A decoding error as a sentence (bincode's own `Display` is a debug dump).
+fn decode_detail(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as E;
+    match e {
+        E::UnexpectedEnd { additional } => {
+            format!("truncated: {additional} more bytes needed")
+        }
+        E::LimitExceeded => "a length exceeds the 1 GiB decoding limit".into(),
+        E::UnexpectedVariant {
+            type_name, found, ..
+        } => format!("invalid variant {found} of {type_name}"),
+        E::Utf8 { inner } => format!("a string is not valid UTF-8 ({inner})"),
+        E::InvalidCharEncoding(_) => "a character is not valid UTF-8".into(),
+        E::InvalidBooleanValue(v) => format!("invalid boolean value {v}"),
+        E::OutsideUsizeRange(v) => format!("length {v} does not fit in memory"),
+        E::OtherString(m) => m.clone(),
+        E::Other(m) => (*m).to_string(),
+        _ => "malformed encoding".into(),
+    }
+}
+
 /// Decodes the `ModuleInfo` bytes returned by [`decode_header`]. The result
 /// still needs [`ModuleInfo::validate`].
 pub fn decode_module_info(bytes: &[u8]) -> Result<ModuleInfo, FormatError> {
@@ -246,7 +267,7 @@ pub fn decode_module_info(bytes: &[u8]) -> Result<ModuleInfo, FormatError> {
         bincode::serde::decode_from_slice(bytes, bincode_config()).map_err(|e| {
             FormatError::Decode {
                 what: "module info",
-                detail: e.to_string(),
+                detail: decode_detail(&e),
             }
         })?;
     if used != bytes.len() {

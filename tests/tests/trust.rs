@@ -124,7 +124,7 @@ fn outcome(m: &Module) -> String {
             _ => -1,
         }),
         Err(e) => match e.as_trap() {
-            Some(t) => format!("trap {:?}", t.code()),
+            Some(t) => format!("trap {:?}", t.code),
             None => format!("call error: {e}"),
         },
     }
@@ -371,7 +371,7 @@ struct Counts {
 /// Parent: runs the pass in child batches and tallies the results.
 fn campaign(pass: Pass, cases: usize) -> Counts {
     let dir = temp_dir(&format!("{pass:?}"));
-    let (key, public) = test_key(&dir, "key");
+    let (key, _public) = test_key(&dir, "key");
     let mut counts = Counts::default();
     let mut next = 0u64;
     while (next as usize) < cases {

@@ -6,4 +6,5 @@ mod common;
 mod compile;
 mod inspect;
 mod run;
+mod trust;
 mod wast;
