@@ -20,12 +20,12 @@ use object::{
 use target_lexicon::Triple;
 use wasmc_format::addrmap::{AddrMapBuilder, NO_WASM_OFFSET};
 use wasmc_format::builtins::Builtin;
-use wasmc_format::MemoryLayout;
 use wasmc_format::funcs;
 use wasmc_format::header::{content_hash, encode_meta, encode_module_info};
 use wasmc_format::sections::{self, SectionId, SECTIONS};
 use wasmc_format::stack_map::StackMapBuilder;
 use wasmc_format::trap::TrapTableBuilder;
+use wasmc_format::MemoryLayout;
 use wasmc_format::{
     ArtifactHeader, CodeRange, CodegenSettings, DefinedFunc, FuncInfo, ModuleInfo, TypeTrampolines,
 };

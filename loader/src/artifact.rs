@@ -402,7 +402,11 @@ impl<'a> ParsedArtifact<'a> {
     /// an unknown memory strategy ...", "guard size mismatch ..."). The
     /// loader refuses the artifact in that case, signed or not.
     pub fn check_sandbox(&self) -> Result<wasmc_format::MemoryStrategy, LoadError> {
-        self.header.settings.memory.check().map_err(LoadError::Sandbox)
+        self.header
+            .settings
+            .memory
+            .check()
+            .map_err(LoadError::Sandbox)
     }
 
     /// Every way in which the artifact does not fit the running host; empty

@@ -64,7 +64,9 @@ pub enum LoadError {
     #[error("artifact is incompatible with this host: {}", join(.0))]
     Incompatible(Vec<Mismatch>),
     /// The content hash in the header does not match the artifact.
-    #[error("artifact is damaged: content hash mismatch (the artifact was modified after compilation)")]
+    #[error(
+        "artifact is damaged: content hash mismatch (the artifact was modified after compilation)"
+    )]
     HashMismatch,
     /// The header names a memory strategy or sizes this loader does not
     /// provide.

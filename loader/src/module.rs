@@ -82,7 +82,10 @@ impl Module {
         if bytes.is_empty() {
             return Err(LoadError::Elf("empty input".into()));
         }
-        Self::from_image(Image::copy_of(bytes).map_err(LoadError::Mmap)?, Some(policy))
+        Self::from_image(
+            Image::copy_of(bytes).map_err(LoadError::Mmap)?,
+            Some(policy),
+        )
     }
 
     /// Loads the artifact at `path` by mapping the file itself: `.text`

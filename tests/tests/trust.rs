@@ -119,10 +119,13 @@ fn outcome(m: &Module) -> String {
     };
     let mut results = [Val::I32(0)];
     match f.call(&mut store, &[Val::I32(9)], &mut results) {
-        Ok(()) => format!("{:?}", match results[0] {
-            Val::I32(x) => x,
-            _ => -1,
-        }),
+        Ok(()) => format!(
+            "{:?}",
+            match results[0] {
+                Val::I32(x) => x,
+                _ => -1,
+            }
+        ),
         Err(e) => match e.as_trap() {
             Some(t) => format!("trap {:?}", t.code),
             None => format!("call error: {e}"),
@@ -377,14 +380,16 @@ fn campaign(pass: Pass, cases: usize) -> Counts {
     while (next as usize) < cases {
         let to = (next + BATCH as u64).min(cases as u64);
         let mut c = Command::new(std::env::current_exe().unwrap());
-        c.args(["--exact", "damage_campaign", "--nocapture", "--test-threads=1"])
-            .env(
-                CHILD_ENV,
-                format!("{pass:?} {next} {to} {}", dir.display()),
-            )
-            .env("WASMC_TRUST_KEY", &key)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        c.args([
+            "--exact",
+            "damage_campaign",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, format!("{pass:?} {next} {to} {}", dir.display()))
+        .env("WASMC_TRUST_KEY", &key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut stderr = child.stderr.take().unwrap();
@@ -469,8 +474,7 @@ fn damage_campaign() {
         let to = w.next().unwrap().parse().unwrap();
         let dir = PathBuf::from(w.next().unwrap());
         let key = PathBuf::from(std::env::var("WASMC_TRUST_KEY").unwrap());
-        let public =
-            std::fs::read_to_string(wasmc_cli::sign::public_key_path(&key)).unwrap();
+        let public = std::fs::read_to_string(wasmc_cli::sign::public_key_path(&key)).unwrap();
         let public = (pass == Pass::Forged).then_some(public.as_str());
         child(pass, from, to, &dir, Some(&key), public);
         return;
@@ -608,7 +612,10 @@ fn signatures_are_checked_before_loading() {
     let sig = ParsedArtifact::parse(&good).unwrap().ranges().sig.clone();
     assert_eq!(sig.len(), wasmc_format::signature::SIG_SECTION_LEN);
     for (i, (a, b)) in plain.iter().zip(&good).enumerate() {
-        assert!(a == b || sig.contains(&i), "byte {i} changed outside the slot");
+        assert!(
+            a == b || sig.contains(&i),
+            "byte {i} changed outside the slot"
+        );
     }
     // Re-signing replaces the signature.
     let resigned = signed(&good, &other);

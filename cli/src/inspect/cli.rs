@@ -111,7 +111,9 @@ fn run_inner(args: InspectArgs) -> Result<()> {
     let path = args.artifact.display().to_string();
     let bytes = std::fs::read(&args.artifact).with_context(|| format!("reading {path}"))?;
     let verdict = match &args.key {
-        Some(k) => Some(signature_verdict(&bytes, k).with_context(|| format!("inspecting {path}"))?),
+        Some(k) => {
+            Some(signature_verdict(&bytes, k).with_context(|| format!("inspecting {path}"))?)
+        }
         None => None,
     };
     if args.check {

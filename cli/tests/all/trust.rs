@@ -37,11 +37,25 @@ fn keygen_sign_run_and_inspect() {
     let o = wasmc(&["sign", "--key", key_s, later.to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", s(&o));
     // Signing at build time and afterwards give the same bytes.
-    assert_eq!(std::fs::read(&signed).unwrap(), std::fs::read(&later).unwrap());
-    assert_ne!(std::fs::read(&signed).unwrap(), std::fs::read(&plain).unwrap());
+    assert_eq!(
+        std::fs::read(&signed).unwrap(),
+        std::fs::read(&later).unwrap()
+    );
+    assert_ne!(
+        std::fs::read(&signed).unwrap(),
+        std::fs::read(&plain).unwrap()
+    );
 
     let run = |a: &std::path::Path, k: &str| {
-        wasmc(&["run", a.to_str().unwrap(), "--trusted-key", k, "--invoke", "fib", "10"])
+        wasmc(&[
+            "run",
+            a.to_str().unwrap(),
+            "--trusted-key",
+            k,
+            "--invoke",
+            "fib",
+            "10",
+        ])
     };
     let o = run(&signed, &pub_s);
     assert!(o.status.success(), "{:?}", s(&o));
@@ -67,7 +81,13 @@ fn keygen_sign_run_and_inspect() {
     assert!(s(&o).1.contains("does not verify"), "{:?}", s(&o));
     // Without --trusted-key the damage is still caught, by the hash.
     let o = wasmc(&["run", tampered.to_str().unwrap(), "--invoke", "fib", "10"]);
-    assert!(s(&o).1.contains("artifact is damaged: content hash mismatch"), "{:?}", s(&o));
+    assert!(
+        s(&o)
+            .1
+            .contains("artifact is damaged: content hash mismatch"),
+        "{:?}",
+        s(&o)
+    );
 
     // inspect: signed or not, key id, and with --key whether it verifies.
     let o = wasmc(&["inspect", plain.to_str().unwrap()]);
@@ -76,11 +96,23 @@ fn keygen_sign_run_and_inspect() {
     let out = s(&o).0;
     assert!(out.contains("signed by key"), "{out}");
     assert!(out.contains("signature verifies"), "{out}");
-    let o = wasmc(&["inspect", "--json", signed.to_str().unwrap(), "--key", &other_pub]);
+    let o = wasmc(&[
+        "inspect",
+        "--json",
+        signed.to_str().unwrap(),
+        "--key",
+        &other_pub,
+    ]);
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["host"]["signature"]["signed"], true);
     assert_eq!(j["signature_check"]["verifies"], false);
-    let o = wasmc(&["inspect", "--check", signed.to_str().unwrap(), "--key", &other_pub]);
+    let o = wasmc(&[
+        "inspect",
+        "--check",
+        signed.to_str().unwrap(),
+        "--key",
+        &other_pub,
+    ]);
     assert!(!o.status.success());
 
     // --json failures are JSON objects.
@@ -89,6 +121,9 @@ fn keygen_sign_run_and_inspect() {
     let o = wasmc(&["inspect", "--json", junk.to_str().unwrap()]);
     assert!(!o.status.success());
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(j["error"]["message"].as_str().unwrap().contains("junk.o"), "{j}");
+    assert!(
+        j["error"]["message"].as_str().unwrap().contains("junk.o"),
+        "{j}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -502,8 +502,8 @@ fn initialize(
 
     // Memories.
     for (i, ty) in info.memories.iter().enumerate().skip(nm as usize) {
-        let mut m = MemoryData::new(*ty, store.max_memory_pages)
-            .map_err(InstantiateError::Resource)?;
+        let mut m =
+            MemoryData::new(*ty, store.max_memory_pages).map_err(InstantiateError::Resource)?;
         let def = field!(
             VMMemoryDefinition,
             offsets.vmctx_defined_memory(i as u32 - nm)

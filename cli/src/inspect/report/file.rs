@@ -2,8 +2,8 @@
 //! host can load it, the ELF sections and the relocations.
 
 use super::schema::{
-    HeaderReport, HostReport, MemoryStrategyReport, MismatchReport, RelocationReport, SectionReport,
-    SignatureReport,
+    HeaderReport, HostReport, MemoryStrategyReport, MismatchReport, RelocationReport,
+    SectionReport, SignatureReport,
 };
 use wasmc_format::header::FORMAT_VERSION;
 use wasmc_format::{ArtifactHeader, MemoryStrategy};
