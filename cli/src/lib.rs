@@ -2,6 +2,7 @@
 //! that need both the compiler and the loader.
 //!
 //! - [`inspect`]: what an artifact holds, for people and (`--json`) scripts.
+//! - [`duration`]: `wasmc run --timeout` durations.
 //! - [`sign`]: Ed25519 key files and artifact signing (`keygen`, `sign`,
 //!   `compile --sign`).
 //! - [`wast`]: the `.wast` script runner (`wasmc wast` and the spec tests):
@@ -13,6 +14,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod duration;
 pub mod inspect;
 pub mod sign;
 pub mod wast;

@@ -18,7 +18,7 @@
 use crate::bytes::read_u32;
 pub use crate::memory::{MemoryLayout, MemoryStrategy};
 use crate::sections::{Hashed, SectionId, SECTIONS};
-use crate::{FormatError, ModuleInfo};
+use crate::{FormatError, ModuleInfo, WasmFeatures};
 use serde::{Deserialize, Serialize};
 
 /// First bytes of `.wasmc.meta`.
@@ -26,7 +26,7 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 
 /// Version of the artifact format. Bump on any change to a section's
 /// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Cranelift optimization level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,9 +58,48 @@ pub struct CodegenSettings {
     /// sizes it assumed; the loader checks them against its own constants
     /// ([`MemoryLayout::check`]) and never allocates from them.
     pub memory: MemoryLayout,
+    /// What interruption checks the code carries (the loader refuses a
+    /// deadline or fuel on code without them).
+    pub interruption: Interruption,
     /// Every Cranelift shared flag as `name=value`, for reproduction and
     /// `inspect`; informational.
     pub cranelift_flags: Vec<String>,
+}
+
+/// The interruption instrumentation compiled into the code
+/// (`wasmc compile --epoch-interruption`, `--fuel`).
+///
+/// Both checks run at every function entry and every loop header, so a
+/// guest cannot run for long without passing one:
+/// - `epochs`: the engine's epoch counter (read through
+///   `VMRuntimeLimits::epoch_ptr`) is compared with the store's
+///   `epoch_deadline`; at or past it the code calls the builtin
+///   `epoch_deadline_reached`, which traps with
+///   [`TrapCode::Interrupted`](crate::TrapCode::Interrupted).
+/// - `fuel`: `VMRuntimeLimits::fuel_consumed` (an `i64`, minus the fuel
+///   left) grows by the number of operators each basic block executes; at a
+///   check, a value `>= 0` calls the builtin `out_of_fuel`, which traps with
+///   [`TrapCode::OutOfFuel`](crate::TrapCode::OutOfFuel). Every operator
+///   costs 1 except `nop`, `drop`, `block`, `loop`, `else`, `end`,
+///   `unreachable` and `return` (cost 0), so a program consumes the same fuel
+///   on every run and every machine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Interruption {
+    /// Epoch deadline checks.
+    pub epochs: bool,
+    /// Fuel counting.
+    pub fuel: bool,
+}
+
+impl core::fmt::Display for Interruption {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match (self.epochs, self.fuel) {
+            (false, false) => "none",
+            (true, false) => "epochs",
+            (false, true) => "fuel",
+            (true, true) => "epochs+fuel",
+        })
+    }
 }
 
 /// What the code was compiled for and with.
@@ -82,8 +121,9 @@ pub struct ArtifactHeader {
     pub cpu_features: Vec<String>,
     /// Code generation settings.
     pub settings: CodegenSettings,
-    /// Enabled Wasm proposals.
-    pub wasm_features: Vec<String>,
+    /// The Wasm features (proposals) the module uses; a loader refuses
+    /// bits it does not know.
+    pub wasm_features: WasmFeatures,
     /// BLAKE3 over this header encoded with a zero `content_hash`, then
     /// `.text` and every `.wasmc.*` section but `.wasmc.meta` in
     /// [`SECTIONS`] order, then the encoded `ModuleInfo` ([`content_hash`]);
@@ -163,11 +203,18 @@ impl ArtifactHeader {
                 }),
             }
         }
+        for name in WasmFeatures::from_bits_retain(self.wasm_features.unknown()).names() {
+            out.push(Mismatch {
+                field: "wasm feature",
+                artifact: name,
+                host: "a loader that does not know this feature".into(),
+            });
+        }
         out
     }
 }
 
-const WHAT: &str = "section `.wasmc.meta`";
+const WHAT: &str = crate::sections::section_what!(meta);
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
@@ -327,9 +374,10 @@ mod tests {
             settings: CodegenSettings {
                 opt_level: OptLevel::Speed,
                 memory: MemoryLayout::of(MemoryStrategy::Guard),
+                interruption: Interruption::default(),
                 cranelift_flags: vec!["opt_level=speed".into()],
             },
-            wasm_features: vec!["simd".into()],
+            wasm_features: WasmFeatures::SIMD,
             content_hash: [7; 32],
         }
     }
@@ -421,5 +469,26 @@ mod tests {
         assert_eq!(base, content_hash(&h2, |id| &bytes[id as usize], b"info"));
         h2.settings.memory = MemoryLayout::of(MemoryStrategy::Explicit);
         assert_ne!(base, content_hash(&h2, |id| &bytes[id as usize], b"info"));
+        // The interruption flags decide what the loader lets a store do.
+        let mut h3 = h.clone();
+        h3.settings.interruption.fuel = true;
+        assert_ne!(base, content_hash(&h3, |id| &bytes[id as usize], b"info"));
+    }
+
+    #[test]
+    fn unknown_wasm_features_are_refused() {
+        let mut h = header();
+        h.wasm_features = WasmFeatures::from_bits_retain(WasmFeatures::TAIL_CALL.bits() | 1 << 30);
+        let has = |_: &str| Some(true);
+        let host = HostInfo {
+            arch: "x86_64",
+            os: "linux",
+            pointer_bytes: 8,
+            has_feature: &has,
+        };
+        let m = h.check_host(&host);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].field, "wasm feature");
+        assert_eq!(m[0].artifact, "unknown-bit-30");
     }
 }

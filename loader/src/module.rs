@@ -1,8 +1,8 @@
 //! [`Module`]: a loaded artifact with its code mapped executable.
 //!
-//! **Safe loads** ([`Module::from_file`], [`Module::from_bytes`] and their
-//! `_with` forms that take a [`TrustPolicy`]) never execute from memory
-//! someone else can change: they copy the artifact into a sealed memfd
+//! **Safe loads** ([`Module::from_file`], [`Module::from_bytes`], checked
+//! against the engine's [`TrustPolicy`], see [`crate::Config::trust`]) never
+//! execute from memory someone else can change: they copy the artifact into a sealed memfd
 //! (`vm::sys::sealed`; an anonymous copy where memfds are unavailable) and
 //! then, in this order, before any page is executable:
 //! 1. parse it and validate every table the runtime reads
@@ -24,19 +24,35 @@
 //! with the code size. Steps 1 and 2 still run (they are O(table size)).
 
 use crate::artifact::{check_host, func_table_limits, ParsedArtifact};
+use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::trust::TrustPolicy;
+use crate::types::{ExportType, ExternType, ImportType};
 use crate::vm::code::{CodeRanges, Image, RuntimeModule};
 use std::path::Path;
 use std::sync::Arc;
 use wasmc_format::funcs::FuncTable;
-use wasmc_format::{ArtifactHeader, ModuleInfo};
+use wasmc_format::{ArtifactHeader, ExternKind, FuncType, ImportType as WireImport, ModuleInfo};
 
 /// A compiled module, loaded and ready to instantiate. Cheap to clone
-/// (reference counted) and shareable between threads and stores.
+/// (reference counted) and shareable between threads and stores of its
+/// engine.
+///
+/// ```
+/// use wasmc_loader::{Engine, Instance, Module, Store};
+/// # let artifact = wasmc_compiler::compile(br#"(module (func (export "answer") (result i32) i32.const 42))"#, &Default::default()).unwrap();
+/// let engine = Engine::default();
+/// let module = Module::from_bytes(&engine, &artifact)?;
+/// let mut store = Store::new(&engine, ());
+/// let instance = Instance::new(&mut store, &module, &[])?;
+/// let answer = instance.get_typed_func::<(), i32>(&mut store, "answer")?;
+/// assert_eq!(answer.call(&mut store, ())?, 42);
+/// # Ok::<(), wasmc_loader::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Module {
     inner: Arc<RuntimeModule>,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for Module {
@@ -49,50 +65,39 @@ impl std::fmt::Debug for Module {
 }
 
 impl Module {
-    /// Loads the artifact at `path` with the default [`TrustPolicy`]
-    /// (content hash checked, signatures optional); see the module docs.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Module, LoadError> {
-        Self::from_file_with(path, &TrustPolicy::default())
-    }
-
     /// Loads the artifact at `path` from a private, sealed copy, checking it
-    /// against `policy` before any code is executable (module docs). The
-    /// file may change or disappear afterwards without affecting the module.
-    pub fn from_file_with(
-        path: impl AsRef<Path>,
-        policy: &TrustPolicy,
-    ) -> Result<Module, LoadError> {
+    /// against the engine's trust policy ([`crate::Config::trust`]; by
+    /// default: content hash checked, signatures optional) before any code
+    /// is executable (see the module docs). The file may change or disappear
+    /// afterwards without affecting the module.
+    pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module, LoadError> {
         let path = path.as_ref();
         let file = open(path)?;
         let image = Image::copy_of_file(&file).map_err(|source| LoadError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_image(image, Some(policy))
-    }
-
-    /// Loads an artifact from bytes with the default [`TrustPolicy`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<Module, LoadError> {
-        Self::from_bytes_with(bytes, &TrustPolicy::default())
+        Self::from_image(engine, image, Some(&engine.config().trust))
     }
 
     /// Loads an artifact from bytes (copied into a sealed image), checking
-    /// it against `policy` before any code is executable.
-    pub fn from_bytes_with(bytes: &[u8], policy: &TrustPolicy) -> Result<Module, LoadError> {
+    /// it against the engine's trust policy before any code is executable.
+    pub fn from_bytes(engine: &Engine, bytes: &[u8]) -> Result<Module, LoadError> {
         if bytes.is_empty() {
             return Err(LoadError::Elf("empty input".into()));
         }
         Self::from_image(
+            engine,
             Image::copy_of(bytes).map_err(LoadError::Mmap)?,
-            Some(policy),
+            Some(&engine.config().trust),
         )
     }
 
     /// Loads the artifact at `path` by mapping the file itself: `.text`
     /// pages are shared with the page cache, and neither the content hash
-    /// nor a signature is checked (the cost does not grow with code size).
-    /// The tables the runtime reads and the memory strategy are still
-    /// checked.
+    /// nor a signature is checked, whatever the engine's trust policy says
+    /// (the cost does not grow with code size). The tables the runtime
+    /// reads, the memory strategy and the host fit are still checked.
     ///
     /// # Safety
     /// The caller guarantees that the file is trusted, i.e. written by the
@@ -101,7 +106,10 @@ impl Module {
     /// replaced in place while the module or anything made from it is alive
     /// (a change is seen by the running code; a truncation makes it fault
     /// with `SIGBUS`). Replacing it by renaming a new file over it is fine.
-    pub unsafe fn from_file_unchecked(path: impl AsRef<Path>) -> Result<Module, LoadError> {
+    pub unsafe fn from_file_unchecked(
+        engine: &Engine,
+        path: impl AsRef<Path>,
+    ) -> Result<Module, LoadError> {
         let path = path.as_ref();
         let file = open(path)?;
         // SAFETY: the file is trusted and not modified while mapped: this
@@ -110,12 +118,16 @@ impl Module {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_image(image, None)
+        Self::from_image(engine, image, None)
     }
 
     /// Checks `image` (module docs) and makes its code executable; `policy`
     /// `None` is the trusted path.
-    fn from_image(image: Image, policy: Option<&TrustPolicy>) -> Result<Module, LoadError> {
+    fn from_image(
+        engine: &Engine,
+        image: Image,
+        policy: Option<&TrustPolicy>,
+    ) -> Result<Module, LoadError> {
         let parsed = ParsedArtifact::parse(image.bytes())?;
         parsed.check_relocations()?;
         parsed.check_sandbox()?;
@@ -139,15 +151,75 @@ impl Module {
         };
         let inner = RuntimeModule::new(image, header, info, ranges, func_limits)
             .map_err(LoadError::Mmap)?;
-        Ok(Module { inner })
+        Ok(Module {
+            inner,
+            engine: engine.clone(),
+        })
     }
 
     pub(crate) fn runtime(&self) -> &Arc<RuntimeModule> {
         &self.inner
     }
 
-    pub(crate) fn from_runtime(inner: Arc<RuntimeModule>) -> Module {
-        Module { inner }
+    pub(crate) fn from_runtime(engine: Engine, inner: Arc<RuntimeModule>) -> Module {
+        Module { inner, engine }
+    }
+
+    /// The engine the module was loaded with.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The type of function `index` (imports first), `None` if the
+    /// artifact's metadata does not give one.
+    fn func_type(&self, index: u32) -> Option<FuncType> {
+        let t = self.funcs().type_index(index).ok()?;
+        self.info().types.get(t as usize).cloned()
+    }
+
+    /// The module's imports, in order, with their types. An import whose
+    /// function type index is out of range (a malformed artifact; loading
+    /// checks them) is left out.
+    pub fn imports(&self) -> Vec<ImportType> {
+        let info = self.info();
+        info.imports
+            .iter()
+            .filter_map(|i| {
+                let ty = match &i.ty {
+                    WireImport::Func(t) => ExternType::Func(info.types.get(*t as usize)?.clone()),
+                    WireImport::Table(t) => ExternType::Table(*t),
+                    WireImport::Memory(m) => ExternType::Memory(*m),
+                    WireImport::Global(g) => ExternType::Global(*g),
+                };
+                Some(ImportType {
+                    module: i.module.clone(),
+                    name: i.field.clone(),
+                    ty,
+                })
+            })
+            .collect()
+    }
+
+    /// The module's exports, in order, with their types. An export whose
+    /// index is out of range (a malformed artifact) is left out.
+    pub fn exports(&self) -> Vec<ExportType> {
+        let info = self.info();
+        info.exports
+            .iter()
+            .filter_map(|e| {
+                let i = e.index as usize;
+                let ty = match e.kind {
+                    ExternKind::Func => ExternType::Func(self.func_type(e.index)?),
+                    ExternKind::Table => ExternType::Table(*info.tables.get(i)?),
+                    ExternKind::Memory => ExternType::Memory(*info.memories.get(i)?),
+                    ExternKind::Global => ExternType::Global(info.globals.get(i)?.ty),
+                };
+                Some(ExportType {
+                    name: e.name.clone(),
+                    ty,
+                })
+            })
+            .collect()
     }
 
     /// The module's metadata.

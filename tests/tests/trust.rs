@@ -23,7 +23,7 @@ use wasmc_format::header::{content_hash, decode_header, decode_module_info, enco
 use wasmc_format::sections::SectionId;
 use wasmc_format::MemoryStrategy;
 use wasmc_loader::artifact::ParsedArtifact;
-use wasmc_loader::{Linker, LoadError, Module, Store, TrustPolicy, Val};
+use wasmc_loader::{Config, Engine, Linker, LoadError, Module, Store, TrustPolicy, Val};
 
 const CHILD_ENV: &str = "WASMC_TRUST_TEST_CHILD";
 
@@ -109,8 +109,8 @@ const MODULES: &[(&str, &str)] = &[
 
 /// What loading, instantiating and calling `run(9)` gave.
 fn outcome(m: &Module) -> String {
-    let mut store = Store::new();
-    let instance = match Linker::new().instantiate(&mut store, m) {
+    let mut store = Store::new(m.engine(), ());
+    let instance = match Linker::new(m.engine()).instantiate(&mut store, m) {
         Ok(i) => i,
         Err(e) => return format!("instantiation error: {e}"),
     };
@@ -131,6 +131,18 @@ fn outcome(m: &Module) -> String {
             None => format!("call error: {e}"),
         },
     }
+}
+
+/// An engine whose safe loads check `policy`.
+fn engine_with(policy: &TrustPolicy) -> Engine {
+    let mut config = Config::new();
+    config.trust(policy.clone());
+    Engine::new(&config).unwrap()
+}
+
+/// An engine with the default trust policy (content hash checked).
+fn engine() -> Engine {
+    Engine::default()
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -301,7 +313,7 @@ fn subjects(pass: Pass, key: Option<&Path>) -> Vec<Subject> {
                 (Pass::Forged, Some(k)) => signed(&plain, k),
                 _ => plain,
             };
-            let expected = outcome(&Module::from_bytes(&bytes).unwrap());
+            let expected = outcome(&Module::from_bytes(&engine(), &bytes).unwrap());
             Subject {
                 name,
                 layout: layout(&bytes),
@@ -337,8 +349,8 @@ fn child(pass: Pass, from: u64, to: u64, dir: &Path, key: Option<&Path>, public:
         println!("begin {case}");
         std::fs::write(&path, &bytes).unwrap();
         let r = std::panic::catch_unwind(|| match pass {
-            Pass::Damage => Module::from_file(&path).map(|m| outcome(&m)),
-            Pass::Forged => Module::from_file_with(&path, &policy).map(|m| outcome(&m)),
+            Pass::Damage => Module::from_file(&engine(), &path).map(|m| outcome(&m)),
+            Pass::Forged => Module::from_file(&engine_with(&policy), &path).map(|m| outcome(&m)),
         });
         let line = match r {
             Err(_) => format!("PANIC ({desc})"),
@@ -561,11 +573,11 @@ fn header_cannot_weaken_the_sandbox_signed_or_not() {
         let mut b = bytes.clone();
         b[off..off + val.len()].copy_from_slice(&val);
         let b = rehash(&b).unwrap();
-        let e = Module::from_bytes(&b).unwrap_err();
+        let e = Module::from_bytes(&engine(), &b).unwrap_err();
         assert!(matches!(e, LoadError::Sandbox(_)), "{e:?}");
         assert!(e.to_string().contains(msg), "{e}");
         let s = signed(&b, &key);
-        let e = Module::from_bytes_with(&s, &policy).unwrap_err();
+        let e = Module::from_bytes(&engine_with(&policy), &s).unwrap_err();
         assert!(e.to_string().contains(msg), "signed: {e}");
         // `inspect --check` runs the same check.
         let host = wasmc_cli::inspect::check(&s).unwrap();
@@ -580,16 +592,16 @@ fn header_cannot_weaken_the_sandbox_signed_or_not() {
     let mut b = bytes.clone();
     b[at..at + 4].copy_from_slice(&MemoryStrategy::Explicit.tag().to_le_bytes());
     let b = rehash(&b).unwrap();
-    let m = Module::from_bytes(&b).expect("explicit is a known strategy");
+    let m = Module::from_bytes(&engine(), &b).expect("explicit is a known strategy");
     assert_eq!(outcome(&m), "trap MemoryOutOfBounds");
     let original = signed(&bytes, &key);
     let mut forged = original.clone();
     forged[at..at + 4].copy_from_slice(&MemoryStrategy::Explicit.tag().to_le_bytes());
     let forged = rehash(&forged).unwrap();
-    let e = Module::from_bytes_with(&forged, &policy).unwrap_err();
+    let e = Module::from_bytes(&engine_with(&policy), &forged).unwrap_err();
     assert!(matches!(e, LoadError::BadSignature { .. }), "{e:?}");
     assert_eq!(
-        outcome(&Module::from_bytes_with(&original, &policy).unwrap()),
+        outcome(&Module::from_bytes(&engine_with(&policy), &original).unwrap()),
         "trap MemoryOutOfBounds"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -625,14 +637,14 @@ fn signatures_are_checked_before_loading() {
     let mut policy = TrustPolicy::new();
     policy.trust_key_file(&public).unwrap();
     policy.require_signature(true);
-    let m = Module::from_bytes_with(&good, &policy).unwrap();
+    let m = Module::from_bytes(&engine_with(&policy), &good).unwrap();
     assert_eq!(outcome(&m), "34");
 
-    let e = Module::from_bytes_with(&plain, &policy).unwrap_err();
+    let e = Module::from_bytes(&engine_with(&policy), &plain).unwrap_err();
     assert!(matches!(e, LoadError::Unsigned), "{e:?}");
     assert!(e.to_string().contains("not signed"), "{e}");
 
-    let e = Module::from_bytes_with(&resigned, &policy).unwrap_err();
+    let e = Module::from_bytes(&engine_with(&policy), &resigned).unwrap_err();
     let other_id = wasmc_format::signature::key_id(
         &wasmc_loader::trust::parse_public_key(&other_public).unwrap(),
     );
@@ -648,7 +660,7 @@ fn signatures_are_checked_before_loading() {
         let mut b = good.clone();
         b[at] ^= 0x01;
         let b = rehash(&b).unwrap_or(b);
-        match Module::from_bytes_with(&b, &policy) {
+        match Module::from_bytes(&engine_with(&policy), &b) {
             Err(LoadError::BadSignature { .. }) => {}
             Err(e) => assert!(!e.to_string().is_empty()),
             Ok(_) => panic!("edit at {at:#x} of a signed artifact loaded"),
@@ -657,19 +669,19 @@ fn signatures_are_checked_before_loading() {
 
     // Without a requirement, an artifact signed by an unknown key loads on
     // its content hash; a trusted key's bad signature never does.
-    assert!(Module::from_bytes(&resigned).is_ok());
+    assert!(Module::from_bytes(&engine(), &resigned).is_ok());
     let mut b = good.clone();
     b[sig.start + 50] ^= 1;
     let mut lenient = TrustPolicy::new();
     lenient.trust_key_file(&public).unwrap();
     assert!(matches!(
-        Module::from_bytes_with(&b, &lenient),
+        Module::from_bytes(&engine_with(&lenient), &b),
         Err(LoadError::BadSignature { .. })
     ));
     // A policy that requires signatures must trust a key.
     let mut empty = TrustPolicy::new();
     empty.require_signature(true);
-    assert!(Module::from_bytes_with(&good, &empty).is_err());
+    assert!(Module::from_bytes(&engine_with(&empty), &good).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -682,7 +694,7 @@ fn loaded_module_survives_its_file_being_truncated_and_rewritten() {
     let (name, wat) = MODULES[1];
     let bytes = wasmc_compiler::compile(wat.as_bytes(), &Default::default()).unwrap();
     std::fs::write(&path, &bytes).unwrap();
-    let m = Module::from_file(&path).unwrap();
+    let m = Module::from_file(&engine(), &path).unwrap();
     let expected = outcome(&m);
     // Truncate in place (same inode: a mapping of it would now SIGBUS),
     // then rewrite it with other bytes.
@@ -694,7 +706,7 @@ fn loaded_module_survives_its_file_being_truncated_and_rewritten() {
     assert_eq!(outcome(&m), expected, "{name} after rewrite");
     // A second instance and the names still read the loaded image.
     assert_eq!(outcome(&m.clone()), expected);
-    assert!(Module::from_file(&path).is_err());
+    assert!(Module::from_file(&engine(), &path).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -769,11 +781,11 @@ fn load_time_figures() {
         // SAFETY: the test owns the file and does not change it while the
         // modules are alive.
         let trusted = median_us(runs, || {
-            drop(unsafe { Module::from_file_unchecked(&path) }.unwrap());
+            drop(unsafe { Module::from_file_unchecked(&engine(), &path) }.unwrap());
         });
-        let safe = median_us(runs, || drop(Module::from_file(&path).unwrap()));
+        let safe = median_us(runs, || drop(Module::from_file(&engine(), &path).unwrap()));
         let signed_load = median_us(runs, || {
-            drop(Module::from_file_with(&path, &policy).unwrap());
+            drop(Module::from_file(&engine_with(&policy), &path).unwrap());
         });
         println!(
             "| {name} | {:.1} MiB | {trusted:.0} us | {safe:.0} us | {signed_load:.0} us |",

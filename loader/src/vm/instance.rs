@@ -107,6 +107,9 @@ pub(crate) enum InstantiateError {
     /// A bad index in the module's metadata, or a malformed function record.
     Format(FormatError),
     Resource(String),
+    /// The module's epoch/fuel instrumentation does not fit the store's
+    /// settings (the reason).
+    Interruption(String),
     ConstExpr(String),
     DataSegmentOutOfBounds {
         segment: u32,
@@ -177,6 +180,7 @@ fn check_import(
         (ImportType::Table(ty), VMImport::Table(t)) => {
             let d = &store.tables[t];
             let ok = d.ty.elem == ty.elem
+                && d.ty.table64 == ty.table64
                 && limits_match(
                     u64::from(d.size()),
                     d.ty.max.map(u64::from),
@@ -189,7 +193,7 @@ fn check_import(
         }
         (ImportType::Memory(ty), VMImport::Memory(m)) => {
             let d = &store.memories[m];
-            if !limits_match(d.pages(), d.ty.max, ty.min, ty.max) {
+            if d.ty.memory64 != ty.memory64 || !limits_match(d.pages(), d.ty.max, ty.min, ty.max) {
                 return Err(incompatible(describe_memory(ty), found()));
             }
         }
@@ -274,6 +278,89 @@ fn eval_const(store: &StoreOpaque, inst: usize, e: &ConstExpr) -> Result<ValRaw,
 
 /// Instantiates `module` in `store` with `imports` (in the module's import
 /// order); the new instance's index. See the module docs.
+/// Asks the store's resource limiter (if any) about everything the
+/// instantiation will create, before anything is created: the instance,
+/// memory and table counts and each defined memory's and table's initial
+/// size.
+fn check_limits(
+    store: &mut StoreOpaque,
+    module: &RuntimeModule,
+    imports: &[VMImport],
+) -> Result<(), InstantiateError> {
+    if store.limiter.is_none() {
+        return Ok(());
+    }
+    let info = module.info();
+    let imported = |f: fn(&VMImport) -> bool| imports.iter().filter(|i| f(i)).count();
+    let new_mems = info
+        .memories
+        .len()
+        .saturating_sub(imported(|i| matches!(i, VMImport::Memory(_))));
+    let new_tables = info
+        .tables
+        .len()
+        .saturating_sub(imported(|i| matches!(i, VMImport::Table(_))));
+    let (n_inst, n_mem, n_tab) = (
+        store.instances.len(),
+        store.memories.len(),
+        store.tables.len(),
+    );
+    let Some(l) = store.limiter() else {
+        return Ok(());
+    };
+    let refuse = |what: String| Err(InstantiateError::Resource(what));
+    if n_inst + 1 > l.instances() {
+        return refuse(format!(
+            "the store's limiter allows {} instances, this would be instance {}",
+            l.instances(),
+            n_inst + 1
+        ));
+    }
+    if n_mem + new_mems > l.memories() {
+        return refuse(format!(
+            "the store's limiter allows {} memories, this instantiation needs {}",
+            l.memories(),
+            n_mem + new_mems
+        ));
+    }
+    if n_tab + new_tables > l.tables() {
+        return refuse(format!(
+            "the store's limiter allows {} tables, this instantiation needs {}",
+            l.tables(),
+            n_tab + new_tables
+        ));
+    }
+    let err = |e: anyhow::Error| InstantiateError::Resource(format!("{e:#}"));
+    for (i, ty) in info
+        .memories
+        .iter()
+        .enumerate()
+        .skip(info.memories.len() - new_mems)
+    {
+        if !store.memory_growing(0, ty.min, ty.max).map_err(err)? {
+            return refuse(format!(
+                "memory {i} of {} pages ({} bytes) refused by the store's limiter",
+                ty.min,
+                ty.min.saturating_mul(wasmc_format::WASM_PAGE_SIZE)
+            ));
+        }
+    }
+    for (i, ty) in info
+        .tables
+        .iter()
+        .enumerate()
+        .skip(info.tables.len() - new_tables)
+    {
+        if !store.table_growing(0, ty.min, ty.max).map_err(err)? {
+            return refuse(format!(
+                "table {i} of {} elements refused by the store's limiter",
+                ty.min
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn instantiate(
     store: &mut StoreOpaque,
     module: &Arc<RuntimeModule>,
@@ -289,6 +376,10 @@ pub(crate) fn instantiate(
     for (i, (imp, e)) in info.imports.iter().zip(imports).enumerate() {
         check_import(store, module, i, &imp.ty, *e)?;
     }
+    store
+        .check_interruption(module)
+        .map_err(InstantiateError::Interruption)?;
+    check_limits(store, module, imports)?;
     store.add_module(module);
 
     let offsets = *module.offsets();
@@ -551,11 +642,18 @@ fn initialize(
             }
             ElementMode::Declared => {}
             ElementMode::Active { table, offset } => {
-                let off = eval_const(store, inst, offset)?.get_u32();
+                let off = eval_const(store, inst, offset)?;
                 let ti = *store.instances[inst]
                     .tables
                     .get(*table as usize)
                     .ok_or_else(|| bad_index(format!("element segment {si}: table {table}")))?;
+                // An i64 offset for a 64-bit table; one that does not fit 32
+                // bits is out of bounds of any table.
+                let off = if store.tables[ti].ty.table64 {
+                    u32::try_from(off.get_u64()).unwrap_or(u32::MAX)
+                } else {
+                    off.get_u32()
+                };
                 if store.tables[ti].ty.elem != seg.elem_type {
                     return Err(bad_index(format!(
                         "element segment {si}: element type differs from table {table}'s"
@@ -576,23 +674,29 @@ fn initialize(
     // Data segments.
     for (di, seg) in info.data.iter().enumerate() {
         if let DataMode::Active { memory, offset } = &seg.mode {
-            let off = u64::from(eval_const(store, inst, offset)?.get_u32());
+            let off = eval_const(store, inst, offset)?;
             let mi = *store.instances[inst]
                 .memories
                 .get(*memory as usize)
                 .ok_or_else(|| bad_index(format!("data segment {di}: memory {memory}")))?;
+            // An i64 offset for a 64-bit memory, an i32 otherwise.
+            let off = if store.memories[mi].ty.memory64 {
+                off.get_u64()
+            } else {
+                u64::from(off.get_u32())
+            };
             let bytes = module
                 .data_section()
                 .get(seg.offset as usize..seg.offset as usize + seg.len as usize)
                 .ok_or_else(|| bad_index(format!("data segment {di} outside `.wasmc.data`")))?;
             let mem = store.memories[mi].bytes_mut();
-            let end = off + u64::from(seg.len);
-            if end > mem.len() as u64 {
+            let end = off.checked_add(u64::from(seg.len));
+            let Some(end) = end.filter(|e| *e <= mem.len() as u64) else {
                 return Err(InstantiateError::DataSegmentOutOfBounds {
                     segment: di as u32,
                     memory: *memory,
                 });
-            }
+            };
             mem[off as usize..end as usize].copy_from_slice(bytes);
             store.instances[inst].dropped_data[di] = true;
         }

@@ -10,6 +10,12 @@
 //! it. A header forged from guard mode to `Explicit` therefore cannot shrink
 //! a memory below what unchecked code may reach.
 //!
+//! 64-bit memories (memory64) get the same layout: their code compares
+//! every access with the current length, but nothing in the artifact can
+//! make the loader give them less than the guard layout either, and their
+//! base never moves. They can grow to [`GUARD_RESERVATION`] bytes (4 GiB) in
+//! this loader; a grow beyond that fails (`memory.grow` returns -1).
+//!
 //! The authoritative `VMMemoryDefinition` is inline in the defining
 //! instance's VMContext (or boxed, for host-created memories); importers point
 //! at it, so a grow is seen by every user.
@@ -17,7 +23,7 @@
 use crate::vm::sys::mmap::Mmap;
 use crate::vm::vmcontext::VMMemoryDefinition;
 use wasmc_format::memory::{GUARD_RESERVATION, GUARD_SIZE};
-use wasmc_format::{MemoryType, WASM32_MAX_PAGES, WASM_PAGE_SIZE};
+use wasmc_format::{MemoryType, WASM_PAGE_SIZE};
 
 pub(crate) struct MemoryData {
     mmap: Mmap,
@@ -31,17 +37,27 @@ impl MemoryData {
     /// A memory of `ty.min` pages. Its definition is boxed until
     /// [`Self::set_def`] moves it into a VMContext.
     pub fn new(ty: MemoryType, max_pages: u64) -> Result<MemoryData, String> {
-        if ty.memory64 || ty.shared {
-            return Err("memory64 and shared memories are not supported".into());
+        if ty.shared {
+            return Err("shared memories are not supported".into());
         }
-        if ty.min > max_pages.min(WASM32_MAX_PAGES) {
+        let limit = max_pages.min(ty.max_pages_limit());
+        if ty.min > limit {
             return Err(format!(
-                "memory minimum of {} pages exceeds the limit of {} pages",
+                "memory minimum of {} pages exceeds the limit of {limit} pages",
                 ty.min,
-                max_pages.min(WASM32_MAX_PAGES)
             ));
         }
-        let len = (ty.min * WASM_PAGE_SIZE) as usize;
+        let len = ty
+            .min
+            .checked_mul(WASM_PAGE_SIZE)
+            .filter(|&b| b <= GUARD_RESERVATION)
+            .and_then(|b| usize::try_from(b).ok())
+            .ok_or_else(|| {
+                format!(
+                    "memory minimum of {} pages exceeds the reservation of {GUARD_RESERVATION:#x} bytes",
+                    ty.min
+                )
+            })?;
         let total = usize::try_from(GUARD_RESERVATION + GUARD_SIZE)
             .map_err(|_| "memory reservation too large for this host")?;
         let mut mmap =
@@ -110,27 +126,24 @@ impl MemoryData {
     }
 
     /// Grows by `delta` pages; the old size in pages, or `None` if the
-    /// declared maximum, 65536 pages, the store limit or the reservation
-    /// would be exceeded.
+    /// declared maximum, the index type's limit (2^16 or 2^48 pages), the
+    /// store limit or the reservation would be exceeded.
     pub fn grow(&mut self, delta: u64, store_max: u64) -> Option<u64> {
         let old = self.pages();
         let new = old.checked_add(delta)?;
-        let max = self
-            .ty
-            .max
-            .unwrap_or(WASM32_MAX_PAGES)
-            .min(WASM32_MAX_PAGES)
-            .min(store_max);
+        let limit = self.ty.max_pages_limit();
+        let max = self.ty.max.unwrap_or(limit).min(limit).min(store_max);
         if new > max {
             return None;
         }
         if delta == 0 {
             return Some(old);
         }
-        let new_len = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
-        if new_len as u64 > GUARD_RESERVATION {
+        let new_bytes = new.checked_mul(WASM_PAGE_SIZE)?;
+        if new_bytes > GUARD_RESERVATION {
             return None;
         }
+        let new_len = usize::try_from(new_bytes).ok()?;
         self.mmap.make_accessible(0, new_len).ok()?;
         self.len = new_len;
         self.sync();
@@ -171,5 +184,30 @@ mod tests {
         assert_eq!(m.len(), 2 * 65536);
         // SAFETY: `def` is the memory's own boxed definition, alive with `m`.
         assert_eq!(unsafe { (*m.def()).current_length }, 2 * 65536);
+    }
+
+    #[test]
+    fn memory64_gets_the_guard_layout_and_stops_at_the_reservation() {
+        let mut m = MemoryData::new(
+            MemoryType {
+                memory64: true,
+                ..ty(1, None)
+            },
+            u64::MAX,
+        )
+        .unwrap();
+        let base = m.base();
+        assert_eq!(m.grow(1, u64::MAX), Some(1));
+        assert_eq!(m.base(), base, "the base never moves");
+        let reservation_pages = GUARD_RESERVATION / WASM_PAGE_SIZE;
+        // Past the reservation: refused, whatever the type allows.
+        assert_eq!(m.grow(reservation_pages, u64::MAX), None);
+        assert_eq!(m.pages(), 2);
+        let too_big = MemoryType {
+            memory64: true,
+            ..ty(reservation_pages + 1, None)
+        };
+        let e = MemoryData::new(too_big, u64::MAX).err().unwrap();
+        assert!(e.contains("exceeds the reservation"), "{e}");
     }
 }

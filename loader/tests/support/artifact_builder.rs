@@ -39,9 +39,10 @@ pub fn host_header() -> ArtifactHeader {
         settings: CodegenSettings {
             opt_level: OptLevel::Speed,
             memory: MemoryLayout::of(MemoryStrategy::Guard),
+            interruption: Default::default(),
             cranelift_flags: vec![],
         },
-        wasm_features: vec![],
+        wasm_features: Default::default(),
         content_hash: [0; 32],
     }
 }

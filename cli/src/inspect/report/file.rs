@@ -35,8 +35,9 @@ pub(super) fn header(h: &ArtifactHeader) -> HeaderReport {
                 tag: h.settings.memory.strategy,
             },
         },
+        interruption: h.settings.interruption.to_string(),
         cranelift_flags: h.settings.cranelift_flags.clone(),
-        wasm_features: h.wasm_features.clone(),
+        wasm_features: h.wasm_features.names(),
         content_hash: hex(&h.content_hash),
     }
 }
