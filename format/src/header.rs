@@ -401,7 +401,7 @@ mod tests {
         let e = decode_header(&bytes).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "artifact format version 9, this loader supports version 3"
+            "artifact format version 9, this loader supports version 4"
         );
         bytes[0] = b'X';
         assert!(decode_header(&bytes)

@@ -63,6 +63,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod artifact;
+mod callsite;
 mod engine;
 mod error;
 mod externref;

@@ -19,6 +19,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use wasmc_compiler::{CompileOptions, Interruption};
 use wasmc_format::header::{content_hash, decode_header, decode_module_info, encode_meta};
 use wasmc_format::sections::SectionId;
 use wasmc_format::MemoryStrategy;
@@ -28,7 +29,7 @@ use wasmc_loader::{Config, Engine, Linker, LoadError, Module, Store, TrustPolicy
 const CHILD_ENV: &str = "WASMC_TRUST_TEST_CHILD";
 
 /// Cases per pass in `make test` (about 10 s on the build machine).
-const DEFAULT_CASES: usize = 1500;
+const DEFAULT_CASES: usize = 2000;
 /// Cases per child process.
 const BATCH: usize = 250;
 /// A batch that takes longer has hung.
@@ -105,11 +106,71 @@ const MODULES: &[(&str, &str)] = &[
             (drop (call $id (table.get $t (i32.const 1))))
             (i32.add (local.get 0) (ref.is_null (table.get $t (i32.const 1))))))"#,
     ),
+    (
+        "multi-memory",
+        r#"(module
+          (memory $a 1 2)
+          (memory $b 2 3)
+          (memory $c i64 1 2)
+          (data (memory $b) (i32.const 65540) "\05\00\00\00")
+          (func (export "run") (param i32) (result i32)
+            (i32.store $a (i32.const 8) (local.get 0))
+            (drop (memory.grow $b (i32.const 1)))
+            (i64.store $c (i64.const 65528) (i64.extend_i32_u (local.get 0)))
+            (memory.copy $b $a (i32.const 131072) (i32.const 8) (i32.const 4))
+            (i32.add
+              (i32.add (i32.load $b (i32.const 131072)) (i32.load $b (i32.const 65540)))
+              (i32.add (i32.wrap_i64 (i64.load $c (i64.const 65528)))
+                       (i32.add (memory.size $b) (i32.wrap_i64 (memory.size $c)))))))"#,
+    ),
+    (
+        // Compiled with epoch and fuel checks ([`options`]); `outcome` gives
+        // the store enough fuel and a far deadline.
+        "interruption",
+        r#"(module
+          (func $sum (param i32) (result i32) (local $s i32)
+            (block $done
+              (loop $l
+                (br_if $done (i32.eqz (local.get 0)))
+                (local.set $s (i32.add (local.get $s) (local.get 0)))
+                (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+                (br $l)))
+            (local.get $s))
+          (func (export "run") (param i32) (result i32)
+            (return_call $sum (i32.mul (local.get 0) (i32.const 100)))))"#,
+    ),
 ];
+
+/// How the campaign's module `name` is compiled.
+fn options(name: &str) -> CompileOptions {
+    let mut o = CompileOptions::default();
+    if name == "interruption" {
+        o.interruption = Interruption {
+            epochs: true,
+            fuel: true,
+        };
+    }
+    o
+}
+
+/// Compiles campaign module `i`.
+fn compile_module(i: usize) -> Vec<u8> {
+    let (name, wat) = MODULES[i];
+    wasmc_compiler::compile(wat.as_bytes(), &options(name)).unwrap()
+}
 
 /// What loading, instantiating and calling `run(9)` gave.
 fn outcome(m: &Module) -> String {
     let mut store = Store::new(m.engine(), ());
+    // Code compiled with interruption checks runs with ample fuel and a
+    // deadline that never comes (the header flags are covered by the hash).
+    let interruption = m.header().settings.interruption;
+    if interruption.fuel && store.set_fuel(10_000_000).is_err() {
+        return "fuel refused".into();
+    }
+    if interruption.epochs && store.set_epoch_deadline(u64::MAX / 2).is_err() {
+        return "deadline refused".into();
+    }
     let instance = match Linker::new(m.engine()).instantiate(&mut store, m) {
         Ok(i) => i,
         Err(e) => return format!("instantiation error: {e}"),
@@ -252,11 +313,25 @@ fn damage(bytes: &[u8], lay: &Layout, case: u64) -> (Vec<u8>, String) {
 /// Recomputes the content hash of `bytes` as an attacker can (no key
 /// needed); `None` if the artifact no longer parses far enough.
 fn rehash(bytes: &[u8]) -> Option<Vec<u8>> {
-    let a = ParsedArtifact::parse(bytes).ok()?;
-    let meta = a.ranges().meta.clone();
-    let (mut header, info_bytes) = decode_header(&bytes[meta.clone()]).ok()?;
+    rehash_as(bytes, bytes)
+}
+
+/// [`rehash`] of `bytes`, an edited copy of `original`, with the section
+/// layout of `original`: also an edit that the loader's table checks refuse
+/// gets a matching hash.
+fn rehash_as(original: &[u8], bytes: &[u8]) -> Option<Vec<u8>> {
+    let a = ParsedArtifact::parse(original).ok()?;
+    let ranges = a.ranges();
+    let meta = ranges.meta.clone();
+    let (mut header, info_bytes) = decode_header(bytes.get(meta.clone())?).ok()?;
     let info = decode_module_info(info_bytes).ok()?;
-    header.content_hash = content_hash(&header, |id| a.section(id), info_bytes);
+    if SectionId::ALL
+        .iter()
+        .any(|&id| ranges.get(id).end > bytes.len())
+    {
+        return None;
+    }
+    header.content_hash = content_hash(&header, |id| &bytes[ranges.get(id).clone()], info_bytes);
     let new_meta = encode_meta(&header, &info);
     if new_meta.len() != meta.len() {
         return None;
@@ -307,8 +382,9 @@ struct Subject {
 fn subjects(pass: Pass, key: Option<&Path>) -> Vec<Subject> {
     MODULES
         .iter()
-        .map(|(name, wat)| {
-            let plain = wasmc_compiler::compile(wat.as_bytes(), &Default::default()).unwrap();
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let plain = compile_module(i);
             let bytes = match (pass, key) {
                 (Pass::Forged, Some(k)) => signed(&plain, k),
                 _ => plain,
@@ -338,7 +414,7 @@ fn child(pass: Pass, from: u64, to: u64, dir: &Path, key: Option<&Path>, public:
         let s = &subjects[(case % subjects.len() as u64) as usize];
         let (mut bytes, desc) = damage(&s.bytes, &s.layout, case);
         if pass == Pass::Forged {
-            if let Some(b) = rehash(&bytes) {
+            if let Some(b) = rehash_as(&s.bytes, &bytes) {
                 bytes = b;
             }
         }
@@ -683,6 +759,144 @@ fn signatures_are_checked_before_loading() {
     empty.require_signature(true);
     assert!(Module::from_bytes(&engine_with(&empty), &good).is_err());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ----- function types -----
+
+/// Two functions of different types; `run` calls `$f` indirectly, checking
+/// its type at the call.
+const TWO_TYPES: &str = r#"(module
+  (type $unary (func (param i32) (result i32)))
+  (type $binary (func (param i32 i32) (result i32)))
+  (table 1 funcref)
+  (elem (i32.const 0) $f)
+  (func $f (type $unary) (i32.add (local.get 0) (i32.const 1)))
+  (func $g (type $binary) (i32.add (local.get 0) (local.get 1)))
+  (func (export "run") (param i32) (result i32)
+    (call_indirect (type $unary) (local.get 0) (i32.const 0))))"#;
+
+/// A function record's type index changed to another valid type (type
+/// confusion if it loaded): refused by the content hash, and with the hash
+/// recomputed, by a required signature. (Without a signature an attacker
+/// who can recompute the hash can change code just as well: only
+/// authenticity catches values that are in range but wrong.)
+#[test]
+fn changed_function_type_index_is_refused() {
+    let dir = temp_dir("types");
+    let (key, public) = test_key(&dir, "k");
+    let bytes = signed(
+        &wasmc_compiler::compile(TWO_TYPES.as_bytes(), &Default::default()).unwrap(),
+        &key,
+    );
+    let a = ParsedArtifact::parse(&bytes).unwrap();
+    let funcs = a.ranges().funcs.clone();
+    let m = Module::from_bytes(&engine(), &bytes).unwrap();
+    assert_eq!(outcome(&m), "10");
+    assert_eq!(m.funcs().type_index(0).unwrap(), 0);
+    // Record 0: type index, code offset, code length, Wasm offset (u32 each)
+    // after the u32 count.
+    let at = funcs.start + 4;
+    assert_eq!(bytes[at..at + 4], 0u32.to_le_bytes());
+    let mut b = bytes.clone();
+    b[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+    let e = Module::from_bytes(&engine(), &b).unwrap_err();
+    assert!(matches!(e, LoadError::HashMismatch), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "artifact is damaged: content hash mismatch (the artifact was modified after compilation)"
+    );
+    let b = rehash(&b).unwrap();
+    let mut policy = TrustPolicy::new();
+    policy.trust_key_file(&public).unwrap();
+    policy.require_signature(true);
+    let e = Module::from_bytes(&engine_with(&policy), &b).unwrap_err();
+    assert!(matches!(e, LoadError::BadSignature { .. }), "{e:?}");
+    // An index out of range is refused by the record check, hash or not.
+    let mut b = bytes.clone();
+    b[at..at + 4].copy_from_slice(&7u32.to_le_bytes());
+    let b = rehash_as(&bytes, &b).unwrap();
+    let e = Module::from_bytes(&engine(), &b).unwrap_err();
+    assert!(
+        e.to_string().contains("function 0: type index 7 of 2"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ----- stack maps and traps -----
+
+/// Stack-map and trap-table entries forged with the content hash recomputed
+/// (the default policy accepts the hash): every one is refused at load,
+/// naming the section and entry, before the collector or the trap handler
+/// could trust it.
+#[test]
+fn forged_stack_maps_and_traps_are_refused_at_load() {
+    let i = MODULES.iter().position(|m| m.0 == "externref").unwrap();
+    let bytes = compile_module(i);
+    let a = ParsedArtifact::parse(&bytes).unwrap();
+    let sm = a.ranges().stackmaps.clone();
+    let traps = a.ranges().traps.clone();
+    let text_len = a.ranges().text.len() as u32;
+    let maps = a.stack_maps().unwrap();
+    assert!(maps.len() >= 2, "the module has safepoints");
+    let (key0, map0) = maps.iter().next().unwrap().unwrap();
+    let slot0 = map0.slots().next().expect("a live slot");
+    let n = maps.len();
+    let load = |b: &[u8]| {
+        Module::from_bytes(&engine(), &rehash_as(&bytes, b).unwrap())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let u32_at =
+        |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+
+    // Key 0 moved off its call (one byte on, or to the previous byte).
+    for moved in [key0 + 1, key0 - 1] {
+        let mut b = bytes.clone();
+        u32_at(&mut b, sm.start + 4, moved);
+        let e = load(&b);
+        assert!(
+            e.starts_with("section `.wasmc.stackmaps`: entry 0: return address"),
+            "{e}"
+        );
+    }
+    // A slot offset at the frame's end, and a misaligned one.
+    let records = sm.start + 4 + 8 * n;
+    let rec0 = records
+        + u32::from_le_bytes(bytes[sm.start + 4 + 4 * n..][..4].try_into().unwrap()) as usize;
+    let slots_at = rec0 + 8;
+    let pos = (0..map0.len())
+        .position(|k| {
+            u32::from_le_bytes(bytes[slots_at + 4 * k..][..4].try_into().unwrap()) == slot0
+        })
+        .unwrap();
+    for (slot, want) in [
+        (map0.frame_span, "is outside the frame"),
+        (slot0 + 1, "is not aligned"),
+    ] {
+        let mut b = bytes.clone();
+        u32_at(&mut b, slots_at + 4 * pos, slot);
+        let e = load(&b);
+        assert!(e.contains("section `.wasmc.stackmaps`: entry"), "{e}");
+        assert!(e.contains(want), "{e}");
+    }
+    // A trap entry pointing outside `.text`, and one out of order.
+    let t = a.trap_table().unwrap();
+    assert!(t.len() >= 2);
+    let mut b = bytes.clone();
+    u32_at(&mut b, traps.start + 4, text_len + 16);
+    let e = load(&b);
+    assert!(e.starts_with("section `.wasmc.traps`: entry 0:"), "{e}");
+    let mut b = bytes.clone();
+    let second = u32::from_le_bytes(bytes[traps.start + 8..][..4].try_into().unwrap());
+    u32_at(&mut b, traps.start + 4, second + 1);
+    let e = load(&b);
+    assert!(
+        e.starts_with("section `.wasmc.traps`: entry 1: offset")
+            && e.contains("is not above the previous one"),
+        "{e}"
+    );
 }
 
 // ----- the file changes after loading -----

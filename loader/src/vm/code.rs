@@ -513,12 +513,21 @@ impl RootScanner {
     /// `fp`, suspended at return address `ret_pc`, as listed by its module's
     /// stack map for exactly that return address.
     ///
+    /// `callee_fp` is the frame pointer of the Wasm frame that frame called
+    /// (the previous one of the walk), if it is one: the callee's frame
+    /// starts right below the caller's SP at the call (return address and
+    /// saved frame pointer, two words), so a map whose frame would reach
+    /// into the callee's is refused with [`WalkError::BadStackMap`] (the
+    /// collection is then abandoned and frees nothing) rather than read.
+    ///
     /// # Safety
-    /// `fp` must be the frame pointer of that live Wasm frame.
+    /// `fp` must be the frame pointer of that live Wasm frame, and
+    /// `callee_fp`, when given, that of the live Wasm frame it called.
     pub(crate) unsafe fn frame_roots(
         &mut self,
         ret_pc: usize,
         fp: usize,
+        callee_fp: Option<usize>,
         out: &mut Vec<*mut VMExternData>,
     ) -> Result<(), WalkError> {
         // The return address may be one past the function's last byte (a call
@@ -530,6 +539,10 @@ impl RootScanner {
         let map = m.stack_map(off + 1).map_err(|()| WalkError::BadStackMap)?;
         if let Some(map) = map {
             let sp = fp.wrapping_sub(map.frame_span as usize);
+            const WORD: usize = std::mem::size_of::<usize>();
+            if callee_fp.is_some_and(|c| sp < c.saturating_add(2 * WORD)) || sp > fp {
+                return Err(WalkError::BadStackMap);
+            }
             for slot in map.slots() {
                 let addr = sp.wrapping_add(slot as usize);
                 // SAFETY: the frame is live (caller contract), and the stack
