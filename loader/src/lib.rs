@@ -48,7 +48,11 @@
 //!
 //! All `unsafe` blocks are in `vm/` except these, each with its reason:
 //!
-//! - none: the API layer has no `unsafe` block. The typed paths
+//! - `module.rs`, [`Module::from_file_unchecked`]: an `unsafe fn` by design
+//!   (the caller vouches for the file, as for Wasmtime's `deserialize`); its
+//!   one block passes that contract on to the runtime's file mapping.
+//!
+//! Otherwise the API layer has no `unsafe` block. The typed paths
 //!   (`TypedFunc::call`, `Func::wrap`) read and write value slots through
 //!   the runtime's `ValReader` / `ValWriter`, which know each slot's type,
 //!   and the handles of tables and globals call the store's type-checked
