@@ -243,7 +243,7 @@ impl StackMapSection<'_> {
                 ));
             }
             for slot in map.slots() {
-                if pointer_bytes > 0 && slot % pointer_bytes != 0 {
+                if pointer_bytes > 0 && !slot.is_multiple_of(pointer_bytes) {
                     return Err(entry(
                         i,
                         format!("slot offset {slot:#x} is not aligned to {pointer_bytes} bytes"),

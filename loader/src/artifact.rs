@@ -415,7 +415,7 @@ impl<'a> ParsedArtifact<'a> {
                     "return address {ret:#x} does not follow a call instruction"
                 )));
             }
-            if map.frame_span % FRAME_ALIGN != 0 {
+            if !map.frame_span.is_multiple_of(FRAME_ALIGN) {
                 return Err(entry(format!(
                     "frame span {:#x} is not a multiple of the {FRAME_ALIGN}-byte stack alignment",
                     map.frame_span

@@ -53,7 +53,7 @@ fn x86_64(text: &[u8], ret: usize) -> bool {
 }
 
 fn aarch64(text: &[u8], ret: usize) -> bool {
-    if ret < 4 || ret % 4 != 0 || ret > text.len() {
+    if ret < 4 || !ret.is_multiple_of(4) || ret > text.len() {
         return false;
     }
     let w = u32::from_le_bytes([text[ret - 4], text[ret - 3], text[ret - 2], text[ret - 1]]);

@@ -297,11 +297,12 @@ fn damage(bytes: &[u8], lay: &Layout, case: u64) -> (Vec<u8>, String) {
             let (id, r) = lay.sections[rng.below(lay.sections.len())].clone();
             let at = r.start + rng.below(r.len());
             let n = 1 + rng.below(4);
-            for i in at..(at + n).min(r.end) {
+            let end = (at + n).min(r.end);
+            for byte in &mut b[at..end] {
                 if kind == 4 {
-                    b[i] ^= 1 << rng.below(8);
+                    *byte ^= 1 << rng.below(8);
                 } else {
-                    b[i] = rng.next() as u8;
+                    *byte = rng.next() as u8;
                 }
             }
             format!("{} bytes in {} at {at:#x}", n, id.name())

@@ -85,7 +85,9 @@ fn median_us(runs: usize, mut f: impl FnMut()) -> f64 {
 fn measure(public_key: &Path, artifacts: &[PathBuf]) {
     let text = std::fs::read_to_string(public_key).expect("read the public key");
     let mut policy = TrustPolicy::new();
-    policy.trust_key_file(&text).expect("a wasmc public key file");
+    policy
+        .trust_key_file(&text)
+        .expect("a wasmc public key file");
     policy.require_signature(true);
     let mut config = Config::new();
     config.trust(policy);
@@ -108,7 +110,9 @@ fn measure(public_key: &Path, artifacts: &[PathBuf]) {
         let m = unsafe { Module::from_file_unchecked(&plain, path) }.expect("load");
         let hash = median_us(runs, || m.verify_content_hash().expect("hash"));
         drop(m);
-        let safe = median_us(runs, || drop(Module::from_file(&plain, path).expect("load")));
+        let safe = median_us(runs, || {
+            drop(Module::from_file(&plain, path).expect("load"))
+        });
         let sig = median_us(runs, || {
             drop(Module::from_file(&signed, path).expect("load"))
         });

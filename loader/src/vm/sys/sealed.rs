@@ -101,7 +101,7 @@ impl SealedImage {
     /// Makes `range` (page aligned, inside the image) read+execute.
     pub(crate) fn make_executable(&mut self, range: std::ops::Range<usize>) -> io::Result<()> {
         let page = super::mmap::page_size();
-        if range.start > range.end || range.end > self.len || range.start % page != 0 {
+        if range.start > range.end || range.end > self.len || !range.start.is_multiple_of(page) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "`.text` is outside the image or not page aligned",
