@@ -78,7 +78,7 @@ fn inspect_fails(path: &Path, extra: &[&str]) -> String {
 fn text_shows_header_sections_functions_and_segments() {
     let out = inspect_ok(&artifacts().traps, &[]);
     for needle in [
-        "wasmc artifact v3, written by wasmc",
+        "wasmc artifact v4, written by wasmc",
         "this host       loadable",
         ".wasmc.traps",
         "Functions (7)",
