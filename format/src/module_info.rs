@@ -552,7 +552,8 @@ impl ModuleInfo {
                 return Err(invalid(format!(
                     "memory {i}: limits {}..{} pages exceed {limit} pages or are reversed",
                     m.min,
-                    m.max.map_or("(no maximum)".to_string(), |max| max.to_string())
+                    m.max
+                        .map_or("(no maximum)".to_string(), |max| max.to_string())
                 )));
             }
         }
