@@ -1,4 +1,5 @@
-//! The `wasmc` command line: `compile`, `inspect`, `run` and `wast`.
+//! The `wasmc` command line: `compile`, `inspect`, `run`, `wast`, and
+//! `keygen`/`sign` for signed artifacts.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use wasmc_compiler::{CompileOptions, CpuSpec, Interruption, MemoryStrategy, OptLevel};
 use wasmc_loader::format::ValType;
-use wasmc_loader::{Engine, Linker, Module, Store, TrapCode, Val};
+use wasmc_loader::{Config, Engine, Linker, Module, Store, TrapCode, TrustPolicy, Val};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +32,58 @@ enum Command {
     Run(RunArgs),
     /// Run WebAssembly spec-test scripts (.wast) through compile -> artifact -> load.
     Wast(WastArgs),
+    /// Create an Ed25519 key pair for signing artifacts: KEY and KEY.pub.
+    Keygen(KeygenArgs),
+    /// Sign an existing artifact in place (adds or replaces its signature).
+    Sign(SignArgs),
+}
+
+#[derive(clap::Args)]
+struct KeygenArgs {
+    /// Secret key file to create (must not exist); the public key goes to
+    /// `<OUTPUT>.pub`.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct SignArgs {
+    /// Secret key file written by `wasmc keygen`.
+    #[arg(long)]
+    key: PathBuf,
+    /// The artifact to sign (rewritten in place; only its `.wasmc.sig`
+    /// bytes change).
+    artifact: PathBuf,
+}
+
+fn keygen(args: KeygenArgs) -> Result<()> {
+    let id = wasmc_cli::sign::keygen(&args.output)?;
+    println!(
+        "key id {id}: secret key {}, public key {}",
+        args.output.display(),
+        wasmc_cli::sign::public_key_path(&args.output).display()
+    );
+    Ok(())
+}
+
+fn sign(args: SignArgs) -> Result<()> {
+    let key = wasmc_cli::sign::read_secret_key(&args.key)?;
+    let mut bytes = std::fs::read(&args.artifact)
+        .with_context(|| format!("reading {}", args.artifact.display()))?;
+    let id = wasmc_cli::sign::sign_artifact(&mut bytes, &key)
+        .with_context(|| format!("signing {}", args.artifact.display()))?;
+    write_atomically(&args.artifact, &bytes)?;
+    println!("signed {} with key {id}", args.artifact.display());
+    Ok(())
+}
+
+/// Writes to a temporary file and renames it over `path`, so a failed write
+/// never leaves a truncated artifact, and a process that loaded the old file
+/// through the trusted (mapping) path keeps its unchanged copy.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("o.tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -79,6 +132,9 @@ struct CompileArgs {
     /// Compile threads (default: one per core). The output is identical for any value.
     #[arg(short = 'j', long)]
     jobs: Option<usize>,
+    /// Sign the artifact with this secret key (from `wasmc keygen`).
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
     /// WebAssembly features: `-W tail-call=n` turns one off, `-W NAME` (or
     /// `=y`) on; comma-separated lists and repeats are accepted. Every feature
     /// wasmc implements is on by default. Names: mutable-global,
@@ -114,6 +170,11 @@ fn compile(args: CompileArgs) -> Result<()> {
     if args.jobs == Some(0) {
         anyhow::bail!("-j must be at least 1");
     }
+    // Read the key first: a bad key path fails before a long compile.
+    let key = match &args.sign {
+        Some(k) => Some(wasmc_cli::sign::read_secret_key(k)?),
+        None => None,
+    };
     let opts = CompileOptions {
         target: args.target,
         cpu: args.cpu.parse::<CpuSpec>().map_err(anyhow::Error::msg)?,
@@ -126,15 +187,12 @@ fn compile(args: CompileArgs) -> Result<()> {
             fuel: args.fuel,
         },
     };
-    let artifact = wasmc_compiler::compile(&wasm, &opts)
+    let mut artifact = wasmc_compiler::compile(&wasm, &opts)
         .with_context(|| format!("compiling {}", args.input.display()))?;
-    // Write to a temporary file and rename, so a failed write never leaves a
-    // truncated artifact where a build system expects a good one.
-    let tmp = args.output.with_extension("o.tmp");
-    std::fs::write(&tmp, &artifact).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &args.output)
-        .with_context(|| format!("writing {}", args.output.display()))?;
-    Ok(())
+    if let Some(key) = &key {
+        wasmc_cli::sign::sign_artifact(&mut artifact, key).context("signing the artifact")?;
+    }
+    write_atomically(&args.output, &artifact)
 }
 
 #[derive(clap::Args)]
@@ -159,6 +217,11 @@ struct RunArgs {
     /// Arguments: integers, or floats for f32/f64 parameters.
     #[arg(allow_hyphen_values = true)]
     args: Vec<String>,
+    /// Require a valid signature by this public key (KEY.pub from `wasmc
+    /// keygen`); repeat to accept several keys. Unsigned artifacts and
+    /// artifacts signed by other keys are refused.
+    #[arg(long, value_name = "KEY.pub")]
+    trusted_key: Vec<PathBuf>,
 }
 
 fn parse_arg(text: &str, ty: ValType) -> Result<Val> {
@@ -267,18 +330,26 @@ fn run(args: RunArgs) -> Result<()> {
 }
 
 fn run_guest(args: &RunArgs) -> Result<()> {
-    let engine = Engine::default();
+    let mut policy = TrustPolicy::new();
+    for k in &args.trusted_key {
+        let text =
+            std::fs::read_to_string(k).with_context(|| format!("reading {}", k.display()))?;
+        policy
+            .trust_key_file(&text)
+            .with_context(|| format!("reading {}", k.display()))?;
+    }
+    policy.require_signature(!args.trusted_key.is_empty());
+    let mut config = Config::new();
+    config.trust(policy);
+    let engine = Engine::new(&config)?;
     let needs = Interruption {
         epochs: args.timeout.is_some(),
         fuel: args.fuel.is_some(),
     };
+    // The safe path: a sealed private copy, verified per the engine's trust
+    // policy (content hash, or the signature it requires) before any code is
+    // executable.
     let module = load_or_compile(&engine, &args.artifact, needs)?;
-    // The metadata is validated, but the code and the offsets into it can
-    // only be trusted through the content hash; the CLI runs files of unknown
-    // origin, so it checks it (a service may skip it for its own artifacts).
-    module
-        .verify_content_hash()
-        .with_context(|| format!("loading {}", args.artifact.display()))?;
     let mut store = Store::new(&engine, ());
     // Before instantiation: the start function runs under the same limits,
     // and the store refuses modules compiled without the checks.
@@ -407,6 +478,8 @@ fn main() -> ExitCode {
         Command::Inspect(a) => wasmc_cli::inspect::cli::run(a),
         Command::Run(a) => run(a),
         Command::Wast(a) => wast(a),
+        Command::Keygen(a) => keygen(a),
+        Command::Sign(a) => sign(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@
 //! | `.wasmc.stackmaps` | 4         | no       | bytes       | [`crate::stack_map`] table |
 //! | `.wasmc.addrmap`   | 4         | no       | bytes       | [`crate::addrmap`] table |
 //! | `.wasmc.data`      | page      | no       | bytes       | data-segment bytes; [`crate::DataSegment::range`] points into it |
+//! | `.wasmc.sig`       | 8         | no       | not covered | [`crate::signature`] slot: Ed25519 signature or zeros |
 //!
 //! An optional section that is absent reads as empty. Code offsets in every
 //! table are byte offsets from the start of `.text`.
@@ -54,6 +55,9 @@ macro_rules! section_name {
     (data) => {
         ".wasmc.data"
     };
+    (sig) => {
+        ".wasmc.sig"
+    };
 }
 pub(crate) use section_name;
 
@@ -81,6 +85,8 @@ pub const ELF_WASMC_STACKMAPS: &str = section_name!(stackmaps);
 pub const ELF_WASMC_ADDRMAP: &str = section_name!(addrmap);
 /// Data-segment bytes.
 pub const ELF_WASMC_DATA: &str = section_name!(data);
+/// Signature slot ([`crate::signature`]).
+pub const ELF_WASMC_SIG: &str = section_name!(sig);
 
 /// Prefix of every wasmc custom section's name.
 const WASMC_PREFIX: &str = ".wasmc.";
@@ -111,11 +117,13 @@ pub enum SectionId {
     AddrMap,
     /// `.wasmc.data`.
     Data,
+    /// `.wasmc.sig`.
+    Sig,
 }
 
 impl SectionId {
     /// Every section, in [`SECTIONS`] order.
-    pub const ALL: [SectionId; 8] = [
+    pub const ALL: [SectionId; 9] = [
         SectionId::Text,
         SectionId::Meta,
         SectionId::Funcs,
@@ -124,6 +132,7 @@ impl SectionId {
         SectionId::StackMaps,
         SectionId::AddrMap,
         SectionId::Data,
+        SectionId::Sig,
     ];
 
     /// The section's entry in [`SECTIONS`].
@@ -161,6 +170,9 @@ pub enum Hashed {
     /// `.wasmc.meta`: not its bytes (they contain the hash) but the header
     /// with a zero hash, first, and the encoded `ModuleInfo`, last.
     HeaderAndModuleInfo,
+    /// Not covered: `.wasmc.sig`, which signs the artifact (see
+    /// [`crate::signature`]) and is filled in after the hash is computed.
+    NotCovered,
 }
 
 /// One section of a wasmc artifact.
@@ -196,6 +208,7 @@ const fn spec(
         required,
         hashed: match id {
             SectionId::Meta => Hashed::HeaderAndModuleInfo,
+            SectionId::Sig => Hashed::NotCovered,
             _ => Hashed::Bytes,
         },
         kind,
@@ -204,7 +217,7 @@ const fn spec(
 
 /// Every section of a wasmc artifact, in the order the compiler writes them
 /// and the content hash covers them; `SECTIONS[id as usize].id == id`.
-pub const SECTIONS: [SectionSpec; 8] = {
+pub const SECTIONS: [SectionSpec; 9] = {
     use SectionId as S;
     use SectionKind::{Code, Data, Metadata};
     [
@@ -222,6 +235,7 @@ pub const SECTIONS: [SectionSpec; 8] = {
         ),
         spec(S::AddrMap, ELF_WASMC_ADDRMAP, TABLE_ALIGN, false, Metadata),
         spec(S::Data, ELF_WASMC_DATA, PAGE_ALIGN, false, Data),
+        spec(S::Sig, ELF_WASMC_SIG, 8, false, Metadata),
     ]
 };
 

@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::store::{AsContext, AsContextMut, StoreOpaque};
-use crate::vm::memory::{MemoryData, HOST_MEMORY_STRATEGY};
+use crate::vm::memory::MemoryData;
 use crate::vm::store::Stored;
 use wasmc_format::MemoryType;
 
@@ -22,7 +22,7 @@ impl Memory {
             ))
             .into());
         }
-        let data = MemoryData::new(ty, HOST_MEMORY_STRATEGY, store.max_memory_pages)
+        let data = MemoryData::new(ty, store.max_memory_pages)
             .map_err(crate::InstantiationError::Resource)?;
         store.memories.push(data);
         Ok(Memory(store.stored(store.memories.len() - 1)))

@@ -7,4 +7,5 @@ mod compile;
 mod features;
 mod inspect;
 mod run;
+mod trust;
 mod wast;

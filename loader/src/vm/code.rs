@@ -1,7 +1,9 @@
 //! Code memory and the code registry.
 //!
-//! - [`Image`]: the artifact's bytes in memory, a private read-only file
-//!   mapping or an anonymous copy.
+//! - [`Image`]: the artifact's bytes in memory: a sealed private copy (the
+//!   safe loading path, `sys::sealed`), an anonymous copy (where memfds are
+//!   unavailable), or a private mapping of the file itself (the `unsafe`
+//!   trusted path).
 //! - [`RuntimeModule`]: what the runtime keeps of a loaded module: the image
 //!   with `.text` made read+execute, the decoded metadata, the section
 //!   ranges, `VMOffsets`, canonical type ids. The public `Module` is an
@@ -28,7 +30,7 @@ use wasmc_format::addrmap::AddrMap;
 use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
 use wasmc_format::stack_map::{StackMap, StackMapSection};
 use wasmc_format::trap::TrapTable;
-use wasmc_format::{ArtifactHeader, FuncType, MemoryStrategy, ModuleInfo, TrapCode, VMOffsets};
+use wasmc_format::{ArtifactHeader, FuncType, ModuleInfo, TrapCode, VMOffsets};
 
 /// One Wasm frame of a trap's backtrace, innermost first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +47,13 @@ pub struct FrameInfo {
 
 /// An artifact's bytes in memory.
 pub(crate) enum Image {
+    /// A private mapping of the artifact file itself: `.text` pages stay
+    /// shared with the page cache. Only for the `unsafe` trusted path: the
+    /// file can change under it.
     File(memmap2::Mmap),
+    /// A sealed copy: verified once, unchangeable afterwards.
+    #[cfg(target_os = "linux")]
+    Sealed(crate::vm::sys::sealed::SealedImage),
     /// A copy of the bytes given to `from_bytes`, and their length: the
     /// mapping is rounded up to whole pages, and the zeros after the input
     /// must not be parsed as part of it (a truncated artifact would load).
@@ -56,18 +64,44 @@ impl Image {
     /// Maps `file` privately and read-only.
     ///
     /// The mapping is private, so our later `mprotect` of `.text` affects no
-    /// one else; DESIGN requires that an artifact file is not modified while
-    /// in use (loaded from files the service owns).
-    pub(crate) fn map_file(file: &std::fs::File) -> io::Result<Image> {
+    /// one else.
+    ///
+    /// # Safety
+    /// The file must not be modified or truncated while the image (and any
+    /// module made from it) lives: the mapping shows such changes, and a
+    /// truncation turns reads and calls into `SIGBUS`.
+    pub(crate) unsafe fn map_file(file: &std::fs::File) -> io::Result<Image> {
         // SAFETY: a private, read-only mapping of a whole open file;
         // memmap2's remaining requirement (no concurrent modification of the
-        // file) is the deployment rule stated above.
+        // file) is this function's caller contract.
         let map = unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }?;
         Ok(Image::File(map))
     }
 
-    /// Copies `bytes` into a fresh read-only anonymous mapping.
+    /// A private copy of the rest of `file` that no one can change: a
+    /// sealed memfd, or an anonymous copy where memfds are unavailable.
+    pub(crate) fn copy_of_file(file: &std::fs::File) -> io::Result<Image> {
+        #[cfg(target_os = "linux")]
+        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_file(file) {
+            return Ok(Image::Sealed(img));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut { file }, &mut bytes)?;
+        Self::anon_copy_of(&bytes)
+    }
+
+    /// A private copy of `bytes` that no one can change (see
+    /// [`Self::copy_of_file`]).
     pub(crate) fn copy_of(bytes: &[u8]) -> io::Result<Image> {
+        #[cfg(target_os = "linux")]
+        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_bytes(bytes) {
+            return Ok(Image::Sealed(img));
+        }
+        Self::anon_copy_of(bytes)
+    }
+
+    /// Copies `bytes` into a fresh read-only anonymous mapping.
+    pub(crate) fn anon_copy_of(bytes: &[u8]) -> io::Result<Image> {
         let mut map = Mmap::read_write(bytes.len())?;
         // SAFETY: the fresh mapping is read-write and at least `bytes.len()`
         // long, and being new it cannot overlap `bytes`.
@@ -80,6 +114,8 @@ impl Image {
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Image::File(m) => m,
+            #[cfg(target_os = "linux")]
+            Image::Sealed(s) => s.bytes(),
             // SAFETY: the whole anonymous mapping stays readable (read-only,
             // or read+execute for `.text`) and owned by this image as long
             // as `&self`; `len <= m.len()` (set by `copy_of`).
@@ -112,7 +148,21 @@ impl Image {
                 }
                 Ok(())
             }
+            #[cfg(target_os = "linux")]
+            Image::Sealed(s) => s.make_executable(range),
             Image::Anon(m, _) => m.make_executable(range.start, range.len()),
+        }
+    }
+
+    /// The sealed file behind the image and the file offset of image offset
+    /// `at`, if the image is a sealed copy: parts of the verified image can
+    /// be mapped again from it (copy-on-write memory images, issue 15).
+    #[allow(dead_code)] // The API for issue 15; tested here until it lands.
+    pub(crate) fn sealed_fd(&self, at: usize) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Image::Sealed(s) if at <= s.bytes().len() => Some((s.fd(), at as u64)),
+            _ => None,
         }
     }
 }
@@ -215,6 +265,21 @@ impl RuntimeModule {
         self.image.bytes()
     }
 
+    /// (descriptor, file offset) of the verified image's bytes at `range`
+    /// (an image range such as `.wasmc.data`), for mapping them again; `None`
+    /// for the trusted path's file mappings and anonymous copies, or a range
+    /// outside the image.
+    #[allow(dead_code)] // The API for issue 15 (memory images); tested below.
+    pub(crate) fn image_fd(
+        &self,
+        range: &Range<usize>,
+    ) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
+        if range.start > range.end || range.end > self.image.bytes().len() {
+            return None;
+        }
+        self.image.sealed_fd(range.start)
+    }
+
     pub(crate) fn info(&self) -> &ModuleInfo {
         &self.info
     }
@@ -225,10 +290,6 @@ impl RuntimeModule {
 
     pub(crate) fn offsets(&self) -> &VMOffsets {
         &self.offsets
-    }
-
-    pub(crate) fn memory_strategy(&self) -> MemoryStrategy {
-        self.header.settings.memory
     }
 
     /// Canonical type id of type index `t` (`None` if out of range).
@@ -452,12 +513,21 @@ impl RootScanner {
     /// `fp`, suspended at return address `ret_pc`, as listed by its module's
     /// stack map for exactly that return address.
     ///
+    /// `callee_fp` is the frame pointer of the Wasm frame that frame called
+    /// (the previous one of the walk), if it is one: the callee's frame
+    /// starts right below the caller's SP at the call (return address and
+    /// saved frame pointer, two words), so a map whose frame would reach
+    /// into the callee's is refused with [`WalkError::BadStackMap`] (the
+    /// collection is then abandoned and frees nothing) rather than read.
+    ///
     /// # Safety
-    /// `fp` must be the frame pointer of that live Wasm frame.
+    /// `fp` must be the frame pointer of that live Wasm frame, and
+    /// `callee_fp`, when given, that of the live Wasm frame it called.
     pub(crate) unsafe fn frame_roots(
         &mut self,
         ret_pc: usize,
         fp: usize,
+        callee_fp: Option<usize>,
         out: &mut Vec<*mut VMExternData>,
     ) -> Result<(), WalkError> {
         // The return address may be one past the function's last byte (a call
@@ -469,6 +539,10 @@ impl RootScanner {
         let map = m.stack_map(off + 1).map_err(|()| WalkError::BadStackMap)?;
         if let Some(map) = map {
             let sp = fp.wrapping_sub(map.frame_span as usize);
+            const WORD: usize = std::mem::size_of::<usize>();
+            if callee_fp.is_some_and(|c| sp < c.saturating_add(2 * WORD)) || sp > fp {
+                return Err(WalkError::BadStackMap);
+            }
             for slot in map.slots() {
                 let addr = sp.wrapping_add(slot as usize);
                 // SAFETY: the frame is live (caller contract), and the stack

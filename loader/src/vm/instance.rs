@@ -196,12 +196,6 @@ fn check_import(
             if d.ty.memory64 != ty.memory64 || !limits_match(d.pages(), d.ty.max, ty.min, ty.max) {
                 return Err(incompatible(describe_memory(ty), found()));
             }
-            if !d.fits_strategy(module.memory_strategy()) {
-                return Err(incompatible(
-                    format!("memory with {}", module.memory_strategy()),
-                    format!("memory with {}", d.strategy),
-                ));
-            }
         }
         (ImportType::Global(ty), VMImport::Global(g)) => {
             if store.globals[g].ty != *ty {
@@ -599,8 +593,8 @@ fn initialize(
 
     // Memories.
     for (i, ty) in info.memories.iter().enumerate().skip(nm as usize) {
-        let mut m = MemoryData::new(*ty, module.memory_strategy(), store.max_memory_pages)
-            .map_err(InstantiateError::Resource)?;
+        let mut m =
+            MemoryData::new(*ty, store.max_memory_pages).map_err(InstantiateError::Resource)?;
         let def = field!(
             VMMemoryDefinition,
             offsets.vmctx_defined_memory(i as u32 - nm)

@@ -1,12 +1,20 @@
 //! Linear memories' runtime side: `MemoryData`, the mapping behind a
 //! public `Memory` handle.
 //!
-//! Two layouts, matching the artifact's [`MemoryStrategy`]:
-//! - **Guard**: `reservation + guard` bytes are reserved inaccessible and
-//!   `[0, length)` is made read-write; growing makes more pages read-write and
-//!   the base never moves. Out-of-bounds accesses fault and become traps.
-//! - **Explicit**: only the current length is mapped; growing may move the
-//!   mapping (`mremap`). Compiled code checks bounds itself.
+//! One layout for every memory, whatever the artifact's header says (the
+//! sandbox is the loader's, see [`wasmc_format::memory`]):
+//! [`GUARD_RESERVATION`] + [`GUARD_SIZE`] bytes are reserved inaccessible and
+//! `[0, length)` is made read-write; growing makes more pages read-write and
+//! the base never moves. Out-of-bounds accesses of guard-mode code fault and
+//! become traps; code compiled with explicit bounds checks runs unchanged in
+//! it. A header forged from guard mode to `Explicit` therefore cannot shrink
+//! a memory below what unchecked code may reach.
+//!
+//! 64-bit memories (memory64) get the same layout: their code compares
+//! every access with the current length, but nothing in the artifact can
+//! make the loader give them less than the guard layout either, and their
+//! base never moves. They can grow to [`GUARD_RESERVATION`] bytes (4 GiB) in
+//! this loader; a grow beyond that fails (`memory.grow` returns -1).
 //!
 //! The authoritative `VMMemoryDefinition` is inline in the defining
 //! instance's VMContext (or boxed, for host-created memories); importers point
@@ -14,29 +22,21 @@
 
 use crate::vm::sys::mmap::Mmap;
 use crate::vm::vmcontext::VMMemoryDefinition;
-use wasmc_format::{MemoryStrategy, MemoryType, WASM_PAGE_SIZE};
-
-/// Strategy of memories created by the host: large enough for any guard
-/// layout [`wasmc_format::ArtifactHeader::check_host`] accepts.
-pub(crate) const HOST_MEMORY_STRATEGY: MemoryStrategy = MemoryStrategy::LARGEST_GUARD;
+use wasmc_format::memory::{GUARD_RESERVATION, GUARD_SIZE};
+use wasmc_format::{MemoryType, WASM_PAGE_SIZE};
 
 pub(crate) struct MemoryData {
     mmap: Mmap,
     def: *mut VMMemoryDefinition,
     own_def: Option<Box<VMMemoryDefinition>>,
     pub ty: MemoryType,
-    pub strategy: MemoryStrategy,
     len: usize,
 }
 
 impl MemoryData {
     /// A memory of `ty.min` pages. Its definition is boxed until
     /// [`Self::set_def`] moves it into a VMContext.
-    pub fn new(
-        ty: MemoryType,
-        strategy: MemoryStrategy,
-        max_pages: u64,
-    ) -> Result<MemoryData, String> {
+    pub fn new(ty: MemoryType, max_pages: u64) -> Result<MemoryData, String> {
         if ty.shared {
             return Err("shared memories are not supported".into());
         }
@@ -50,31 +50,20 @@ impl MemoryData {
         let len = ty
             .min
             .checked_mul(WASM_PAGE_SIZE)
+            .filter(|&b| b <= GUARD_RESERVATION)
             .and_then(|b| usize::try_from(b).ok())
-            .ok_or("memory minimum exceeds the address space")?;
-        let mmap = match strategy {
-            MemoryStrategy::Guard { reservation, guard } => {
-                // Only a 64-bit memory can ask for more than the reservation.
-                if len as u64 > reservation {
-                    return Err(format!(
-                        "memory minimum of {} pages exceeds the reservation of {reservation:#x} bytes",
-                        ty.min
-                    ));
-                }
-                let total = reservation
-                    .checked_add(guard)
-                    .and_then(|t| usize::try_from(t).ok())
-                    .ok_or("memory reservation too large")?;
-                let mut m = Mmap::reserve_pooled(total)
-                    .map_err(|e| format!("cannot reserve memory: {e}"))?;
-                m.make_accessible(0, len)
-                    .map_err(|e| format!("cannot commit memory: {e}"))?;
-                m
-            }
-            MemoryStrategy::Explicit => {
-                Mmap::read_write(len).map_err(|e| format!("cannot allocate memory: {e}"))?
-            }
-        };
+            .ok_or_else(|| {
+                format!(
+                    "memory minimum of {} pages exceeds the reservation of {GUARD_RESERVATION:#x} bytes",
+                    ty.min
+                )
+            })?;
+        let total = usize::try_from(GUARD_RESERVATION + GUARD_SIZE)
+            .map_err(|_| "memory reservation too large for this host")?;
+        let mut mmap =
+            Mmap::reserve_pooled(total).map_err(|e| format!("cannot reserve memory: {e}"))?;
+        mmap.make_accessible(0, len)
+            .map_err(|e| format!("cannot commit memory: {e}"))?;
         let mut own_def = Box::new(VMMemoryDefinition {
             base: mmap.as_ptr(),
             current_length: len,
@@ -84,7 +73,6 @@ impl MemoryData {
             own_def: Some(own_def),
             mmap,
             ty,
-            strategy,
             len,
         })
     }
@@ -151,35 +139,15 @@ impl MemoryData {
         if delta == 0 {
             return Some(old);
         }
-        let new_len = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
-        match self.strategy {
-            MemoryStrategy::Guard { reservation, .. } => {
-                if new_len as u64 > reservation {
-                    return None;
-                }
-                self.mmap.make_accessible(0, new_len).ok()?;
-            }
-            MemoryStrategy::Explicit => {
-                if new_len > self.mmap.len() {
-                    self.mmap.resize(new_len).ok()?;
-                    self.mmap.make_accessible(0, new_len).ok()?;
-                }
-            }
+        let new_bytes = new.checked_mul(WASM_PAGE_SIZE)?;
+        if new_bytes > GUARD_RESERVATION {
+            return None;
         }
+        let new_len = usize::try_from(new_bytes).ok()?;
+        self.mmap.make_accessible(0, new_len).ok()?;
         self.len = new_len;
         self.sync();
         Some(old)
-    }
-
-    /// Can code compiled for `strategy` use this memory?
-    pub fn fits_strategy(&self, strategy: MemoryStrategy) -> bool {
-        match (strategy, self.strategy) {
-            (MemoryStrategy::Explicit, _) => true,
-            (MemoryStrategy::Guard { reservation, guard }, MemoryStrategy::Guard { .. }) => {
-                self.mmap.len() as u64 >= reservation.saturating_add(guard)
-            }
-            (MemoryStrategy::Guard { .. }, MemoryStrategy::Explicit) => false,
-        }
     }
 
     /// The current type (minimum = current size).
@@ -206,7 +174,7 @@ mod tests {
 
     #[test]
     fn guard_memory_grows_in_place() {
-        let mut m = MemoryData::new(ty(1, Some(3)), HOST_MEMORY_STRATEGY, 65536).unwrap();
+        let mut m = MemoryData::new(ty(1, Some(3)), 65536).unwrap();
         let base = m.base();
         m.bytes_mut()[65535] = 9;
         assert_eq!(m.grow(1, 65536), Some(1));
@@ -219,15 +187,27 @@ mod tests {
     }
 
     #[test]
-    fn explicit_memory_may_move() {
-        let mut m = MemoryData::new(ty(0, None), MemoryStrategy::Explicit, 100).unwrap();
-        assert_eq!(m.len(), 0);
-        assert_eq!(m.grow(2, 100), Some(0));
-        m.bytes_mut()[2 * 65536 - 1] = 1;
-        assert_eq!(m.grow(200, 100), None);
-        assert_eq!(m.grow(10, 100), Some(2));
-        assert_eq!(m.bytes()[2 * 65536 - 1], 1);
-        // SAFETY: `def` is the memory's own boxed definition, alive with `m`.
-        assert_eq!(unsafe { (*m.def()).base }, m.base());
+    fn memory64_gets_the_guard_layout_and_stops_at_the_reservation() {
+        let mut m = MemoryData::new(
+            MemoryType {
+                memory64: true,
+                ..ty(1, None)
+            },
+            u64::MAX,
+        )
+        .unwrap();
+        let base = m.base();
+        assert_eq!(m.grow(1, u64::MAX), Some(1));
+        assert_eq!(m.base(), base, "the base never moves");
+        let reservation_pages = GUARD_RESERVATION / WASM_PAGE_SIZE;
+        // Past the reservation: refused, whatever the type allows.
+        assert_eq!(m.grow(reservation_pages, u64::MAX), None);
+        assert_eq!(m.pages(), 2);
+        let too_big = MemoryType {
+            memory64: true,
+            ..ty(reservation_pages + 1, None)
+        };
+        let e = MemoryData::new(too_big, u64::MAX).err().unwrap();
+        assert!(e.contains("exceeds the reservation"), "{e}");
     }
 }
