@@ -1,12 +1,14 @@
-//! The `wasmc` command line: `compile`, `inspect`, `run` and `wast`.
+//! The `wasmc` command line: `compile`, `inspect`, `run` (in `cli/run.rs`)
+//! and `wast`.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wasmc_compiler::{CompileOptions, CpuSpec, MemoryStrategy, OptLevel};
-use wasmc_loader::format::ValType;
-use wasmc_loader::{Linker, Module, Store, Val};
+
+#[path = "cli/run.rs"]
+mod run;
 
 #[derive(Parser)]
 #[command(
@@ -26,8 +28,9 @@ enum Command {
     /// Show what an artifact holds: header, sections, functions, traps, stack
     /// maps, segments; `--json` for scripts, `--check` to test loadability.
     Inspect(wasmc_compiler::inspect::cli::InspectArgs),
-    /// Load a compiled artifact and call one of its exports.
-    Run(RunArgs),
+    /// Run a WASI program or call an export: MODULE is a .wasm, a .wat or an
+    /// artifact; everything after MODULE goes to the program.
+    Run(run::RunArgs),
     /// Run WebAssembly spec-test scripts (.wast) through compile -> artifact -> load.
     Wast(WastArgs),
 }
@@ -105,106 +108,6 @@ fn compile(args: CompileArgs) -> Result<()> {
 }
 
 #[derive(clap::Args)]
-struct RunArgs {
-    /// The artifact (an object written by `wasmc compile`).
-    artifact: PathBuf,
-    /// Export to call. Without it, instantiating runs the start function and
-    /// then the `_start` or `main` export, if there is one, is called.
-    #[arg(long)]
-    invoke: Option<String>,
-    /// Arguments: integers, or floats for f32/f64 parameters.
-    #[arg(allow_hyphen_values = true)]
-    args: Vec<String>,
-}
-
-fn parse_arg(text: &str, ty: ValType) -> Result<Val> {
-    let bad = || anyhow::anyhow!("argument `{text}` is not a valid {ty}");
-    Ok(match ty {
-        ValType::I32 => Val::I32(match text.parse::<i32>() {
-            Ok(v) => v,
-            Err(_) => text.parse::<u32>().map_err(|_| bad())? as i32,
-        }),
-        ValType::I64 => Val::I64(match text.parse::<i64>() {
-            Ok(v) => v,
-            Err(_) => text.parse::<u64>().map_err(|_| bad())? as i64,
-        }),
-        ValType::F32 => Val::F32(text.parse::<f32>().map_err(|_| bad())?.to_bits()),
-        ValType::F64 => Val::F64(text.parse::<f64>().map_err(|_| bad())?.to_bits()),
-        other => anyhow::bail!("cannot pass a {other} from the command line"),
-    })
-}
-
-fn show(v: &Val) -> String {
-    match v {
-        Val::I32(x) => x.to_string(),
-        Val::I64(x) => x.to_string(),
-        Val::F32(x) => f32::from_bits(*x).to_string(),
-        Val::F64(x) => f64::from_bits(*x).to_string(),
-        Val::V128(x) => format!("{x:#034x}"),
-        Val::FuncRef(None) | Val::ExternRef(None) => "null".into(),
-        Val::FuncRef(Some(_)) => "funcref".into(),
-        Val::ExternRef(Some(_)) => "externref".into(),
-    }
-}
-
-fn run(args: RunArgs) -> Result<()> {
-    let module = Module::from_file(&args.artifact)
-        .with_context(|| format!("loading {}", args.artifact.display()))?;
-    // The metadata is validated, but the code and the offsets into it can
-    // only be trusted through the content hash; the CLI runs files of unknown
-    // origin, so it checks it (a service may skip it for its own artifacts).
-    module
-        .verify_content_hash()
-        .with_context(|| format!("loading {}", args.artifact.display()))?;
-    let mut store = Store::new();
-    let linker = Linker::new();
-    let instance = linker
-        .instantiate(&mut store, &module)
-        .context("instantiating")?;
-    let name = match args.invoke {
-        Some(n) => n,
-        None => {
-            let Some(n) = ["_start", "main"]
-                .into_iter()
-                .find(|n| instance.get_func(&mut store, n).is_some())
-            else {
-                if !args.args.is_empty() {
-                    anyhow::bail!(
-                        "arguments given but no --invoke and no `_start` or `main` export"
-                    );
-                }
-                return Ok(());
-            };
-            n.to_string()
-        }
-    };
-    let func = instance
-        .get_func(&mut store, &name)
-        .with_context(|| format!("no exported function `{name}`"))?;
-    let ty = func.ty(&store);
-    if args.args.len() != ty.params.len() {
-        anyhow::bail!(
-            "`{name}` has type {ty}: expected {} arguments, got {}",
-            ty.params.len(),
-            args.args.len()
-        );
-    }
-    let params = args
-        .args
-        .iter()
-        .zip(&ty.params)
-        .map(|(a, t)| parse_arg(a, *t))
-        .collect::<Result<Vec<_>>>()?;
-    let mut results = vec![Val::I32(0); ty.results.len()];
-    func.call(&mut store, &params, &mut results)
-        .with_context(|| format!("calling `{name}`"))?;
-    for r in &results {
-        println!("{}", show(r));
-    }
-    Ok(())
-}
-
-#[derive(clap::Args)]
 struct WastArgs {
     /// Scripts to run.
     #[arg(required = true)]
@@ -264,7 +167,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compile(a) => compile(a),
         Command::Inspect(a) => wasmc_compiler::inspect::cli::run(a),
-        Command::Run(a) => run(a),
+        Command::Run(a) => return run::main(a),
         Command::Wast(a) => wast(a),
     };
     match result {

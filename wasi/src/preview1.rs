@@ -1,0 +1,191 @@
+//! The glue between wasi-common's generated `wasi_snapshot_preview1`
+//! functions and the loader's host functions.
+//!
+//! wiggle generates one `async fn NAME(ctx, memory, arg0, ...) ->
+//! anyhow::Result<i32>` per WASI function from the witx; it decodes
+//! pointers against the guest memory (bounds and alignment checked) and
+//! turns wasi-common's errors into `errno` results. Each host function here
+//! does three things:
+//! 1. [`guest`]: finds the WASI context and the calling instance's exported
+//!    `memory` (the only place that knows where they live);
+//! 2. runs the generated function to completion (wasi-common's `sync`
+//!    implementations never wait, so a single poll finishes them);
+//! 3. [`finish`]: passes the result to Wasm, or turns an error (the guest
+//!    exiting, a trap raised by wasi-common) into the loader's error.
+//!
+//! The parameter types below are checked by the compiler against wiggle's
+//! generated signatures, so a wrong type here does not build.
+
+use crate::{I32Exit, WasiCtx};
+use wasi_common::snapshots::preview_1::wasi_snapshot_preview1 as p1;
+use wasmc_loader::{Caller, Error, Extern, FuncType, LinkError, Linker, Val, ValType};
+use wiggle::GuestMemory;
+
+/// The import module name of WASI preview 1.
+pub const MODULE: &str = "wasi_snapshot_preview1";
+
+/// The WASI context and guest memory of one host call.
+///
+/// With the loader's `Store<T>` this becomes `caller.data_mut()` (the
+/// context) plus the same memory lookup; nothing else in this file changes.
+fn guest<'a>(
+    caller: &'a mut Caller<'_>,
+    ctx: &WasiCtx,
+) -> Result<(WasiCtx, GuestMemory<'a>), Error> {
+    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+        return Err(Error::msg(
+            "WASI function called by a module that exports no memory named `memory`",
+        ));
+    };
+    // `WasiCtx` is an `Arc` around the context: the clone is the same one.
+    Ok((ctx.clone(), GuestMemory::Unshared(memory.data_mut(caller))))
+}
+
+/// The loader's view of a WASI function's outcome. `proc_exit` comes back
+/// as an [`I32Exit`] error (see [`crate::exit_code`]); any other error is a
+/// trap raised by wasi-common (an invalid exit status, for example).
+fn finish<T>(r: anyhow::Result<anyhow::Result<T>>) -> Result<T, Error> {
+    match r.and_then(|r| r) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(match e.downcast::<I32Exit>() {
+            Ok(exit) => Error::host(exit),
+            Err(e) => Error::Host(e.into()),
+        }),
+    }
+}
+
+/// Defines one typed host function per entry, calling wiggle's function of
+/// the same name with the Wasm arguments.
+macro_rules! define {
+    ($linker:ident, $ctx:ident; $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $({
+            let ctx = $ctx.clone();
+            $linker.func_wrap(
+                MODULE,
+                stringify!($name),
+                move |mut caller: Caller<'_>, $($arg: $ty),*| -> Result<$ret, Error> {
+                    let (mut cx, mut memory) = guest(&mut caller, &ctx)?;
+                    finish(wiggle::run_in_dummy_executor(p1::$name(
+                        &mut cx,
+                        &mut memory,
+                        $($arg),*
+                    )))
+                },
+            )?;
+        })*
+    };
+}
+
+/// The names of the functions, in witx order but for `path_open` (last).
+macro_rules! names {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        /// The names of the functions [`add_to_linker`] defines: all of
+        /// `wasi_snapshot_preview1`.
+        pub const FUNCTIONS: &[&str] = &[$(stringify!($name),)* "path_open"];
+    };
+}
+
+/// Calls `$m!($($pre)* ; LIST)` with the typed functions' signatures (all
+/// but `path_open`, see [`add_to_linker`]).
+macro_rules! with_functions {
+    ($m:ident!($($pre:tt)*)) => {
+        $m! { $($pre)*
+        args_get(argv: i32, buf: i32) -> i32;
+        args_sizes_get(argc: i32, buf_len: i32) -> i32;
+        environ_get(environ: i32, buf: i32) -> i32;
+        environ_sizes_get(count: i32, buf_len: i32) -> i32;
+        clock_res_get(id: i32, out: i32) -> i32;
+        clock_time_get(id: i32, precision: i64, out: i32) -> i32;
+        fd_advise(fd: i32, offset: i64, len: i64, advice: i32) -> i32;
+        fd_allocate(fd: i32, offset: i64, len: i64) -> i32;
+        fd_close(fd: i32) -> i32;
+        fd_datasync(fd: i32) -> i32;
+        fd_fdstat_get(fd: i32, out: i32) -> i32;
+        fd_fdstat_set_flags(fd: i32, flags: i32) -> i32;
+        fd_fdstat_set_rights(fd: i32, base: i64, inheriting: i64) -> i32;
+        fd_filestat_get(fd: i32, out: i32) -> i32;
+        fd_filestat_set_size(fd: i32, size: i64) -> i32;
+        fd_filestat_set_times(fd: i32, atim: i64, mtim: i64, flags: i32) -> i32;
+        fd_pread(fd: i32, iovs: i32, iovs_len: i32, offset: i64, out: i32) -> i32;
+        fd_prestat_get(fd: i32, out: i32) -> i32;
+        fd_prestat_dir_name(fd: i32, path: i32, path_len: i32) -> i32;
+        fd_pwrite(fd: i32, iovs: i32, iovs_len: i32, offset: i64, out: i32) -> i32;
+        fd_read(fd: i32, iovs: i32, iovs_len: i32, out: i32) -> i32;
+        fd_readdir(fd: i32, buf: i32, buf_len: i32, cookie: i64, out: i32) -> i32;
+        fd_renumber(fd: i32, to: i32) -> i32;
+        fd_seek(fd: i32, offset: i64, whence: i32, out: i32) -> i32;
+        fd_sync(fd: i32) -> i32;
+        fd_tell(fd: i32, out: i32) -> i32;
+        fd_write(fd: i32, iovs: i32, iovs_len: i32, out: i32) -> i32;
+        path_create_directory(fd: i32, path: i32, path_len: i32) -> i32;
+        path_filestat_get(fd: i32, flags: i32, path: i32, path_len: i32, out: i32) -> i32;
+        path_filestat_set_times(
+            fd: i32, flags: i32, path: i32, path_len: i32, atim: i64, mtim: i64, fst_flags: i32
+        ) -> i32;
+        path_link(
+            old_fd: i32, old_flags: i32, old_path: i32, old_len: i32,
+            new_fd: i32, new_path: i32, new_len: i32
+        ) -> i32;
+        path_readlink(fd: i32, path: i32, path_len: i32, buf: i32, buf_len: i32, out: i32) -> i32;
+        path_remove_directory(fd: i32, path: i32, path_len: i32) -> i32;
+        path_rename(
+            fd: i32, old_path: i32, old_len: i32, new_fd: i32, new_path: i32, new_len: i32
+        ) -> i32;
+        path_symlink(old_path: i32, old_len: i32, fd: i32, new_path: i32, new_len: i32) -> i32;
+        path_unlink_file(fd: i32, path: i32, path_len: i32) -> i32;
+        poll_oneoff(subs: i32, events: i32, n: i32, out: i32) -> i32;
+        proc_exit(status: i32) -> ();
+        proc_raise(signal: i32) -> i32;
+        sched_yield() -> i32;
+        random_get(buf: i32, buf_len: i32) -> i32;
+        sock_accept(fd: i32, flags: i32, out: i32) -> i32;
+        sock_recv(
+            fd: i32, iovs: i32, iovs_len: i32, flags: i32, out_len: i32, out_flags: i32
+        ) -> i32;
+        sock_send(fd: i32, iovs: i32, iovs_len: i32, flags: i32, out: i32) -> i32;
+        sock_shutdown(fd: i32, how: i32) -> i32;
+        }
+    };
+}
+
+with_functions!(names!());
+
+/// Defines every function of `wasi_snapshot_preview1` in `linker`, acting
+/// on `ctx`. Instances created through this linker share that context.
+pub fn add_to_linker(linker: &mut Linker, ctx: &WasiCtx) -> Result<(), LinkError> {
+    with_functions!(define!(linker, ctx;));
+
+    // `path_open` has nine parameters, more than a typed host function
+    // takes: it goes through the `Val` interface. The loader checks the
+    // argument types against `ty` before the call.
+    use ValType::{I32, I64};
+    let ty = FuncType {
+        params: vec![I32, I32, I32, I32, I32, I64, I64, I32, I32],
+        results: vec![I32],
+    };
+    let ctx = ctx.clone();
+    linker.func_new(MODULE, "path_open", ty, move |mut caller, args, results| {
+        let bad = || Error::msg("path_open: argument of the wrong type");
+        let i = |n: usize| args.get(n).and_then(Val::i32).ok_or_else(bad);
+        let l = |n: usize| args.get(n).and_then(Val::i64).ok_or_else(bad);
+        let (fd, dirflags, path, path_len, oflags) = (i(0)?, i(1)?, i(2)?, i(3)?, i(4)?);
+        let (base, inheriting, fdflags, out) = (l(5)?, l(6)?, i(7)?, i(8)?);
+        let (mut cx, mut memory) = guest(&mut caller, &ctx)?;
+        let errno = finish(wiggle::run_in_dummy_executor(p1::path_open(
+            &mut cx,
+            &mut memory,
+            fd,
+            dirflags,
+            path,
+            path_len,
+            oflags,
+            base,
+            inheriting,
+            fdflags,
+            out,
+        )))?;
+        results[0] = Val::I32(errno);
+        Ok(())
+    })?;
+    Ok(())
+}
