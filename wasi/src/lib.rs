@@ -26,6 +26,7 @@
 //!     .args(&["hello".to_string()])?
 //!     .preopened_dir(wasmc_wasi::open_dir("data")?, "/data")?
 //!     .build();
+//! let wasi = wasmc_wasi::SharedWasiCtx::new(wasi);
 //! let mut linker = Linker::new();
 //! wasmc_wasi::add_to_linker(&mut linker, &wasi)?;
 //! let mut store = Store::new();
@@ -44,10 +45,10 @@
 //! `proc_exit(code)` unwinds the guest: the call into Wasm returns
 //! `Err(Error::Host(I32Exit(code)))`, which [`exit_code`] recognises.
 //!
-//! The context is shared by the host functions of a linker (each holds a
-//! clone of the `Arc`-based [`WasiCtx`]): one linker per program run. Once
-//! the loader's `Store<T>` exists, the context moves into `T` and only
-//! `preview1::guest` changes.
+//! The context is shared by the host functions of a linker through a
+//! [`SharedWasiCtx`] (a mutex they lock per call): one linker per program
+//! run. Once the loader's `Store<T>` exists, the context moves into `T` and
+//! only `preview1::guest` changes.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -57,7 +58,7 @@ mod preview1;
 use std::path::Path;
 use wasmc_loader::Error;
 
-pub use preview1::{add_to_linker, FUNCTIONS, MODULE};
+pub use preview1::{add_to_linker, SharedWasiCtx, FUNCTIONS, MODULE};
 pub use wasi_common::pipe;
 pub use wasi_common::sync::WasiCtxBuilder;
 pub use wasi_common::{I32Exit, WasiCtx};

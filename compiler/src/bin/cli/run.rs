@@ -152,7 +152,7 @@ fn load(path: &str) -> Result<Module, Failure> {
         .map_err(not_a_module)
 }
 
-fn wasi_context(args: &RunArgs) -> Result<wasmc_wasi::WasiCtx, Failure> {
+fn wasi_context(args: &RunArgs) -> Result<wasmc_wasi::SharedWasiCtx, Failure> {
     let usage = fail(EXIT_USAGE);
     let mut b = wasmc_wasi::WasiCtxBuilder::new();
     b.inherit_stdio();
@@ -180,7 +180,7 @@ fn wasi_context(args: &RunArgs) -> Result<wasmc_wasi::WasiCtx, Failure> {
         b.preopened_dir(dir, guest)
             .map_err(|e| fail(EXIT_CANNOT_INSTANTIATE)(anyhow!("--dir `{d}`: {e}")))?;
     }
-    Ok(b.build())
+    Ok(wasmc_wasi::SharedWasiCtx::new(b.build()))
 }
 
 fn run(args: RunArgs) -> Result<u8, Failure> {
