@@ -1,9 +1,10 @@
 //! `wasmc run` through the real binary: `--invoke` with i32/i64/f32/f64
 //! arguments prints the results one per line; a trap prints the trap and its
-//! backtrace and exits non-zero; without `--invoke` the `_start` or `main`
-//! export runs; a wrong argument count or type is a clear error; corrupted,
-//! truncated, foreign and missing artifacts are errors, never panics or
-//! signals (`wasmc run` verifies the content hash before running anything).
+//! backtrace and exits 134; without `--invoke` the `_start` or `main`
+//! export runs; a wrong argument count or type is a usage error (2);
+//! corrupted, truncated, foreign and missing artifacts are errors (126, 127),
+//! never panics or signals (`wasmc run` verifies the content hash before
+//! running anything). WASI programs: `wasi_c.rs` and `wasi_testsuite.rs`.
 
 mod common;
 
@@ -24,8 +25,19 @@ fn compile(name: &str, wat: &str, extra: &[&str]) -> PathBuf {
     out
 }
 
+/// `wasmc run [--invoke NAME] ARTIFACT ARGS...`: `args` may start with
+/// `--invoke NAME`, which goes before the module (everything after it is
+/// the program's).
 fn run(artifact: &Path, args: &[&str]) -> (bool, Option<i32>, String, String) {
-    let mut all = vec!["run", artifact.to_str().unwrap()];
+    let mut all = vec!["run"];
+    let args = match args {
+        ["--invoke", name, rest @ ..] => {
+            all.extend(["--invoke", name]);
+            rest
+        }
+        _ => args,
+    };
+    all.push(artifact.to_str().unwrap());
     all.extend_from_slice(args);
     let o = wasmc(&all);
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -96,7 +108,7 @@ fn a_trap_prints_the_trap_and_backtrace_and_fails() {
     let a = compile("calc-trap", CALC, &[]);
     let (ok, code, stdout, stderr) = run(&a, &["--invoke", "crash", "0"]);
     assert!(!ok);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(134));
     assert_eq!(stdout, "");
     assert!(stderr.contains("integer divide by zero"), "{stderr}");
     assert!(stderr.contains("wasm backtrace"), "{stderr}");
@@ -109,7 +121,7 @@ fn a_trap_prints_the_trap_and_backtrace_and_fails() {
     assert_eq!(stdout, "3\n");
 
     let (ok, code, _, stderr) = run(&a, &["--invoke", "boom"]);
-    assert!(!ok && code == Some(1));
+    assert!(!ok && code == Some(134));
     assert!(
         stderr.contains("unreachable") && stderr.contains("calc!boom"),
         "{stderr}"
@@ -141,7 +153,7 @@ fn without_invoke_runs_start_or_main() {
     // A start function runs at instantiation; a trapping `_start` fails.
     let start = compile("start", r#"(module (func $s unreachable) (start $s))"#, &[]);
     let (ok, code, _, stderr) = run(&start, &[]);
-    assert!(!ok && code == Some(1));
+    assert!(!ok && code == Some(134));
     assert!(
         stderr.contains("instantiating") && stderr.contains("unreachable"),
         "{stderr}"
@@ -152,9 +164,16 @@ fn without_invoke_runs_start_or_main() {
     let (ok, _, stdout, _) = run(&none, &[]);
     assert!(ok);
     assert_eq!(stdout, "");
-    let (ok, _, _, stderr) = run(&none, &["1"]);
-    assert!(!ok);
+    let (ok, code, _, stderr) = run(&none, &["1"]);
+    assert!(!ok && code == Some(2));
     assert!(stderr.contains("no --invoke"), "{stderr}");
+    // An entry point with parameters needs --invoke.
+    let (ok, code, _, stderr) = run(
+        &compile("main-params", r#"(module (func (export "main") (param i32)))"#, &[]),
+        &[],
+    );
+    assert!(!ok && code == Some(2));
+    assert!(stderr.contains("--invoke main"), "{stderr}");
 }
 
 #[test]
@@ -200,7 +219,7 @@ fn wrong_arguments_are_clear_errors() {
     ];
     for (args, wants) in cases {
         let (ok, code, stdout, stderr) = run(&a, args);
-        assert!(!ok && code == Some(1), "{args:?} succeeded");
+        assert!(!ok && code == Some(2), "{args:?} succeeded");
         assert_eq!(stdout, "", "{args:?}");
         for w in *wants {
             assert!(stderr.contains(w), "{args:?}: `{stderr}` lacks `{w}`");
@@ -217,7 +236,7 @@ fn corrupted_and_foreign_artifacts_are_errors_not_panics() {
     for n in [0, 10, 64, good.len() / 3, good.len() / 2, good.len() - 1] {
         std::fs::write(&bad, &good[..n]).unwrap();
         let (ok, code, _, stderr) = run(&bad, &["--invoke", "add", "1", "2"]);
-        assert!(!ok && code == Some(1), "truncated to {n} ran");
+        assert!(!ok && code == Some(126), "truncated to {n} ran");
         assert!(stderr.starts_with("error: loading"), "{stderr}");
     }
     // Bit flips: `wasmc run` checks the content hash, which covers the
@@ -234,7 +253,7 @@ fn corrupted_and_foreign_artifacts_are_errors_not_panics() {
         b[i] ^= 1 << (i % 8);
         std::fs::write(&bad, &b).unwrap();
         let (ok, code, stdout, stderr) = run(&bad, &["--invoke", "add", "1", "2"]);
-        assert!(matches!(code, Some(0) | Some(1)), "flip at {i}: {code:?}");
+        assert!(matches!(code, Some(0) | Some(126)), "flip at {i}: {code:?}");
         if hashed.iter().any(|s| s.contains(&i)) {
             assert!(!ok, "flip at {i} in a hashed section ran");
             hash_errors += usize::from(stderr.contains("content hash"));
@@ -243,20 +262,31 @@ fn corrupted_and_foreign_artifacts_are_errors_not_panics() {
         }
     }
     assert!(hash_errors > 20, "{hash_errors}");
-    // Not an artifact at all.
+    // The source runs too: `run` compiles .wat and .wasm in memory.
     let wat = tmp("calc-src.wat");
     std::fs::write(&wat, CALC).unwrap();
-    for (path, want) in [
-        (wat.as_path(), "not a wasmc artifact"),
+    let (ok, _, stdout, stderr) = run(&wat, &["--invoke", "add", "1", "2"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "3\n");
+    // Not a module at all, invalid, or missing.
+    let junk = tmp("junk.txt");
+    std::fs::write(&junk, "hello").unwrap();
+    let bad_wat = tmp("bad.wat");
+    std::fs::write(&bad_wat, "(module (func (result i32)))").unwrap();
+    for (path, code_want, want) in [
         (
             Path::new(env!("CARGO_BIN_EXE_wasmc")),
+            126,
             "not a wasmc artifact",
         ),
-        (Path::new("/nonexistent/app.o"), "/nonexistent/app.o"),
+        (junk.as_path(), 126, "not a WebAssembly module"),
+        (bad_wat.as_path(), 126, "compiling"),
+        (Path::new("/nonexistent/app.o"), 127, "/nonexistent/app.o"),
     ] {
         let (ok, code, _, stderr) = run(path, &[]);
-        assert!(!ok && code == Some(1));
+        assert!(!ok && code == Some(code_want), "{}: {code:?}", path.display());
         assert!(stderr.contains(want), "{}: {stderr}", path.display());
+        assert_eq!(stderr.lines().count(), 1, "one error line: {stderr}");
     }
     // An artifact for another architecture names the field.
     let other = if cfg!(target_arch = "aarch64") {
@@ -268,4 +298,37 @@ fn corrupted_and_foreign_artifacts_are_errors_not_panics() {
     let (ok, _, _, stderr) = run(&foreign, &["--invoke", "add", "1", "2"]);
     assert!(!ok);
     assert!(stderr.contains("architecture"), "{stderr}");
+}
+
+#[test]
+fn instantiation_and_setup_failures_have_their_status() {
+    // An import nothing defines (WASI is linked, `env` is not).
+    let a = compile(
+        "needs-env",
+        r#"(module (import "env" "log" (func (param i32))) (func (export "_start")))"#,
+        &[],
+    );
+    let (ok, code, _, stderr) = run(&a, &[]);
+    assert!(!ok && code == Some(128), "{code:?}");
+    assert!(stderr.contains("unknown import: `env::log`"), "{stderr}");
+    // A WASI import of the wrong type.
+    let a = compile(
+        "bad-wasi-type",
+        r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i64)))
+                   (func (export "_start")))"#,
+        &[],
+    );
+    let (ok, code, _, stderr) = run(&a, &[]);
+    assert!(!ok && code == Some(128), "{code:?}");
+    assert!(stderr.contains("wasi_snapshot_preview1::fd_write"), "{stderr}");
+    // A --dir that does not exist; an --env without `=`.
+    let hello = common::example("hello.wat");
+    let o = wasmc(&["run", "--dir", "/nonexistent/dir", hello.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(128));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/dir"));
+    let o = wasmc(&["run", "--env", "NOVALUE", hello.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected NAME=VALUE"));
+    // No MODULE at all is clap's usage error.
+    assert_eq!(wasmc(&["run"]).status.code(), Some(2));
 }
