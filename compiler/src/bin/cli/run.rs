@@ -120,10 +120,15 @@ fn call_failure(e: Error, what: &str) -> Result<u8, Failure> {
 
 fn load(path: &str) -> Result<Module, Failure> {
     let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read `{path}`"))
+        .with_context(|| format!("reading {path}"))
         .map_err(fail(EXIT_CANNOT_READ))?;
     let not_a_module = fail(EXIT_NOT_A_MODULE);
     if bytes.starts_with(b"\x7fELF") {
+        // The same first look as `wasmc inspect`, so that both name a
+        // truncated or foreign file the same way.
+        wasmc_compiler::inspect::parse(&bytes)
+            .with_context(|| format!("loading {path}"))
+            .map_err(fail(EXIT_NOT_A_MODULE))?;
         let module = Module::from_bytes(&bytes)
             .with_context(|| format!("loading {path}"))
             .map_err(fail(EXIT_NOT_A_MODULE))?;
