@@ -4,7 +4,7 @@
 CARGO ?= cargo
 WASMC := target/release/wasmc
 
-.PHONY: build demo test spec lint check-deps bench clean
+.PHONY: build demo test spec lint check-deps bench bench-wasi clean
 
 build:
 	$(CARGO) build --release --workspace
@@ -12,9 +12,10 @@ build:
 demo: build
 	$(WASMC) compile examples/fib.wat -o target/fib.o
 	$(WASMC) inspect target/fib.o
-	$(WASMC) run target/fib.o --invoke fib 20
-	$(WASMC) run target/fib.o --invoke fib_iter 90
+	$(WASMC) run --invoke fib target/fib.o 20
+	$(WASMC) run --invoke fib_iter target/fib.o 90
 	$(WASMC) run target/fib.o
+	$(WASMC) run examples/hello.wat
 
 test: check-deps
 	$(CARGO) test --workspace
@@ -37,6 +38,10 @@ check-deps:
 bench:
 	cd bench && $(CARGO) run --release
 	cd bench && $(CARGO) run --release --features wasmtime-gc --bin gc
+
+# 1,000,000 printf lines to a file under `wasmc run` vs the native build.
+bench-wasi: build
+	bash bench/wasi-printf.sh
 
 clean:
 	$(CARGO) clean
