@@ -169,7 +169,11 @@ fn without_invoke_runs_start_or_main() {
     assert!(stderr.contains("no --invoke"), "{stderr}");
     // An entry point with parameters needs --invoke.
     let (ok, code, _, stderr) = run(
-        &compile("main-params", r#"(module (func (export "main") (param i32)))"#, &[]),
+        &compile(
+            "main-params",
+            r#"(module (func (export "main") (param i32)))"#,
+            &[],
+        ),
         &[],
     );
     assert!(!ok && code == Some(2));
@@ -245,7 +249,10 @@ fn corrupted_and_foreign_artifacts_are_errors_not_panics() {
         }
         let o = wasmc(&["inspect", bad.to_str().unwrap()]);
         let inspect_err = String::from_utf8_lossy(&o.stderr).into_owned();
-        let tail = |s: &str| s.split_once(": ").map(|(_, t)| t.split_once(": ").map(|(_, t)| t.to_string()));
+        let tail = |s: &str| {
+            s.split_once(": ")
+                .map(|(_, t)| t.split_once(": ").map(|(_, t)| t.to_string()))
+        };
         assert_eq!(tail(&stderr), tail(&inspect_err), "truncated to {n}");
     }
     // Bit flips: `wasmc run` checks the content hash, which covers the
@@ -293,7 +300,11 @@ fn corrupted_and_foreign_artifacts_are_errors_not_panics() {
         (Path::new("/nonexistent/app.o"), 127, "/nonexistent/app.o"),
     ] {
         let (ok, code, _, stderr) = run(path, &[]);
-        assert!(!ok && code == Some(code_want), "{}: {code:?}", path.display());
+        assert!(
+            !ok && code == Some(code_want),
+            "{}: {code:?}",
+            path.display()
+        );
         assert!(stderr.contains(want), "{}: {stderr}", path.display());
         assert_eq!(stderr.lines().count(), 1, "one error line: {stderr}");
     }
@@ -329,7 +340,10 @@ fn instantiation_and_setup_failures_have_their_status() {
     );
     let (ok, code, _, stderr) = run(&a, &[]);
     assert!(!ok && code == Some(128), "{code:?}");
-    assert!(stderr.contains("wasi_snapshot_preview1::fd_write"), "{stderr}");
+    assert!(
+        stderr.contains("wasi_snapshot_preview1::fd_write"),
+        "{stderr}"
+    );
     // A --dir that does not exist; an --env without `=`.
     let hello = common::example("hello.wat");
     let o = wasmc(&["run", "--dir", "/nonexistent/dir", hello.to_str().unwrap()]);

@@ -24,7 +24,14 @@ fn cases() -> &'static (PathBuf, PathBuf) {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasi/cases.c");
         let wasm = dir.join("cases.wasm");
         let out = Command::new("clang")
-            .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-Wl,--strip-all", "-o"])
+            .args([
+                "--target=wasm32-wasi",
+                "-O2",
+                "-Wall",
+                "-Werror",
+                "-Wl,--strip-all",
+                "-o",
+            ])
             .arg(&wasm)
             .arg(&src)
             .output()
@@ -74,7 +81,12 @@ fn text(b: &[u8]) -> String {
 #[test]
 fn arguments_and_environment_with_spaces_and_utf8() {
     let o = run(
-        &["--env", "GREETING=hello world", "--env", "ÜNÏCODE=čšž ✓ 日本"],
+        &[
+            "--env",
+            "GREETING=hello world",
+            "--env",
+            "ÜNÏCODE=čšž ✓ 日本",
+        ],
         &["echo", "two words", "ünïcödé ✓", "--not-an-option", ""],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
@@ -113,12 +125,20 @@ fn exit_statuses_are_the_programs() {
         assert_eq!(o.status.code(), Some(code.parse().unwrap()), "exit({code})");
         assert_eq!(text(&o.stderr), "", "exit({code})");
         let o = run(&[], &["return", code]);
-        assert_eq!(o.status.code(), Some(code.parse().unwrap()), "return {code}");
+        assert_eq!(
+            o.status.code(),
+            Some(code.parse().unwrap()),
+            "return {code}"
+        );
     }
     // WASI statuses stop at 125; wasi-common makes a larger one a trap.
     let o = run(&[], &["exit", "126"]);
     assert_eq!(o.status.code(), Some(134));
-    assert!(text(&o.stderr).contains("exit status"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("exit status"),
+        "{}",
+        text(&o.stderr)
+    );
     // A usage message from the program itself, with its status.
     let o = run(&[], &[]);
     assert_eq!(o.status.code(), Some(64));
@@ -143,7 +163,13 @@ fn files_in_a_preopened_directory() {
     std::fs::write(dir.join("given.txt"), "from the host\n").unwrap();
     let opt = format!("{}::/sandbox", dir.display());
     let o = run(&["--dir", &opt], &["files", "/sandbox"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     assert_eq!(text(&o.stdout), "files ok\n");
     // What the guest left, seen from the host.
     assert_eq!(
@@ -213,7 +239,12 @@ fn escaping_the_preopen_fails_with_the_wasi_error() {
     // in (ENOTCAPABLE) and never calls the host.
     let o = run(
         &["--dir", &opt],
-        &["escape", "/etc/passwd", "/outside/secret.txt", "../outside/secret.txt"],
+        &[
+            "escape",
+            "/etc/passwd",
+            "/outside/secret.txt",
+            "../outside/secret.txt",
+        ],
     );
     assert_eq!(
         text(&o.stdout),
@@ -244,7 +275,13 @@ fn one_mebibyte_of_output() {
 #[test]
 fn memory_grows_past_64_mib() {
     let o = run(&[], &["grow"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     let out = text(&o.stdout);
     let mib: u32 = out
         .strip_prefix("grew to ")

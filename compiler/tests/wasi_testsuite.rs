@@ -243,7 +243,10 @@ fn expected_failures() -> BTreeMap<String, String> {
             let (name, reason) = l
                 .split_once(':')
                 .unwrap_or_else(|| panic!("`{l}`: expected `lang/test: reason`"));
-            assert!(!reason.trim().is_empty(), "`{l}`: every entry needs a reason");
+            assert!(
+                !reason.trim().is_empty(),
+                "`{l}`: every entry needs a reason"
+            );
             (name.trim().to_string(), reason.trim().to_string())
         })
         .collect()
@@ -259,7 +262,10 @@ fn wasi_testsuite_preview1() {
     };
     let mut tests = Vec::new();
     for lang in ["assemblyscript", "c", "rust"] {
-        let dir = suite.join("tests").join(lang).join("testsuite/wasm32-wasip1");
+        let dir = suite
+            .join("tests")
+            .join(lang)
+            .join("testsuite/wasm32-wasip1");
         for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let p = e.expect("dir entry").path();
             if p.extension().is_some_and(|x| x == "wasm") {
@@ -311,7 +317,10 @@ fn wasi_testsuite_preview1() {
         }
     }
     for name in expected.keys() {
-        assert!(results.contains_key(name), "expected failure `{name}` is not a test");
+        assert!(
+            results.contains_key(name),
+            "expected failure `{name}` is not a test"
+        );
     }
     println!("WASI testsuite (preview 1) through `wasmc run`: {passed} of 72 passed, {xfail} expected failures");
     if !failed.is_empty() {

@@ -33,7 +33,10 @@ const SIGNATURES: &[(&str, &str)] = &[
     ("fd_fdstat_set_rights", "(param i32 i64 i64) (result i32)"),
     ("fd_filestat_get", "(param i32 i32) (result i32)"),
     ("fd_filestat_set_size", "(param i32 i64) (result i32)"),
-    ("fd_filestat_set_times", "(param i32 i64 i64 i32) (result i32)"),
+    (
+        "fd_filestat_set_times",
+        "(param i32 i64 i64 i32) (result i32)",
+    ),
     ("fd_pread", "(param i32 i32 i32 i64 i32) (result i32)"),
     ("fd_prestat_get", "(param i32 i32) (result i32)"),
     ("fd_prestat_dir_name", "(param i32 i32 i32) (result i32)"),
@@ -46,13 +49,31 @@ const SIGNATURES: &[(&str, &str)] = &[
     ("fd_tell", "(param i32 i32) (result i32)"),
     ("fd_write", "(param i32 i32 i32 i32) (result i32)"),
     ("path_create_directory", "(param i32 i32 i32) (result i32)"),
-    ("path_filestat_get", "(param i32 i32 i32 i32 i32) (result i32)"),
-    ("path_filestat_set_times", "(param i32 i32 i32 i32 i64 i64 i32) (result i32)"),
-    ("path_link", "(param i32 i32 i32 i32 i32 i32 i32) (result i32)"),
-    ("path_open", "(param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)"),
-    ("path_readlink", "(param i32 i32 i32 i32 i32 i32) (result i32)"),
+    (
+        "path_filestat_get",
+        "(param i32 i32 i32 i32 i32) (result i32)",
+    ),
+    (
+        "path_filestat_set_times",
+        "(param i32 i32 i32 i32 i64 i64 i32) (result i32)",
+    ),
+    (
+        "path_link",
+        "(param i32 i32 i32 i32 i32 i32 i32) (result i32)",
+    ),
+    (
+        "path_open",
+        "(param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)",
+    ),
+    (
+        "path_readlink",
+        "(param i32 i32 i32 i32 i32 i32) (result i32)",
+    ),
     ("path_remove_directory", "(param i32 i32 i32) (result i32)"),
-    ("path_rename", "(param i32 i32 i32 i32 i32 i32) (result i32)"),
+    (
+        "path_rename",
+        "(param i32 i32 i32 i32 i32 i32) (result i32)",
+    ),
     ("path_symlink", "(param i32 i32 i32 i32 i32) (result i32)"),
     ("path_unlink_file", "(param i32 i32 i32) (result i32)"),
     ("poll_oneoff", "(param i32 i32 i32 i32) (result i32)"),
@@ -78,7 +99,9 @@ fn every_preview1_function_is_defined_with_its_type() {
         .iter()
         .map(|(n, ty)| format!("(import \"wasi_snapshot_preview1\" \"{n}\" (func {ty}))\n"))
         .collect();
-    let m = module(&format!("(module {imports} (memory (export \"memory\") 1))"));
+    let m = module(&format!(
+        "(module {imports} (memory (export \"memory\") 1))"
+    ));
     let wasi = SharedWasiCtx::new(WasiCtxBuilder::new().build());
     let mut linker = Linker::new();
     wasmc_wasi::add_to_linker(&mut linker, &wasi).unwrap();
@@ -88,7 +111,10 @@ fn every_preview1_function_is_defined_with_its_type() {
     let m = module(
         r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32) (result i32))))"#,
     );
-    let err = linker.instantiate(&mut Store::new(), &m).unwrap_err().to_string();
+    let err = linker
+        .instantiate(&mut Store::new(), &m)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("wasi_snapshot_preview1::fd_write"), "{err}");
 }
 
@@ -132,7 +158,8 @@ fn pipes_and_proc_exit_for_embedders() {
     // proc_exit unwound the guest (the `unreachable` after it never ran).
     assert_eq!(wasmc_wasi::exit_code(&err), Some(17), "{err}");
     assert!(err.as_trap().is_none());
-    let text = |p: &Arc<RwLock<Cursor<Vec<u8>>>>| String::from_utf8(p.read().unwrap().get_ref().clone());
+    let text =
+        |p: &Arc<RwLock<Cursor<Vec<u8>>>>| String::from_utf8(p.read().unwrap().get_ref().clone());
     assert_eq!(text(&stdout).unwrap(), "piped input ✓");
     assert_eq!(text(&stderr).unwrap(), "piped input ✓");
     // The store stays usable after the exit.
@@ -153,5 +180,8 @@ fn a_module_without_memory_gets_a_clear_error() {
     let f = i.get_typed_func::<(), ()>(&mut store, "_start").unwrap();
     let err = f.call(&mut store, ()).unwrap_err().to_string();
     assert!(err.contains("exports no memory named `memory`"), "{err}");
-    assert_eq!(wasmc_wasi::exit_code(&f.call(&mut store, ()).unwrap_err()), None);
+    assert_eq!(
+        wasmc_wasi::exit_code(&f.call(&mut store, ()).unwrap_err()),
+        None
+    );
 }

@@ -18,9 +18,7 @@
 
 use crate::{I32Exit, WasiCtx};
 use std::sync::{Arc, Mutex, MutexGuard};
-use wasi_common::snapshots::preview_1::types::{
-    Errno, Error as WasiError, Fd, Filetype, Rights,
-};
+use wasi_common::snapshots::preview_1::types::{Errno, Error as WasiError, Fd, Filetype, Rights};
 use wasi_common::snapshots::preview_1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1};
 use wasmc_loader::{Caller, Error, Extern, FuncType, LinkError, Linker, Val, ValType};
 use wiggle::GuestMemory;
@@ -232,10 +230,16 @@ pub fn add_to_linker(linker: &mut Linker, ctx: &SharedWasiCtx) -> Result<(), Lin
         "sock_shutdown",
         move |mut caller: Caller<'_>, fd: i32, how: i32| -> Result<i32, Error> {
             let (mut cx, mut memory) = guest(&mut caller, &c)?;
-            let stat = wiggle::run_in_dummy_executor(cx.fd_fdstat_get(&mut memory, Fd::from(fd as u32)));
+            let stat =
+                wiggle::run_in_dummy_executor(cx.fd_fdstat_get(&mut memory, Fd::from(fd as u32)));
             match trait_call(stat)? {
                 Err(errno) => return Ok(errno),
-                Ok(st) if !matches!(st.fs_filetype, Filetype::SocketStream | Filetype::SocketDgram) => {
+                Ok(st)
+                    if !matches!(
+                        st.fs_filetype,
+                        Filetype::SocketStream | Filetype::SocketDgram
+                    ) =>
+                {
                     return Ok(Errno::Notsock as i32)
                 }
                 Ok(_) => {}
@@ -287,7 +291,11 @@ pub fn add_to_linker(linker: &mut Linker, ctx: &SharedWasiCtx) -> Result<(), Lin
         const FDFLAGS_APPEND: i32 = 1 << 0;
         let append_later = oflags & OFLAGS_TRUNC != 0 && fdflags & FDFLAGS_APPEND != 0;
         let (mut cx, mut memory) = guest(&mut caller, &c)?;
-        let open_flags = if append_later { fdflags & !FDFLAGS_APPEND } else { fdflags };
+        let open_flags = if append_later {
+            fdflags & !FDFLAGS_APPEND
+        } else {
+            fdflags
+        };
         let mut errno = finish(wiggle::run_in_dummy_executor(p1::path_open(
             &mut *cx,
             &mut memory,

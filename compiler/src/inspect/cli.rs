@@ -121,7 +121,9 @@ pub fn run(args: InspectArgs) -> Result<()> {
                 t
             };
             if !needs.is_empty() {
-                t.push_str("needs imports from the host (instantiation fails unless they are defined):\n");
+                t.push_str(
+                    "needs imports from the host (instantiation fails unless they are defined):\n",
+                );
                 for n in &needs {
                     let what = match n.provider {
                         Some(p) => format!(" ({p})"),
