@@ -249,8 +249,20 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Err(e) = func.call(&mut store, &vals, &mut results) {
         return call_failure(e, &format!("calling `{name}`"));
     }
+    // A closed stdout (`wasmc run ... | head`) is not an error: the reader
+    // has what it wanted. Anything else is reported once.
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
     for r in &results {
-        println!("{}", show(r));
+        match writeln!(out, "{}", show(r)) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+            Err(e) => {
+                return Err(fail(EXIT_TRAP)(
+                    anyhow::Error::new(e).context("writing results"),
+                ))
+            }
+            Ok(()) => {}
+        }
     }
     Ok(0)
 }
