@@ -32,6 +32,7 @@ cp "$out/lines.txt" "$out/lines-native.txt"
 wasm=$(best "$wasmc" run "$out/printf.o")
 cmp "$out/lines.txt" "$out/lines-native.txt"
 lines=$(wc -l < "$out/lines.txt")
+rm -f "$out/lines.txt" "$out/lines-native.txt"
 awk -v n="$native" -v w="$wasm" -v l="$lines" -v r="$runs" 'BEGIN {
     printf "%d lines: native %.3f s, wasmc run %.3f s, ratio %.2fx (best of %d runs)\n",
         l, n / 1e9, w / 1e9, w / n, r }'
