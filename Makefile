@@ -4,7 +4,7 @@
 CARGO ?= cargo
 WASMC := target/release/wasmc
 
-.PHONY: build demo test spec lint check-deps bench bench-wasi clean
+.PHONY: build demo test spec lint check-deps bench bench-wasi fuzz clean
 
 build:
 	$(CARGO) build --release --workspace
@@ -23,21 +23,41 @@ test: check-deps
 spec:
 	$(CARGO) test -p wasmc-tests --test spec -- --nocapture
 
+# The externref GC model fuzzer and the differential fuzzer (against wasmi),
+# each for FUZZ_CASES cases or FUZZ_SECONDS seconds, from FUZZ_SEED (default:
+# the clock), in FUZZ_JOBS worker processes. Each failure is printed with its
+# seed, minimized, and written to target/fuzz-failures/ as a reproducer.
+# `make test` runs a bounded seeded part of both (tests/tests/gc_model.rs,
+# tests/tests/differential.rs). Example: make fuzz FUZZ_SECONDS=3600
+FUZZ_KIND ?= all
+FUZZ_JOBS ?= 2
+fuzz:
+	$(CARGO) build -p wasmc-tests --bin wasmc-fuzz
+	WASMC_FUZZ_CASES=$(FUZZ_CASES) WASMC_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	WASMC_FUZZ_SEED=$(FUZZ_SEED) WASMC_FUZZ_JOBS=$(FUZZ_JOBS) \
+	target/debug/wasmc-fuzz $(FUZZ_KIND)
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# A production binary carries no compiler: the loader must not depend on Cranelift.
+# The layers stay apart in both directions: a production binary carries no
+# compiler (the loader has no Cranelift and no wasmc-compiler), and a build
+# step that links the compiler carries no runtime (no wasmc-loader).
 check-deps:
 	@if $(CARGO) tree -p wasmc-loader -e normal | grep -i -E 'cranelift|wasmc-compiler'; then \
 		echo "error: wasmc-loader depends on the compiler" >&2; exit 1; \
 	else echo "check-deps: wasmc-loader has no compiler dependency"; fi
+	@if $(CARGO) tree -p wasmc-compiler -e normal | grep -i -E 'wasmc-loader|wasmc-cli'; then \
+		echo "error: wasmc-compiler depends on the runtime" >&2; exit 1; \
+	else echo "check-deps: wasmc-compiler has no runtime dependency"; fi
 
 # Cold start (load, instantiate) and call costs against Wasmtime; a separate
 # workspace, so `make test` does not build Wasmtime. Results: bench/RESULTS.md.
 bench:
 	cd bench && $(CARGO) run --release
 	cd bench && $(CARGO) run --release --features wasmtime-gc --bin gc
+	cd bench && $(CARGO) run --release --bin calls
 
 # 1,000,000 printf lines to a file under `wasmc run` vs the native build.
 bench-wasi: build

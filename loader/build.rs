@@ -2,9 +2,9 @@
 //! call `setjmp` soundly itself: it returns twice).
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/helpers.c");
+    println!("cargo:rerun-if-changed=src/vm/helpers.c");
     cc::Build::new()
-        .file("src/helpers.c")
+        .file("src/vm/helpers.c")
         .warnings(true)
         .compile("wasmc_loader_helpers");
 }

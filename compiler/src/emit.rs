@@ -1,5 +1,6 @@
 //! Lays out `.text` and writes the artifact: an ELF relocatable object with the
-//! `.wasmc.*` sections of `wasmc_format::sections`.
+//! sections of `wasmc_format::sections::SECTIONS`, in that table's order and
+//! with its alignments.
 //!
 //! `.text` holds the defined functions in index order, then the builtin, entry
 //! and host trampolines. Every call between them is resolved here with the
@@ -8,7 +9,6 @@
 //! when mapped.
 
 use crate::compile::{CompiledFunc, CompiledModule, RelocTarget};
-use crate::translate::wasm_feature_names;
 use crate::{isa, CompileError, CompileOptions};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::TargetIsa;
@@ -21,7 +21,7 @@ use wasmc_format::addrmap::{AddrMapBuilder, NO_WASM_OFFSET};
 use wasmc_format::builtins::Builtin;
 use wasmc_format::funcs;
 use wasmc_format::header::{content_hash, encode_meta, encode_module_info};
-use wasmc_format::sections::{self, PAGE_ALIGN};
+use wasmc_format::sections::{self, SectionId, SECTIONS};
 use wasmc_format::stack_map::StackMapBuilder;
 use wasmc_format::trap::TrapTableBuilder;
 use wasmc_format::{
@@ -65,7 +65,8 @@ pub fn emit(
     opts: &CompileOptions,
     mut info: ModuleInfo,
     mut func_infos: Vec<FuncInfo>,
-    data: Vec<u8>,
+    mut data: Vec<u8>,
+    module_features: wasmc_format::WasmFeatures,
     compiled: CompiledModule,
 ) -> Result<Vec<u8>, CompileError> {
     let CompiledModule {
@@ -75,6 +76,9 @@ pub fn emit(
         entry,
         host,
     } = compiled;
+    let wasm_features = funcs
+        .iter()
+        .fold(module_features, |acc, f| acc.union(f.features));
     let nfuncs = funcs.len();
     let nbuiltins = builtins.len();
     let units: Vec<&CompiledFunc> = funcs
@@ -115,7 +119,7 @@ pub fn emit(
             }
         }
     }
-    let text = text.finish(&mut ctrl);
+    let mut text = text.finish(&mut ctrl);
 
     // Tables, with offsets relative to .text.
     let mut traps = TrapTableBuilder::default();
@@ -160,11 +164,11 @@ pub fn emit(
         })
         .collect::<Result<_, CompileError>>()?;
 
-    let traps = traps.finish();
-    let stack_maps = stack_maps.finish();
-    let addrmap = addrmap.finish();
-    let funcs_section = funcs::encode_funcs(&func_infos);
-    let names_section = funcs::encode_names(&func_infos);
+    let mut traps = traps.finish();
+    let mut stack_maps = stack_maps.finish();
+    let mut addrmap = addrmap.finish();
+    let mut funcs_section = funcs::encode_funcs(&func_infos);
+    let mut names_section = funcs::encode_names(&func_infos);
     let info_bytes = encode_module_info(&info);
     let triple = isa.triple().clone();
     let (arch, arch_name) = architecture(&triple)?;
@@ -181,31 +185,48 @@ pub fn emit(
             memory: opts.memory,
             cranelift_flags: isa::flag_strings(isa),
         },
-        wasm_features: wasm_feature_names(),
+        wasm_features,
         content_hash: [0; 32],
     };
-    header.content_hash = content_hash(
-        &header,
-        &text,
-        &[
-            &funcs_section,
-            &names_section,
-            &traps,
-            &stack_maps,
-            &addrmap,
-            &data,
-        ],
-        &info_bytes,
-    );
-    let meta = encode_meta(&header, &info);
+    // Every section's bytes but `.wasmc.meta`, which holds the hash.
+    let contents = |id: SectionId| -> &[u8] {
+        match id {
+            SectionId::Text => &text,
+            SectionId::Meta => &[],
+            SectionId::Funcs => &funcs_section,
+            SectionId::Names => &names_section,
+            SectionId::Traps => &traps,
+            SectionId::StackMaps => &stack_maps,
+            SectionId::AddrMap => &addrmap,
+            SectionId::Data => &data,
+        }
+    };
+    header.content_hash = content_hash(&header, contents, &info_bytes);
+    let mut meta = encode_meta(&header, &info);
 
+    // The sections in `SECTIONS` order, each with its alignment.
     let mut obj = Object::new(BinaryFormat::Elf, arch, Endianness::Little);
-    let text_id = obj.add_section(
-        Vec::new(),
-        sections::ELF_TEXT.as_bytes().to_vec(),
-        SectionKind::Text,
-    );
-    obj.section_mut(text_id).set_data(text, PAGE_ALIGN);
+    let mut ids = Vec::with_capacity(SECTIONS.len());
+    for spec in &SECTIONS {
+        let bytes = std::mem::take(match spec.id {
+            SectionId::Text => &mut text,
+            SectionId::Meta => &mut meta,
+            SectionId::Funcs => &mut funcs_section,
+            SectionId::Names => &mut names_section,
+            SectionId::Traps => &mut traps,
+            SectionId::StackMaps => &mut stack_maps,
+            SectionId::AddrMap => &mut addrmap,
+            SectionId::Data => &mut data,
+        });
+        let kind = match spec.id {
+            SectionId::Text => SectionKind::Text,
+            _ => SectionKind::ReadOnlyData,
+        };
+        let id = obj.add_section(Vec::new(), spec.name.as_bytes().to_vec(), kind);
+        obj.section_mut(id).set_data(bytes, spec.align);
+        ids.push(id);
+    }
+    let text_id = ids[SectionId::Text as usize];
     let add_symbol = |obj: &mut Object, name: String, r: CodeRange| {
         obj.add_symbol(Symbol {
             name: name.into_bytes(),
@@ -243,22 +264,6 @@ pub fn emit(
                 tr.host,
             );
         }
-    }
-    for (name, bytes, align) in [
-        (sections::ELF_WASMC_META, meta, 8),
-        (sections::ELF_WASMC_FUNCS, funcs_section, 4),
-        (sections::ELF_WASMC_NAMES, names_section, 4),
-        (sections::ELF_WASMC_TRAPS, traps, 4),
-        (sections::ELF_WASMC_STACKMAPS, stack_maps, 4),
-        (sections::ELF_WASMC_ADDRMAP, addrmap, 4),
-        (sections::ELF_WASMC_DATA, data, PAGE_ALIGN),
-    ] {
-        let id = obj.add_section(
-            Vec::new(),
-            name.as_bytes().to_vec(),
-            SectionKind::ReadOnlyData,
-        );
-        obj.section_mut(id).set_data(bytes, align);
     }
     obj.write().map_err(|e| CompileError::Codegen {
         what: "object file".into(),

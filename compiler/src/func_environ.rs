@@ -8,24 +8,39 @@
 //! `global.get`, typed `select`); cranelift-wasm itself only marks locals and
 //! block parameters, and a value missed here would be invisible to the
 //! collector.
+//!
+//! This file holds the translation hooks (what each Wasm operator that
+//! touches the runtime becomes); `vmctx` holds the VMContext helpers they
+//! call (vmctx, builtins, table and memory definitions, the activations
+//! table) and the builtins' native signature; `target` says how Wasm types
+//! map to the target (pointer type, which references need stack maps).
 
-use crate::convert::{ir_type, trap_to_ir, wasm_signature};
+//!
+//! cranelift-frontend 0.112 also misses one class on its own: the block
+//! parameters that SSA construction synthesizes for a stack-map variable
+//! while it looks the variable up (a local live around a loop). Those are
+//! marked by [`propagate_stack_map_marks`] once the body is translated, before
+//! `FunctionBuilder::finalize` runs the safepoint spiller (issue 10, bug 2).
+use crate::convert::{ir_type, wasm_signature};
 use cranelift_codegen::cursor::FuncCursor;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::immediates::Offset32;
-use cranelift_codegen::ir::{self, types, AbiParam, ArgumentPurpose, InstBuilder, MemFlags};
-use cranelift_codegen::isa::{CallConv, TargetFrontendConfig, TargetIsa};
+use cranelift_codegen::ir::{self, types, InstBuilder, MemFlags};
+use cranelift_codegen::isa::TargetIsa;
 use cranelift_entity::PrimaryMap;
 use cranelift_frontend::FunctionBuilder;
 use cranelift_wasm::{
     FuncEnvironment, FuncIndex, FuncTranslationState, GlobalIndex, GlobalVariable, Heap, HeapData,
-    HeapStyle, MemoryIndex, TableIndex, TargetEnvironment, TypeConvert, TypeIndex, WasmHeapType,
-    WasmResult,
+    HeapStyle, MemoryIndex, TableIndex, TypeIndex, WasmHeapType, WasmResult,
 };
-use std::collections::HashMap;
-use wasmc_format::builtins::{Builtin, BuiltinType};
+use std::collections::{HashMap, HashSet};
+use wasmc_format::builtins::Builtin;
 use wasmc_format::{FuncInfo, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType};
 use wasmparser::Operator;
+
+mod target;
+mod vmctx;
+pub use vmctx::builtin_signature;
 
 /// `UserExternalName` namespace of defined Wasm functions (index = function index).
 pub const NS_WASM_FUNC: u32 = 0;
@@ -48,6 +63,10 @@ pub struct FuncEnv<'a> {
     pending_select: Option<ValType>,
     /// Type of the function being translated.
     func_type: &'a wasmc_format::FuncType,
+    /// Every externref value this environment produced (call results,
+    /// `table.get`, `global.get`, typed `select`): the seeds from which
+    /// [`propagate_stack_map_marks`] finds the rest.
+    refs: Vec<ir::Value>,
 }
 
 impl<'a> FuncEnv<'a> {
@@ -71,315 +90,97 @@ impl<'a> FuncEnv<'a> {
             builtins: HashMap::new(),
             tables: HashMap::new(),
             pending_select: None,
+            refs: Vec::new(),
         }
     }
 
-    /// The signature of function `f` (an index the validator checked).
-    fn func_type_of(&self, f: u32) -> &'a wasmc_format::FuncType {
-        &self.module.types[self.funcs[f as usize].type_index as usize]
+    /// Marks `v`, a new externref value, as needing a stack map.
+    fn mark_ref(&mut self, builder: &mut FunctionBuilder, v: ir::Value) {
+        builder.declare_value_needs_stack_map(v);
+        self.refs.push(v);
     }
+}
 
-    fn ptr(&self) -> ir::Type {
-        self.isa.pointer_type()
-    }
-
-    fn cc(&self) -> CallConv {
-        self.isa.default_call_conv()
-    }
-
-    fn vmctx(&mut self, func: &mut ir::Function) -> ir::GlobalValue {
-        *self
-            .vmctx_gv
-            .get_or_insert_with(|| func.create_global_value(ir::GlobalValueData::VMContext))
-    }
-
-    fn load_gv(
-        func: &mut ir::Function,
-        base: ir::GlobalValue,
-        offset: u32,
-        ty: ir::Type,
-        readonly: bool,
-    ) -> ir::GlobalValue {
-        let mut flags = MemFlags::trusted();
-        if readonly {
-            flags = flags.with_readonly();
-        }
-        func.create_global_value(ir::GlobalValueData::Load {
-            base,
-            offset: Offset32::new(offset as i32),
-            global_type: ty,
-            flags,
-        })
-    }
-
-    fn vmctx_val(func: &ir::Function) -> ir::Value {
-        func.special_param(ArgumentPurpose::VMContext)
-            .expect("wasm function has a vmctx parameter")
-    }
-
-    /// The builtin trampoline for `b`, declared in `func`.
-    fn builtin(&mut self, func: &mut ir::Function, b: Builtin) -> ir::FuncRef {
-        if let Some(f) = self.builtins.get(&b) {
-            return *f;
-        }
-        let sig = func.import_signature(builtin_signature(b, self.ptr(), self.cc()));
-        let name =
-            ir::ExternalName::User(func.declare_imported_user_function(ir::UserExternalName {
-                namespace: NS_BUILTIN,
-                index: b.index(),
-            }));
-        let f = func.import_function(ir::ExtFuncData {
-            name,
-            signature: sig,
-            colocated: true,
-        });
-        self.builtins.insert(b, f);
-        f
-    }
-
-    fn call_builtin(
-        &mut self,
-        pos: &mut FuncCursor,
-        b: Builtin,
-        args: &[ir::Value],
-    ) -> Option<ir::Value> {
-        let f = self.builtin(pos.func, b);
-        let vmctx = Self::vmctx_val(pos.func);
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(vmctx);
-        all.extend_from_slice(args);
-        let call = pos.ins().call(f, &all);
-        pos.func.dfg.inst_results(call).first().copied()
-    }
-
-    /// (base, current_elements) global values of `table`.
-    fn table_gvs(
-        &mut self,
-        func: &mut ir::Function,
-        table: u32,
-    ) -> (ir::GlobalValue, ir::GlobalValue) {
-        if let Some(t) = self.tables.get(&table) {
-            return *t;
-        }
-        let vmctx = self.vmctx(func);
-        let ptr = self.ptr();
-        let o = self.offsets;
-        let (owner, off) = if table < self.module.num_imported_tables {
-            let def = Self::load_gv(func, vmctx, o.vmctx_imported_table(table), ptr, true);
-            (def, 0)
-        } else {
-            (
-                vmctx,
-                o.vmctx_defined_table(table - self.module.num_imported_tables),
-            )
-        };
-        let base = Self::load_gv(func, owner, off + o.vmtable_definition_base(), ptr, false);
-        let bound = Self::load_gv(
-            func,
-            owner,
-            off + o.vmtable_definition_current_elements(),
-            types::I32,
-            false,
-        );
-        self.tables.insert(table, (base, bound));
-        (base, bound)
-    }
-
-    /// Address of element `index` of `table`, trapping with `code` when out of bounds.
-    fn table_elem_addr(
-        &mut self,
-        builder: &mut FunctionBuilder,
-        table: u32,
-        index: ir::Value,
-        code: TrapCode,
-    ) -> ir::Value {
-        let (base_gv, bound_gv) = self.table_gvs(builder.func, table);
-        let ptr = self.ptr();
-        let bound = builder.ins().global_value(types::I32, bound_gv);
-        let oob = builder
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, index, bound);
-        builder.ins().trapnz(oob, trap_to_ir(code));
-        let idx = builder.ins().uextend(ptr, index);
-        let shift = self.offsets.size_of_table_element().trailing_zeros();
-        let off = builder.ins().ishl_imm(idx, i64::from(shift));
-        let base = builder.ins().global_value(ptr, base_gv);
-        let addr = builder.ins().iadd(base, off);
-        // Keep a mispredicted bounds check from reading past the table.
-        let zero = builder.ins().iconst(ptr, 0);
-        builder.ins().select_spectre_guard(oob, zero, addr)
-    }
-
-    /// Clones externref `v` (which something else keeps alive: a table or a
-    /// global) into the store's activations table, so that it stays alive for
-    /// as long as this activation may use it:
-    ///
-    /// ```text
-    ///     brif v, nonnull, done
-    /// nonnull:
-    ///     act  = load vmctx.activations_table
-    ///     next = load act.next ; end = load act.end
-    ///     brif (next >= end), slow, fast
-    /// fast:
-    ///     store v, next ; store next + P, act.next
-    ///     atomic_rmw add v.ref_count, 1
-    ///     jump done
-    /// slow:
-    ///     call activations_table_insert_slow(vmctx, v)   ; may collect
-    ///     jump done
-    /// done:
-    /// ```
-    fn activations_table_insert(&mut self, builder: &mut FunctionBuilder, v: ir::Value) {
-        let o = self.offsets;
-        let ptr = self.ptr();
-        let vmctx = Self::vmctx_val(builder.func);
-        let nonnull = builder.create_block();
-        let fast = builder.create_block();
-        let slow = builder.create_block();
-        let done = builder.create_block();
-        builder.set_cold_block(slow);
-        builder.ins().brif(v, nonnull, &[], done, &[]);
-
-        builder.switch_to_block(nonnull);
-        builder.seal_block(nonnull);
-        let flags = MemFlags::trusted();
-        let act = builder.ins().load(
-            ptr,
-            flags.with_readonly(),
-            vmctx,
-            o.vmctx_activations_table() as i32,
-        );
-        let next = builder
-            .ins()
-            .load(ptr, flags, act, o.activations_table_next() as i32);
-        let end = builder
-            .ins()
-            .load(ptr, flags, act, o.activations_table_end() as i32);
-        let full = builder
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, next, end);
-        builder.ins().brif(full, slow, &[], fast, &[]);
-
-        builder.switch_to_block(fast);
-        builder.seal_block(fast);
-        builder.ins().store(flags, v, next, 0);
-        let bumped = builder.ins().iadd_imm(next, i64::from(o.ptr));
-        builder
-            .ins()
-            .store(flags, bumped, act, o.activations_table_next() as i32);
-        let one = builder.ins().iconst(ptr, 1);
-        let count = builder
-            .ins()
-            .iadd_imm(v, i64::from(o.vm_extern_data_ref_count()));
-        builder
-            .ins()
-            .atomic_rmw(ptr, flags, ir::AtomicRmwOp::Add, count, one);
-        builder.ins().jump(done, &[]);
-
-        builder.switch_to_block(slow);
-        builder.seal_block(slow);
-        self.call_builtin(
-            &mut builder.cursor(),
-            Builtin::activations_table_insert_slow,
-            &[v],
-        );
-        builder.ins().jump(done, &[]);
-
-        builder.switch_to_block(done);
-        builder.seal_block(done);
-    }
-
-    fn table_elem(&self, table: TableIndex) -> RefType {
-        self.module.tables[table.as_u32() as usize].elem
-    }
-
-    fn declare_refs(&self, builder: &mut FunctionBuilder, values: &[ir::Value], tys: &[ValType]) {
-        for (v, t) in values.iter().zip(tys) {
-            if *t == ValType::ExternRef {
-                builder.declare_value_needs_stack_map(*v);
+/// Marks every block parameter that an externref can reach through branch
+/// arguments as needing a stack map, starting from `seeds` (every externref
+/// value the translation produced other than block parameters).
+///
+/// cranelift-frontend 0.112 marks the values `use_var` returns and
+/// `def_var` receives for a stack-map variable, but not the block parameters
+/// its SSA construction adds in *other* blocks while resolving a lookup
+/// (upstream fixed this class much later). Such a parameter carries the
+/// reference around a loop without being spilled at the calls inside it:
+///
+/// ```text
+/// block1(v9: i64):              ;; synthesized for local $r: not marked
+///     call fn0(...)             ;; safepoint: v9 live, not in the stack map
+///     brif v3, block1(v9), block2
+/// ```
+///
+/// Every non-parameter externref value is a seed (a function parameter, call
+/// result, `table.get`, `global.get`, typed `select`; `ref.null` is null and
+/// needs none), and a block parameter holds an externref exactly when one of
+/// its incoming arguments does (Wasm validation gives every argument of a
+/// parameter the same type), so a forward closure over branch arguments finds
+/// them all without ever marking an integer. Aliases (parameters the SSA
+/// builder found redundant) are resolved first: the spiller resolves them
+/// too before it looks a use up.
+///
+/// This must run before `FunctionBuilder::finalize`, which runs the spiller.
+fn propagate_stack_map_marks(builder: &mut FunctionBuilder, seeds: &[ir::Value]) {
+    let func = &*builder.func;
+    // Branch argument -> the block parameters it is passed to.
+    let mut flows: HashMap<ir::Value, Vec<ir::Value>> = HashMap::new();
+    for block in func.layout.blocks() {
+        for inst in func.layout.block_insts(block) {
+            for call in func.dfg.insts[inst].branch_destination(&func.dfg.jump_tables) {
+                let target = call.block(&func.dfg.value_lists);
+                let args = call.args_slice(&func.dfg.value_lists);
+                for (arg, param) in args.iter().zip(func.dfg.block_params(target)) {
+                    flows
+                        .entry(func.dfg.resolve_aliases(*arg))
+                        .or_default()
+                        .push(*param);
+                }
             }
         }
     }
-
-    /// (base pointer owner, offset of the VMMemoryDefinition in it) for `memory`.
-    fn memory_def(&mut self, func: &mut ir::Function, memory: u32) -> (ir::GlobalValue, u32) {
-        let vmctx = self.vmctx(func);
-        let o = self.offsets;
-        if memory < self.module.num_imported_memories {
-            let def = Self::load_gv(
-                func,
-                vmctx,
-                o.vmctx_imported_memory(memory),
-                self.ptr(),
-                true,
-            );
-            (def, 0)
-        } else {
-            (
-                vmctx,
-                o.vmctx_defined_memory(memory - self.module.num_imported_memories),
-            )
+    let mut marked: HashSet<ir::Value> = HashSet::new();
+    let mut work: Vec<ir::Value> = seeds.iter().map(|v| func.dfg.resolve_aliases(*v)).collect();
+    while let Some(v) = work.pop() {
+        if marked.insert(v) {
+            if let Some(params) = flows.get(&v) {
+                work.extend(params.iter().copied());
+            }
         }
     }
-}
-
-/// The native signature of the builtin trampoline (and builtin) `b`.
-pub fn builtin_signature(b: Builtin, ptr: ir::Type, cc: CallConv) -> ir::Signature {
-    let conv = |t: BuiltinType| match t {
-        BuiltinType::I32 => types::I32,
-        BuiltinType::I64 => types::I64,
-        BuiltinType::Ptr | BuiltinType::Ref => ptr,
-    };
-    let mut sig = ir::Signature::new(cc);
-    sig.params
-        .push(AbiParam::special(ptr, ArgumentPurpose::VMContext));
-    sig.params
-        .extend(b.params().iter().map(|t| AbiParam::new(conv(*t))));
-    sig.returns
-        .extend(b.result().map(|t| AbiParam::new(conv(t))));
-    sig
-}
-
-impl TypeConvert for FuncEnv<'_> {
-    fn lookup_heap_type(&self, _index: wasmparser::UnpackedIndex) -> WasmHeapType {
-        // Typed function references are not enabled, so validation has
-        // already rejected every concrete heap type.
-        unreachable!("concrete heap types are not enabled")
-    }
-
-    fn lookup_type_index(
-        &self,
-        _index: wasmparser::UnpackedIndex,
-    ) -> cranelift_wasm::EngineOrModuleTypeIndex {
-        unreachable!("concrete heap types are not enabled")
-    }
-}
-
-impl TargetEnvironment for FuncEnv<'_> {
-    fn target_config(&self) -> TargetFrontendConfig {
-        self.isa.frontend_config()
-    }
-
-    fn heap_access_spectre_mitigation(&self) -> bool {
-        self.isa.flags().enable_heap_access_spectre_mitigation()
-    }
-
-    fn proof_carrying_code(&self) -> bool {
-        false
-    }
-
-    fn reference_type(&self, ty: WasmHeapType) -> (ir::Type, bool) {
-        // externrefs are reference counted with deferred counting: the
-        // collector must find every one live in a frame. funcrefs point into
-        // VMContexts that outlive the call, so they need no stack map.
-        (
-            self.ptr(),
-            matches!(ty, WasmHeapType::Extern | WasmHeapType::NoExtern),
-        )
+    // The frontend keeps its marks in a bit set: the order is irrelevant.
+    for v in marked {
+        builder.declare_value_needs_stack_map(v);
     }
 }
 
 impl FuncEnvironment for FuncEnv<'_> {
+    fn after_translate_function(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        _state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        // The function's externref parameters are seeds too (cranelift-wasm
+        // marks them through `param_needs_stack_map`, but we cannot read its
+        // marks back). Parameters 0 and 1 are the two vmctx pointers.
+        if let Some(entry) = builder.func.layout.entry_block() {
+            let params = builder.func.dfg.block_params(entry);
+            for (p, t) in params.iter().skip(2).zip(&self.func_type.params) {
+                if *t == ValType::ExternRef {
+                    self.refs.push(*p);
+                }
+            }
+        }
+        let refs = std::mem::take(&mut self.refs);
+        propagate_stack_map_marks(builder, &refs);
+        Ok(())
+    }
     fn is_wasm_parameter(&self, _signature: &ir::Signature, index: usize) -> bool {
         // Parameters 0 and 1 are the callee and caller vmctx.
         index >= 2
@@ -452,10 +253,14 @@ impl FuncEnvironment for FuncEnv<'_> {
         // In guard mode the base never moves, so it may be loaded once.
         let base = Self::load_gv(func, owner, off + o.vmmemory_definition_base(), ptr, guard);
         let (style, offset_guard_size) = match self.memory {
-            MemoryStrategy::Guard { reservation, guard } => {
+            MemoryStrategy::Guard { reservation, guard } if !mem.memory64 => {
                 (HeapStyle::Static { bound: reservation }, guard)
             }
-            MemoryStrategy::Explicit => {
+            // A 64-bit index can leave any reservation: every access is
+            // compared with the current length, index + offset + size
+            // included (no guard region is assumed after the current length:
+            // an imported memory's layout is the exporter's).
+            MemoryStrategy::Guard { .. } | MemoryStrategy::Explicit => {
                 let bound_gv = Self::load_gv(
                     func,
                     owner,
@@ -473,7 +278,7 @@ impl FuncEnvironment for FuncEnv<'_> {
             max_size: mem.max.map(|m| m.saturating_mul(page)),
             offset_guard_size,
             style,
-            index_type: types::I32,
+            index_type: if mem.memory64 { types::I64 } else { types::I32 },
             memory_type: None,
             page_size_log2: 16,
         }))
@@ -485,7 +290,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         index: TypeIndex,
     ) -> WasmResult<ir::SigRef> {
         let ty = &self.module.types[index.as_u32() as usize];
-        Ok(func.import_signature(wasm_signature(ty, self.ptr(), self.cc())))
+        Ok(func.import_signature(wasm_signature(ty, self.ptr())))
     }
 
     fn make_direct_func(
@@ -495,7 +300,7 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<ir::FuncRef> {
         let f = index.as_u32();
         let ty = self.func_type_of(f);
-        let signature = func.import_signature(wasm_signature(ty, self.ptr(), self.cc()));
+        let signature = func.import_signature(wasm_signature(ty, self.ptr()));
         let name =
             ir::ExternalName::User(func.declare_imported_user_function(ir::UserExternalName {
                 namespace: NS_WASM_FUNC,
@@ -520,22 +325,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         let mut args = Vec::with_capacity(call_args.len() + 2);
         let call = if f < self.module.num_imported_funcs {
             // An import: call through its VMFunctionImport.
-            let o = self.offsets;
-            let base = o.vmctx_imported_function(f);
-            let ptr = self.ptr();
-            let flags = MemFlags::trusted().with_readonly();
-            let code = builder.ins().load(
-                ptr,
-                flags,
-                vmctx,
-                (base + o.vmfunction_import_wasm_call()) as i32,
-            );
-            let callee_vmctx = builder.ins().load(
-                ptr,
-                flags,
-                vmctx,
-                (base + o.vmfunction_import_vmctx()) as i32,
-            );
+            let (code, callee_vmctx) = self.imported_callee(builder, f);
             args.push(callee_vmctx);
             args.push(vmctx);
             args.extend_from_slice(call_args);
@@ -553,6 +343,37 @@ impl FuncEnvironment for FuncEnv<'_> {
         Ok(call)
     }
 
+    fn translate_return_call(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        callee_index: FuncIndex,
+        callee: ir::FuncRef,
+        call_args: &[ir::Value],
+    ) -> WasmResult<()> {
+        // The same arguments as `call`, but the callee replaces this frame
+        // (`tail` calling convention). Nothing of this frame is live
+        // afterwards, so a return_call is not a safepoint: the references
+        // among the arguments are the callee's parameters, which it lists in
+        // its own stack maps.
+        let f = callee_index.as_u32();
+        let vmctx = Self::vmctx_val(builder.func);
+        let mut args = Vec::with_capacity(call_args.len() + 2);
+        if f < self.module.num_imported_funcs {
+            let (code, callee_vmctx) = self.imported_callee(builder, f);
+            args.push(callee_vmctx);
+            args.push(vmctx);
+            args.extend_from_slice(call_args);
+            let sig = builder.func.dfg.ext_funcs[callee].signature;
+            builder.ins().return_call_indirect(sig, code, &args);
+        } else {
+            args.push(vmctx);
+            args.push(vmctx);
+            args.extend_from_slice(call_args);
+            builder.ins().return_call(callee, &args);
+        }
+        Ok(())
+    }
+
     fn translate_call_indirect(
         &mut self,
         builder: &mut FunctionBuilder,
@@ -562,47 +383,8 @@ impl FuncEnvironment for FuncEnv<'_> {
         callee: ir::Value,
         call_args: &[ir::Value],
     ) -> WasmResult<Option<ir::Inst>> {
-        let o = self.offsets;
-        let ptr = self.ptr();
         let vmctx = Self::vmctx_val(builder.func);
-        let addr = self.table_elem_addr(
-            builder,
-            table_index.as_u32(),
-            callee,
-            TrapCode::UndefinedElement,
-        );
-        let func_ref = builder.ins().load(ptr, MemFlags::trusted(), addr, 0);
-        builder
-            .ins()
-            .trapz(func_ref, trap_to_ir(TrapCode::IndirectCallToNull));
-        let actual = builder.ins().load(
-            types::I32,
-            MemFlags::trusted(),
-            func_ref,
-            o.vm_func_ref_type_id() as i32,
-        );
-        let expected = builder.ins().load(
-            types::I32,
-            MemFlags::trusted().with_readonly(),
-            vmctx,
-            o.vmctx_type_id(sig_index.as_u32()) as i32,
-        );
-        let mismatch = builder.ins().icmp(IntCC::NotEqual, actual, expected);
-        builder
-            .ins()
-            .trapnz(mismatch, trap_to_ir(TrapCode::BadSignature));
-        let code = builder.ins().load(
-            ptr,
-            MemFlags::trusted(),
-            func_ref,
-            o.vm_func_ref_wasm_call() as i32,
-        );
-        let callee_vmctx = builder.ins().load(
-            ptr,
-            MemFlags::trusted(),
-            func_ref,
-            o.vm_func_ref_vmctx() as i32,
-        );
+        let (code, callee_vmctx) = self.indirect_callee(builder, table_index, sig_index, callee);
         let mut args = Vec::with_capacity(call_args.len() + 2);
         args.push(callee_vmctx);
         args.push(vmctx);
@@ -616,14 +398,23 @@ impl FuncEnvironment for FuncEnv<'_> {
 
     fn translate_return_call_indirect(
         &mut self,
-        _builder: &mut FunctionBuilder,
-        _table_index: TableIndex,
-        _sig_index: TypeIndex,
-        _sig_ref: ir::SigRef,
-        _callee: ir::Value,
-        _call_args: &[ir::Value],
+        builder: &mut FunctionBuilder,
+        table_index: TableIndex,
+        sig_index: TypeIndex,
+        sig_ref: ir::SigRef,
+        callee: ir::Value,
+        call_args: &[ir::Value],
     ) -> WasmResult<()> {
-        Err(cranelift_wasm::WasmError::Unsupported("tail calls".into()))
+        // The checks of `call_indirect`, then a tail call (see
+        // `translate_return_call`).
+        let vmctx = Self::vmctx_val(builder.func);
+        let (code, callee_vmctx) = self.indirect_callee(builder, table_index, sig_index, callee);
+        let mut args = Vec::with_capacity(call_args.len() + 2);
+        args.push(callee_vmctx);
+        args.push(vmctx);
+        args.extend_from_slice(call_args);
+        builder.ins().return_call_indirect(sig_ref, code, &args);
+        Ok(())
     }
 
     fn translate_return_call_ref(
@@ -633,7 +424,9 @@ impl FuncEnvironment for FuncEnv<'_> {
         _callee: ir::Value,
         _call_args: &[ir::Value],
     ) -> WasmResult<()> {
-        Err(cranelift_wasm::WasmError::Unsupported("tail calls".into()))
+        Err(cranelift_wasm::WasmError::Unsupported(
+            "typed function references".into(),
+        ))
     }
 
     fn translate_call_ref(
@@ -656,11 +449,17 @@ impl FuncEnvironment for FuncEnv<'_> {
         val: ir::Value,
     ) -> WasmResult<ir::Value> {
         let mem = pos.ins().iconst(types::I32, i64::from(index.as_u32()));
-        let delta = pos.ins().uextend(types::I64, val);
+        let delta = Self::to_i64(&mut pos, val);
         let old = self
             .call_builtin(&mut pos, Builtin::memory_grow, &[mem, delta])
             .expect("memory_grow returns");
-        Ok(pos.ins().ireduce(types::I32, old))
+        // The builtin returns the old size in pages or -1 as an i64; a
+        // 32-bit memory's result is its low half.
+        Ok(if self.is_memory64(index) {
+            old
+        } else {
+            pos.ins().ireduce(types::I32, old)
+        })
     }
 
     fn translate_memory_size(
@@ -680,10 +479,15 @@ impl FuncEnvironment for FuncEnv<'_> {
         );
         let len = pos.ins().global_value(ptr, len_gv);
         let pages = pos.ins().ushr_imm(len, 16);
-        Ok(if ptr == types::I32 {
-            pages
+        let ty = if self.is_memory64(index) {
+            types::I64
         } else {
-            pos.ins().ireduce(types::I32, pages)
+            types::I32
+        };
+        Ok(match ptr.bits().cmp(&ty.bits()) {
+            std::cmp::Ordering::Equal => pages,
+            std::cmp::Ordering::Greater => pos.ins().ireduce(ty, pages),
+            std::cmp::Ordering::Less => pos.ins().uextend(ty, pages),
         })
     }
 
@@ -700,9 +504,11 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<()> {
         let dst_mem = pos.ins().iconst(types::I32, i64::from(dst_index.as_u32()));
         let src_mem = pos.ins().iconst(types::I32, i64::from(src_index.as_u32()));
-        let dst = pos.ins().uextend(types::I64, dst);
-        let src = pos.ins().uextend(types::I64, src);
-        let len = pos.ins().uextend(types::I64, len);
+        // Each operand is an i64 for a 64-bit memory, an i32 otherwise (the
+        // length is an i64 only if both are 64-bit).
+        let dst = Self::to_i64(&mut pos, dst);
+        let src = Self::to_i64(&mut pos, src);
+        let len = Self::to_i64(&mut pos, len);
         self.call_builtin(
             &mut pos,
             Builtin::memory_copy,
@@ -721,8 +527,8 @@ impl FuncEnvironment for FuncEnv<'_> {
         len: ir::Value,
     ) -> WasmResult<()> {
         let mem = pos.ins().iconst(types::I32, i64::from(index.as_u32()));
-        let dst = pos.ins().uextend(types::I64, dst);
-        let len = pos.ins().uextend(types::I64, len);
+        let dst = Self::to_i64(&mut pos, dst);
+        let len = Self::to_i64(&mut pos, len);
         self.call_builtin(&mut pos, Builtin::memory_fill, &[mem, dst, val, len]);
         Ok(())
     }
@@ -739,7 +545,7 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<()> {
         let mem = pos.ins().iconst(types::I32, i64::from(index.as_u32()));
         let seg = pos.ins().iconst(types::I32, i64::from(seg_index));
-        let dst = pos.ins().uextend(types::I64, dst);
+        let dst = Self::to_i64(&mut pos, dst);
         self.call_builtin(&mut pos, Builtin::memory_init, &[mem, seg, dst, src, len]);
         Ok(())
     }
@@ -756,7 +562,12 @@ impl FuncEnvironment for FuncEnv<'_> {
         index: TableIndex,
     ) -> WasmResult<ir::Value> {
         let (_, bound) = self.table_gvs(pos.func, index.as_u32());
-        Ok(pos.ins().global_value(types::I32, bound))
+        let size = pos.ins().global_value(types::I32, bound);
+        Ok(if self.is_table64(index) {
+            pos.ins().uextend(types::I64, size)
+        } else {
+            size
+        })
     }
 
     fn translate_table_grow(
@@ -773,9 +584,12 @@ impl FuncEnvironment for FuncEnv<'_> {
         let t = pos
             .ins()
             .iconst(types::I32, i64::from(table_index.as_u32()));
-        Ok(self
-            .call_builtin(&mut pos, b, &[t, delta, init_value])
-            .expect("table_grow returns"))
+        Ok(if self.is_table64(table_index) {
+            self.table64_grow(&mut pos, b, t, delta, init_value)
+        } else {
+            self.call_builtin(&mut pos, b, &[t, delta, init_value])
+                .expect("table_grow returns")
+        })
     }
 
     fn translate_table_get(
@@ -803,7 +617,7 @@ impl FuncEnvironment for FuncEnv<'_> {
                 );
                 let v = builder.ins().load(self.ptr(), MemFlags::trusted(), addr, 0);
                 self.activations_table_insert(builder, v);
-                builder.declare_value_needs_stack_map(v);
+                self.mark_ref(builder, v);
                 Ok(v)
             }
         }
@@ -827,6 +641,7 @@ impl FuncEnvironment for FuncEnv<'_> {
                 builder.ins().store(MemFlags::trusted(), value, addr, 0);
             }
             RefType::ExternRef => {
+                let index = Self::table_operand(&mut builder.cursor(), index);
                 let t = builder
                     .ins()
                     .iconst(types::I32, i64::from(table_index.as_u32()));
@@ -855,6 +670,9 @@ impl FuncEnvironment for FuncEnv<'_> {
         let st = pos
             .ins()
             .iconst(types::I32, i64::from(src_table_index.as_u32()));
+        let dst = Self::table_operand(&mut pos, dst);
+        let src = Self::table_operand(&mut pos, src);
+        let len = Self::table_operand(&mut pos, len);
         self.call_builtin(&mut pos, Builtin::table_copy, &[dt, st, dst, src, len]);
         Ok(())
     }
@@ -874,6 +692,8 @@ impl FuncEnvironment for FuncEnv<'_> {
         let t = pos
             .ins()
             .iconst(types::I32, i64::from(table_index.as_u32()));
+        let dst = Self::table_operand(&mut pos, dst);
+        let len = Self::table_operand(&mut pos, len);
         self.call_builtin(&mut pos, b, &[t, dst, val, len]);
         Ok(())
     }
@@ -891,6 +711,7 @@ impl FuncEnvironment for FuncEnv<'_> {
             .ins()
             .iconst(types::I32, i64::from(table_index.as_u32()));
         let seg = pos.ins().iconst(types::I32, i64::from(seg_index));
+        let dst = Self::table_operand(&mut pos, dst);
         self.call_builtin(&mut pos, Builtin::table_init, &[t, seg, dst, src, len]);
         Ok(())
     }
@@ -952,7 +773,7 @@ impl FuncEnvironment for FuncEnv<'_> {
                 .load(ptr, MemFlags::trusted(), vmctx, off as i32)
         };
         self.activations_table_insert(builder, v);
-        builder.declare_value_needs_stack_map(v);
+        self.mark_ref(builder, v);
         Ok(v)
     }
 
@@ -1053,9 +874,15 @@ impl FuncEnvironment for FuncEnv<'_> {
                 .expect("select emitted");
             debug_assert_eq!(builder.func.dfg.insts[inst].opcode(), ir::Opcode::Select);
             let v = builder.func.dfg.first_result(inst);
-            builder.declare_value_needs_stack_map(v);
+            self.mark_ref(builder, v);
         }
         Ok(())
+    }
+
+    fn relaxed_simd_deterministic(&self) -> bool {
+        // One semantics for every relaxed instruction on every host: see
+        // `relaxed.rs` and docs/implementation-notes.md.
+        true
     }
 
     fn is_x86(&self) -> bool {

@@ -6,7 +6,7 @@ use cranelift_codegen::isa::{self, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use std::str::FromStr;
 use target_lexicon::{Architecture, Triple};
-use wasmc_format::header::CPU_FEATURE_NAMES;
+use wasmc_format::cpu;
 use wasmc_format::OptLevel;
 
 /// Which CPU features generated code may use.
@@ -115,11 +115,7 @@ pub fn build(opts: &CompileOptions) -> Result<OwnedTargetIsa, CompileError> {
     }
     if let CpuSpec::Features(list) = &opts.cpu {
         for f in list {
-            let name = CPU_FEATURE_NAMES
-                .iter()
-                .find(|(_, rust)| rust == f)
-                .map(|(cl, _)| cl.to_string())
-                .unwrap_or_else(|| f.clone());
+            let name = cpu::cranelift_flag(f).map_or_else(|| f.clone(), str::to_string);
             builder
                 .enable(&name)
                 .or_else(|_| builder.enable(&format!("has_{}", f.replace('.', ""))))
@@ -142,7 +138,7 @@ pub fn cpu_features(isa: &dyn isa::TargetIsa) -> Vec<String> {
     let mut out = Vec::new();
     for v in isa.isa_flags() {
         if v.as_bool() == Some(true) {
-            if let Some((_, rust)) = CPU_FEATURE_NAMES.iter().find(|(cl, _)| *cl == v.name) {
+            if let Some(rust) = cpu::rust_name(v.name) {
                 out.push(rust.to_string());
             }
         }

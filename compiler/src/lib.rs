@@ -12,24 +12,18 @@
 mod compile;
 mod convert;
 mod emit;
+pub mod features;
 mod func_environ;
-pub mod inspect;
 mod isa;
+mod relaxed;
 mod trampolines;
 mod translate;
 
 pub use isa::CpuSpec;
-pub use wasmc_format::{MemoryStrategy, OptLevel};
+pub use wasmc_format::{MemoryStrategy, OptLevel, WasmFeatures};
 
 /// Version of the compiler, recorded in every artifact header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Default guard-mode memory reservation: 4 GiB, so that no 32-bit index can
-/// leave it.
-pub const DEFAULT_RESERVATION: u64 = 1 << 32;
-/// Default guard region after the reservation: 2 GiB, covering every static
-/// offset up to 2 GiB without a bounds check.
-pub const DEFAULT_GUARD: u64 = 1 << 31;
 
 /// How to compile.
 #[derive(Clone, Debug)]
@@ -40,10 +34,17 @@ pub struct CompileOptions {
     pub cpu: CpuSpec,
     /// Cranelift optimization level.
     pub opt_level: OptLevel,
-    /// How memory accesses are bounds-checked.
+    /// How memory accesses are bounds-checked; the default is
+    /// [`MemoryStrategy::DEFAULT_GUARD`] (format's sizes).
     pub memory: MemoryStrategy,
     /// Compile threads; `None` for one per core. The output does not depend on it.
     pub threads: Option<usize>,
+    /// WebAssembly features the module may use. Default: every feature
+    /// (`WasmFeatures::ALL`), as Wasmtime enables the proposals it implements;
+    /// a module that uses one wasmc does not implement yet
+    /// (outside [`features::SUPPORTED`]) is refused with "not supported by
+    /// wasmc", one that uses a feature turned off here is invalid.
+    pub features: WasmFeatures,
 }
 
 impl Default for CompileOptions {
@@ -52,11 +53,9 @@ impl Default for CompileOptions {
             target: None,
             cpu: CpuSpec::Baseline,
             opt_level: OptLevel::Speed,
-            memory: MemoryStrategy::Guard {
-                reservation: DEFAULT_RESERVATION,
-                guard: DEFAULT_GUARD,
-            },
+            memory: MemoryStrategy::DEFAULT_GUARD,
             threads: None,
+            features: WasmFeatures::ALL,
         }
     }
 }
@@ -75,9 +74,25 @@ pub enum CompileError {
     /// The text format could not be parsed.
     #[error("cannot parse WebAssembly text: {0}")]
     Wat(String),
-    /// The module uses a feature wasmc does not support.
-    #[error("unsupported WebAssembly feature: {0}")]
+    /// The module uses something wasmc does not support.
+    #[error("not supported by wasmc: {0}")]
     Unsupported(String),
+    /// The module needs a WebAssembly proposal wasmc does not implement.
+    #[error("not supported by wasmc: {proposal} (needed at offset {offset:#x})")]
+    NotSupported {
+        /// The proposal, e.g. `threads`.
+        proposal: String,
+        /// Byte offset in the module where it is first needed.
+        offset: usize,
+    },
+    /// The module needs a feature the compile options turned off.
+    #[error("WebAssembly feature `{feature}` is disabled by the compile options (needed at offset {offset:#x})")]
+    Disabled {
+        /// The feature's name (`wasmc_format::WasmFeatures` names).
+        feature: String,
+        /// Byte offset in the module where it is first needed.
+        offset: usize,
+    },
     /// The target or CPU options are not usable.
     #[error("target: {0}")]
     Target(String),
@@ -106,8 +121,18 @@ pub fn compile(wasm: &[u8], opts: &CompileOptions) -> Result<Vec<u8>, CompileErr
         funcs,
         functions,
         data,
-    } = translate::translate(wasm)?;
-    let compiled = compile::compile_module(&*isa, &info, &funcs, functions, opts)?;
-    emit::emit(&*isa, opts, info, funcs, data, compiled)
+        features,
+    } = translate::translate(wasm, opts.features).map_err(|e| explain(wasm, opts, e))?;
+    let compiled = compile::compile_module(&*isa, &info, &funcs, functions, opts)
+        .map_err(|e| explain(wasm, opts, e))?;
+    emit::emit(&*isa, opts, info, funcs, data, features, compiled)
 }
-pub mod wast;
+
+/// A validation error caused by a feature that is off or unsupported names
+/// the feature (see [`features::explain`]).
+fn explain(wasm: &[u8], opts: &CompileOptions, e: CompileError) -> CompileError {
+    match e {
+        CompileError::Invalid { .. } => features::explain(wasm, opts.features, e),
+        e => e,
+    }
+}

@@ -12,6 +12,7 @@
 //! with no Wasm origin (prologues, trampolines).
 
 use crate::bytes::{push_u32, read_u32, read_u32_at, search_u32};
+use crate::sections::ELF_WASMC_ADDRMAP;
 use crate::FormatError;
 
 /// Wasm offset used for code that has no corresponding Wasm instruction.
@@ -60,7 +61,7 @@ pub struct AddrMap<'a> {
     count: usize,
 }
 
-const WHAT: &str = "section `.wasmc.addrmap`";
+const WHAT: &str = crate::sections::section_what!(addrmap);
 
 impl<'a> AddrMap<'a> {
     /// Checks the section's size against its count.
@@ -104,6 +105,43 @@ impl<'a> AddrMap<'a> {
     }
 }
 
+impl AddrMap<'_> {
+    /// Entry `i`: (code offset, Wasm offset), or `None` past the end.
+    pub fn get(&self, i: usize) -> Option<(u32, u32)> {
+        if i >= self.count {
+            return None;
+        }
+        let code = read_u32_at(self.data, 4, i)?;
+        let wasm = read_u32_at(self.data, 4 + self.count * 4, i)?;
+        Some((code, wasm))
+    }
+
+    /// Checks every entry: code offsets in order (never decreasing) and at
+    /// most `text_len`.
+    pub fn validate(&self, text_len: u64) -> Result<(), FormatError> {
+        // `parse` checked that the two arrays fill the section.
+        let codes = self.data.get(4..4 + self.count * 4).unwrap_or_default();
+        let mut prev = 0u32;
+        let bad = codes.chunks_exact(4).position(|c| {
+            let code = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            let ok = code >= prev && u64::from(code) <= text_len;
+            prev = code;
+            !ok
+        });
+        if let Some(i) = bad {
+            let code = read_u32_at(self.data, 4, i).unwrap_or(0);
+            return Err(FormatError::Entry {
+                section: ELF_WASMC_ADDRMAP,
+                entry: i as u64,
+                detail: format!(
+                    "code offset {code:#x} out of order or past `.text` (length {text_len:#x})"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +171,27 @@ mod tests {
         for n in 1..bytes.len() {
             assert!(AddrMap::parse(&bytes[..n]).is_err());
         }
+    }
+
+    #[test]
+    fn validate_and_get() {
+        let mut b = AddrMapBuilder::default();
+        b.push(0, 1);
+        b.push(4, 2);
+        let bytes = b.finish();
+        let m = AddrMap::parse(&bytes).unwrap();
+        assert_eq!(m.get(1), Some((4, 2)));
+        assert_eq!(m.get(2), None);
+        m.validate(4).unwrap();
+        let e = m.validate(3).unwrap_err();
+        assert!(matches!(e, FormatError::Entry { entry: 1, .. }), "{e}");
+        let mut bytes = bytes;
+        bytes[4..8].copy_from_slice(&8u32.to_le_bytes());
+        let e = AddrMap::parse(&bytes).unwrap().validate(100).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("entry 1: code offset 0x4 out of order"),
+            "{e}"
+        );
     }
 }

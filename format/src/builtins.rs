@@ -52,6 +52,14 @@ macro_rules! foreach_builtin {
             /// then insert it. `table.get` and `global.get` of externrefs are
             /// otherwise inline in compiled code.
             activations_table_insert_slow(ref);
+            /// `f32` fused multiply-add `a * b + c`, rounded once, on bit
+            /// patterns: (a, b, c) -> result. Relaxed SIMD's `relaxed_madd`
+            /// is compiled as fused everywhere (deterministic); code for a
+            /// CPU without FMA instructions calls this once per lane. Never
+            /// traps or collects.
+            fma_f32(i32, i32, i32) -> i32;
+            /// `f64` fused multiply-add, as [`Builtin::fma_f32`].
+            fma_f64(i64, i64, i64) -> i64;
         }
     };
 }

@@ -32,7 +32,8 @@
 //! reads (type index, code range against `.text`, import flag against the
 //! index). A corrupted record is an error when it is read, never a panic.
 //! [`FuncTable::validate`] checks every record at once, plus the code order,
-//! for tools that want to report everything up front (`wasmc inspect`).
+//! in one pass; the loader runs it when it parses an artifact and
+//! `wasmc inspect` reports what it finds.
 
 use crate::bytes::{push_u32, read_u32, read_u32_at};
 use crate::module_info::{CodeRange, DefinedFunc, FuncInfo, Import, ImportType};
@@ -44,8 +45,8 @@ pub const IMPORTED: u32 = u32::MAX;
 /// Size of one record of `.wasmc.funcs`.
 pub const FUNC_RECORD_SIZE: usize = 16;
 
-const FUNCS: &str = "section `.wasmc.funcs`";
-const NAMES: &str = "section `.wasmc.names`";
+const FUNCS: &str = crate::sections::section_what!(funcs);
+const NAMES: &str = crate::sections::section_what!(names);
 
 fn invalid(what: &'static str, detail: String) -> FormatError {
     FormatError::Invalid { what, detail }
@@ -303,21 +304,48 @@ impl<'a> FuncTable<'a> {
         (0..self.limits.num_funcs).map(move |i| self.get(i))
     }
 
-    /// Checks every record and that defined functions' code is in index
-    /// order without overlap. O(functions): for tools; the loader relies on
-    /// the per-read checks instead.
+    /// Checks every record (as [`Self::get`] does) and that defined
+    /// functions' code is in index order without overlap. O(functions), in
+    /// one pass over the section; a wrong record is reported as `get` would
+    /// report it, naming the function.
     pub fn validate(&self) -> Result<(), FormatError> {
+        let l = &self.limits;
+        let records = self.data.get(4..).unwrap_or_default();
         let mut prev_end = 0u64;
-        for (i, r) in self.iter().enumerate() {
-            if let Some(c) = r?.code {
-                if u64::from(c.range.offset) < prev_end {
+        for (i, r) in records
+            .chunks_exact(FUNC_RECORD_SIZE)
+            .take(l.num_funcs as usize)
+            .enumerate()
+        {
+            let word = |k: usize| u32::from_le_bytes([r[k], r[k + 1], r[k + 2], r[k + 3]]);
+            let (type_index, offset, len) = (word(0), word(4), word(8));
+            let index = i as u32;
+            let is_import = index < l.num_imported;
+            let end = u64::from(offset) + u64::from(len);
+            let ok = type_index < l.num_types
+                && if is_import {
+                    offset == IMPORTED
+                } else {
+                    offset != IMPORTED && end <= l.text_len
+                };
+            if !ok {
+                // The per-record check names what is wrong.
+                self.get(index)?;
+            }
+            if !is_import {
+                if u64::from(offset) < prev_end {
                     return Err(invalid(
                         FUNCS,
                         format!("function {i}: code not in index order"),
                     ));
                 }
-                prev_end = c.range.end();
+                prev_end = end;
             }
+        }
+        // `parse` checked the length against the count; re-check in case
+        // this table was built by `empty`.
+        if records.len() / FUNC_RECORD_SIZE < l.num_funcs as usize {
+            self.get(l.num_funcs - 1)?;
         }
         Ok(())
     }
@@ -508,13 +536,20 @@ mod tests {
             let b = patch(record(3, field), v);
             let t = FuncTable::parse(&b, limits()).unwrap();
             assert!(t.get(3).is_err(), "field {field} = {v}");
+            assert_eq!(
+                t.validate().unwrap_err().to_string(),
+                t.get(3).unwrap_err().to_string()
+            );
             assert_eq!(t.func_at(40), None);
         }
         // A defined function marked as an import and the reverse.
         let b = patch(record(1, 1), IMPORTED);
         assert!(FuncTable::parse(&b, limits()).unwrap().get(1).is_err());
+        assert!(FuncTable::parse(&b, limits()).unwrap().validate().is_err());
         let b = patch(record(0, 1), 0);
         assert!(FuncTable::parse(&b, limits()).unwrap().get(0).is_err());
+        assert!(FuncTable::parse(&b, limits()).unwrap().validate().is_err());
+        assert!(FuncTable::empty(limits()).validate().is_err());
         // Out of order: each record is fine, `validate` sees the order, and
         // lookups never name a function whose code does not contain the PC.
         let b = patch(record(2, 1), 0);

@@ -16,7 +16,10 @@
 //! that with a host and names every field that differs.
 
 use crate::bytes::read_u32;
-use crate::{FormatError, ModuleInfo};
+pub use crate::memory::MemoryStrategy;
+use crate::memory::{MAX_GUARD_RESERVATION, MAX_GUARD_SIZE, MIN_GUARD_RESERVATION};
+use crate::sections::{Hashed, SectionId, SECTIONS};
+use crate::{FormatError, ModuleInfo, WasmFeatures};
 use serde::{Deserialize, Serialize};
 
 /// First bytes of `.wasmc.meta`.
@@ -24,63 +27,7 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 
 /// Version of the artifact format. Bump on any change to a section's
 /// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
-pub const FORMAT_VERSION: u32 = 2;
-
-/// Cranelift ISA flag names and the Rust target-feature names they map to.
-/// The header lists the Rust names; the loader checks them against the host CPU.
-pub const CPU_FEATURE_NAMES: &[(&str, &str)] = &[
-    ("has_sse3", "sse3"),
-    ("has_ssse3", "ssse3"),
-    ("has_sse41", "sse4.1"),
-    ("has_sse42", "sse4.2"),
-    ("has_popcnt", "popcnt"),
-    ("has_avx", "avx"),
-    ("has_avx2", "avx2"),
-    ("has_fma", "fma"),
-    ("has_bmi1", "bmi1"),
-    ("has_bmi2", "bmi2"),
-    ("has_lzcnt", "lzcnt"),
-    ("has_avx512bitalg", "avx512bitalg"),
-    ("has_avx512dq", "avx512dq"),
-    ("has_avx512f", "avx512f"),
-    ("has_avx512vl", "avx512vl"),
-    ("has_avx512vbmi", "avx512vbmi"),
-    ("has_cmpxchg16b", "cmpxchg16b"),
-    ("has_lse", "lse"),
-    ("has_pauth", "paca"),
-    ("has_fp16", "fp16"),
-];
-
-/// How linear memory accesses are kept in bounds. The loader must allocate
-/// memories to match, so this is part of the ABI.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum MemoryStrategy {
-    /// Each memory reserves `reservation` bytes of address space followed by
-    /// `guard` bytes of inaccessible guard region; 32-bit accesses with a
-    /// static offset below `guard` are not bounds-checked and an out-of-bounds
-    /// access faults into the reservation's inaccessible tail or the guard.
-    /// The base never moves.
-    Guard {
-        /// Bytes of address space reserved per memory (4 GiB).
-        reservation: u64,
-        /// Bytes of guard region after the reservation.
-        guard: u64,
-    },
-    /// Every access is compared with the memory's current length; memories
-    /// reserve only what they need, and the base may move on `memory.grow`.
-    Explicit,
-}
-
-impl core::fmt::Display for MemoryStrategy {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            MemoryStrategy::Guard { reservation, guard } => {
-                write!(f, "guard (reservation {reservation:#x}, guard {guard:#x})")
-            }
-            MemoryStrategy::Explicit => f.write_str("explicit bounds checks"),
-        }
-    }
-}
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Cranelift optimization level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -134,12 +81,13 @@ pub struct ArtifactHeader {
     pub cpu_features: Vec<String>,
     /// Code generation settings.
     pub settings: CodegenSettings,
-    /// Enabled Wasm proposals.
-    pub wasm_features: Vec<String>,
+    /// The Wasm features (proposals) the module uses; a loader refuses
+    /// bits it does not know.
+    pub wasm_features: WasmFeatures,
     /// SHA-256 over this header encoded with a zero `content_hash`, then
-    /// `.text`, then every `.wasmc.*` section but `.wasmc.meta` in
-    /// [`crate::sections::WASMC_SECTIONS`] order, then the encoded
-    /// `ModuleInfo`; each part prefixed with its length as u64 LE. The header
+    /// `.text` and every `.wasmc.*` section but `.wasmc.meta` in
+    /// [`SECTIONS`] order, then the encoded `ModuleInfo` ([`content_hash`]);
+    /// each part prefixed with its length as u64 LE. The header
     /// is covered because its CPU features and memory strategy decide what
     /// the code may assume (a smaller guard region or a dropped feature would
     /// pass the host check and make the code unsound).
@@ -215,20 +163,30 @@ impl ArtifactHeader {
                 }),
             }
         }
-        if let MemoryStrategy::Guard { reservation, guard } = self.settings.memory {
-            if !((1u64 << 32)..=(1u64 << 33)).contains(&reservation) || guard > (1 << 32) {
-                out.push(Mismatch {
-                    field: "memory strategy",
-                    artifact: self.settings.memory.to_string(),
-                    host: "a reservation of 4 to 8 GiB and a guard of at most 4 GiB".into(),
-                });
-            }
+        for name in WasmFeatures::from_bits_retain(self.wasm_features.unknown()).names() {
+            out.push(Mismatch {
+                field: "wasm feature",
+                artifact: name,
+                host: "a loader that does not know this feature".into(),
+            });
+        }
+        if !self.settings.memory.is_supported() {
+            out.push(Mismatch {
+                field: "memory strategy",
+                artifact: self.settings.memory.to_string(),
+                host: format!(
+                    "a reservation of {} to {} GiB and a guard of at most {} GiB",
+                    MIN_GUARD_RESERVATION >> 30,
+                    MAX_GUARD_RESERVATION >> 30,
+                    MAX_GUARD_SIZE >> 30
+                ),
+            });
         }
         out
     }
 }
 
-const WHAT: &str = "section `.wasmc.meta`";
+const WHAT: &str = crate::sections::section_what!(meta);
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
@@ -319,14 +277,15 @@ pub fn decode_module_info(bytes: &[u8]) -> Result<ModuleInfo, FormatError> {
     Ok(info)
 }
 
-/// Computes [`ArtifactHeader::content_hash`] from the header (its own
-/// `content_hash` is ignored), `.text`, the other sections in
-/// [`crate::sections::WASMC_SECTIONS`] order (without `.wasmc.meta`), and the
-/// encoded `ModuleInfo`.
-pub fn content_hash(
+/// Computes [`ArtifactHeader::content_hash`]: SHA-256 over the header
+/// encoded with a zero `content_hash`, then the bytes of every section that
+/// [`SECTIONS`] marks [`Hashed::Bytes`], in table order, then the encoded
+/// `ModuleInfo`; each part prefixed with its length as u64 LE. `section`
+/// gives a section's bytes (empty for an absent optional one); it is not
+/// asked for `.wasmc.meta`.
+pub fn content_hash<'a>(
     header: &ArtifactHeader,
-    text: &[u8],
-    other_sections: &[&[u8]],
+    section: impl Fn(SectionId) -> &'a [u8],
     module_info: &[u8],
 ) -> [u8; 32] {
     use sha2::{Digest, Sha256};
@@ -337,14 +296,15 @@ pub fn content_hash(
     let header_bytes =
         bincode::serde::encode_to_vec(&unhashed, bincode_config()).expect("header encodes");
     let mut h = Sha256::new();
-    for part in [&header_bytes[..], text]
-        .into_iter()
-        .chain(other_sections.iter().copied())
-        .chain(core::iter::once(module_info))
-    {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part);
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    part(&header_bytes);
+    for s in SECTIONS.iter().filter(|s| s.hashed == Hashed::Bytes) {
+        part(section(s.id));
     }
+    part(module_info);
     h.finalize().into()
 }
 
@@ -363,13 +323,10 @@ mod tests {
             cpu_features: vec!["sse4.1".into(), "avx512f".into()],
             settings: CodegenSettings {
                 opt_level: OptLevel::Speed,
-                memory: MemoryStrategy::Guard {
-                    reservation: 1 << 32,
-                    guard: 1 << 31,
-                },
+                memory: MemoryStrategy::DEFAULT_GUARD,
                 cranelift_flags: vec!["opt_level=speed".into()],
             },
-            wasm_features: vec!["simd".into()],
+            wasm_features: WasmFeatures::SIMD,
             content_hash: [7; 32],
         }
     }
@@ -393,7 +350,7 @@ mod tests {
         let e = decode_header(&bytes).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "artifact format version 9, this loader supports version 2"
+            "artifact format version 9, this loader supports version 3"
         );
         bytes[0] = b'X';
         assert!(decode_header(&bytes)
@@ -441,5 +398,42 @@ mod tests {
         );
         assert_eq!(m[1].field, "cpu feature");
         assert_eq!(m[1].artifact, "avx512f");
+    }
+
+    #[test]
+    fn content_hash_covers_every_section_but_meta() {
+        let h = header();
+        let bytes: Vec<Vec<u8>> = SectionId::ALL.iter().map(|&id| vec![id as u8; 3]).collect();
+        let base = content_hash(&h, |id| &bytes[id as usize], b"info");
+        for s in &SECTIONS {
+            let mut changed = bytes.clone();
+            changed[s.id as usize].push(0);
+            let hash = content_hash(&h, |id| &changed[id as usize], b"info");
+            assert_eq!(hash == base, s.hashed != Hashed::Bytes, "{}", s.name);
+        }
+        assert_ne!(base, content_hash(&h, |id| &bytes[id as usize], b"infO"));
+        // The header's own hash field is not covered; its other fields are.
+        let mut h2 = h.clone();
+        h2.content_hash = [1; 32];
+        assert_eq!(base, content_hash(&h2, |id| &bytes[id as usize], b"info"));
+        h2.settings.memory = MemoryStrategy::Explicit;
+        assert_ne!(base, content_hash(&h2, |id| &bytes[id as usize], b"info"));
+    }
+
+    #[test]
+    fn unknown_wasm_features_are_refused() {
+        let mut h = header();
+        h.wasm_features = WasmFeatures::from_bits_retain(WasmFeatures::TAIL_CALL.bits() | 1 << 30);
+        let has = |_: &str| Some(true);
+        let host = HostInfo {
+            arch: "x86_64",
+            os: "linux",
+            pointer_bytes: 8,
+            has_feature: &has,
+        };
+        let m = h.check_host(&host);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].field, "wasm feature");
+        assert_eq!(m[0].artifact, "unknown-bit-30");
     }
 }

@@ -6,18 +6,25 @@
 //! Cranelift; the types are plain data so that `wasmc inspect` and the loader can
 //! use them without a compiler.
 //!
-//! - [`sections`]: ELF section and symbol names.
+//! - [`sections`]: the section table ([`sections::SECTIONS`]: names,
+//!   alignment, hash coverage and order) and symbol names.
 //! - [`header`]: the fixed-layout prefix of `.wasmc.meta` that says whether a
 //!   host can load an artifact.
+//! - [`memory`]: the memory strategies and the guard and reservation sizes.
+//! - [`cpu`]: the CPU features an artifact may rely on, by architecture.
 //! - [`module_info`]: the module's metadata ([`ModuleInfo`]).
 //! - [`vmoffsets`]: the VMContext layout and every other runtime structure that
 //!   compiled code touches.
 //! - [`builtins`]: the libcall list (index = position).
+//! - [`features`]: the WebAssembly features (proposals), their names and bits.
 //! - [`funcs`]: the function index space (`.wasmc.funcs` records and
 //!   `.wasmc.names`), read in place so that loading does not grow with the
 //!   number of functions.
 //! - [`trap`], [`stack_map`], [`addrmap`]: per-PC tables, each with a builder
-//!   and a zero-copy reader that bounds-checks everything it reads.
+//!   and a zero-copy reader that bounds-checks everything it reads, and a
+//!   `validate` that checks every entry against `.text` (sorted, inside the
+//!   code, indices and slot offsets in range). The loader runs them when it
+//!   parses an artifact and `wasmc inspect` reports what they find.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -25,15 +32,20 @@
 pub mod addrmap;
 pub mod builtins;
 pub mod bytes;
+pub mod cpu;
+pub mod features;
 pub mod funcs;
 pub mod header;
+pub mod memory;
 pub mod module_info;
 pub mod sections;
 pub mod stack_map;
 pub mod trap;
 pub mod vmoffsets;
 
-pub use header::{ArtifactHeader, CodegenSettings, MemoryStrategy, OptLevel};
+pub use features::WasmFeatures;
+pub use header::{ArtifactHeader, CodegenSettings, OptLevel};
+pub use memory::MemoryStrategy;
 pub use module_info::*;
 pub use trap::TrapCode;
 pub use vmoffsets::VMOffsets;
@@ -66,6 +78,16 @@ pub enum FormatError {
         /// Version this build understands.
         supported: u32,
     },
+    /// One entry of a per-PC table or of the function table is wrong.
+    #[error("section `{section}`: entry {entry}: {detail}")]
+    Entry {
+        /// ELF name of the section.
+        section: &'static str,
+        /// Index of the entry in the section.
+        entry: u64,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The metadata could not be decoded.
     #[error("{what}: cannot decode: {detail}")]
     Decode {
@@ -87,3 +109,6 @@ pub const WASM_PAGE_SIZE: u64 = 65536;
 
 /// Largest number of pages a 32-bit memory can have.
 pub const WASM32_MAX_PAGES: u64 = 65536;
+
+/// Largest number of pages a 64-bit memory (memory64) can have.
+pub const WASM64_MAX_PAGES: u64 = 1 << 48;

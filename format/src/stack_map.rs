@@ -34,6 +34,7 @@
 //! that the stack map lists (Cranelift's user stack maps do this).
 
 use crate::bytes::{push_u32, read_u32, read_u32_at, search_u32};
+use crate::sections::ELF_WASMC_STACKMAPS;
 use crate::FormatError;
 use std::collections::HashMap;
 
@@ -127,7 +128,7 @@ pub struct StackMapSection<'a> {
     count: usize,
 }
 
-const WHAT: &str = "section `.wasmc.stackmaps`";
+const WHAT: &str = crate::sections::section_what!(stackmaps);
 
 impl<'a> StackMapSection<'a> {
     /// Checks that the key and offset arrays fit. Records are checked on lookup.
@@ -207,6 +208,52 @@ impl<'a> StackMapSection<'a> {
     }
 }
 
+impl StackMapSection<'_> {
+    /// Checks every entry: return addresses strictly increasing and inside
+    /// `.text` (`0 < ret <= text_len`: a call may end the code), every record
+    /// readable, and every slot (`pointer_bytes` wide) inside its frame
+    /// (`slot + pointer_bytes <= frame_span`), so that a collector following
+    /// a validated map reads only the frame it describes.
+    pub fn validate(&self, text_len: u64, pointer_bytes: u32) -> Result<(), FormatError> {
+        let entry = |i: usize, detail: String| FormatError::Entry {
+            section: ELF_WASMC_STACKMAPS,
+            entry: i as u64,
+            detail,
+        };
+        let mut prev: Option<u32> = None;
+        for (i, e) in self.iter().enumerate() {
+            let (ret, map) = e?;
+            if prev.is_some_and(|p| ret <= p) {
+                return Err(entry(
+                    i,
+                    format!("return address {ret:#x} is not above the previous one"),
+                ));
+            }
+            if ret == 0 || u64::from(ret) > text_len {
+                return Err(entry(
+                    i,
+                    format!(
+                        "return address {ret:#x} points outside `.text` (length {text_len:#x})"
+                    ),
+                ));
+            }
+            for slot in map.slots() {
+                if u64::from(slot) + u64::from(pointer_bytes) > u64::from(map.frame_span) {
+                    return Err(entry(
+                        i,
+                        format!(
+                            "slot offset {slot:#x} is outside the frame (span {:#x})",
+                            map.frame_span
+                        ),
+                    ));
+                }
+            }
+            prev = Some(ret);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +306,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn validate_names_the_entry() {
+        let bytes = sample();
+        let s = StackMapSection::parse(&bytes).unwrap();
+        s.validate(90, 8).unwrap();
+        let e = s.validate(89, 8).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "section `.wasmc.stackmaps`: entry 2: return address 0x5a points outside `.text` (length 0x59)"
+        );
+        // Slot 16 of 8 bytes does not fit a 20-byte frame.
+        let mut b = StackMapBuilder::default();
+        b.push(4, 24, vec![16]);
+        b.push(8, 20, vec![8, 16]);
+        let bytes = b.finish();
+        let e = StackMapSection::parse(&bytes)
+            .unwrap()
+            .validate(100, 8)
+            .unwrap_err();
+        assert!(matches!(e, FormatError::Entry { entry: 1, .. }), "{e}");
+        assert!(e.to_string().contains("slot offset 0x10"), "{e}");
+        // A zero return address cannot follow a call.
+        let mut b = StackMapBuilder::default();
+        b.push(0, 8, vec![]);
+        let bytes = b.finish();
+        assert!(StackMapSection::parse(&bytes)
+            .unwrap()
+            .validate(100, 8)
+            .is_err());
+        // Keys out of order (the builder sorts, so swap them by hand).
+        let mut bytes = sample();
+        bytes[4..8].copy_from_slice(&50u32.to_le_bytes());
+        let e = StackMapSection::parse(&bytes)
+            .unwrap()
+            .validate(100, 8)
+            .unwrap_err();
+        assert!(matches!(e, FormatError::Entry { entry: 1, .. }), "{e}");
+        StackMapSection::parse(&[]).unwrap().validate(0, 8).unwrap();
     }
 }

@@ -14,6 +14,7 @@
 //! Codes are validated with [`TrapCode::from_u8`] on every read, never cast.
 
 use crate::bytes::{push_u32, read_u32, search_u32};
+use crate::sections::ELF_WASMC_TRAPS;
 use crate::FormatError;
 
 macro_rules! trap_codes {
@@ -123,7 +124,7 @@ pub struct TrapTable<'a> {
     count: usize,
 }
 
-const WHAT: &str = "section `.wasmc.traps`";
+const WHAT: &str = crate::sections::section_what!(traps);
 
 impl<'a> TrapTable<'a> {
     /// Checks the section's size against its count. The codes are checked on
@@ -185,6 +186,54 @@ impl<'a> TrapTable<'a> {
     }
 }
 
+impl TrapTable<'_> {
+    /// Checks every entry: offsets strictly increasing and inside `.text`
+    /// (`text_len` bytes), codes known. A table that passes cannot make a
+    /// lookup return a site outside the code.
+    pub fn validate(&self, text_len: u64) -> Result<(), FormatError> {
+        // `parse` checked that the offsets and codes fill the section. One
+        // branch-light pass finds the first wrong entry; `entry_error` then
+        // says what is wrong with it.
+        let n = self.count;
+        let offsets = self.data.get(4..4 + n * 4).unwrap_or_default();
+        let codes = self.data.get(4 + n * 4..).unwrap_or_default();
+        let mut prev: i64 = -1;
+        let bad = offsets.chunks_exact(4).zip(codes).position(|(o, &c)| {
+            let off = i64::from(u32::from_le_bytes([o[0], o[1], o[2], o[3]]));
+            let ok = off > prev && (off as u64) < text_len && TrapCode::from_u8(c).is_some();
+            prev = off;
+            !ok
+        });
+        match bad {
+            None => Ok(()),
+            Some(i) => Err(self.entry_error(i, text_len)),
+        }
+    }
+
+    /// What is wrong with entry `i`, which [`Self::validate`] found wrong.
+    #[cold]
+    fn entry_error(&self, i: usize, text_len: u64) -> FormatError {
+        let entry = |detail: String| FormatError::Entry {
+            section: ELF_WASMC_TRAPS,
+            entry: i as u64,
+            detail,
+        };
+        let at = |i: usize| read_u32(self.data, 4 + i * 4);
+        let Some(off) = at(i) else {
+            return entry("truncated".to_string());
+        };
+        if let Err(e) = self.code_at(i) {
+            return e;
+        }
+        if i > 0 && at(i - 1).is_some_and(|p| off <= p) {
+            return entry(format!("offset {off:#x} is not above the previous one"));
+        }
+        entry(format!(
+            "offset {off:#x} points outside `.text` (length {text_len:#x})"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +278,43 @@ mod tests {
         let mut huge = bytes.clone();
         huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(TrapTable::parse(&huge).is_err());
+    }
+
+    /// A table with the given raw offsets and one code for all.
+    fn raw(offsets: &[u32]) -> Vec<u8> {
+        let mut out = Vec::new();
+        push_u32(&mut out, offsets.len() as u32);
+        for o in offsets {
+            push_u32(&mut out, *o);
+        }
+        out.extend(offsets.iter().map(|_| TrapCode::MemoryOutOfBounds as u8));
+        out
+    }
+
+    #[test]
+    fn validate_names_the_entry() {
+        let ok = raw(&[0, 4, 15]);
+        TrapTable::parse(&ok).unwrap().validate(16).unwrap();
+        let e = TrapTable::parse(&ok).unwrap().validate(15).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "section `.wasmc.traps`: entry 2: offset 0xf points outside `.text` (length 0xf)"
+        );
+        let unsorted = raw(&[0, 8, 4]);
+        let e = TrapTable::parse(&unsorted)
+            .unwrap()
+            .validate(16)
+            .unwrap_err();
+        assert!(matches!(e, FormatError::Entry { entry: 2, .. }), "{e}");
+        let dup = raw(&[4, 4]);
+        assert!(TrapTable::parse(&dup).unwrap().validate(16).is_err());
+        let mut bad_code = raw(&[1]);
+        *bad_code.last_mut().unwrap() = 0xee;
+        let e = TrapTable::parse(&bad_code)
+            .unwrap()
+            .validate(16)
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown trap code 238"), "{e}");
+        TrapTable::parse(&[]).unwrap().validate(0).unwrap();
     }
 }

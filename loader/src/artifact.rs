@@ -7,9 +7,13 @@
 //! artifacts for other machines. [`crate::Module`] builds on it.
 //!
 //! Everything read here is untrusted: section ranges are checked against the
-//! file, and the function records and per-PC tables are parsed (count against
-//! length) once so that later lookups only bounds-check. Nothing here costs
-//! time per function: each function record is checked when it is read.
+//! file and aligned as [`wasmc_format::sections::SECTIONS`] says, and every
+//! entry of the tables the runtime relies on is checked once with format's
+//! validators ([`ParsedArtifact::validate_runtime_tables`]: function records,
+//! trap table, stack maps: sorted, inside `.text`, indices and stack-map
+//! slots in range), so that later lookups only bounds-check. That pass reads
+//! each table once, in place (nothing is decoded into memory); everything
+//! else here is O(1) in the number of functions.
 
 use crate::error::LoadError;
 use object::read::elf::ElfFile64;
@@ -18,10 +22,7 @@ use std::ops::Range;
 use wasmc_format::addrmap::AddrMap;
 use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
 use wasmc_format::header::{decode_header, decode_module_info, HostInfo, Mismatch};
-use wasmc_format::sections::{
-    ELF_TEXT, ELF_WASMC_ADDRMAP, ELF_WASMC_DATA, ELF_WASMC_FUNCS, ELF_WASMC_META, ELF_WASMC_NAMES,
-    ELF_WASMC_STACKMAPS, ELF_WASMC_TRAPS, PAGE_ALIGN,
-};
+use wasmc_format::sections::{is_wasmc_section, SectionId, ELF_TEXT, SECTIONS};
 use wasmc_format::stack_map::StackMapSection;
 use wasmc_format::trap::TrapTable;
 use wasmc_format::{ArtifactHeader, ModuleInfo};
@@ -54,8 +55,9 @@ pub struct RelocationInfo {
     pub addend: i64,
 }
 
-/// Byte ranges (in the artifact) of the sections the loader uses. Optional
-/// tables that are absent are empty ranges.
+/// Byte ranges (in the artifact) of the sections of
+/// [`wasmc_format::sections::SECTIONS`]. Optional sections that are absent are
+/// empty ranges.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SectionRanges {
     /// `.text`.
@@ -74,6 +76,35 @@ pub struct SectionRanges {
     pub addrmap: Range<usize>,
     /// `.wasmc.data`.
     pub data: Range<usize>,
+}
+
+impl SectionRanges {
+    /// The range of section `id`.
+    pub fn get(&self, id: SectionId) -> &Range<usize> {
+        match id {
+            SectionId::Text => &self.text,
+            SectionId::Meta => &self.meta,
+            SectionId::Funcs => &self.funcs,
+            SectionId::Names => &self.names,
+            SectionId::Traps => &self.traps,
+            SectionId::StackMaps => &self.stackmaps,
+            SectionId::AddrMap => &self.addrmap,
+            SectionId::Data => &self.data,
+        }
+    }
+
+    fn get_mut(&mut self, id: SectionId) -> &mut Range<usize> {
+        match id {
+            SectionId::Text => &mut self.text,
+            SectionId::Meta => &mut self.meta,
+            SectionId::Funcs => &mut self.funcs,
+            SectionId::Names => &mut self.names,
+            SectionId::Traps => &mut self.traps,
+            SectionId::StackMaps => &mut self.stackmaps,
+            SectionId::AddrMap => &mut self.addrmap,
+            SectionId::Data => &mut self.data,
+        }
+    }
 }
 
 /// A parsed and validated artifact, borrowing its bytes.
@@ -118,17 +149,7 @@ impl<'a> ParsedArtifact<'a> {
 
         let mut sections = Vec::new();
         let mut relocations = Vec::new();
-        let mut found: [Option<Range<usize>>; 8] = Default::default();
-        let names = [
-            ELF_TEXT,
-            ELF_WASMC_META,
-            ELF_WASMC_FUNCS,
-            ELF_WASMC_NAMES,
-            ELF_WASMC_TRAPS,
-            ELF_WASMC_STACKMAPS,
-            ELF_WASMC_ADDRMAP,
-            ELF_WASMC_DATA,
-        ];
+        let mut found: [Option<Range<usize>>; SECTIONS.len()] = Default::default();
         for section in elf.sections() {
             let name = section.name().map_err(elf_err)?.to_string();
             let (file_offset, file_size) = section.file_range().unwrap_or((0, 0));
@@ -170,7 +191,8 @@ impl<'a> ParsedArtifact<'a> {
                     addend: reloc.addend(),
                 });
             }
-            if let Some(slot) = names.iter().position(|n| *n == name) {
+            if let Some(id) = SectionId::from_name(&name) {
+                let slot = id as usize;
                 if found[slot].is_some() {
                     return Err(section_err(&name, "appears more than once"));
                 }
@@ -200,31 +222,33 @@ impl<'a> ParsedArtifact<'a> {
             }
         }
 
-        let [text, meta, funcs, func_names, traps, stackmaps, addrmap, data] = found;
-        let text = text.ok_or(LoadError::MissingSection(ELF_TEXT))?;
-        let meta = meta.ok_or(LoadError::MissingSection(ELF_WASMC_META))?;
-        let funcs = funcs.ok_or(LoadError::MissingSection(ELF_WASMC_FUNCS))?;
-        let traps = traps.ok_or(LoadError::MissingSection(ELF_WASMC_TRAPS))?;
-        let at = text.start;
-        let empty = || at..at;
-        let ranges = SectionRanges {
-            text,
-            meta,
-            funcs,
-            names: func_names.unwrap_or_else(empty),
-            traps,
-            stackmaps: stackmaps.unwrap_or_else(empty),
-            addrmap: addrmap.unwrap_or_else(empty),
-            data: data.unwrap_or_else(empty),
-        };
-        if !ranges.text.is_empty() && (ranges.text.start as u64 & (PAGE_ALIGN - 1)) != 0 {
-            return Err(section_err(
-                ELF_TEXT,
-                format!(
-                    "file offset {:#x} is not aligned to {PAGE_ALIGN:#x} bytes",
-                    ranges.text.start
-                ),
-            ));
+        // Absent optional sections read as empty ranges at `.text`'s start.
+        let text = found[SectionId::Text as usize]
+            .clone()
+            .ok_or(LoadError::MissingSection(ELF_TEXT))?;
+        let mut ranges = SectionRanges::default();
+        for (spec, range) in SECTIONS.iter().zip(found) {
+            *ranges.get_mut(spec.id) = match range {
+                Some(r) => r,
+                None if spec.required => return Err(LoadError::MissingSection(spec.name)),
+                None => text.start..text.start,
+            };
+        }
+        // `.text` and `.wasmc.data` are mapped in place, so their file
+        // offsets must be page aligned; the tables are read byte-wise but are
+        // held to their alignment too, so that every artifact looks like the
+        // compiler's.
+        for spec in &SECTIONS {
+            let r = ranges.get(spec.id);
+            if !r.is_empty() && (r.start as u64) & (spec.align - 1) != 0 {
+                return Err(section_err(
+                    spec.name,
+                    format!(
+                        "file offset {:#x} is not aligned to {:#x} bytes",
+                        r.start, spec.align
+                    ),
+                ));
+            }
         }
 
         let meta_bytes = &bytes[ranges.meta.clone()];
@@ -253,13 +277,10 @@ impl<'a> ParsedArtifact<'a> {
             sections,
             relocations,
         };
-        // Check the tables' counts against their lengths once (O(1) each:
-        // records are checked when read).
         parsed.funcs()?.check_imports(&parsed.info.imports)?;
         parsed.names()?;
-        parsed.trap_table()?;
-        parsed.stack_maps()?;
         parsed.addr_map()?;
+        parsed.validate_runtime_tables()?;
         Ok(parsed)
     }
 
@@ -300,23 +321,17 @@ impl<'a> ParsedArtifact<'a> {
 
     /// Byte range of the section called `name` among those the loader uses.
     pub fn section_range(&self, name: &str) -> Option<Range<usize>> {
-        let r = &self.ranges;
-        Some(match name {
-            ELF_TEXT => r.text.clone(),
-            ELF_WASMC_META => r.meta.clone(),
-            ELF_WASMC_FUNCS => r.funcs.clone(),
-            ELF_WASMC_NAMES => r.names.clone(),
-            ELF_WASMC_TRAPS => r.traps.clone(),
-            ELF_WASMC_STACKMAPS => r.stackmaps.clone(),
-            ELF_WASMC_ADDRMAP => r.addrmap.clone(),
-            ELF_WASMC_DATA => r.data.clone(),
-            _ => return None,
-        })
+        SectionId::from_name(name).map(|id| self.ranges.get(id).clone())
     }
 
     /// Bytes of the section called `name` among those the loader uses.
     pub fn section_data(&self, name: &str) -> Option<&'a [u8]> {
         self.section_range(name).map(|r| &self.bytes[r])
+    }
+
+    /// Bytes of section `id` (empty for an absent optional section).
+    pub fn section(&self, id: SectionId) -> &'a [u8] {
+        &self.bytes[self.ranges.get(id).clone()]
     }
 
     /// `.text`.
@@ -345,6 +360,33 @@ impl<'a> ParsedArtifact<'a> {
         )?)
     }
 
+    /// Checks every entry of the tables the runtime relies on, with format's
+    /// validators: the function records (type indices in range, code inside
+    /// `.text` and in index order), the trap table (sorted, inside `.text`,
+    /// known codes) and the stack maps (sorted, inside `.text`, every slot
+    /// inside its frame). The first wrong entry is an error naming its section
+    /// and index. [`parse`] runs it: one pass over each table, in place.
+    ///
+    /// [`parse`]: ParsedArtifact::parse
+    pub fn validate_runtime_tables(&self) -> Result<(), LoadError> {
+        let text_len = self.ranges.text.len() as u64;
+        self.funcs()?.validate()?;
+        self.trap_table()?.validate(text_len)?;
+        self.stack_maps()?
+            .validate(text_len, u32::from(self.header.pointer_bytes))?;
+        Ok(())
+    }
+
+    /// [`Self::validate_runtime_tables`], plus the address map (in code
+    /// order, inside `.text`). The runtime reads the address map only to put
+    /// Wasm offsets in backtraces, each read bounds-checked, so loading does
+    /// not pay for this pass; `wasmc inspect` does.
+    pub fn validate_tables(&self) -> Result<(), LoadError> {
+        self.validate_runtime_tables()?;
+        self.addr_map()?.validate(self.ranges.text.len() as u64)?;
+        Ok(())
+    }
+
     /// The trap table.
     pub fn trap_table(&self) -> Result<TrapTable<'a>, LoadError> {
         Ok(TrapTable::parse(&self.bytes[self.ranges.traps.clone()])?)
@@ -371,8 +413,11 @@ impl<'a> ParsedArtifact<'a> {
     /// Fails with [`LoadError::Relocation`] for the first relocation that
     /// patches `.text` or a wasmc section: the loader applies none.
     pub fn check_relocations(&self) -> Result<(), LoadError> {
-        let ours = |s: &str| s == ELF_TEXT || s.starts_with(".wasmc.");
-        match self.relocations.iter().find(|r| ours(&r.section)) {
+        match self
+            .relocations
+            .iter()
+            .find(|r| is_wasmc_section(&r.section))
+        {
             Some(r) => Err(LoadError::Relocation {
                 section: r.section.clone(),
                 offset: r.offset,
@@ -385,21 +430,10 @@ impl<'a> ParsedArtifact<'a> {
 
     /// Recomputes the content hash and compares it with the header's.
     pub fn verify_content_hash(&self) -> Result<(), LoadError> {
-        let r = &self.ranges;
-        let b = self.bytes;
-        let others = [
-            &b[r.funcs.clone()],
-            &b[r.names.clone()],
-            &b[r.traps.clone()],
-            &b[r.stackmaps.clone()],
-            &b[r.addrmap.clone()],
-            &b[r.data.clone()],
-        ];
         let hash = wasmc_format::header::content_hash(
             &self.header,
-            &b[r.text.clone()],
-            &others,
-            &b[self.module_info_range.clone()],
+            |id| self.section(id),
+            &self.bytes[self.module_info_range.clone()],
         );
         if hash == self.header.content_hash {
             Ok(())
@@ -432,47 +466,35 @@ pub fn check_host(header: &ArtifactHeader) -> Vec<Mismatch> {
     header.check_host(&host)
 }
 
-/// Whether the host CPU has the feature with Rust name `name`; `None` if this
-/// loader does not know the name.
-#[cfg(target_arch = "x86_64")]
-pub fn host_has_feature(name: &str) -> Option<bool> {
-    use std::arch::is_x86_feature_detected as d;
-    Some(match name {
-        "sse2" => d!("sse2"),
-        "sse3" => d!("sse3"),
-        "ssse3" => d!("ssse3"),
-        "sse4.1" => d!("sse4.1"),
-        "sse4.2" => d!("sse4.2"),
-        "popcnt" => d!("popcnt"),
-        "avx" => d!("avx"),
-        "avx2" => d!("avx2"),
-        "fma" => d!("fma"),
-        "bmi1" => d!("bmi1"),
-        "bmi2" => d!("bmi2"),
-        "lzcnt" => d!("lzcnt"),
-        "avx512bitalg" => d!("avx512bitalg"),
-        "avx512dq" => d!("avx512dq"),
-        "avx512f" => d!("avx512f"),
-        "avx512vl" => d!("avx512vl"),
-        "avx512vbmi" => d!("avx512vbmi"),
-        "cmpxchg16b" => d!("cmpxchg16b"),
-        _ => return None,
-    })
-}
+/// Expands format's CPU feature list ([`wasmc_format::foreach_cpu_feature!`])
+/// into a run-time detection for this host's architecture.
+macro_rules! host_feature_detection {
+    (
+        x86_64 { $($x86:tt = $x86_flag:expr,)* }
+        aarch64 { $($arm:tt = $arm_flag:expr,)* }
+    ) => {
+        /// Whether the host CPU has the feature with Rust name `name`; `None`
+        /// if this loader does not know the name.
+        #[cfg(target_arch = "x86_64")]
+        pub fn host_has_feature(name: &str) -> Option<bool> {
+            Some(match name {
+                $($x86 => std::arch::is_x86_feature_detected!($x86),)*
+                _ => return None,
+            })
+        }
 
-/// Whether the host CPU has the feature with Rust name `name`; `None` if this
-/// loader does not know the name.
-#[cfg(target_arch = "aarch64")]
-pub fn host_has_feature(name: &str) -> Option<bool> {
-    use std::arch::is_aarch64_feature_detected as d;
-    Some(match name {
-        "neon" => d!("neon"),
-        "lse" => d!("lse"),
-        "paca" => d!("paca"),
-        "fp16" => d!("fp16"),
-        _ => return None,
-    })
+        /// Whether the host CPU has the feature with Rust name `name`; `None`
+        /// if this loader does not know the name.
+        #[cfg(target_arch = "aarch64")]
+        pub fn host_has_feature(name: &str) -> Option<bool> {
+            Some(match name {
+                $($arm => std::arch::is_aarch64_feature_detected!($arm),)*
+                _ => return None,
+            })
+        }
+    };
 }
+wasmc_format::foreach_cpu_feature!(host_feature_detection);
 
 /// Whether the host CPU has the feature with Rust name `name`; `None` if this
 /// loader does not know the name.
@@ -612,8 +634,7 @@ mod tests {
         let e = ParsedArtifact::parse(&bytes).unwrap_err().to_string();
         assert!(e.contains("exceeds `.text` length"), "{e}");
 
-        // A bad function record parses (records are checked when read) and
-        // is an error when read.
+        // A bad function record is refused when the artifact is parsed.
         let mut funcs = sample_funcs();
         funcs[0].code.as_mut().unwrap().range.len = 1000;
         let bytes = ArtifactBuilder {
@@ -622,10 +643,9 @@ mod tests {
             ..Default::default()
         }
         .build();
-        let a = ParsedArtifact::parse(&bytes).unwrap();
-        let e = a.funcs().unwrap().get(0).unwrap_err().to_string();
+        let e = ParsedArtifact::parse(&bytes).unwrap_err().to_string();
         assert!(e.contains("exceeds `.text` length"), "{e}");
-        assert!(a.funcs().unwrap().validate().is_err());
+        assert!(e.contains("function 0"), "{e}");
 
         // An import whose type disagrees with its record.
         let mut info = sample_info();
@@ -647,6 +667,64 @@ mod tests {
         .build();
         let e = ParsedArtifact::parse(&bytes).unwrap_err().to_string();
         assert!(e.contains("disagrees with function 0"), "{e}");
+    }
+
+    #[test]
+    fn wrong_table_entries_are_refused_naming_section_and_entry() {
+        let build = |traps: Vec<u8>, stackmaps: Vec<u8>, addrmap: Vec<u8>| {
+            ArtifactBuilder {
+                info: sample_info(),
+                funcs: sample_funcs(),
+                traps,
+                stackmaps,
+                addrmap,
+                ..Default::default()
+            }
+            .build()
+        };
+        // `.text` is 16 bytes.
+        let mut t = trap::TrapTableBuilder::default();
+        t.push(2, TrapCode::UnreachableCodeReached);
+        t.push(16, TrapCode::MemoryOutOfBounds);
+        let e = ParsedArtifact::parse(&build(t.finish(), vec![], vec![]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "section `.wasmc.traps`: entry 1: offset 0x10 points outside `.text` (length 0x10)"
+        );
+
+        let mut m = stack_map::StackMapBuilder::default();
+        m.push(4, 16, vec![0, 8]);
+        m.push(8, 16, vec![12]);
+        let e = ParsedArtifact::parse(&build(vec![], m.finish(), vec![]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("section `.wasmc.stackmaps`: entry 1: slot offset 0xc"),
+            "{e}"
+        );
+        let mut m = stack_map::StackMapBuilder::default();
+        m.push(17, 16, vec![]);
+        assert!(ParsedArtifact::parse(&build(vec![], m.finish(), vec![])).is_err());
+
+        let mut a = addrmap::AddrMapBuilder::default();
+        a.push(0, 1);
+        a.push(20, 2);
+        // The address map only feeds backtraces: parsing accepts it and the
+        // full validation (inspect's) refuses it.
+        let bytes = build(vec![], vec![], a.finish());
+        let parsed = ParsedArtifact::parse(&bytes).unwrap();
+        let e = parsed.validate_tables().unwrap_err().to_string();
+        assert!(e.starts_with("section `.wasmc.addrmap`: entry 1"), "{e}");
+
+        // The same tables within `.text` are accepted.
+        let mut m = stack_map::StackMapBuilder::default();
+        m.push(4, 16, vec![0, 8]);
+        let bytes = build(vec![], m.finish(), vec![]);
+        let a = ParsedArtifact::parse(&bytes).unwrap();
+        a.validate_tables().unwrap();
+        assert_eq!(a.stack_maps().unwrap().len(), 1);
     }
 
     #[test]

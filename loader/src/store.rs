@@ -1,103 +1,136 @@
-//! [`Store`]: owns everything instances create or use — instances and their
-//! VMContexts, host functions, memories, tables, globals, the runtime limits
-//! and the externref activations table.
+//! [`Store<T>`]: the public owner of a store's runtime state
+//! ([`StoreOpaque`], in `vm/store.rs`) and of the host data `T`; the
+//! [`AsContext`] / [`AsContextMut`] traits through which handles reach it
+//! from a `Store`, a [`crate::Caller`] or a [`StoreContextMut`]; and the
+//! installation of a [`ResourceLimiter`].
 //!
 //! Handles ([`crate::Func`], [`crate::Memory`], ...) are indices into the
-//! store's vectors tagged with the store's id; using one with another store
-//! panics. Nothing is freed before the store drops, so raw pointers that
-//! compiled code holds (VMContexts, definitions, funcrefs) stay valid.
-//! The store is single-threaded (not `Send`).
+//! store tagged with its id; using one with another store panics. Nothing
+//! is freed before the store drops.
+//!
+//! The `T` lives inside the runtime state (boxed as `dyn Any`, see
+//! `vm/store.rs`), so host functions reach it from the calling VMContext;
+//! every access downcasts, which cannot fail for the `T` of the
+//! `Store<T>` that made the context. `Store<T>` is `Send` when `T` is
+//! (`StoreOpaque` is `Send`, and `PhantomData<T>` carries `T`'s), and never
+//! `Sync`: a store is used by one thread at a time but may move between
+//! threads between calls.
 
-use crate::code::Module;
-use crate::externref::VMExternRefActivationsTable;
-use crate::func::FuncData;
-use crate::global::GlobalData;
-use crate::instance::InstanceData;
-use crate::memory::MemoryData;
-use crate::table::TableData;
-use crate::vmcontext::VMRuntimeLimits;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::engine::Engine;
+use crate::vm::gc::GcStats;
+pub use crate::vm::store::StoreOpaque;
+use crate::vm::store::{LimiterFn, ResourceLimiter};
+use std::any::Any;
+use std::marker::PhantomData;
 
-static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A handle's store id and index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Stored {
-    pub store_id: u64,
-    pub index: usize,
-}
-
-/// The store's contents. Reached through [`AsContext`] / [`AsContextMut`]
-/// from a [`Store`] or a [`crate::Caller`].
-pub struct StoreOpaque {
-    pub(crate) id: u64,
-    // Field order is drop order: references held by globals and tables are
-    // released (their own Drop) before the instances' VMContexts go away.
-    pub(crate) globals: Vec<GlobalData>,
-    pub(crate) tables: Vec<TableData>,
-    pub(crate) instances: Vec<InstanceData>,
-    pub(crate) funcs: Vec<FuncData>,
-    pub(crate) memories: Vec<MemoryData>,
-    pub(crate) activations: Box<VMExternRefActivationsTable>,
-    pub(crate) limits: Box<VMRuntimeLimits>,
-    /// Host functions by the address of their `VMFuncRef` (the funcrefs in
-    /// VMContexts are found through `func_ref_ranges`).
-    pub(crate) func_by_ref: HashMap<usize, usize>,
-    /// Each instance's `func_refs` array: start address -> (end, instance).
-    pub(crate) func_ref_ranges: BTreeMap<usize, (usize, usize)>,
-    pub(crate) modules: Vec<Module>,
-    pub(crate) max_wasm_stack: usize,
-    pub(crate) max_memory_pages: u64,
-    pub(crate) max_table_elements: u32,
-    /// Number of host-to-Wasm activations of this store in progress.
-    pub(crate) wasm_depth: u32,
-    /// Collect at every builtin and host call (testing).
-    pub(crate) gc_stress: bool,
-    /// Collector statistics.
-    pub(crate) gc_stats: crate::gc::GcStats,
-}
-
-/// A collection of instances and the objects they use. Single-threaded.
-pub struct Store {
+/// A collection of instances and the objects they use, with host data `T`.
+///
+/// ```
+/// use wasmc_loader::{Engine, Store};
+/// let engine = Engine::default();
+/// let mut store = Store::new(&engine, Vec::<String>::new());
+/// store.data_mut().push("hello".into());
+/// assert_eq!(store.data().len(), 1);
+/// assert_eq!(store.into_data(), vec!["hello".to_string()]);
+/// ```
+pub struct Store<T> {
     inner: Box<StoreOpaque>,
+    _marker: PhantomData<T>,
 }
 
-impl Default for Store {
-    fn default() -> Self {
-        Store::new()
-    }
+/// The host data of a store (checked downcast; see the module docs).
+pub(crate) fn data_ref<T: 'static>(s: &StoreOpaque) -> &T {
+    s.data
+        .downcast_ref::<T>()
+        .expect("store data accessed with another type than the store's")
 }
 
-impl Store {
-    /// An empty store with default limits: 512 KiB of Wasm stack, 65536
-    /// memory pages, 10,000,000 table elements.
-    pub fn new() -> Store {
+fn data_mut<T: 'static>(s: &mut StoreOpaque) -> &mut T {
+    s.data
+        .downcast_mut::<T>()
+        .expect("store data accessed with another type than the store's")
+}
+
+pub(crate) fn engine_of(s: &StoreOpaque) -> &Engine {
+    s.engine
+        .downcast_ref::<Engine>()
+        .expect("a store's engine is an Engine")
+}
+
+impl<T: 'static> Store<T> {
+    /// An empty store of `engine` holding `data`, with the engine's limits.
+    pub fn new(engine: &Engine, data: T) -> Store<T> {
+        let mut inner = Box::new(StoreOpaque::new(Box::new(engine.clone()), Box::new(data)));
+        let c = &engine.inner.config;
+        inner.max_wasm_stack = c.max_wasm_stack;
+        inner.max_memory_pages = c.max_memory_pages;
+        inner.max_table_elements = c.max_table_elements;
         Store {
-            inner: Box::new(StoreOpaque {
-                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
-                globals: Vec::new(),
-                tables: Vec::new(),
-                instances: Vec::new(),
-                funcs: Vec::new(),
-                memories: Vec::new(),
-                activations: Box::new(VMExternRefActivationsTable::new()),
-                limits: Box::default(),
-                func_by_ref: HashMap::new(),
-                func_ref_ranges: BTreeMap::new(),
-                modules: Vec::new(),
-                max_wasm_stack: 512 * 1024,
-                max_memory_pages: wasmc_format::WASM32_MAX_PAGES,
-                max_table_elements: 10_000_000,
-                wasm_depth: 0,
-                gc_stress: false,
-                gc_stats: crate::gc::GcStats::default(),
-            }),
+            inner,
+            _marker: PhantomData,
         }
     }
 
+    /// The host data.
+    pub fn data(&self) -> &T {
+        data_ref(&self.inner)
+    }
+
+    /// The host data, writable.
+    pub fn data_mut(&mut self) -> &mut T {
+        data_mut(&mut self.inner)
+    }
+
+    /// Consumes the store (dropping its instances) and returns the data.
+    pub fn into_data(self) -> T {
+        let mut inner = self.inner;
+        let data = std::mem::replace(&mut inner.data, Box::new(()));
+        // Instances, tables and globals go first, then the data is returned.
+        drop(inner);
+        *data
+            .downcast::<T>()
+            .expect("store data accessed with another type than the store's")
+    }
+
+    /// The engine the store was made with.
+    pub fn engine(&self) -> &Engine {
+        engine_of(&self.inner)
+    }
+
+    /// Installs a resource limiter: `f` returns it from the store's data
+    /// (as in Wasmtime, `store.limiter(|data| &mut data.limiter)`). It is
+    /// asked before memories and tables grow (a refusal makes `memory.grow`
+    /// return -1 in Wasm) and before each instantiation (instance, memory
+    /// and table counts and initial sizes; a refusal is an instantiation
+    /// error naming the limit).
+    ///
+    /// ```
+    /// use wasmc_loader::{Engine, ResourceLimiter, Store};
+    /// struct Cap(usize);
+    /// impl ResourceLimiter for Cap {
+    ///     fn memory_growing(&mut self, _: usize, desired: usize, _: Option<usize>)
+    ///         -> anyhow::Result<bool> { Ok(desired <= self.0) }
+    ///     fn table_growing(&mut self, _: usize, _: usize, _: Option<usize>)
+    ///         -> anyhow::Result<bool> { Ok(true) }
+    /// }
+    /// let mut store = Store::new(&Engine::default(), Cap(1 << 20));
+    /// store.limiter(|cap| cap);
+    /// ```
+    pub fn limiter(
+        &mut self,
+        mut f: impl (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + Sync + 'static,
+    ) {
+        let erased: LimiterFn = Box::new(move |data: &mut dyn Any| {
+            f(data
+                .downcast_mut::<T>()
+                .expect("store data accessed with another type than the store's"))
+        });
+        self.inner.limiter = Some(erased);
+    }
+
     /// Sets the most stack Wasm may use, in bytes, counted from the outermost
-    /// host-to-Wasm call on a thread.
+    /// host-to-Wasm call on a thread (default: the engine's
+    /// [`crate::Config::max_wasm_stack`]).
     pub fn set_max_wasm_stack(&mut self, bytes: usize) {
         self.inner.max_wasm_stack = bytes;
     }
@@ -118,7 +151,7 @@ impl Store {
     /// host functions called from Wasm collect with [`crate::Caller::gc`],
     /// which walks the Wasm frames below them.
     pub fn gc(&mut self) {
-        crate::gc::collect(&mut self.inner);
+        crate::vm::gc::collect(&mut self.inner);
     }
 
     /// Stress mode for testing the collector: when on, a collection runs at
@@ -129,131 +162,144 @@ impl Store {
     }
 
     /// The collector's statistics.
-    pub fn gc_stats(&self) -> crate::gc::GcStats {
+    pub fn gc_stats(&self) -> GcStats {
         self.inner.gc_stats()
     }
 }
 
-impl StoreOpaque {
-    pub(crate) fn gc_stats(&self) -> crate::gc::GcStats {
-        crate::gc::GcStats {
-            table_len: self.activations.len(),
-            table_capacity: self.activations.capacity(),
-            ..self.gc_stats
-        }
+impl<T: Default + 'static> Default for Store<T> {
+    /// A store of a default [`Engine`] with default data.
+    fn default() -> Self {
+        Store::new(&Engine::default(), T::default())
     }
+}
 
-    pub(crate) fn stored(&self, index: usize) -> Stored {
-        Stored {
-            store_id: self.id,
-            index,
-        }
+impl<T> std::fmt::Debug for Store<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("id", &self.inner.id).finish()
     }
+}
 
-    /// Checks that a handle belongs to this store.
-    #[inline]
-    pub(crate) fn check(&self, s: Stored, what: &str) -> usize {
-        assert_eq!(
-            s.store_id, self.id,
-            "{what} used with a store it does not belong to"
-        );
-        s.index
-    }
+/// A shared borrow of a store with data `T` (what [`AsContext`] gives).
+pub struct StoreContext<'a, T> {
+    pub(crate) store: &'a StoreOpaque,
+    _marker: PhantomData<fn() -> T>,
+}
 
-    pub(crate) fn limits_ptr(&self) -> *mut VMRuntimeLimits {
-        &*self.limits as *const VMRuntimeLimits as *mut VMRuntimeLimits
-    }
+/// An exclusive borrow of a store with data `T` (what [`AsContextMut`]
+/// gives); handles take it wherever they take a store.
+pub struct StoreContextMut<'a, T> {
+    pub(crate) store: &'a mut StoreOpaque,
+    _marker: PhantomData<fn() -> T>,
+}
 
-    pub(crate) fn activations_ptr(&mut self) -> *mut VMExternRefActivationsTable {
-        &mut *self.activations
-    }
-
-    /// Keeps `module` alive as long as the store and gives host functions of
-    /// its types a trampoline.
-    pub(crate) fn add_module(&mut self, module: &Module) {
-        if !self.modules.iter().any(|m| Module::same(m, module)) {
-            self.modules.push(module.clone());
-        }
-        self.fill_host_trampolines();
-    }
-
-    /// Host functions have no code of their own: Wasm reaches them through a
-    /// module's host trampoline for their signature. Give every host funcref
-    /// that has none yet the trampoline of a module with the same type id.
-    pub(crate) fn fill_host_trampolines(&mut self) {
-        for f in &mut self.funcs {
-            if let Some(ctx) = f.host_ctx_mut() {
-                if !ctx.func_ref.wasm_call.is_null() {
-                    continue;
-                }
-                let id = ctx.func_ref.type_id;
-                for m in &self.modules {
-                    if let Some(t) = m.type_ids().iter().position(|t| *t == id) {
-                        ctx.func_ref.wasm_call = m.host_trampoline(t as u32);
-                        break;
-                    }
-                }
-            }
+impl<'a, T> StoreContext<'a, T> {
+    pub(crate) fn new(store: &'a StoreOpaque) -> Self {
+        StoreContext {
+            store,
+            _marker: PhantomData,
         }
     }
 }
 
-impl Drop for StoreOpaque {
-    fn drop(&mut self) {
-        // Explicit order: references first (globals live in VMContexts).
-        self.globals.clear();
-        self.tables.clear();
-        for i in &mut self.instances {
-            i.release_segments();
+impl<'a, T> StoreContextMut<'a, T> {
+    /// A context for `store`, whose data must be a `T` for the data
+    /// accessors to work (they panic otherwise; nothing unsound happens).
+    pub(crate) fn new(store: &'a mut StoreOpaque) -> Self {
+        StoreContextMut {
+            store,
+            _marker: PhantomData,
         }
-        self.activations.clear();
     }
 }
 
-/// Read access to a store's contents.
+impl<T: 'static> StoreContext<'_, T> {
+    /// The host data.
+    pub fn data(&self) -> &T {
+        data_ref(self.store)
+    }
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        engine_of(self.store)
+    }
+}
+
+impl<T: 'static> StoreContextMut<'_, T> {
+    /// The host data.
+    pub fn data(&self) -> &T {
+        data_ref(self.store)
+    }
+    /// The host data, writable.
+    pub fn data_mut(&mut self) -> &mut T {
+        data_mut(self.store)
+    }
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        engine_of(self.store)
+    }
+    /// Runs the externref collector (see [`Store::gc`]).
+    pub fn gc(&mut self) {
+        crate::vm::gc::collect(self.store);
+    }
+}
+
+/// Read access to a store: implemented by [`Store`], [`crate::Caller`],
+/// [`StoreContext`], [`StoreContextMut`] and references to them.
 pub trait AsContext {
+    /// The store's host data type.
+    type Data;
     /// The store.
-    fn as_context(&self) -> &StoreOpaque;
+    fn as_context(&self) -> StoreContext<'_, Self::Data>;
 }
 
-/// Write access to a store's contents.
+/// Write access to a store.
 pub trait AsContextMut: AsContext {
     /// The store.
-    fn as_context_mut(&mut self) -> &mut StoreOpaque;
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, Self::Data>;
 }
 
-impl AsContext for Store {
-    fn as_context(&self) -> &StoreOpaque {
-        &self.inner
+impl<T> AsContext for Store<T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext::new(&self.inner)
     }
 }
-impl AsContextMut for Store {
-    fn as_context_mut(&mut self) -> &mut StoreOpaque {
-        &mut self.inner
+impl<T> AsContextMut for Store<T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut::new(&mut self.inner)
     }
 }
-impl AsContext for StoreOpaque {
-    fn as_context(&self) -> &StoreOpaque {
-        self
+impl<T> AsContext for StoreContext<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext::new(self.store)
     }
 }
-impl AsContextMut for StoreOpaque {
-    fn as_context_mut(&mut self) -> &mut StoreOpaque {
-        self
+impl<T> AsContext for StoreContextMut<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext::new(self.store)
     }
 }
-impl<T: AsContext + ?Sized> AsContext for &T {
-    fn as_context(&self) -> &StoreOpaque {
+impl<T> AsContextMut for StoreContextMut<'_, T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut::new(self.store)
+    }
+}
+impl<C: AsContext + ?Sized> AsContext for &C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
         (**self).as_context()
     }
 }
-impl<T: AsContext + ?Sized> AsContext for &mut T {
-    fn as_context(&self) -> &StoreOpaque {
+impl<C: AsContext + ?Sized> AsContext for &mut C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
         (**self).as_context()
     }
 }
-impl<T: AsContextMut + ?Sized> AsContextMut for &mut T {
-    fn as_context_mut(&mut self) -> &mut StoreOpaque {
+impl<C: AsContextMut + ?Sized> AsContextMut for &mut C {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, C::Data> {
         (**self).as_context_mut()
     }
 }

@@ -1,224 +1,53 @@
-//! Tables: [`Table`] (the handle) and `TableData` (the elements).
-//!
-//! Elements are one pointer each: `*const VMFuncRef` for funcref tables,
-//! `*mut VMExternData` for externref tables (each non-null element holds one
-//! reference count, released when overwritten or when the store drops). The
-//! `VMTableDefinition` (base, length) is inline in the defining instance's
-//! VMContext, or boxed for host-created tables; it is rewritten whenever the
-//! element vector moves.
+//! [`Table`]: the public handle of a table. Elements, their reference
+//! counts and growth are the runtime's (`vm/table.rs`); the handle converts
+//! values with [`Val::to_vm`] / [`Val::from_vm`] and calls the store's
+//! type-checked table operations.
 
 use crate::error::Error;
-use crate::externref::{raw_clone, raw_release};
-use crate::store::{AsContext, AsContextMut, Stored};
+use crate::store::{AsContext, AsContextMut, StoreOpaque};
 use crate::values::Val;
-use crate::vmcontext::VMTableDefinition;
-use wasmc_format::{RefType, TableType, TrapCode};
-
-pub(crate) struct TableData {
-    elements: Vec<*mut u8>,
-    def: *mut VMTableDefinition,
-    own_def: Option<Box<VMTableDefinition>>,
-    pub ty: TableType,
-}
-
-impl TableData {
-    /// A table of `ty.min` elements, each `init` (a raw reference; for
-    /// externref tables each copy takes a count).
-    ///
-    /// # Safety
-    /// `init` must be null or a live reference of the table's type.
-    pub unsafe fn new(
-        ty: TableType,
-        init: *mut u8,
-        max_elements: u32,
-    ) -> Result<TableData, String> {
-        if ty.min > max_elements {
-            return Err(format!(
-                "table minimum of {} elements exceeds the limit of {max_elements}",
-                ty.min
-            ));
-        }
-        let mut own_def = Box::new(VMTableDefinition {
-            base: std::ptr::null_mut(),
-            current_elements: 0,
-        });
-        let mut t = TableData {
-            elements: Vec::new(),
-            def: &mut *own_def,
-            own_def: Some(own_def),
-            ty,
-        };
-        t.elements.resize(ty.min as usize, std::ptr::null_mut());
-        for e in &mut t.elements {
-            *e = init;
-        }
-        if ty.elem == RefType::ExternRef {
-            for _ in 0..ty.min {
-                // SAFETY: caller contract.
-                unsafe { raw_clone(init.cast()) };
-            }
-        }
-        t.sync();
-        Ok(t)
-    }
-
-    /// Makes `def` (inside a VMContext) the authoritative definition.
-    ///
-    /// # Safety
-    /// `def` must stay valid as long as this table.
-    pub unsafe fn set_def(&mut self, def: *mut VMTableDefinition) {
-        self.own_def = None;
-        self.def = def;
-        self.sync();
-    }
-
-    pub fn def(&self) -> *mut VMTableDefinition {
-        self.def
-    }
-
-    fn sync(&mut self) {
-        // SAFETY: def is live (own_def or a VMContext of the same store).
-        unsafe {
-            (*self.def).base = self.elements.as_mut_ptr();
-            (*self.def).current_elements = self.elements.len() as u32;
-        }
-    }
-
-    pub fn size(&self) -> u32 {
-        self.elements.len() as u32
-    }
-
-    fn is_extern(&self) -> bool {
-        self.ty.elem == RefType::ExternRef
-    }
-
-    pub fn get(&self, i: u32) -> Option<*mut u8> {
-        self.elements.get(i as usize).copied()
-    }
-
-    /// Stores `v` at `i`, with precise reference counting.
-    ///
-    /// # Safety
-    /// `v` must be null or a live reference of the table's type.
-    pub unsafe fn set(&mut self, i: u32, v: *mut u8) -> Result<(), TrapCode> {
-        let ext = self.is_extern();
-        let slot = self
-            .elements
-            .get_mut(i as usize)
-            .ok_or(TrapCode::TableOutOfBounds)?;
-        let old = std::mem::replace(slot, v);
-        if ext {
-            // SAFETY: v is live (caller); old held one count.
-            unsafe {
-                raw_clone(v.cast());
-                raw_release(old.cast());
-            }
-        }
-        Ok(())
-    }
-
-    /// Grows by `delta` elements of `init`; the old size or `None`.
-    ///
-    /// # Safety
-    /// As for [`Self::set`].
-    pub unsafe fn grow(&mut self, delta: u32, init: *mut u8, limit: u32) -> Option<u32> {
-        let old = self.size();
-        let new = old.checked_add(delta)?;
-        if new > self.ty.max.unwrap_or(u32::MAX).min(limit) {
-            return None;
-        }
-        self.elements.try_reserve(delta as usize).ok()?;
-        self.elements.resize(new as usize, init);
-        if self.is_extern() {
-            for _ in 0..delta {
-                // SAFETY: caller contract.
-                unsafe { raw_clone(init.cast()) };
-            }
-        }
-        self.sync();
-        Some(old)
-    }
-
-    /// `table.fill`.
-    ///
-    /// # Safety
-    /// As for [`Self::set`].
-    pub unsafe fn fill(&mut self, dst: u32, v: *mut u8, len: u32) -> Result<(), TrapCode> {
-        let end = dst.checked_add(len).ok_or(TrapCode::TableOutOfBounds)?;
-        if end > self.size() {
-            return Err(TrapCode::TableOutOfBounds);
-        }
-        for i in dst..end {
-            // SAFETY: forwarded; i is in bounds.
-            unsafe { self.set(i, v)? };
-        }
-        Ok(())
-    }
-
-    /// The raw elements `[s, s + len)`.
-    pub fn get_range(&self, s: u32, len: u32) -> Result<Vec<*mut u8>, TrapCode> {
-        let end = s.checked_add(len).ok_or(TrapCode::TableOutOfBounds)?;
-        self.elements
-            .get(s as usize..end as usize)
-            .map(<[_]>::to_vec)
-            .ok_or(TrapCode::TableOutOfBounds)
-    }
-
-    /// Stores `items` at `d..`, all or nothing.
-    ///
-    /// # Safety
-    /// Every item must be null or a live reference of the table's type.
-    pub unsafe fn set_range(&mut self, d: u32, items: &[*mut u8]) -> Result<(), TrapCode> {
-        let end = u32::try_from(items.len())
-            .ok()
-            .and_then(|n| d.checked_add(n))
-            .ok_or(TrapCode::TableOutOfBounds)?;
-        if end > self.size() {
-            return Err(TrapCode::TableOutOfBounds);
-        }
-        for (k, v) in items.iter().enumerate() {
-            // SAFETY: forwarded; in bounds by the check above.
-            unsafe { self.set(d + k as u32, *v)? };
-        }
-        Ok(())
-    }
-}
-
-impl Drop for TableData {
-    fn drop(&mut self) {
-        if self.is_extern() {
-            for e in self.elements.drain(..) {
-                // SAFETY: each externref element holds one count.
-                unsafe { raw_release(e.cast()) };
-            }
-        }
-    }
-}
+use crate::vm::store::{Stored, TableOpError};
+use crate::vm::table::TableData;
+use wasmc_format::{RefType, TableType};
 
 /// A table of a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Table(pub(crate) Stored);
 
+/// Checks that `v` is an element of type `elem`.
+fn check_elem(v: &Val, elem: RefType) -> Result<(), Error> {
+    if v.ty() != elem.val_type() {
+        return Err(Error::mismatch("table element", elem, v.ty()));
+    }
+    Ok(())
+}
+
+fn table_error(e: TableOpError, elem: RefType) -> Error {
+    match e {
+        TableOpError::Type(t) => Error::mismatch("table element", elem, t),
+        TableOpError::Trap(c) => Error::msg(c.message()),
+    }
+}
+
 impl Table {
     /// Creates a host-owned table of `ty.min` copies of `init`.
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Val) -> Result<Table, Error> {
-        let store = store.as_context_mut();
-        let raw = init.to_table_raw(store, ty.elem)?;
-        let limit = store.max_table_elements;
-        // SAFETY: to_table_raw checked the type; the value is live.
-        let t = unsafe { TableData::new(ty, raw, limit) }
+        let store = store.as_context_mut().store;
+        check_elem(&init, ty.elem)?;
+        let v = init.to_vm(store);
+        let i = store
+            .new_table(ty, &v)
             .map_err(crate::InstantiationError::Resource)?;
-        store.tables.push(t);
-        Ok(Table(store.stored(store.tables.len() - 1)))
+        Ok(Table(store.stored(i)))
     }
 
-    pub(crate) fn data_of<'a>(&self, store: &'a crate::StoreOpaque) -> &'a TableData {
+    pub(crate) fn data_of<'a>(&self, store: &'a StoreOpaque) -> &'a TableData {
         &store.tables[store.check(self.0, "table")]
     }
 
     /// The table's type; `min` is the current size.
     pub fn ty(&self, store: impl AsContext) -> TableType {
-        let t = self.data_of(store.as_context());
+        let t = self.data_of(store.as_context().store);
         TableType {
             min: t.size(),
             ..t.ty
@@ -227,36 +56,39 @@ impl Table {
 
     /// Number of elements.
     pub fn size(&self, store: impl AsContext) -> u32 {
-        self.data_of(store.as_context()).size()
+        self.data_of(store.as_context().store).size()
     }
 
     /// Element `i`, or `None` if out of bounds.
     pub fn get(&self, mut store: impl AsContextMut, i: u32) -> Option<Val> {
-        let store = store.as_context_mut();
-        let t = self.data_of(store);
-        let raw = t.get(i)?;
-        let elem = t.ty.elem;
-        // SAFETY: table elements are live references of the table's type.
-        Some(unsafe { Val::from_table_raw(store, raw, elem) })
+        let store = store.as_context_mut().store;
+        let idx = store.check(self.0, "table");
+        let v = store.table_get(idx, i)?;
+        Some(Val::from_vm(store, v))
     }
 
     /// Stores `v` at `i`.
     pub fn set(&self, mut store: impl AsContextMut, i: u32, v: Val) -> Result<(), Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let idx = store.check(self.0, "table");
-        let raw = v.to_table_raw(store, store.tables[idx].ty.elem)?;
-        // SAFETY: to_table_raw checked the type and the value is live.
-        unsafe { store.tables[idx].set(i, raw) }.map_err(|c| Error::msg(c.message()))
+        let elem = store.tables[idx].ty.elem;
+        check_elem(&v, elem)?;
+        let v = v.to_vm(store);
+        store
+            .table_set(idx, i, &v)
+            .map_err(|e| table_error(e, elem))
     }
 
     /// Grows by `delta` elements of `init`; returns the old size.
     pub fn grow(&self, mut store: impl AsContextMut, delta: u32, init: Val) -> Result<u32, Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let idx = store.check(self.0, "table");
-        let raw = init.to_table_raw(store, store.tables[idx].ty.elem)?;
-        let limit = store.max_table_elements;
-        // SAFETY: as in `set`.
-        unsafe { store.tables[idx].grow(delta, raw, limit) }
+        let elem = store.tables[idx].ty.elem;
+        check_elem(&init, elem)?;
+        let v = init.to_vm(store);
+        store
+            .table_grow(idx, delta, &v)
+            .map_err(|e| table_error(e, elem))?
             .ok_or_else(|| Error::msg("failed to grow table"))
     }
 }

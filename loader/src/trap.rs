@@ -1,20 +1,13 @@
-//! The public [`Trap`] type: why Wasm stopped, and where.
+//! The public [`Trap`] type: why Wasm stopped, and where; and the turning
+//! of the runtime's unwind reasons into the public [`Error`].
 
+use crate::error::Error;
+use crate::func::HostFailure;
+pub use crate::vm::code::FrameInfo;
+use crate::vm::func::RuntimeError;
+use crate::vm::traphandlers::UnwindReason;
 use std::fmt;
 pub use wasmc_format::TrapCode;
-
-/// One Wasm frame of a trap's backtrace, innermost first.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FrameInfo {
-    /// Function index in the module's function index space.
-    pub func_index: u32,
-    /// Name from the name section, if any.
-    pub func_name: Option<String>,
-    /// Module name from the name section, if any.
-    pub module_name: Option<String>,
-    /// Byte offset of the Wasm instruction in the module, if known.
-    pub wasm_offset: Option<u32>,
-}
 
 impl fmt::Display for FrameInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -66,3 +59,27 @@ impl fmt::Display for Trap {
 }
 
 impl std::error::Error for Trap {}
+
+/// Turns the reason an activation was left into the public error: a trap
+/// with its backtrace, a host function's error as it returned it, or, for a
+/// panic, resumes the panic here on the host side of the entry.
+pub(crate) fn error_from_unwind(reason: UnwindReason) -> Error {
+    match reason {
+        UnwindReason::Trap {
+            code,
+            pcs,
+            first_is_trap_pc,
+        } => Error::Trap(Trap {
+            code,
+            backtrace: crate::vm::code::backtrace(&pcs, first_is_trap_pc),
+        }),
+        UnwindReason::Error(e) => match e.downcast::<HostFailure>() {
+            Ok(h) => Error::from_host(h.0),
+            Err(e) => match e.downcast::<RuntimeError>() {
+                Ok(m) => Error::Msg(m.0),
+                Err(e) => Error::from_host(anyhow::Error::from_boxed(e)),
+            },
+        },
+        UnwindReason::Panic(p) => std::panic::resume_unwind(p),
+    }
+}

@@ -1,102 +1,72 @@
-//! Wasm types and the process-wide registry of canonical function type ids.
-//!
-//! `call_indirect` compares a funcref's `type_id` with the caller's
-//! `type_ids[expected]`, so equal signatures must get equal ids across modules
-//! and stores. [`intern`] hands out one `u32` per distinct [`FuncType`] for the
-//! life of the process (the set of signatures a process sees is small).
+//! Wasm types as the public API names them: [`FuncType`], [`ValType`],
+//! [`RefType`], [`TableType`], [`MemoryType`], [`GlobalType`] (defined in
+//! `wasmc-format`, shared with the compiler), and the descriptors of a
+//! module's imports and exports ([`ExternType`], [`ImportType`],
+//! [`ExportType`]). Canonical type ids live in `vm::types`.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::fmt;
 pub use wasmc_format::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 
-/// Type ids start here so that a zeroed `type_id` never matches a real type.
-const FIRST_ID: u32 = 1;
-
-fn registry() -> &'static Mutex<HashMap<FuncType, u32>> {
-    static REG: OnceLock<Mutex<HashMap<FuncType, u32>>> = OnceLock::new();
-    REG.get_or_init(Default::default)
+/// The type of an importable or exportable entity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExternType {
+    /// A function.
+    Func(FuncType),
+    /// A table.
+    Table(TableType),
+    /// A linear memory.
+    Memory(MemoryType),
+    /// A global.
+    Global(GlobalType),
 }
 
-/// The canonical id of `ty`.
-pub(crate) fn intern(ty: &FuncType) -> u32 {
-    let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(id) = reg.get(ty) {
-        return *id;
-    }
-    let id = FIRST_ID + reg.len() as u32;
-    reg.insert(ty.clone(), id);
-    id
-}
-
-/// Spec import matching for limits: `actual` fits `expected` if it is at least
-/// as large and its maximum (if `expected` has one) is no larger.
-pub(crate) fn limits_match(
-    actual_min: u64,
-    actual_max: Option<u64>,
-    exp_min: u64,
-    exp_max: Option<u64>,
-) -> bool {
-    actual_min >= exp_min
-        && match exp_max {
-            None => true,
-            Some(em) => actual_max.is_some_and(|am| am <= em),
+impl ExternType {
+    /// The function type, if this is a function.
+    pub fn func(&self) -> Option<&FuncType> {
+        match self {
+            ExternType::Func(f) => Some(f),
+            _ => None,
         }
-}
+    }
 
-pub(crate) fn describe_table(t: &TableType) -> String {
-    format!("table {} {}..{}", t.elem, t.min, opt(t.max.map(u64::from)))
-}
-
-pub(crate) fn describe_memory(m: &MemoryType) -> String {
-    format!("memory {}..{}", m.min, opt(m.max))
-}
-
-pub(crate) fn describe_global(g: &GlobalType) -> String {
-    if g.mutable {
-        format!("global (mut {})", g.ty)
-    } else {
-        format!("global {}", g.ty)
+    /// "function", "table", "memory" or "global".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExternType::Func(_) => "function",
+            ExternType::Table(_) => "table",
+            ExternType::Memory(_) => "memory",
+            ExternType::Global(_) => "global",
+        }
     }
 }
 
-fn opt(v: Option<u64>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
+impl fmt::Display for ExternType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExternType::Func(t) => write!(f, "function {t}"),
+            ExternType::Table(t) => write!(f, "table {t:?}"),
+            ExternType::Memory(t) => write!(f, "memory {t:?}"),
+            ExternType::Global(t) => write!(f, "global {t:?}"),
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// An import of a module: `module::name` of type `ty`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportType {
+    /// The import's module name.
+    pub module: String,
+    /// The import's field name.
+    pub name: String,
+    /// What must be provided.
+    pub ty: ExternType,
+}
 
-    #[test]
-    fn equal_signatures_share_an_id() {
-        let a = FuncType {
-            params: vec![ValType::I32, ValType::ExternRef],
-            results: vec![ValType::F64],
-        };
-        let b = FuncType {
-            params: vec![ValType::I32],
-            results: vec![ValType::F64],
-        };
-        let ia = intern(&a);
-        assert_eq!(intern(&a.clone()), ia);
-        assert_ne!(intern(&b), ia);
-        assert!(ia >= FIRST_ID);
-        let ids: Vec<u32> = std::thread::scope(|s| {
-            (0..4)
-                .map(|_| s.spawn(|| intern(&a)))
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .collect()
-        });
-        assert!(ids.iter().all(|i| *i == ia));
-    }
-
-    #[test]
-    fn limits() {
-        assert!(limits_match(2, Some(3), 1, Some(4)));
-        assert!(!limits_match(2, None, 1, Some(4)));
-        assert!(limits_match(2, None, 1, None));
-        assert!(!limits_match(0, None, 1, None));
-    }
+/// An export of a module: `name` of type `ty`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportType {
+    /// The export's name.
+    pub name: String,
+    /// What is exported.
+    pub ty: ExternType,
 }

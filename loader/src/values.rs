@@ -1,15 +1,15 @@
 //! [`Val`]: a Wasm value on the host side, and [`Extern`]: an importable or
-//! exportable entity. Conversions to and from the 16-byte value slots that
-//! trampolines use live here.
+//! exportable entity. `Val` converts to and from the runtime's `VMVal`
+//! (`vm/values.rs`), which resolves functions to store indices; the value
+//! slots of the trampolines are the runtime's business.
 
-use crate::error::Error;
 use crate::externref::ExternRef;
 use crate::func::Func;
 use crate::global::Global;
 use crate::memory::Memory;
 use crate::store::StoreOpaque;
 use crate::table::Table;
-use crate::vmcontext::ValRaw;
+use crate::vm::values::VMVal;
 use wasmc_format::{RefType, ValType};
 
 /// A Wasm value.
@@ -114,74 +114,31 @@ impl Val {
         }
     }
 
-    /// The raw slot value, borrowing references (no count is taken).
-    pub(crate) fn to_raw_borrowed(&self, store: &mut StoreOpaque) -> Result<ValRaw, Error> {
-        Ok(match self {
-            Val::I32(v) => ValRaw::from_u64(*v as u32 as u64),
-            Val::I64(v) => ValRaw::from_u64(*v as u64),
-            Val::F32(v) => ValRaw::from_u64(u64::from(*v)),
-            Val::F64(v) => ValRaw::from_u64(*v),
-            Val::V128(v) => ValRaw::from_u128(*v),
-            Val::FuncRef(None) | Val::ExternRef(None) => ValRaw::default(),
-            Val::FuncRef(Some(f)) => ValRaw::from_u64(f.func_ref_ptr(store) as usize as u64),
-            Val::ExternRef(Some(r)) => ValRaw::from_u64(r.as_raw() as usize as u64),
-        })
-    }
-
-    /// The raw slot value for passing into Wasm: externrefs are inserted into
-    /// the activations table, which keeps them alive while Wasm runs.
-    pub(crate) fn to_raw_for_wasm(&self, store: &mut StoreOpaque) -> Result<ValRaw, Error> {
-        if let Val::ExternRef(Some(r)) = self {
-            // SAFETY: r is a live reference.
-            unsafe { store.activations.insert(r.as_raw()) };
-        }
-        self.to_raw_borrowed(store)
-    }
-
-    /// A raw table element of type `elem` (borrowed).
-    pub(crate) fn to_table_raw(
-        &self,
-        store: &mut StoreOpaque,
-        elem: RefType,
-    ) -> Result<*mut u8, Error> {
-        if self.ty() != elem.val_type() {
-            return Err(Error::mismatch("table element", elem, self.ty()));
-        }
-        Ok(self.to_raw_borrowed(store)?.get_ptr())
-    }
-
-    /// Reads a value of type `ty` from a raw slot; externrefs are cloned.
-    ///
-    /// # Safety
-    /// `raw` must hold a live value of type `ty` belonging to `store`.
-    pub(crate) unsafe fn from_raw(store: &StoreOpaque, raw: ValRaw, ty: ValType) -> Val {
-        match ty {
-            ValType::I32 => Val::I32(raw.get_u32() as i32),
-            ValType::I64 => Val::I64(raw.get_u64() as i64),
-            ValType::F32 => Val::F32(raw.get_u32()),
-            ValType::F64 => Val::F64(raw.get_u64()),
-            ValType::V128 => Val::V128(raw.get_u128()),
-            ValType::FuncRef => Val::FuncRef(Func::from_func_ref(store, raw.get_ptr())),
-            ValType::ExternRef => {
-                // SAFETY: caller contract: raw holds a live externref or null.
-                let r = unsafe { ExternRef::clone_from_raw(raw.get_ptr().cast()) };
-                Val::ExternRef(r)
-            }
+    /// The runtime's view of this value: a function becomes its index in
+    /// `store` (panics if it belongs to another store), an externref a new
+    /// count on the same value.
+    pub(crate) fn to_vm(&self, store: &StoreOpaque) -> VMVal {
+        match self {
+            Val::I32(v) => VMVal::I32(*v),
+            Val::I64(v) => VMVal::I64(*v),
+            Val::F32(v) => VMVal::F32(*v),
+            Val::F64(v) => VMVal::F64(*v),
+            Val::V128(v) => VMVal::V128(*v),
+            Val::FuncRef(f) => VMVal::FuncRef(f.map(|f| store.check(f.0, "function"))),
+            Val::ExternRef(r) => VMVal::ExternRef(r.as_ref().map(|r| r.0.clone())),
         }
     }
 
-    /// Reads a table element.
-    ///
-    /// # Safety
-    /// As for [`Self::from_raw`].
-    pub(crate) unsafe fn from_table_raw(store: &StoreOpaque, raw: *mut u8, elem: RefType) -> Val {
-        // SAFETY: forwarded.
-        unsafe {
-            Val::from_raw(
-                store,
-                ValRaw::from_u64(raw as usize as u64),
-                elem.val_type(),
-            )
+    /// The host's view of a runtime value of `store`.
+    pub(crate) fn from_vm(store: &StoreOpaque, v: VMVal) -> Val {
+        match v {
+            VMVal::I32(v) => Val::I32(v),
+            VMVal::I64(v) => Val::I64(v),
+            VMVal::F32(v) => Val::F32(v),
+            VMVal::F64(v) => Val::F64(v),
+            VMVal::V128(v) => Val::V128(v),
+            VMVal::FuncRef(f) => Val::FuncRef(f.map(|i| Func(store.stored(i)))),
+            VMVal::ExternRef(r) => Val::ExternRef(r.map(ExternRef)),
         }
     }
 }

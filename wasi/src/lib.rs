@@ -17,19 +17,20 @@
 //! does not want it does not link this crate.
 //!
 //! ```no_run
-//! use wasmc_loader::{Linker, Module, Store};
+//! use wasmc_loader::{Engine, Linker, Module, Store};
 //! use wasmc_wasi::WasiCtxBuilder;
 //!
-//! let module = Module::from_file("hello.o")?;
+//! let engine = Engine::default();
+//! let module = Module::from_file(&engine, "hello.o")?;
 //! let wasi = WasiCtxBuilder::new()
 //!     .inherit_stdio()
 //!     .args(&["hello".to_string()])?
 //!     .preopened_dir(wasmc_wasi::open_dir("data")?, "/data")?
 //!     .build();
 //! let wasi = wasmc_wasi::SharedWasiCtx::new(wasi);
-//! let mut linker = Linker::new();
+//! let mut linker = Linker::new(&engine);
 //! wasmc_wasi::add_to_linker(&mut linker, &wasi)?;
-//! let mut store = Store::new();
+//! let mut store = Store::new(&engine, ());
 //! let instance = linker.instantiate(&mut store, &module)?;
 //! let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
 //! match start.call(&mut store, ()) {
@@ -46,9 +47,9 @@
 //! `Err(Error::Host(I32Exit(code)))`, which [`exit_code`] recognises.
 //!
 //! The context is shared by the host functions of a linker through a
-//! [`SharedWasiCtx`] (a mutex they lock per call): one linker per program
-//! run. Once the loader's `Store<T>` exists, the context moves into `T` and
-//! only `preview1::guest` changes.
+//! [`SharedWasiCtx`] (a mutex they lock per call) captured by the host
+//! functions, not kept in the store's data, so [`add_to_linker`] works for a
+//! `Linker<T>` of any `T`: one linker per program run.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

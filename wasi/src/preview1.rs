@@ -50,10 +50,10 @@ pub const MODULE: &str = "wasi_snapshot_preview1";
 
 /// The WASI context and guest memory of one host call.
 ///
-/// With the loader's `Store<T>` this becomes `caller.data_mut()` (the
-/// context) plus the same memory lookup; nothing else in this file changes.
-fn guest<'a, 'c>(
-    caller: &'a mut Caller<'_>,
+/// The context is captured by the host functions rather than kept in the
+/// store's `T`, so that this crate works with a store of any data type.
+fn guest<'a, 'c, T: 'static>(
+    caller: &'a mut Caller<'_, T>,
     ctx: &'c SharedWasiCtx,
 ) -> Result<(MutexGuard<'c, WasiCtx>, GuestMemory<'a>), Error> {
     let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
@@ -100,7 +100,7 @@ macro_rules! define {
             $linker.func_wrap(
                 MODULE,
                 stringify!($name),
-                move |mut caller: Caller<'_>, $($arg: $ty),*| -> Result<$ret, Error> {
+                move |mut caller: Caller<'_, T>, $($arg: $ty),*| -> Result<$ret, Error> {
                     let (mut cx, mut memory) = guest(&mut caller, &ctx)?;
                     finish(wiggle::run_in_dummy_executor(p1::$name(
                         &mut *cx,
@@ -203,14 +203,17 @@ with_functions!(names!());
 /// - `path_open` with `O_TRUNC` and `FDFLAGS_APPEND` together (valid POSIX,
 ///   refused by the std/cap-std open options wasi-common builds) opens
 ///   without append and then sets it.
-pub fn add_to_linker(linker: &mut Linker, ctx: &SharedWasiCtx) -> Result<(), LinkError> {
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    ctx: &SharedWasiCtx,
+) -> Result<(), LinkError> {
     with_functions!(define!(linker, ctx;));
 
     let c = ctx.clone();
     linker.func_wrap(
         MODULE,
         "fd_renumber",
-        move |mut caller: Caller<'_>, from: i32, to: i32| -> Result<i32, Error> {
+        move |mut caller: Caller<'_, T>, from: i32, to: i32| -> Result<i32, Error> {
             let (mut cx, mut memory) = guest(&mut caller, &c)?;
             if !cx.table().contains_key(to as u32) {
                 return Ok(Errno::Badf as i32);
@@ -228,7 +231,7 @@ pub fn add_to_linker(linker: &mut Linker, ctx: &SharedWasiCtx) -> Result<(), Lin
     linker.func_wrap(
         MODULE,
         "sock_shutdown",
-        move |mut caller: Caller<'_>, fd: i32, how: i32| -> Result<i32, Error> {
+        move |mut caller: Caller<'_, T>, fd: i32, how: i32| -> Result<i32, Error> {
             let (mut cx, mut memory) = guest(&mut caller, &c)?;
             let stat =
                 wiggle::run_in_dummy_executor(cx.fd_fdstat_get(&mut memory, Fd::from(fd as u32)));
@@ -257,7 +260,7 @@ pub fn add_to_linker(linker: &mut Linker, ctx: &SharedWasiCtx) -> Result<(), Lin
     linker.func_wrap(
         MODULE,
         "fd_fdstat_set_rights",
-        move |mut caller: Caller<'_>, fd: i32, base: i64, inheriting: i64| -> Result<i32, Error> {
+        move |mut caller: Caller<'_, T>, fd: i32, base: i64, inheriting: i64| -> Result<i32, Error> {
             let (mut cx, mut memory) = guest(&mut caller, &c)?;
             let r = wiggle::run_in_dummy_executor(cx.fd_fdstat_set_rights(
                 &mut memory,
@@ -312,7 +315,7 @@ pub fn add_to_linker(linker: &mut Linker, ctx: &SharedWasiCtx) -> Result<(), Lin
         if append_later && errno == 0 {
             // path_open succeeded, so `out` is in bounds and holds the fd.
             let GuestMemory::Unshared(bytes) = &memory else {
-                return Err(Error::msg("path_open: shared memories are not supported"));
+                return Err(Error::msg("path_open: shared memories are not supported").into());
             };
             let at = out as u32 as usize;
             let new_fd = bytes

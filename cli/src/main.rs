@@ -1,0 +1,202 @@
+//! The `wasmc` command line: `compile`, `inspect`, `run` (in `run.rs`)
+//! and `wast`.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wasmc_compiler::{CompileOptions, CpuSpec, MemoryStrategy, OptLevel};
+
+mod run;
+
+#[derive(Parser)]
+#[command(
+    name = "wasmc",
+    version,
+    about = "Ahead-of-time WebAssembly compiler and runner"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile a WebAssembly module (.wasm or .wat) into a native ELF object.
+    Compile(CompileArgs),
+    /// Show what an artifact holds: header, sections, functions, traps, stack
+    /// maps, segments; `--json` for scripts, `--check` to test loadability.
+    Inspect(wasmc_cli::inspect::cli::InspectArgs),
+    /// Run a WASI program or call an export: MODULE is a .wasm, a .wat or an
+    /// artifact; everything after MODULE goes to the program.
+    Run(run::RunArgs),
+    /// Run WebAssembly spec-test scripts (.wast) through compile -> artifact -> load.
+    Wast(WastArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OptArg {
+    /// No optimization: fastest compile.
+    None,
+    /// Optimize for speed (default).
+    Speed,
+    /// Optimize for speed and code size.
+    SpeedAndSize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BoundsArg {
+    /// Reserve 4 GiB plus a 2 GiB guard region per memory; out-of-bounds
+    /// accesses fault into unmapped pages, no explicit checks (default).
+    Guard,
+    /// Compare every access with the memory's length; for hosts that cannot
+    /// reserve that much address space.
+    Explicit,
+}
+
+#[derive(clap::Args)]
+struct CompileArgs {
+    /// Input module: binary .wasm or text .wat.
+    input: PathBuf,
+    /// Output artifact (ELF relocatable object).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Target triple to compile for (default: this host).
+    #[arg(long)]
+    target: Option<String>,
+    /// CPU features the code may use: `baseline` (portable: x86-64-v2 on
+    /// x86-64), `native` (this machine's CPU), or a comma-separated list of
+    /// features or CPU presets added to the baseline (e.g. `avx2,bmi2` or
+    /// `x86-64-v3`). The artifact records what it needs; the loader refuses to
+    /// run it on a CPU without it.
+    #[arg(long, default_value = "baseline")]
+    cpu: String,
+    /// Cranelift optimization level.
+    #[arg(long, value_enum, default_value = "speed")]
+    opt_level: OptArg,
+    /// How linear-memory accesses are kept in bounds.
+    #[arg(long, value_enum, default_value = "guard")]
+    bounds_checks: BoundsArg,
+    /// Compile threads (default: one per core). The output is identical for any value.
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
+    /// WebAssembly features: `-W tail-call=n` turns one off, `-W NAME` (or
+    /// `=y`) on; comma-separated lists and repeats are accepted. Every feature
+    /// wasmc implements is on by default. Names: mutable-global,
+    /// saturating-float-to-int, sign-extension, multi-value, bulk-memory,
+    /// reference-types, simd, tail-call, extended-const, multi-memory,
+    /// memory64, relaxed-simd.
+    #[arg(short = 'W', value_name = "FEATURE[=y|n]")]
+    wasm: Vec<String>,
+}
+
+/// The features `-W` options leave on.
+fn wasm_features(toggles: &[String]) -> Result<wasmc_compiler::WasmFeatures> {
+    let mut f = CompileOptions::default().features;
+    for t in toggles {
+        f.apply_toggles(t)
+            .map_err(|e| anyhow::anyhow!("-W {t}: {e}"))?;
+    }
+    Ok(f)
+}
+
+fn compile(args: CompileArgs) -> Result<()> {
+    let wasm =
+        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    if args.jobs == Some(0) {
+        anyhow::bail!("-j must be at least 1");
+    }
+    let opts = CompileOptions {
+        target: args.target,
+        cpu: args.cpu.parse::<CpuSpec>().map_err(anyhow::Error::msg)?,
+        opt_level: args.opt_level.level(),
+        memory: args.bounds_checks.strategy(),
+        threads: args.jobs,
+        features: wasm_features(&args.wasm)?,
+    };
+    let artifact = wasmc_compiler::compile(&wasm, &opts)
+        .with_context(|| format!("compiling {}", args.input.display()))?;
+    // Write to a temporary file and rename, so a failed write never leaves a
+    // truncated artifact where a build system expects a good one.
+    let tmp = args.output.with_extension("o.tmp");
+    std::fs::write(&tmp, &artifact).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &args.output)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct WastArgs {
+    /// Scripts to run.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Cranelift optimization level for every module.
+    #[arg(long, value_enum, default_value = "speed")]
+    opt_level: OptArg,
+    /// How linear-memory accesses are kept in bounds.
+    #[arg(long, value_enum, default_value = "guard")]
+    bounds_checks: BoundsArg,
+    /// WebAssembly features, as for `compile` (`-W multi-memory=n`).
+    #[arg(short = 'W', value_name = "FEATURE[=y|n]")]
+    wasm: Vec<String>,
+}
+
+impl OptArg {
+    fn level(self) -> OptLevel {
+        match self {
+            OptArg::None => OptLevel::None,
+            OptArg::Speed => OptLevel::Speed,
+            OptArg::SpeedAndSize => OptLevel::SpeedAndSize,
+        }
+    }
+}
+
+impl BoundsArg {
+    fn strategy(self) -> MemoryStrategy {
+        match self {
+            BoundsArg::Guard => CompileOptions::default().memory,
+            BoundsArg::Explicit => MemoryStrategy::Explicit,
+        }
+    }
+}
+
+fn wast(args: WastArgs) -> Result<()> {
+    let opts = wasmc_cli::wast::WastOptions {
+        compile: CompileOptions {
+            opt_level: args.opt_level.level(),
+            memory: args.bounds_checks.strategy(),
+            features: wasm_features(&args.wasm)?,
+            ..CompileOptions::default()
+        },
+        artifact_dir: None,
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for file in &args.files {
+        let report = wasmc_cli::wast::run_file(file, &opts).map_err(anyhow::Error::msg)?;
+        print!("{}", report.failure_lines());
+        passed += report.passed;
+        failed += report.failed();
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        anyhow::bail!("{failed} command(s) failed");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Compile(a) => compile(a),
+        Command::Inspect(a) => wasmc_cli::inspect::cli::run(a),
+        Command::Run(a) => return run::main(a),
+        Command::Wast(a) => wast(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! Code memory and the code registry.
+//!
+//! - [`Image`]: the artifact's bytes in memory, a private read-only file
+//!   mapping or an anonymous copy.
+//! - [`RuntimeModule`]: what the runtime keeps of a loaded module: the image
+//!   with `.text` made read+execute, the decoded metadata, the section
+//!   ranges, `VMOffsets`, canonical type ids. The public `Module` is an
+//!   `Arc` of it.
+//! - The process-wide registry of `.text` ranges, `[start, end) -> module`,
+//!   which trap handling, backtraces and the collector use to map a PC back
+//!   to its module's trap table, address map, names and stack maps. A module
+//!   is registered when loaded and unregistered when its last `Arc` drops.
+//!
+//! `RuntimeModule::new` checks what the runtime relies on without trusting
+//! its caller: every section range lies inside the image, `.text` is page
+//! aligned, every trampoline lies inside `.text`. The rest of the metadata
+//! is read through format's checked readers or looked up with checks.
+
+use crate::vm::backtrace::WalkError;
+use crate::vm::sys::mmap::{page_size, Mmap};
+use crate::vm::types::intern;
+use crate::vm::vmcontext::VMExternData;
+use std::collections::BTreeMap;
+use std::io;
+use std::ops::Range;
+use std::sync::{Arc, RwLock};
+use wasmc_format::addrmap::AddrMap;
+use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
+use wasmc_format::stack_map::{StackMap, StackMapSection};
+use wasmc_format::trap::TrapTable;
+use wasmc_format::{ArtifactHeader, FuncType, MemoryStrategy, ModuleInfo, TrapCode, VMOffsets};
+
+/// One Wasm frame of a trap's backtrace, innermost first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// Function index in the module's function index space.
+    pub func_index: u32,
+    /// Name from the name section, if any.
+    pub func_name: Option<String>,
+    /// Module name from the name section, if any.
+    pub module_name: Option<String>,
+    /// Byte offset of the Wasm instruction in the module, if known.
+    pub wasm_offset: Option<u32>,
+}
+
+/// An artifact's bytes in memory.
+pub(crate) enum Image {
+    File(memmap2::Mmap),
+    /// A copy of the bytes given to `from_bytes`, and their length: the
+    /// mapping is rounded up to whole pages, and the zeros after the input
+    /// must not be parsed as part of it (a truncated artifact would load).
+    Anon(Mmap, usize),
+}
+
+impl Image {
+    /// Maps `file` privately and read-only.
+    ///
+    /// The mapping is private, so our later `mprotect` of `.text` affects no
+    /// one else; DESIGN requires that an artifact file is not modified while
+    /// in use (loaded from files the service owns).
+    pub(crate) fn map_file(file: &std::fs::File) -> io::Result<Image> {
+        // SAFETY: a private, read-only mapping of a whole open file;
+        // memmap2's remaining requirement (no concurrent modification of the
+        // file) is the deployment rule stated above.
+        let map = unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }?;
+        Ok(Image::File(map))
+    }
+
+    /// Copies `bytes` into a fresh read-only anonymous mapping.
+    pub(crate) fn copy_of(bytes: &[u8]) -> io::Result<Image> {
+        let mut map = Mmap::read_write(bytes.len())?;
+        // SAFETY: the fresh mapping is read-write and at least `bytes.len()`
+        // long, and being new it cannot overlap `bytes`.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.as_ptr(), bytes.len()) };
+        let len = map.len();
+        map.make_read_only(0, len)?;
+        Ok(Image::Anon(map, bytes.len()))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Image::File(m) => m,
+            // SAFETY: the whole anonymous mapping stays readable (read-only,
+            // or read+execute for `.text`) and owned by this image as long
+            // as `&self`; `len <= m.len()` (set by `copy_of`).
+            Image::Anon(m, len) => unsafe { std::slice::from_raw_parts(m.as_ptr(), *len) },
+        }
+    }
+
+    /// Makes `range` (page aligned, inside the image) read+execute.
+    fn make_executable(&mut self, range: Range<usize>) -> io::Result<()> {
+        match self {
+            Image::File(m) => {
+                if range.end > m.len() || !range.start.is_multiple_of(page_size()) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "`.text` is outside the image or not page aligned",
+                    ));
+                }
+                // SAFETY: `range` lies inside the mapping and starts on a page
+                // boundary (both checked above); the mapping is private, so
+                // changing its protection affects no other mapping.
+                let r = unsafe {
+                    libc::mprotect(
+                        m.as_ptr().add(range.start) as *mut libc::c_void,
+                        range.len(),
+                        libc::PROT_READ | libc::PROT_EXEC,
+                    )
+                };
+                if r != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            }
+            Image::Anon(m, _) => m.make_executable(range.start, range.len()),
+        }
+    }
+}
+
+/// The byte ranges of the sections the runtime reads, inside the image.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CodeRanges {
+    pub text: Range<usize>,
+    pub funcs: Range<usize>,
+    pub names: Range<usize>,
+    pub traps: Range<usize>,
+    pub stackmaps: Range<usize>,
+    pub addrmap: Range<usize>,
+    pub data: Range<usize>,
+}
+
+/// A loaded module as the runtime sees it (see the module docs). `Sync`:
+/// nothing in it changes after construction.
+pub(crate) struct RuntimeModule {
+    image: Image,
+    header: ArtifactHeader,
+    info: ModuleInfo,
+    ranges: CodeRanges,
+    func_limits: FuncTableLimits,
+    offsets: VMOffsets,
+    type_ids: Vec<u32>,
+    /// The types, shared with the store's functions of each type.
+    func_types: Vec<Arc<FuncType>>,
+    registered: bool,
+}
+
+impl RuntimeModule {
+    /// Makes `.text` of `image` executable and registers it. `info`,
+    /// `ranges` and `func_limits` are the image's parse; the facts the
+    /// runtime relies on are checked again here (see the module docs).
+    pub(crate) fn new(
+        mut image: Image,
+        header: ArtifactHeader,
+        info: ModuleInfo,
+        ranges: CodeRanges,
+        func_limits: FuncTableLimits,
+    ) -> io::Result<Arc<RuntimeModule>> {
+        let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+        let len = image.bytes().len();
+        for r in [
+            &ranges.text,
+            &ranges.funcs,
+            &ranges.names,
+            &ranges.traps,
+            &ranges.stackmaps,
+            &ranges.addrmap,
+            &ranges.data,
+        ] {
+            if r.start > r.end || r.end > len {
+                return Err(bad(format!("section range {r:?} outside the image")));
+            }
+        }
+        let text_len = ranges.text.len() as u64;
+        if info.trampolines.len() != info.types.len() {
+            return Err(bad("one trampoline pair per type expected".into()));
+        }
+        for t in &info.trampolines {
+            if t.entry.end() > text_len || t.host.end() > text_len {
+                return Err(bad("a trampoline lies outside `.text`".into()));
+            }
+        }
+        // Function records are checked against these limits as they are
+        // read: they must not allow code past `.text` or unknown types.
+        if func_limits.text_len > text_len || func_limits.num_types as usize > info.types.len() {
+            return Err(bad("function-table limits exceed the module".into()));
+        }
+        let offsets = VMOffsets::for_module(std::mem::size_of::<usize>() as u8, &info);
+        let type_ids = info.types.iter().map(intern).collect();
+        let func_types = info.types.iter().cloned().map(Arc::new).collect();
+        let text = ranges.text.clone();
+        if !text.is_empty() {
+            image.make_executable(text.clone())?;
+        }
+        let mut m = Arc::new(RuntimeModule {
+            image,
+            header,
+            info,
+            ranges,
+            func_limits,
+            offsets,
+            type_ids,
+            func_types,
+            registered: false,
+        });
+        if !text.is_empty() {
+            register(&m);
+            Arc::get_mut(&mut m)
+                .expect("module not yet shared")
+                .registered = true;
+        }
+        Ok(m)
+    }
+
+    pub(crate) fn image_bytes(&self) -> &[u8] {
+        self.image.bytes()
+    }
+
+    pub(crate) fn info(&self) -> &ModuleInfo {
+        &self.info
+    }
+
+    pub(crate) fn header(&self) -> &ArtifactHeader {
+        &self.header
+    }
+
+    pub(crate) fn offsets(&self) -> &VMOffsets {
+        &self.offsets
+    }
+
+    pub(crate) fn memory_strategy(&self) -> MemoryStrategy {
+        self.header.settings.memory
+    }
+
+    /// Canonical type id of type index `t` (`None` if out of range).
+    pub(crate) fn type_id(&self, t: u32) -> Option<u32> {
+        self.type_ids.get(t as usize).copied()
+    }
+
+    /// Type index `t`, shared (`None` if out of range).
+    pub(crate) fn func_type(&self, t: u32) -> Option<&Arc<FuncType>> {
+        self.func_types.get(t as usize)
+    }
+
+    pub(crate) fn type_ids(&self) -> &[u32] {
+        &self.type_ids
+    }
+
+    pub(crate) fn text_range(&self) -> Range<usize> {
+        let base = self.image.bytes().as_ptr() as usize;
+        base + self.ranges.text.start..base + self.ranges.text.end
+    }
+
+    /// Address of `.text` offset `off`, `None` past its end.
+    pub(crate) fn text_addr(&self, off: u32) -> Option<*const u8> {
+        let r = self.text_range();
+        let a = r.start.checked_add(off as usize)?;
+        (a < r.end).then_some(a as *const u8)
+    }
+
+    /// Entry trampoline of type `t` (inside `.text`, checked by `new`).
+    pub(crate) fn entry_trampoline(&self, t: u32) -> Option<*const u8> {
+        self.text_addr(self.info.trampolines.get(t as usize)?.entry.offset)
+    }
+
+    /// Wasm-to-host trampoline of type `t` (inside `.text`, checked by `new`).
+    pub(crate) fn host_trampoline(&self, t: u32) -> Option<*const u8> {
+        self.text_addr(self.info.trampolines.get(t as usize)?.host.offset)
+    }
+
+    fn section(&self, r: &Range<usize>) -> &[u8] {
+        // `new` checked every range against the image.
+        &self.image.bytes()[r.clone()]
+    }
+
+    /// `.wasmc.data`.
+    pub(crate) fn data_section(&self) -> &[u8] {
+        self.section(&self.ranges.data)
+    }
+
+    /// The function records, read in place; each record is checked when
+    /// read.
+    pub(crate) fn funcs(&self) -> FuncTable<'_> {
+        // It parsed when the module was loaded; if the mapped file was
+        // changed since (DESIGN forbids it), every read fails instead.
+        FuncTable::parse(self.section(&self.ranges.funcs), self.func_limits)
+            .unwrap_or_else(|_| FuncTable::empty(self.func_limits))
+    }
+
+    pub(crate) fn func_name(&self, index: u32) -> Option<&str> {
+        NameTable::parse(self.section(&self.ranges.names), self.info.num_funcs)
+            .ok()?
+            .get(index)
+            .ok()
+            .flatten()
+    }
+
+    fn trap_code(&self, off: u32) -> Option<TrapCode> {
+        let t = TrapTable::parse(self.section(&self.ranges.traps)).ok()?;
+        t.lookup(off).ok().flatten()
+    }
+
+    fn frame_info(&self, off: u32) -> Option<FrameInfo> {
+        let func_index = self.funcs().func_at(off)?;
+        let wasm_offset = AddrMap::parse(self.section(&self.ranges.addrmap))
+            .ok()
+            .and_then(|m| m.lookup(off));
+        Some(FrameInfo {
+            func_index,
+            func_name: self.func_name(func_index).map(str::to_string),
+            module_name: self.info.name.clone(),
+            wasm_offset,
+        })
+    }
+
+    /// The stack map keyed by exactly `ret_off`: `Ok(None)` if that safepoint
+    /// holds no references, `Err` if the section is malformed.
+    fn stack_map(&self, ret_off: u32) -> Result<Option<StackMap<'_>>, ()> {
+        let s = StackMapSection::parse(self.section(&self.ranges.stackmaps)).map_err(|_| ())?;
+        s.lookup(ret_off).map_err(|_| ())
+    }
+}
+
+impl Drop for RuntimeModule {
+    fn drop(&mut self) {
+        if self.registered {
+            unregister(self.text_range().start);
+        }
+    }
+}
+
+// ----- the global code registry -----
+
+/// A registered `.text`: its end and its module. The module pointer is only
+/// dereferenced under the registry lock, and a module unregisters itself
+/// (taking the write lock) before it is freed, so every pointer reachable
+/// under the lock is live.
+struct Entry {
+    end: usize,
+    module: *const RuntimeModule,
+}
+
+// SAFETY: an `Entry` is a range and a pointer to a `RuntimeModule`, which is
+// `Sync` (immutable after construction apart from its own drop); moving the
+// entry to another thread moves only those two words.
+unsafe impl Send for Entry {}
+// SAFETY: shared access to an `Entry` only reads its two words and hands out
+// `&RuntimeModule`, which is `Sync`.
+unsafe impl Sync for Entry {}
+
+static REGISTRY: RwLock<BTreeMap<usize, Entry>> = RwLock::new(BTreeMap::new());
+
+fn register(m: &Arc<RuntimeModule>) {
+    let r = m.text_range();
+    let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    reg.insert(
+        r.start,
+        Entry {
+            end: r.end,
+            module: Arc::as_ptr(m),
+        },
+    );
+}
+
+fn unregister(start: usize) {
+    let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    reg.remove(&start);
+}
+
+/// Runs `f` on the registered module whose `.text` contains `pc`, with the
+/// `.text` offset of `pc`. The registry lock is held during `f` and released
+/// before this returns.
+fn with_module_at<R>(pc: usize, f: impl FnOnce(&RuntimeModule, u32) -> Option<R>) -> Option<R> {
+    let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    let (start, e) = reg.range(..=pc).next_back()?;
+    if pc >= e.end {
+        return None;
+    }
+    let off = u32::try_from(pc - start).ok()?;
+    // SAFETY: the entry is registered and we hold the registry's read lock,
+    // so its module has not started dropping (see `Entry`).
+    f(unsafe { &*e.module }, off)
+}
+
+/// The trap code of the instruction at `pc`, if `pc` is in registered Wasm
+/// code and the module's trap table lists exactly that offset. Called from
+/// the signal handler: allocates nothing.
+pub(crate) fn lookup_trap(pc: usize) -> Option<TrapCode> {
+    with_module_at(pc, |m, off| m.trap_code(off))
+}
+
+/// The Wasm frame at `pc` (a trap PC or, with `is_return_address`, a
+/// return address, which is looked up at `pc - 1`).
+pub(crate) fn frame_info(pc: usize, is_return_address: bool) -> Option<FrameInfo> {
+    let pc = if is_return_address {
+        pc.checked_sub(1)?
+    } else {
+        pc
+    };
+    with_module_at(pc, |m, off| m.frame_info(off))
+}
+
+/// The backtrace of a trap: frame infos of the PCs, innermost first; the
+/// first is the faulting instruction when `first_is_trap_pc`, every other
+/// PC is a return address.
+pub(crate) fn backtrace(pcs: &[usize], first_is_trap_pc: bool) -> Vec<FrameInfo> {
+    pcs.iter()
+        .enumerate()
+        .filter_map(|(i, pc)| frame_info(*pc, !(i == 0 && first_is_trap_pc)))
+        .collect()
+}
+
+/// Finds the references held by Wasm frames, for one collection. It holds the
+/// registry's read lock for its lifetime (one lock per collection instead of
+/// one per frame) and remembers the last module it found, since consecutive
+/// frames are almost always in the same module. Drop it before releasing
+/// references: a host value's destructor may drop a `Module`, which takes the
+/// registry's write lock.
+pub(crate) struct RootScanner {
+    reg: std::sync::RwLockReadGuard<'static, BTreeMap<usize, Entry>>,
+    /// (text start, text end, module) of the last frame's module.
+    last: Option<(usize, usize, *const RuntimeModule)>,
+}
+
+impl RootScanner {
+    pub(crate) fn new() -> RootScanner {
+        RootScanner {
+            reg: REGISTRY.read().unwrap_or_else(|e| e.into_inner()),
+            last: None,
+        }
+    }
+
+    fn module_at(&mut self, pc: usize) -> Option<(&RuntimeModule, u32)> {
+        let (start, end, module) = match self.last {
+            Some((start, end, m)) if pc >= start && pc < end => (start, end, m),
+            _ => {
+                let (start, e) = self.reg.range(..=pc).next_back()?;
+                let found = (*start, e.end, e.module);
+                self.last = Some(found);
+                found
+            }
+        };
+        if pc >= end {
+            return None;
+        }
+        let off = u32::try_from(pc - start).ok()?;
+        // SAFETY: `module` came from a registry entry, and the read lock this
+        // scanner holds keeps every entry registered, so the module is live.
+        Some((unsafe { &*module }, off))
+    }
+
+    /// Appends the references live in the Wasm frame whose frame pointer is
+    /// `fp`, suspended at return address `ret_pc`, as listed by its module's
+    /// stack map for exactly that return address.
+    ///
+    /// # Safety
+    /// `fp` must be the frame pointer of that live Wasm frame.
+    pub(crate) unsafe fn frame_roots(
+        &mut self,
+        ret_pc: usize,
+        fp: usize,
+        out: &mut Vec<*mut VMExternData>,
+    ) -> Result<(), WalkError> {
+        // The return address may be one past the function's last byte (a call
+        // that never returns ends it), so find the module at `ret_pc - 1` and
+        // look the stack map up by the exact return address.
+        let (m, off) = self
+            .module_at(ret_pc.wrapping_sub(1))
+            .ok_or(WalkError::NotWasm)?;
+        let map = m.stack_map(off + 1).map_err(|()| WalkError::BadStackMap)?;
+        if let Some(map) = map {
+            let sp = fp.wrapping_sub(map.frame_span as usize);
+            for slot in map.slots() {
+                let addr = sp.wrapping_add(slot as usize);
+                // SAFETY: the frame is live (caller contract), and the stack
+                // map of its exact return address lists SP-relative slots
+                // inside the frame that hold externref pointers.
+                out.push(unsafe { *(addr as *const *mut VMExternData) });
+            }
+        }
+        Ok(())
+    }
+}

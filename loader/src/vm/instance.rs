@@ -1,0 +1,705 @@
+//! Instance state and instantiation.
+//!
+//! [`InstanceData`] is one instance in its store: its module, its VMContext
+//! and the store indices of its functions, tables, memories and globals.
+//! [`instantiate`] follows the spec's order: check the imports' types;
+//! allocate the VMContext and fill its header, type ids, imports and
+//! `func_refs`; evaluate globals; create tables and memories; apply element
+//! segments, then data segments, in order (an out-of-bounds segment stops
+//! instantiation with the spec's message, the segments before it stay
+//! applied). The API layer runs the start function afterwards.
+//!
+//! A partly initialised instance stays in the store: an element segment may
+//! already have put its functions into an imported table.
+//!
+//! Every index read from the module's metadata is looked up with a check
+//! here (a bad one is an error naming it), even though the artifact reader
+//! validated them: the VMContext writes below rely on them.
+
+use crate::vm::code::RuntimeModule;
+use crate::vm::func::{FuncData, FuncKind};
+use crate::vm::gc::externref::{raw_clone, raw_release};
+use crate::vm::global::GlobalData;
+use crate::vm::memory::MemoryData;
+use crate::vm::store::StoreOpaque;
+use crate::vm::table::TableData;
+use crate::vm::types::{describe_global, describe_memory, describe_table, limits_match};
+use crate::vm::vmcontext::{
+    VMContext, VMContextAlloc, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMMemoryDefinition,
+    VMTableDefinition, ValRaw,
+};
+use std::sync::Arc;
+use wasmc_format::{
+    ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, FormatError, ImportType, RefType,
+    TableType,
+};
+
+/// An element segment kept for `table.init`: raw references, each externref
+/// holding one count.
+pub(crate) struct ElemSeg {
+    pub ty: RefType,
+    pub items: Vec<*mut u8>,
+}
+
+pub(crate) struct InstanceData {
+    pub module: Arc<RuntimeModule>,
+    pub vmctx: VMContextAlloc,
+    pub funcs: Vec<usize>,
+    pub tables: Vec<usize>,
+    pub memories: Vec<usize>,
+    pub globals: Vec<usize>,
+    /// `None` once dropped (or for active/declared segments).
+    pub elems: Vec<Option<ElemSeg>>,
+    pub dropped_data: Vec<bool>,
+}
+
+impl InstanceData {
+    pub fn release_segments(&mut self) {
+        for seg in self.elems.iter_mut() {
+            if let Some(s) = seg.take() {
+                release_seg(s);
+            }
+        }
+    }
+
+    /// The address of funcref `f` in this instance's VMContext, `None` if
+    /// the module has no function `f`.
+    pub fn func_ref(&self, f: u32) -> Option<*mut VMFuncRef> {
+        (f < self.module.info().num_funcs)
+            .then(|| self.vmctx.field(self.vmctx.offsets.vmctx_func_ref(f)))
+    }
+}
+
+pub(crate) fn release_seg(s: ElemSeg) {
+    if s.ty == RefType::ExternRef {
+        for r in s.items {
+            // SAFETY: each externref item of a kept segment holds one count,
+            // given up exactly once here (the segment is consumed).
+            unsafe { raw_release(r.cast()) };
+        }
+    }
+}
+
+/// What an instance imports: entities of its store, by index (the API layer
+/// checked that they belong to the store).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum VMImport {
+    Func(usize),
+    Table(usize),
+    Memory(usize),
+    Global(usize),
+}
+
+/// Why [`instantiate`] failed.
+#[derive(Debug)]
+pub(crate) enum InstantiateError {
+    /// Not one import per declared import.
+    ImportCount {
+        expected: usize,
+        found: usize,
+    },
+    /// Import `index` does not fit: what the module expects, what it got.
+    Incompatible {
+        index: usize,
+        expected: String,
+        found: String,
+    },
+    /// A bad index in the module's metadata, or a malformed function record.
+    Format(FormatError),
+    Resource(String),
+    ConstExpr(String),
+    DataSegmentOutOfBounds {
+        segment: u32,
+        memory: u32,
+    },
+    ElementSegmentOutOfBounds {
+        segment: u32,
+        table: u32,
+    },
+}
+
+impl From<FormatError> for InstantiateError {
+    fn from(e: FormatError) -> Self {
+        InstantiateError::Format(e)
+    }
+}
+
+fn bad_index(detail: String) -> InstantiateError {
+    InstantiateError::Format(FormatError::Invalid {
+        what: "module info",
+        detail,
+    })
+}
+
+/// How an import of the store is described in messages.
+fn describe_import(store: &StoreOpaque, e: VMImport) -> String {
+    match e {
+        VMImport::Func(f) => format!("func {}", *store.funcs[f].ty),
+        VMImport::Table(t) => {
+            let d = &store.tables[t];
+            describe_table(&TableType {
+                min: d.size(),
+                ..d.ty
+            })
+        }
+        VMImport::Memory(m) => describe_memory(&store.memories[m].current_type()),
+        VMImport::Global(g) => describe_global(&store.globals[g].ty),
+    }
+}
+
+/// Checks import `index` (`e`) against the module's declaration `ty`.
+fn check_import(
+    store: &StoreOpaque,
+    module: &RuntimeModule,
+    index: usize,
+    ty: &ImportType,
+    e: VMImport,
+) -> Result<(), InstantiateError> {
+    let found = || describe_import(store, e);
+    let types = &module.info().types;
+    let func_type = |t: u32| {
+        types
+            .get(t as usize)
+            .ok_or_else(|| bad_index(format!("import {index}: type {t} out of range")))
+    };
+    let incompatible = |expected: String, found: String| InstantiateError::Incompatible {
+        index,
+        expected,
+        found,
+    };
+    match (ty, e) {
+        (ImportType::Func(t), VMImport::Func(f)) => {
+            let expected = func_type(*t)?;
+            if expected != &*store.funcs[f].ty {
+                return Err(incompatible(format!("func {expected}"), found()));
+            }
+        }
+        (ImportType::Table(ty), VMImport::Table(t)) => {
+            let d = &store.tables[t];
+            let ok = d.ty.elem == ty.elem
+                && d.ty.table64 == ty.table64
+                && limits_match(
+                    u64::from(d.size()),
+                    d.ty.max.map(u64::from),
+                    u64::from(ty.min),
+                    ty.max.map(u64::from),
+                );
+            if !ok {
+                return Err(incompatible(describe_table(ty), found()));
+            }
+        }
+        (ImportType::Memory(ty), VMImport::Memory(m)) => {
+            let d = &store.memories[m];
+            if d.ty.memory64 != ty.memory64 || !limits_match(d.pages(), d.ty.max, ty.min, ty.max) {
+                return Err(incompatible(describe_memory(ty), found()));
+            }
+            if !d.fits_strategy(module.memory_strategy()) {
+                return Err(incompatible(
+                    format!("memory with {}", module.memory_strategy()),
+                    format!("memory with {}", d.strategy),
+                ));
+            }
+        }
+        (ImportType::Global(ty), VMImport::Global(g)) => {
+            if store.globals[g].ty != *ty {
+                return Err(incompatible(describe_global(ty), found()));
+            }
+        }
+        (ty, _) => {
+            let expected = match ty {
+                ImportType::Func(t) => format!("func {}", func_type(*t)?),
+                ImportType::Table(t) => describe_table(t),
+                ImportType::Memory(m) => describe_memory(m),
+                ImportType::Global(g) => describe_global(g),
+            };
+            return Err(incompatible(expected, found()));
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates a constant expression of instance `inst`.
+fn eval_const(store: &StoreOpaque, inst: usize, e: &ConstExpr) -> Result<ValRaw, InstantiateError> {
+    let data = &store.instances[inst];
+    let mut stack: Vec<ValRaw> = Vec::new();
+    let bad = |m: &str| InstantiateError::ConstExpr(m.to_string());
+    for op in &e.0 {
+        let v = match *op {
+            ConstOp::I32Const(v) => ValRaw::from_u64(v as u32 as u64),
+            ConstOp::I64Const(v) => ValRaw::from_u64(v as u64),
+            ConstOp::F32Const(v) => ValRaw::from_u64(u64::from(v)),
+            ConstOp::F64Const(v) => ValRaw::from_u64(v),
+            ConstOp::V128Const(v) => ValRaw::from_u128(v),
+            ConstOp::RefNull(_) => ValRaw::default(),
+            ConstOp::RefFunc(f) => {
+                let p = data
+                    .func_ref(f)
+                    .ok_or_else(|| bad("ref.func of a function out of range"))?;
+                ValRaw::from_u64(p as usize as u64)
+            }
+            ConstOp::GlobalGet(g) => {
+                let gi = *data
+                    .globals
+                    .get(g as usize)
+                    .ok_or_else(|| bad("global.get of a global not yet initialised"))?;
+                store.globals[gi].get_raw()
+            }
+            ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
+                let (b, a) = (stack.pop(), stack.pop());
+                let (Some(a), Some(b)) = (a, b) else {
+                    return Err(bad("stack underflow"));
+                };
+                let (a, b) = (a.get_u32(), b.get_u32());
+                let r = match op {
+                    ConstOp::I32Add => a.wrapping_add(b),
+                    ConstOp::I32Sub => a.wrapping_sub(b),
+                    _ => a.wrapping_mul(b),
+                };
+                ValRaw::from_u64(u64::from(r))
+            }
+            ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                let (b, a) = (stack.pop(), stack.pop());
+                let (Some(a), Some(b)) = (a, b) else {
+                    return Err(bad("stack underflow"));
+                };
+                let (a, b) = (a.get_u64(), b.get_u64());
+                let r = match op {
+                    ConstOp::I64Add => a.wrapping_add(b),
+                    ConstOp::I64Sub => a.wrapping_sub(b),
+                    _ => a.wrapping_mul(b),
+                };
+                ValRaw::from_u64(r)
+            }
+        };
+        stack.push(v);
+    }
+    match (stack.pop(), stack.is_empty()) {
+        (Some(v), true) => Ok(v),
+        _ => Err(bad("expression does not produce exactly one value")),
+    }
+}
+
+/// Instantiates `module` in `store` with `imports` (in the module's import
+/// order); the new instance's index. See the module docs.
+/// Asks the store's resource limiter (if any) about everything the
+/// instantiation will create, before anything is created: the instance,
+/// memory and table counts and each defined memory's and table's initial
+/// size.
+fn check_limits(
+    store: &mut StoreOpaque,
+    module: &RuntimeModule,
+    imports: &[VMImport],
+) -> Result<(), InstantiateError> {
+    if store.limiter.is_none() {
+        return Ok(());
+    }
+    let info = module.info();
+    let imported = |f: fn(&VMImport) -> bool| imports.iter().filter(|i| f(i)).count();
+    let new_mems = info
+        .memories
+        .len()
+        .saturating_sub(imported(|i| matches!(i, VMImport::Memory(_))));
+    let new_tables = info
+        .tables
+        .len()
+        .saturating_sub(imported(|i| matches!(i, VMImport::Table(_))));
+    let (n_inst, n_mem, n_tab) = (
+        store.instances.len(),
+        store.memories.len(),
+        store.tables.len(),
+    );
+    let Some(l) = store.limiter() else {
+        return Ok(());
+    };
+    let refuse = |what: String| Err(InstantiateError::Resource(what));
+    if n_inst + 1 > l.instances() {
+        return refuse(format!(
+            "the store's limiter allows {} instances, this would be instance {}",
+            l.instances(),
+            n_inst + 1
+        ));
+    }
+    if n_mem + new_mems > l.memories() {
+        return refuse(format!(
+            "the store's limiter allows {} memories, this instantiation needs {}",
+            l.memories(),
+            n_mem + new_mems
+        ));
+    }
+    if n_tab + new_tables > l.tables() {
+        return refuse(format!(
+            "the store's limiter allows {} tables, this instantiation needs {}",
+            l.tables(),
+            n_tab + new_tables
+        ));
+    }
+    let err = |e: anyhow::Error| InstantiateError::Resource(format!("{e:#}"));
+    for (i, ty) in info
+        .memories
+        .iter()
+        .enumerate()
+        .skip(info.memories.len() - new_mems)
+    {
+        if !store.memory_growing(0, ty.min, ty.max).map_err(err)? {
+            return refuse(format!(
+                "memory {i} of {} pages ({} bytes) refused by the store's limiter",
+                ty.min,
+                ty.min.saturating_mul(wasmc_format::WASM_PAGE_SIZE)
+            ));
+        }
+    }
+    for (i, ty) in info
+        .tables
+        .iter()
+        .enumerate()
+        .skip(info.tables.len() - new_tables)
+    {
+        if !store.table_growing(0, ty.min, ty.max).map_err(err)? {
+            return refuse(format!(
+                "table {i} of {} elements refused by the store's limiter",
+                ty.min
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn instantiate(
+    store: &mut StoreOpaque,
+    module: &Arc<RuntimeModule>,
+    imports: &[VMImport],
+) -> Result<usize, InstantiateError> {
+    let info = module.info();
+    if imports.len() != info.imports.len() {
+        return Err(InstantiateError::ImportCount {
+            expected: info.imports.len(),
+            found: imports.len(),
+        });
+    }
+    for (i, (imp, e)) in info.imports.iter().zip(imports).enumerate() {
+        check_import(store, module, i, &imp.ty, *e)?;
+    }
+    check_limits(store, module, imports)?;
+    store.add_module(module);
+
+    let offsets = *module.offsets();
+    let vmctx = VMContextAlloc::new(offsets)
+        .ok_or_else(|| InstantiateError::Resource("cannot allocate the VMContext".into()))?;
+    let inst = store.instances.len();
+    if info.num_funcs > 0 {
+        let start = vmctx.vmctx() as usize + offsets.vmctx_func_ref(0) as usize;
+        let len = info.num_funcs as usize * offsets.size_of_vmfunc_ref() as usize;
+        store.func_ref_ranges.insert(start, (start + len, inst));
+    }
+    let h = vmctx.header();
+    // SAFETY: `h` is the header at the start of the fresh allocation (which
+    // is at least a header long); every pointer stored is owned by the store,
+    // which outlives the instance.
+    unsafe {
+        (*h).runtime_limits = store.limits_ptr();
+        (*h).builtins = crate::vm::libcalls::builtin_table();
+        (*h).activations_table = store.activations_ptr();
+        (*h).instance = inst as *mut ();
+        (*h).store = store as *mut StoreOpaque as *mut ();
+    }
+    for (t, id) in module.type_ids().iter().enumerate() {
+        let p = vmctx.field::<u32>(offsets.vmctx_type_id(t as u32));
+        // SAFETY: `field` checked the slot lies inside the context, and
+        // VMOffsets places it u32-aligned.
+        unsafe { p.write(*id) };
+    }
+    store.instances.push(InstanceData {
+        module: module.clone(),
+        vmctx,
+        funcs: Vec::new(),
+        tables: Vec::new(),
+        memories: Vec::new(),
+        globals: Vec::new(),
+        elems: Vec::new(),
+        dropped_data: vec![false; info.data.len()],
+    });
+    initialize(store, inst, module, imports)?;
+    Ok(inst)
+}
+
+fn initialize(
+    store: &mut StoreOpaque,
+    inst: usize,
+    module: &RuntimeModule,
+    imports: &[VMImport],
+) -> Result<(), InstantiateError> {
+    let info = module.info();
+    let offsets = *module.offsets();
+    let vmctx_ptr = store.instances[inst].vmctx.vmctx();
+    // Each `field!` pointer was bounds-checked by `VMContextAlloc::field`
+    // and is aligned for its type (its offset comes from VMOffsets).
+    macro_rules! field {
+        ($t:ty, $off:expr) => {
+            store.instances[inst].vmctx.field::<$t>($off)
+        };
+    }
+    let type_id = |t: u32| {
+        module
+            .type_id(t)
+            .ok_or_else(|| bad_index(format!("type {t} out of range")))
+    };
+
+    // Imports (their types were checked by `instantiate`).
+    let (mut nf, mut nt, mut nm, mut ng) = (0u32, 0u32, 0u32, 0u32);
+    for (imp, e) in info.imports.iter().zip(imports) {
+        match (*e, &imp.ty) {
+            (VMImport::Func(fi), ImportType::Func(t)) => {
+                let fd = &store.funcs[fi];
+                let (wasm_call, callee) = match &fd.kind {
+                    FuncKind::Host(ctx) => (
+                        module
+                            .host_trampoline(*t)
+                            .ok_or_else(|| bad_index(format!("type {t} out of range")))?,
+                        &**ctx as *const _ as *mut VMContext,
+                    ),
+                    // SAFETY: a Wasm function's func_ref points into its
+                    // instance's VMContext, which lives as long as the store.
+                    FuncKind::Wasm { .. } => unsafe {
+                        ((*fd.func_ref).wasm_call, (*fd.func_ref).vmctx)
+                    },
+                };
+                let tid = type_id(*t)?;
+                let p = field!(VMFunctionImport, offsets.vmctx_imported_function(nf));
+                // SAFETY: `p` is an in-bounds, aligned field (see `field!`).
+                unsafe {
+                    p.write(VMFunctionImport {
+                        wasm_call,
+                        vmctx: callee,
+                    })
+                };
+                let r = field!(VMFuncRef, offsets.vmctx_func_ref(nf));
+                // SAFETY: `r` is an in-bounds, aligned field (see `field!`).
+                unsafe {
+                    r.write(VMFuncRef {
+                        wasm_call,
+                        vmctx: callee,
+                        type_id: tid,
+                    })
+                };
+                store.instances[inst].funcs.push(fi);
+                nf += 1;
+            }
+            (VMImport::Table(ti), _) => {
+                let def = store.tables[ti].def();
+                let p = field!(*mut VMTableDefinition, offsets.vmctx_imported_table(nt));
+                // SAFETY: `p` is an in-bounds, aligned field (see `field!`).
+                unsafe { p.write(def) };
+                store.instances[inst].tables.push(ti);
+                nt += 1;
+            }
+            (VMImport::Memory(mi), _) => {
+                let def = store.memories[mi].def();
+                let p = field!(*mut VMMemoryDefinition, offsets.vmctx_imported_memory(nm));
+                // SAFETY: `p` is an in-bounds, aligned field (see `field!`).
+                unsafe { p.write(def) };
+                store.instances[inst].memories.push(mi);
+                nm += 1;
+            }
+            (VMImport::Global(gi), _) => {
+                let def = store.globals[gi].def();
+                let p = field!(*mut VMGlobalDefinition, offsets.vmctx_imported_global(ng));
+                // SAFETY: `p` is an in-bounds, aligned field (see `field!`).
+                unsafe { p.write(def) };
+                store.instances[inst].globals.push(gi);
+                ng += 1;
+            }
+            (VMImport::Func(_), _) => {
+                return Err(bad_index(
+                    "a function given for a non-function import".into(),
+                ))
+            }
+        }
+    }
+
+    // Defined functions' funcrefs. Each record is checked as it is read.
+    let funcs = module.funcs();
+    let defined = info.num_funcs.saturating_sub(nf) as usize;
+    store.funcs.reserve(defined);
+    store.instances[inst].funcs.reserve(defined);
+    for i in nf..info.num_funcs {
+        let (type_index, code) = funcs.defined(i)?;
+        let wasm_call = module
+            .text_addr(code.range.offset)
+            .ok_or_else(|| bad_index(format!("function {i}: code outside `.text`")))?;
+        let ty = module
+            .func_type(type_index)
+            .ok_or_else(|| bad_index(format!("function {i}: type out of range")))?
+            .clone();
+        let r = field!(VMFuncRef, offsets.vmctx_func_ref(i));
+        // SAFETY: `r` is an in-bounds, aligned field (see `field!`); the code
+        // address was checked to lie inside `.text`.
+        unsafe {
+            r.write(VMFuncRef {
+                wasm_call,
+                vmctx: vmctx_ptr,
+                type_id: type_id(type_index)?,
+            })
+        };
+        let fi = store.funcs.len();
+        store.funcs.push(FuncData {
+            kind: FuncKind::Wasm {
+                instance: inst,
+                type_index,
+            },
+            ty,
+            func_ref: r,
+        });
+        store.instances[inst].funcs.push(fi);
+    }
+
+    // Globals, in order (an initializer may read earlier globals).
+    for (i, g) in info.globals.iter().enumerate().skip(ng as usize) {
+        let init = g
+            .init
+            .as_ref()
+            .ok_or_else(|| bad_index(format!("defined global {i} has no initializer")))?;
+        let v = eval_const(store, inst, init)?;
+        let def = field!(
+            VMGlobalDefinition,
+            offsets.vmctx_defined_global(i as u32 - ng)
+        );
+        // SAFETY: `def` is an in-bounds, aligned field of the VMContext,
+        // which lives as long as the store; `v` is a value of the global's
+        // type (validated module), a reference one null, a funcref of this
+        // instance or the live value of an earlier global.
+        let gd = unsafe { GlobalData::new(g.ty, def, v) };
+        store.globals.push(gd);
+        let gi = store.globals.len() - 1;
+        store.instances[inst].globals.push(gi);
+    }
+
+    // Tables.
+    for (i, ty) in info.tables.iter().enumerate().skip(nt as usize) {
+        let limit = store.max_table_elements;
+        // SAFETY: null is a valid element of any table.
+        let mut t = unsafe { TableData::new(*ty, std::ptr::null_mut(), limit) }
+            .map_err(InstantiateError::Resource)?;
+        let def = field!(
+            VMTableDefinition,
+            offsets.vmctx_defined_table(i as u32 - nt)
+        );
+        // SAFETY: `def` is an in-bounds field of the VMContext, which lives
+        // as long as the store and so as the table.
+        unsafe { t.set_def(def) };
+        store.tables.push(t);
+        let ti = store.tables.len() - 1;
+        store.instances[inst].tables.push(ti);
+    }
+
+    // Memories.
+    for (i, ty) in info.memories.iter().enumerate().skip(nm as usize) {
+        let mut m = MemoryData::new(*ty, module.memory_strategy(), store.max_memory_pages)
+            .map_err(InstantiateError::Resource)?;
+        let def = field!(
+            VMMemoryDefinition,
+            offsets.vmctx_defined_memory(i as u32 - nm)
+        );
+        // SAFETY: `def` is an in-bounds field of the VMContext, which lives
+        // as long as the store and so as the memory.
+        unsafe { m.set_def(def) };
+        store.memories.push(m);
+        let mi = store.memories.len() - 1;
+        store.instances[inst].memories.push(mi);
+    }
+
+    // Element segments: evaluate all, apply active ones in order.
+    store.instances[inst].elems = (0..info.elements.len()).map(|_| None).collect();
+    for (si, seg) in info.elements.iter().enumerate() {
+        let mut items = Vec::with_capacity(seg.items.len());
+        match &seg.items {
+            ElementItems::Functions(fs) => {
+                for f in fs {
+                    let r = store.instances[inst].func_ref(*f).ok_or_else(|| {
+                        bad_index(format!("element segment {si}: function {f} out of range"))
+                    })?;
+                    items.push(r.cast::<u8>());
+                }
+            }
+            ElementItems::Exprs(es) => {
+                for e in es {
+                    items.push(eval_const(store, inst, e)?.get_ptr());
+                }
+            }
+        }
+        match &seg.mode {
+            ElementMode::Passive => {
+                if seg.elem_type == RefType::ExternRef {
+                    for r in &items {
+                        // SAFETY: the items are null or live references
+                        // (globals' values); the kept segment takes a count.
+                        unsafe { raw_clone(r.cast()) };
+                    }
+                }
+                store.instances[inst].elems[si] = Some(ElemSeg {
+                    ty: seg.elem_type,
+                    items,
+                });
+            }
+            ElementMode::Declared => {}
+            ElementMode::Active { table, offset } => {
+                let off = eval_const(store, inst, offset)?;
+                let ti = *store.instances[inst]
+                    .tables
+                    .get(*table as usize)
+                    .ok_or_else(|| bad_index(format!("element segment {si}: table {table}")))?;
+                // An i64 offset for a 64-bit table; one that does not fit 32
+                // bits is out of bounds of any table.
+                let off = if store.tables[ti].ty.table64 {
+                    u32::try_from(off.get_u64()).unwrap_or(u32::MAX)
+                } else {
+                    off.get_u32()
+                };
+                if store.tables[ti].ty.elem != seg.elem_type {
+                    return Err(bad_index(format!(
+                        "element segment {si}: element type differs from table {table}'s"
+                    )));
+                }
+                // SAFETY: the items are null or live references of the
+                // segment's type, which was just checked to be the table's.
+                unsafe { store.tables[ti].set_range(off, &items) }.map_err(|_| {
+                    InstantiateError::ElementSegmentOutOfBounds {
+                        segment: si as u32,
+                        table: *table,
+                    }
+                })?;
+            }
+        }
+    }
+
+    // Data segments.
+    for (di, seg) in info.data.iter().enumerate() {
+        if let DataMode::Active { memory, offset } = &seg.mode {
+            let off = eval_const(store, inst, offset)?;
+            let mi = *store.instances[inst]
+                .memories
+                .get(*memory as usize)
+                .ok_or_else(|| bad_index(format!("data segment {di}: memory {memory}")))?;
+            // An i64 offset for a 64-bit memory, an i32 otherwise.
+            let off = if store.memories[mi].ty.memory64 {
+                off.get_u64()
+            } else {
+                u64::from(off.get_u32())
+            };
+            let bytes = module
+                .data_section()
+                .get(seg.offset as usize..seg.offset as usize + seg.len as usize)
+                .ok_or_else(|| bad_index(format!("data segment {di} outside `.wasmc.data`")))?;
+            let mem = store.memories[mi].bytes_mut();
+            let end = off.checked_add(u64::from(seg.len));
+            let Some(end) = end.filter(|e| *e <= mem.len() as u64) else {
+                return Err(InstantiateError::DataSegmentOutOfBounds {
+                    segment: di as u32,
+                    memory: *memory,
+                });
+            };
+            mem[off as usize..end as usize].copy_from_slice(bytes);
+            store.instances[inst].dropped_data[di] = true;
+        }
+    }
+    Ok(())
+}

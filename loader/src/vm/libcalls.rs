@@ -1,0 +1,462 @@
+//! The builtin functions compiled code calls, and the table of pointers to
+//! them that every VMContext's `builtins` field points at.
+//!
+//! Rules (Wasmtime's `libcalls.rs` has the same ones):
+//! - Each builtin is `unsafe extern "C" fn(vmctx, params...) -> result` with
+//!   only i32/i64/pointer parameters, in [`wasmc_format::foreach_builtin!`]
+//!   order; the table is generated from that list and each entry's signature
+//!   is checked at compile time against the list's kinds.
+//! - The work is done by an inner function returning `Result<_, TrapCode>`;
+//!   the extern wrapper raises the trap only after everything it owned was
+//!   dropped, because raising skips (does not unwind) the frames in between.
+//! - Indices (memory, table, global, segment) are in the calling module's
+//!   index spaces and were validated by the compiler; they are still looked
+//!   up with checks, and a bad one is a trap, never undefined behaviour.
+
+use crate::vm::instance::release_seg;
+use crate::vm::store::StoreOpaque;
+use crate::vm::traphandlers::raise_trap;
+use crate::vm::vmcontext::{vmctx_header, VMContext, VMExternData};
+use wasmc_format::builtins::Builtin;
+use wasmc_format::TrapCode;
+
+/// The builtin table: `Builtin::COUNT` function pointers.
+pub(crate) struct BuiltinTable([*const (); Builtin::COUNT]);
+
+// SAFETY: the table holds addresses of functions and is never written after
+// its static initialisation, so sharing it between threads is only reading.
+unsafe impl Sync for BuiltinTable {}
+
+pub(crate) fn builtin_table() -> *const *const () {
+    BUILTINS.0.as_ptr()
+}
+
+macro_rules! builtin_ty {
+    (i32) => { u32 };
+    (i64) => { u64 };
+    (ptr) => { *mut u8 };
+    (ref) => { *mut VMExternData };
+}
+
+macro_rules! builtin_table {
+    ($($(#[$doc:meta])* $name:ident($($p:ident),*) $(-> $r:ident)?;)*) => {
+        static BUILTINS: BuiltinTable = BuiltinTable([$({
+            let f: unsafe extern "C" fn(*mut VMContext $(, builtin_ty!($p))*) $(-> builtin_ty!($r))? =
+                raw::$name;
+            f as *const ()
+        }),*]);
+    };
+}
+
+wasmc_format::foreach_builtin!(builtin_table);
+
+type R<T> = Result<T, TrapCode>;
+
+/// The store and instance index of a vmctx.
+///
+/// # Safety
+/// `vmctx` must be a live VMContext passed by compiled code, and the store
+/// must not be otherwise borrowed while the result is used.
+unsafe fn ctx<'a>(vmctx: *mut VMContext) -> (&'a mut StoreOpaque, usize) {
+    // SAFETY: the caller passes a live VMContext from compiled code.
+    let h = unsafe { vmctx_header(vmctx) };
+    // SAFETY: the store pointer was set at instantiation to the (boxed)
+    // store, which is alive while its Wasm runs; the host code that entered
+    // Wasm gave up its borrow for the call, and the caller uses no other.
+    (
+        unsafe { &mut *(h.store as *mut StoreOpaque) },
+        h.instance as usize,
+    )
+}
+
+fn mem_index(s: &StoreOpaque, inst: usize, m: u32) -> R<usize> {
+    s.instances[inst]
+        .memories
+        .get(m as usize)
+        .copied()
+        .ok_or(TrapCode::MemoryOutOfBounds)
+}
+
+fn table_index(s: &StoreOpaque, inst: usize, t: u32) -> R<usize> {
+    s.instances[inst]
+        .tables
+        .get(t as usize)
+        .copied()
+        .ok_or(TrapCode::TableOutOfBounds)
+}
+
+fn global_index(s: &StoreOpaque, inst: usize, g: u32) -> R<usize> {
+    s.instances[inst]
+        .globals
+        .get(g as usize)
+        .copied()
+        .ok_or(TrapCode::UnreachableCodeReached)
+}
+
+fn range(start: u64, len: u64, size: usize) -> R<std::ops::Range<usize>> {
+    let end = start.checked_add(len).ok_or(TrapCode::MemoryOutOfBounds)?;
+    if end > size as u64 {
+        return Err(TrapCode::MemoryOutOfBounds);
+    }
+    Ok(start as usize..end as usize)
+}
+
+/// The value of `r`, or raises its trap.
+///
+/// # Safety
+/// Must be called from a builtin that compiled code called (so inside a
+/// Wasm activation, with the exit frame recorded by the builtin trampoline),
+/// with nothing that has a destructor live in the builtin's frame: raising
+/// skips the frames up to the activation's entry.
+unsafe fn trap_on_err<T>(r: R<T>) -> T {
+    match r {
+        Ok(v) => v,
+        // SAFETY: the caller's contract is `raise_trap`'s; this frame owns
+        // nothing with a destructor (`r` was consumed, `c` is `Copy`).
+        Err(c) => unsafe { raise_trap(c) },
+    }
+}
+
+mod imp {
+    use super::*;
+
+    pub fn memory_grow(s: &mut StoreOpaque, inst: usize, m: u32, delta: u64) -> R<u64> {
+        let mi = mem_index(s, inst, m)?;
+        // A limiter's refusal, or its error, is a failed grow (-1) for Wasm.
+        Ok(s.grow_memory(mi, delta).ok().flatten().unwrap_or(u64::MAX))
+    }
+
+    pub fn memory_fill(
+        s: &mut StoreOpaque,
+        inst: usize,
+        m: u32,
+        dst: u64,
+        val: u32,
+        len: u64,
+    ) -> R<()> {
+        let mi = mem_index(s, inst, m)?;
+        let bytes = s.memories[mi].bytes_mut();
+        let r = range(dst, len, bytes.len())?;
+        bytes[r].fill(val as u8);
+        Ok(())
+    }
+
+    pub fn memory_copy(
+        s: &mut StoreOpaque,
+        inst: usize,
+        dm: u32,
+        dst: u64,
+        sm: u32,
+        src: u64,
+        len: u64,
+    ) -> R<()> {
+        let (dmi, smi) = (mem_index(s, inst, dm)?, mem_index(s, inst, sm)?);
+        let (dbase, dlen) = (s.memories[dmi].base(), s.memories[dmi].len());
+        let (sbase, slen) = (s.memories[smi].base(), s.memories[smi].len());
+        let d = range(dst, len, dlen)?;
+        let sr = range(src, len, slen)?;
+        // SAFETY: both ranges were checked against their memories' current
+        // lengths, which are mapped read-write; `copy` allows overlap (the
+        // same memory).
+        unsafe { std::ptr::copy(sbase.add(sr.start), dbase.add(d.start), d.len()) };
+        Ok(())
+    }
+
+    pub fn memory_init(
+        s: &mut StoreOpaque,
+        inst: usize,
+        m: u32,
+        seg: u32,
+        dst: u64,
+        src: u32,
+        len: u32,
+    ) -> R<()> {
+        let mi = mem_index(s, inst, m)?;
+        let module = s.instances[inst].module.clone();
+        let seg_bytes: &[u8] = match (
+            module.info().data.get(seg as usize),
+            s.instances[inst].dropped_data.get(seg as usize),
+        ) {
+            (Some(d), Some(false)) => module
+                .data_section()
+                .get(d.offset as usize..d.offset as usize + d.len as usize)
+                .ok_or(TrapCode::MemoryOutOfBounds)?,
+            (Some(_), Some(true)) => &[],
+            _ => return Err(TrapCode::MemoryOutOfBounds),
+        };
+        let sr = range(u64::from(src), u64::from(len), seg_bytes.len())?;
+        let bytes = s.memories[mi].bytes_mut();
+        let d = range(dst, u64::from(len), bytes.len())?;
+        bytes[d].copy_from_slice(&seg_bytes[sr]);
+        Ok(())
+    }
+
+    pub fn data_drop(s: &mut StoreOpaque, inst: usize, seg: u32) -> R<()> {
+        if let Some(d) = s.instances[inst].dropped_data.get_mut(seg as usize) {
+            *d = true;
+        }
+        Ok(())
+    }
+
+    pub fn table_grow(
+        s: &mut StoreOpaque,
+        inst: usize,
+        t: u32,
+        delta: u32,
+        init: *mut u8,
+    ) -> R<u32> {
+        let ti = table_index(s, inst, t)?;
+        let cur = s.tables[ti].size();
+        let max = s.tables[ti].ty.max;
+        // A limiter's refusal, or its error, is a failed grow (-1) for Wasm.
+        if delta > 0
+            && !s
+                .table_growing(cur, cur.saturating_add(delta), max)
+                .unwrap_or(false)
+        {
+            return Ok(u32::MAX);
+        }
+        let limit = s.max_table_elements;
+        // SAFETY: compiled code passes null or a live reference of the
+        // table's type (the builtin's signature names the element type).
+        Ok(unsafe { s.tables[ti].grow(delta, init, limit) }.unwrap_or(u32::MAX))
+    }
+
+    pub fn table_fill(
+        s: &mut StoreOpaque,
+        inst: usize,
+        t: u32,
+        dst: u32,
+        v: *mut u8,
+        len: u32,
+    ) -> R<()> {
+        let ti = table_index(s, inst, t)?;
+        // SAFETY: compiled code passes null or a live reference of the
+        // table's type (the builtin's signature names the element type).
+        unsafe { s.tables[ti].fill(dst, v, len) }
+    }
+
+    pub fn table_copy(
+        s: &mut StoreOpaque,
+        inst: usize,
+        dt: u32,
+        st: u32,
+        dst: u32,
+        src: u32,
+        len: u32,
+    ) -> R<()> {
+        let (dti, sti) = (table_index(s, inst, dt)?, table_index(s, inst, st)?);
+        let items = s.tables[sti].get_range(src, len)?;
+        let dend = dst.checked_add(len).ok_or(TrapCode::TableOutOfBounds)?;
+        if dend > s.tables[dti].size() {
+            return Err(TrapCode::TableOutOfBounds);
+        }
+        // SAFETY: the items are elements of table `st`, so null or live
+        // references, of the same type as `dt` (validated module).
+        unsafe { s.tables[dti].set_range(dst, &items) }
+    }
+
+    pub fn table_init(
+        s: &mut StoreOpaque,
+        inst: usize,
+        t: u32,
+        seg: u32,
+        dst: u32,
+        src: u32,
+        len: u32,
+    ) -> R<()> {
+        let ti = table_index(s, inst, t)?;
+        let items: Vec<*mut u8> = match s.instances[inst].elems.get(seg as usize) {
+            Some(Some(e)) => {
+                let end = src.checked_add(len).ok_or(TrapCode::TableOutOfBounds)?;
+                e.items
+                    .get(src as usize..end as usize)
+                    .ok_or(TrapCode::TableOutOfBounds)?
+                    .to_vec()
+            }
+            Some(None) if src == 0 && len == 0 => Vec::new(),
+            _ => return Err(TrapCode::TableOutOfBounds),
+        };
+        let dend = dst.checked_add(len).ok_or(TrapCode::TableOutOfBounds)?;
+        if dend > s.tables[ti].size() {
+            return Err(TrapCode::TableOutOfBounds);
+        }
+        // SAFETY: a kept segment's items are null or live references (each
+        // externref counted by the segment) of the table's type.
+        unsafe { s.tables[ti].set_range(dst, &items) }
+    }
+
+    pub fn elem_drop(s: &mut StoreOpaque, inst: usize, seg: u32) -> R<()> {
+        if let Some(slot) = s.instances[inst].elems.get_mut(seg as usize) {
+            if let Some(e) = slot.take() {
+                release_seg(e);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn table_set_externref(
+        s: &mut StoreOpaque,
+        inst: usize,
+        t: u32,
+        i: u32,
+        v: *mut VMExternData,
+    ) -> R<()> {
+        let ti = table_index(s, inst, t)?;
+        // SAFETY: compiled code passes null or a live externref (held by its
+        // frame, counted by the activations table).
+        unsafe { s.tables[ti].set(i, v.cast()) }
+    }
+
+    pub fn global_set_externref(
+        s: &mut StoreOpaque,
+        inst: usize,
+        g: u32,
+        v: *mut VMExternData,
+    ) -> R<()> {
+        let gi = global_index(s, inst, g)?;
+        // SAFETY: compiled code passes null or a live externref (held by its
+        // frame, counted by the activations table).
+        unsafe {
+            s.globals[gi].store_raw(crate::vm::vmcontext::ValRaw::from_u64(v as usize as u64))
+        };
+        Ok(())
+    }
+
+    pub fn activations_table_insert_slow(
+        s: &mut StoreOpaque,
+        _inst: usize,
+        r: *mut VMExternData,
+    ) -> R<()> {
+        // SAFETY: compiled code passes null or a live externref, and this is
+        // a builtin of `s`'s compiled code.
+        unsafe { crate::vm::gc::insert_slow(s, r) };
+        Ok(())
+    }
+}
+
+/// The `extern "C"` entry points, one per builtin.
+mod raw {
+    use super::*;
+
+    macro_rules! wrap {
+        ($name:ident => $imp:ident ( $($a:ident: $t:ty),* ) $(-> $ret:ty)?) => {
+            /// # Safety
+            /// Called by compiled code with its own live vmctx.
+            pub unsafe extern "C" fn $name(vmctx: *mut VMContext $(, $a: $t)*) $(-> $ret)? {
+                // SAFETY: compiled code passes its own live vmctx, and `s` is
+                // the only reference to the store used in this call.
+                let (s, inst) = unsafe { ctx(vmctx) };
+                let r = imp::$imp(s, inst $(, $a)*);
+                // A builtin call is a safepoint: the builtin has counted every
+                // reference it was given, so a collection here is safe.
+                crate::vm::gc::stress(s);
+                // SAFETY: called by compiled code through the builtin
+                // trampoline; this frame holds nothing with a destructor.
+                unsafe { trap_on_err(r) }
+            }
+        };
+    }
+
+    wrap!(memory_grow => memory_grow(m: u32, delta: u64) -> u64);
+    wrap!(memory_fill => memory_fill(m: u32, dst: u64, val: u32, len: u64));
+    wrap!(memory_copy => memory_copy(dm: u32, dst: u64, sm: u32, src: u64, len: u64));
+    wrap!(memory_init => memory_init(m: u32, seg: u32, dst: u64, src: u32, len: u32));
+    wrap!(data_drop => data_drop(seg: u32));
+    wrap!(table_copy => table_copy(dt: u32, st: u32, dst: u32, src: u32, len: u32));
+    wrap!(table_init => table_init(t: u32, seg: u32, dst: u32, src: u32, len: u32));
+    wrap!(elem_drop => elem_drop(seg: u32));
+    wrap!(table_set_externref => table_set_externref(t: u32, i: u32, v: *mut VMExternData));
+    wrap!(global_set_externref => global_set_externref(g: u32, v: *mut VMExternData));
+    wrap!(activations_table_insert_slow => activations_table_insert_slow(r: *mut VMExternData));
+
+    /// Fused multiply-add of `f32` bit patterns (relaxed SIMD on CPUs
+    /// without FMA). Touches no store: not a safepoint, never traps.
+    pub extern "C" fn fma_f32(_vmctx: *mut VMContext, a: u32, b: u32, c: u32) -> u32 {
+        // `mul_add` rounds once (libm's `fmaf` when the CPU has no FMA).
+        f32::from_bits(a)
+            .mul_add(f32::from_bits(b), f32::from_bits(c))
+            .to_bits()
+    }
+
+    /// Fused multiply-add of `f64` bit patterns, as `fma_f32`.
+    pub extern "C" fn fma_f64(_vmctx: *mut VMContext, a: u64, b: u64, c: u64) -> u64 {
+        f64::from_bits(a)
+            .mul_add(f64::from_bits(b), f64::from_bits(c))
+            .to_bits()
+    }
+
+    /// # Safety
+    /// Called by compiled code with its own live vmctx.
+    pub unsafe extern "C" fn table_grow_func_ref(
+        vmctx: *mut VMContext,
+        t: u32,
+        delta: u32,
+        init: *mut u8,
+    ) -> u32 {
+        // SAFETY: compiled code passes its own live vmctx, and `s` is the
+        // only reference to the store used in this call.
+        let (s, inst) = unsafe { ctx(vmctx) };
+        let r = imp::table_grow(s, inst, t, delta, init);
+        crate::vm::gc::stress(s);
+        // SAFETY: called by compiled code through the builtin trampoline;
+        // this frame holds nothing with a destructor.
+        unsafe { trap_on_err(r) }
+    }
+
+    /// # Safety
+    /// Called by compiled code with its own live vmctx.
+    pub unsafe extern "C" fn table_grow_externref(
+        vmctx: *mut VMContext,
+        t: u32,
+        delta: u32,
+        init: *mut VMExternData,
+    ) -> u32 {
+        // SAFETY: compiled code passes its own live vmctx, and `s` is the
+        // only reference to the store used in this call.
+        let (s, inst) = unsafe { ctx(vmctx) };
+        let r = imp::table_grow(s, inst, t, delta, init.cast());
+        crate::vm::gc::stress(s);
+        // SAFETY: called by compiled code through the builtin trampoline;
+        // this frame holds nothing with a destructor.
+        unsafe { trap_on_err(r) }
+    }
+
+    /// # Safety
+    /// Called by compiled code with its own live vmctx.
+    pub unsafe extern "C" fn table_fill_func_ref(
+        vmctx: *mut VMContext,
+        t: u32,
+        dst: u32,
+        v: *mut u8,
+        len: u32,
+    ) {
+        // SAFETY: compiled code passes its own live vmctx, and `s` is the
+        // only reference to the store used in this call.
+        let (s, inst) = unsafe { ctx(vmctx) };
+        let r = imp::table_fill(s, inst, t, dst, v, len);
+        crate::vm::gc::stress(s);
+        // SAFETY: called by compiled code through the builtin trampoline;
+        // this frame holds nothing with a destructor.
+        unsafe { trap_on_err(r) }
+    }
+
+    /// # Safety
+    /// Called by compiled code with its own live vmctx.
+    pub unsafe extern "C" fn table_fill_externref(
+        vmctx: *mut VMContext,
+        t: u32,
+        dst: u32,
+        v: *mut VMExternData,
+        len: u32,
+    ) {
+        // SAFETY: compiled code passes its own live vmctx, and `s` is the
+        // only reference to the store used in this call.
+        let (s, inst) = unsafe { ctx(vmctx) };
+        let r = imp::table_fill(s, inst, t, dst, v.cast(), len);
+        crate::vm::gc::stress(s);
+        // SAFETY: called by compiled code through the builtin trampoline;
+        // this frame holds nothing with a destructor.
+        unsafe { trap_on_err(r) }
+    }
+}

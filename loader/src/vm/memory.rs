@@ -1,0 +1,233 @@
+//! Linear memories' runtime side: `MemoryData`, the mapping behind a
+//! public `Memory` handle.
+//!
+//! Two layouts, matching the artifact's [`MemoryStrategy`]:
+//! - **Guard**: `reservation + guard` bytes are reserved inaccessible and
+//!   `[0, length)` is made read-write; growing makes more pages read-write and
+//!   the base never moves. Out-of-bounds accesses fault and become traps.
+//! - **Explicit**: only the current length is mapped; growing may move the
+//!   mapping (`mremap`). Compiled code checks bounds itself.
+//!
+//! The authoritative `VMMemoryDefinition` is inline in the defining
+//! instance's VMContext (or boxed, for host-created memories); importers point
+//! at it, so a grow is seen by every user.
+
+use crate::vm::sys::mmap::Mmap;
+use crate::vm::vmcontext::VMMemoryDefinition;
+use wasmc_format::{MemoryStrategy, MemoryType, WASM_PAGE_SIZE};
+
+/// Strategy of memories created by the host: large enough for any guard
+/// layout [`wasmc_format::ArtifactHeader::check_host`] accepts.
+pub(crate) const HOST_MEMORY_STRATEGY: MemoryStrategy = MemoryStrategy::LARGEST_GUARD;
+
+pub(crate) struct MemoryData {
+    mmap: Mmap,
+    def: *mut VMMemoryDefinition,
+    own_def: Option<Box<VMMemoryDefinition>>,
+    pub ty: MemoryType,
+    pub strategy: MemoryStrategy,
+    len: usize,
+}
+
+impl MemoryData {
+    /// A memory of `ty.min` pages. Its definition is boxed until
+    /// [`Self::set_def`] moves it into a VMContext.
+    pub fn new(
+        ty: MemoryType,
+        strategy: MemoryStrategy,
+        max_pages: u64,
+    ) -> Result<MemoryData, String> {
+        if ty.shared {
+            return Err("shared memories are not supported".into());
+        }
+        let limit = max_pages.min(ty.max_pages_limit());
+        if ty.min > limit {
+            return Err(format!(
+                "memory minimum of {} pages exceeds the limit of {limit} pages",
+                ty.min,
+            ));
+        }
+        let len = ty
+            .min
+            .checked_mul(WASM_PAGE_SIZE)
+            .and_then(|b| usize::try_from(b).ok())
+            .ok_or("memory minimum exceeds the address space")?;
+        let mmap = match strategy {
+            MemoryStrategy::Guard { reservation, guard } => {
+                // Only a 64-bit memory can ask for more than the reservation.
+                if len as u64 > reservation {
+                    return Err(format!(
+                        "memory minimum of {} pages exceeds the reservation of {reservation:#x} bytes",
+                        ty.min
+                    ));
+                }
+                let total = reservation
+                    .checked_add(guard)
+                    .and_then(|t| usize::try_from(t).ok())
+                    .ok_or("memory reservation too large")?;
+                let mut m = Mmap::reserve_pooled(total)
+                    .map_err(|e| format!("cannot reserve memory: {e}"))?;
+                m.make_accessible(0, len)
+                    .map_err(|e| format!("cannot commit memory: {e}"))?;
+                m
+            }
+            MemoryStrategy::Explicit => {
+                Mmap::read_write(len).map_err(|e| format!("cannot allocate memory: {e}"))?
+            }
+        };
+        let mut own_def = Box::new(VMMemoryDefinition {
+            base: mmap.as_ptr(),
+            current_length: len,
+        });
+        Ok(MemoryData {
+            def: &mut *own_def,
+            own_def: Some(own_def),
+            mmap,
+            ty,
+            strategy,
+            len,
+        })
+    }
+
+    /// Makes `def` (inside a VMContext) the authoritative definition.
+    ///
+    /// # Safety
+    /// `def` must stay valid as long as this memory (it lives in the store).
+    pub unsafe fn set_def(&mut self, def: *mut VMMemoryDefinition) {
+        self.own_def = None;
+        self.def = def;
+        self.sync();
+    }
+
+    pub fn def(&self) -> *mut VMMemoryDefinition {
+        self.def
+    }
+
+    fn sync(&mut self) {
+        // SAFETY: `def` is `own_def` (boxed, owned by self) or, after
+        // `set_def`, a definition its caller promised outlives this memory.
+        unsafe {
+            (*self.def).base = self.mmap.as_ptr();
+            (*self.def).current_length = self.len;
+        }
+    }
+
+    pub fn base(&self) -> *mut u8 {
+        self.mmap.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn pages(&self) -> u64 {
+        self.len as u64 / WASM_PAGE_SIZE
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `[base, base + len)` is mapped read-write (made accessible
+        // by `new`/`grow`, which set `len`) and owned by `self.mmap`, which
+        // lives as long as `&self`.
+        unsafe { std::slice::from_raw_parts(self.base(), self.len) }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `[base, base + len)` is mapped read-write and owned by
+        // `self.mmap`; `&mut self` makes this the only live view of it.
+        unsafe { std::slice::from_raw_parts_mut(self.base(), self.len) }
+    }
+
+    /// Grows by `delta` pages; the old size in pages, or `None` if the
+    /// declared maximum, the index type's limit (2^16 or 2^48 pages), the
+    /// store limit or the reservation would be exceeded.
+    pub fn grow(&mut self, delta: u64, store_max: u64) -> Option<u64> {
+        let old = self.pages();
+        let new = old.checked_add(delta)?;
+        let limit = self.ty.max_pages_limit();
+        let max = self.ty.max.unwrap_or(limit).min(limit).min(store_max);
+        if new > max {
+            return None;
+        }
+        if delta == 0 {
+            return Some(old);
+        }
+        let new_len = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
+        match self.strategy {
+            MemoryStrategy::Guard { reservation, .. } => {
+                if new_len as u64 > reservation {
+                    return None;
+                }
+                self.mmap.make_accessible(0, new_len).ok()?;
+            }
+            MemoryStrategy::Explicit => {
+                if new_len > self.mmap.len() {
+                    self.mmap.resize(new_len).ok()?;
+                    self.mmap.make_accessible(0, new_len).ok()?;
+                }
+            }
+        }
+        self.len = new_len;
+        self.sync();
+        Some(old)
+    }
+
+    /// Can code compiled for `strategy` use this memory?
+    pub fn fits_strategy(&self, strategy: MemoryStrategy) -> bool {
+        match (strategy, self.strategy) {
+            (MemoryStrategy::Explicit, _) => true,
+            (MemoryStrategy::Guard { reservation, guard }, MemoryStrategy::Guard { .. }) => {
+                self.mmap.len() as u64 >= reservation.saturating_add(guard)
+            }
+            (MemoryStrategy::Guard { .. }, MemoryStrategy::Explicit) => false,
+        }
+    }
+
+    /// The current type (minimum = current size).
+    pub fn current_type(&self) -> MemoryType {
+        MemoryType {
+            min: self.pages(),
+            ..self.ty
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(min: u64, max: Option<u64>) -> MemoryType {
+        MemoryType {
+            min,
+            max,
+            memory64: false,
+            shared: false,
+        }
+    }
+
+    #[test]
+    fn guard_memory_grows_in_place() {
+        let mut m = MemoryData::new(ty(1, Some(3)), HOST_MEMORY_STRATEGY, 65536).unwrap();
+        let base = m.base();
+        m.bytes_mut()[65535] = 9;
+        assert_eq!(m.grow(1, 65536), Some(1));
+        assert_eq!(m.grow(2, 65536), None);
+        assert_eq!(m.base(), base);
+        assert_eq!(m.bytes()[65535], 9);
+        assert_eq!(m.len(), 2 * 65536);
+        // SAFETY: `def` is the memory's own boxed definition, alive with `m`.
+        assert_eq!(unsafe { (*m.def()).current_length }, 2 * 65536);
+    }
+
+    #[test]
+    fn explicit_memory_may_move() {
+        let mut m = MemoryData::new(ty(0, None), MemoryStrategy::Explicit, 100).unwrap();
+        assert_eq!(m.len(), 0);
+        assert_eq!(m.grow(2, 100), Some(0));
+        m.bytes_mut()[2 * 65536 - 1] = 1;
+        assert_eq!(m.grow(200, 100), None);
+        assert_eq!(m.grow(10, 100), Some(2));
+        assert_eq!(m.bytes()[2 * 65536 - 1], 1);
+        // SAFETY: `def` is the memory's own boxed definition, alive with `m`.
+        assert_eq!(unsafe { (*m.def()).base }, m.base());
+    }
+}

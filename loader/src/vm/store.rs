@@ -1,0 +1,481 @@
+//! The store's runtime state, [`StoreOpaque`]: everything instances create
+//! or use — instances and their VMContexts, functions, memories, tables,
+//! globals, the runtime limits and the externref activations table. The
+//! public `Store` (`store.rs`) owns one in a `Box`, so its address (which
+//! every VMContext records) never changes.
+//!
+//! Handles of the API layer are indices into the vectors here tagged with
+//! the store's id ([`Stored`]); [`StoreOpaque::check`] refuses a handle of
+//! another store. Nothing is freed before the store drops, so raw pointers
+//! that compiled code holds (VMContexts, definitions, funcrefs) stay valid.
+//!
+//! The operations on tables and globals here take [`VMVal`]s and check their
+//! types, so that the API layer can call them without unsafe code.
+//!
+//! **Host data.** The public `Store<T>` keeps its `T` here, boxed as
+//! `dyn Any` ([`StoreOpaque::data`]), so that the runtime needs no type
+//! parameter and the API layer reaches the `T` from any `&mut StoreOpaque`
+//! (a host function gets one from the calling VMContext) by a checked
+//! downcast, with no pointer casts: a `Caller<'_, T>` can only be made for
+//! a store whose data is a `T` (host functions are created through a
+//! `StoreContextMut<'_, T>`, and a function is only ever called with its own
+//! store), and if that invariant were ever broken the downcast fails with a
+//! panic, never undefined behaviour.
+//!
+//! **Moving between threads.** `StoreOpaque` is `Send` (see the
+//! `unsafe impl` below); `Store<T>` adds `T: Send` through its
+//! `PhantomData<T>`.
+
+use crate::vm::code::RuntimeModule;
+use crate::vm::func::FuncData;
+use crate::vm::gc::activations::VMExternRefActivationsTable;
+use crate::vm::gc::GcStats;
+use crate::vm::global::GlobalData;
+use crate::vm::instance::InstanceData;
+use crate::vm::memory::MemoryData;
+use crate::vm::table::TableData;
+use crate::vm::values::VMVal;
+use crate::vm::vmcontext::VMRuntimeLimits;
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use wasmc_format::{GlobalType, TableType, TrapCode, ValType};
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A handle's store id and index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Stored {
+    pub store_id: u64,
+    pub index: usize,
+}
+
+/// Hooks a store consults before memories and tables grow and before
+/// instances, memories and tables are created (Wasmtime's
+/// `ResourceLimiter`). Installed with `Store::limiter`.
+///
+/// Sizes are in bytes for memories and in elements for tables; `maximum` is
+/// the declared maximum, if any. Returning `Ok(false)` refuses the growth:
+/// `memory.grow` / `table.grow` in Wasm return -1, `Memory::grow` /
+/// `Table::grow` return an error, and a refused initial size fails the
+/// instantiation with an error naming the limit. An `Err` is treated as a
+/// refusal by the runtime (Wasm sees -1) and returned as the error of
+/// host-side calls and of instantiation.
+pub trait ResourceLimiter: Send {
+    /// Whether a memory may grow from `current` to `desired` bytes.
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> anyhow::Result<bool>;
+    /// Whether a table may grow from `current` to `desired` elements.
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> anyhow::Result<bool>;
+    /// The most instances the store may hold (default 10,000).
+    fn instances(&self) -> usize {
+        DEFAULT_INSTANCE_LIMIT
+    }
+    /// The most memories the store may hold (default 10,000).
+    fn memories(&self) -> usize {
+        DEFAULT_MEMORY_LIMIT
+    }
+    /// The most tables the store may hold (default 10,000).
+    fn tables(&self) -> usize {
+        DEFAULT_TABLE_LIMIT
+    }
+}
+
+/// Default of [`ResourceLimiter::instances`].
+pub const DEFAULT_INSTANCE_LIMIT: usize = 10_000;
+/// Default of [`ResourceLimiter::memories`].
+pub const DEFAULT_MEMORY_LIMIT: usize = 10_000;
+/// Default of [`ResourceLimiter::tables`].
+pub const DEFAULT_TABLE_LIMIT: usize = 10_000;
+
+/// The closure given to `Store::limiter`, with the data's type erased:
+/// called with the store's data (always the `T` it was made for).
+pub(crate) type LimiterFn =
+    Box<dyn (FnMut(&mut dyn Any) -> &mut dyn ResourceLimiter) + Send + Sync>;
+
+/// The store's contents. Reached through `AsContext` / `AsContextMut`
+/// from a `Store` or a `Caller`.
+pub struct StoreOpaque {
+    pub(crate) id: u64,
+    /// The host data of the `Store<T>` owning this: a `T` (see the module
+    /// docs). Dropped after everything else (last field).
+    // Field order is drop order: references held by globals and tables are
+    // released (their own Drop) before the instances' VMContexts go away.
+    pub(crate) globals: Vec<GlobalData>,
+    pub(crate) tables: Vec<TableData>,
+    pub(crate) instances: Vec<InstanceData>,
+    pub(crate) funcs: Vec<FuncData>,
+    pub(crate) memories: Vec<MemoryData>,
+    pub(crate) activations: Box<VMExternRefActivationsTable>,
+    pub(crate) limits: Box<VMRuntimeLimits>,
+    /// Host functions by the address of their `VMFuncRef` (the funcrefs in
+    /// VMContexts are found through `func_ref_ranges`).
+    pub(crate) func_by_ref: HashMap<usize, usize>,
+    /// Each instance's `func_refs` array: start address -> (end, instance).
+    pub(crate) func_ref_ranges: BTreeMap<usize, (usize, usize)>,
+    pub(crate) modules: Vec<Arc<RuntimeModule>>,
+    pub(crate) max_wasm_stack: usize,
+    pub(crate) max_memory_pages: u64,
+    pub(crate) max_table_elements: u32,
+    /// Number of host-to-Wasm activations of this store in progress.
+    pub(crate) wasm_depth: u32,
+    /// Collect at every builtin and host call (testing).
+    pub(crate) gc_stress: bool,
+    /// Collector statistics.
+    pub(crate) gc_stats: GcStats,
+    /// The resource limiter, if one was installed.
+    pub(crate) limiter: Option<LimiterFn>,
+    /// The API layer's `Engine` the store was made with, opaque here (as
+    /// host bodies are): the runtime needs nothing from it but what the
+    /// API layer copied into the fields above.
+    pub(crate) engine: Box<dyn Any + Send + Sync>,
+    /// The host data (see the module docs). Last: dropped after the
+    /// instances, so that host values in it outlive any use by them.
+    pub(crate) data: Box<dyn Any>,
+}
+
+// SAFETY: a store is used by one thread at a time (every use goes through
+// `&mut StoreOpaque` or `&StoreOpaque`, and `StoreOpaque` is not `Sync`, so
+// a shared borrow never crosses threads), but may move between threads
+// between uses. What it holds stays correct after a move:
+// - the raw pointers in it (VMContexts, definitions, funcrefs, host
+//   contexts, the activations table, the runtime limits) point into memory
+//   the store itself owns (boxed, so a move of the store does not move
+//   them) or into modules it keeps alive (`modules`), never into another
+//   thread's stack or thread-locals;
+// - `VMExternRef`s (in tables, globals, the activations table) are
+//   atomically reference counted and their values are `Send + Sync`
+//   (`ExternRef::new` requires it);
+// - host functions are `Send + Sync` (`HostCall`, `HostFuncParts`);
+// - the per-call trap-handling state (jump buffer, activation chain, the
+//   stack limit written into `VMRuntimeLimits`) lives on the calling
+//   thread and is set up on every entry into Wasm (`catch_traps`), and the
+//   activations table is empty whenever no Wasm of the store runs, so
+//   nothing thread-specific survives in the store between calls;
+// - `data` is the `T` of the `Store<T>` owning this, and `Store<T>` is only
+//   `Send` when `T` is (its `PhantomData<T>`); no safe API hands out a
+//   `StoreOpaque` by value, so it only moves with its `Store<T>`;
+// - `limiter` and `engine` are `Send` themselves.
+unsafe impl Send for StoreOpaque {}
+
+impl StoreOpaque {
+    /// An empty store holding host data `data`, with default limits: 512
+    /// KiB of Wasm stack, 65536 memory pages, 10,000,000 table elements.
+    pub(crate) fn new(engine: Box<dyn Any + Send + Sync>, data: Box<dyn Any>) -> StoreOpaque {
+        StoreOpaque {
+            id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+            globals: Vec::new(),
+            tables: Vec::new(),
+            instances: Vec::new(),
+            funcs: Vec::new(),
+            memories: Vec::new(),
+            activations: Box::new(VMExternRefActivationsTable::new()),
+            limits: Box::default(),
+            func_by_ref: HashMap::new(),
+            func_ref_ranges: BTreeMap::new(),
+            modules: Vec::new(),
+            max_wasm_stack: 512 * 1024,
+            max_memory_pages: wasmc_format::WASM32_MAX_PAGES,
+            max_table_elements: 10_000_000,
+            wasm_depth: 0,
+            gc_stress: false,
+            gc_stats: GcStats::default(),
+            limiter: None,
+            engine,
+            data,
+        }
+    }
+
+    /// The resource limiter, if one is installed.
+    pub(crate) fn limiter(&mut self) -> Option<&mut dyn ResourceLimiter> {
+        let data: &mut dyn Any = &mut *self.data;
+        match &mut self.limiter {
+            Some(f) => Some(f(data)),
+            None => None,
+        }
+    }
+
+    /// Asks the limiter whether a memory may grow from `current` to
+    /// `desired` pages (`Ok(true)` without a limiter).
+    pub(crate) fn memory_growing(
+        &mut self,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
+    ) -> anyhow::Result<bool> {
+        let Some(l) = self.limiter() else {
+            return Ok(true);
+        };
+        let bytes = |p: u64| usize::try_from(p.saturating_mul(wasmc_format::WASM_PAGE_SIZE));
+        let (Ok(c), Ok(d)) = (bytes(current), bytes(desired)) else {
+            return Ok(false);
+        };
+        l.memory_growing(c, d, maximum.and_then(|m| bytes(m).ok()))
+    }
+
+    /// Asks the limiter whether a table may grow from `current` to
+    /// `desired` elements (`Ok(true)` without a limiter).
+    pub(crate) fn table_growing(
+        &mut self,
+        current: u32,
+        desired: u32,
+        maximum: Option<u32>,
+    ) -> anyhow::Result<bool> {
+        match self.limiter() {
+            None => Ok(true),
+            Some(l) => l.table_growing(
+                current as usize,
+                desired as usize,
+                maximum.map(|m| m as usize),
+            ),
+        }
+    }
+
+    /// Grows memory `m` by `delta` pages after asking the limiter: the old
+    /// size, `Ok(None)` if a limit refuses it.
+    pub(crate) fn grow_memory(&mut self, m: usize, delta: u64) -> anyhow::Result<Option<u64>> {
+        let cur = self.memories[m].pages();
+        let max = self.memories[m].current_type().max;
+        if delta > 0 && !self.memory_growing(cur, cur.saturating_add(delta), max)? {
+            return Ok(None);
+        }
+        let store_max = self.max_memory_pages;
+        Ok(self.memories[m].grow(delta, store_max))
+    }
+
+    pub(crate) fn gc_stats(&self) -> GcStats {
+        GcStats {
+            table_len: self.activations.len(),
+            table_capacity: self.activations.capacity(),
+            ..self.gc_stats
+        }
+    }
+
+    pub(crate) fn stored(&self, index: usize) -> Stored {
+        Stored {
+            store_id: self.id,
+            index,
+        }
+    }
+
+    /// Checks that a handle belongs to this store; its index.
+    #[inline]
+    pub(crate) fn check(&self, s: Stored, what: &str) -> usize {
+        assert_eq!(
+            s.store_id, self.id,
+            "{what} used with a store it does not belong to"
+        );
+        s.index
+    }
+
+    pub(crate) fn limits_ptr(&self) -> *mut VMRuntimeLimits {
+        &*self.limits as *const VMRuntimeLimits as *mut VMRuntimeLimits
+    }
+
+    pub(crate) fn activations_ptr(&mut self) -> *mut VMExternRefActivationsTable {
+        &mut *self.activations
+    }
+
+    /// Keeps `module` alive as long as the store and gives host functions of
+    /// its types a trampoline.
+    pub(crate) fn add_module(&mut self, module: &Arc<RuntimeModule>) {
+        if !self.modules.iter().any(|m| Arc::ptr_eq(m, module)) {
+            self.modules.push(module.clone());
+        }
+        self.fill_host_trampolines();
+    }
+
+    /// Host functions have no code of their own: Wasm reaches them through a
+    /// module's host trampoline for their signature. Give every host funcref
+    /// that has none yet the trampoline of a module with the same type id.
+    pub(crate) fn fill_host_trampolines(&mut self) {
+        for f in &mut self.funcs {
+            if let Some(ctx) = f.host_ctx_mut() {
+                if !ctx.func_ref.wasm_call.is_null() {
+                    continue;
+                }
+                let id = ctx.func_ref.type_id;
+                for m in &self.modules {
+                    if let Some(t) = m.type_ids().iter().position(|t| *t == id) {
+                        if let Some(tramp) = m.host_trampoline(t as u32) {
+                            ctx.func_ref.wasm_call = tramp;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The function whose funcref is at `ptr` (null, or any address that is
+    /// no funcref of this store, gives `None`).
+    pub(crate) fn func_index_of_ref(&self, ptr: *mut u8) -> Option<usize> {
+        if ptr.is_null() {
+            return None;
+        }
+        let p = ptr as usize;
+        if let Some(&index) = self.func_by_ref.get(&p) {
+            return Some(index);
+        }
+        // A funcref in an instance's VMContext: its position is the index.
+        let (&start, &(end, inst)) = self.func_ref_ranges.range(..=p).next_back()?;
+        if p >= end {
+            return None;
+        }
+        let size = self.instances[inst].module.offsets().size_of_vmfunc_ref() as usize;
+        let off = p - start;
+        if !off.is_multiple_of(size) {
+            return None;
+        }
+        self.instances[inst].funcs.get(off / size).copied()
+    }
+
+    // ----- tables -----
+
+    /// A raw table element for `v`, which must be a reference of type
+    /// `elem` (`Err` with the expected type otherwise). Borrowed: valid while
+    /// `v` (an externref) or the store (a funcref) is.
+    fn table_raw(&self, v: &VMVal, elem: ValType) -> Result<*mut u8, ValType> {
+        if v.ty() != elem {
+            return Err(elem);
+        }
+        Ok(v.to_raw_borrowed(self).get_ptr())
+    }
+
+    /// Creates a table of `ty.min` copies of `init`; its index.
+    pub(crate) fn new_table(&mut self, ty: TableType, init: &VMVal) -> Result<usize, String> {
+        let raw = self
+            .table_raw(init, ty.elem.val_type())
+            .map_err(|t| format!("table element: expected {t}, found {}", init.ty()))?;
+        // SAFETY: `table_raw` checked that `raw` is a reference of the
+        // table's type, null or live (held by `init`, or a funcref of this
+        // store).
+        let t = unsafe { TableData::new(ty, raw, self.max_table_elements) }?;
+        self.tables.push(t);
+        Ok(self.tables.len() - 1)
+    }
+
+    /// Element `i` of table `t`, `None` if out of bounds.
+    pub(crate) fn table_get(&self, t: usize, i: u32) -> Option<VMVal> {
+        let table = &self.tables[t];
+        let raw = table.get(i)?;
+        // SAFETY: a table element is null or a live reference of the table's
+        // type (each externref element holds a count).
+        Some(unsafe {
+            VMVal::from_raw(
+                self,
+                crate::vm::vmcontext::ValRaw::from_u64(raw as usize as u64),
+                table.ty.elem.val_type(),
+            )
+        })
+    }
+
+    /// Stores `v` at element `i` of table `t`.
+    pub(crate) fn table_set(&mut self, t: usize, i: u32, v: &VMVal) -> Result<(), TableOpError> {
+        let raw = self.table_raw(v, self.tables[t].ty.elem.val_type())?;
+        // SAFETY: `table_raw` checked `raw` is a null or live reference of
+        // the table's type.
+        unsafe { self.tables[t].set(i, raw) }.map_err(TableOpError::Trap)
+    }
+
+    /// Grows table `t` by `delta` copies of `init`; the old size, `None` if
+    /// a limit forbids it.
+    pub(crate) fn table_grow(
+        &mut self,
+        t: usize,
+        delta: u32,
+        init: &VMVal,
+    ) -> Result<Option<u32>, TableOpError> {
+        let raw = self.table_raw(init, self.tables[t].ty.elem.val_type())?;
+        let cur = self.tables[t].size();
+        let max = self.tables[t].ty.max;
+        if delta > 0
+            && !self
+                .table_growing(cur, cur.saturating_add(delta), max)
+                .unwrap_or(false)
+        {
+            return Ok(None);
+        }
+        let limit = self.max_table_elements;
+        // SAFETY: `table_raw` checked `raw` is a null or live reference of
+        // the table's type.
+        Ok(unsafe { self.tables[t].grow(delta, raw, limit) })
+    }
+
+    // ----- globals -----
+
+    /// Creates a global of type `ty` holding `v`; its index.
+    pub(crate) fn new_global(&mut self, ty: GlobalType, v: &VMVal) -> Result<usize, ValType> {
+        if v.ty() != ty.ty {
+            return Err(ty.ty);
+        }
+        let raw = v.to_raw_borrowed(self);
+        // SAFETY: a null definition asks for a boxed one; `raw` is a value of
+        // the global's type (checked), its reference null or live (held by
+        // `v`, or a funcref of this store).
+        let g = unsafe { GlobalData::new(ty, std::ptr::null_mut(), raw) };
+        self.globals.push(g);
+        Ok(self.globals.len() - 1)
+    }
+
+    /// The value of global `g`.
+    pub(crate) fn global_get(&self, g: usize) -> VMVal {
+        let g = &self.globals[g];
+        // SAFETY: a global holds a value of its type; an externref one holds
+        // a count on it, so it is null or live.
+        unsafe { VMVal::from_raw(self, g.get_raw(), g.ty.ty) }
+    }
+
+    /// Sets global `g` to `v` (`Err` with the global's type if `v` has
+    /// another). Mutability is the API's rule, not checked here.
+    pub(crate) fn global_set(&mut self, g: usize, v: &VMVal) -> Result<(), ValType> {
+        let ty = self.globals[g].ty.ty;
+        if v.ty() != ty {
+            return Err(ty);
+        }
+        let raw = v.to_raw_borrowed(self);
+        // SAFETY: `raw` is a value of the global's type (checked), its
+        // reference null or live (held by `v`, or a funcref of this store).
+        unsafe { self.globals[g].store_raw(raw) };
+        Ok(())
+    }
+}
+
+/// Why a table operation failed.
+#[derive(Debug)]
+pub(crate) enum TableOpError {
+    /// The value is not of the table's element type (the expected type).
+    Type(ValType),
+    /// Out of bounds.
+    Trap(TrapCode),
+}
+
+impl From<ValType> for TableOpError {
+    fn from(t: ValType) -> Self {
+        TableOpError::Type(t)
+    }
+}
+
+impl Drop for StoreOpaque {
+    fn drop(&mut self) {
+        // Explicit order: references first (globals live in VMContexts).
+        self.globals.clear();
+        self.tables.clear();
+        for i in &mut self.instances {
+            i.release_segments();
+        }
+        // SAFETY: the store is dropping, which it cannot do while its Wasm
+        // runs (a running call borrows it), so no Wasm frame holds an entry.
+        unsafe { self.activations.clear() };
+    }
+}

@@ -1,0 +1,397 @@
+//! The `#[repr(C)]` structures that compiled code reads and writes.
+//!
+//! Their layout is fixed by [`wasmc_format::VMOffsets`]; each struct is
+//! followed by a test module asserting `offset_of!` against it (pointer size
+//! 8). The VMContext itself is a variable-size allocation
+//! ([`VMContextAlloc`]) whose fields are reached through `VMOffsets`:
+//!
+//! ```text
+//! VMContext (16-byte aligned)
+//! +-------------------+ 0
+//! | VMContextHeader   |   magic, runtime_limits, builtins, activations_table,
+//! |                   |   instance, store
+//! +-------------------+ vmctx_type_ids_begin()
+//! | type_ids, imports, defined tables/memories/globals, func_refs
+//! +-------------------+ size_of_vmctx()
+//! ```
+
+pub(crate) use crate::vm::gc::activations::VMExternRefActivationsTable;
+use std::alloc::Layout;
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use wasmc_format::vmoffsets::VMCONTEXT_MAGIC;
+use wasmc_format::VMOffsets;
+
+/// Opaque type of a VMContext pointer.
+#[repr(C)]
+pub(crate) struct VMContext {
+    _opaque: [u8; 0],
+}
+
+/// The fixed header of every VMContext.
+#[repr(C)]
+pub(crate) struct VMContextHeader {
+    pub magic: u32,
+    pub runtime_limits: *mut VMRuntimeLimits,
+    pub builtins: *const *const (),
+    pub activations_table: *mut VMExternRefActivationsTable,
+    pub instance: *mut (),
+    pub store: *mut (),
+}
+
+/// Per-store state that compiled code reads (stack limit) and trampolines
+/// write (exit and entry frames).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct VMRuntimeLimits {
+    pub stack_limit: UnsafeCell<usize>,
+    pub last_wasm_exit_fp: UnsafeCell<usize>,
+    pub last_wasm_exit_pc: UnsafeCell<usize>,
+    pub last_wasm_entry_fp: UnsafeCell<usize>,
+}
+
+impl Default for VMRuntimeLimits {
+    fn default() -> Self {
+        VMRuntimeLimits {
+            stack_limit: UnsafeCell::new(usize::MAX),
+            last_wasm_exit_fp: UnsafeCell::new(0),
+            last_wasm_exit_pc: UnsafeCell::new(0),
+            last_wasm_entry_fp: UnsafeCell::new(0),
+        }
+    }
+}
+
+/// An imported function: code and the callee's vmctx.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VMFunctionImport {
+    pub wasm_call: *const u8,
+    pub vmctx: *mut VMContext,
+}
+
+/// A table's elements (one pointer each) and length.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VMTableDefinition {
+    pub base: *mut *mut u8,
+    pub current_elements: u32,
+}
+
+/// A linear memory's base and length in bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VMMemoryDefinition {
+    pub base: *mut u8,
+    pub current_length: usize,
+}
+
+/// A global's storage: the value at the start, little-endian.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct VMGlobalDefinition {
+    pub storage: [u8; 16],
+}
+
+/// What a `funcref` points to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VMFuncRef {
+    pub wasm_call: *const u8,
+    pub vmctx: *mut VMContext,
+    pub type_id: u32,
+}
+
+/// What an `externref` points to: a reference count, then the host value.
+#[repr(C)]
+pub(crate) struct VMExternData {
+    pub ref_count: AtomicUsize,
+    pub value: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// `array_call(callee_vmctx, caller_vmctx, values, len)`.
+pub(crate) type ArrayCallFn =
+    unsafe extern "C" fn(*mut VMHostFuncContext, *mut VMContext, *mut ValRaw, usize);
+
+/// The callee "vmctx" of a host function. Built only by
+/// `vm::func::FuncData::new_host` from a `HostFuncParts`, which pairs
+/// `array_call` with the `call_data` it reads.
+#[repr(C)]
+pub(crate) struct VMHostFuncContext {
+    pub magic: u32,
+    pub array_call: ArrayCallFn,
+    /// The function's own funcref (`vmctx` = this context).
+    pub func_ref: VMFuncRef,
+    /// Its signature.
+    pub ty: wasmc_format::FuncType,
+    /// The body as the API layer calls it from the host (opaque here).
+    pub host: Arc<dyn Any + Send + Sync>,
+    /// What `array_call` (a shim monomorphized for its type) reads: a
+    /// pointer into `call_owner`, which keeps it alive.
+    pub call_data: *const (),
+    pub call_owner: Arc<dyn Any + Send + Sync>,
+}
+
+/// One 16-byte slot of the entry/host trampolines' value array: a scalar
+/// little-endian at its start, or a reference as a pointer. Public only so
+/// that the typed-function traits can name it; it has no public API.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ValRaw(pub(crate) [u8; 16]);
+
+impl ValRaw {
+    #[inline]
+    pub(crate) fn from_u64(v: u64) -> ValRaw {
+        let mut b = [0; 16];
+        b[..8].copy_from_slice(&v.to_le_bytes());
+        ValRaw(b)
+    }
+    pub(crate) fn from_u128(v: u128) -> ValRaw {
+        ValRaw(v.to_le_bytes())
+    }
+    pub(crate) fn get_u32(&self) -> u32 {
+        u32::from_le_bytes([self.0[0], self.0[1], self.0[2], self.0[3]])
+    }
+    pub(crate) fn get_u64(&self) -> u64 {
+        let mut b = [0; 8];
+        b.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(b)
+    }
+    pub(crate) fn get_u128(&self) -> u128 {
+        u128::from_le_bytes(self.0)
+    }
+    pub(crate) fn get_ptr(&self) -> *mut u8 {
+        self.get_u64() as usize as *mut u8
+    }
+}
+
+/// An owned, zeroed, 16-byte-aligned VMContext allocation.
+pub(crate) struct VMContextAlloc {
+    ptr: NonNull<u8>,
+    layout: Layout,
+    pub offsets: VMOffsets,
+}
+
+impl VMContextAlloc {
+    pub fn new(offsets: VMOffsets) -> Option<VMContextAlloc> {
+        let size = (offsets.size_of_vmctx() as usize).max(std::mem::size_of::<VMContextHeader>());
+        let layout = Layout::from_size_align(size, 16).ok()?;
+        // SAFETY: the layout's size is at least that of the header, so it is
+        // non-zero, as `alloc_zeroed` requires.
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        let v = VMContextAlloc {
+            ptr,
+            layout,
+            offsets,
+        };
+        // SAFETY: `field` checked that the magic (a u32 at a 4-aligned
+        // offset of a 16-aligned allocation) lies inside the allocation.
+        unsafe { v.field::<u32>(offsets.vmctx_magic()).write(VMCONTEXT_MAGIC) };
+        Some(v)
+    }
+
+    pub fn vmctx(&self) -> *mut VMContext {
+        self.ptr.as_ptr().cast()
+    }
+
+    /// A pointer to the field of type `T` at `offset`, which must come from
+    /// this context's `VMOffsets` (so it is aligned for `T`). Panics if the
+    /// field does not lie inside the allocation (an index the caller failed
+    /// to check): writing through the result is then in bounds.
+    pub fn field<T>(&self, offset: u32) -> *mut T {
+        let end = (offset as usize).checked_add(std::mem::size_of::<T>());
+        assert!(
+            end.is_some_and(|e| e <= self.layout.size()),
+            "VMContext field at {offset} outside the context"
+        );
+        self.ptr.as_ptr().wrapping_add(offset as usize).cast()
+    }
+
+    pub fn header(&self) -> *mut VMContextHeader {
+        self.ptr.as_ptr().cast()
+    }
+}
+
+impl Drop for VMContextAlloc {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` was allocated in `new` with exactly this layout and
+        // is freed only here.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+/// Reads the header field `store`/`instance` of a vmctx that compiled code
+/// handed to the runtime.
+///
+/// # Safety
+/// `vmctx` must point to a live VMContext created by this loader.
+pub(crate) unsafe fn vmctx_header<'a>(vmctx: *mut VMContext) -> &'a VMContextHeader {
+    // SAFETY: the caller promises `vmctx` is a live VMContext of this
+    // loader, i.e. the start of a `VMContextAlloc`, which begins with a
+    // `VMContextHeader`.
+    let h = unsafe { &*(vmctx as *const VMContextHeader) };
+    debug_assert_eq!(h.magic, VMCONTEXT_MAGIC);
+    h
+}
+
+#[cfg(test)]
+mod test_layout {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+    use wasmc_format::vmoffsets::VMCounts;
+
+    fn offsets() -> VMOffsets {
+        VMOffsets::new(
+            8,
+            VMCounts {
+                num_types: 3,
+                num_imported_funcs: 1,
+                num_defined_globals: 2,
+                num_funcs: 4,
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn header() {
+        let o = offsets();
+        assert_eq!(offset_of!(VMContextHeader, magic), o.vmctx_magic() as usize);
+        assert_eq!(
+            offset_of!(VMContextHeader, runtime_limits),
+            o.vmctx_runtime_limits() as usize
+        );
+        assert_eq!(
+            offset_of!(VMContextHeader, builtins),
+            o.vmctx_builtins() as usize
+        );
+        assert_eq!(
+            offset_of!(VMContextHeader, activations_table),
+            o.vmctx_activations_table() as usize
+        );
+        assert_eq!(
+            offset_of!(VMContextHeader, instance),
+            o.vmctx_instance() as usize
+        );
+        assert_eq!(offset_of!(VMContextHeader, store), o.vmctx_store() as usize);
+        assert!(size_of::<VMContextHeader>() <= o.vmctx_type_ids_begin() as usize);
+    }
+
+    #[test]
+    fn runtime_limits() {
+        let o = offsets();
+        assert_eq!(
+            offset_of!(VMRuntimeLimits, stack_limit),
+            o.limits_stack_limit() as usize
+        );
+        assert_eq!(
+            offset_of!(VMRuntimeLimits, last_wasm_exit_fp),
+            o.limits_last_wasm_exit_fp() as usize
+        );
+        assert_eq!(
+            offset_of!(VMRuntimeLimits, last_wasm_exit_pc),
+            o.limits_last_wasm_exit_pc() as usize
+        );
+        assert_eq!(
+            offset_of!(VMRuntimeLimits, last_wasm_entry_fp),
+            o.limits_last_wasm_entry_fp() as usize
+        );
+        assert_eq!(size_of::<VMRuntimeLimits>(), o.size_of_limits() as usize);
+    }
+
+    #[test]
+    fn function_import() {
+        let o = offsets();
+        assert_eq!(
+            offset_of!(VMFunctionImport, wasm_call),
+            o.vmfunction_import_wasm_call() as usize
+        );
+        assert_eq!(
+            offset_of!(VMFunctionImport, vmctx),
+            o.vmfunction_import_vmctx() as usize
+        );
+        assert_eq!(
+            size_of::<VMFunctionImport>(),
+            o.size_of_vmfunction_import() as usize
+        );
+    }
+
+    #[test]
+    fn table_memory_global() {
+        let o = offsets();
+        assert_eq!(
+            offset_of!(VMTableDefinition, base),
+            o.vmtable_definition_base() as usize
+        );
+        assert_eq!(
+            offset_of!(VMTableDefinition, current_elements),
+            o.vmtable_definition_current_elements() as usize
+        );
+        assert_eq!(
+            size_of::<VMTableDefinition>(),
+            o.size_of_vmtable_definition() as usize
+        );
+        assert_eq!(size_of::<*mut u8>(), o.size_of_table_element() as usize);
+        assert_eq!(
+            offset_of!(VMMemoryDefinition, base),
+            o.vmmemory_definition_base() as usize
+        );
+        assert_eq!(
+            offset_of!(VMMemoryDefinition, current_length),
+            o.vmmemory_definition_current_length() as usize
+        );
+        assert_eq!(
+            size_of::<VMMemoryDefinition>(),
+            o.size_of_vmmemory_definition() as usize
+        );
+        assert_eq!(
+            size_of::<VMGlobalDefinition>(),
+            wasmc_format::vmoffsets::GLOBAL_SIZE as usize
+        );
+        assert_eq!(o.vmctx_defined_global(0) % 16, 0);
+    }
+
+    #[test]
+    fn func_ref_extern_data_host_ctx() {
+        let o = offsets();
+        assert_eq!(
+            offset_of!(VMFuncRef, wasm_call),
+            o.vm_func_ref_wasm_call() as usize
+        );
+        assert_eq!(offset_of!(VMFuncRef, vmctx), o.vm_func_ref_vmctx() as usize);
+        assert_eq!(
+            offset_of!(VMFuncRef, type_id),
+            o.vm_func_ref_type_id() as usize
+        );
+        assert_eq!(size_of::<VMFuncRef>(), o.size_of_vmfunc_ref() as usize);
+        assert_eq!(
+            offset_of!(VMExternData, ref_count),
+            o.vm_extern_data_ref_count() as usize
+        );
+        assert_eq!(
+            offset_of!(VMHostFuncContext, magic),
+            o.vmhostfunc_magic() as usize
+        );
+        assert_eq!(
+            offset_of!(VMHostFuncContext, array_call),
+            o.vmhostfunc_array_call() as usize
+        );
+        assert_eq!(
+            offset_of!(VMExternRefActivationsTable, next),
+            o.activations_table_next() as usize
+        );
+        assert_eq!(
+            offset_of!(VMExternRefActivationsTable, end),
+            o.activations_table_end() as usize
+        );
+        assert_eq!(size_of::<ValRaw>(), wasmc_format::VALUE_SLOT_SIZE as usize);
+    }
+
+    #[test]
+    fn vmctx_is_aligned() {
+        let a = VMContextAlloc::new(offsets()).unwrap();
+        assert_eq!(a.vmctx() as usize % 16, 0);
+    }
+}
