@@ -6,13 +6,13 @@
 use std::io::Cursor;
 use std::sync::{Arc, RwLock};
 use wasmc_compiler::CompileOptions;
-use wasmc_loader::{Linker, Module, Store};
+use wasmc_loader::{Engine, Linker, Module, Store};
 use wasmc_wasi::pipe::{ReadPipe, WritePipe};
 use wasmc_wasi::{SharedWasiCtx, WasiCtxBuilder};
 
-fn module(wat: &str) -> Module {
+fn module(engine: &Engine, wat: &str) -> Module {
     let artifact = wasmc_compiler::compile(wat.as_bytes(), &CompileOptions::default()).unwrap();
-    Module::from_bytes(&artifact).unwrap()
+    Module::from_bytes(engine, &artifact).unwrap()
 }
 
 /// The preview-1 ABI written out independently of the crate: every
@@ -89,6 +89,7 @@ const SIGNATURES: &[(&str, &str)] = &[
 
 #[test]
 fn every_preview1_function_is_defined_with_its_type() {
+    let engine = Engine::default();
     let mut names: Vec<&str> = SIGNATURES.iter().map(|(n, _)| *n).collect();
     let mut defined = wasmc_wasi::FUNCTIONS.to_vec();
     names.sort();
@@ -99,20 +100,24 @@ fn every_preview1_function_is_defined_with_its_type() {
         .iter()
         .map(|(n, ty)| format!("(import \"wasi_snapshot_preview1\" \"{n}\" (func {ty}))\n"))
         .collect();
-    let m = module(&format!(
-        "(module {imports} (memory (export \"memory\") 1))"
-    ));
+    let m = module(
+        &engine,
+        &format!("(module {imports} (memory (export \"memory\") 1))"),
+    );
     let wasi = SharedWasiCtx::new(WasiCtxBuilder::new().build());
-    let mut linker = Linker::new();
+    let mut linker = Linker::new(&engine);
     wasmc_wasi::add_to_linker(&mut linker, &wasi).unwrap();
-    linker.instantiate(&mut Store::new(), &m).unwrap();
+    linker
+        .instantiate(&mut Store::new(&engine, ()), &m)
+        .unwrap();
 
     // A wrong type is refused at instantiation, naming the import.
     let m = module(
+        &engine,
         r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32) (result i32))))"#,
     );
     let err = linker
-        .instantiate(&mut Store::new(), &m)
+        .instantiate(&mut Store::new(&engine, ()), &m)
         .unwrap_err()
         .to_string();
     assert!(err.contains("wasi_snapshot_preview1::fd_write"), "{err}");
@@ -138,7 +143,8 @@ const ECHO: &str = r#"
 
 #[test]
 fn pipes_and_proc_exit_for_embedders() {
-    let m = module(ECHO);
+    let engine = Engine::default();
+    let m = module(&engine, ECHO);
     let stdout = Arc::new(RwLock::new(Cursor::new(Vec::new())));
     let stderr = Arc::new(RwLock::new(Cursor::new(Vec::new())));
     let ctx = WasiCtxBuilder::new()
@@ -147,9 +153,11 @@ fn pipes_and_proc_exit_for_embedders() {
         .stderr(Box::new(WritePipe::from_shared(stderr.clone())))
         .build();
     let wasi = SharedWasiCtx::new(ctx);
-    let mut linker = Linker::new();
+    // The store's data is the embedder's own: the WASI context does not live
+    // in it, so any `T` works.
+    let mut linker = Linker::<String>::new(&engine);
     wasmc_wasi::add_to_linker(&mut linker, &wasi).unwrap();
-    let mut store = Store::new();
+    let mut store = Store::new(&engine, "embedder data".to_string());
     let instance = linker.instantiate(&mut store, &m).unwrap();
     let start = instance
         .get_typed_func::<(), ()>(&mut store, "_start")
@@ -162,20 +170,23 @@ fn pipes_and_proc_exit_for_embedders() {
         |p: &Arc<RwLock<Cursor<Vec<u8>>>>| String::from_utf8(p.read().unwrap().get_ref().clone());
     assert_eq!(text(&stdout).unwrap(), "piped input ✓");
     assert_eq!(text(&stderr).unwrap(), "piped input ✓");
-    // The store stays usable after the exit.
+    // The store stays usable after the exit, its data untouched.
     assert!(start.call(&mut store, ()).is_err());
+    assert_eq!(store.data(), "embedder data");
 }
 
 #[test]
 fn a_module_without_memory_gets_a_clear_error() {
+    let engine = Engine::default();
     let m = module(
+        &engine,
         r#"(module (import "wasi_snapshot_preview1" "sched_yield" (func $y (result i32)))
                    (func (export "_start") (drop (call $y))))"#,
     );
     let wasi = SharedWasiCtx::new(WasiCtxBuilder::new().build());
-    let mut linker = Linker::new();
+    let mut linker = Linker::new(&engine);
     wasmc_wasi::add_to_linker(&mut linker, &wasi).unwrap();
-    let mut store = Store::new();
+    let mut store = Store::new(&engine, ());
     let i = linker.instantiate(&mut store, &m).unwrap();
     let f = i.get_typed_func::<(), ()>(&mut store, "_start").unwrap();
     let err = f.call(&mut store, ()).unwrap_err().to_string();

@@ -260,7 +260,11 @@ pub fn add_to_linker<T: 'static>(
     linker.func_wrap(
         MODULE,
         "fd_fdstat_set_rights",
-        move |mut caller: Caller<'_, T>, fd: i32, base: i64, inheriting: i64| -> Result<i32, Error> {
+        move |mut caller: Caller<'_, T>,
+              fd: i32,
+              base: i64,
+              inheriting: i64|
+              -> Result<i32, Error> {
             let (mut cx, mut memory) = guest(&mut caller, &c)?;
             let r = wiggle::run_in_dummy_executor(cx.fd_fdstat_set_rights(
                 &mut memory,

@@ -343,7 +343,7 @@ fn instantiation_and_setup_failures_have_their_status() {
         "{stderr}"
     );
     // A --dir that does not exist; an --env without `=`.
-    let hello = common::example("hello.wat");
+    let hello = crate::common::example("hello.wat");
     let o = wasmc(&["run", "--dir", "/nonexistent/dir", hello.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(128));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/dir"));

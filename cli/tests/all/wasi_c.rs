@@ -1,4 +1,4 @@
-//! WASI programs written in C (`tests/wasi/cases.c`, built here with
+//! WASI programs written in C (`cli/tests/wasi/cases.c`, built here with
 //! `clang --target=wasm32-wasi` against Debian's wasi-libc) run through
 //! `wasmc run`: stdio, stdin, arguments and environment with spaces and
 //! UTF-8, exit statuses, files in a preopened directory, attempts to
@@ -8,9 +8,7 @@
 //! (`.ci/run` installs them); without them these tests fail, naming the
 //! packages.
 
-mod common;
-
-use common::{tmp_dir, wasmc, wasmc_compile};
+use crate::common::{self, tmp_dir, wasmc, wasmc_compile};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

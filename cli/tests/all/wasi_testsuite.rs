@@ -14,11 +14,9 @@
 //!
 //! The suite is `$WASMC_WASI_TESTSUITE`, else `../shared/wasi-testsuite`
 //! beside the repository; if it is missing the test fails (never skips).
-//! Every failing test is listed with its reason. `wasi-expected-failures.txt`
-//! beside this file may list tests known to fail, each with a reason; a
+//! Every failing test is listed with its reason. `cli/tests/wasi-expected-failures.txt`
+//! may list tests known to fail, each with a reason; a
 //! listed test that passes is an error (the list only shrinks).
-
-mod common;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -277,7 +275,7 @@ fn wasi_testsuite_preview1() {
     tests.sort();
     assert_eq!(tests.len(), 72, "the preview-1 suite has 72 tests");
 
-    let work = common::tmp_dir("wasi-testsuite");
+    let work = crate::common::tmp_dir("wasi-testsuite");
     let next = AtomicUsize::new(0);
     let results = Mutex::new(BTreeMap::new());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
