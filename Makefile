@@ -48,7 +48,7 @@ check-deps:
 	@if $(CARGO) tree -p wasmc-loader -e normal | grep -i -E 'cranelift|wasmc-compiler'; then \
 		echo "error: wasmc-loader depends on the compiler" >&2; exit 1; \
 	else echo "check-deps: wasmc-loader has no compiler dependency"; fi
-	@if $(CARGO) tree -p wasmc-compiler -e normal | grep -i -E 'wasmc-loader|wasmc-cli'; then \
+	@if $(CARGO) tree -p wasmc-compiler -e normal | grep -i -E 'wasmc-loader|wasmc-cli|wasmc-wasi'; then \
 		echo "error: wasmc-compiler depends on the runtime" >&2; exit 1; \
 	else echo "check-deps: wasmc-compiler has no runtime dependency"; fi
 

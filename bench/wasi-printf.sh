@@ -10,7 +10,7 @@ runs=${1:-5}
 out=target/bench-wasi
 mkdir -p "$out"
 wasmc=target/release/wasmc
-[ -x "$wasmc" ] || cargo build --release -p wasmc-compiler --bin wasmc
+[ -x "$wasmc" ] || cargo build --release -p wasmc-cli --bin wasmc
 clang -O2 -o "$out/printf-native" bench/wasi/printf.c
 clang --target=wasm32-wasi -O2 -Wl,--strip-all -o "$out/printf.wasm" bench/wasi/printf.c
 "$wasmc" compile "$out/printf.wasm" -o "$out/printf.o"
