@@ -87,7 +87,7 @@ fn finish<T>(r: anyhow::Result<anyhow::Result<T>>) -> Result<T, Error> {
 fn host_error(e: anyhow::Error) -> Error {
     match e.downcast::<I32Exit>() {
         Ok(exit) => Error::host(exit),
-        Err(e) => Error::Host(e.into()),
+        Err(e) => Error::Host(e),
     }
 }
 
