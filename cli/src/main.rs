@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wasmc_compiler::{CompileOptions, CpuSpec, MemoryStrategy, OptLevel};
+use wasmc_compiler::{CompileOptions, CpuSpec, Interruption, MemoryStrategy, OptLevel};
 
 mod run;
 
@@ -88,6 +88,15 @@ struct CompileArgs {
     /// memory64, relaxed-simd.
     #[arg(short = 'W', value_name = "FEATURE[=y|n]")]
     wasm: Vec<String>,
+    /// Check the engine's epoch at every function entry and loop header, so
+    /// that a store's epoch deadline (`wasmc run --timeout`,
+    /// `Store::set_epoch_deadline`) can interrupt the code.
+    #[arg(long)]
+    epoch_interruption: bool,
+    /// Count fuel (one unit per operator) and trap when the store's fuel
+    /// (`wasmc run --fuel`, `Store::set_fuel`) is used up.
+    #[arg(long)]
+    fuel: bool,
 }
 
 /// The features `-W` options leave on.
@@ -113,6 +122,10 @@ fn compile(args: CompileArgs) -> Result<()> {
         memory: args.bounds_checks.strategy(),
         threads: args.jobs,
         features: wasm_features(&args.wasm)?,
+        interruption: Interruption {
+            epochs: args.epoch_interruption,
+            fuel: args.fuel,
+        },
     };
     let artifact = wasmc_compiler::compile(&wasm, &opts)
         .with_context(|| format!("compiling {}", args.input.display()))?;

@@ -192,7 +192,7 @@ fn compile_wasm(
     });
     func.stack_limit = Some(limit);
 
-    let mut env = FuncEnv::new(module, funcs, isa, opts.memory, f.index);
+    let mut env = FuncEnv::new(module, funcs, isa, opts.memory, opts.interruption, f.index);
     let mut validator = f.validator.into_validator(Default::default());
     FuncTranslator::new()
         .translate_body(&mut validator, f.body, &mut func, &mut env)

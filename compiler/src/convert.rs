@@ -19,9 +19,11 @@ pub fn trap_to_ir(code: TrapCode) -> ir::TrapCode {
         TrapCode::IntegerDivisionByZero => ir::TrapCode::IntegerDivisionByZero,
         TrapCode::BadConversionToInteger => ir::TrapCode::BadConversionToInteger,
         TrapCode::UnreachableCodeReached => ir::TrapCode::UnreachableCodeReached,
-        TrapCode::Interrupt => ir::TrapCode::Interrupt,
+        TrapCode::Interrupted => ir::TrapCode::Interrupt,
         TrapCode::NullReference => ir::TrapCode::NullReference,
-        TrapCode::UndefinedElement => ir::TrapCode::User(u16::from(code as u8)),
+        TrapCode::UndefinedElement | TrapCode::OutOfFuel => {
+            ir::TrapCode::User(u16::from(code as u8))
+        }
     }
 }
 
@@ -38,7 +40,7 @@ pub fn trap_from_ir(code: ir::TrapCode) -> Option<TrapCode> {
         ir::TrapCode::IntegerDivisionByZero => TrapCode::IntegerDivisionByZero,
         ir::TrapCode::BadConversionToInteger => TrapCode::BadConversionToInteger,
         ir::TrapCode::UnreachableCodeReached => TrapCode::UnreachableCodeReached,
-        ir::TrapCode::Interrupt => TrapCode::Interrupt,
+        ir::TrapCode::Interrupt => TrapCode::Interrupted,
         ir::TrapCode::NullReference | ir::TrapCode::NullI31Ref => TrapCode::NullReference,
         ir::TrapCode::User(n) => TrapCode::from_u8(u8::try_from(n).ok()?)?,
     })

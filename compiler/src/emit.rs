@@ -183,6 +183,7 @@ pub fn emit(
         settings: CodegenSettings {
             opt_level: opts.opt_level,
             memory: opts.memory,
+            interruption: opts.interruption,
             cranelift_flags: isa::flag_strings(isa),
         },
         wasm_features,

@@ -35,11 +35,15 @@ use cranelift_wasm::{
 };
 use std::collections::{HashMap, HashSet};
 use wasmc_format::builtins::Builtin;
-use wasmc_format::{FuncInfo, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType};
+use wasmc_format::{
+    FuncInfo, Interruption, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType,
+};
 use wasmparser::Operator;
 
+mod interrupt;
 mod target;
 mod vmctx;
+use interrupt::InterruptState;
 pub use vmctx::builtin_signature;
 
 /// `UserExternalName` namespace of defined Wasm functions (index = function index).
@@ -67,6 +71,8 @@ pub struct FuncEnv<'a> {
     /// `table.get`, `global.get`, typed `select`): the seeds from which
     /// [`propagate_stack_map_marks`] finds the rest.
     refs: Vec<ir::Value>,
+    /// Epoch and fuel instrumentation.
+    interrupt: InterruptState,
 }
 
 impl<'a> FuncEnv<'a> {
@@ -76,6 +82,7 @@ impl<'a> FuncEnv<'a> {
         funcs: &'a [FuncInfo],
         isa: &'a dyn TargetIsa,
         memory: MemoryStrategy,
+        interruption: Interruption,
         func_index: u32,
     ) -> Self {
         FuncEnv {
@@ -91,6 +98,7 @@ impl<'a> FuncEnv<'a> {
             tables: HashMap::new(),
             pending_select: None,
             refs: Vec::new(),
+            interrupt: InterruptState::new(interruption),
         }
     }
 
@@ -837,12 +845,35 @@ impl FuncEnvironment for FuncEnv<'_> {
         Err(cranelift_wasm::WasmError::Unsupported("gc".into()))
     }
 
+    fn after_locals(&mut self, num_locals_defined: usize) {
+        self.interrupt.after_locals(num_locals_defined);
+    }
+
+    fn before_translate_function(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        _state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        self.interrupt_function_entry(builder);
+        Ok(())
+    }
+
+    fn translate_loop_header(&mut self, builder: &mut FunctionBuilder) -> WasmResult<()> {
+        self.interrupt_loop_header(builder);
+        Ok(())
+    }
+
+    fn handle_before_return(&mut self, _retvals: &[ir::Value], builder: &mut FunctionBuilder) {
+        self.interrupt_before_return(builder);
+    }
+
     fn before_translate_operator(
         &mut self,
         op: &Operator,
-        _builder: &mut FunctionBuilder,
+        builder: &mut FunctionBuilder,
         state: &FuncTranslationState,
     ) -> WasmResult<()> {
+        self.interrupt_before_op(op, builder, state.reachable());
         self.pending_select = None;
         if let Operator::TypedSelect { ty } = op {
             if state.reachable() {
@@ -857,10 +888,11 @@ impl FuncEnvironment for FuncEnv<'_> {
 
     fn after_translate_operator(
         &mut self,
-        _op: &Operator,
+        op: &Operator,
         builder: &mut FunctionBuilder,
         _state: &FuncTranslationState,
     ) -> WasmResult<()> {
+        self.interrupt_after_op(op, builder);
         // A typed select of externrefs makes a new reference value: the
         // select just emitted is the last instruction of the current block.
         if self.pending_select.take() == Some(ValType::ExternRef) {

@@ -20,7 +20,7 @@ mod trampolines;
 mod translate;
 
 pub use isa::CpuSpec;
-pub use wasmc_format::{MemoryStrategy, OptLevel, WasmFeatures};
+pub use wasmc_format::{Interruption, MemoryStrategy, OptLevel, WasmFeatures};
 
 /// Version of the compiler, recorded in every artifact header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -45,6 +45,9 @@ pub struct CompileOptions {
     /// (outside [`features::SUPPORTED`]) is refused with "not supported by
     /// wasmc", one that uses a feature turned off here is invalid.
     pub features: WasmFeatures,
+    /// Epoch checks and fuel counting compiled into the code (recorded in
+    /// the artifact header). Default: none.
+    pub interruption: Interruption,
 }
 
 impl Default for CompileOptions {
@@ -56,6 +59,7 @@ impl Default for CompileOptions {
             memory: MemoryStrategy::DEFAULT_GUARD,
             threads: None,
             features: WasmFeatures::ALL,
+            interruption: Interruption::default(),
         }
     }
 }

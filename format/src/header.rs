@@ -57,9 +57,48 @@ pub struct CodegenSettings {
     pub opt_level: OptLevel,
     /// Memory bounds strategy (ABI: the loader must match it).
     pub memory: MemoryStrategy,
+    /// What interruption checks the code carries (the loader refuses a
+    /// deadline or fuel on code without them).
+    pub interruption: Interruption,
     /// Every Cranelift shared flag as `name=value`, for reproduction and
     /// `inspect`; informational.
     pub cranelift_flags: Vec<String>,
+}
+
+/// The interruption instrumentation compiled into the code
+/// (`wasmc compile --epoch-interruption`, `--fuel`).
+///
+/// Both checks run at every function entry and every loop header, so a
+/// guest cannot run for long without passing one:
+/// - `epochs`: the engine's epoch counter (read through
+///   `VMRuntimeLimits::epoch_ptr`) is compared with the store's
+///   `epoch_deadline`; at or past it the code calls the builtin
+///   `epoch_deadline_reached`, which traps with
+///   [`TrapCode::Interrupted`](crate::TrapCode::Interrupted).
+/// - `fuel`: `VMRuntimeLimits::fuel_consumed` (an `i64`, minus the fuel
+///   left) grows by the number of operators each basic block executes; at a
+///   check, a value `>= 0` calls the builtin `out_of_fuel`, which traps with
+///   [`TrapCode::OutOfFuel`](crate::TrapCode::OutOfFuel). Every operator
+///   costs 1 except `nop`, `drop`, `block`, `loop`, `else`, `end`,
+///   `unreachable` and `return` (cost 0), so a program consumes the same fuel
+///   on every run and every machine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Interruption {
+    /// Epoch deadline checks.
+    pub epochs: bool,
+    /// Fuel counting.
+    pub fuel: bool,
+}
+
+impl core::fmt::Display for Interruption {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match (self.epochs, self.fuel) {
+            (false, false) => "none",
+            (true, false) => "epochs",
+            (false, true) => "fuel",
+            (true, true) => "epochs+fuel",
+        })
+    }
 }
 
 /// What the code was compiled for and with.
@@ -324,6 +363,7 @@ mod tests {
             settings: CodegenSettings {
                 opt_level: OptLevel::Speed,
                 memory: MemoryStrategy::DEFAULT_GUARD,
+                interruption: Interruption::default(),
                 cranelift_flags: vec!["opt_level=speed".into()],
             },
             wasm_features: WasmFeatures::SIMD,
@@ -418,6 +458,10 @@ mod tests {
         assert_eq!(base, content_hash(&h2, |id| &bytes[id as usize], b"info"));
         h2.settings.memory = MemoryStrategy::Explicit;
         assert_ne!(base, content_hash(&h2, |id| &bytes[id as usize], b"info"));
+        // The interruption flags decide what the loader lets a store do.
+        let mut h3 = h.clone();
+        h3.settings.interruption.fuel = true;
+        assert_ne!(base, content_hash(&h3, |id| &bytes[id as usize], b"info"));
     }
 
     #[test]

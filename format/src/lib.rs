@@ -44,7 +44,7 @@ pub mod trap;
 pub mod vmoffsets;
 
 pub use features::WasmFeatures;
-pub use header::{ArtifactHeader, CodegenSettings, OptLevel};
+pub use header::{ArtifactHeader, CodegenSettings, Interruption, OptLevel};
 pub use memory::MemoryStrategy;
 pub use module_info::*;
 pub use trap::TrapCode;

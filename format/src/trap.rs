@@ -77,12 +77,14 @@ trap_codes! {
     BadConversionToInteger = 8, "invalid conversion to integer";
     /// The `unreachable` instruction.
     UnreachableCodeReached = 9, "unreachable";
-    /// Execution was interrupted by the host.
-    Interrupt = 10, "interrupt";
+    /// The store's epoch deadline was reached (epoch interruption).
+    Interrupted = 10, "interrupt";
     /// A null reference was dereferenced.
     NullReference = 11, "null reference";
     /// `call_indirect` with an index outside the table.
     UndefinedElement = 12, "undefined element";
+    /// The store ran out of fuel (fuel metering).
+    OutOfFuel = 13, "all fuel consumed by WebAssembly";
 }
 
 impl core::fmt::Display for TrapCode {

@@ -6,7 +6,7 @@
 //! remember the engine they were loaded with and instantiate only into
 //! stores of the same engine.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Settings of an [`Engine`], builder style.
@@ -70,11 +70,10 @@ impl Config {
 
 pub(crate) struct EngineInner {
     pub(crate) config: Config,
-    /// The epoch counter for epoch interruption. Not read by anything yet:
-    /// the interruption work wires it (`Engine::increment_epoch`, the
-    /// stores' deadlines and the checks in compiled code).
-    #[allow(dead_code)]
-    pub(crate) epoch: AtomicU64,
+    /// The epoch counter for epoch interruption. Shared (`Arc`) with every
+    /// store of the engine, whose compiled code reads it through
+    /// `VMRuntimeLimits::epoch_ptr`.
+    pub(crate) epoch: Arc<AtomicU64>,
 }
 
 /// The loader-wide context: settings ([`Config`]) shared by the modules
@@ -116,7 +115,7 @@ impl Engine {
         Engine {
             inner: Arc::new(EngineInner {
                 config,
-                epoch: AtomicU64::new(0),
+                epoch: Arc::new(AtomicU64::new(0)),
             }),
         }
     }
@@ -124,6 +123,28 @@ impl Engine {
     /// The engine's settings.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Advances the engine's epoch by one. Callable from any thread (a
+    /// timer thread, typically); Wasm of every store of this engine whose
+    /// deadline ([`crate::Store::set_epoch_deadline`]) is now reached traps
+    /// with [`crate::TrapCode::Interrupted`] at its next function entry or
+    /// loop header. Only code compiled with `--epoch-interruption` checks.
+    ///
+    /// ```
+    /// use wasmc_loader::Engine;
+    /// let engine = Engine::default();
+    /// let e2 = engine.clone();
+    /// std::thread::spawn(move || e2.increment_epoch()).join().unwrap();
+    /// assert_eq!(engine.current_epoch(), 1);
+    /// ```
+    pub fn increment_epoch(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The engine's current epoch (0 at creation).
+    pub fn current_epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Relaxed)
     }
 
     /// Whether `a` and `b` are clones of the same engine.

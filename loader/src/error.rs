@@ -21,14 +21,15 @@ use wasmc_format::FormatError;
 /// An artifact could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be opened or read.
-    #[error("cannot read `{}`: {source}", path.display())]
+    /// The file could not be opened or read. The OS error is part of the
+    /// message and not also a `source()`, so that a printer of the whole
+    /// chain (`anyhow`'s `{:#}`) shows it once.
+    #[error("cannot read `{}`: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The bytes are not an ELF file this loader understands.
     #[error("not a wasmc artifact: {0}")]
@@ -67,9 +68,10 @@ pub enum LoadError {
     /// The content hash in the header does not match the artifact.
     #[error("artifact content hash mismatch: the artifact was modified after compilation")]
     HashMismatch,
-    /// Memory for the code could not be mapped or protected.
+    /// Memory for the code could not be mapped or protected (the OS error
+    /// is in the message, not also a `source()`, as for `Io`).
     #[error("cannot map artifact code: {0}")]
-    Mmap(#[source] std::io::Error),
+    Mmap(std::io::Error),
 }
 
 fn join(m: &[Mismatch]) -> String {
@@ -152,6 +154,10 @@ pub enum InstantiationError {
     /// The module uses something this loader does not support.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The module's epoch checks or fuel counting do not fit the store's
+    /// settings (see `Store::set_fuel` and `Store::set_epoch_deadline`).
+    #[error("interruption: {0}")]
+    Interruption(String),
     /// A constant expression could not be evaluated.
     #[error("constant expression: {0}")]
     ConstExpr(String),
@@ -186,6 +192,9 @@ pub enum Error {
     /// A host function returned an error: the error itself, which
     /// `source()` returns and [`Error::downcast_ref`] reaches.
     Host(anyhow::Error),
+    /// A request for an epoch deadline or fuel the store's code cannot
+    /// honour, or for fuel on a store that does not meter it.
+    Interruption(String),
     /// Any other error, as a message.
     Msg(String),
 }
@@ -209,6 +218,7 @@ impl fmt::Display for Error {
                 "type mismatch: {what}: expected {expected}, found {found}"
             ),
             Error::Host(e) => fmt::Display::fmt(e, f),
+            Error::Interruption(m) => f.write_str(m),
             Error::Msg(m) => f.write_str(m),
         }
     }
@@ -225,7 +235,7 @@ impl std::error::Error for Error {
             // The host's own error (anyhow gives the value it was made
             // from), so it downcasts to the host's type.
             Error::Host(e) => Some(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(e)),
-            Error::TypeMismatch { .. } | Error::Msg(_) => None,
+            Error::TypeMismatch { .. } | Error::Interruption(_) | Error::Msg(_) => None,
         }
     }
 }

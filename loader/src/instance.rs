@@ -46,6 +46,7 @@ fn instantiation_error(module: &Module, e: InstantiateError) -> Error {
         }
         InstantiateError::Format(e) => LoadError::Format(e).into(),
         InstantiateError::Resource(m) => InstantiationError::Resource(m).into(),
+        InstantiateError::Interruption(m) => InstantiationError::Interruption(m).into(),
         InstantiateError::ConstExpr(m) => InstantiationError::ConstExpr(m).into(),
         InstantiateError::DataSegmentOutOfBounds { segment, memory } => {
             InstantiationError::DataSegmentOutOfBounds { segment, memory }.into()

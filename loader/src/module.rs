@@ -53,9 +53,9 @@ impl Module {
     /// against this host, and maps its code executable.
     pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module, LoadError> {
         let path = path.as_ref();
-        let io = |source| LoadError::Io {
+        let io = |error| LoadError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();

@@ -17,6 +17,7 @@
 //! threads between calls.
 
 use crate::engine::Engine;
+use crate::error::Error;
 use crate::vm::gc::GcStats;
 pub use crate::vm::store::StoreOpaque;
 use crate::vm::store::{LimiterFn, ResourceLimiter};
@@ -32,6 +33,30 @@ use std::marker::PhantomData;
 /// store.data_mut().push("hello".into());
 /// assert_eq!(store.data().len(), 1);
 /// assert_eq!(store.into_data(), vec!["hello".to_string()]);
+/// ```
+///
+/// A store moves to another thread when its data can:
+///
+/// ```
+/// # use wasmc_loader::{Engine, Store};
+/// let store = Store::new(&Engine::default(), 7u64);
+/// let store = std::thread::spawn(move || store).join().unwrap();
+/// assert_eq!(*store.data(), 7);
+/// ```
+///
+/// and not otherwise, neither itself nor a context of it:
+///
+/// ```compile_fail
+/// # use wasmc_loader::{Engine, Store};
+/// let store = Store::new(&Engine::default(), std::rc::Rc::new(7u64));
+/// std::thread::spawn(move || drop(store));
+/// ```
+///
+/// ```compile_fail
+/// # use wasmc_loader::{AsContextMut, Engine, Store};
+/// fn send<S: Send>(_: S) {}
+/// let mut store = Store::new(&Engine::default(), std::rc::Rc::new(7u64));
+/// send(store.as_context_mut());
 /// ```
 pub struct Store<T> {
     inner: Box<StoreOpaque>,
@@ -60,7 +85,11 @@ pub(crate) fn engine_of(s: &StoreOpaque) -> &Engine {
 impl<T: 'static> Store<T> {
     /// An empty store of `engine` holding `data`, with the engine's limits.
     pub fn new(engine: &Engine, data: T) -> Store<T> {
-        let mut inner = Box::new(StoreOpaque::new(Box::new(engine.clone()), Box::new(data)));
+        let mut inner = Box::new(StoreOpaque::new(
+            Box::new(engine.clone()),
+            engine.inner.epoch.clone(),
+            Box::new(data),
+        ));
         let c = &engine.inner.config;
         inner.max_wasm_stack = c.max_wasm_stack;
         inner.max_memory_pages = c.max_memory_pages;
@@ -95,6 +124,62 @@ impl<T: 'static> Store<T> {
     /// The engine the store was made with.
     pub fn engine(&self) -> &Engine {
         engine_of(&self.inner)
+    }
+
+    /// Gives the store `fuel` units of fuel (replacing what was left) and
+    /// turns fuel metering on. Code compiled with `wasmc compile --fuel`
+    /// consumes one unit per operator (structural operators are free, see
+    /// [`wasmc_format::Interruption`]) and traps with
+    /// [`crate::TrapCode::OutOfFuel`] when none is left; the store stays
+    /// usable (give it more fuel and call again).
+    ///
+    /// Errors: the store holds an instance compiled without `--fuel` (its
+    /// code would run unmetered). Once fuel is on, instantiating a module
+    /// compiled without `--fuel` is refused, and a module compiled with
+    /// `--fuel` can only be instantiated after `set_fuel`.
+    ///
+    /// ```
+    /// use wasmc_loader::{Engine, Store};
+    /// let mut store = Store::new(&Engine::default(), ());
+    /// assert!(store.get_fuel().is_err()); // metering is off
+    /// store.set_fuel(10_000).unwrap();
+    /// assert_eq!(store.get_fuel().unwrap(), 10_000);
+    /// ```
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        self.inner.set_fuel(fuel).map_err(Error::Interruption)
+    }
+
+    /// The fuel left. Errors if fuel metering is off (no
+    /// [`Store::set_fuel`] yet). After an [`crate::TrapCode::OutOfFuel`]
+    /// trap it is 0; after another trap it may still count the operators
+    /// of the trapping block since its last call or branch.
+    pub fn get_fuel(&self) -> Result<u64, Error> {
+        self.inner.get_fuel().map_err(Error::Interruption)
+    }
+
+    /// Sets the store's epoch deadline `ticks` epochs after the engine's
+    /// current epoch: once [`Engine::increment_epoch`] has been called
+    /// `ticks` times, code compiled with `wasmc compile --epoch-interruption`
+    /// traps with [`crate::TrapCode::Interrupted`] at its next function
+    /// entry or loop header. The store stays usable: set a new deadline and
+    /// call again. Without a call to this the store has no deadline.
+    ///
+    /// Errors: the store holds an instance compiled without
+    /// `--epoch-interruption` (it could not be interrupted). Once a
+    /// deadline is set, instantiating such a module is refused.
+    ///
+    /// ```
+    /// use wasmc_loader::{Engine, Store};
+    /// let engine = Engine::default();
+    /// let mut store = Store::new(&engine, ());
+    /// store.set_epoch_deadline(1).unwrap();
+    /// // A timer thread would do this; Wasm running in `store` then traps.
+    /// engine.increment_epoch();
+    /// ```
+    pub fn set_epoch_deadline(&mut self, ticks: u64) -> Result<(), Error> {
+        self.inner
+            .set_epoch_deadline(ticks)
+            .map_err(Error::Interruption)
     }
 
     /// Installs a resource limiter: `f` returns it from the store's data
@@ -183,14 +268,18 @@ impl<T> std::fmt::Debug for Store<T> {
 /// A shared borrow of a store with data `T` (what [`AsContext`] gives).
 pub struct StoreContext<'a, T> {
     pub(crate) store: &'a StoreOpaque,
-    _marker: PhantomData<fn() -> T>,
+    /// Thread-safety as a `&T` (the context reaches the data).
+    _marker: PhantomData<&'a T>,
 }
 
 /// An exclusive borrow of a store with data `T` (what [`AsContextMut`]
 /// gives); handles take it wherever they take a store.
 pub struct StoreContextMut<'a, T> {
     pub(crate) store: &'a mut StoreOpaque,
-    _marker: PhantomData<fn() -> T>,
+    /// Thread-safety as a `&mut T`: `Send` only when `T` is, since the
+    /// context reaches the data (`StoreOpaque` itself is `Send` whatever
+    /// the data is).
+    _marker: PhantomData<&'a mut T>,
 }
 
 impl<'a, T> StoreContext<'a, T> {

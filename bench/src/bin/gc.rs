@@ -305,7 +305,7 @@ fn wasmc_module(wat: &str) -> Module {
 /// A store and instance of `module` whose `host.gc` times `Caller::gc()`
 /// into `pauses` and keeps the collector's statistics of the last one.
 struct Wasmc {
-    store: Store,
+    store: Store<()>,
     instance: wasmc_loader::Instance,
     pauses: Arc<Mutex<Vec<Duration>>>,
     last: Arc<Mutex<wasmc_loader::GcStats>>,

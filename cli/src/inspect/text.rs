@@ -227,6 +227,7 @@ fn header(r: &Report, out: &mut String) {
         MemoryStrategyReport::Explicit => "explicit bounds checks".to_string(),
     };
     kv(out, "memory", &memory);
+    kv(out, "interruption", &sanitize(&h.interruption));
     kv(out, "opt level", &sanitize(&h.opt_level));
     let (shown, hidden): (Vec<String>, Vec<String>) =
         h.cranelift_flags.iter().cloned().partition(|f| {

@@ -4,7 +4,10 @@
 //! export runs; a wrong argument count or type is a usage error (2);
 //! corrupted, truncated, foreign and missing artifacts are errors (126, 127),
 //! never panics or signals (`wasmc run` verifies the content hash before
-//! running anything). WASI programs: `wasi_c.rs` and `wasi_testsuite.rs`.
+//! running anything), with the same message as `wasmc inspect` and an I/O
+//! error printed once; `--timeout` (142) and `--fuel` (152) stop a guest,
+//! and need the checks compiled in (128 without). WASI programs, also under
+//! `--timeout`/`--fuel`: `wasi_c.rs` and `wasi_testsuite.rs`.
 
 use crate::common::{tmp_dir, wasmc, wasmc_compile};
 use std::path::{Path, PathBuf};
@@ -23,18 +26,17 @@ fn compile(name: &str, wat: &str, extra: &[&str]) -> PathBuf {
     out
 }
 
-/// `wasmc run [--invoke NAME] ARTIFACT ARGS...`: `args` may start with
-/// `--invoke NAME`, which goes before the module (everything after it is
-/// the program's).
+/// `wasmc run [OPTIONS] MODULE ARGS...`: `args` may start with wasmc's
+/// options (`--invoke NAME`, `--timeout D`, `--fuel N`, each with its
+/// value), which go before the module: everything after it is the
+/// program's.
 fn run(artifact: &Path, args: &[&str]) -> (bool, Option<i32>, String, String) {
     let mut all = vec!["run"];
-    let args = match args {
-        ["--invoke", name, rest @ ..] => {
-            all.extend(["--invoke", name]);
-            rest
-        }
-        _ => args,
-    };
+    let mut args = args;
+    while let [opt @ ("--invoke" | "--timeout" | "--fuel"), value, rest @ ..] = args {
+        all.extend([*opt, *value]);
+        args = rest;
+    }
     all.push(artifact.to_str().unwrap());
     all.extend_from_slice(args);
     let o = wasmc(&all);
@@ -279,6 +281,7 @@ fn corrupted_and_foreign_artifacts_are_errors_not_panics() {
     // The source runs too: `run` compiles .wat and .wasm in memory.
     let wat = tmp("calc-src.wat");
     std::fs::write(&wat, CALC).unwrap();
+    // A .wat is compiled by `run` itself, not refused.
     let (ok, _, stdout, stderr) = run(&wat, &["--invoke", "add", "1", "2"]);
     assert!(ok, "{stderr}");
     assert_eq!(stdout, "3\n");
@@ -352,4 +355,153 @@ fn instantiation_and_setup_failures_have_their_status() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected NAME=VALUE"));
     // No MODULE at all is clap's usage error.
     assert_eq!(wasmc(&["run"]).status.code(), Some(2));
+}
+
+// ----- interruption: --timeout and --fuel -----
+
+const SPIN: &str = r#"
+(module $spin
+  (func $spin (export "spin") (loop (br 0)))
+  (func (export "add") (param i32 i32) (result i32)
+    (i32.add (local.get 0) (local.get 1))))
+"#;
+
+#[test]
+fn timeout_stops_an_infinite_loop_in_wat_and_in_an_artifact() {
+    let src = tmp("spin_timeout.wat");
+    std::fs::write(&src, SPIN).unwrap();
+    let artifact = compile("spin_epochs", SPIN, &["--epoch-interruption"]);
+    for input in [&src, &artifact] {
+        let t0 = std::time::Instant::now();
+        let (ok, code, _, err) = run(input, &["--timeout", "1s", "--invoke", "spin"]);
+        let took = t0.elapsed();
+        assert!(!ok);
+        assert_eq!(code, Some(142), "{err}");
+        assert!(
+            err.contains("interrupted") && err.contains("--timeout 1s"),
+            "{err}"
+        );
+        assert!(err.contains("wasm trap: interrupt"), "{err}");
+        assert!(took >= std::time::Duration::from_secs(1), "{took:?}");
+        assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    }
+    // A guest that finishes in time is not disturbed.
+    let (ok, _, out, err) = run(&src, &["--timeout", "10s", "--invoke", "add", "2", "3"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "5\n");
+}
+
+#[test]
+fn fuel_stops_an_infinite_loop_in_wat_and_in_an_artifact() {
+    let src = tmp("spin_fuel.wat");
+    std::fs::write(&src, SPIN).unwrap();
+    let artifact = compile("spin_fuel", SPIN, &["--fuel"]);
+    for input in [&src, &artifact] {
+        let (ok, code, _, err) = run(input, &["--fuel", "10000", "--invoke", "spin"]);
+        assert!(!ok);
+        assert_eq!(code, Some(152), "{err}");
+        assert!(
+            err.contains("out of fuel") && err.contains("10000"),
+            "{err}"
+        );
+        assert!(err.contains("all fuel consumed"), "{err}");
+        let (ok, _, out, err) = run(input, &["--fuel", "3", "--invoke", "add", "2", "3"]);
+        assert!(ok, "{err}");
+        assert_eq!(out, "5\n");
+    }
+}
+
+#[test]
+fn timeout_or_fuel_on_an_artifact_without_the_checks_is_a_clear_error() {
+    let plain = compile("spin_plain", SPIN, &[]);
+    let (ok, code, _, err) = run(&plain, &["--timeout", "1s", "--invoke", "spin"]);
+    assert!(!ok);
+    assert_eq!(code, Some(128));
+    assert!(
+        err.contains("without epoch checks") && err.contains("--epoch-interruption"),
+        "{err}"
+    );
+    let (ok, code, _, err) = run(&plain, &["--fuel", "100", "--invoke", "spin"]);
+    assert!(!ok);
+    assert_eq!(code, Some(128));
+    assert!(
+        err.contains("without fuel counting") && err.contains("--fuel"),
+        "{err}"
+    );
+    // A duration without a unit is a usage error.
+    let (ok, code, _, err) = run(&plain, &["--timeout", "5", "--invoke", "spin"]);
+    assert!(!ok);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no unit"), "{err}");
+}
+
+#[test]
+fn options_after_module_are_the_programs_with_a_hint() {
+    // `wasmc run app.o --invoke add 1 2`, as the `run` before WASI took
+    // it: `--invoke` is now the program's argument; a module without an
+    // entry point says where wasmc's options go.
+    let a = compile("calc-late-options", CALC, &[]);
+    let o = wasmc(&["run", a.to_str().unwrap(), "--invoke", "add", "1", "2"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`--invoke` after MODULE is an argument of the program")
+            && err.contains("before MODULE"),
+        "{err}"
+    );
+    // Also when the module has an entry point: it would run, ignoring
+    // arguments it cannot read (it does not import `args_get`).
+    let m = compile(
+        "main-late-options",
+        r#"(module (func (export "main") (result i32) (i32.const 7))
+                   (func (export "f") (param i32) (result i32) (local.get 0)))"#,
+        &[],
+    );
+    let o = wasmc(&["run", m.to_str().unwrap(), "--invoke", "f", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "", "main must not run");
+    assert!(
+        err.contains("imports no `args_get`") && err.contains("before MODULE"),
+        "{err}"
+    );
+    // The same for a WASI program that does not read its arguments (one
+    // that does gets them: `wasi_c.rs`, `arguments_and_environment...`).
+    let hello = crate::common::example("hello.wat");
+    let o = wasmc(&["run", hello.to_str().unwrap(), "--fuel", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("`--fuel` after MODULE"), "{err}");
+    // Arguments that are not wasmc's options get no hint.
+    let o = wasmc(&["run", a.to_str().unwrap(), "1", "2"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err.contains("no --invoke") && !err.contains("before MODULE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn io_errors_print_once_and_as_inspect_prints_them() {
+    // A missing file and a directory: `run` and `inspect` both name the
+    // file and the OS error, once, on one line.
+    let dir = tmp_dir("run");
+    for (path, os_error) in [
+        ("/nonexistent/app.o", "No such file or directory"),
+        (dir.to_str().unwrap(), "Is a directory"),
+    ] {
+        let (ok, code, _, run_err) = run(Path::new(path), &[]);
+        assert!(!ok);
+        assert_eq!(code, Some(127), "{run_err}");
+        let o = wasmc(&["inspect", path]);
+        assert_eq!(o.status.code(), Some(1));
+        let inspect_err = String::from_utf8_lossy(&o.stderr).into_owned();
+        for err in [&run_err, &inspect_err] {
+            assert_eq!(err.matches(os_error).count(), 1, "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains(path), "{err}");
+        }
+        assert_eq!(run_err, inspect_err);
+    }
 }

@@ -2,7 +2,9 @@
 //! `clang --target=wasm32-wasi` against Debian's wasi-libc) run through
 //! `wasmc run`: stdio, stdin, arguments and environment with spaces and
 //! UTF-8, exit statuses, files in a preopened directory, attempts to
-//! escape it, 1 MiB of output, memory growth past 64 MiB, a trap.
+//! escape it, 1 MiB of output, memory growth past 64 MiB, a trap, and
+//! `--timeout`/`--fuel` on a WASI program (also one blocked in a host
+//! call, and one that exits 124/125 itself).
 //!
 //! clang, lld, wasi-libc and the wasm32 compiler runtime must be installed
 //! (`.ci/run` installs them); without them these tests fail, naming the
@@ -13,6 +15,32 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Builds the C program `src` for wasm32-wasi into `wasm`.
+fn clang_wasi(src: &Path, wasm: &Path) {
+    let out = Command::new("clang")
+        .args([
+            "--target=wasm32-wasi",
+            "-O2",
+            "-Wall",
+            "-Werror",
+            "-Wl,--strip-all",
+            "-o",
+        ])
+        .arg(wasm)
+        .arg(src)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("running clang: {e}: install clang lld wasi-libc libclang-rt-dev-wasm32")
+        });
+    assert!(
+        out.status.success(),
+        "clang --target=wasm32-wasi failed (are clang lld wasi-libc \
+         libclang-rt-dev-wasm32 installed?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 /// `cases.c` as a .wasm and as an artifact, built once per test binary.
 fn cases() -> &'static (PathBuf, PathBuf) {
@@ -21,27 +49,7 @@ fn cases() -> &'static (PathBuf, PathBuf) {
         let dir = tmp_dir("wasi-c");
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasi/cases.c");
         let wasm = dir.join("cases.wasm");
-        let out = Command::new("clang")
-            .args([
-                "--target=wasm32-wasi",
-                "-O2",
-                "-Wall",
-                "-Werror",
-                "-Wl,--strip-all",
-                "-o",
-            ])
-            .arg(&wasm)
-            .arg(&src)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("running clang: {e}: install clang lld wasi-libc libclang-rt-dev-wasm32")
-            });
-        assert!(
-            out.status.success(),
-            "clang --target=wasm32-wasi failed (are clang lld wasi-libc \
-             libclang-rt-dev-wasm32 installed?):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        clang_wasi(&src, &wasm);
         let artifact = dir.join("cases.o");
         wasmc_compile(&wasm, &artifact, &[]);
         (wasm, artifact)
@@ -50,10 +58,15 @@ fn cases() -> &'static (PathBuf, PathBuf) {
 
 /// `wasmc run OPTS... ARTIFACT ARGS...` with `stdin` as standard input.
 fn run_with(opts: &[&str], args: &[&str], stdin: &[u8]) -> Output {
+    run_module(&cases().1, opts, args, stdin)
+}
+
+/// `wasmc run OPTS... MODULE ARGS...` with `stdin` as standard input.
+fn run_module(module: &Path, opts: &[&str], args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wasmc"))
         .arg("run")
         .args(opts)
-        .arg(&cases().1)
+        .arg(module)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -85,7 +98,15 @@ fn arguments_and_environment_with_spaces_and_utf8() {
             "--env",
             "ÜNÏCODE=čšž ✓ 日本",
         ],
-        &["echo", "two words", "ünïcödé ✓", "--not-an-option", ""],
+        &[
+            "echo",
+            "two words",
+            "ünïcödé ✓",
+            "--not-an-option",
+            "",
+            "--invoke",
+            "f",
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let argv0 = cases().1.display().to_string();
@@ -93,7 +114,8 @@ fn arguments_and_environment_with_spaces_and_utf8() {
         text(&o.stdout),
         format!(
             "arg 0 [{argv0}]\narg 1 [echo]\narg 2 [two words]\narg 3 [ünïcödé ✓]\n\
-             arg 4 [--not-an-option]\narg 5 []\nenv [GREETING=hello world]\n\
+             arg 4 [--not-an-option]\narg 5 []\narg 6 [--invoke]\narg 7 [f]\n\
+             env [GREETING=hello world]\n\
              env [ÜNÏCODE=čšž ✓ 日本]\n"
         )
     );
@@ -311,4 +333,99 @@ fn wasm_and_wat_run_directly() {
     let o = wasmc(&["run", hello.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "Hello, WASI!\n");
+    // The README's hello.c, as the README builds and runs it.
+    let wasm = tmp_dir("wasi-c").join("hello.wasm");
+    clang_wasi(&common::example("hello.c"), &wasm);
+    let wasm = wasm.to_str().unwrap();
+    let o = wasmc(&["run", wasm]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "Hello, WASI!\n");
+    let o = wasmc(&["run", "--env", "LANG=C", wasm, "second arg"]);
+    assert_eq!(text(&o.stdout), "Hello, second arg!\n");
+}
+
+#[test]
+fn timeout_and_fuel_stop_a_wasi_program() {
+    let wasm = &cases().0;
+    let t0 = Instant::now();
+    let o = run_module(wasm, &["--timeout", "1s"], &["spin"], b"");
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(142), "{err}");
+    assert_eq!(text(&o.stdout), "spinning\n");
+    assert!(err.contains("--timeout 1s expired"), "{err}");
+    assert!(err.contains("wasm trap: interrupt"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+
+    let o = run_module(wasm, &["--fuel", "1000000"], &["spin"], b"");
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(152), "{err}");
+    assert_eq!(text(&o.stdout), "spinning\n");
+    assert!(err.contains("all 1000000 units of --fuel"), "{err}");
+    assert!(err.contains("all fuel consumed"), "{err}");
+}
+
+#[test]
+fn timeout_ends_a_program_blocked_in_a_host_call() {
+    // Sleeping in poll_oneoff and reading a stdin that never ends reach no
+    // epoch check: the watchdog ends the process itself, with the same
+    // status, one `--timeout` after plus its grace period.
+    let wasm = &cases().0;
+    let t0 = Instant::now();
+    let o = run_module(wasm, &["--timeout", "1s"], &["sleep", "60"], b"");
+    let took = t0.elapsed();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(142), "{err}");
+    assert_eq!(text(&o.stdout), "sleeping\n");
+    assert!(
+        err.contains("--timeout 1s expired") && err.contains("blocked in a host call"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmc"))
+        .args(["run", "--timeout", "1s"])
+        .arg(wasm)
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wasmc");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"partial input").unwrap();
+    // `stdin` stays open until the child has exited.
+    let o = child.wait_with_output().expect("wait for wasmc");
+    drop(stdin);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(142), "{err}");
+    assert!(err.contains("blocked in a host call"), "{err}");
+
+    // A sleep that ends before the timeout is not disturbed.
+    let o = run_module(wasm, &["--timeout", "30s"], &["sleep", "1"], b"");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "sleeping\nwoke up\n");
+}
+
+#[test]
+fn a_programs_own_status_is_not_taken_for_an_interruption() {
+    // 124 and 125 are timeout(1)'s; wasmc's interruptions are 142 and 152,
+    // so a program exiting with those under --timeout/--fuel keeps them.
+    let wasm = &cases().0;
+    for code in ["124", "125"] {
+        let o = run_module(
+            wasm,
+            &["--timeout", "30s", "--fuel", "100000000"],
+            &["exit", code],
+            b"",
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(code.parse().unwrap()),
+            "{}",
+            text(&o.stderr)
+        );
+        assert_eq!(text(&o.stderr), "");
+    }
 }

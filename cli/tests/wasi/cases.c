@@ -1,4 +1,4 @@
-/* WASI behaviours checked by compiler/tests/wasi_c.rs, one per first
+/* WASI behaviours checked by cli/tests/all/wasi_c.rs, one per first
  * argument. Built with clang --target=wasm32-wasi against wasi-libc by the
  * test. Each case prints what the test compares; a case that detects a
  * problem itself prints "FAIL: ..." and exits 1. */
@@ -177,6 +177,24 @@ static int grow(void) {
     return 0;
 }
 
+/* Print a line, then loop forever (for --timeout and --fuel). */
+static int spin(void) {
+    puts("spinning");
+    fflush(stdout);
+    volatile unsigned n = 0;
+    for (;;)
+        n++;
+}
+
+/* Print a line, then sleep in the host (poll_oneoff) for argv[2] seconds. */
+static int sleep_case(const char *seconds) {
+    puts("sleeping");
+    fflush(stdout);
+    sleep((unsigned)atoi(seconds));
+    puts("woke up");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: cases CASE [ARGS]\n");
@@ -193,6 +211,8 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "bigout")) return bigout();
     if (!strcmp(c, "grow")) return grow();
     if (!strcmp(c, "trap")) __builtin_trap();
+    if (!strcmp(c, "spin")) return spin();
+    if (!strcmp(c, "sleep")) return sleep_case(argv[2]);
     fprintf(stderr, "unknown case %s\n", c);
     return 64;
 }

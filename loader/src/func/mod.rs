@@ -61,7 +61,9 @@ pub(crate) type HostFuncRef = Arc<ErasedHostFn>;
 pub struct Caller<'a, T> {
     pub(crate) store: &'a mut StoreOpaque,
     pub(crate) instance: Option<Instance>,
-    pub(crate) _marker: PhantomData<fn() -> T>,
+    /// Thread-safety as a `&mut T`: `Send` only when `T` is (the caller
+    /// reaches the data; `StoreOpaque` is `Send` whatever the data is).
+    pub(crate) _marker: PhantomData<&'a mut T>,
 }
 
 impl<'a, T> Caller<'a, T> {

@@ -107,6 +107,9 @@ pub(crate) enum InstantiateError {
     /// A bad index in the module's metadata, or a malformed function record.
     Format(FormatError),
     Resource(String),
+    /// The module's epoch/fuel instrumentation does not fit the store's
+    /// settings (the reason).
+    Interruption(String),
     ConstExpr(String),
     DataSegmentOutOfBounds {
         segment: u32,
@@ -379,6 +382,9 @@ pub(crate) fn instantiate(
     for (i, (imp, e)) in info.imports.iter().zip(imports).enumerate() {
         check_import(store, module, i, &imp.ty, *e)?;
     }
+    store
+        .check_interruption(module)
+        .map_err(InstantiateError::Interruption)?;
     check_limits(store, module, imports)?;
     store.add_module(module);
 

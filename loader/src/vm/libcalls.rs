@@ -333,6 +333,22 @@ mod imp {
         unsafe { crate::vm::gc::insert_slow(s, r) };
         Ok(())
     }
+
+    pub fn epoch_deadline_reached(s: &mut StoreOpaque, _inst: usize) -> R<()> {
+        // The code saw the epoch at or past the deadline; a host function
+        // may have moved the deadline since, so ask again.
+        if s.epoch_deadline_reached() {
+            return Err(TrapCode::Interrupted);
+        }
+        Ok(())
+    }
+
+    pub fn out_of_fuel(s: &mut StoreOpaque, _inst: usize) -> R<()> {
+        if s.out_of_fuel() {
+            return Err(TrapCode::OutOfFuel);
+        }
+        Ok(())
+    }
 }
 
 /// The `extern "C"` entry points, one per builtin.
@@ -369,6 +385,8 @@ mod raw {
     wrap!(table_set_externref => table_set_externref(t: u32, i: u32, v: *mut VMExternData));
     wrap!(global_set_externref => global_set_externref(g: u32, v: *mut VMExternData));
     wrap!(activations_table_insert_slow => activations_table_insert_slow(r: *mut VMExternData));
+    wrap!(epoch_deadline_reached => epoch_deadline_reached());
+    wrap!(out_of_fuel => out_of_fuel());
 
     /// Fused multiply-add of `f32` bit patterns (relaxed SIMD on CPUs
     /// without FMA). Touches no store: not a safepoint, never traps.

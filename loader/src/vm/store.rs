@@ -40,7 +40,7 @@ use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use wasmc_format::{GlobalType, TableType, TrapCode, ValType};
+use wasmc_format::{GlobalType, Interruption, TableType, TrapCode, ValType};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -62,7 +62,7 @@ pub(crate) struct Stored {
 /// instantiation with an error naming the limit. An `Err` is treated as a
 /// refusal by the runtime (Wasm sees -1) and returned as the error of
 /// host-side calls and of instantiation.
-pub trait ResourceLimiter: Send {
+pub trait ResourceLimiter {
     /// Whether a memory may grow from `current` to `desired` bytes.
     fn memory_growing(
         &mut self,
@@ -118,6 +118,13 @@ pub struct StoreOpaque {
     pub(crate) memories: Vec<MemoryData>,
     pub(crate) activations: Box<VMExternRefActivationsTable>,
     pub(crate) limits: Box<VMRuntimeLimits>,
+    /// The engine's epoch counter; `limits.epoch_ptr` points into it.
+    pub(crate) epoch: Arc<AtomicU64>,
+    /// Fuel metering is on: `set_fuel` was called. Instances must then
+    /// count fuel, and fuel-counting instances need it on.
+    pub(crate) fuel_enabled: bool,
+    /// `set_epoch_deadline` was called: every instance must check epochs.
+    pub(crate) epoch_deadline_set: bool,
     /// Host functions by the address of their `VMFuncRef` (the funcrefs in
     /// VMContexts are found through `func_ref_ranges`).
     pub(crate) func_by_ref: HashMap<usize, usize>,
@@ -151,8 +158,10 @@ pub struct StoreOpaque {
 // - the raw pointers in it (VMContexts, definitions, funcrefs, host
 //   contexts, the activations table, the runtime limits) point into memory
 //   the store itself owns (boxed, so a move of the store does not move
-//   them) or into modules it keeps alive (`modules`), never into another
-//   thread's stack or thread-locals;
+//   them) or into modules it keeps alive (`modules`), or, for
+//   `limits.epoch_ptr`, into the engine's epoch counter (an `AtomicU64` the
+//   store keeps alive in `epoch`, which any thread may increment); never
+//   into another thread's stack or thread-locals;
 // - `VMExternRef`s (in tables, globals, the activations table) are
 //   atomically reference counted and their values are `Send + Sync`
 //   (`ExternRef::new` requires it);
@@ -170,8 +179,14 @@ unsafe impl Send for StoreOpaque {}
 
 impl StoreOpaque {
     /// An empty store holding host data `data`, with default limits: 512
-    /// KiB of Wasm stack, 65536 memory pages, 10,000,000 table elements.
-    pub(crate) fn new(engine: Box<dyn Any + Send + Sync>, data: Box<dyn Any>) -> StoreOpaque {
+    /// KiB of Wasm stack, 65536 memory pages, 10,000,000 table elements; no
+    /// epoch deadline, no fuel. `epoch` is the engine's epoch counter.
+    pub(crate) fn new(
+        engine: Box<dyn Any + Send + Sync>,
+        epoch: Arc<AtomicU64>,
+        data: Box<dyn Any>,
+    ) -> StoreOpaque {
+        let limits = Box::new(VMRuntimeLimits::new(Arc::as_ptr(&epoch)));
         StoreOpaque {
             id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
             globals: Vec::new(),
@@ -180,7 +195,10 @@ impl StoreOpaque {
             funcs: Vec::new(),
             memories: Vec::new(),
             activations: Box::new(VMExternRefActivationsTable::new()),
-            limits: Box::default(),
+            limits,
+            epoch,
+            fuel_enabled: false,
+            epoch_deadline_set: false,
             func_by_ref: HashMap::new(),
             func_ref_ranges: BTreeMap::new(),
             modules: Vec::new(),
@@ -280,6 +298,113 @@ impl StoreOpaque {
 
     pub(crate) fn limits_ptr(&self) -> *mut VMRuntimeLimits {
         &*self.limits as *const VMRuntimeLimits as *mut VMRuntimeLimits
+    }
+
+    // ----- interruption -----
+
+    /// The first instance whose code lacks `what` (epoch checks or fuel).
+    fn instance_without(&self, has: impl Fn(Interruption) -> bool) -> Option<&RuntimeModule> {
+        self.instances
+            .iter()
+            .map(|i| &*i.module)
+            .find(|m| !has(m.header().settings.interruption))
+    }
+
+    /// Sets the fuel left to `fuel` and turns fuel metering on. Refused if
+    /// an instance of this store was compiled without fuel counting (its
+    /// code would run unmetered).
+    pub(crate) fn set_fuel(&mut self, fuel: u64) -> Result<(), String> {
+        if let Some(m) = self.instance_without(|i| i.fuel) {
+            return Err(format!(
+                "cannot set fuel: this store holds an instance of {} compiled without fuel \
+                 counting (compile it with `wasmc compile --fuel`)",
+                module_name(m)
+            ));
+        }
+        self.fuel_enabled = true;
+        let consumed = -(fuel.min(i64::MAX as u64) as i64);
+        // SAFETY: the store is borrowed mutably, so no Wasm of it runs on
+        // another thread; Wasm of it suspended below a host call on this
+        // thread reloads `fuel_consumed` when the call returns.
+        unsafe { *self.limits.fuel_consumed.get() = consumed };
+        Ok(())
+    }
+
+    /// The fuel left; `Err` if fuel metering is off.
+    pub(crate) fn get_fuel(&self) -> Result<u64, String> {
+        if !self.fuel_enabled {
+            return Err("fuel is not enabled on this store: call `set_fuel` first".into());
+        }
+        // SAFETY: no Wasm of this store runs while the host holds it (a
+        // store is used by one thread at a time; Wasm below a host call is
+        // suspended and stored its count before calling).
+        let consumed = unsafe { *self.limits.fuel_consumed.get() };
+        Ok(if consumed < 0 {
+            consumed.unsigned_abs()
+        } else {
+            0
+        })
+    }
+
+    /// Sets the epoch deadline `delta` epochs after the engine's current
+    /// one. Refused if an instance of this store was compiled without epoch
+    /// checks (it could not be interrupted).
+    pub(crate) fn set_epoch_deadline(&mut self, delta: u64) -> Result<(), String> {
+        if let Some(m) = self.instance_without(|i| i.epochs) {
+            return Err(format!(
+                "cannot set an epoch deadline: this store holds an instance of {} compiled \
+                 without epoch checks (compile it with `wasmc compile --epoch-interruption`)",
+                module_name(m)
+            ));
+        }
+        self.epoch_deadline_set = true;
+        let deadline = self.epoch.load(Ordering::Relaxed).saturating_add(delta);
+        // SAFETY: as in `set_fuel`: no Wasm of this store runs concurrently;
+        // compiled code reloads the deadline at every check.
+        unsafe { *self.limits.epoch_deadline.get() = deadline };
+        Ok(())
+    }
+
+    /// Whether the engine's epoch has reached the store's deadline.
+    pub(crate) fn epoch_deadline_reached(&self) -> bool {
+        // SAFETY: read on the thread running this store's Wasm (a builtin)
+        // or holding the store; nothing writes it concurrently.
+        let deadline = unsafe { *self.limits.epoch_deadline.get() };
+        self.epoch.load(Ordering::Relaxed) >= deadline
+    }
+
+    /// Whether the fuel is used up (`fuel_consumed >= 0`).
+    pub(crate) fn out_of_fuel(&self) -> bool {
+        // SAFETY: as in `epoch_deadline_reached`; compiled code stored its
+        // count before calling the builtin that asks.
+        unsafe { *self.limits.fuel_consumed.get() >= 0 }
+    }
+
+    /// Whether `module`'s code fits this store's interruption settings; the
+    /// reason if not. Checked before instantiation.
+    pub(crate) fn check_interruption(&self, module: &RuntimeModule) -> Result<(), String> {
+        let i = module.header().settings.interruption;
+        let name = module_name(module);
+        if i.fuel && !self.fuel_enabled {
+            return Err(format!(
+                "{name} was compiled with fuel counting (`--fuel`): give the store fuel \
+                 with `set_fuel` before instantiating it"
+            ));
+        }
+        if !i.fuel && self.fuel_enabled {
+            return Err(format!(
+                "{name} was compiled without fuel counting and would run unmetered in this \
+                 store, which meters fuel (compile it with `wasmc compile --fuel`)"
+            ));
+        }
+        if !i.epochs && self.epoch_deadline_set {
+            return Err(format!(
+                "{name} was compiled without epoch checks and could not be interrupted in \
+                 this store, which has an epoch deadline (compile it with `wasmc compile \
+                 --epoch-interruption`)"
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn activations_ptr(&mut self) -> *mut VMExternRefActivationsTable {
@@ -448,6 +573,14 @@ impl StoreOpaque {
         // reference null or live (held by `v`, or a funcref of this store).
         unsafe { self.globals[g].store_raw(raw) };
         Ok(())
+    }
+}
+
+/// `module `name`` or `the module`, for messages.
+fn module_name(m: &RuntimeModule) -> String {
+    match &m.info().name {
+        Some(n) => format!("module `{n}`"),
+        None => "the module".into(),
     }
 }
 

@@ -10,7 +10,8 @@
 //! - `threads`: concurrent stores over one module;
 //! - `externref_gc`: the deferred-reference-counting collector;
 //! - `wrap`: typed host functions and typed calls;
-//! - `stack`: stack overflow on small thread stacks.
+//! - `stack`: stack overflow on small thread stacks;
+//! - `interrupt`: epoch deadlines and fuel.
 //!
 //! Most run for both `--bounds-checks guard` and `explicit` artifacts. Tests
 //! that count process-wide state (`/proc/self/maps`) or must crash run in a
@@ -23,6 +24,7 @@ mod embed;
 mod externref_gc;
 mod host;
 mod imports;
+mod interrupt;
 mod loading;
 mod stack;
 mod threads;

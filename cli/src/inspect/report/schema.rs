@@ -89,6 +89,9 @@ pub struct HeaderReport {
     pub opt_level: String,
     /// Memory bounds strategy.
     pub memory_strategy: MemoryStrategyReport,
+    /// Interruption checks compiled in: `none`, `epochs`, `fuel` or
+    /// `epochs+fuel`.
+    pub interruption: String,
     /// Every Cranelift shared flag as `name=value`.
     pub cranelift_flags: Vec<String>,
     /// Wasm features (proposals) the module uses, `wasmc_format::WasmFeatures`

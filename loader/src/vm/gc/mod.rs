@@ -164,3 +164,17 @@ pub(crate) fn stress(store: &mut StoreOpaque) {
         collect(store);
     }
 }
+
+/// A host value that counts its drops, for the collector's unit tests.
+#[cfg(test)]
+pub(crate) mod test_counted {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    pub(crate) struct Counted(pub(crate) Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
