@@ -409,9 +409,10 @@ fn timeout_ends_a_program_blocked_in_a_host_call() {
 }
 
 #[test]
-fn a_programs_own_status_is_not_taken_for_an_interruption() {
-    // 124 and 125 are timeout(1)'s; wasmc's interruptions are 142 and 152,
-    // so a program exiting with those under --timeout/--fuel keeps them.
+fn a_programs_own_status_passes_through_under_timeout_and_fuel() {
+    // Also 124 and 125, `timeout(1)`'s statuses, which a program may use
+    // itself: wasmc's interruptions are 142 and 152 (tested above), so the
+    // two never meet.
     let wasm = &cases().0;
     for code in ["124", "125"] {
         let o = run_module(
