@@ -385,6 +385,16 @@ fn timeout_stops_an_infinite_loop_in_wat_and_in_an_artifact() {
         assert!(took >= std::time::Duration::from_secs(1), "{took:?}");
         assert!(took < std::time::Duration::from_secs(10), "{took:?}");
     }
+    // The start function runs under the same deadline.
+    let start = tmp("spin_start.wat");
+    std::fs::write(&start, "(module (func $s (loop (br 0))) (start $s))").unwrap();
+    let (ok, code, _, err) = run(&start, &["--timeout", "1s"]);
+    assert!(!ok);
+    assert_eq!(code, Some(142), "{err}");
+    assert!(
+        err.contains("instantiating") && err.contains("wasm trap: interrupt"),
+        "{err}"
+    );
     // A guest that finishes in time is not disturbed.
     let (ok, _, out, err) = run(&src, &["--timeout", "10s", "--invoke", "add", "2", "3"]);
     assert!(ok, "{err}");
