@@ -515,3 +515,39 @@ fn io_errors_print_once_and_as_inspect_prints_them() {
         assert_eq!(run_err, inspect_err);
     }
 }
+
+#[test]
+fn help_and_readme_list_the_same_exit_statuses() {
+    // `wasmc run --help` and the README's table are one table: the same
+    // statuses, so neither can drift from the other.
+    let o = wasmc(&["run", "--help"]);
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout).into_owned();
+    let block = help
+        .split_once("Exit status:\n")
+        .unwrap_or_else(|| panic!("no exit statuses in --help: {help}"))
+        .1;
+    let from_help: Vec<&str> = block
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.split_whitespace().next())
+        .filter(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let table = readme
+        .split_once("The\nexit status tells what happened:")
+        .expect("the README's exit-status table")
+        .1;
+    let from_readme: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("| status"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .collect();
+    assert_eq!(
+        from_help,
+        ["0-125", "2", "126", "127", "128", "134", "142", "152"]
+    );
+    assert_eq!(from_readme, from_help);
+}
