@@ -203,6 +203,8 @@ fn compile_wasm(
             cranelift_wasm::WasmError::Unsupported(m) => CompileError::Unsupported(m),
             other => codegen_err(what(), other),
         })?;
+    let refs = env.take_refs(&func);
+    crate::stack_maps::insert(&mut func, &refs);
     if !isa.has_native_fma() {
         crate::relaxed::lower_fma(&mut func, |func, b| env.builtin(func, b));
     }

@@ -3,24 +3,18 @@
 //! runtime's builtins.
 //!
 //! This is the only code that emits VMContext accesses, and it takes every
-//! offset from [`VMOffsets`]. It is also responsible for marking every SSA value
-//! that holds an `externref` as needing a stack map (call results, `table.get`,
-//! `global.get`, typed `select`); cranelift-wasm itself only marks locals and
-//! block parameters, and a value missed here would be invisible to the
-//! collector.
+//! offset from [`VMOffsets`]. It also records every SSA value that holds an
+//! `externref` (call results, `table.get`, `global.get`, typed `select`,
+//! parameters): the seeds from which `crate::stack_maps` finds every
+//! reference live across a call. A value missed here would be invisible to
+//! the collector. Nothing is declared to cranelift-frontend's own safepoint
+//! spiller, which loses live references (see `stack_maps`).
 //!
 //! This file holds the translation hooks (what each Wasm operator that
 //! touches the runtime becomes); `vmctx` holds the VMContext helpers they
 //! call (vmctx, builtins, table and memory definitions, the activations
 //! table) and the builtins' native signature; `target` says how Wasm types
 //! map to the target (pointer type, which references need stack maps).
-
-//!
-//! cranelift-frontend 0.112 also misses one class on its own: the block
-//! parameters that SSA construction synthesizes for a stack-map variable
-//! while it looks the variable up (a local live around a loop). Those are
-//! marked by [`propagate_stack_map_marks`] once the body is translated, before
-//! `FunctionBuilder::finalize` runs the safepoint spiller (issue 10, bug 2).
 use crate::convert::{ir_type, wasm_signature};
 use cranelift_codegen::cursor::FuncCursor;
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -33,7 +27,7 @@ use cranelift_wasm::{
     FuncEnvironment, FuncIndex, FuncTranslationState, GlobalIndex, GlobalVariable, Heap, HeapData,
     HeapStyle, MemoryIndex, TableIndex, TypeIndex, WasmHeapType, WasmResult,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use wasmc_format::builtins::Builtin;
 use wasmc_format::{
     FuncInfo, Interruption, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType,
@@ -68,8 +62,9 @@ pub struct FuncEnv<'a> {
     /// Type of the function being translated.
     func_type: &'a wasmc_format::FuncType,
     /// Every externref value this environment produced (call results,
-    /// `table.get`, `global.get`, typed `select`): the seeds from which
-    /// [`propagate_stack_map_marks`] finds the rest.
+    /// `table.get`, `global.get`, typed `select`): with the function's
+    /// externref parameters, the seeds from which `crate::stack_maps`
+    /// finds the rest.
     refs: Vec<ir::Value>,
     /// Epoch and fuel instrumentation.
     interrupt: InterruptState,
@@ -102,102 +97,39 @@ impl<'a> FuncEnv<'a> {
         }
     }
 
-    /// Marks `v`, a new externref value, as needing a stack map.
-    fn mark_ref(&mut self, builder: &mut FunctionBuilder, v: ir::Value) {
-        builder.declare_value_needs_stack_map(v);
+    /// Records `v`, a new externref value, for the stack maps.
+    fn mark_ref(&mut self, _builder: &mut FunctionBuilder, v: ir::Value) {
         self.refs.push(v);
     }
-}
 
-/// Marks every block parameter that an externref can reach through branch
-/// arguments as needing a stack map, starting from `seeds` (every externref
-/// value the translation produced other than block parameters).
-///
-/// cranelift-frontend 0.112 marks the values `use_var` returns and
-/// `def_var` receives for a stack-map variable, but not the block parameters
-/// its SSA construction adds in *other* blocks while resolving a lookup
-/// (upstream fixed this class much later). Such a parameter carries the
-/// reference around a loop without being spilled at the calls inside it:
-///
-/// ```text
-/// block1(v9: i64):              ;; synthesized for local $r: not marked
-///     call fn0(...)             ;; safepoint: v9 live, not in the stack map
-///     brif v3, block1(v9), block2
-/// ```
-///
-/// Every non-parameter externref value is a seed (a function parameter, call
-/// result, `table.get`, `global.get`, typed `select`; `ref.null` is null and
-/// needs none), and a block parameter holds an externref exactly when one of
-/// its incoming arguments does (Wasm validation gives every argument of a
-/// parameter the same type), so a forward closure over branch arguments finds
-/// them all without ever marking an integer. Aliases (parameters the SSA
-/// builder found redundant) are resolved first: the spiller resolves them
-/// too before it looks a use up.
-///
-/// This must run before `FunctionBuilder::finalize`, which runs the spiller.
-fn propagate_stack_map_marks(builder: &mut FunctionBuilder, seeds: &[ir::Value]) {
-    let func = &*builder.func;
-    // Branch argument -> the block parameters it is passed to.
-    let mut flows: HashMap<ir::Value, Vec<ir::Value>> = HashMap::new();
-    for block in func.layout.blocks() {
-        for inst in func.layout.block_insts(block) {
-            for call in func.dfg.insts[inst].branch_destination(&func.dfg.jump_tables) {
-                let target = call.block(&func.dfg.value_lists);
-                let args = call.args_slice(&func.dfg.value_lists);
-                for (arg, param) in args.iter().zip(func.dfg.block_params(target)) {
-                    flows
-                        .entry(func.dfg.resolve_aliases(*arg))
-                        .or_default()
-                        .push(*param);
+    /// The externref values of the translated function `func`: those the
+    /// translation produced and the function's externref parameters. The
+    /// seeds of `crate::stack_maps::insert`.
+    pub fn take_refs(&mut self, func: &ir::Function) -> Vec<ir::Value> {
+        let mut refs = std::mem::take(&mut self.refs);
+        if let Some(entry) = func.layout.entry_block() {
+            // Parameters 0 and 1 are the two vmctx pointers.
+            let params = func.dfg.block_params(entry);
+            for (p, t) in params.iter().skip(2).zip(&self.func_type.params) {
+                if *t == ValType::ExternRef {
+                    refs.push(*p);
                 }
             }
         }
-    }
-    let mut marked: HashSet<ir::Value> = HashSet::new();
-    let mut work: Vec<ir::Value> = seeds.iter().map(|v| func.dfg.resolve_aliases(*v)).collect();
-    while let Some(v) = work.pop() {
-        if marked.insert(v) {
-            if let Some(params) = flows.get(&v) {
-                work.extend(params.iter().copied());
-            }
-        }
-    }
-    // The frontend keeps its marks in a bit set: the order is irrelevant.
-    for v in marked {
-        builder.declare_value_needs_stack_map(v);
+        refs
     }
 }
 
 impl FuncEnvironment for FuncEnv<'_> {
-    fn after_translate_function(
-        &mut self,
-        builder: &mut FunctionBuilder,
-        _state: &FuncTranslationState,
-    ) -> WasmResult<()> {
-        // The function's externref parameters are seeds too (cranelift-wasm
-        // marks them through `param_needs_stack_map`, but we cannot read its
-        // marks back). Parameters 0 and 1 are the two vmctx pointers.
-        if let Some(entry) = builder.func.layout.entry_block() {
-            let params = builder.func.dfg.block_params(entry);
-            for (p, t) in params.iter().skip(2).zip(&self.func_type.params) {
-                if *t == ValType::ExternRef {
-                    self.refs.push(*p);
-                }
-            }
-        }
-        let refs = std::mem::take(&mut self.refs);
-        propagate_stack_map_marks(builder, &refs);
-        Ok(())
-    }
     fn is_wasm_parameter(&self, _signature: &ir::Signature, index: usize) -> bool {
         // Parameters 0 and 1 are the callee and caller vmctx.
         index >= 2
     }
 
-    fn param_needs_stack_map(&self, signature: &ir::Signature, index: usize) -> bool {
-        // Called for the parameters of the function being translated.
-        debug_assert_eq!(signature.params.len(), self.func_type.params.len() + 2);
-        index >= 2 && self.func_type.params.get(index - 2) == Some(&ValType::ExternRef)
+    fn param_needs_stack_map(&self, _signature: &ir::Signature, _index: usize) -> bool {
+        // Declared to nobody: `crate::stack_maps` takes the parameters from
+        // `take_refs` (cranelift-frontend's spiller must not run).
+        false
     }
 
     // cranelift-wasm 0.112.3 (pinned) never calls the two hooks below: call

@@ -16,6 +16,7 @@ pub mod features;
 mod func_environ;
 mod isa;
 mod relaxed;
+mod stack_maps;
 mod trampolines;
 mod translate;
 

@@ -90,14 +90,15 @@ const FIB: i32 = 25;
 const FIB_CALLS: u32 = 242_785;
 
 fn wasmc_rows() -> Result<Vec<(&'static str, f64)>> {
-    use wasmc_loader::{Instance, Linker, Module, Store};
+    use wasmc_loader::{Engine, Instance, Linker, Module, Store};
     let opts = wasmc_compiler::CompileOptions::default();
-    let callee = Module::from_bytes(&wasmc_compiler::compile(CALLEE.as_bytes(), &opts)?)?;
-    let module = Module::from_bytes(&wasmc_compiler::compile(MODULE.as_bytes(), &opts)?)?;
-    let mut store = Store::new();
+    let engine = Engine::default();
+    let callee = Module::from_bytes(&engine, &wasmc_compiler::compile(CALLEE.as_bytes(), &opts)?)?;
+    let module = Module::from_bytes(&engine, &wasmc_compiler::compile(MODULE.as_bytes(), &opts)?)?;
+    let mut store = Store::new(&engine, ());
     let ci = Instance::new(&mut store, &callee, &[])?;
-    let mut linker = Linker::new();
-    linker.instance(&mut store, "callee", &ci)?;
+    let mut linker = Linker::new(&engine);
+    linker.instance(&mut store, "callee", ci)?;
     let i = linker.instantiate(&mut store, &module)?;
     let fib = i.get_typed_func::<i32, i32>(&mut store, "fib")?;
     let ind = i.get_typed_func::<i32, i32>(&mut store, "indirect")?;
@@ -132,7 +133,7 @@ fn wasmc_rows() -> Result<Vec<(&'static str, f64)>> {
     ];
     // Builds without tail calls refuse the module: no row then.
     if let Ok(bytes) = wasmc_compiler::compile(TAIL.as_bytes(), &opts) {
-        let m = Module::from_bytes(&bytes)?;
+        let m = Module::from_bytes(&engine, &bytes)?;
         let i = Instance::new(&mut store, &m, &[])?;
         let t = i.get_typed_func::<(i32, i32), i32>(&mut store, "tail_loop")?;
         rows.push((

@@ -35,13 +35,12 @@ impl TargetEnvironment for FuncEnv<'_> {
         false
     }
 
-    fn reference_type(&self, ty: WasmHeapType) -> (ir::Type, bool) {
+    fn reference_type(&self, _ty: WasmHeapType) -> (ir::Type, bool) {
         // externrefs are reference counted with deferred counting: the
-        // collector must find every one live in a frame. funcrefs point into
-        // VMContexts that outlive the call, so they need no stack map.
-        (
-            self.ptr(),
-            matches!(ty, WasmHeapType::Extern | WasmHeapType::NoExtern),
-        )
+        // collector must find every one live in a frame, but through
+        // `crate::stack_maps`, not cranelift-frontend's spiller (which loses
+        // references), so nothing is declared to the frontend here. funcrefs
+        // point into VMContexts that outlive the call and need no stack map.
+        (self.ptr(), false)
     }
 }
