@@ -21,14 +21,15 @@ use wasmc_format::FormatError;
 /// An artifact could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be opened or read.
-    #[error("cannot read `{}`: {source}", path.display())]
+    /// The file could not be opened or read. The OS error is part of the
+    /// message and not also a `source()`, so that a printer of the whole
+    /// chain (`anyhow`'s `{:#}`) shows it once.
+    #[error("cannot read `{}`: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The bytes are not an ELF file this loader understands.
     #[error("not a wasmc artifact: {0}")]
@@ -92,9 +93,10 @@ pub enum LoadError {
     /// A key or trust policy is unusable.
     #[error("trust policy: {0}")]
     Trust(String),
-    /// Memory for the code could not be mapped or protected.
+    /// Memory for the code could not be mapped or protected (the OS error
+    /// is in the message, not also a `source()`, as for `Io`).
     #[error("cannot map artifact code: {0}")]
-    Mmap(#[source] std::io::Error),
+    Mmap(std::io::Error),
 }
 
 fn join(m: &[Mismatch]) -> String {

@@ -73,9 +73,9 @@ impl Module {
     pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module, LoadError> {
         let path = path.as_ref();
         let file = open(path)?;
-        let image = Image::copy_of_file(&file).map_err(|source| LoadError::Io {
+        let image = Image::copy_of_file(&file).map_err(|error| LoadError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::from_image(engine, image, Some(&engine.config().trust))
     }
@@ -114,9 +114,9 @@ impl Module {
         let file = open(path)?;
         // SAFETY: the file is trusted and not modified while mapped: this
         // function's own contract, passed on to its caller.
-        let image = unsafe { Image::map_file(&file) }.map_err(|source| LoadError::Io {
+        let image = unsafe { Image::map_file(&file) }.map_err(|error| LoadError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::from_image(engine, image, None)
     }
@@ -259,9 +259,9 @@ impl Module {
 
 /// Opens an artifact file, refusing an empty one.
 fn open(path: &Path) -> Result<std::fs::File, LoadError> {
-    let io = |source| LoadError::Io {
+    let io = |error| LoadError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let file = std::fs::File::open(path).map_err(io)?;
     if file.metadata().map_err(io)?.len() == 0 {

@@ -46,7 +46,8 @@ pub struct InspectArgs {
     #[arg(long, value_name = "FUNC", num_args = 0..=1)]
     pub disas: Option<Option<String>>,
     /// Only validate: print "ok: loadable on this host" and exit 0, or list
-    /// what does not fit this host and exit 1.
+    /// what does not fit this host and exit 1. Either way, list the imports
+    /// the host must provide (WASI, `env`, ...).
     #[arg(long, conflicts_with_all = ["functions", "traps", "stack_maps", "relocs", "disas"])]
     pub check: bool,
     /// Also check the signature against this public key (KEY.pub from
@@ -55,6 +56,39 @@ pub struct InspectArgs {
     #[arg(long, value_name = "KEY.pub")]
     pub key: Option<PathBuf>,
 }
+
+/// The imports of one module name an artifact needs from its host.
+#[derive(serde::Serialize)]
+struct NeededImports {
+    module: String,
+    /// Who provides them, when wasmc knows: WASI preview 1 is provided by
+    /// `wasmc run` and the wasmc-wasi crate.
+    provider: Option<&'static str>,
+    fields: Vec<String>,
+}
+
+/// The artifact's imports grouped by module, in import order; empty when
+/// it cannot be read (`check` has reported that already).
+fn host_imports(bytes: &[u8]) -> Vec<NeededImports> {
+    let Ok(report) = super::inspect(bytes, None) else {
+        return Vec::new();
+    };
+    let mut out: Vec<NeededImports> = Vec::new();
+    for i in report.imports {
+        let field = format!("{} ({})", i.field, i.kind);
+        match out.iter_mut().find(|n| n.module == i.module) {
+            Some(n) => n.fields.push(field),
+            None => out.push(NeededImports {
+                provider: (i.module == "wasi_snapshot_preview1")
+                    .then_some("WASI preview 1: `wasmc run`, wasmc-wasi"),
+                module: i.module,
+                fields: vec![field],
+            }),
+        }
+    }
+    out
+}
+
 
 /// Whether `bytes` carry a valid signature by the key in file `key`, as the
 /// loader decides with that key trusted and signatures required.
@@ -122,6 +156,7 @@ fn run_inner(args: InspectArgs) -> Result<()> {
         if let Some(Err(e)) = &verdict {
             problems.push(e.clone());
         }
+        let needs = host_imports(&bytes);
         let text = if args.json {
             #[derive(serde::Serialize)]
             struct CheckDoc<'a> {
@@ -130,6 +165,7 @@ fn run_inner(args: InspectArgs) -> Result<()> {
                 host: &'a super::HostReport,
                 #[serde(skip_serializing_if = "Option::is_none")]
                 signature_check: Option<serde_json::Value>,
+                needs_imports: &'a [NeededImports],
             }
             let doc = CheckDoc {
                 schema_version: super::SCHEMA_VERSION,
@@ -139,14 +175,35 @@ fn run_inner(args: InspectArgs) -> Result<()> {
                 },
                 host: &host,
                 signature_check: verdict.as_ref().map(verdict_json),
+                needs_imports: &needs,
             };
             format!("{}\n", serde_json::to_string_pretty(&doc)?)
-        } else if problems.is_empty() {
-            "ok: loadable on this host\n".to_string()
         } else {
-            let mut t = format!("{path}: not loadable on this host:\n");
-            for p in &problems {
-                t.push_str(&format!("  - {}\n", super::text::sanitize(p)));
+            let mut t = if problems.is_empty() {
+                "ok: loadable on this host\n".to_string()
+            } else {
+                let mut t = format!("{path}: not loadable on this host:\n");
+                for p in &problems {
+                    t.push_str(&format!("  - {}\n", super::text::sanitize(p)));
+                }
+                t
+            };
+            if !needs.is_empty() {
+                t.push_str(
+                    "needs imports from the host (instantiation fails unless they are defined):\n",
+                );
+                for n in &needs {
+                    let what = match n.provider {
+                        Some(p) => format!(" ({p})"),
+                        None => String::new(),
+                    };
+                    t.push_str(&super::text::sanitize(&format!(
+                        "  {}{what}: {}",
+                        n.module,
+                        n.fields.join(", ")
+                    )));
+                    t.push('\n');
+                }
             }
             t
         };

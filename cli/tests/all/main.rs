@@ -8,4 +8,6 @@ mod features;
 mod inspect;
 mod run;
 mod trust;
+mod wasi_c;
+mod wasi_testsuite;
 mod wast;

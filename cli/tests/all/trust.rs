@@ -49,11 +49,11 @@ fn keygen_sign_run_and_inspect() {
     let run = |a: &std::path::Path, k: &str| {
         wasmc(&[
             "run",
-            a.to_str().unwrap(),
             "--trusted-key",
             k,
             "--invoke",
             "fib",
+            a.to_str().unwrap(),
             "10",
         ])
     };
@@ -61,10 +61,18 @@ fn keygen_sign_run_and_inspect() {
     assert!(o.status.success(), "{:?}", s(&o));
     assert_eq!(s(&o).0.trim(), "55");
     let o = run(&plain, &pub_s);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(126), "{:?}", s(&o));
     assert!(s(&o).1.contains("not signed"), "{:?}", s(&o));
+    // A module compiled by `run` itself is unsigned too.
+    let o = run(&fib, &pub_s);
+    assert_eq!(o.status.code(), Some(126), "{:?}", s(&o));
+    assert!(s(&o).1.contains("not signed"), "{:?}", s(&o));
+    // A key file that cannot be read is a usage error.
+    let o = run(&signed, dir.join("missing.pub").to_str().unwrap());
+    assert_eq!(o.status.code(), Some(2), "{:?}", s(&o));
+    assert!(s(&o).1.contains("--trusted-key"), "{:?}", s(&o));
     let o = run(&signed, &other_pub);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(126), "{:?}", s(&o));
     assert!(s(&o).1.contains("not a trusted key"), "{:?}", s(&o));
     // Tampered after signing (one byte of `.text`).
     let mut b = std::fs::read(&signed).unwrap();
@@ -80,7 +88,8 @@ fn keygen_sign_run_and_inspect() {
     assert!(!o.status.success());
     assert!(s(&o).1.contains("does not verify"), "{:?}", s(&o));
     // Without --trusted-key the damage is still caught, by the hash.
-    let o = wasmc(&["run", tampered.to_str().unwrap(), "--invoke", "fib", "10"]);
+    let o = wasmc(&["run", "--invoke", "fib", tampered.to_str().unwrap(), "10"]);
+    assert_eq!(o.status.code(), Some(126), "{:?}", s(&o));
     assert!(
         s(&o)
             .1

@@ -67,6 +67,15 @@ fn loads_from_file_and_from_bytes() {
     let e = Module::from_file(engine(), "/nonexistent/dir/app.o").unwrap_err();
     assert!(matches!(e, LoadError::Io { .. }), "{e:?}");
     assert!(e.to_string().contains("/nonexistent/dir/app.o"), "{e}");
+    // The OS error is printed once, also by a printer of the whole chain
+    // (the message and every `source()`, as anyhow's `{:#}`).
+    let mut chain = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        chain.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    assert_eq!(chain.matches("os error 2").count(), 1, "{chain}");
 }
 
 #[test]
