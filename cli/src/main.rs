@@ -86,7 +86,6 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
-
 #[derive(Clone, Copy, ValueEnum)]
 enum OptArg {
     /// No optimization: fastest compile.

@@ -89,7 +89,6 @@ fn host_imports(bytes: &[u8]) -> Vec<NeededImports> {
     out
 }
 
-
 /// Whether `bytes` carry a valid signature by the key in file `key`, as the
 /// loader decides with that key trusted and signatures required.
 fn signature_verdict(bytes: &[u8], key: &std::path::Path) -> Result<Result<String, String>> {
