@@ -6,13 +6,15 @@
 //! an artifact written by `wasmc compile` (recognised by its ELF magic;
 //! loaded from a sealed private copy and checked before any code is
 //! executable: its content hash, or with `--trusted-key` a signature by one
-//! of those keys, which a .wasm/.wat compiled here does not have). It is linked with WASI preview 1
-//! (`wasmc-wasi`): everything after MODULE is the program's arguments
-//! (`argv[0]` is MODULE as given), `--env` sets its environment (nothing is
-//! inherited), `--dir` preopens directories, and stdin/stdout/stderr are the
-//! process's. Without `--invoke`, the start function runs at instantiation,
-//! then `_start` (or `main`) is called; with `--invoke NAME`, the arguments
-//! are NAME's parameters and its results are printed one per line.
+//! of those keys, which a .wasm/.wat compiled here does not have). It is
+//! linked with WASI preview 1 (`wasmc-wasi`; the store's data is the
+//! program's WASI context): everything after MODULE is the program's
+//! arguments (`argv[0]` is MODULE as given), `--env` sets its environment
+//! (nothing is inherited), `--dir` preopens directories, and
+//! stdin/stdout/stderr are the process's. Without `--invoke`, the start
+//! function runs at instantiation, then `_start` (or `main`) is called;
+//! with `--invoke NAME`, the arguments are NAME's parameters and its
+//! results are printed one per line.
 //!
 //! `--timeout` and `--fuel` bound the run. A module compiled here gets the
 //! checks they need (`wasmc compile --epoch-interruption` / `--fuel`); an
@@ -53,6 +55,7 @@ use std::time::Duration;
 use wasmc_compiler::{CompileOptions, Interruption};
 use wasmc_loader::format::ValType;
 use wasmc_loader::{Config, Engine, Error, Linker, Module, Store, TrapCode, TrustPolicy, Val};
+use wasmc_wasi::WasiCtx;
 
 /// Exit status: the command line is wrong.
 pub const EXIT_USAGE: u8 = 2;
@@ -322,7 +325,8 @@ fn late_option_hint(params: &[String]) -> Option<String> {
     ))
 }
 
-fn wasi_context(args: &RunArgs) -> Result<wasmc_wasi::SharedWasiCtx, Failure> {
+/// The program's WASI context; the store holds it (its data is the context).
+fn wasi_context(args: &RunArgs) -> Result<WasiCtx, Failure> {
     let usage = fail(EXIT_USAGE);
     let mut b = wasmc_wasi::WasiCtxBuilder::new();
     b.inherit_stdio();
@@ -350,7 +354,7 @@ fn wasi_context(args: &RunArgs) -> Result<wasmc_wasi::SharedWasiCtx, Failure> {
         b.preopened_dir(dir, guest)
             .map_err(|e| fail(EXIT_CANNOT_INSTANTIATE)(anyhow!("--dir `{d}`: {e}")))?;
     }
-    Ok(wasmc_wasi::SharedWasiCtx::new(b.build()))
+    Ok(b.build())
 }
 
 /// The engine: its trust policy requires a signature by one of the
@@ -382,8 +386,8 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     let module = load(&engine, &path, needs)?;
     let wasi = wasi_context(&args)?;
-    let mut linker = Linker::new(&engine);
-    wasmc_wasi::add_to_linker(&mut linker, &wasi)
+    let mut linker = Linker::<WasiCtx>::new(&engine);
+    wasmc_wasi::add_to_linker(&mut linker, |cx: &mut WasiCtx| cx)
         .context("defining WASI")
         .map_err(fail(EXIT_CANNOT_INSTANTIATE))?;
     if args.invoke.is_none() && !reads_args(&module) {
@@ -393,7 +397,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             )));
         }
     }
-    let mut store = Store::new(&engine, ());
+    let mut store = Store::new(&engine, wasi);
     // Before instantiation: the start function runs under the same limits,
     // and the store then refuses code compiled without the checks.
     if let Some(n) = args.fuel {

@@ -71,8 +71,13 @@ pub(crate) fn data_ref<T: 'static>(s: &StoreOpaque) -> &T {
 }
 
 fn data_mut<T: 'static>(s: &mut StoreOpaque) -> &mut T {
-    s.data
-        .downcast_mut::<T>()
+    downcast_data_mut(&mut *s.data)
+}
+
+/// The host data `T` of a store, given as its `dyn Any` (checked downcast;
+/// see the module docs).
+pub(crate) fn downcast_data_mut<T: 'static>(data: &mut dyn Any) -> &mut T {
+    data.downcast_mut::<T>()
         .expect("store data accessed with another type than the store's")
 }
 

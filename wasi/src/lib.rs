@@ -3,10 +3,13 @@
 //!
 //! Programs built by standard toolchains (clang with wasi-libc, Rust's
 //! `wasm32-wasip1`, AssemblyScript) import `wasi_snapshot_preview1`.
-//! [`add_to_linker`] defines all 46 of its functions; a [`WasiCtx`] holds
-//! what they act on: arguments, environment, stdin/stdout/stderr (inherited,
-//! or in-memory pipes for embedders: [`pipe`]), preopened directories,
-//! clocks, randomness and the file-descriptor table.
+//! [`add_to_linker`] defines all 46 of its functions in a `Linker<T>` whose
+//! `T` holds a [`WasiCtx`], found through a getter as in Wasmtime
+//! (`add_to_linker(&mut linker, |s: &mut MyState| &mut s.wasi)`). The
+//! context holds what the functions act on: arguments, environment,
+//! stdin/stdout/stderr (inherited, or in-memory pipes for embedders:
+//! [`pipe`]), preopened directories, clocks, randomness and the
+//! file-descriptor table.
 //!
 //! The implementation is `wasi-common`, Wasmtime's runtime-independent
 //! preview-1 context, with wiggle's guest-memory layer; this crate is only
@@ -16,40 +19,61 @@
 //! or a symlink. The loader itself knows nothing of WASI: a service that
 //! does not want it does not link this crate.
 //!
-//! ```no_run
+//! ```
 //! use wasmc_loader::{Engine, Linker, Module, Store};
-//! use wasmc_wasi::WasiCtxBuilder;
+//! use wasmc_wasi::{pipe::WritePipe, WasiCtx, WasiCtxBuilder};
 //!
+//! struct MyState {
+//!     wasi: WasiCtx,
+//! }
+//!
+//! # let artifact = wasmc_compiler::compile(br#"(module
+//! #   (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+//! #   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+//! #   (memory (export "memory") 1)
+//! #   (data (i32.const 0) "\10\00\00\00\0d\00\00\00")
+//! #   (data (i32.const 16) "Hello, WASI!\0a")
+//! #   (func (export "_start")
+//! #     (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+//! #     (call $exit (i32.const 3))))"#, &Default::default()).unwrap();
 //! let engine = Engine::default();
-//! let module = Module::from_file(&engine, "hello.o")?;
+//! let module = Module::from_bytes(&engine, &artifact)?; // or Module::from_file
+//! let mut linker = Linker::<MyState>::new(&engine);
+//! wasmc_wasi::add_to_linker(&mut linker, |s: &mut MyState| &mut s.wasi)?;
+//!
+//! let stdout = WritePipe::new_in_memory(); // or .inherit_stdio()
 //! let wasi = WasiCtxBuilder::new()
-//!     .inherit_stdio()
 //!     .args(&["hello".to_string()])?
-//!     .preopened_dir(wasmc_wasi::open_dir("data")?, "/data")?
+//!     .env("GREETING", "hi")?
+//!     .stdout(Box::new(stdout.clone()))
+//!     // .preopened_dir(wasmc_wasi::open_dir("data")?, "/data")?
 //!     .build();
-//! let wasi = wasmc_wasi::SharedWasiCtx::new(wasi);
-//! let mut linker = Linker::new(&engine);
-//! wasmc_wasi::add_to_linker(&mut linker, &wasi)?;
-//! let mut store = Store::new(&engine, ());
+//! let mut store = Store::new(&engine, MyState { wasi });
 //! let instance = linker.instantiate(&mut store, &module)?;
 //! let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-//! match start.call(&mut store, ()) {
-//!     Ok(()) => {}
-//!     Err(e) => match wasmc_wasi::exit_code(&e) {
-//!         Some(code) => std::process::exit(code),
-//!         None => return Err(e.into()),
-//!     },
-//! }
+//! let status = match start.call(&mut store, ()) {
+//!     Ok(()) => 0,
+//!     Err(e) => wasmc_wasi::exit_code(&e).ok_or(e)?, // a trap is an error
+//! };
+//! assert_eq!(status, 3);
+//! drop(store); // the context, and its end of the pipe, go with the store
+//! let out = stdout.try_into_inner().expect("sole owner").into_inner();
+//! assert_eq!(out, b"Hello, WASI!\n");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! `proc_exit(code)` unwinds the guest: the call into Wasm returns
 //! `Err(Error::Host(I32Exit(code)))`, which [`exit_code`] recognises.
 //!
-//! The context is shared by the host functions of a linker through a
-//! [`SharedWasiCtx`] (a mutex they lock per call) captured by the host
-//! functions, not kept in the store's data, so [`add_to_linker`] works for a
-//! `Linker<T>` of any `T`: one linker per program run.
+//! Each store holds its own context, so one linker (or one
+//! [`wasmc_loader::InstancePre`]) runs any number of programs, each with
+//! its own arguments, environment, stdio and preopens, on any threads:
+//! `Store<T>` is `Send` when `T` is, and [`WasiCtx`] is `Send + Sync`.
+//! A linker whose store data cannot hold a context can still share one
+//! context between all its instances instead: [`add_to_linker_shared`]
+//! with a [`SharedWasiCtx`] (a mutex the functions lock per call, captured
+//! by them). Both forms are one implementation of the 46 functions
+//! (`preview1.rs`), differing only in where a call finds its context.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -59,7 +83,7 @@ mod preview1;
 use std::path::Path;
 use wasmc_loader::Error;
 
-pub use preview1::{add_to_linker, SharedWasiCtx, FUNCTIONS, MODULE};
+pub use preview1::{add_to_linker, add_to_linker_shared, SharedWasiCtx, FUNCTIONS, MODULE};
 pub use wasi_common::pipe;
 pub use wasi_common::sync::WasiCtxBuilder;
 pub use wasi_common::{I32Exit, WasiCtx};

@@ -11,6 +11,8 @@
 //!
 //! The operations on tables and globals here take [`VMVal`]s and check their
 //! types, so that the API layer can call them without unsafe code.
+//! [`StoreOpaque::memory_and_data_mut`] hands out a memory's bytes and the
+//! host data at once (`Memory::data_and_store_mut`), with why that is sound.
 //!
 //! **Host data.** The public `Store<T>` keeps its `T` here, boxed as
 //! `dyn Any` ([`StoreOpaque::data`]), so that the runtime needs no type
@@ -221,6 +223,34 @@ impl StoreOpaque {
             Some(f) => Some(f(data)),
             None => None,
         }
+    }
+
+    /// Memory `m`'s bytes and the host data, both writable at once: the
+    /// split borrow behind `Memory::data_and_store_mut`, so that a host
+    /// function can decode its arguments from guest memory straight into
+    /// state kept in its `T` (WASI does).
+    ///
+    /// This needs no `unsafe`: the bytes come from `self.memories` and the
+    /// data is `self.data`, two different fields, so the borrow checker
+    /// sees the two `&mut` as disjoint. That is also the fact that makes
+    /// it right, not just accepted:
+    /// - the bytes are their own mapping (owned by the `MemoryData`'s
+    ///   `Mmap`, see `vm/memory.rs`), not part of the boxed `T`, and the
+    ///   `T` cannot reach them (it is `'static` and owned by this store, so
+    ///   it holds no borrow of the store or of its memories; a `Memory`
+    ///   handle in it is only an index);
+    /// - nothing can grow, move or unmap the memory while the two borrows
+    ///   live: growing goes through `&mut StoreOpaque` (`grow_memory`) or
+    ///   through Wasm of this store, which can only be entered with
+    ///   `&mut StoreOpaque`, and both are held by this borrow; a Wasm frame
+    ///   below a host call is suspended until the host function returns;
+    ///   the mapping is only unmapped when the store drops;
+    /// - the memory is not shared (`MemoryData::new` refuses shared
+    ///   memories), so no other thread accesses the bytes.
+    ///
+    /// Panics if `m` is out of range (callers pass a checked handle index).
+    pub(crate) fn memory_and_data_mut(&mut self, m: usize) -> (&mut [u8], &mut dyn Any) {
+        (self.memories[m].bytes_mut(), &mut *self.data)
     }
 
     /// Asks the limiter whether a memory may grow from `current` to
