@@ -58,11 +58,13 @@ pub(crate) struct HostSlots<'a> {
 
 impl<'a> HostSlots<'a> {
     /// The callee's type.
+    #[inline]
     pub(crate) fn ty(&self) -> &'a FuncType {
         self.ty
     }
 
     /// The arguments.
+    #[inline]
     pub(crate) fn args(&self) -> ValReader<'_> {
         // SAFETY: `host_shim` made these slots from the host trampoline's
         // array, which holds the arguments of the callee's type `ty` (the
@@ -73,6 +75,7 @@ impl<'a> HostSlots<'a> {
     }
 
     /// The results (overwriting the arguments, so read those first).
+    #[inline]
     pub(crate) fn results(&mut self) -> ValWriter<'_> {
         ValWriter::new(self.slots, &self.ty.results)
     }

@@ -309,6 +309,7 @@ impl StoreOpaque {
         }
     }
 
+    #[inline]
     pub(crate) fn stored(&self, index: usize) -> Stored {
         Stored {
             store_id: self.id,

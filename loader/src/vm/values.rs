@@ -112,11 +112,13 @@ impl<'a> ValReader<'a> {
     /// `slots` must have at least `tys.len()` entries and each `slots[i]`
     /// must hold a value of type `tys[i]`; an externref one null or a live
     /// `VMExternData` for as long as the reader is used.
+    #[inline]
     pub(crate) unsafe fn new(slots: &'a [ValRaw], tys: &'a [ValType]) -> ValReader<'a> {
         assert!(slots.len() >= tys.len(), "fewer value slots than values");
         ValReader { slots, tys, pos: 0 }
     }
 
+    #[inline]
     fn next_slot(&mut self) -> (ValRaw, ValType) {
         let i = self.pos;
         let ty = *self
@@ -176,12 +178,14 @@ pub struct ValWriter<'a> {
 impl<'a> ValWriter<'a> {
     /// A writer of `tys.len()` values into `slots` (at least that long),
     /// zeroing them first.
+    #[inline]
     pub(crate) fn new(slots: &'a mut [ValRaw], tys: &'a [ValType]) -> ValWriter<'a> {
         assert!(slots.len() >= tys.len(), "fewer value slots than values");
         slots[..tys.len()].fill(ValRaw::default());
         ValWriter { slots, tys, pos: 0 }
     }
 
+    #[inline]
     fn next_slot(&mut self) -> (usize, ValType) {
         let i = self.pos;
         let ty = *self

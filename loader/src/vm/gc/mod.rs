@@ -164,6 +164,7 @@ pub(crate) unsafe fn insert_slow(store: &mut StoreOpaque, r: *mut VMExternData) 
 
 /// In stress mode, collects now. Called at every safepoint the runtime
 /// reaches: after each builtin's work and when a host function is entered.
+#[inline]
 pub(crate) fn stress(store: &mut StoreOpaque) {
     if store.gc_stress {
         collect(store);
