@@ -24,6 +24,7 @@ use wasmc_format::funcs;
 use wasmc_format::header::{content_hash, encode_meta, encode_module_info};
 use wasmc_format::sections::{self, SectionId, SECTIONS};
 use wasmc_format::stack_map::StackMapBuilder;
+use wasmc_format::segments::DataLayout;
 use wasmc_format::trap::TrapTableBuilder;
 use wasmc_format::{
     ArtifactHeader, CodeRange, CodegenSettings, DefinedFunc, FuncInfo, ModuleInfo, TypeTrampolines,
@@ -66,9 +67,14 @@ pub fn emit(
     opts: &CompileOptions,
     mut info: ModuleInfo,
     mut func_infos: Vec<FuncInfo>,
-    mut data: Vec<u8>,
+    data: DataLayout,
     compiled: CompiledModule,
 ) -> Result<Vec<u8>, CompileError> {
+    let DataLayout {
+        mut segments,
+        mut data,
+        ..
+    } = data;
     let CompiledModule {
         funcs,
         builtins,
@@ -195,6 +201,7 @@ pub fn emit(
             SectionId::Traps => &traps,
             SectionId::StackMaps => &stack_maps,
             SectionId::AddrMap => &addrmap,
+            SectionId::Segments => &segments,
             SectionId::Data => &data,
         }
     };
@@ -213,6 +220,7 @@ pub fn emit(
             SectionId::Traps => &mut traps,
             SectionId::StackMaps => &mut stack_maps,
             SectionId::AddrMap => &mut addrmap,
+            SectionId::Segments => &mut segments,
             SectionId::Data => &mut data,
         });
         let kind = match spec.id {

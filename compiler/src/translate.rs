@@ -8,8 +8,9 @@
 //! segments.
 
 use crate::CompileError;
+use wasmc_format::segments::{layout_data, DataLayout, SegmentSource};
 use wasmc_format::{
-    ConstExpr, ConstOp, DataMode, DataSegment, ElementItems, ElementMode, ElementSegment, Export,
+    ConstExpr, ConstOp, ElementItems, ElementMode, ElementSegment, Export,
     ExternKind, FuncInfo, FuncType, GlobalInfo, GlobalType, Import, ImportType, MemoryType,
     ModuleInfo, RefType, TableType, ValType,
 };
@@ -65,8 +66,9 @@ pub struct Translation<'data> {
     pub funcs: Vec<FuncInfo>,
     /// Bodies of the defined functions, in index order.
     pub functions: Vec<FunctionToCompile<'data>>,
-    /// Concatenated data-segment bytes (`.wasmc.data`).
-    pub data: Vec<u8>,
+    /// `.wasmc.segments` and `.wasmc.data` (memory images and segment
+    /// bytes); the matching `info` fields are filled in.
+    pub data: DataLayout,
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> CompileError {
@@ -182,7 +184,7 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
     let mut info = ModuleInfo::default();
     let mut functions = Vec::new();
     let mut funcs: Vec<FuncInfo> = Vec::new();
-    let mut data = Vec::new();
+    let mut data: Vec<SegmentSource<'_>> = Vec::new();
     let mut names: Vec<(u32, String)> = Vec::new();
 
     for payload in Parser::new(0).parse_all(wasm) {
@@ -342,25 +344,16 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
             Payload::DataSection(segs) => {
                 for d in segs {
                     let d = d.map_err(invalid)?;
-                    let mode = match d.kind {
-                        wasmparser::DataKind::Passive => DataMode::Passive,
+                    let active = match d.kind {
+                        wasmparser::DataKind::Passive => None,
                         wasmparser::DataKind::Active {
                             memory_index,
                             offset_expr,
-                        } => DataMode::Active {
-                            memory: memory_index,
-                            offset: const_expr(&offset_expr)?,
-                        },
+                        } => Some((memory_index, const_expr(&offset_expr)?)),
                     };
-                    let offset = u32::try_from(data.len())
-                        .ok()
-                        .filter(|o| o.checked_add(d.data.len() as u32).is_some())
-                        .ok_or_else(|| unsupported("more than 4 GiB of data segments"))?;
-                    data.extend_from_slice(d.data);
-                    info.data.push(DataSegment {
-                        mode,
-                        offset,
-                        len: d.data.len() as u32,
+                    data.push(SegmentSource {
+                        active,
+                        bytes: d.data,
                     });
                 }
             }
@@ -391,6 +384,13 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
     }
     info.num_funcs = u32::try_from(funcs.len())
         .map_err(|_| CompileError::Unsupported("more than 2^32 functions".into()))?;
+    info.num_data_segments = u32::try_from(data.len())
+        .map_err(|_| unsupported("more than 2^32 data segments"))?;
+    let data = layout_data(&data, &info.memories, info.num_imported_memories, true)
+        .map_err(unsupported)?;
+    info.data_offset_exprs = data.offset_exprs.clone();
+    info.memory_images = data.images.clone();
+    info.image_segments = data.image_segments;
     Ok(Translation {
         info,
         funcs,

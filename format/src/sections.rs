@@ -15,7 +15,8 @@
 //! | `.wasmc.traps`     | 4         | yes      | bytes       | [`crate::trap`] table |
 //! | `.wasmc.stackmaps` | 4         | no       | bytes       | [`crate::stack_map`] table |
 //! | `.wasmc.addrmap`   | 4         | no       | bytes       | [`crate::addrmap`] table |
-//! | `.wasmc.data`      | page      | no       | bytes       | data-segment bytes; [`crate::DataSegment::range`] points into it |
+//! | `.wasmc.segments`  | 4         | no       | bytes       | [`crate::segments`] records, one per data segment |
+//! | `.wasmc.data`      | page      | no       | bytes       | memory images, then the other data-segment bytes ([`crate::segments`]) |
 //!
 //! An optional section that is absent reads as empty. Code offsets in every
 //! table are byte offsets from the start of `.text`.
@@ -40,7 +41,9 @@ pub const ELF_WASMC_TRAPS: &str = ".wasmc.traps";
 pub const ELF_WASMC_STACKMAPS: &str = ".wasmc.stackmaps";
 /// Code offset to Wasm bytecode offset map.
 pub const ELF_WASMC_ADDRMAP: &str = ".wasmc.addrmap";
-/// Data-segment bytes.
+/// Data-segment records.
+pub const ELF_WASMC_SEGMENTS: &str = ".wasmc.segments";
+/// Memory images and data-segment bytes.
 pub const ELF_WASMC_DATA: &str = ".wasmc.data";
 
 /// Prefix of every wasmc custom section's name.
@@ -70,13 +73,15 @@ pub enum SectionId {
     StackMaps,
     /// `.wasmc.addrmap`.
     AddrMap,
+    /// `.wasmc.segments`.
+    Segments,
     /// `.wasmc.data`.
     Data,
 }
 
 impl SectionId {
     /// Every section, in [`SECTIONS`] order.
-    pub const ALL: [SectionId; 8] = [
+    pub const ALL: [SectionId; 9] = [
         SectionId::Text,
         SectionId::Meta,
         SectionId::Funcs,
@@ -84,6 +89,7 @@ impl SectionId {
         SectionId::Traps,
         SectionId::StackMaps,
         SectionId::AddrMap,
+        SectionId::Segments,
         SectionId::Data,
     ];
 
@@ -165,7 +171,7 @@ const fn spec(
 
 /// Every section of a wasmc artifact, in the order the compiler writes them
 /// and the content hash covers them; `SECTIONS[id as usize].id == id`.
-pub const SECTIONS: [SectionSpec; 8] = {
+pub const SECTIONS: [SectionSpec; 9] = {
     use SectionId as S;
     use SectionKind::{Code, Data, Metadata};
     [
@@ -182,6 +188,7 @@ pub const SECTIONS: [SectionSpec; 8] = {
             Metadata,
         ),
         spec(S::AddrMap, ELF_WASMC_ADDRMAP, TABLE_ALIGN, false, Metadata),
+        spec(S::Segments, ELF_WASMC_SEGMENTS, TABLE_ALIGN, false, Metadata),
         spec(S::Data, ELF_WASMC_DATA, PAGE_ALIGN, false, Data),
     ]
 };

@@ -8,7 +8,7 @@
 //! (nothing in it is patched, so its pages stay clean) and registers it for
 //! trap handling until the last clone of the `Module` drops.
 
-use crate::artifact::{check_host, func_table_limits, ParsedArtifact};
+use crate::artifact::{check_host, func_table_limits, segment_limits, ParsedArtifact};
 use crate::error::LoadError;
 use crate::vm::code::{CodeRanges, Image, RuntimeModule};
 use std::path::Path;
@@ -66,6 +66,7 @@ impl Module {
         }
         let (header, info, r) = parsed.into_parts();
         let func_limits = func_table_limits(&info, &r);
+        let seg_limits = segment_limits(&info, &r);
         let ranges = CodeRanges {
             text: r.text,
             funcs: r.funcs,
@@ -73,9 +74,10 @@ impl Module {
             traps: r.traps,
             stackmaps: r.stackmaps,
             addrmap: r.addrmap,
+            segments: r.segments,
             data: r.data,
         };
-        let inner = RuntimeModule::new(image, header, info, ranges, func_limits)
+        let inner = RuntimeModule::new(image, header, info, ranges, func_limits, seg_limits)
             .map_err(LoadError::Mmap)?;
         Ok(Module { inner })
     }

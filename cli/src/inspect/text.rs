@@ -514,6 +514,7 @@ fn segments(r: &Report, out: &mut String) {
             ("target", L),
             ("size", R),
             ("data offset", R),
+            ("init", L),
         ],
     );
     for d in &r.data_segments {
@@ -527,6 +528,26 @@ fn segments(r: &Report, out: &mut String) {
             target,
             d.size.to_string(),
             hex(d.data_offset),
+            d.init.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t.render(out);
+
+    let mut t = Table::new(
+        "Memory images (mapped copy-on-write at instantiation)",
+        &[
+            ("memory", R),
+            ("memory offset", R),
+            ("size", R),
+            ("data offset", R),
+        ],
+    );
+    for m in &r.memory_images {
+        t.row(vec![
+            m.memory.to_string(),
+            format!("{:#x}", m.memory_offset),
+            m.size.to_string(),
+            format!("{:#x}", m.data_offset),
         ]);
     }
     t.render(out);

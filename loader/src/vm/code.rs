@@ -28,7 +28,10 @@ use wasmc_format::addrmap::AddrMap;
 use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
 use wasmc_format::stack_map::{StackMap, StackMapSection};
 use wasmc_format::trap::TrapTable;
-use wasmc_format::{ArtifactHeader, FuncType, MemoryStrategy, ModuleInfo, TrapCode, VMOffsets};
+use wasmc_format::segments::{MemoryImage, SegmentLimits, SegmentTable};
+use wasmc_format::{
+    ArtifactHeader, FormatError, FuncType, MemoryStrategy, ModuleInfo, TrapCode, VMOffsets,
+};
 
 /// One Wasm frame of a trap's backtrace, innermost first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +48,9 @@ pub struct FrameInfo {
 
 /// An artifact's bytes in memory.
 pub(crate) enum Image {
-    File(memmap2::Mmap),
+    /// The mapping and the file, kept open so that memory images can be
+    /// mapped copy-on-write from it ([`RuntimeModule::memory_image_source`]).
+    File(memmap2::Mmap, std::fs::File),
     /// A copy of the bytes given to `from_bytes`, and their length: the
     /// mapping is rounded up to whole pages, and the zeros after the input
     /// must not be parsed as part of it (a truncated artifact would load).
@@ -63,7 +68,7 @@ impl Image {
         // memmap2's remaining requirement (no concurrent modification of the
         // file) is the deployment rule stated above.
         let map = unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }?;
-        Ok(Image::File(map))
+        Ok(Image::File(map, file.try_clone()?))
     }
 
     /// Copies `bytes` into a fresh read-only anonymous mapping.
@@ -79,7 +84,7 @@ impl Image {
 
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
-            Image::File(m) => m,
+            Image::File(m, _) => m,
             // SAFETY: the whole anonymous mapping stays readable (read-only,
             // or read+execute for `.text`) and owned by this image as long
             // as `&self`; `len <= m.len()` (set by `copy_of`).
@@ -90,7 +95,7 @@ impl Image {
     /// Makes `range` (page aligned, inside the image) read+execute.
     fn make_executable(&mut self, range: Range<usize>) -> io::Result<()> {
         match self {
-            Image::File(m) => {
+            Image::File(m, _) => {
                 if range.end > m.len() || !range.start.is_multiple_of(page_size()) {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -126,7 +131,21 @@ pub(crate) struct CodeRanges {
     pub traps: Range<usize>,
     pub stackmaps: Range<usize>,
     pub addrmap: Range<usize>,
+    pub segments: Range<usize>,
     pub data: Range<usize>,
+}
+
+/// Where instantiation takes a memory image's bytes from.
+pub(crate) enum ImageSource<'a> {
+    /// Map `len` bytes at `offset` of the artifact file copy-on-write.
+    File {
+        file: &'a std::fs::File,
+        offset: u64,
+        len: usize,
+    },
+    /// Copy these bytes (the artifact is not backed by a file, or the image
+    /// is not aligned to this host's pages).
+    Copy(&'a [u8]),
 }
 
 /// A loaded module as the runtime sees it (see the module docs). `Sync`:
@@ -137,6 +156,7 @@ pub(crate) struct RuntimeModule {
     info: ModuleInfo,
     ranges: CodeRanges,
     func_limits: FuncTableLimits,
+    segment_limits: SegmentLimits,
     offsets: VMOffsets,
     type_ids: Vec<u32>,
     /// The types, shared with the store's functions of each type.
@@ -154,6 +174,7 @@ impl RuntimeModule {
         info: ModuleInfo,
         ranges: CodeRanges,
         func_limits: FuncTableLimits,
+        segment_limits: SegmentLimits,
     ) -> io::Result<Arc<RuntimeModule>> {
         let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
         let len = image.bytes().len();
@@ -164,6 +185,7 @@ impl RuntimeModule {
             &ranges.traps,
             &ranges.stackmaps,
             &ranges.addrmap,
+            &ranges.segments,
             &ranges.data,
         ] {
             if r.start > r.end || r.end > len {
@@ -184,6 +206,21 @@ impl RuntimeModule {
         if func_limits.text_len > text_len || func_limits.num_types as usize > info.types.len() {
             return Err(bad("function-table limits exceed the module".into()));
         }
+        // Segment records are checked against these as they are read, and
+        // instantiation maps the images: both must stay inside `.wasmc.data`.
+        if segment_limits.data_len > ranges.data.len() as u64
+            || segment_limits.num_memories as usize > info.memories.len()
+            || segment_limits.num_exprs as usize > info.data_offset_exprs.len()
+        {
+            return Err(bad("data-segment limits exceed the module".into()));
+        }
+        wasmc_format::segments::validate_images(
+            &info.memory_images,
+            &info.memories,
+            info.num_imported_memories,
+            ranges.data.len() as u64,
+        )
+        .map_err(|e| bad(e.to_string()))?;
         let offsets = VMOffsets::for_module(std::mem::size_of::<usize>() as u8, &info);
         let type_ids = info.types.iter().map(intern).collect();
         let func_types = info.types.iter().cloned().map(Arc::new).collect();
@@ -197,6 +234,7 @@ impl RuntimeModule {
             info,
             ranges,
             func_limits,
+            segment_limits,
             offsets,
             type_ids,
             func_types,
@@ -275,6 +313,47 @@ impl RuntimeModule {
     /// `.wasmc.data`.
     pub(crate) fn data_section(&self) -> &[u8] {
         self.section(&self.ranges.data)
+    }
+
+    /// The data-segment records, read in place; each record is checked when
+    /// read.
+    pub(crate) fn segments(&self) -> Result<SegmentTable<'_>, FormatError> {
+        SegmentTable::parse(self.section(&self.ranges.segments), self.segment_limits)
+    }
+
+    /// Where to take memory image `img`'s bytes from: the artifact file on
+    /// the file-backed path when its file offset and length are whole pages
+    /// of this host, else a copy of the bytes. `None` if the image lies
+    /// outside `.wasmc.data` (`new` checked the module's own images).
+    ///
+    /// This is the one place that decides between mapping and copying: a
+    /// verified in-memory image (a sealed memfd) would map here too.
+    pub(crate) fn memory_image_source(&self, img: &MemoryImage) -> Option<ImageSource<'_>> {
+        let start = usize::try_from(img.data_offset).ok()?;
+        let len = usize::try_from(img.len).ok()?;
+        let bytes = self
+            .data_section()
+            .get(start..start.checked_add(len)?)?;
+        let file_offset = self.ranges.data.start + start;
+        let page = page_size();
+        // Explicit-strategy memories move with `mremap`, which needs one
+        // mapping: they take copies.
+        let guard_strategy = matches!(self.memory_strategy(), MemoryStrategy::Guard { .. });
+        match &self.image {
+            Image::File(_, file)
+                if file_offset % page == 0
+                    && len % page == 0
+                    && img.memory_offset % page as u64 == 0
+                    && guard_strategy =>
+            {
+                Some(ImageSource::File {
+                    file,
+                    offset: file_offset as u64,
+                    len,
+                })
+            }
+            _ => Some(ImageSource::Copy(bytes)),
+        }
     }
 
     /// The function records, read in place; each record is checked when

@@ -5,9 +5,10 @@
 //! [`instantiate`] follows the spec's order: check the imports' types;
 //! allocate the VMContext and fill its header, type ids, imports and
 //! `func_refs`; evaluate globals; create tables and memories; apply element
-//! segments, then data segments, in order (an out-of-bounds segment stops
-//! instantiation with the spec's message, the segments before it stay
-//! applied). The API layer runs the start function afterwards.
+//! segments, then data segments, in order (memory images first, mapped
+//! copy-on-write where possible, for the prefix of segments they stand for;
+//! an out-of-bounds segment stops instantiation with the spec's message, the
+//! segments before it stay applied). The API layer runs the start function afterwards.
 //!
 //! A partly initialised instance stays in the store: an element segment may
 //! already have put its functions into an imported table.
@@ -29,8 +30,9 @@ use crate::vm::vmcontext::{
     VMTableDefinition, ValRaw,
 };
 use std::sync::Arc;
+use wasmc_format::segments::Placement;
 use wasmc_format::{
-    ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, FormatError, ImportType, RefType,
+    ConstExpr, ConstOp, ElementItems, ElementMode, FormatError, ImportType, RefType,
     TableType,
 };
 
@@ -50,6 +52,11 @@ pub(crate) struct InstanceData {
     pub globals: Vec<usize>,
     /// `None` once dropped (or for active/declared segments).
     pub elems: Vec<Option<ElemSeg>>,
+    /// Data segments `[0, data_applied)` have been processed by
+    /// instantiation: the active ones among them are dropped.
+    pub data_applied: u32,
+    /// Segments dropped by `data.drop`; empty until the first one, so that
+    /// instantiation does not grow with the number of segments.
     pub dropped_data: Vec<bool>,
 }
 
@@ -331,7 +338,8 @@ pub(crate) fn instantiate(
         memories: Vec::new(),
         globals: Vec::new(),
         elems: Vec::new(),
-        dropped_data: vec![false; info.data.len()],
+        data_applied: 0,
+        dropped_data: Vec::new(),
     });
     initialize(store, inst, module, imports)?;
     Ok(inst)
@@ -579,29 +587,67 @@ fn initialize(
         }
     }
 
-    // Data segments.
-    for (di, seg) in info.data.iter().enumerate() {
-        if let DataMode::Active { memory, offset } = &seg.mode {
-            let off = u64::from(eval_const(store, inst, offset)?.get_u32());
-            let mi = *store.instances[inst]
-                .memories
-                .get(*memory as usize)
-                .ok_or_else(|| bad_index(format!("data segment {di}: memory {memory}")))?;
-            let bytes = module
-                .data_section()
-                .get(seg.offset as usize..seg.offset as usize + seg.len as usize)
-                .ok_or_else(|| bad_index(format!("data segment {di} outside `.wasmc.data`")))?;
-            let mem = store.memories[mi].bytes_mut();
-            let end = off + u64::from(seg.len);
-            if end > mem.len() as u64 {
-                return Err(InstantiateError::DataSegmentOutOfBounds {
-                    segment: di as u32,
-                    memory: *memory,
-                });
+    // Data segments. The memory images stand for the first
+    // `image_segments` (all in bounds of the fresh memories, so applying them
+    // cannot fail: wasmc_format::segments); they are applied here, after the
+    // element segments, where the spec applies those segments. The rest are
+    // copied one by one; an out-of-bounds one stops instantiation with the
+    // ones before it applied.
+    let segs = module.segments()?;
+    for (ii, img) in info.memory_images.iter().enumerate() {
+        let mi = *store.instances[inst]
+            .memories
+            .get(img.memory as usize)
+            .ok_or_else(|| bad_index(format!("memory image {ii}: memory {}", img.memory)))?;
+        let src = module
+            .memory_image_source(img)
+            .ok_or_else(|| bad_index(format!("memory image {ii} outside `.wasmc.data`")))?;
+        // SAFETY: `src` is this module's own artifact (its file on the
+        // file-backed path, held to DESIGN's no-change rule, and inside its
+        // `.wasmc.data`: `memory_image_source` checked the range).
+        unsafe { store.memories[mi].apply_image(img.memory_offset, src) }
+            .map_err(|e| InstantiateError::Resource(format!("memory image {ii}: {e}")))?;
+    }
+    store.instances[inst].data_applied = segs.image_segments();
+    for di in segs.image_segments()..segs.len() {
+        let seg = segs.get(di)?;
+        let off = match seg.placement {
+            Placement::Passive => {
+                store.instances[inst].data_applied = di + 1;
+                continue;
             }
-            mem[off as usize..end as usize].copy_from_slice(bytes);
-            store.instances[inst].dropped_data[di] = true;
+            Placement::Const(off) => off,
+            Placement::Expr(e) => {
+                let expr = info
+                    .data_offset_exprs
+                    .get(e as usize)
+                    .ok_or_else(|| bad_index(format!("data segment {di}: expression {e}")))?;
+                eval_const(store, inst, expr)?.get_u32()
+            }
+            Placement::Image(_) => {
+                return Err(bad_index(format!(
+                    "data segment {di}: in an image but after the image prefix"
+                )))
+            }
+        };
+        let mi = *store.instances[inst]
+            .memories
+            .get(seg.memory as usize)
+            .ok_or_else(|| bad_index(format!("data segment {di}: memory {}", seg.memory)))?;
+        let bytes = seg
+            .bytes_range()
+            .and_then(|r| module.data_section().get(r))
+            .ok_or_else(|| bad_index(format!("data segment {di} outside `.wasmc.data`")))?;
+        let mem = store.memories[mi].bytes_mut();
+        let end = u64::from(off) + u64::from(seg.len);
+        if end > mem.len() as u64 {
+            return Err(InstantiateError::DataSegmentOutOfBounds {
+                segment: di,
+                memory: seg.memory,
+            });
         }
+        mem[off as usize..end as usize].copy_from_slice(bytes);
+        store.instances[inst].data_applied = di + 1;
     }
     Ok(())
 }

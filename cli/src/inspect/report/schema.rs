@@ -51,6 +51,8 @@ pub struct Report {
     pub relocations: Vec<RelocationReport>,
     /// Data segments.
     pub data_segments: Vec<DataSegmentReport>,
+    /// Memory images.
+    pub memory_images: Vec<MemoryImageReport>,
     /// Element segments.
     pub element_segments: Vec<ElementSegmentReport>,
     /// Sizes and counts.
@@ -403,10 +405,30 @@ pub struct DataSegmentReport {
     pub memory: Option<u32>,
     /// Offset expression as text (active only).
     pub offset_expr: Option<String>,
-    /// Offset of the bytes in `.wasmc.data`.
+    /// Offset of the bytes in `.wasmc.data` (0 for a segment in an image:
+    /// its bytes are only in the image).
     pub data_offset: u32,
     /// Size in bytes.
     pub size: u32,
+    /// Active only: how instantiation applies it: `image` (a memory image,
+    /// mapped copy-on-write), `copy`, or `copy: <why>` for the first segment
+    /// not in an image (`offset reads a global`, `imported memory`, `out of
+    /// bounds of the initial memory`) and every segment whose offset reads a
+    /// global.
+    pub init: Option<String>,
+}
+
+/// One memory image: a run of a memory's initial contents in `.wasmc.data`.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemoryImageReport {
+    /// Memory index.
+    pub memory: u32,
+    /// Byte offset in the memory.
+    pub memory_offset: u64,
+    /// Byte offset in `.wasmc.data`.
+    pub data_offset: u64,
+    /// Size in bytes (whole pages).
+    pub size: u64,
 }
 
 /// One element segment.

@@ -16,6 +16,14 @@
 //! never accessible, so they were never touched. A pooled mapping is thus
 //! indistinguishable from a fresh [`Mmap::reserve`]: all inaccessible, all
 //! zero. If either call fails the mapping is unmapped instead.
+//!
+//! **File-backed pages.** [`Mmap::map_file_cow`] maps part of a file
+//! privately over a range of the mapping (memory images: pages are shared
+//! with the page cache until written). `MADV_DONTNEED` would bring such
+//! pages back as the file's contents, not zero, so a reset of a mapping that
+//! has any replaces `[0, accessible)` with a fresh anonymous `PROT_NONE`
+//! mapping instead; the kernel then frees only the pages that were present
+//! (touched), so reset stays proportional to the pages used.
 
 use std::io;
 use std::ptr::NonNull;
@@ -30,6 +38,8 @@ pub(crate) struct Mmap {
     accessible: usize,
     /// Reset and return to [`POOL`] on drop instead of unmapping.
     pooled: bool,
+    /// Some range was mapped from a file ([`Mmap::map_file_cow`]).
+    file_backed: bool,
 }
 
 /// Released reservations, all `PROT_NONE` and zero (see the module docs).
@@ -96,6 +106,30 @@ impl Mmap {
         if self.accessible == 0 {
             return Ok(());
         }
+        if self.file_backed {
+            // SAFETY: [ptr, ptr + accessible) lies inside this mapping, which
+            // we own and nothing refers to any more (we are being dropped);
+            // MAP_FIXED replaces exactly that range with fresh zero pages.
+            let p = unsafe {
+                libc::mmap(
+                    self.ptr.as_ptr().cast(),
+                    self.accessible,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE
+                        | libc::MAP_ANONYMOUS
+                        | libc::MAP_NORESERVE
+                        | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            self.file_backed = false;
+            self.accessible = 0;
+            return Ok(());
+        }
         // SAFETY: [ptr, ptr + accessible) lies inside this mapping, which we
         // own and nothing refers to any more (we are being dropped);
         // discarding its pages cannot affect other allocations.
@@ -142,6 +176,7 @@ impl Mmap {
             len,
             accessible: if prot == libc::PROT_NONE { 0 } else { len },
             pooled: false,
+            file_backed: false,
         })
     }
 
@@ -156,6 +191,65 @@ impl Mmap {
     /// Makes `[start, start + len)` (page-aligned start) read-write.
     pub(crate) fn make_accessible(&mut self, start: usize, len: usize) -> io::Result<()> {
         self.protect(start, len, libc::PROT_READ | libc::PROT_WRITE)
+    }
+
+    /// Maps `len` bytes of `file` at `offset` privately (copy-on-write) and
+    /// read-write over `[start, start + len)`; `start`, `len` and `offset`
+    /// must be page aligned and the range inside the mapping. Writes stay in
+    /// this mapping; unwritten pages read the file's contents.
+    ///
+    /// # Safety
+    /// `[offset, offset + len)` must lie inside `file`, and the file must not
+    /// be truncated or changed while this mapping lives (a truncated page
+    /// raises `SIGBUS` when read; a changed one changes the memory).
+    #[cfg(unix)]
+    pub(crate) unsafe fn map_file_cow(
+        &mut self,
+        start: usize,
+        len: usize,
+        file: &std::fs::File,
+        offset: u64,
+    ) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let page = page_size();
+        let ok = start % page == 0
+            && len % page == 0
+            && offset % page as u64 == 0
+            && start.checked_add(len).is_some_and(|end| end <= self.len);
+        if !ok {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "file mapping {start:#x}+{len:#x} at {offset:#x} not page aligned or \
+                     outside mapping of {:#x}",
+                    self.len
+                ),
+            ));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
+        // SAFETY: the range was checked to lie inside this mapping, which we
+        // own (`&mut self`: no reference into it is live), so MAP_FIXED
+        // replaces only our pages; the caller guarantees the file range.
+        let p = unsafe {
+            libc::mmap(
+                self.ptr.as_ptr().add(start).cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                file.as_raw_fd(),
+                offset,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        self.file_backed = true;
+        self.accessible = self.accessible.max(start + len);
+        Ok(())
     }
 
     /// Makes `[start, start + len)` (page-aligned start) read-only.
@@ -250,6 +344,7 @@ impl Drop for Mmap {
                     len: self.len,
                     accessible: 0,
                     pooled: false,
+                    file_backed: false,
                 });
                 return;
             }
