@@ -13,9 +13,16 @@ use std::sync::Mutex;
 use wasmc_cli::wast::{run_file, Report, WastOptions};
 use wasmc_compiler::{CompileOptions, MemoryStrategy, OptLevel};
 
-/// The one script loaded through artifact files (`Module::from_file`); every
-/// other script loads artifacts from bytes.
-const FROM_FILE: &str = "memory.wast";
+/// The scripts loaded through artifact files (`Module::from_file`: memory
+/// images are mapped from the file); every other script loads artifacts from
+/// bytes (images are copied).
+const FROM_FILE: &[&str] = &[
+    "memory.wast",
+    "data.wast",
+    "linking.wast",
+    "memory_init.wast",
+    "bulk.wast",
+];
 
 fn expected_failures() -> Vec<(String, String)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec-expected-failures.txt");
@@ -85,8 +92,13 @@ fn main() -> ExitCode {
                         compile: configs[config].1.clone(),
                         artifact_dir: None,
                     };
-                    if file.file_name().is_some_and(|n| n == FROM_FILE) {
-                        let dir = artifact_dir.join(configs[config].0.replace('/', "-"));
+                    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    if FROM_FILE.contains(&name) {
+                        // One directory per script: scripts run in parallel
+                        // and must not overwrite each other's mapped files.
+                        let dir = artifact_dir
+                            .join(configs[config].0.replace('/', "-"))
+                            .join(name);
                         std::fs::create_dir_all(&dir).unwrap();
                         opts.artifact_dir = Some(dir);
                     }

@@ -6,6 +6,7 @@
 //! - `loading`: reading artifacts, host checks, corrupted files, mappings;
 //! - `imports`, `calls`: instantiation, linking, segments, calls, host access;
 //! - `traps`: trap codes, backtraces, stack overflow;
+//! - `images`: memory images (copy-on-write data) against copying;
 //! - `host`: host errors, panics, re-entry, faults outside Wasm;
 //! - `threads`: concurrent stores over one module;
 //! - `externref_gc`: the deferred-reference-counting collector;
@@ -21,6 +22,7 @@
 mod calls;
 mod externref_gc;
 mod host;
+mod images;
 mod imports;
 mod loading;
 mod stack;
