@@ -77,6 +77,32 @@ fn many_functions(n: usize) -> String {
     s
 }
 
+/// Byte `i` of the data in [`data_module`]: no all-zero page.
+fn data_byte(i: usize) -> u8 {
+    (i % 251) as u8 + 1
+}
+
+/// A module with one exported memory holding `bytes` of data at offset 0 in
+/// 4 KiB active segments, and `nfuncs` small functions.
+fn data_module(bytes: usize, nfuncs: usize) -> String {
+    let pages = bytes.div_ceil(65536) + 1;
+    let mut s = format!("(module (memory (export \"memory\") {pages})\n");
+    for chunk in 0..bytes.div_ceil(4096) {
+        let start = chunk * 4096;
+        let text: String = (start..(start + 4096).min(bytes))
+            .map(|i| format!("\\{:02x}", data_byte(i)))
+            .collect();
+        s.push_str(&format!("(data (i32.const {start}) \"{text}\")\n"));
+    }
+    for i in 0..nfuncs {
+        s.push_str(&format!(
+            "(func (export \"f{i}\") (param i32) (result i32) (i32.add (local.get 0) (i32.const {i})))\n"
+        ));
+    }
+    s.push(')');
+    s
+}
+
 /// The instantiation and call module: one memory with a small data segment,
 /// one host import, an identity function and a loop calling the host.
 const CALLS: &str = r#"
@@ -265,6 +291,25 @@ fn breakdown(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Times `f` on a fresh value from `setup`; neither `setup` nor dropping
+/// the value is timed.
+fn bench_timed_part<T>(mut setup: impl FnMut() -> T, mut f: impl FnMut(&mut T)) -> Stats {
+    let mut per_iter = Vec::new();
+    for _ in 0..300 {
+        let mut v = setup();
+        let t = Instant::now();
+        f(&mut v);
+        per_iter.push(t.elapsed());
+        drop(v);
+    }
+    per_iter.sort();
+    Stats {
+        median: per_iter[per_iter.len() / 2],
+        p90: per_iter[per_iter.len() * 9 / 10],
+        samples: per_iter.len(),
+    }
+}
+
 /// Times `f` on a fresh value from `setup` (setup not timed), per iteration.
 fn bench_with_setup<T>(mut setup: impl FnMut() -> T, mut f: impl FnMut(T)) -> Stats {
     let mut per_iter = Vec::new();
@@ -371,6 +416,80 @@ fn main() -> Result<()> {
         });
         rows.push(Row {
             what: "store + Instance::new (1 memory, data, 1 import)".into(),
+            wasmc,
+            wasmtime,
+        });
+    }
+
+    // ----- data: instantiate and teardown with 64 KiB .. 16 MiB of data -----
+    for (kib, nfuncs) in [(64usize, 10usize), (1024, 10), (16 * 1024, 10), (16 * 1024, 10_000)] {
+        let what = format!("{kib} KiB data, {nfuncs} functions");
+        if !want(&what) && !want("data") {
+            continue;
+        }
+        let wat = data_module(kib * 1024, nfuncs);
+        let name = format!("data{kib}k-{nfuncs}");
+        let ours = wasmc_loader::Module::from_file(wasmc_artifact(&dir, &name, &wat)?)?;
+        // SAFETY: written by `Module::serialize` of this engine just now.
+        let theirs = unsafe {
+            wasmtime::Module::deserialize_file(
+                &engine,
+                wasmtime_artifact(&engine, &dir, &name, &wat)?,
+            )?
+        };
+        // Sanity: both see the data.
+        {
+            let mut s = wasmc_loader::Store::new();
+            let i = wasmc_loader::Instance::new(&mut s, &ours, &[])?;
+            let m = i.get_memory(&mut s, "memory").unwrap();
+            let mut ws = wasmtime::Store::new(&engine, ());
+            let wi = wasmtime::Instance::new(&mut ws, &theirs, &[])?;
+            let wm = wi.get_memory(&mut ws, "memory").unwrap();
+            assert!(m.data(&s)[..kib * 1024] == wm.data(&ws)[..kib * 1024]);
+            assert_eq!(m.data(&s)[kib * 1024 - 1], data_byte(kib * 1024 - 1));
+        }
+        let wasmc = bench_timed_part(wasmc_loader::Store::new, |s| {
+            black_box(wasmc_loader::Instance::new(&mut *s, &ours, &[]).unwrap());
+        });
+        let wasmtime = bench_timed_part(
+            || wasmtime::Store::new(&engine, ()),
+            |s| {
+                black_box(wasmtime::Instance::new(&mut *s, &theirs, &[]).unwrap());
+            },
+        );
+        rows.push(Row {
+            what: format!("Instance::new, {what} (store made and dropped untimed)"),
+            wasmc,
+            wasmtime,
+        });
+        // Teardown after touching 16 pages of the memory.
+        let touched = |m: &mut [u8]| {
+            for p in 0..16 {
+                m[p * 65536 + 1] = 1;
+            }
+        };
+        let wasmc = bench_with_setup(
+            || {
+                let mut s = wasmc_loader::Store::new();
+                let i = wasmc_loader::Instance::new(&mut s, &ours, &[]).unwrap();
+                let m = i.get_memory(&mut s, "memory").unwrap();
+                touched(m.data_mut(&mut s));
+                s
+            },
+            drop,
+        );
+        let wasmtime = bench_with_setup(
+            || {
+                let mut s = wasmtime::Store::new(&engine, ());
+                let i = wasmtime::Instance::new(&mut s, &theirs, &[]).unwrap();
+                let m = i.get_memory(&mut s, "memory").unwrap();
+                touched(m.data_mut(&mut s));
+                s
+            },
+            drop,
+        );
+        rows.push(Row {
+            what: format!("teardown (drop store), {what}, 16 pages touched"),
             wasmc,
             wasmtime,
         });

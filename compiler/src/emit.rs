@@ -23,8 +23,8 @@ use wasmc_format::builtins::Builtin;
 use wasmc_format::funcs;
 use wasmc_format::header::{content_hash, encode_meta, encode_module_info};
 use wasmc_format::sections::{self, SectionId, SECTIONS};
-use wasmc_format::stack_map::StackMapBuilder;
 use wasmc_format::segments::DataLayout;
+use wasmc_format::stack_map::StackMapBuilder;
 use wasmc_format::trap::TrapTableBuilder;
 use wasmc_format::{
     ArtifactHeader, CodeRange, CodegenSettings, DefinedFunc, FuncInfo, ModuleInfo, TypeTrampolines,

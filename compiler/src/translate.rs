@@ -10,9 +10,9 @@
 use crate::CompileError;
 use wasmc_format::segments::{layout_data, DataLayout, SegmentSource};
 use wasmc_format::{
-    ConstExpr, ConstOp, ElementItems, ElementMode, ElementSegment, Export,
-    ExternKind, FuncInfo, FuncType, GlobalInfo, GlobalType, Import, ImportType, MemoryType,
-    ModuleInfo, RefType, TableType, ValType,
+    ConstExpr, ConstOp, ElementItems, ElementMode, ElementSegment, Export, ExternKind, FuncInfo,
+    FuncType, GlobalInfo, GlobalType, Import, ImportType, MemoryType, ModuleInfo, RefType,
+    TableType, ValType,
 };
 use wasmparser::{
     FuncToValidate, FunctionBody, KnownCustom, Name, Operator, Parser, Payload, TypeRef,
@@ -384,8 +384,8 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
     }
     info.num_funcs = u32::try_from(funcs.len())
         .map_err(|_| CompileError::Unsupported("more than 2^32 functions".into()))?;
-    info.num_data_segments = u32::try_from(data.len())
-        .map_err(|_| unsupported("more than 2^32 data segments"))?;
+    info.num_data_segments =
+        u32::try_from(data.len()).map_err(|_| unsupported("more than 2^32 data segments"))?;
     let data = layout_data(&data, &info.memories, info.num_imported_memories, true)
         .map_err(unsupported)?;
     info.data_offset_exprs = data.offset_exprs.clone();

@@ -188,7 +188,13 @@ pub const SECTIONS: [SectionSpec; 9] = {
             Metadata,
         ),
         spec(S::AddrMap, ELF_WASMC_ADDRMAP, TABLE_ALIGN, false, Metadata),
-        spec(S::Segments, ELF_WASMC_SEGMENTS, TABLE_ALIGN, false, Metadata),
+        spec(
+            S::Segments,
+            ELF_WASMC_SEGMENTS,
+            TABLE_ALIGN,
+            false,
+            Metadata,
+        ),
         spec(S::Data, ELF_WASMC_DATA, PAGE_ALIGN, false, Data),
     ]
 };

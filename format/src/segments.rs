@@ -273,7 +273,9 @@ impl<'a> SegmentTable<'a> {
         }
         if index < l.image_segments && matches!(placement, Placement::Const(_) | Placement::Expr(_))
         {
-            return Err(bad("active segment inside the image prefix not in an image".into()));
+            return Err(bad(
+                "active segment inside the image prefix not in an image".into(),
+            ));
         }
         Ok(SegmentRecord {
             placement,
@@ -311,16 +313,23 @@ pub fn validate_images(
     for (i, img) in images.iter().enumerate() {
         let m = img.memory as usize;
         if img.memory < num_imported_memories || m >= memories.len() {
-            return Err(bad(i, format!("memory {} is not a defined memory", img.memory)));
+            return Err(bad(
+                i,
+                format!("memory {} is not a defined memory", img.memory),
+            ));
         }
-        let aligned = |v: u64| v % IMAGE_PAGE == 0;
+        let aligned = |v: u64| v.is_multiple_of(IMAGE_PAGE);
         if !aligned(img.memory_offset) || !aligned(img.data_offset) || !aligned(img.len) {
             return Err(bad(i, "not page aligned".into()));
         }
         if img.len == 0 {
             return Err(bad(i, "empty".into()));
         }
-        if img.data_offset.checked_add(img.len).is_none_or(|e| e > data_len) {
+        if img
+            .data_offset
+            .checked_add(img.len)
+            .is_none_or(|e| e > data_len)
+        {
             return Err(bad(
                 i,
                 format!(
@@ -624,10 +633,13 @@ mod tests {
 
     #[test]
     fn corrupt_records_are_errors() {
-        let segs = [at(0, 0, b"a"), SegmentSource {
-            active: None,
-            bytes: b"p",
-        }];
+        let segs = [
+            at(0, 0, b"a"),
+            SegmentSource {
+                active: None,
+                bytes: b"p",
+            },
+        ];
         let l = layout_data(&segs, &[mem(1)], 0, false).unwrap();
         let lim = limits(&l, 2, 1);
         assert!(SegmentTable::parse(&l.segments, SegmentLimits { count: 3, ..lim }).is_err());
@@ -650,8 +662,14 @@ mod tests {
         for bad in [
             MemoryImage { memory: 1, ..img },
             MemoryImage { len: 100, ..img },
-            MemoryImage { memory_offset: 65536, ..img },
-            MemoryImage { data_offset: 4096, ..img },
+            MemoryImage {
+                memory_offset: 65536,
+                ..img
+            },
+            MemoryImage {
+                data_offset: 4096,
+                ..img
+            },
         ] {
             assert!(validate_images(&[bad], &mems, 0, 4096).is_err(), "{bad:?}");
         }

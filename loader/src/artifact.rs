@@ -23,8 +23,8 @@ use wasmc_format::addrmap::AddrMap;
 use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
 use wasmc_format::header::{decode_header, decode_module_info, HostInfo, Mismatch};
 use wasmc_format::sections::{is_wasmc_section, SectionId, ELF_TEXT, SECTIONS};
-use wasmc_format::stack_map::StackMapSection;
 use wasmc_format::segments::{SegmentLimits, SegmentTable};
+use wasmc_format::stack_map::StackMapSection;
 use wasmc_format::trap::TrapTable;
 use wasmc_format::{ArtifactHeader, ModuleInfo};
 

@@ -26,9 +26,9 @@ use std::ops::Range;
 use std::sync::{Arc, RwLock};
 use wasmc_format::addrmap::AddrMap;
 use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
+use wasmc_format::segments::{MemoryImage, SegmentLimits, SegmentTable};
 use wasmc_format::stack_map::{StackMap, StackMapSection};
 use wasmc_format::trap::TrapTable;
-use wasmc_format::segments::{MemoryImage, SegmentLimits, SegmentTable};
 use wasmc_format::{
     ArtifactHeader, FormatError, FuncType, MemoryStrategy, ModuleInfo, TrapCode, VMOffsets,
 };
@@ -331,9 +331,7 @@ impl RuntimeModule {
     pub(crate) fn memory_image_source(&self, img: &MemoryImage) -> Option<ImageSource<'_>> {
         let start = usize::try_from(img.data_offset).ok()?;
         let len = usize::try_from(img.len).ok()?;
-        let bytes = self
-            .data_section()
-            .get(start..start.checked_add(len)?)?;
+        let bytes = self.data_section().get(start..start.checked_add(len)?)?;
         let file_offset = self.ranges.data.start + start;
         let page = page_size();
         // Explicit-strategy memories move with `mremap`, which needs one
@@ -341,9 +339,9 @@ impl RuntimeModule {
         let guard_strategy = matches!(self.memory_strategy(), MemoryStrategy::Guard { .. });
         match &self.image {
             Image::File(_, file)
-                if file_offset % page == 0
-                    && len % page == 0
-                    && img.memory_offset % page as u64 == 0
+                if file_offset.is_multiple_of(page)
+                    && len.is_multiple_of(page)
+                    && img.memory_offset.is_multiple_of(page as u64)
                     && guard_strategy =>
             {
                 Some(ImageSource::File {

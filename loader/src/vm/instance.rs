@@ -32,8 +32,7 @@ use crate::vm::vmcontext::{
 use std::sync::Arc;
 use wasmc_format::segments::Placement;
 use wasmc_format::{
-    ConstExpr, ConstOp, ElementItems, ElementMode, FormatError, ImportType, RefType,
-    TableType,
+    ConstExpr, ConstOp, ElementItems, ElementMode, FormatError, ImportType, RefType, TableType,
 };
 
 /// An element segment kept for `table.init`: raw references, each externref

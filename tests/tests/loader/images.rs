@@ -39,12 +39,13 @@ fn wat_bytes(b: &[u8]) -> String {
 /// A module importing global `env.g` and defining one exported memory of
 /// `pages` pages with `segs`.
 fn module_text(pages: u64, segs: &[Seg]) -> String {
-    let mut s = format!(
-        "(module (import \"env\" \"g\" (global i32)) (memory (export \"mem\") {pages})\n"
-    );
+    let mut s =
+        format!("(module (import \"env\" \"g\" (global i32)) (memory (export \"mem\") {pages})\n");
     for seg in segs {
         s += &match seg {
-            Seg::Const(off, b) => format!("(data (i32.const {}) \"{}\")\n", *off as i32, wat_bytes(b)),
+            Seg::Const(off, b) => {
+                format!("(data (i32.const {}) \"{}\")\n", *off as i32, wat_bytes(b))
+            }
             Seg::Global(b) => format!("(data (global.get 0) \"{}\")\n", wat_bytes(b)),
             Seg::Passive(b) => format!("(data \"{}\")\n", wat_bytes(b)),
         };
@@ -255,7 +256,10 @@ fn no_leak_between_instances_of_one_image() {
             let mut store = Store::new();
             let inst = instantiate(&mut store, &m);
             let mem = inst.get_memory(&mut store, "mem").unwrap();
-            assert!(mem.data(&store) == &want[..], "{b:?} round {round}: not the image");
+            assert!(
+                mem.data(&store) == &want[..],
+                "{b:?} round {round}: not the image"
+            );
             // Through Wasm (faults the copy-on-write pages) and the host.
             for at in [0, 5, 4096, 70001, 20 * 65536 - 1] {
                 call_i32(&mut store, &inst, "store", &[Val::I32(at), Val::I32(0x5a)]).ok();
@@ -272,7 +276,10 @@ fn no_leak_between_instances_of_one_image() {
             let mut other = Store::new();
             let inst2 = instantiate(&mut other, &m);
             let mem2 = inst2.get_memory(&mut other, "mem").unwrap();
-            assert!(mem2.data(&other) == &want[..], "{b:?} round {round}: sees a write");
+            assert!(
+                mem2.data(&other) == &want[..],
+                "{b:?} round {round}: sees a write"
+            );
             drop(store);
             drop(other);
 

@@ -6,10 +6,8 @@ use super::schema::{
     DataSegmentReport, ElementSegmentReport, ExportReport, GlobalReport, ImportReport,
     MemoryImageReport, MemoryReport, TableReport, TypeReport,
 };
-use wasmc_format::{
-    ConstExpr, ConstOp, ElementItems, ElementMode, ImportType, ModuleInfo,
-};
 use wasmc_format::segments::{Placement, SegmentTable};
+use wasmc_format::{ConstExpr, ConstOp, ElementItems, ElementMode, ImportType, ModuleInfo};
 
 /// `i32.const 16`, `global.get 0 i32.const 4 i32.add`.
 pub(super) fn const_expr_text(e: &ConstExpr) -> String {
@@ -188,7 +186,11 @@ pub(super) fn data_segments(info: &ModuleInfo, table: &SegmentTable<'_>) -> Vec<
                     (
                         "active",
                         Some(format!("i32.const {o}")),
-                        Some(if i == info.image_segments { why_copied } else { "copy" }),
+                        Some(if i == info.image_segments {
+                            why_copied
+                        } else {
+                            "copy"
+                        }),
                     )
                 }
                 Placement::Expr(e) => {

@@ -115,10 +115,7 @@ impl Mmap {
                     self.ptr.as_ptr().cast(),
                     self.accessible,
                     libc::PROT_NONE,
-                    libc::MAP_PRIVATE
-                        | libc::MAP_ANONYMOUS
-                        | libc::MAP_NORESERVE
-                        | libc::MAP_FIXED,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
                     -1,
                     0,
                 )
@@ -212,9 +209,9 @@ impl Mmap {
     ) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let page = page_size();
-        let ok = start % page == 0
-            && len % page == 0
-            && offset % page as u64 == 0
+        let ok = start.is_multiple_of(page)
+            && len.is_multiple_of(page)
+            && offset.is_multiple_of(page as u64)
             && start.checked_add(len).is_some_and(|end| end <= self.len);
         if !ok {
             return Err(io::Error::new(
