@@ -174,7 +174,17 @@ fn json_figures_match_the_traps_module() {
     assert_eq!(data[1]["kind"], "active");
     assert_eq!(data[1]["offset_expr"], "i32.const 1024");
     assert_eq!(data[2]["kind"], "passive");
-    assert_eq!(j["totals"]["data_bytes"], 44);
+    // Both active segments are in the memory image (one 4 KiB page); only
+    // the passive segment's bytes are stored as such.
+    assert_eq!(data[0]["init"], "image");
+    assert_eq!(data[1]["init"], "image");
+    assert_eq!(data[2]["init"], Value::Null);
+    assert_eq!(data[2]["data_offset"], 4096);
+    let images = j["memory_images"].as_array().expect("images");
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0]["memory_offset"], 0);
+    assert_eq!(images[0]["size"], 4096);
+    assert_eq!(j["totals"]["data_bytes"], 4096 + 13);
     let elems = j["element_segments"].as_array().expect("elements");
     assert_eq!(elems.len(), 1);
     assert_eq!(elems[0]["size"], 3);
@@ -208,6 +218,33 @@ fn json_figures_match_the_traps_module() {
         .map(|t| t["name"].as_str().expect("builtin name"))
         .collect();
     assert_eq!(builtins, ["memory_init"]);
+}
+
+/// `inspect` says which data segments are copied at instantiation and why.
+#[test]
+fn data_segments_say_image_or_copy() {
+    let wat = dir().join("global-offsets.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (import "env" "g" (global i32)) (memory 1)
+             (data (i32.const 8) "image")
+             (data (global.get 0) "global")
+             (data (i32.const 16) "after"))"#,
+    )
+    .unwrap();
+    let out = dir().join("global-offsets.o");
+    wasmc_compile(&wat, &out, &[]);
+    let j = inspect_json(&out, &[]);
+    let inits: Vec<&str> = j["data_segments"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| d["init"].as_str().expect("init"))
+        .collect();
+    assert_eq!(inits, ["image", "copy: offset reads a global", "copy"]);
+    let text = inspect_ok(&out, &[]);
+    assert!(text.contains("copy: offset reads a global"), "{text}");
+    assert!(text.contains("Memory images"), "{text}");
 }
 
 #[test]
