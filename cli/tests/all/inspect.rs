@@ -78,7 +78,7 @@ fn inspect_fails(path: &Path, extra: &[&str]) -> String {
 fn text_shows_header_sections_functions_and_segments() {
     let out = inspect_ok(&artifacts().traps, &[]);
     for needle in [
-        "wasmc artifact v2, written by wasmc",
+        "wasmc artifact v3, written by wasmc",
         "this host       loadable",
         ".wasmc.traps",
         "Functions (7)",
@@ -115,7 +115,7 @@ fn text_columns_are_aligned() {
 fn json_figures_match_the_traps_module() {
     let j = inspect_json(&artifacts().traps, &[]);
     assert_eq!(j["schema_version"], 1);
-    assert_eq!(j["header"]["format_version"], 2);
+    assert_eq!(j["header"]["format_version"], 3);
     assert_eq!(j["host"]["loadable"], true);
     assert_eq!(j["totals"]["functions"], 7);
     assert_eq!(j["totals"]["defined_functions"], 7);
@@ -196,7 +196,13 @@ fn json_figures_match_the_traps_module() {
         .iter()
         .map(|s| s["name"].as_str().expect("name"))
         .collect();
-    for s in [".text", ".wasmc.meta", ".wasmc.traps", ".wasmc.data"] {
+    for s in [
+        ".text",
+        ".wasmc.meta",
+        ".wasmc.traps",
+        ".wasmc.segments",
+        ".wasmc.data",
+    ] {
         assert!(sections.contains(&s), "{sections:?}");
     }
     assert_eq!(
