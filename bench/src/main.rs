@@ -422,7 +422,12 @@ fn main() -> Result<()> {
     }
 
     // ----- data: instantiate and teardown with 64 KiB .. 16 MiB of data -----
-    for (kib, nfuncs) in [(64usize, 10usize), (1024, 10), (16 * 1024, 10), (16 * 1024, 10_000)] {
+    for (kib, nfuncs) in [
+        (64usize, 10usize),
+        (1024, 10),
+        (16 * 1024, 10),
+        (16 * 1024, 10_000),
+    ] {
         let what = format!("{kib} KiB data, {nfuncs} functions");
         if !want(&what) && !want("data") {
             continue;
@@ -464,7 +469,7 @@ fn main() -> Result<()> {
         });
         // Teardown after touching 16 pages of the memory.
         let touched = |m: &mut [u8]| {
-            for p in 0..16 {
+            for p in 0..16.min(m.len() / 65536) {
                 m[p * 65536 + 1] = 1;
             }
         };

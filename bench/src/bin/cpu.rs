@@ -65,8 +65,7 @@ fn main() -> Result<()> {
     let filter = std::env::args().nth(1).unwrap_or_default();
     let wasm = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/programs/cpu.wasm"))?;
 
-    let artifact =
-        wasmc_compiler::compile(&wasm, &wasmc_compiler::CompileOptions::default())?;
+    let artifact = wasmc_compiler::compile(&wasm, &wasmc_compiler::CompileOptions::default())?;
     let module = wasmc_loader::Module::from_bytes(&artifact)?;
     let mut store = wasmc_loader::Store::new();
     let instance = wasmc_loader::Instance::new(&mut store, &module, &[])?;
