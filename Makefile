@@ -4,7 +4,7 @@
 CARGO ?= cargo
 WASMC := target/release/wasmc
 
-.PHONY: build demo test spec lint check-deps bench clean
+.PHONY: build demo test spec lint check-deps bench fuzz clean
 
 build:
 	$(CARGO) build --release --workspace
@@ -21,6 +21,20 @@ test: check-deps
 
 spec:
 	$(CARGO) test -p wasmc-tests --test spec -- --nocapture
+
+# The externref GC model fuzzer and the differential fuzzer (against wasmi),
+# each for FUZZ_CASES cases or FUZZ_SECONDS seconds, from FUZZ_SEED (default:
+# the clock), in FUZZ_JOBS worker processes. Each failure is printed with its
+# seed, minimized, and written to target/fuzz-failures/ as a reproducer.
+# `make test` runs a bounded seeded part of both (tests/tests/gc_model.rs,
+# tests/tests/differential.rs). Example: make fuzz FUZZ_SECONDS=3600
+FUZZ_KIND ?= all
+FUZZ_JOBS ?= 2
+fuzz:
+	$(CARGO) build -p wasmc-tests --bin wasmc-fuzz
+	WASMC_FUZZ_CASES=$(FUZZ_CASES) WASMC_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	WASMC_FUZZ_SEED=$(FUZZ_SEED) WASMC_FUZZ_JOBS=$(FUZZ_JOBS) \
+	target/debug/wasmc-fuzz $(FUZZ_KIND)
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -42,6 +56,7 @@ check-deps:
 bench:
 	cd bench && $(CARGO) run --release
 	cd bench && $(CARGO) run --release --features wasmtime-gc --bin gc
+	cd bench && $(CARGO) run --release --bin calls
 
 clean:
 	$(CARGO) clean

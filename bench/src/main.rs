@@ -24,6 +24,13 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The engine every wasmc module and store here is made with.
+fn wasmc_engine() -> &'static wasmc_loader::Engine {
+    static E: std::sync::OnceLock<wasmc_loader::Engine> = std::sync::OnceLock::new();
+    E.get_or_init(wasmc_loader::Engine::default)
+}
+
+
 /// Per-iteration statistics of one benchmark.
 struct Stats {
     median: Duration,
@@ -175,13 +182,13 @@ fn breakdown(dir: &Path) -> Result<()> {
         (
             "Module::from_file",
             bench(|| {
-                black_box(wasmc_loader::Module::from_file(&path).unwrap());
+                black_box(wasmc_loader::Module::from_file(wasmc_engine(), &path).unwrap());
             }),
         ),
         (
             "Module::from_bytes",
             bench(|| {
-                black_box(wasmc_loader::Module::from_bytes(&bytes).unwrap());
+                black_box(wasmc_loader::Module::from_bytes(wasmc_engine(), &bytes).unwrap());
             }),
         ),
         (
@@ -230,8 +237,8 @@ fn breakdown(dir: &Path) -> Result<()> {
         ),
     ]);
     // Instantiation pieces.
-    let calls = wasmc_loader::Module::from_file(wasmc_artifact(dir, "calls", CALLS)?)?;
-    let nomem = wasmc_loader::Module::from_file(wasmc_artifact(
+    let calls = wasmc_loader::Module::from_file(wasmc_engine(), wasmc_artifact(dir, "calls", CALLS)?)?;
+    let nomem = wasmc_loader::Module::from_file(wasmc_engine(), wasmc_artifact(
         dir,
         "nomem",
         r#"(module (import "host" "id" (func (param i32) (result i32))))"#,
@@ -240,7 +247,7 @@ fn breakdown(dir: &Path) -> Result<()> {
         params: vec![wasmc_loader::ValType::I32],
         results: vec![wasmc_loader::ValType::I32],
     };
-    let host = |s: &mut wasmc_loader::Store| {
+    let host = |s: &mut wasmc_loader::Store<()>| {
         wasmc_loader::Func::new(&mut *s, host_ty.clone(), |_, p, r| {
             r[0] = p[0].clone();
             Ok(())
@@ -250,20 +257,20 @@ fn breakdown(dir: &Path) -> Result<()> {
         (
             "Store::new + drop",
             bench(|| {
-                black_box(wasmc_loader::Store::new());
+                black_box(wasmc_loader::Store::new(wasmc_engine(), ()));
             }),
         ),
         (
             "Store::new + Func::new + drop",
             bench(|| {
-                let mut s = wasmc_loader::Store::new();
+                let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
                 black_box(host(&mut s));
             }),
         ),
         (
             "... + Instance::new, no memory",
             bench(|| {
-                let mut s = wasmc_loader::Store::new();
+                let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
                 let f = host(&mut s);
                 black_box(wasmc_loader::Instance::new(&mut s, &nomem, &[f.into()]).unwrap());
             }),
@@ -271,17 +278,17 @@ fn breakdown(dir: &Path) -> Result<()> {
         (
             "... + Instance::new, memory + data",
             bench(|| {
-                let mut s = wasmc_loader::Store::new();
+                let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
                 let f = host(&mut s);
                 black_box(wasmc_loader::Instance::new(&mut s, &calls, &[f.into()]).unwrap());
             }),
         ),
     ]);
-    let big = wasmc_loader::Module::from_file(&path)?;
+    let big = wasmc_loader::Module::from_file(wasmc_engine(), &path)?;
     let steps = steps.chain([(
         "Store::new + Instance::new, 10,000 functions",
         bench(|| {
-            let mut s = wasmc_loader::Store::new();
+            let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
             black_box(wasmc_loader::Instance::new(&mut s, &big, &[]).unwrap());
         }),
     )]);
@@ -351,8 +358,8 @@ fn main() -> Result<()> {
             std::fs::metadata(&theirs)?.len(),
         );
         // Sanity: both load and agree.
-        let m = wasmc_loader::Module::from_file(&ours)?;
-        let mut s = wasmc_loader::Store::new();
+        let m = wasmc_loader::Module::from_file(wasmc_engine(), &ours)?;
+        let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
         let i = wasmc_loader::Instance::new(&mut s, &m, &[])?;
         let f = i.get_typed_func::<i32, i32>(&mut s, "f0")?;
         let expect = f.call(&mut s, 3)?;
@@ -364,7 +371,7 @@ fn main() -> Result<()> {
         assert_eq!(wf.call(&mut ws, 3)?, expect);
 
         let wasmc = bench(|| {
-            black_box(wasmc_loader::Module::from_file(&ours).unwrap());
+            black_box(wasmc_loader::Module::from_file(wasmc_engine(), &ours).unwrap());
         });
         let wasmtime = bench(|| {
             // SAFETY: as above.
@@ -380,7 +387,7 @@ fn main() -> Result<()> {
     // ----- instantiate and call -----
     let ours = wasmc_artifact(&dir, "calls", CALLS)?;
     let theirs = wasmtime_artifact(&engine, &dir, "calls", CALLS)?;
-    let m = wasmc_loader::Module::from_file(&ours)?;
+    let m = wasmc_loader::Module::from_file(wasmc_engine(), &ours)?;
     // SAFETY: written by `Module::serialize` of this engine above.
     let wm = unsafe { wasmtime::Module::deserialize_file(&engine, &theirs)? };
     let host_ty = wasmc_loader::FuncType {
@@ -388,12 +395,12 @@ fn main() -> Result<()> {
         results: vec![wasmc_loader::ValType::I32],
     };
     // Typed host functions on both sides (`Func::wrap`).
-    let wasmc_instance = |s: &mut wasmc_loader::Store| {
+    let wasmc_instance = |s: &mut wasmc_loader::Store<()>| {
         let f = wasmc_loader::Func::wrap(&mut *s, |x: i32| x);
         wasmc_loader::Instance::new(&mut *s, &m, &[f.into()]).unwrap()
     };
     // Dynamic (`Val`) host functions on both sides (`Func::new`).
-    let wasmc_dyn_instance = |s: &mut wasmc_loader::Store| {
+    let wasmc_dyn_instance = |s: &mut wasmc_loader::Store<()>| {
         let f = wasmc_loader::Func::new(&mut *s, host_ty.clone(), |_, p, r| {
             r[0] = p[0].clone();
             Ok(())
@@ -407,7 +414,7 @@ fn main() -> Result<()> {
 
     if want("instantiate") {
         let wasmc = bench(|| {
-            let mut s = wasmc_loader::Store::new();
+            let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
             black_box(wasmc_instance(&mut s));
         });
         let wasmtime = bench(|| {
@@ -434,7 +441,7 @@ fn main() -> Result<()> {
         }
         let wat = data_module(kib * 1024, nfuncs);
         let name = format!("data{kib}k-{nfuncs}");
-        let ours = wasmc_loader::Module::from_file(wasmc_artifact(&dir, &name, &wat)?)?;
+        let ours = wasmc_loader::Module::from_file(wasmc_engine(), wasmc_artifact(&dir, &name, &wat)?)?;
         // SAFETY: written by `Module::serialize` of this engine just now.
         let theirs = unsafe {
             wasmtime::Module::deserialize_file(
@@ -444,7 +451,7 @@ fn main() -> Result<()> {
         };
         // Sanity: both see the data.
         {
-            let mut s = wasmc_loader::Store::new();
+            let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
             let i = wasmc_loader::Instance::new(&mut s, &ours, &[])?;
             let m = i.get_memory(&mut s, "memory").unwrap();
             let mut ws = wasmtime::Store::new(&engine, ());
@@ -453,7 +460,7 @@ fn main() -> Result<()> {
             assert!(m.data(&s)[..kib * 1024] == wm.data(&ws)[..kib * 1024]);
             assert_eq!(m.data(&s)[kib * 1024 - 1], data_byte(kib * 1024 - 1));
         }
-        let wasmc = bench_timed_part(wasmc_loader::Store::new, |s| {
+        let wasmc = bench_timed_part(|| wasmc_loader::Store::new(wasmc_engine(), ()), |s| {
             black_box(wasmc_loader::Instance::new(&mut *s, &ours, &[]).unwrap());
         });
         let wasmtime = bench_timed_part(
@@ -475,7 +482,7 @@ fn main() -> Result<()> {
         };
         let wasmc = bench_with_setup(
             || {
-                let mut s = wasmc_loader::Store::new();
+                let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
                 let i = wasmc_loader::Instance::new(&mut s, &ours, &[]).unwrap();
                 let m = i.get_memory(&mut s, "memory").unwrap();
                 touched(m.data_mut(&mut s));
@@ -500,7 +507,7 @@ fn main() -> Result<()> {
         });
     }
 
-    let mut s = wasmc_loader::Store::new();
+    let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
     let i = wasmc_instance(&mut s);
     let id = i.get_typed_func::<i32, i32>(&mut s, "id")?;
     let call_host = i.get_typed_func::<i32, i32>(&mut s, "call_host")?;
@@ -545,7 +552,7 @@ fn main() -> Result<()> {
         });
         // Host functions that take `Val`s: wasmc's `Func::new` and
         // Wasmtime's `Func::new`.
-        let mut dyn_s = wasmc_loader::Store::new();
+        let mut dyn_s = wasmc_loader::Store::new(wasmc_engine(), ());
         let dyn_i = wasmc_dyn_instance(&mut dyn_s);
         let dyn_call_host = dyn_i.get_typed_func::<i32, i32>(&mut dyn_s, "call_host")?;
         assert_eq!(dyn_call_host.call(&mut dyn_s, n)?, sum);

@@ -2,6 +2,7 @@
 //! that need both the compiler and the loader.
 //!
 //! - [`inspect`]: what an artifact holds, for people and (`--json`) scripts.
+//! - [`duration`]: `wasmc run --timeout` durations.
 //! - [`wast`]: the `.wast` script runner (`wasmc wast` and the spec tests):
 //!   compile -> artifact -> load -> run, checking every assertion.
 //!
@@ -11,5 +12,6 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod duration;
 pub mod inspect;
 pub mod wast;

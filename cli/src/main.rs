@@ -2,11 +2,12 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wasmc_compiler::{CompileOptions, CpuSpec, MemoryStrategy, OptLevel};
+use std::time::Duration;
+use wasmc_compiler::{CompileOptions, CpuSpec, Interruption, MemoryStrategy, OptLevel};
 use wasmc_loader::format::ValType;
-use wasmc_loader::{Linker, Module, Store, Val};
+use wasmc_loader::{Engine, Linker, Module, Store, TrapCode, Val};
 
 #[derive(Parser)]
 #[command(
@@ -78,6 +79,33 @@ struct CompileArgs {
     /// Compile threads (default: one per core). The output is identical for any value.
     #[arg(short = 'j', long)]
     jobs: Option<usize>,
+    /// WebAssembly features: `-W tail-call=n` turns one off, `-W NAME` (or
+    /// `=y`) on; comma-separated lists and repeats are accepted. Every feature
+    /// wasmc implements is on by default. Names: mutable-global,
+    /// saturating-float-to-int, sign-extension, multi-value, bulk-memory,
+    /// reference-types, simd, tail-call, extended-const, multi-memory,
+    /// memory64, relaxed-simd.
+    #[arg(short = 'W', value_name = "FEATURE[=y|n]")]
+    wasm: Vec<String>,
+    /// Check the engine's epoch at every function entry and loop header, so
+    /// that a store's epoch deadline (`wasmc run --timeout`,
+    /// `Store::set_epoch_deadline`) can interrupt the code.
+    #[arg(long)]
+    epoch_interruption: bool,
+    /// Count fuel (one unit per operator) and trap when the store's fuel
+    /// (`wasmc run --fuel`, `Store::set_fuel`) is used up.
+    #[arg(long)]
+    fuel: bool,
+}
+
+/// The features `-W` options leave on.
+fn wasm_features(toggles: &[String]) -> Result<wasmc_compiler::WasmFeatures> {
+    let mut f = CompileOptions::default().features;
+    for t in toggles {
+        f.apply_toggles(t)
+            .map_err(|e| anyhow::anyhow!("-W {t}: {e}"))?;
+    }
+    Ok(f)
 }
 
 fn compile(args: CompileArgs) -> Result<()> {
@@ -92,6 +120,11 @@ fn compile(args: CompileArgs) -> Result<()> {
         opt_level: args.opt_level.level(),
         memory: args.bounds_checks.strategy(),
         threads: args.jobs,
+        features: wasm_features(&args.wasm)?,
+        interruption: Interruption {
+            epochs: args.epoch_interruption,
+            fuel: args.fuel,
+        },
     };
     let artifact = wasmc_compiler::compile(&wasm, &opts)
         .with_context(|| format!("compiling {}", args.input.display()))?;
@@ -106,8 +139,19 @@ fn compile(args: CompileArgs) -> Result<()> {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The artifact (an object written by `wasmc compile`).
+    /// The artifact (an object written by `wasmc compile`), or a .wasm/.wat
+    /// module, which is compiled first (with the checks that `--timeout`
+    /// and `--fuel` need).
     artifact: PathBuf,
+    /// Interrupt the guest after this long (`500ms`, `1s`, `2m`): a thread
+    /// advances the engine's epoch when it expires. The code must be compiled
+    /// with `--epoch-interruption`. Exit code 124 when it fires.
+    #[arg(long, value_parser = wasmc_cli::duration::parse_duration)]
+    timeout: Option<Duration>,
+    /// Give the guest this much fuel (one unit per operator). The code must
+    /// be compiled with `--fuel`. Exit code 125 when it runs out.
+    #[arg(long)]
+    fuel: Option<u64>,
     /// Export to call. Without it, instantiating runs the start function and
     /// then the `_start` or `main` export, if there is one, is called.
     #[arg(long)]
@@ -147,22 +191,115 @@ fn show(v: &Val) -> String {
     }
 }
 
+/// Exit code of `wasmc run` when `--timeout` interrupted the guest (as
+/// `timeout(1)`).
+const EXIT_TIMEOUT: u8 = 124;
+/// Exit code of `wasmc run` when the guest used up its `--fuel`.
+const EXIT_OUT_OF_FUEL: u8 = 125;
+
+/// Why `run` stopped the guest, for the message and the exit code; with
+/// the error that reported it (the trap and its backtrace).
+#[derive(Debug)]
+enum Stopped {
+    Timeout(Duration, String),
+    OutOfFuel(u64, String),
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stopped::Timeout(d, e) => write!(
+                f,
+                "interrupted: the guest was still running when --timeout {d:?} expired ({e})"
+            ),
+            Stopped::OutOfFuel(n, e) => {
+                write!(
+                    f,
+                    "out of fuel: the guest used all {n} units of --fuel ({e})"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Turns an interruption trap into [`Stopped`]; other errors pass through.
+fn classify(e: anyhow::Error, args: &RunArgs) -> anyhow::Error {
+    let code = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<wasmc_loader::Error>())
+        .and_then(|e| e.as_trap())
+        .map(|t| t.code);
+    let detail = format!("{e:#}");
+    anyhow::Error::new(match (code, args.timeout, args.fuel) {
+        (Some(TrapCode::Interrupted), Some(d), _) => Stopped::Timeout(d, detail),
+        (Some(TrapCode::OutOfFuel), _, Some(n)) => Stopped::OutOfFuel(n, detail),
+        _ => return e,
+    })
+}
+
+/// Loads `path`: an artifact as it is, a .wasm/.wat module compiled first
+/// with the instrumentation the run needs.
+fn load_or_compile(engine: &Engine, path: &Path, needs: Interruption) -> Result<Module> {
+    // A module is binary Wasm, or a file named .wat/.wasm; anything else is
+    // loaded as an artifact (so a damaged one is reported as such).
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let named_module = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("wat" | "wasm")
+    );
+    if !bytes.starts_with(b"\0asm") && !named_module {
+        return Module::from_file(engine, path)
+            .with_context(|| format!("loading {}", path.display()));
+    }
+    let opts = CompileOptions {
+        interruption: needs,
+        ..CompileOptions::default()
+    };
+    let artifact = wasmc_compiler::compile(&bytes, &opts)
+        .with_context(|| format!("compiling {}", path.display()))?;
+    Module::from_bytes(engine, &artifact).with_context(|| format!("loading {}", path.display()))
+}
+
 fn run(args: RunArgs) -> Result<()> {
-    let module = Module::from_file(&args.artifact)
-        .with_context(|| format!("loading {}", args.artifact.display()))?;
+    run_guest(&args).map_err(|e| classify(e, &args))
+}
+
+fn run_guest(args: &RunArgs) -> Result<()> {
+    let engine = Engine::default();
+    let needs = Interruption {
+        epochs: args.timeout.is_some(),
+        fuel: args.fuel.is_some(),
+    };
+    let module = load_or_compile(&engine, &args.artifact, needs)?;
     // The metadata is validated, but the code and the offsets into it can
     // only be trusted through the content hash; the CLI runs files of unknown
     // origin, so it checks it (a service may skip it for its own artifacts).
     module
         .verify_content_hash()
         .with_context(|| format!("loading {}", args.artifact.display()))?;
-    let mut store = Store::new();
-    let linker = Linker::new();
+    let mut store = Store::new(&engine, ());
+    // Before instantiation: the start function runs under the same limits,
+    // and the store refuses modules compiled without the checks.
+    if let Some(n) = args.fuel {
+        store.set_fuel(n)?;
+    }
+    if let Some(d) = args.timeout {
+        store.set_epoch_deadline(1)?;
+        let engine = engine.clone();
+        // Detached: if the guest finishes first, the process exits anyway.
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            engine.increment_epoch();
+        });
+    }
+    let linker = Linker::new(&engine);
     let instance = linker
         .instantiate(&mut store, &module)
         .context("instantiating")?;
-    let name = match args.invoke {
-        Some(n) => n,
+    let name = match &args.invoke {
+        Some(n) => n.clone(),
         None => {
             let Some(n) = ["_start", "main"]
                 .into_iter()
@@ -215,6 +352,9 @@ struct WastArgs {
     /// How linear-memory accesses are kept in bounds.
     #[arg(long, value_enum, default_value = "guard")]
     bounds_checks: BoundsArg,
+    /// WebAssembly features, as for `compile` (`-W multi-memory=n`).
+    #[arg(short = 'W', value_name = "FEATURE[=y|n]")]
+    wasm: Vec<String>,
 }
 
 impl OptArg {
@@ -241,6 +381,7 @@ fn wast(args: WastArgs) -> Result<()> {
         compile: CompileOptions {
             opt_level: args.opt_level.level(),
             memory: args.bounds_checks.strategy(),
+            features: wasm_features(&args.wasm)?,
             ..CompileOptions::default()
         },
         artifact_dir: None,
@@ -271,7 +412,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<Stopped>() {
+                Some(Stopped::Timeout(..)) => ExitCode::from(EXIT_TIMEOUT),
+                Some(Stopped::OutOfFuel(..)) => ExitCode::from(EXIT_OUT_OF_FUEL),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

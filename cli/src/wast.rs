@@ -8,10 +8,11 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use wasmc_compiler::{compile, CompileOptions};
+use wasmc_compiler::{compile, CompileError, CompileOptions, WasmFeatures};
 use wasmc_loader::format::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 use wasmc_loader::{
-    Error, Extern, ExternRef, Func, Global, Instance, Linker, Memory, Module, Store, Table, Val,
+    Engine, Error, Extern, ExternRef, Func, Global, Instance, Linker, Memory, Module, Store, Table,
+    Val,
 };
 use wast::core::{HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::lexer::Lexer;
@@ -144,8 +145,9 @@ type Check = Result<(), Mismatch>;
 
 struct Runner {
     opts: WastOptions,
-    store: Store,
-    linker: Linker,
+    engine: Engine,
+    store: Store<()>,
+    linker: Linker<()>,
     current: Option<Instance>,
     named: HashMap<String, Instance>,
     definitions: HashMap<String, Module>,
@@ -154,12 +156,14 @@ struct Runner {
 
 impl Runner {
     fn new(opts: WastOptions) -> Runner {
-        let mut store = Store::new();
-        let mut linker = Linker::new();
+        let engine = Engine::default();
+        let mut store = Store::new(&engine, ());
+        let mut linker = Linker::new(&engine);
         linker.allow_shadowing(true);
         define_spectest(&mut store, &mut linker);
         Runner {
             opts,
+            engine,
             store,
             linker,
             current: None,
@@ -177,9 +181,9 @@ impl Runner {
                 self.artifact_counter += 1;
                 let path = dir.join(format!("module{}.o", self.artifact_counter));
                 std::fs::write(&path, &artifact).map_err(|e| e.to_string())?;
-                Module::from_file(&path).map_err(|e| e.to_string())
+                Module::from_file(&self.engine, &path).map_err(|e| e.to_string())
             }
-            None => Module::from_bytes(&artifact).map_err(|e| e.to_string()),
+            None => Module::from_bytes(&self.engine, &artifact).map_err(|e| e.to_string()),
         }
     }
 
@@ -291,7 +295,7 @@ impl Runner {
             WastDirective::Register { name, module, .. } => {
                 let instance = self.instance(module)?;
                 self.linker
-                    .instance(&mut self.store, name, &instance)
+                    .instance(&mut self.store, name, instance)
                     .map(|_| ())
                     .map_err(|e| mismatch("register to succeed", e.to_string()))
             }
@@ -345,6 +349,24 @@ impl Runner {
                         format!("module rejected with `{message}`"),
                         "it compiled",
                     )),
+                    // Refusing a proposal wasmc does not implement says
+                    // nothing about whether the module is invalid. (A
+                    // feature the options turned off does: the module is
+                    // invalid without it.)
+                    Err(CompileError::NotSupported { proposal, .. })
+                        if WasmFeatures::from_name(&proposal)
+                            .is_some_and(|f| !self.opts.compile.features.contains(f)) =>
+                    {
+                        // A feature this run turned off: the module is
+                        // invalid without it.
+                        Ok(())
+                    }
+                    Err(e @ (CompileError::NotSupported { .. } | CompileError::Unsupported(_))) => {
+                        Err(mismatch(
+                            format!("module rejected with `{message}`"),
+                            e.to_string(),
+                        ))
+                    }
                     Err(_) => Ok(()),
                 }
             }
@@ -571,7 +593,7 @@ fn describe_ret(r: &WastRetCore<'_>) -> String {
 }
 
 /// Defines the standard `spectest` host module.
-fn define_spectest(store: &mut Store, linker: &mut Linker) {
+fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) {
     let print = |params: Vec<ValType>| FuncType {
         params,
         results: vec![],
@@ -590,7 +612,7 @@ fn define_spectest(store: &mut Store, linker: &mut Linker) {
             .define(&*store, "spectest", name, Extern::Func(f))
             .expect("spectest defines once");
     }
-    let global = |store: &mut Store, ty: ValType, v: Val| {
+    let global = |store: &mut Store<()>, ty: ValType, v: Val| {
         Global::new(store, GlobalType { ty, mutable: false }, v).expect("spectest global")
     };
     let globals = [
@@ -616,12 +638,28 @@ fn define_spectest(store: &mut Store, linker: &mut Linker) {
             elem: RefType::FuncRef,
             min: 10,
             max: Some(20),
+            table64: false,
         },
         Val::FuncRef(None),
     )
     .expect("spectest table");
     linker
         .define(&*store, "spectest", "table", Extern::Table(table))
+        .expect("spectest defines once");
+    // The 3.0 spectest module also has a 64-bit table.
+    let table64 = Table::new(
+        &mut *store,
+        TableType {
+            elem: RefType::FuncRef,
+            min: 10,
+            max: Some(20),
+            table64: true,
+        },
+        Val::FuncRef(None),
+    )
+    .expect("spectest table64");
+    linker
+        .define(&*store, "spectest", "table64", Extern::Table(table64))
         .expect("spectest defines once");
     let memory = Memory::new(
         &mut *store,

@@ -56,6 +56,8 @@ pub struct CompiledFunc {
     pub stack_maps: Vec<(u32, u32, Vec<u32>)>,
     /// (code offset, Wasm offset), sorted.
     pub srclocs: Vec<(u32, u32)>,
+    /// WebAssembly features the function body uses (empty for trampolines).
+    pub features: wasmc_format::WasmFeatures,
 }
 
 /// Every compiled unit of a module.
@@ -165,10 +167,10 @@ fn compile_wasm(
         Some(n) => format!("function {index} `{n}`"),
         None => format!("function {index}"),
     };
-    crate::translate::check_reserved_bytes(&f.body)?;
+    let features = crate::features::scan_body(&f.body, opts.features)?;
     let ptr = isa.pointer_type();
     let ty = &module.types[funcs[index as usize].type_index as usize];
-    let sig = wasm_signature(ty, ptr, isa.default_call_conv());
+    let sig = wasm_signature(ty, ptr);
     let mut func =
         ir::Function::with_name_signature(UserFuncName::user(NS_WASM_FUNC, f.index), sig);
 
@@ -190,7 +192,7 @@ fn compile_wasm(
     });
     func.stack_limit = Some(limit);
 
-    let mut env = FuncEnv::new(module, funcs, isa, opts.memory, f.index);
+    let mut env = FuncEnv::new(module, funcs, isa, opts.memory, opts.interruption, f.index);
     let mut validator = f.validator.into_validator(Default::default());
     FuncTranslator::new()
         .translate_body(&mut validator, f.body, &mut func, &mut env)
@@ -201,7 +203,14 @@ fn compile_wasm(
             cranelift_wasm::WasmError::Unsupported(m) => CompileError::Unsupported(m),
             other => codegen_err(what(), other),
         })?;
-    finish(isa, func, what)
+    let refs = env.take_refs(&func);
+    crate::stack_maps::insert(&mut func, &refs);
+    if !isa.has_native_fma() {
+        crate::relaxed::lower_fma(&mut func, |func, b| env.builtin(func, b));
+    }
+    let mut out = finish(isa, func, what)?;
+    out.features = features;
+    Ok(out)
 }
 
 /// Compiles every unit of `t`.

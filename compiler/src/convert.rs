@@ -19,9 +19,11 @@ pub fn trap_to_ir(code: TrapCode) -> ir::TrapCode {
         TrapCode::IntegerDivisionByZero => ir::TrapCode::IntegerDivisionByZero,
         TrapCode::BadConversionToInteger => ir::TrapCode::BadConversionToInteger,
         TrapCode::UnreachableCodeReached => ir::TrapCode::UnreachableCodeReached,
-        TrapCode::Interrupt => ir::TrapCode::Interrupt,
+        TrapCode::Interrupted => ir::TrapCode::Interrupt,
         TrapCode::NullReference => ir::TrapCode::NullReference,
-        TrapCode::UndefinedElement => ir::TrapCode::User(u16::from(code as u8)),
+        TrapCode::UndefinedElement | TrapCode::OutOfFuel => {
+            ir::TrapCode::User(u16::from(code as u8))
+        }
     }
 }
 
@@ -38,7 +40,7 @@ pub fn trap_from_ir(code: ir::TrapCode) -> Option<TrapCode> {
         ir::TrapCode::IntegerDivisionByZero => TrapCode::IntegerDivisionByZero,
         ir::TrapCode::BadConversionToInteger => TrapCode::BadConversionToInteger,
         ir::TrapCode::UnreachableCodeReached => TrapCode::UnreachableCodeReached,
-        ir::TrapCode::Interrupt => TrapCode::Interrupt,
+        ir::TrapCode::Interrupt => TrapCode::Interrupted,
         ir::TrapCode::NullReference | ir::TrapCode::NullI31Ref => TrapCode::NullReference,
         ir::TrapCode::User(n) => TrapCode::from_u8(u8::try_from(n).ok()?)?,
     })
@@ -56,10 +58,20 @@ pub fn ir_type(t: ValType, ptr: ir::Type) -> ir::Type {
     }
 }
 
+/// The calling convention of every Wasm function (and of the host
+/// trampolines, which Wasm calls like a Wasm function): Cranelift's `tail`,
+/// the only one in which `return_call` can replace a frame. It has the same
+/// callee-saved registers as System V / AAPCS64 but the callee pops its stack
+/// arguments, so a tail call may pass more of them than its caller received.
+/// The ABI must be the same in every artifact (modules call each other's
+/// functions through imports and tables), whether or not a module uses tail
+/// calls. Entry trampolines and builtins keep the platform's C convention.
+pub const WASM_CALL_CONV: CallConv = CallConv::Tail;
+
 /// The native signature of a Wasm function of type `ty`:
-/// `(callee_vmctx, caller_vmctx, params...) -> results`.
-pub fn wasm_signature(ty: &FuncType, ptr: ir::Type, cc: CallConv) -> Signature {
-    let mut sig = Signature::new(cc);
+/// `(callee_vmctx, caller_vmctx, params...) -> results`, in [`WASM_CALL_CONV`].
+pub fn wasm_signature(ty: &FuncType, ptr: ir::Type) -> Signature {
+    let mut sig = Signature::new(WASM_CALL_CONV);
     sig.params
         .push(AbiParam::special(ptr, ArgumentPurpose::VMContext));
     sig.params.push(AbiParam::new(ptr));

@@ -9,7 +9,6 @@
 //! when mapped.
 
 use crate::compile::{CompiledFunc, CompiledModule, RelocTarget};
-use crate::translate::wasm_feature_names;
 use crate::{isa, CompileError, CompileOptions};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::TargetIsa;
@@ -68,6 +67,7 @@ pub fn emit(
     mut info: ModuleInfo,
     mut func_infos: Vec<FuncInfo>,
     data: DataLayout,
+    module_features: wasmc_format::WasmFeatures,
     compiled: CompiledModule,
 ) -> Result<Vec<u8>, CompileError> {
     let DataLayout {
@@ -82,6 +82,9 @@ pub fn emit(
         entry,
         host,
     } = compiled;
+    let wasm_features = funcs
+        .iter()
+        .fold(module_features, |acc, f| acc.union(f.features));
     let nfuncs = funcs.len();
     let nbuiltins = builtins.len();
     let units: Vec<&CompiledFunc> = funcs
@@ -186,9 +189,10 @@ pub fn emit(
         settings: CodegenSettings {
             opt_level: opts.opt_level,
             memory: opts.memory,
+            interruption: opts.interruption,
             cranelift_flags: isa::flag_strings(isa),
         },
-        wasm_features: wasm_feature_names(),
+        wasm_features,
         content_hash: [0; 32],
     };
     // Every section's bytes but `.wasmc.meta`, which holds the hash.

@@ -3,36 +3,41 @@
 //! runtime's builtins.
 //!
 //! This is the only code that emits VMContext accesses, and it takes every
-//! offset from [`VMOffsets`]. It is also responsible for marking every SSA value
-//! that holds an `externref` as needing a stack map (call results, `table.get`,
-//! `global.get`, typed `select`); cranelift-wasm itself only marks locals and
-//! block parameters, and a value missed here would be invisible to the
-//! collector.
+//! offset from [`VMOffsets`]. It also records every SSA value that holds an
+//! `externref` (call results, `table.get`, `global.get`, typed `select`,
+//! parameters): the seeds from which `crate::stack_maps` finds every
+//! reference live across a call. A value missed here would be invisible to
+//! the collector. Nothing is declared to cranelift-frontend's own safepoint
+//! spiller, which loses live references (see `stack_maps`).
 //!
 //! This file holds the translation hooks (what each Wasm operator that
 //! touches the runtime becomes); `vmctx` holds the VMContext helpers they
 //! call (vmctx, builtins, table and memory definitions, the activations
-//! table) and the builtins' native signature.
-
-use crate::convert::{ir_type, trap_to_ir, wasm_signature};
+//! table) and the builtins' native signature; `target` says how Wasm types
+//! map to the target (pointer type, which references need stack maps).
+use crate::convert::{ir_type, wasm_signature};
 use cranelift_codegen::cursor::FuncCursor;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::immediates::Offset32;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlags};
-use cranelift_codegen::isa::{TargetFrontendConfig, TargetIsa};
+use cranelift_codegen::isa::TargetIsa;
 use cranelift_entity::PrimaryMap;
 use cranelift_frontend::FunctionBuilder;
 use cranelift_wasm::{
     FuncEnvironment, FuncIndex, FuncTranslationState, GlobalIndex, GlobalVariable, Heap, HeapData,
-    HeapStyle, MemoryIndex, TableIndex, TargetEnvironment, TypeConvert, TypeIndex, WasmHeapType,
-    WasmResult,
+    HeapStyle, MemoryIndex, TableIndex, TypeIndex, WasmHeapType, WasmResult,
 };
 use std::collections::HashMap;
 use wasmc_format::builtins::Builtin;
-use wasmc_format::{FuncInfo, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType};
+use wasmc_format::{
+    FuncInfo, Interruption, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType,
+};
 use wasmparser::Operator;
 
+mod interrupt;
+mod target;
 mod vmctx;
+use interrupt::InterruptState;
 pub use vmctx::builtin_signature;
 
 /// `UserExternalName` namespace of defined Wasm functions (index = function index).
@@ -56,6 +61,13 @@ pub struct FuncEnv<'a> {
     pending_select: Option<ValType>,
     /// Type of the function being translated.
     func_type: &'a wasmc_format::FuncType,
+    /// Every externref value this environment produced (call results,
+    /// `table.get`, `global.get`, typed `select`): with the function's
+    /// externref parameters, the seeds from which `crate::stack_maps`
+    /// finds the rest.
+    refs: Vec<ir::Value>,
+    /// Epoch and fuel instrumentation.
+    interrupt: InterruptState,
 }
 
 impl<'a> FuncEnv<'a> {
@@ -65,6 +77,7 @@ impl<'a> FuncEnv<'a> {
         funcs: &'a [FuncInfo],
         isa: &'a dyn TargetIsa,
         memory: MemoryStrategy,
+        interruption: Interruption,
         func_index: u32,
     ) -> Self {
         FuncEnv {
@@ -79,46 +92,31 @@ impl<'a> FuncEnv<'a> {
             builtins: HashMap::new(),
             tables: HashMap::new(),
             pending_select: None,
+            refs: Vec::new(),
+            interrupt: InterruptState::new(interruption),
         }
     }
-}
 
-impl TypeConvert for FuncEnv<'_> {
-    fn lookup_heap_type(&self, _index: wasmparser::UnpackedIndex) -> WasmHeapType {
-        // Typed function references are not enabled, so validation has
-        // already rejected every concrete heap type.
-        unreachable!("concrete heap types are not enabled")
+    /// Records `v`, a new externref value, for the stack maps.
+    fn mark_ref(&mut self, _builder: &mut FunctionBuilder, v: ir::Value) {
+        self.refs.push(v);
     }
 
-    fn lookup_type_index(
-        &self,
-        _index: wasmparser::UnpackedIndex,
-    ) -> cranelift_wasm::EngineOrModuleTypeIndex {
-        unreachable!("concrete heap types are not enabled")
-    }
-}
-
-impl TargetEnvironment for FuncEnv<'_> {
-    fn target_config(&self) -> TargetFrontendConfig {
-        self.isa.frontend_config()
-    }
-
-    fn heap_access_spectre_mitigation(&self) -> bool {
-        self.isa.flags().enable_heap_access_spectre_mitigation()
-    }
-
-    fn proof_carrying_code(&self) -> bool {
-        false
-    }
-
-    fn reference_type(&self, ty: WasmHeapType) -> (ir::Type, bool) {
-        // externrefs are reference counted with deferred counting: the
-        // collector must find every one live in a frame. funcrefs point into
-        // VMContexts that outlive the call, so they need no stack map.
-        (
-            self.ptr(),
-            matches!(ty, WasmHeapType::Extern | WasmHeapType::NoExtern),
-        )
+    /// The externref values of the translated function `func`: those the
+    /// translation produced and the function's externref parameters. The
+    /// seeds of `crate::stack_maps::insert`.
+    pub fn take_refs(&mut self, func: &ir::Function) -> Vec<ir::Value> {
+        let mut refs = std::mem::take(&mut self.refs);
+        if let Some(entry) = func.layout.entry_block() {
+            // Parameters 0 and 1 are the two vmctx pointers.
+            let params = func.dfg.block_params(entry);
+            for (p, t) in params.iter().skip(2).zip(&self.func_type.params) {
+                if *t == ValType::ExternRef {
+                    refs.push(*p);
+                }
+            }
+        }
+        refs
     }
 }
 
@@ -128,10 +126,10 @@ impl FuncEnvironment for FuncEnv<'_> {
         index >= 2
     }
 
-    fn param_needs_stack_map(&self, signature: &ir::Signature, index: usize) -> bool {
-        // Called for the parameters of the function being translated.
-        debug_assert_eq!(signature.params.len(), self.func_type.params.len() + 2);
-        index >= 2 && self.func_type.params.get(index - 2) == Some(&ValType::ExternRef)
+    fn param_needs_stack_map(&self, _signature: &ir::Signature, _index: usize) -> bool {
+        // Declared to nobody: `crate::stack_maps` takes the parameters from
+        // `take_refs` (cranelift-frontend's spiller must not run).
+        false
     }
 
     // cranelift-wasm 0.112.3 (pinned) never calls the two hooks below: call
@@ -195,10 +193,14 @@ impl FuncEnvironment for FuncEnv<'_> {
         // In guard mode the base never moves, so it may be loaded once.
         let base = Self::load_gv(func, owner, off + o.vmmemory_definition_base(), ptr, guard);
         let (style, offset_guard_size) = match self.memory {
-            MemoryStrategy::Guard { reservation, guard } => {
+            MemoryStrategy::Guard { reservation, guard } if !mem.memory64 => {
                 (HeapStyle::Static { bound: reservation }, guard)
             }
-            MemoryStrategy::Explicit => {
+            // A 64-bit index can leave any reservation: every access is
+            // compared with the current length, index + offset + size
+            // included (no guard region is assumed after the current length:
+            // an imported memory's layout is the exporter's).
+            MemoryStrategy::Guard { .. } | MemoryStrategy::Explicit => {
                 let bound_gv = Self::load_gv(
                     func,
                     owner,
@@ -216,7 +218,7 @@ impl FuncEnvironment for FuncEnv<'_> {
             max_size: mem.max.map(|m| m.saturating_mul(page)),
             offset_guard_size,
             style,
-            index_type: types::I32,
+            index_type: if mem.memory64 { types::I64 } else { types::I32 },
             memory_type: None,
             page_size_log2: 16,
         }))
@@ -228,7 +230,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         index: TypeIndex,
     ) -> WasmResult<ir::SigRef> {
         let ty = &self.module.types[index.as_u32() as usize];
-        Ok(func.import_signature(wasm_signature(ty, self.ptr(), self.cc())))
+        Ok(func.import_signature(wasm_signature(ty, self.ptr())))
     }
 
     fn make_direct_func(
@@ -238,7 +240,7 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<ir::FuncRef> {
         let f = index.as_u32();
         let ty = self.func_type_of(f);
-        let signature = func.import_signature(wasm_signature(ty, self.ptr(), self.cc()));
+        let signature = func.import_signature(wasm_signature(ty, self.ptr()));
         let name =
             ir::ExternalName::User(func.declare_imported_user_function(ir::UserExternalName {
                 namespace: NS_WASM_FUNC,
@@ -263,22 +265,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         let mut args = Vec::with_capacity(call_args.len() + 2);
         let call = if f < self.module.num_imported_funcs {
             // An import: call through its VMFunctionImport.
-            let o = self.offsets;
-            let base = o.vmctx_imported_function(f);
-            let ptr = self.ptr();
-            let flags = MemFlags::trusted().with_readonly();
-            let code = builder.ins().load(
-                ptr,
-                flags,
-                vmctx,
-                (base + o.vmfunction_import_wasm_call()) as i32,
-            );
-            let callee_vmctx = builder.ins().load(
-                ptr,
-                flags,
-                vmctx,
-                (base + o.vmfunction_import_vmctx()) as i32,
-            );
+            let (code, callee_vmctx) = self.imported_callee(builder, f);
             args.push(callee_vmctx);
             args.push(vmctx);
             args.extend_from_slice(call_args);
@@ -296,6 +283,37 @@ impl FuncEnvironment for FuncEnv<'_> {
         Ok(call)
     }
 
+    fn translate_return_call(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        callee_index: FuncIndex,
+        callee: ir::FuncRef,
+        call_args: &[ir::Value],
+    ) -> WasmResult<()> {
+        // The same arguments as `call`, but the callee replaces this frame
+        // (`tail` calling convention). Nothing of this frame is live
+        // afterwards, so a return_call is not a safepoint: the references
+        // among the arguments are the callee's parameters, which it lists in
+        // its own stack maps.
+        let f = callee_index.as_u32();
+        let vmctx = Self::vmctx_val(builder.func);
+        let mut args = Vec::with_capacity(call_args.len() + 2);
+        if f < self.module.num_imported_funcs {
+            let (code, callee_vmctx) = self.imported_callee(builder, f);
+            args.push(callee_vmctx);
+            args.push(vmctx);
+            args.extend_from_slice(call_args);
+            let sig = builder.func.dfg.ext_funcs[callee].signature;
+            builder.ins().return_call_indirect(sig, code, &args);
+        } else {
+            args.push(vmctx);
+            args.push(vmctx);
+            args.extend_from_slice(call_args);
+            builder.ins().return_call(callee, &args);
+        }
+        Ok(())
+    }
+
     fn translate_call_indirect(
         &mut self,
         builder: &mut FunctionBuilder,
@@ -305,47 +323,8 @@ impl FuncEnvironment for FuncEnv<'_> {
         callee: ir::Value,
         call_args: &[ir::Value],
     ) -> WasmResult<Option<ir::Inst>> {
-        let o = self.offsets;
-        let ptr = self.ptr();
         let vmctx = Self::vmctx_val(builder.func);
-        let addr = self.table_elem_addr(
-            builder,
-            table_index.as_u32(),
-            callee,
-            TrapCode::UndefinedElement,
-        );
-        let func_ref = builder.ins().load(ptr, MemFlags::trusted(), addr, 0);
-        builder
-            .ins()
-            .trapz(func_ref, trap_to_ir(TrapCode::IndirectCallToNull));
-        let actual = builder.ins().load(
-            types::I32,
-            MemFlags::trusted(),
-            func_ref,
-            o.vm_func_ref_type_id() as i32,
-        );
-        let expected = builder.ins().load(
-            types::I32,
-            MemFlags::trusted().with_readonly(),
-            vmctx,
-            o.vmctx_type_id(sig_index.as_u32()) as i32,
-        );
-        let mismatch = builder.ins().icmp(IntCC::NotEqual, actual, expected);
-        builder
-            .ins()
-            .trapnz(mismatch, trap_to_ir(TrapCode::BadSignature));
-        let code = builder.ins().load(
-            ptr,
-            MemFlags::trusted(),
-            func_ref,
-            o.vm_func_ref_wasm_call() as i32,
-        );
-        let callee_vmctx = builder.ins().load(
-            ptr,
-            MemFlags::trusted(),
-            func_ref,
-            o.vm_func_ref_vmctx() as i32,
-        );
+        let (code, callee_vmctx) = self.indirect_callee(builder, table_index, sig_index, callee);
         let mut args = Vec::with_capacity(call_args.len() + 2);
         args.push(callee_vmctx);
         args.push(vmctx);
@@ -359,14 +338,23 @@ impl FuncEnvironment for FuncEnv<'_> {
 
     fn translate_return_call_indirect(
         &mut self,
-        _builder: &mut FunctionBuilder,
-        _table_index: TableIndex,
-        _sig_index: TypeIndex,
-        _sig_ref: ir::SigRef,
-        _callee: ir::Value,
-        _call_args: &[ir::Value],
+        builder: &mut FunctionBuilder,
+        table_index: TableIndex,
+        sig_index: TypeIndex,
+        sig_ref: ir::SigRef,
+        callee: ir::Value,
+        call_args: &[ir::Value],
     ) -> WasmResult<()> {
-        Err(cranelift_wasm::WasmError::Unsupported("tail calls".into()))
+        // The checks of `call_indirect`, then a tail call (see
+        // `translate_return_call`).
+        let vmctx = Self::vmctx_val(builder.func);
+        let (code, callee_vmctx) = self.indirect_callee(builder, table_index, sig_index, callee);
+        let mut args = Vec::with_capacity(call_args.len() + 2);
+        args.push(callee_vmctx);
+        args.push(vmctx);
+        args.extend_from_slice(call_args);
+        builder.ins().return_call_indirect(sig_ref, code, &args);
+        Ok(())
     }
 
     fn translate_return_call_ref(
@@ -376,7 +364,9 @@ impl FuncEnvironment for FuncEnv<'_> {
         _callee: ir::Value,
         _call_args: &[ir::Value],
     ) -> WasmResult<()> {
-        Err(cranelift_wasm::WasmError::Unsupported("tail calls".into()))
+        Err(cranelift_wasm::WasmError::Unsupported(
+            "typed function references".into(),
+        ))
     }
 
     fn translate_call_ref(
@@ -399,11 +389,17 @@ impl FuncEnvironment for FuncEnv<'_> {
         val: ir::Value,
     ) -> WasmResult<ir::Value> {
         let mem = pos.ins().iconst(types::I32, i64::from(index.as_u32()));
-        let delta = pos.ins().uextend(types::I64, val);
+        let delta = Self::to_i64(&mut pos, val);
         let old = self
             .call_builtin(&mut pos, Builtin::memory_grow, &[mem, delta])
             .expect("memory_grow returns");
-        Ok(pos.ins().ireduce(types::I32, old))
+        // The builtin returns the old size in pages or -1 as an i64; a
+        // 32-bit memory's result is its low half.
+        Ok(if self.is_memory64(index) {
+            old
+        } else {
+            pos.ins().ireduce(types::I32, old)
+        })
     }
 
     fn translate_memory_size(
@@ -423,10 +419,15 @@ impl FuncEnvironment for FuncEnv<'_> {
         );
         let len = pos.ins().global_value(ptr, len_gv);
         let pages = pos.ins().ushr_imm(len, 16);
-        Ok(if ptr == types::I32 {
-            pages
+        let ty = if self.is_memory64(index) {
+            types::I64
         } else {
-            pos.ins().ireduce(types::I32, pages)
+            types::I32
+        };
+        Ok(match ptr.bits().cmp(&ty.bits()) {
+            std::cmp::Ordering::Equal => pages,
+            std::cmp::Ordering::Greater => pos.ins().ireduce(ty, pages),
+            std::cmp::Ordering::Less => pos.ins().uextend(ty, pages),
         })
     }
 
@@ -443,9 +444,11 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<()> {
         let dst_mem = pos.ins().iconst(types::I32, i64::from(dst_index.as_u32()));
         let src_mem = pos.ins().iconst(types::I32, i64::from(src_index.as_u32()));
-        let dst = pos.ins().uextend(types::I64, dst);
-        let src = pos.ins().uextend(types::I64, src);
-        let len = pos.ins().uextend(types::I64, len);
+        // Each operand is an i64 for a 64-bit memory, an i32 otherwise (the
+        // length is an i64 only if both are 64-bit).
+        let dst = Self::to_i64(&mut pos, dst);
+        let src = Self::to_i64(&mut pos, src);
+        let len = Self::to_i64(&mut pos, len);
         self.call_builtin(
             &mut pos,
             Builtin::memory_copy,
@@ -464,8 +467,8 @@ impl FuncEnvironment for FuncEnv<'_> {
         len: ir::Value,
     ) -> WasmResult<()> {
         let mem = pos.ins().iconst(types::I32, i64::from(index.as_u32()));
-        let dst = pos.ins().uextend(types::I64, dst);
-        let len = pos.ins().uextend(types::I64, len);
+        let dst = Self::to_i64(&mut pos, dst);
+        let len = Self::to_i64(&mut pos, len);
         self.call_builtin(&mut pos, Builtin::memory_fill, &[mem, dst, val, len]);
         Ok(())
     }
@@ -482,7 +485,7 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<()> {
         let mem = pos.ins().iconst(types::I32, i64::from(index.as_u32()));
         let seg = pos.ins().iconst(types::I32, i64::from(seg_index));
-        let dst = pos.ins().uextend(types::I64, dst);
+        let dst = Self::to_i64(&mut pos, dst);
         self.call_builtin(&mut pos, Builtin::memory_init, &[mem, seg, dst, src, len]);
         Ok(())
     }
@@ -499,7 +502,12 @@ impl FuncEnvironment for FuncEnv<'_> {
         index: TableIndex,
     ) -> WasmResult<ir::Value> {
         let (_, bound) = self.table_gvs(pos.func, index.as_u32());
-        Ok(pos.ins().global_value(types::I32, bound))
+        let size = pos.ins().global_value(types::I32, bound);
+        Ok(if self.is_table64(index) {
+            pos.ins().uextend(types::I64, size)
+        } else {
+            size
+        })
     }
 
     fn translate_table_grow(
@@ -516,9 +524,12 @@ impl FuncEnvironment for FuncEnv<'_> {
         let t = pos
             .ins()
             .iconst(types::I32, i64::from(table_index.as_u32()));
-        Ok(self
-            .call_builtin(&mut pos, b, &[t, delta, init_value])
-            .expect("table_grow returns"))
+        Ok(if self.is_table64(table_index) {
+            self.table64_grow(&mut pos, b, t, delta, init_value)
+        } else {
+            self.call_builtin(&mut pos, b, &[t, delta, init_value])
+                .expect("table_grow returns")
+        })
     }
 
     fn translate_table_get(
@@ -546,7 +557,7 @@ impl FuncEnvironment for FuncEnv<'_> {
                 );
                 let v = builder.ins().load(self.ptr(), MemFlags::trusted(), addr, 0);
                 self.activations_table_insert(builder, v);
-                builder.declare_value_needs_stack_map(v);
+                self.mark_ref(builder, v);
                 Ok(v)
             }
         }
@@ -570,6 +581,7 @@ impl FuncEnvironment for FuncEnv<'_> {
                 builder.ins().store(MemFlags::trusted(), value, addr, 0);
             }
             RefType::ExternRef => {
+                let index = Self::table_operand(&mut builder.cursor(), index);
                 let t = builder
                     .ins()
                     .iconst(types::I32, i64::from(table_index.as_u32()));
@@ -598,6 +610,9 @@ impl FuncEnvironment for FuncEnv<'_> {
         let st = pos
             .ins()
             .iconst(types::I32, i64::from(src_table_index.as_u32()));
+        let dst = Self::table_operand(&mut pos, dst);
+        let src = Self::table_operand(&mut pos, src);
+        let len = Self::table_operand(&mut pos, len);
         self.call_builtin(&mut pos, Builtin::table_copy, &[dt, st, dst, src, len]);
         Ok(())
     }
@@ -617,6 +632,8 @@ impl FuncEnvironment for FuncEnv<'_> {
         let t = pos
             .ins()
             .iconst(types::I32, i64::from(table_index.as_u32()));
+        let dst = Self::table_operand(&mut pos, dst);
+        let len = Self::table_operand(&mut pos, len);
         self.call_builtin(&mut pos, b, &[t, dst, val, len]);
         Ok(())
     }
@@ -634,6 +651,7 @@ impl FuncEnvironment for FuncEnv<'_> {
             .ins()
             .iconst(types::I32, i64::from(table_index.as_u32()));
         let seg = pos.ins().iconst(types::I32, i64::from(seg_index));
+        let dst = Self::table_operand(&mut pos, dst);
         self.call_builtin(&mut pos, Builtin::table_init, &[t, seg, dst, src, len]);
         Ok(())
     }
@@ -695,7 +713,7 @@ impl FuncEnvironment for FuncEnv<'_> {
                 .load(ptr, MemFlags::trusted(), vmctx, off as i32)
         };
         self.activations_table_insert(builder, v);
-        builder.declare_value_needs_stack_map(v);
+        self.mark_ref(builder, v);
         Ok(v)
     }
 
@@ -759,12 +777,35 @@ impl FuncEnvironment for FuncEnv<'_> {
         Err(cranelift_wasm::WasmError::Unsupported("gc".into()))
     }
 
+    fn after_locals(&mut self, num_locals_defined: usize) {
+        self.interrupt.after_locals(num_locals_defined);
+    }
+
+    fn before_translate_function(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        _state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        self.interrupt_function_entry(builder);
+        Ok(())
+    }
+
+    fn translate_loop_header(&mut self, builder: &mut FunctionBuilder) -> WasmResult<()> {
+        self.interrupt_loop_header(builder);
+        Ok(())
+    }
+
+    fn handle_before_return(&mut self, _retvals: &[ir::Value], builder: &mut FunctionBuilder) {
+        self.interrupt_before_return(builder);
+    }
+
     fn before_translate_operator(
         &mut self,
         op: &Operator,
-        _builder: &mut FunctionBuilder,
+        builder: &mut FunctionBuilder,
         state: &FuncTranslationState,
     ) -> WasmResult<()> {
+        self.interrupt_before_op(op, builder, state.reachable());
         self.pending_select = None;
         if let Operator::TypedSelect { ty } = op {
             if state.reachable() {
@@ -779,10 +820,11 @@ impl FuncEnvironment for FuncEnv<'_> {
 
     fn after_translate_operator(
         &mut self,
-        _op: &Operator,
+        op: &Operator,
         builder: &mut FunctionBuilder,
         _state: &FuncTranslationState,
     ) -> WasmResult<()> {
+        self.interrupt_after_op(op, builder);
         // A typed select of externrefs makes a new reference value: the
         // select just emitted is the last instruction of the current block.
         if self.pending_select.take() == Some(ValType::ExternRef) {
@@ -796,9 +838,15 @@ impl FuncEnvironment for FuncEnv<'_> {
                 .expect("select emitted");
             debug_assert_eq!(builder.func.dfg.insts[inst].opcode(), ir::Opcode::Select);
             let v = builder.func.dfg.first_result(inst);
-            builder.declare_value_needs_stack_map(v);
+            self.mark_ref(builder, v);
         }
         Ok(())
+    }
+
+    fn relaxed_simd_deterministic(&self) -> bool {
+        // One semantics for every relaxed instruction on every host: see
+        // `relaxed.rs` and docs/implementation-notes.md.
+        true
     }
 
     fn is_x86(&self) -> bool {

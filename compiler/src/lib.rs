@@ -12,13 +12,16 @@
 mod compile;
 mod convert;
 mod emit;
+pub mod features;
 mod func_environ;
 mod isa;
+mod relaxed;
+mod stack_maps;
 mod trampolines;
 mod translate;
 
 pub use isa::CpuSpec;
-pub use wasmc_format::{MemoryStrategy, OptLevel};
+pub use wasmc_format::{Interruption, MemoryStrategy, OptLevel, WasmFeatures};
 
 /// Version of the compiler, recorded in every artifact header.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,6 +40,15 @@ pub struct CompileOptions {
     pub memory: MemoryStrategy,
     /// Compile threads; `None` for one per core. The output does not depend on it.
     pub threads: Option<usize>,
+    /// WebAssembly features the module may use. Default: every feature
+    /// (`WasmFeatures::ALL`), as Wasmtime enables the proposals it implements;
+    /// a module that uses one wasmc does not implement yet
+    /// (outside [`features::SUPPORTED`]) is refused with "not supported by
+    /// wasmc", one that uses a feature turned off here is invalid.
+    pub features: WasmFeatures,
+    /// Epoch checks and fuel counting compiled into the code (recorded in
+    /// the artifact header). Default: none.
+    pub interruption: Interruption,
 }
 
 impl Default for CompileOptions {
@@ -47,6 +59,8 @@ impl Default for CompileOptions {
             opt_level: OptLevel::Speed,
             memory: MemoryStrategy::DEFAULT_GUARD,
             threads: None,
+            features: WasmFeatures::ALL,
+            interruption: Interruption::default(),
         }
     }
 }
@@ -65,9 +79,25 @@ pub enum CompileError {
     /// The text format could not be parsed.
     #[error("cannot parse WebAssembly text: {0}")]
     Wat(String),
-    /// The module uses a feature wasmc does not support.
-    #[error("unsupported WebAssembly feature: {0}")]
+    /// The module uses something wasmc does not support.
+    #[error("not supported by wasmc: {0}")]
     Unsupported(String),
+    /// The module needs a WebAssembly proposal wasmc does not implement.
+    #[error("not supported by wasmc: {proposal} (needed at offset {offset:#x})")]
+    NotSupported {
+        /// The proposal, e.g. `threads`.
+        proposal: String,
+        /// Byte offset in the module where it is first needed.
+        offset: usize,
+    },
+    /// The module needs a feature the compile options turned off.
+    #[error("WebAssembly feature `{feature}` is disabled by the compile options (needed at offset {offset:#x})")]
+    Disabled {
+        /// The feature's name (`wasmc_format::WasmFeatures` names).
+        feature: String,
+        /// Byte offset in the module where it is first needed.
+        offset: usize,
+    },
     /// The target or CPU options are not usable.
     #[error("target: {0}")]
     Target(String),
@@ -96,7 +126,18 @@ pub fn compile(wasm: &[u8], opts: &CompileOptions) -> Result<Vec<u8>, CompileErr
         funcs,
         functions,
         data,
-    } = translate::translate(wasm)?;
-    let compiled = compile::compile_module(&*isa, &info, &funcs, functions, opts)?;
-    emit::emit(&*isa, opts, info, funcs, data, compiled)
+        features,
+    } = translate::translate(wasm, opts.features).map_err(|e| explain(wasm, opts, e))?;
+    let compiled = compile::compile_module(&*isa, &info, &funcs, functions, opts)
+        .map_err(|e| explain(wasm, opts, e))?;
+    emit::emit(&*isa, opts, info, funcs, data, features, compiled)
+}
+
+/// A validation error caused by a feature that is off or unsupported names
+/// the feature (see [`features::explain`]).
+fn explain(wasm: &[u8], opts: &CompileOptions, e: CompileError) -> CompileError {
+    match e {
+        CompileError::Invalid { .. } => features::explain(wasm, opts.features, e),
+        e => e,
+    }
 }

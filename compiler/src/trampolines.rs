@@ -81,7 +81,7 @@ pub fn entry_trampoline(isa: &dyn TargetIsa, o: &VMOffsets, ty: &FuncType) -> ir
         let off = (i as u32 * VALUE_SLOT_SIZE) as i32;
         args.push(b.ins().load(ir_type(*t, ptr), slot_flags(), values, off));
     }
-    let callee_sig = b.import_signature(wasm_signature(ty, ptr, isa.default_call_conv()));
+    let callee_sig = b.import_signature(wasm_signature(ty, ptr));
     let call = b.ins().call_indirect(callee_sig, code, &args);
     let results = b.inst_results(call).to_vec();
     for (i, v) in results.iter().enumerate() {
@@ -98,7 +98,7 @@ pub fn host_trampoline(isa: &dyn TargetIsa, o: &VMOffsets, ty: &FuncType) -> ir:
     let ptr = isa.pointer_type();
     let cc = isa.default_call_conv();
     let mut func =
-        ir::Function::with_name_signature(UserFuncName::default(), wasm_signature(ty, ptr, cc));
+        ir::Function::with_name_signature(UserFuncName::default(), wasm_signature(ty, ptr));
     let mut ctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut ctx);
     let block = b.create_block();

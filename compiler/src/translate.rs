@@ -7,45 +7,18 @@
 //! cranelift-wasm's own module parser does not support expression-based element
 //! segments.
 
+use crate::features::{self, val_type_feature};
 use crate::CompileError;
 use wasmc_format::segments::{layout_data, DataLayout, SegmentSource};
 use wasmc_format::{
     ConstExpr, ConstOp, ElementItems, ElementMode, ElementSegment, Export, ExternKind, FuncInfo,
     FuncType, GlobalInfo, GlobalType, Import, ImportType, MemoryType, ModuleInfo, RefType,
-    TableType, ValType,
+    TableType, ValType, WasmFeatures,
 };
 use wasmparser::{
     FuncToValidate, FunctionBody, KnownCustom, Name, Operator, Parser, Payload, TypeRef,
-    ValidPayload, Validator, ValidatorResources, WasmFeatures,
+    ValidPayload, Validator, ValidatorResources,
 };
-
-/// The Wasm features wasmc compiles: the WebAssembly 2.0 core.
-pub fn wasm_features() -> WasmFeatures {
-    WasmFeatures::WASM2
-}
-
-/// Names of the enabled features, for the artifact header.
-pub fn wasm_feature_names() -> Vec<String> {
-    let f = wasm_features();
-    let mut out = Vec::new();
-    for (flag, name) in [
-        (WasmFeatures::MUTABLE_GLOBAL, "mutable-global"),
-        (
-            WasmFeatures::SATURATING_FLOAT_TO_INT,
-            "saturating-float-to-int",
-        ),
-        (WasmFeatures::SIGN_EXTENSION, "sign-extension"),
-        (WasmFeatures::MULTI_VALUE, "multi-value"),
-        (WasmFeatures::BULK_MEMORY, "bulk-memory"),
-        (WasmFeatures::REFERENCE_TYPES, "reference-types"),
-        (WasmFeatures::SIMD, "simd"),
-    ] {
-        if f.contains(flag) {
-            out.push(name.to_string());
-        }
-    }
-    out
-}
 
 /// A function body waiting to be compiled.
 pub struct FunctionToCompile<'data> {
@@ -69,6 +42,9 @@ pub struct Translation<'data> {
     /// `.wasmc.segments` and `.wasmc.data` (memory images and segment
     /// bytes); the matching `info` fields are filled in.
     pub data: DataLayout,
+    /// Features the module's types, imports, definitions and segments use
+    /// (function bodies are scanned when they are compiled).
+    pub features: WasmFeatures,
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> CompileError {
@@ -104,26 +80,34 @@ fn ref_type(r: wasmparser::RefType) -> Result<RefType, CompileError> {
 }
 
 fn table_type(t: &wasmparser::TableType) -> Result<TableType, CompileError> {
-    if t.table64 || t.shared {
-        return Err(unsupported("64-bit or shared tables"));
+    if t.shared {
+        return Err(unsupported("shared tables"));
     }
+    // 32-bit tables have 32-bit limits (validated); a 64-bit table cannot
+    // start with 2^32 elements in any runtime, and a larger maximum than
+    // 2^32 - 1 can never be reached, so it is recorded as that.
+    let min = u32::try_from(t.initial).map_err(|_| {
+        unsupported(format!(
+            "a table of {} initial elements (at most 2^32 - 1)",
+            t.initial
+        ))
+    })?;
     Ok(TableType {
         elem: ref_type(t.element_type)?,
-        min: t.initial as u32,
-        max: t.maximum.map(|m| m as u32),
+        min,
+        max: t.maximum.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+        table64: t.table64,
     })
 }
 
 fn memory_type(m: &wasmparser::MemoryType) -> Result<MemoryType, CompileError> {
-    if m.memory64 || m.shared || m.page_size_log2.is_some() {
-        return Err(unsupported(
-            "memory64, shared memories or custom page sizes",
-        ));
+    if m.shared || m.page_size_log2.is_some() {
+        return Err(unsupported("shared memories or custom page sizes"));
     }
     Ok(MemoryType {
         min: m.initial,
         max: m.maximum,
-        memory64: false,
+        memory64: m.memory64,
         shared: false,
     })
 }
@@ -135,7 +119,10 @@ fn global_type(g: &wasmparser::GlobalType) -> Result<GlobalType, CompileError> {
     })
 }
 
-fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, CompileError> {
+fn const_expr(
+    e: &wasmparser::ConstExpr<'_>,
+    used: &mut WasmFeatures,
+) -> Result<ConstExpr, CompileError> {
     let mut ops = Vec::new();
     let mut reader = e.get_operators_reader();
     loop {
@@ -175,12 +162,28 @@ fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, CompileError> 
             }
         });
     }
+    if ops.iter().any(|op| {
+        matches!(
+            op,
+            ConstOp::I32Add
+                | ConstOp::I32Sub
+                | ConstOp::I32Mul
+                | ConstOp::I64Add
+                | ConstOp::I64Sub
+                | ConstOp::I64Mul
+        )
+    }) {
+        used.set(WasmFeatures::EXTENDED_CONST, true);
+    }
     Ok(ConstExpr(ops))
 }
 
-/// Validates `wasm` and parses everything but the function bodies.
-pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
-    let mut validator = Validator::new_with_features(wasm_features());
+/// Validates `wasm` with the features of `requested` that wasmc implements
+/// and parses everything but the function bodies.
+pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>, CompileError> {
+    let mut validator =
+        Validator::new_with_features(features::validator_features(features::effective(requested)));
+    let mut used = WasmFeatures::EMPTY;
     let mut info = ModuleInfo::default();
     let mut functions = Vec::new();
     let mut funcs: Vec<FuncInfo> = Vec::new();
@@ -201,6 +204,12 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
             Payload::TypeSection(types) => {
                 for ty in types.into_iter_err_on_gc_types() {
                     let ty = ty.map_err(invalid)?;
+                    for t in ty.params().iter().chain(ty.results()) {
+                        used = used.union(val_type_feature(*t));
+                    }
+                    if ty.results().len() > 1 {
+                        used.set(WasmFeatures::MULTI_VALUE, true);
+                    }
                     info.types.push(FuncType {
                         params: ty
                             .params()
@@ -229,18 +238,21 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
                             ImportType::Func(t)
                         }
                         TypeRef::Table(t) => {
+                            used = used.union(table_type_feature(&t));
                             let t = table_type(&t)?;
                             info.tables.push(t);
                             info.num_imported_tables += 1;
                             ImportType::Table(t)
                         }
                         TypeRef::Memory(m) => {
+                            used = used.union(memory_type_feature(&m));
                             let m = memory_type(&m)?;
                             info.memories.push(m);
                             info.num_imported_memories += 1;
                             ImportType::Memory(m)
                         }
                         TypeRef::Global(g) => {
+                            used = used.union(global_type_feature(&g));
                             let g = global_type(&g)?;
                             info.globals.push(GlobalInfo { ty: g, init: None });
                             info.num_imported_globals += 1;
@@ -270,20 +282,24 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
                     if let wasmparser::TableInit::Expr(_) = t.init {
                         return Err(unsupported("table initializer expressions"));
                     }
+                    used = used.union(table_type_feature(&t.ty));
                     info.tables.push(table_type(&t.ty)?);
                 }
             }
             Payload::MemorySection(mems) => {
                 for m in mems {
-                    info.memories.push(memory_type(&m.map_err(invalid)?)?);
+                    let m = m.map_err(invalid)?;
+                    used = used.union(memory_type_feature(&m));
+                    info.memories.push(memory_type(&m)?);
                 }
             }
             Payload::GlobalSection(globals) => {
                 for g in globals {
                     let g = g.map_err(invalid)?;
+                    used = used.union(val_type_feature(g.ty.content_type));
                     info.globals.push(GlobalInfo {
                         ty: global_type(&g.ty)?,
-                        init: Some(const_expr(&g.init_expr)?),
+                        init: Some(const_expr(&g.init_expr, &mut used)?),
                     });
                 }
             }
@@ -294,7 +310,16 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
                         wasmparser::ExternalKind::Func => ExternKind::Func,
                         wasmparser::ExternalKind::Table => ExternKind::Table,
                         wasmparser::ExternalKind::Memory => ExternKind::Memory,
-                        wasmparser::ExternalKind::Global => ExternKind::Global,
+                        wasmparser::ExternalKind::Global => {
+                            if info
+                                .globals
+                                .get(e.index as usize)
+                                .is_some_and(|g| g.ty.mutable)
+                            {
+                                used.set(WasmFeatures::MUTABLE_GLOBAL, true);
+                            }
+                            ExternKind::Global
+                        }
                         wasmparser::ExternalKind::Tag => return Err(unsupported("exception tags")),
                     };
                     info.exports.push(Export {
@@ -305,19 +330,31 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
                 }
             }
             Payload::StartSection { func, .. } => info.start = Some(func),
+            Payload::DataCountSection { .. } => used.set(WasmFeatures::BULK_MEMORY, true),
             Payload::ElementSection(elems) => {
                 for e in elems {
                     let e = e.map_err(invalid)?;
                     let mode = match e.kind {
-                        wasmparser::ElementKind::Passive => ElementMode::Passive,
-                        wasmparser::ElementKind::Declared => ElementMode::Declared,
+                        wasmparser::ElementKind::Passive => {
+                            used.set(WasmFeatures::BULK_MEMORY, true);
+                            ElementMode::Passive
+                        }
+                        wasmparser::ElementKind::Declared => {
+                            used.set(WasmFeatures::REFERENCE_TYPES, true);
+                            ElementMode::Declared
+                        }
                         wasmparser::ElementKind::Active {
                             table_index,
                             offset_expr,
-                        } => ElementMode::Active {
-                            table: table_index.unwrap_or(0),
-                            offset: const_expr(&offset_expr)?,
-                        },
+                        } => {
+                            if table_index.unwrap_or(0) != 0 {
+                                used.set(WasmFeatures::REFERENCE_TYPES, true);
+                            }
+                            ElementMode::Active {
+                                table: table_index.unwrap_or(0),
+                                offset: const_expr(&offset_expr, &mut used)?,
+                            }
+                        }
                     };
                     let (elem_type, items) = match e.items {
                         wasmparser::ElementItems::Functions(r) => (
@@ -327,9 +364,13 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
                             ),
                         ),
                         wasmparser::ElementItems::Expressions(rt, r) => {
+                            used.set(WasmFeatures::BULK_MEMORY, true);
+                            if rt != wasmparser::RefType::FUNCREF {
+                                used.set(WasmFeatures::REFERENCE_TYPES, true);
+                            }
                             let mut exprs = Vec::new();
                             for ex in r {
-                                exprs.push(const_expr(&ex.map_err(invalid)?)?);
+                                exprs.push(const_expr(&ex.map_err(invalid)?, &mut used)?);
                             }
                             (ref_type(rt)?, ElementItems::Exprs(exprs))
                         }
@@ -345,11 +386,14 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
                 for d in segs {
                     let d = d.map_err(invalid)?;
                     let active = match d.kind {
-                        wasmparser::DataKind::Passive => None,
+                        wasmparser::DataKind::Passive => {
+                            used.set(WasmFeatures::BULK_MEMORY, true);
+                            None
+                        }
                         wasmparser::DataKind::Active {
                             memory_index,
                             offset_expr,
-                        } => Some((memory_index, const_expr(&offset_expr)?)),
+                        } => Some((memory_index, const_expr(&offset_expr, &mut used)?)),
                     };
                     data.push(SegmentSource {
                         active,
@@ -382,6 +426,12 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
             f.name = Some(name);
         }
     }
+    if info.memories.len() > 1 {
+        used.set(WasmFeatures::MULTI_MEMORY, true);
+    }
+    if info.tables.len() > 1 {
+        used.set(WasmFeatures::REFERENCE_TYPES, true);
+    }
     info.num_funcs = u32::try_from(funcs.len())
         .map_err(|_| CompileError::Unsupported("more than 2^32 functions".into()))?;
     info.num_data_segments =
@@ -396,31 +446,33 @@ pub fn translate(wasm: &[u8]) -> Result<Translation<'_>, CompileError> {
         funcs,
         functions,
         data,
+        features: used,
     })
 }
 
-/// WebAssembly 2.0 encodes the memory index of `memory.size` and `memory.grow`
-/// as a single reserved zero byte; wasmparser reads it as a LEB128 index (as
-/// multi-memory does), so a long encoding of zero must be refused here.
-pub fn check_reserved_bytes(body: &FunctionBody<'_>) -> Result<(), CompileError> {
-    let mut reader = body.get_operators_reader().map_err(invalid)?;
-    let mut pending: Option<usize> = None;
-    while !reader.eof() {
-        let (op, offset) = reader.read_with_offset().map_err(invalid)?;
-        if let Some(start) = pending.take() {
-            if offset != start + 2 {
-                return Err(CompileError::Invalid {
-                    offset: start + 1,
-                    message: "zero byte expected".into(),
-                });
-            }
-        }
-        if matches!(
-            op,
-            Operator::MemorySize { .. } | Operator::MemoryGrow { .. }
-        ) {
-            pending = Some(offset);
-        }
+fn global_type_feature(g: &wasmparser::GlobalType) -> WasmFeatures {
+    let mut f = val_type_feature(g.content_type);
+    if g.mutable {
+        f.set(WasmFeatures::MUTABLE_GLOBAL, true);
     }
-    Ok(())
+    f
+}
+
+fn table_type_feature(t: &wasmparser::TableType) -> WasmFeatures {
+    let mut f = WasmFeatures::EMPTY;
+    if t.element_type != wasmparser::RefType::FUNCREF {
+        f.set(WasmFeatures::REFERENCE_TYPES, true);
+    }
+    if t.table64 {
+        f.set(WasmFeatures::MEMORY64, true);
+    }
+    f
+}
+
+fn memory_type_feature(m: &wasmparser::MemoryType) -> WasmFeatures {
+    let mut f = WasmFeatures::EMPTY;
+    if m.memory64 {
+        f.set(WasmFeatures::MEMORY64, true);
+    }
+    f
 }

@@ -61,7 +61,7 @@ pub struct AddrMap<'a> {
     count: usize,
 }
 
-const WHAT: &str = "section `.wasmc.addrmap`";
+const WHAT: &str = crate::sections::section_what!(addrmap);
 
 impl<'a> AddrMap<'a> {
     /// Checks the section's size against its count.
@@ -121,19 +121,22 @@ impl AddrMap<'_> {
     pub fn validate(&self, text_len: u64) -> Result<(), FormatError> {
         // `parse` checked that the two arrays fill the section.
         let codes = self.data.get(4..4 + self.count * 4).unwrap_or_default();
-        let mut prev: Option<u32> = None;
-        for (i, c) in codes.chunks_exact(4).enumerate() {
+        let mut prev = 0u32;
+        let bad = codes.chunks_exact(4).position(|c| {
             let code = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            if prev.is_some_and(|p| code < p) || u64::from(code) > text_len {
-                return Err(FormatError::Entry {
-                    section: ELF_WASMC_ADDRMAP,
-                    entry: i as u64,
-                    detail: format!(
-                        "code offset {code:#x} out of order or past `.text` (length {text_len:#x})"
-                    ),
-                });
-            }
-            prev = Some(code);
+            let ok = code >= prev && u64::from(code) <= text_len;
+            prev = code;
+            !ok
+        });
+        if let Some(i) = bad {
+            let code = read_u32_at(self.data, 4, i).unwrap_or(0);
+            return Err(FormatError::Entry {
+                section: ELF_WASMC_ADDRMAP,
+                entry: i as u64,
+                detail: format!(
+                    "code offset {code:#x} out of order or past `.text` (length {text_len:#x})"
+                ),
+            });
         }
         Ok(())
     }

@@ -52,6 +52,22 @@ macro_rules! foreach_builtin {
             /// then insert it. `table.get` and `global.get` of externrefs are
             /// otherwise inline in compiled code.
             activations_table_insert_slow(ref);
+            /// `f32` fused multiply-add `a * b + c`, rounded once, on bit
+            /// patterns: (a, b, c) -> result. Relaxed SIMD's `relaxed_madd`
+            /// is compiled as fused everywhere (deterministic); code for a
+            /// CPU without FMA instructions calls this once per lane. Never
+            /// traps or collects.
+            fma_f32(i32, i32, i32) -> i32;
+            /// `f64` fused multiply-add, as [`Builtin::fma_f32`].
+            fma_f64(i64, i64, i64) -> i64;
+            /// Cold path of an epoch check (function entry, loop header):
+            /// the engine's epoch is at or past the store's deadline. Traps
+            /// `Interrupted` if it still is; returns if the deadline moved.
+            epoch_deadline_reached();
+            /// Cold path of a fuel check: `fuel_consumed >= 0` (the code
+            /// stored its count first). Traps `OutOfFuel` if it still is;
+            /// returns if fuel was added. The code reloads the count after.
+            out_of_fuel();
         }
     };
 }

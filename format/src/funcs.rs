@@ -45,8 +45,8 @@ pub const IMPORTED: u32 = u32::MAX;
 /// Size of one record of `.wasmc.funcs`.
 pub const FUNC_RECORD_SIZE: usize = 16;
 
-const FUNCS: &str = "section `.wasmc.funcs`";
-const NAMES: &str = "section `.wasmc.names`";
+const FUNCS: &str = crate::sections::section_what!(funcs);
+const NAMES: &str = crate::sections::section_what!(names);
 
 fn invalid(what: &'static str, detail: String) -> FormatError {
     FormatError::Invalid { what, detail }

@@ -9,8 +9,8 @@
 //! ```
 //!
 //! The magic and the version are read by hand before anything is decoded, so
-//! an artifact of another format version is refused with "format version 3,
-//! this loader supports version 4", never with a decoding error. The header
+//! an artifact of another format version is refused with "format version 4,
+//! this loader supports version 5", never with a decoding error. The header
 //! says what the code depends on (architecture, CPU features, the memory
 //! strategy the code was compiled for); [`ArtifactHeader::check_host`] compares
 //! that with a host and names every field that differs.
@@ -19,7 +19,7 @@ use crate::bytes::read_u32;
 pub use crate::memory::MemoryStrategy;
 use crate::memory::{MAX_GUARD_RESERVATION, MAX_GUARD_SIZE, MIN_GUARD_RESERVATION};
 use crate::sections::{Hashed, SectionId, SECTIONS};
-use crate::{FormatError, ModuleInfo};
+use crate::{FormatError, ModuleInfo, WasmFeatures};
 use serde::{Deserialize, Serialize};
 
 /// First bytes of `.wasmc.meta`.
@@ -27,7 +27,12 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 
 /// Version of the artifact format. Bump on any change to a section's
 /// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
-pub const FORMAT_VERSION: u32 = 3;
+///
+/// 5: `.wasmc.segments` and memory images (issue 15). Version 4 is the
+/// format of the artifact-trust branch (issue 11), not yet merged: two
+/// different formats must never share a number, and different numbers make
+/// the two branches' merge conflict here instead of silently agreeing.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Cranelift optimization level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -57,9 +62,48 @@ pub struct CodegenSettings {
     pub opt_level: OptLevel,
     /// Memory bounds strategy (ABI: the loader must match it).
     pub memory: MemoryStrategy,
+    /// What interruption checks the code carries (the loader refuses a
+    /// deadline or fuel on code without them).
+    pub interruption: Interruption,
     /// Every Cranelift shared flag as `name=value`, for reproduction and
     /// `inspect`; informational.
     pub cranelift_flags: Vec<String>,
+}
+
+/// The interruption instrumentation compiled into the code
+/// (`wasmc compile --epoch-interruption`, `--fuel`).
+///
+/// Both checks run at every function entry and every loop header, so a
+/// guest cannot run for long without passing one:
+/// - `epochs`: the engine's epoch counter (read through
+///   `VMRuntimeLimits::epoch_ptr`) is compared with the store's
+///   `epoch_deadline`; at or past it the code calls the builtin
+///   `epoch_deadline_reached`, which traps with
+///   [`TrapCode::Interrupted`](crate::TrapCode::Interrupted).
+/// - `fuel`: `VMRuntimeLimits::fuel_consumed` (an `i64`, minus the fuel
+///   left) grows by the number of operators each basic block executes; at a
+///   check, a value `>= 0` calls the builtin `out_of_fuel`, which traps with
+///   [`TrapCode::OutOfFuel`](crate::TrapCode::OutOfFuel). Every operator
+///   costs 1 except `nop`, `drop`, `block`, `loop`, `else`, `end`,
+///   `unreachable` and `return` (cost 0), so a program consumes the same fuel
+///   on every run and every machine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Interruption {
+    /// Epoch deadline checks.
+    pub epochs: bool,
+    /// Fuel counting.
+    pub fuel: bool,
+}
+
+impl core::fmt::Display for Interruption {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match (self.epochs, self.fuel) {
+            (false, false) => "none",
+            (true, false) => "epochs",
+            (false, true) => "fuel",
+            (true, true) => "epochs+fuel",
+        })
+    }
 }
 
 /// What the code was compiled for and with.
@@ -81,8 +125,9 @@ pub struct ArtifactHeader {
     pub cpu_features: Vec<String>,
     /// Code generation settings.
     pub settings: CodegenSettings,
-    /// Enabled Wasm proposals.
-    pub wasm_features: Vec<String>,
+    /// The Wasm features (proposals) the module uses; a loader refuses
+    /// bits it does not know.
+    pub wasm_features: WasmFeatures,
     /// SHA-256 over this header encoded with a zero `content_hash`, then
     /// `.text` and every `.wasmc.*` section but `.wasmc.meta` in
     /// [`SECTIONS`] order, then the encoded `ModuleInfo` ([`content_hash`]);
@@ -162,6 +207,13 @@ impl ArtifactHeader {
                 }),
             }
         }
+        for name in WasmFeatures::from_bits_retain(self.wasm_features.unknown()).names() {
+            out.push(Mismatch {
+                field: "wasm feature",
+                artifact: name,
+                host: "a loader that does not know this feature".into(),
+            });
+        }
         if !self.settings.memory.is_supported() {
             out.push(Mismatch {
                 field: "memory strategy",
@@ -178,7 +230,7 @@ impl ArtifactHeader {
     }
 }
 
-const WHAT: &str = "section `.wasmc.meta`";
+const WHAT: &str = crate::sections::section_what!(meta);
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
@@ -316,9 +368,10 @@ mod tests {
             settings: CodegenSettings {
                 opt_level: OptLevel::Speed,
                 memory: MemoryStrategy::DEFAULT_GUARD,
+                interruption: Interruption::default(),
                 cranelift_flags: vec!["opt_level=speed".into()],
             },
-            wasm_features: vec!["simd".into()],
+            wasm_features: WasmFeatures::SIMD,
             content_hash: [7; 32],
         }
     }
@@ -342,7 +395,7 @@ mod tests {
         let e = decode_header(&bytes).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "artifact format version 9, this loader supports version 3"
+            "artifact format version 9, this loader supports version 5"
         );
         bytes[0] = b'X';
         assert!(decode_header(&bytes)
@@ -410,5 +463,26 @@ mod tests {
         assert_eq!(base, content_hash(&h2, |id| &bytes[id as usize], b"info"));
         h2.settings.memory = MemoryStrategy::Explicit;
         assert_ne!(base, content_hash(&h2, |id| &bytes[id as usize], b"info"));
+        // The interruption flags decide what the loader lets a store do.
+        let mut h3 = h.clone();
+        h3.settings.interruption.fuel = true;
+        assert_ne!(base, content_hash(&h3, |id| &bytes[id as usize], b"info"));
+    }
+
+    #[test]
+    fn unknown_wasm_features_are_refused() {
+        let mut h = header();
+        h.wasm_features = WasmFeatures::from_bits_retain(WasmFeatures::TAIL_CALL.bits() | 1 << 30);
+        let has = |_: &str| Some(true);
+        let host = HostInfo {
+            arch: "x86_64",
+            os: "linux",
+            pointer_bytes: 8,
+            has_feature: &has,
+        };
+        let m = h.check_host(&host);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].field, "wasm feature");
+        assert_eq!(m[0].artifact, "unknown-bit-30");
     }
 }

@@ -16,6 +16,7 @@
 //! - [`vmoffsets`]: the VMContext layout and every other runtime structure that
 //!   compiled code touches.
 //! - [`builtins`]: the libcall list (index = position).
+//! - [`features`]: the WebAssembly features (proposals), their names and bits.
 //! - [`funcs`]: the function index space (`.wasmc.funcs` records and
 //!   `.wasmc.names`), read in place so that loading does not grow with the
 //!   number of functions.
@@ -34,6 +35,7 @@ pub mod addrmap;
 pub mod builtins;
 pub mod bytes;
 pub mod cpu;
+pub mod features;
 pub mod funcs;
 pub mod header;
 pub mod memory;
@@ -44,7 +46,8 @@ pub mod stack_map;
 pub mod trap;
 pub mod vmoffsets;
 
-pub use header::{ArtifactHeader, CodegenSettings, OptLevel};
+pub use features::WasmFeatures;
+pub use header::{ArtifactHeader, CodegenSettings, Interruption, OptLevel};
 pub use memory::MemoryStrategy;
 pub use module_info::*;
 pub use trap::TrapCode;
@@ -109,3 +112,6 @@ pub const WASM_PAGE_SIZE: u64 = 65536;
 
 /// Largest number of pages a 32-bit memory can have.
 pub const WASM32_MAX_PAGES: u64 = 65536;
+
+/// Largest number of pages a 64-bit memory (memory64) can have.
+pub const WASM64_MAX_PAGES: u64 = 1 << 48;

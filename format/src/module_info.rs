@@ -106,8 +106,12 @@ pub struct TableType {
     pub elem: RefType,
     /// Initial size in elements.
     pub min: u32,
-    /// Maximum size in elements.
+    /// Maximum size in elements. A 64-bit table's declared maximum above
+    /// 2^32 - 1 is recorded as 2^32 - 1: no table can grow that far.
     pub max: Option<u32>,
+    /// 64-bit indices (memory64's table64): `table.*` operands, the
+    /// `call_indirect` index and element-segment offsets are i64.
+    pub table64: bool,
 }
 
 /// A memory type; sizes are in Wasm pages.
@@ -117,10 +121,22 @@ pub struct MemoryType {
     pub min: u64,
     /// Maximum size in pages.
     pub max: Option<u64>,
-    /// 64-bit addresses (memory64; refused by this version).
+    /// 64-bit addresses (memory64).
     pub memory64: bool,
     /// Shared memory (threads; refused by this version).
     pub shared: bool,
+}
+
+impl MemoryType {
+    /// The most pages a memory of this index type may have: 2^16 for 32-bit
+    /// memories, 2^48 for 64-bit ones (the whole 64-bit address space).
+    pub fn max_pages_limit(&self) -> u64 {
+        if self.memory64 {
+            crate::WASM64_MAX_PAGES
+        } else {
+            crate::WASM32_MAX_PAGES
+        }
+    }
 }
 
 /// A global's type.
@@ -414,7 +430,7 @@ pub struct ModuleInfo {
 
 fn invalid(detail: String) -> FormatError {
     FormatError::Invalid {
-        what: "section `.wasmc.meta`: module info",
+        what: concat!(crate::sections::section_what!(meta), ": module info"),
         detail,
     }
 }
@@ -508,11 +524,18 @@ impl ModuleInfo {
                 "import counts {imported:?} disagree with {declared:?}"
             )));
         }
-        for m in &self.memories {
-            if m.memory64 || m.shared {
-                return Err(invalid(
-                    "memory64 and shared memories are not supported".into(),
-                ));
+        for (i, m) in self.memories.iter().enumerate() {
+            if m.shared {
+                return Err(invalid(format!(
+                    "memory {i}: shared memories are not supported"
+                )));
+            }
+            let limit = m.max_pages_limit();
+            if m.min > limit || m.max.is_some_and(|max| max > limit || max < m.min) {
+                return Err(invalid(format!(
+                    "memory {i}: limits {}..{:?} pages exceed {limit} pages or are reversed",
+                    m.min, m.max
+                )));
             }
         }
         let ng = self.globals.len();

@@ -27,24 +27,66 @@
 //! rejects an artifact whose `.text` or a `.wasmc.*` section carries
 //! relocations ([`is_wasmc_section`]).
 
+/// The literal name of each section, so that format's own error messages
+/// (`concat!("section `", section_name!(traps), "`")`) spell it from the one
+/// definition.
+macro_rules! section_name {
+    (text) => {
+        ".text"
+    };
+    (meta) => {
+        ".wasmc.meta"
+    };
+    (funcs) => {
+        ".wasmc.funcs"
+    };
+    (names) => {
+        ".wasmc.names"
+    };
+    (traps) => {
+        ".wasmc.traps"
+    };
+    (stackmaps) => {
+        ".wasmc.stackmaps"
+    };
+    (addrmap) => {
+        ".wasmc.addrmap"
+    };
+    (segments) => {
+        ".wasmc.segments"
+    };
+    (data) => {
+        ".wasmc.data"
+    };
+}
+pub(crate) use section_name;
+
+/// `section `NAME``, the subject of format's error messages about a section.
+macro_rules! section_what {
+    ($s:ident) => {
+        concat!("section `", $crate::sections::section_name!($s), "`")
+    };
+}
+pub(crate) use section_what;
+
 /// The code section.
-pub const ELF_TEXT: &str = ".text";
+pub const ELF_TEXT: &str = section_name!(text);
 /// Module metadata: header and `ModuleInfo`.
-pub const ELF_WASMC_META: &str = ".wasmc.meta";
+pub const ELF_WASMC_META: &str = section_name!(meta);
 /// Per-function records (type, code range, Wasm offset).
-pub const ELF_WASMC_FUNCS: &str = ".wasmc.funcs";
+pub const ELF_WASMC_FUNCS: &str = section_name!(funcs);
 /// Function names.
-pub const ELF_WASMC_NAMES: &str = ".wasmc.names";
+pub const ELF_WASMC_NAMES: &str = section_name!(names);
 /// Trap table.
-pub const ELF_WASMC_TRAPS: &str = ".wasmc.traps";
+pub const ELF_WASMC_TRAPS: &str = section_name!(traps);
 /// Stack maps for the externref collector.
-pub const ELF_WASMC_STACKMAPS: &str = ".wasmc.stackmaps";
+pub const ELF_WASMC_STACKMAPS: &str = section_name!(stackmaps);
 /// Code offset to Wasm bytecode offset map.
-pub const ELF_WASMC_ADDRMAP: &str = ".wasmc.addrmap";
+pub const ELF_WASMC_ADDRMAP: &str = section_name!(addrmap);
 /// Data-segment records.
-pub const ELF_WASMC_SEGMENTS: &str = ".wasmc.segments";
+pub const ELF_WASMC_SEGMENTS: &str = section_name!(segments);
 /// Memory images and data-segment bytes.
-pub const ELF_WASMC_DATA: &str = ".wasmc.data";
+pub const ELF_WASMC_DATA: &str = section_name!(data);
 
 /// Prefix of every wasmc custom section's name.
 const WASMC_PREFIX: &str = ".wasmc.";

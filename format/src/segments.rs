@@ -70,7 +70,9 @@ pub const IMAGE_PAGE: u64 = crate::sections::PAGE_ALIGN;
 /// the image (the artifact does not store them).
 pub const IMAGE_MAX_ZERO_GAP_PAGES: u64 = 4;
 
-const SEGMENTS: &str = "section `.wasmc.segments`";
+const SEGMENTS: &str = crate::sections::section_what!(segments);
+/// `` `.wasmc.data` `` in messages.
+const DATA: &str = concat!("`", crate::sections::section_name!(data), "`");
 
 fn invalid(detail: String) -> FormatError {
     FormatError::Invalid {
@@ -264,7 +266,7 @@ impl<'a> SegmentTable<'a> {
         }
         if kind != KIND_IMAGE && u64::from(data_offset) + u64::from(len) > l.data_len {
             return Err(bad(format!(
-                "bytes {data_offset}+{len} exceed `.wasmc.data` length {}",
+                "bytes {data_offset}+{len} exceed {DATA} length {}",
                 l.data_len
             )));
         }
@@ -306,7 +308,7 @@ pub fn validate_images(
     data_len: u64,
 ) -> Result<(), FormatError> {
     let bad = |i: usize, detail: String| FormatError::Invalid {
-        what: "section `.wasmc.meta`: memory images",
+        what: concat!(crate::sections::section_what!(meta), ": memory images"),
         detail: format!("image {i}: {detail}"),
     };
     let mut last_end: Vec<u64> = vec![0; memories.len()];
@@ -333,7 +335,7 @@ pub fn validate_images(
             return Err(bad(
                 i,
                 format!(
-                    "bytes {}+{} exceed `.wasmc.data` length {data_len}",
+                    "bytes {}+{} exceed {DATA} length {data_len}",
                     img.data_offset, img.len
                 ),
             ));
@@ -357,28 +359,57 @@ pub fn validate_images(
     Ok(())
 }
 
-/// The value of a constant `i32` expression that reads no global, or `None`.
-pub fn const_i32(e: &ConstExpr) -> Option<u32> {
-    let mut stack: Vec<i32> = Vec::with_capacity(2);
+/// The value of a constant offset expression that reads no global, or
+/// `None`: an `i32` expression (a 32-bit memory's offset) read as unsigned,
+/// or an `i64` one (a 64-bit memory's offset), with the extended-const
+/// arithmetic, which wraps.
+pub fn const_offset(e: &ConstExpr) -> Option<u64> {
+    #[derive(Clone, Copy)]
+    enum V {
+        I32(i32),
+        I64(i64),
+    }
+    let mut stack: Vec<V> = Vec::with_capacity(2);
     for op in &e.0 {
         match *op {
-            ConstOp::I32Const(v) => stack.push(v),
+            ConstOp::I32Const(v) => stack.push(V::I32(v)),
+            ConstOp::I64Const(v) => stack.push(V::I64(v)),
             ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
-                let b = stack.pop()?;
-                let a = stack.pop()?;
-                stack.push(match op {
+                let (V::I32(b), V::I32(a)) = (stack.pop()?, stack.pop()?) else {
+                    return None;
+                };
+                stack.push(V::I32(match op {
                     ConstOp::I32Add => a.wrapping_add(b),
                     ConstOp::I32Sub => a.wrapping_sub(b),
                     _ => a.wrapping_mul(b),
-                });
+                }));
+            }
+            ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                let (V::I64(b), V::I64(a)) = (stack.pop()?, stack.pop()?) else {
+                    return None;
+                };
+                stack.push(V::I64(match op {
+                    ConstOp::I64Add => a.wrapping_add(b),
+                    ConstOp::I64Sub => a.wrapping_sub(b),
+                    _ => a.wrapping_mul(b),
+                }));
             }
             _ => return None,
         }
     }
     match stack.as_slice() {
-        [v] => Some(*v as u32),
+        [V::I32(v)] => Some(u64::from(*v as u32)),
+        [V::I64(v)] => Some(*v as u64),
         _ => None,
     }
+}
+
+/// The constant offset of an active segment as a record stores it: `None`
+/// when it reads a global, or is a 64-bit memory's offset of 4 GiB or more
+/// (kept as an expression and evaluated at instantiation, where it fails
+/// the bounds check: no memory of this loader is that large).
+fn record_offset(e: &ConstExpr) -> Option<u32> {
+    const_offset(e).and_then(|v| u32::try_from(v).ok())
 }
 
 /// A data segment as the compiler reads it from the Wasm module.
@@ -422,7 +453,7 @@ pub fn layout_data(
             let m = *m as usize;
             m >= num_imported_memories as usize
                 && m < memories.len()
-                && const_i32(e).is_some_and(|off| {
+                && record_offset(e).is_some_and(|off| {
                     u64::from(off) + s.bytes.len() as u64
                         <= memories[m].min.saturating_mul(WASM_PAGE_SIZE)
                 })
@@ -439,7 +470,7 @@ pub fn layout_data(
     let mut pages: std::collections::BTreeMap<(u32, u64), Vec<u8>> = Default::default();
     for s in &segs[..image_segments] {
         let Some((m, e)) = &s.active else { continue };
-        let mut off = u64::from(const_i32(e).expect("checked by `fits`"));
+        let mut off = u64::from(record_offset(e).expect("checked by `fits`"));
         let mut rest = s.bytes;
         while !rest.is_empty() {
             let p = off / IMAGE_PAGE;
@@ -493,9 +524,9 @@ pub fn layout_data(
         let (kind, memory, offset) = match &s.active {
             None => (KIND_PASSIVE, 0, 0),
             Some((m, e)) if i < image_segments => {
-                (KIND_IMAGE, *m, const_i32(e).expect("checked by `fits`"))
+                (KIND_IMAGE, *m, record_offset(e).expect("checked by `fits`"))
             }
-            Some((m, e)) => match const_i32(e) {
+            Some((m, e)) => match record_offset(e) {
                 Some(off) => (KIND_CONST, *m, off),
                 None => {
                     offset_exprs.push(e.clone());

@@ -128,7 +128,7 @@ pub struct StackMapSection<'a> {
     count: usize,
 }
 
-const WHAT: &str = "section `.wasmc.stackmaps`";
+const WHAT: &str = crate::sections::section_what!(stackmaps);
 
 impl<'a> StackMapSection<'a> {
     /// Checks that the key and offset arrays fit. Records are checked on lookup.

@@ -77,12 +77,14 @@ trap_codes! {
     BadConversionToInteger = 8, "invalid conversion to integer";
     /// The `unreachable` instruction.
     UnreachableCodeReached = 9, "unreachable";
-    /// Execution was interrupted by the host.
-    Interrupt = 10, "interrupt";
+    /// The store's epoch deadline was reached (epoch interruption).
+    Interrupted = 10, "interrupt";
     /// A null reference was dereferenced.
     NullReference = 11, "null reference";
     /// `call_indirect` with an index outside the table.
     UndefinedElement = 12, "undefined element";
+    /// The store ran out of fuel (fuel metering).
+    OutOfFuel = 13, "all fuel consumed by WebAssembly";
 }
 
 impl core::fmt::Display for TrapCode {
@@ -124,7 +126,7 @@ pub struct TrapTable<'a> {
     count: usize,
 }
 
-const WHAT: &str = "section `.wasmc.traps`";
+const WHAT: &str = crate::sections::section_what!(traps);
 
 impl<'a> TrapTable<'a> {
     /// Checks the section's size against its count. The codes are checked on
@@ -191,36 +193,46 @@ impl TrapTable<'_> {
     /// (`text_len` bytes), codes known. A table that passes cannot make a
     /// lookup return a site outside the code.
     pub fn validate(&self, text_len: u64) -> Result<(), FormatError> {
-        let entry = |i: usize, detail: String| FormatError::Entry {
+        // `parse` checked that the offsets and codes fill the section. One
+        // branch-light pass finds the first wrong entry; `entry_error` then
+        // says what is wrong with it.
+        let n = self.count;
+        let offsets = self.data.get(4..4 + n * 4).unwrap_or_default();
+        let codes = self.data.get(4 + n * 4..).unwrap_or_default();
+        let mut prev: i64 = -1;
+        let bad = offsets.chunks_exact(4).zip(codes).position(|(o, &c)| {
+            let off = i64::from(u32::from_le_bytes([o[0], o[1], o[2], o[3]]));
+            let ok = off > prev && (off as u64) < text_len && TrapCode::from_u8(c).is_some();
+            prev = off;
+            !ok
+        });
+        match bad {
+            None => Ok(()),
+            Some(i) => Err(self.entry_error(i, text_len)),
+        }
+    }
+
+    /// What is wrong with entry `i`, which [`Self::validate`] found wrong.
+    #[cold]
+    fn entry_error(&self, i: usize, text_len: u64) -> FormatError {
+        let entry = |detail: String| FormatError::Entry {
             section: ELF_WASMC_TRAPS,
             entry: i as u64,
             detail,
         };
-        // `parse` checked that the offsets and codes fill the section.
-        let n = self.count;
-        let offsets = self.data.get(4..4 + n * 4).unwrap_or_default();
-        let codes = self.data.get(4 + n * 4..).unwrap_or_default();
-        let mut prev: Option<u32> = None;
-        for (i, (o, &c)) in offsets.chunks_exact(4).zip(codes).enumerate() {
-            let off = u32::from_le_bytes([o[0], o[1], o[2], o[3]]);
-            if TrapCode::from_u8(c).is_none() {
-                self.code_at(i)?;
-            }
-            if prev.is_some_and(|p| off <= p) {
-                return Err(entry(
-                    i,
-                    format!("offset {off:#x} is not above the previous one"),
-                ));
-            }
-            if u64::from(off) >= text_len {
-                return Err(entry(
-                    i,
-                    format!("offset {off:#x} points outside `.text` (length {text_len:#x})"),
-                ));
-            }
-            prev = Some(off);
+        let at = |i: usize| read_u32(self.data, 4 + i * 4);
+        let Some(off) = at(i) else {
+            return entry("truncated".to_string());
+        };
+        if let Err(e) = self.code_at(i) {
+            return e;
         }
-        Ok(())
+        if i > 0 && at(i - 1).is_some_and(|p| off <= p) {
+            return entry(format!("offset {off:#x} is not above the previous one"));
+        }
+        entry(format!(
+            "offset {off:#x} points outside `.text` (length {text_len:#x})"
+        ))
     }
 }
 

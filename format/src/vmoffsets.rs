@@ -25,7 +25,10 @@
 //! }
 //!
 //! struct VMRuntimeLimits { stack_limit: usize, last_wasm_exit_fp: usize,
-//!                          last_wasm_exit_pc: usize, last_wasm_entry_fp: usize }
+//!                          last_wasm_exit_pc: usize, last_wasm_entry_fp: usize,
+//!                          fuel_consumed: i64,      // 8-aligned; minus the fuel left
+//!                          epoch_deadline: u64,
+//!                          epoch_ptr: *const AtomicU64 } // the engine's epoch
 //! struct VMFunctionImport { wasm_call: *const u8, vmctx: *mut VMContext }
 //! struct VMTableDefinition { base: *mut *mut u8, current_elements: u32, _pad }
 //! struct VMMemoryDefinition { base: *mut u8, current_length: usize }
@@ -280,9 +283,24 @@ impl VMOffsets {
     pub fn limits_last_wasm_entry_fp(&self) -> u32 {
         3 * self.p()
     }
+    /// `VMRuntimeLimits::fuel_consumed` (i64, 8-byte aligned): minus the
+    /// fuel left; the code runs out of fuel when it reaches 0.
+    pub fn limits_fuel_consumed(&self) -> u32 {
+        align(4 * self.p(), 8)
+    }
+    /// `VMRuntimeLimits::epoch_deadline` (u64): the engine epoch at which
+    /// the store's Wasm is interrupted.
+    pub fn limits_epoch_deadline(&self) -> u32 {
+        self.limits_fuel_consumed() + 8
+    }
+    /// `VMRuntimeLimits::epoch_ptr`: pointer to the engine's epoch counter
+    /// (a `u64`, read with plain loads).
+    pub fn limits_epoch_ptr(&self) -> u32 {
+        self.limits_epoch_deadline() + 8
+    }
     /// Size of `VMRuntimeLimits`.
     pub fn size_of_limits(&self) -> u32 {
-        4 * self.p()
+        align(self.limits_epoch_ptr() + self.p(), 8)
     }
 
     // ----- other structures -----
@@ -389,6 +407,19 @@ mod tests {
         assert_eq!(o.vmctx_defined_global(0) % 16, 0);
         assert!(o.vmctx_func_ref(4) + o.size_of_vmfunc_ref() <= o.size_of_vmctx());
         assert_eq!(o.size_of_vmctx() % 16, 0);
+    }
+
+    #[test]
+    fn runtime_limits_layout() {
+        let o = VMOffsets::new(8, VMCounts::default());
+        assert_eq!(o.limits_fuel_consumed(), 32);
+        assert_eq!(o.limits_epoch_deadline(), 40);
+        assert_eq!(o.limits_epoch_ptr(), 48);
+        assert_eq!(o.size_of_limits(), 56);
+        let o = VMOffsets::new(4, VMCounts::default());
+        assert_eq!(o.limits_fuel_consumed(), 16);
+        assert_eq!(o.limits_epoch_ptr(), 32);
+        assert_eq!(o.size_of_limits(), 40);
     }
 
     #[test]

@@ -8,12 +8,12 @@
 //!
 //! Everything read here is untrusted: section ranges are checked against the
 //! file and aligned as [`wasmc_format::sections::SECTIONS`] says, and every
-//! entry of the function records and per-PC tables is checked once with
-//! format's validators ([`ParsedArtifact::validate_tables`]: sorted, inside
-//! `.text`, indices and stack-map slots in range), so that later lookups only
-//! bounds-check. That pass reads each table once, in place (nothing is
-//! decoded into memory); everything else here is O(1) in the number of
-//! functions.
+//! entry of the tables the runtime relies on is checked once with format's
+//! validators ([`ParsedArtifact::validate_runtime_tables`]: function records,
+//! trap table, stack maps: sorted, inside `.text`, indices and stack-map
+//! slots in range), so that later lookups only bounds-check. That pass reads
+//! each table once, in place (nothing is decoded into memory); everything
+//! else here is O(1) in the number of functions.
 
 use crate::error::LoadError;
 use object::read::elf::ElfFile64;
@@ -284,9 +284,10 @@ impl<'a> ParsedArtifact<'a> {
         };
         parsed.funcs()?.check_imports(&parsed.info.imports)?;
         parsed.names()?;
+        parsed.addr_map()?;
         // O(1): each segment record is checked when instantiation reads it.
         parsed.segments()?;
-        parsed.validate_tables()?;
+        parsed.validate_runtime_tables()?;
         Ok(parsed)
     }
 
@@ -375,20 +376,31 @@ impl<'a> ParsedArtifact<'a> {
         )?)
     }
 
-    /// Checks every entry of the function records, the trap table, the stack
-    /// maps and the address map against `.text` with format's validators
-    /// (sorted, inside the code, indices and slot offsets in range). The
-    /// first wrong entry is an error naming its section and index. [`parse`]
-    /// runs it; it reads every entry once.
+    /// Checks every entry of the tables the runtime relies on, with format's
+    /// validators: the function records (type indices in range, code inside
+    /// `.text` and in index order), the trap table (sorted, inside `.text`,
+    /// known codes) and the stack maps (sorted, inside `.text`, every slot
+    /// inside its frame). The first wrong entry is an error naming its section
+    /// and index. [`parse`] runs it: one pass over each table, in place.
     ///
     /// [`parse`]: ParsedArtifact::parse
-    pub fn validate_tables(&self) -> Result<(), LoadError> {
+    pub fn validate_runtime_tables(&self) -> Result<(), LoadError> {
         let text_len = self.ranges.text.len() as u64;
         self.funcs()?.validate()?;
         self.trap_table()?.validate(text_len)?;
         self.stack_maps()?
             .validate(text_len, u32::from(self.header.pointer_bytes))?;
-        self.addr_map()?.validate(text_len)?;
+        Ok(())
+    }
+
+    /// [`Self::validate_runtime_tables`], plus the address map (in code
+    /// order, inside `.text`). The runtime reads the address map only to put
+    /// Wasm offsets in backtraces, each read bounds-checked, so loading does
+    /// not pay for this pass; `wasmc inspect` does.
+    pub fn validate_tables(&self) -> Result<(), LoadError> {
+        self.validate_runtime_tables()?;
+        self.addr_map()?.validate(self.ranges.text.len() as u64)?;
+        self.segments()?.validate()?;
         Ok(())
     }
 
@@ -727,9 +739,11 @@ mod tests {
         let mut a = addrmap::AddrMapBuilder::default();
         a.push(0, 1);
         a.push(20, 2);
-        let e = ParsedArtifact::parse(&build(vec![], vec![], a.finish()))
-            .unwrap_err()
-            .to_string();
+        // The address map only feeds backtraces: parsing accepts it and the
+        // full validation (inspect's) refuses it.
+        let bytes = build(vec![], vec![], a.finish());
+        let parsed = ParsedArtifact::parse(&bytes).unwrap();
+        let e = parsed.validate_tables().unwrap_err().to_string();
         assert!(e.starts_with("section `.wasmc.addrmap`: entry 1"), "{e}");
 
         // The same tables within `.text` are accepted.

@@ -13,6 +13,7 @@
 //! module and field, both types of a mismatch.
 
 use crate::trap::Trap;
+use std::fmt;
 use std::path::PathBuf;
 use wasmc_format::header::Mismatch;
 use wasmc_format::FormatError;
@@ -151,28 +152,33 @@ pub enum InstantiationError {
     /// The module uses something this loader does not support.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The module's epoch checks or fuel counting do not fit the store's
+    /// settings (see `Store::set_fuel` and `Store::set_epoch_deadline`).
+    #[error("interruption: {0}")]
+    Interruption(String),
     /// A constant expression could not be evaluated.
     #[error("constant expression: {0}")]
     ConstExpr(String),
 }
 
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Error {
+        Error::from_host(e)
+    }
+}
+
 /// The error type of the public API.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum Error {
     /// Loading an artifact failed.
-    #[error(transparent)]
-    Load(#[from] LoadError),
+    Load(LoadError),
     /// Linking failed.
-    #[error(transparent)]
-    Link(#[from] LinkError),
+    Link(LinkError),
     /// Instantiation failed.
-    #[error(transparent)]
-    Instantiation(#[from] InstantiationError),
+    Instantiation(InstantiationError),
     /// Wasm code trapped.
-    #[error(transparent)]
-    Trap(#[from] Trap),
+    Trap(Trap),
     /// A value or function had another type than expected.
-    #[error("type mismatch: {what}: expected {expected}, found {found}")]
     TypeMismatch {
         /// What was being checked.
         what: String,
@@ -181,12 +187,79 @@ pub enum Error {
         /// Actual type.
         found: String,
     },
-    /// A host function reported an error.
-    #[error("{0}")]
-    Host(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// A host function returned an error: the error itself, which
+    /// `source()` returns and [`Error::downcast_ref`] reaches.
+    Host(anyhow::Error),
+    /// A request for an epoch deadline or fuel the store's code cannot
+    /// honour, or for fuel on a store that does not meter it.
+    Interruption(String),
     /// Any other error, as a message.
-    #[error("{0}")]
     Msg(String),
+}
+
+// Written out rather than derived: `source()` of a host error must be the
+// host's error itself (so that it downcasts to the host's type), not the
+// `Box` holding it.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Load(e) => fmt::Display::fmt(e, f),
+            Error::Link(e) => fmt::Display::fmt(e, f),
+            Error::Instantiation(e) => fmt::Display::fmt(e, f),
+            Error::Trap(e) => fmt::Display::fmt(e, f),
+            Error::TypeMismatch {
+                what,
+                expected,
+                found,
+            } => write!(
+                f,
+                "type mismatch: {what}: expected {expected}, found {found}"
+            ),
+            Error::Host(e) => fmt::Display::fmt(e, f),
+            Error::Interruption(m) => f.write_str(m),
+            Error::Msg(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Transparent, as before: the wrapped error's own source.
+            Error::Load(e) => e.source(),
+            Error::Link(e) => e.source(),
+            Error::Instantiation(e) => e.source(),
+            Error::Trap(e) => e.source(),
+            // The host's own error (anyhow gives the value it was made
+            // from), so it downcasts to the host's type.
+            Error::Host(e) => Some(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(e)),
+            Error::TypeMismatch { .. } | Error::Interruption(_) | Error::Msg(_) => None,
+        }
+    }
+}
+
+impl From<LoadError> for Error {
+    fn from(e: LoadError) -> Error {
+        Error::Load(e)
+    }
+}
+
+impl From<LinkError> for Error {
+    fn from(e: LinkError) -> Error {
+        Error::Link(e)
+    }
+}
+
+impl From<InstantiationError> for Error {
+    fn from(e: InstantiationError) -> Error {
+        Error::Instantiation(e)
+    }
+}
+
+impl From<Trap> for Error {
+    fn from(e: Trap) -> Error {
+        Error::Trap(e)
+    }
 }
 
 impl Error {
@@ -196,8 +269,27 @@ impl Error {
     }
 
     /// Wraps any error, for host functions.
-    pub fn host(e: impl std::error::Error + Send + Sync + 'static) -> Error {
-        Error::Host(Box::new(e))
+    pub fn host(e: impl Into<anyhow::Error>) -> Error {
+        Error::from_host(e.into())
+    }
+
+    /// A host function's error as the API returns it: an [`Error`] of this
+    /// crate (e.g. a trap of a nested call, returned with `?`) as it is,
+    /// anything else as [`Error::Host`].
+    pub(crate) fn from_host(e: anyhow::Error) -> Error {
+        match e.downcast::<Error>() {
+            Ok(e) => e,
+            Err(e) => Error::Host(e),
+        }
+    }
+
+    /// The host function's error of type `E` behind this error, if it is
+    /// one (see [`Error::Host`]).
+    pub fn downcast_ref<E: fmt::Display + fmt::Debug + Send + Sync + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Host(h) => h.downcast_ref::<E>(),
+            _ => None,
+        }
     }
 
     /// The trap, if this error is one.

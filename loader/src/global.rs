@@ -17,7 +17,7 @@ pub struct Global(pub(crate) Stored);
 impl Global {
     /// Creates a host-owned global.
     pub fn new(mut store: impl AsContextMut, ty: GlobalType, v: Val) -> Result<Global, Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         if v.ty() != ty.ty {
             return Err(Error::mismatch("global initial value", ty.ty, v.ty()));
         }
@@ -34,19 +34,19 @@ impl Global {
 
     /// The global's type.
     pub fn ty(&self, store: impl AsContext) -> GlobalType {
-        self.data_of(store.as_context()).ty
+        self.data_of(store.as_context().store).ty
     }
 
     /// The current value.
     pub fn get(&self, mut store: impl AsContextMut) -> Val {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let v = store.global_get(store.check(self.0, "global"));
         Val::from_vm(store, v)
     }
 
     /// Sets the value (the global must be mutable).
     pub fn set(&self, mut store: impl AsContextMut, v: Val) -> Result<(), Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let idx = store.check(self.0, "global");
         let ty = store.globals[idx].ty;
         if !ty.mutable {

@@ -7,12 +7,13 @@
 //! initialised instance stays in the store: an element segment may already
 //! have put its functions into an imported table.
 
+use crate::engine::Engine;
 use crate::error::{Error, InstantiationError, LinkError, LoadError};
 use crate::func::{Func, TypedFunc, WasmParams, WasmResults};
 use crate::global::Global;
 use crate::memory::Memory;
 use crate::module::Module;
-use crate::store::{AsContextMut, StoreOpaque};
+use crate::store::{AsContext, AsContextMut, StoreContext, StoreContextMut, StoreOpaque};
 use crate::table::Table;
 use crate::values::Extern;
 use crate::vm::instance::{instantiate, InstanceData, InstantiateError, VMImport};
@@ -45,6 +46,7 @@ fn instantiation_error(module: &Module, e: InstantiateError) -> Error {
         }
         InstantiateError::Format(e) => LoadError::Format(e).into(),
         InstantiateError::Resource(m) => InstantiationError::Resource(m).into(),
+        InstantiateError::Interruption(m) => InstantiationError::Interruption(m).into(),
         InstantiateError::ConstExpr(m) => InstantiationError::ConstExpr(m).into(),
         InstantiateError::DataSegmentOutOfBounds { segment, memory } => {
             InstantiationError::DataSegmentOutOfBounds { segment, memory }.into()
@@ -62,7 +64,25 @@ impl Instance {
         module: &Module,
         imports: &[Extern],
     ) -> Result<Instance, Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
+        Instance::new_opaque(store, module, imports)
+    }
+
+    /// [`Instance::new`] on the store's runtime state.
+    pub(crate) fn new_opaque(
+        store: &mut StoreOpaque,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance, Error> {
+        let engine_ok = store
+            .engine
+            .downcast_ref::<Engine>()
+            .is_some_and(|e| Engine::same(e, module.engine()));
+        if !engine_ok {
+            return Err(Error::msg(
+                "cannot instantiate a module in a store of another engine",
+            ));
+        }
         let info = module.info();
         if imports.len() != info.imports.len() {
             return Err(LinkError::ImportCount {
@@ -91,7 +111,7 @@ impl Instance {
                 .funcs
                 .get(s as usize)
                 .ok_or_else(|| Error::msg(format!("start function {s} out of range")))?;
-            Func(store.stored(fi)).call(&mut *store, &[], &mut [])?;
+            Func(store.stored(fi)).call(StoreContextMut::<()>::new(store), &[], &mut [])?;
         }
         Ok(Instance(store.stored(inst)))
     }
@@ -101,13 +121,19 @@ impl Instance {
     }
 
     /// The module this instance was created from.
-    pub fn module(&self, mut store: impl AsContextMut) -> Module {
-        Module::from_runtime(self.data(store.as_context_mut()).module.clone())
+    pub fn module(&self, store: impl AsContext) -> Module {
+        let store = store.as_context().store;
+        let engine = store
+            .engine
+            .downcast_ref::<Engine>()
+            .expect("a store's engine is an Engine")
+            .clone();
+        Module::from_runtime(engine, self.data(store).module.clone())
     }
 
     /// The export called `name`.
     pub fn get_export(&self, mut store: impl AsContextMut, name: &str) -> Option<Extern> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let d = self.data(store);
         let e = d.module.info().export(name)?;
         let i = e.index as usize;
@@ -121,7 +147,7 @@ impl Instance {
 
     /// Every export, in the module's export order.
     pub fn exports(&self, mut store: impl AsContextMut) -> Vec<(String, Extern)> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let names: Vec<String> = self
             .data(store)
             .module
@@ -133,7 +159,7 @@ impl Instance {
         names
             .into_iter()
             .filter_map(|n| {
-                let e = self.get_export(&mut *store, &n)?;
+                let e = self.get_export(StoreContextMut::<()>::new(store), &n)?;
                 Some((n, e))
             })
             .collect()
@@ -165,10 +191,10 @@ impl Instance {
         mut store: impl AsContextMut,
         name: &str,
     ) -> Result<TypedFunc<P, R>, Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let f = self
-            .get_func(&mut *store, name)
+            .get_func(StoreContextMut::<()>::new(store), name)
             .ok_or_else(|| Error::msg(format!("no exported function `{name}`")))?;
-        f.typed(store)
+        f.typed(StoreContext::<()>::new(store))
     }
 }

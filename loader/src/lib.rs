@@ -5,10 +5,30 @@
 //! links them against host functions and other instances, instantiates them and
 //! calls their exports. It carries no compiler.
 //!
+//! ```
+//! use wasmc_loader::{Caller, Engine, Linker, Module, Store};
+//! # let artifact = wasmc_compiler::compile(br#"(module
+//! #   (import "host" "hello" (func $hello (param i32)))
+//! #   (func (export "run") i32.const 7 call $hello))"#, &Default::default()).unwrap();
+//! let engine = Engine::default();
+//! let module = Module::from_bytes(&engine, &artifact)?; // or Module::from_file
+//! let mut linker = Linker::<Vec<i32>>::new(&engine);
+//! linker.func_wrap("host", "hello", |mut caller: Caller<'_, Vec<i32>>, x: i32| {
+//!     caller.data_mut().push(x);
+//! })?;
+//! let mut store = Store::new(&engine, Vec::new());
+//! let instance = linker.instantiate(&mut store, &module)?;
+//! instance.get_typed_func::<(), ()>(&mut store, "run")?.call(&mut store, ())?;
+//! assert_eq!(store.data(), &[7]);
+//! # Ok::<(), wasmc_loader::Error>(())
+//! ```
+//!
 //! # Two layers
 //!
-//! - **The public API** (the files directly in `src/`): [`Module`],
-//!   [`Store`], [`Linker`], [`Instance`], [`Func`] (with [`TypedFunc`] in
+//! - **The public API** (the files directly in `src/`): [`Engine`] and
+//!   [`Config`], [`Module`], [`Store`] (with its host data, [`Caller`],
+//!   [`StoreContext`], [`StoreContextMut`], [`ResourceLimiter`]),
+//!   [`Linker`] and [`InstancePre`], [`Instance`], [`Func`] (with [`TypedFunc`] in
 //!   `func/typed.rs` and [`Func::wrap`] in `func/wrap.rs`), [`Memory`],
 //!   [`Table`], [`Global`], [`Val`], [`ExternRef`], the errors and
 //!   [`Trap`]. The handles are store indices; they check their arguments,
@@ -43,6 +63,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod artifact;
+mod engine;
 mod error;
 mod externref;
 mod func;
@@ -58,6 +79,7 @@ mod types;
 mod values;
 mod vm;
 
+pub use engine::{Config, Engine};
 pub use error::{Error, InstantiationError, LinkError, LoadError};
 pub use externref::ExternRef;
 pub use func::{
@@ -65,20 +87,31 @@ pub use func::{
 };
 pub use global::Global;
 pub use instance::Instance;
-pub use linker::Linker;
+pub use linker::{InstancePre, Linker};
 pub use memory::Memory;
 pub use module::Module;
-pub use store::{AsContext, AsContextMut, Store, StoreOpaque};
+pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, StoreOpaque};
 pub use table::Table;
 pub use trap::{FrameInfo, Trap, TrapCode};
-pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
+pub use types::{
+    ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, RefType, TableType,
+    ValType,
+};
 pub use values::{Extern, Val};
 #[doc(hidden)]
 pub use vm::func::HostFuncParts;
 pub use vm::gc::GcStats;
+pub use vm::store::{
+    ResourceLimiter, DEFAULT_INSTANCE_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_TABLE_LIMIT,
+};
 #[doc(hidden)]
 pub use vm::values::{ValReader, ValWriter};
 pub use wasmc_format as format;
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// The artifact builder of the tests (`tests/support/`), for the unit tests
 /// of `artifact.rs`.

@@ -9,18 +9,34 @@
 //! trap handling until the last clone of the `Module` drops.
 
 use crate::artifact::{check_host, func_table_limits, segment_limits, ParsedArtifact};
+use crate::engine::Engine;
 use crate::error::LoadError;
+use crate::types::{ExportType, ExternType, ImportType};
 use crate::vm::code::{CodeRanges, Image, RuntimeModule};
 use std::path::Path;
 use std::sync::Arc;
 use wasmc_format::funcs::FuncTable;
-use wasmc_format::{ArtifactHeader, ModuleInfo};
+use wasmc_format::{ArtifactHeader, ExternKind, FuncType, ImportType as WireImport, ModuleInfo};
 
 /// A compiled module, loaded and ready to instantiate. Cheap to clone
-/// (reference counted) and shareable between threads and stores.
+/// (reference counted) and shareable between threads and stores of its
+/// engine.
+///
+/// ```
+/// use wasmc_loader::{Engine, Instance, Module, Store};
+/// # let artifact = wasmc_compiler::compile(br#"(module (func (export "answer") (result i32) i32.const 42))"#, &Default::default()).unwrap();
+/// let engine = Engine::default();
+/// let module = Module::from_bytes(&engine, &artifact)?;
+/// let mut store = Store::new(&engine, ());
+/// let instance = Instance::new(&mut store, &module, &[])?;
+/// let answer = instance.get_typed_func::<(), i32>(&mut store, "answer")?;
+/// assert_eq!(answer.call(&mut store, ())?, 42);
+/// # Ok::<(), wasmc_loader::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Module {
     inner: Arc<RuntimeModule>,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for Module {
@@ -35,7 +51,7 @@ impl std::fmt::Debug for Module {
 impl Module {
     /// Loads the artifact at `path`: parses and validates it, checks it
     /// against this host, and maps its code executable.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Module, LoadError> {
+    pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module, LoadError> {
         let path = path.as_ref();
         let io = |source| LoadError::Io {
             path: path.to_path_buf(),
@@ -46,18 +62,18 @@ impl Module {
         if len == 0 {
             return Err(LoadError::Elf("empty file".into()));
         }
-        Self::from_image(Image::map_file(&file).map_err(io)?)
+        Self::from_image(engine, Image::map_file(&file).map_err(io)?)
     }
 
     /// Loads an artifact from bytes (copied into a fresh mapping).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Module, LoadError> {
+    pub fn from_bytes(engine: &Engine, bytes: &[u8]) -> Result<Module, LoadError> {
         if bytes.is_empty() {
             return Err(LoadError::Elf("empty input".into()));
         }
-        Self::from_image(Image::copy_of(bytes).map_err(LoadError::Mmap)?)
+        Self::from_image(engine, Image::copy_of(bytes).map_err(LoadError::Mmap)?)
     }
 
-    fn from_image(image: Image) -> Result<Module, LoadError> {
+    fn from_image(engine: &Engine, image: Image) -> Result<Module, LoadError> {
         let parsed = ParsedArtifact::parse(image.bytes())?;
         parsed.check_relocations()?;
         let mismatches = check_host(parsed.header());
@@ -79,15 +95,75 @@ impl Module {
         };
         let inner = RuntimeModule::new(image, header, info, ranges, func_limits, seg_limits)
             .map_err(LoadError::Mmap)?;
-        Ok(Module { inner })
+        Ok(Module {
+            inner,
+            engine: engine.clone(),
+        })
     }
 
     pub(crate) fn runtime(&self) -> &Arc<RuntimeModule> {
         &self.inner
     }
 
-    pub(crate) fn from_runtime(inner: Arc<RuntimeModule>) -> Module {
-        Module { inner }
+    pub(crate) fn from_runtime(engine: Engine, inner: Arc<RuntimeModule>) -> Module {
+        Module { inner, engine }
+    }
+
+    /// The engine the module was loaded with.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The type of function `index` (imports first), `None` if the
+    /// artifact's metadata does not give one.
+    fn func_type(&self, index: u32) -> Option<FuncType> {
+        let t = self.funcs().type_index(index).ok()?;
+        self.info().types.get(t as usize).cloned()
+    }
+
+    /// The module's imports, in order, with their types. An import whose
+    /// function type index is out of range (a malformed artifact; loading
+    /// checks them) is left out.
+    pub fn imports(&self) -> Vec<ImportType> {
+        let info = self.info();
+        info.imports
+            .iter()
+            .filter_map(|i| {
+                let ty = match &i.ty {
+                    WireImport::Func(t) => ExternType::Func(info.types.get(*t as usize)?.clone()),
+                    WireImport::Table(t) => ExternType::Table(*t),
+                    WireImport::Memory(m) => ExternType::Memory(*m),
+                    WireImport::Global(g) => ExternType::Global(*g),
+                };
+                Some(ImportType {
+                    module: i.module.clone(),
+                    name: i.field.clone(),
+                    ty,
+                })
+            })
+            .collect()
+    }
+
+    /// The module's exports, in order, with their types. An export whose
+    /// index is out of range (a malformed artifact) is left out.
+    pub fn exports(&self) -> Vec<ExportType> {
+        let info = self.info();
+        info.exports
+            .iter()
+            .filter_map(|e| {
+                let i = e.index as usize;
+                let ty = match e.kind {
+                    ExternKind::Func => ExternType::Func(self.func_type(e.index)?),
+                    ExternKind::Table => ExternType::Table(*info.tables.get(i)?),
+                    ExternKind::Memory => ExternType::Memory(*info.memories.get(i)?),
+                    ExternKind::Global => ExternType::Global(info.globals.get(i)?.ty),
+                };
+                Some(ExportType {
+                    name: e.name.clone(),
+                    ty,
+                })
+            })
+            .collect()
     }
 
     /// The module's metadata.

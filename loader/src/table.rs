@@ -32,7 +32,7 @@ fn table_error(e: TableOpError, elem: RefType) -> Error {
 impl Table {
     /// Creates a host-owned table of `ty.min` copies of `init`.
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Val) -> Result<Table, Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         check_elem(&init, ty.elem)?;
         let v = init.to_vm(store);
         let i = store
@@ -47,7 +47,7 @@ impl Table {
 
     /// The table's type; `min` is the current size.
     pub fn ty(&self, store: impl AsContext) -> TableType {
-        let t = self.data_of(store.as_context());
+        let t = self.data_of(store.as_context().store);
         TableType {
             min: t.size(),
             ..t.ty
@@ -56,12 +56,12 @@ impl Table {
 
     /// Number of elements.
     pub fn size(&self, store: impl AsContext) -> u32 {
-        self.data_of(store.as_context()).size()
+        self.data_of(store.as_context().store).size()
     }
 
     /// Element `i`, or `None` if out of bounds.
     pub fn get(&self, mut store: impl AsContextMut, i: u32) -> Option<Val> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let idx = store.check(self.0, "table");
         let v = store.table_get(idx, i)?;
         Some(Val::from_vm(store, v))
@@ -69,7 +69,7 @@ impl Table {
 
     /// Stores `v` at `i`.
     pub fn set(&self, mut store: impl AsContextMut, i: u32, v: Val) -> Result<(), Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let idx = store.check(self.0, "table");
         let elem = store.tables[idx].ty.elem;
         check_elem(&v, elem)?;
@@ -81,7 +81,7 @@ impl Table {
 
     /// Grows by `delta` elements of `init`; returns the old size.
     pub fn grow(&self, mut store: impl AsContextMut, delta: u32, init: Val) -> Result<u32, Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let idx = store.check(self.0, "table");
         let elem = store.tables[idx].ty.elem;
         check_elem(&init, elem)?;

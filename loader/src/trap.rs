@@ -2,6 +2,7 @@
 //! of the runtime's unwind reasons into the public [`Error`].
 
 use crate::error::Error;
+use crate::func::HostFailure;
 pub use crate::vm::code::FrameInfo;
 use crate::vm::func::RuntimeError;
 use crate::vm::traphandlers::UnwindReason;
@@ -72,11 +73,11 @@ pub(crate) fn error_from_unwind(reason: UnwindReason) -> Error {
             code,
             backtrace: crate::vm::code::backtrace(&pcs, first_is_trap_pc),
         }),
-        UnwindReason::Error(e) => match e.downcast::<Error>() {
-            Ok(e) => *e,
+        UnwindReason::Error(e) => match e.downcast::<HostFailure>() {
+            Ok(h) => Error::from_host(h.0),
             Err(e) => match e.downcast::<RuntimeError>() {
                 Ok(m) => Error::Msg(m.0),
-                Err(e) => Error::Host(e),
+                Err(e) => Error::from_host(anyhow::Error::from_boxed(e)),
             },
         },
         UnwindReason::Panic(p) => std::panic::resume_unwind(p),

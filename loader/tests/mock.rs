@@ -13,8 +13,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use wasmc_format::addrmap::AddrMapBuilder;
 use wasmc_format::trap::TrapTableBuilder;
+use wasmc_format::ImportType;
 use wasmc_format::*;
 use wasmc_loader::*;
+
+/// The engine every module and store of these tests is made with (a module
+/// instantiates only in stores of its own engine).
+fn engine() -> &'static wasmc_loader::Engine {
+    static E: std::sync::OnceLock<wasmc_loader::Engine> = std::sync::OnceLock::new();
+    E.get_or_init(wasmc_loader::Engine::default)
+}
 
 // The generated file lists every label of the assembly; tests use some.
 #[allow(dead_code)]
@@ -167,11 +175,11 @@ fn mock_bytes_with(start: Option<u32>) -> Vec<u8> {
 }
 
 fn mock_module() -> Module {
-    Module::from_bytes(&mock_bytes_with(None)).unwrap()
+    Module::from_bytes(engine(), &mock_bytes_with(None)).unwrap()
 }
 
-fn double_linker() -> Linker {
-    let mut l = Linker::new();
+fn double_linker() -> Linker<()> {
+    let mut l = Linker::new(engine());
     l.func_new(
         "host",
         "double",
@@ -185,7 +193,7 @@ fn double_linker() -> Linker {
     l
 }
 
-fn instantiate(store: &mut Store, m: &Module) -> Instance {
+fn instantiate(store: &mut Store<()>, m: &Module) -> Instance {
     double_linker().instantiate(store, m).unwrap()
 }
 
@@ -251,7 +259,7 @@ fn asm_offsets_are_vmoffsets() {
 #[test]
 fn typed_and_dynamic_calls() {
     let m = mock_module();
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = instantiate(&mut store, &m);
     let add = i
         .get_typed_func::<(i32, i32), i32>(&mut store, "add")
@@ -282,7 +290,7 @@ fn typed_and_dynamic_calls() {
 #[test]
 fn traps_with_code_and_backtrace() {
     let m = mock_module();
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = instantiate(&mut store, &m);
     let f = i
         .get_typed_func::<(), ()>(&mut store, "unreachable")
@@ -338,7 +346,7 @@ fn traps_with_code_and_backtrace() {
 #[test]
 fn memory_grows_from_the_host_and_code_sees_it() {
     let m = mock_module();
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = instantiate(&mut store, &m);
     let mem = i.get_memory(&mut store, "memory").unwrap();
     assert_eq!(mem.size(&store), 1);
@@ -355,7 +363,7 @@ fn memory_grows_from_the_host_and_code_sees_it() {
 #[test]
 fn host_functions_errors_panics_and_reentry() {
     let m = mock_module();
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = instantiate(&mut store, &m);
     let ci = i
         .get_typed_func::<i32, i32>(&mut store, "call_import")
@@ -363,12 +371,12 @@ fn host_functions_errors_panics_and_reentry() {
     assert_eq!(ci.call(&mut store, 21).unwrap(), 42);
 
     // Error from the host function reaches the caller.
-    let mut l = Linker::new();
+    let mut l = Linker::new(engine());
     l.func_new(
         "host",
         "double",
         t(&[ValType::I32], &[ValType::I32]),
-        |_, _, _| Err(Error::msg("host says no")),
+        |_, _, _| Err(Error::msg("host says no").into()),
     )
     .unwrap();
     let i2 = l.instantiate(&mut store, &m).unwrap();
@@ -379,7 +387,7 @@ fn host_functions_errors_panics_and_reentry() {
     assert_eq!(e.to_string(), "host says no");
 
     // A panic is resumed on the host side of the entry.
-    let mut l = Linker::new();
+    let mut l = Linker::new(engine());
     l.func_new(
         "host",
         "double",
@@ -399,7 +407,7 @@ fn host_functions_errors_panics_and_reentry() {
 
     // Re-entry: host -> wasm -> host -> wasm, and a trap in the inner
     // activation seen by the host function.
-    let mut l = Linker::new();
+    let mut l = Linker::new(engine());
     l.func_new(
         "host",
         "double",
@@ -438,13 +446,13 @@ fn host_functions_errors_panics_and_reentry() {
 #[test]
 fn link_errors_name_things() {
     let m = mock_module();
-    let mut store = Store::new();
-    let e = Linker::new()
+    let mut store = Store::new(engine(), ());
+    let e = Linker::new(engine())
         .instantiate(&mut store, &m)
         .unwrap_err()
         .to_string();
     assert!(e.contains("host::double"), "{e}");
-    let mut l = Linker::new();
+    let mut l = Linker::new(engine());
     l.func_new("host", "double", t(&[], &[]), |_, _, _| Ok(()))
         .unwrap();
     let e = l.instantiate(&mut store, &m).unwrap_err().to_string();
@@ -475,11 +483,11 @@ fn link_errors_name_things() {
 #[test]
 fn instances_link_to_each_other() {
     let m = mock_module();
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let a = instantiate(&mut store, &m);
     // b imports a's `call_import` (i32 -> i32) as `host::double`.
-    let mut l = Linker::new();
-    l.instance(&mut store, "a", &a).unwrap();
+    let mut l = Linker::new(engine());
+    l.instance(&mut store, "a", a).unwrap();
     let ci = l.get(&mut store, "a", "call_import").unwrap();
     l.define(&store, "host", "double", ci).unwrap();
     let b = l.instantiate(&mut store, &m).unwrap();
@@ -491,8 +499,8 @@ fn instances_link_to_each_other() {
 
 #[test]
 fn start_function_trap_fails_instantiation() {
-    let m = Module::from_bytes(&mock_bytes_with(Some(2))).unwrap();
-    let mut store = Store::new();
+    let m = Module::from_bytes(engine(), &mock_bytes_with(Some(2))).unwrap();
+    let mut store = Store::new(engine(), ());
     let e = double_linker().instantiate(&mut store, &m).unwrap_err();
     assert_eq!(e.as_trap().unwrap().code, TrapCode::UnreachableCodeReached);
     // The store is still usable.
@@ -513,7 +521,7 @@ fn threads_trap_concurrently_on_one_module() {
             let m = m.clone();
             let ok = ok.clone();
             s.spawn(move || {
-                let mut store = Store::new();
+                let mut store = Store::new(engine(), ());
                 let i = instantiate(&mut store, &m);
                 let div = i
                     .get_typed_func::<(i32, i32), i32>(&mut store, "div")
@@ -551,8 +559,8 @@ fn from_file_and_corrupted_artifacts() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("mock.o");
     std::fs::write(&path, &bytes).unwrap();
-    let m = Module::from_file(&path).unwrap();
-    let mut store = Store::new();
+    let m = Module::from_file(engine(), &path).unwrap();
+    let mut store = Store::new(engine(), ());
     let i = instantiate(&mut store, &m);
     let add = i
         .get_typed_func::<(i32, i32), i32>(&mut store, "add")
@@ -560,22 +568,22 @@ fn from_file_and_corrupted_artifacts() {
     assert_eq!(add.call(&mut store, (20, 22)).unwrap(), 42);
     m.verify_content_hash().unwrap();
 
-    let e = Module::from_file(dir.join("missing.o"))
+    let e = Module::from_file(engine(), dir.join("missing.o"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("missing.o"), "{e}");
     for n in [0, 10, 64, bytes.len() / 2] {
-        assert!(Module::from_bytes(&bytes[..n]).is_err());
+        assert!(Module::from_bytes(engine(), &bytes[..n]).is_err());
     }
     for n in (bytes.len() / 2..bytes.len()).step_by(7) {
-        let _ = Module::from_bytes(&bytes[..n]);
+        let _ = Module::from_bytes(engine(), &bytes[..n]);
     }
     for k in (0..bytes.len()).step_by(13) {
         let mut b = bytes.clone();
         b[k] ^= 0x55;
         // Text flips load (the code is trusted as far as its origin); the
         // content hash catches them.
-        if let Ok(m) = Module::from_bytes(&b) {
+        if let Ok(m) = Module::from_bytes(engine(), &b) {
             let _ = m.verify_content_hash();
         }
     }
@@ -588,7 +596,7 @@ fn from_file_and_corrupted_artifacts() {
         ..Default::default()
     };
     foreign.header.cpu_features = vec!["avx512vbmi-unknown".into()];
-    let e = Module::from_bytes(&foreign.build())
+    let e = Module::from_bytes(engine(), &foreign.build())
         .unwrap_err()
         .to_string();
     assert!(e.contains("cpu feature"), "{e}");
@@ -606,11 +614,12 @@ fn externref_counts_in_tables_globals_and_store() {
     let drops = Arc::new(AtomicUsize::new(0));
     let r = ExternRef::new(Counted(drops.clone()));
     {
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let tt = TableType {
             elem: RefType::ExternRef,
             min: 3,
             max: Some(10),
+            table64: false,
         };
         let table = Table::new(&mut store, tt, Val::ExternRef(Some(r.clone()))).unwrap();
         assert_eq!(r.strong_count(), 4);

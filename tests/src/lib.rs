@@ -13,3 +13,11 @@ pub fn testsuite_dir() -> Option<PathBuf> {
     let p = root.join("../shared/testsuite");
     p.is_dir().then_some(p)
 }
+
+pub mod fuzz;
+
+/// The engine the shared test helpers and fuzzers load modules with.
+pub fn engine() -> &'static wasmc_loader::Engine {
+    static E: std::sync::OnceLock<wasmc_loader::Engine> = std::sync::OnceLock::new();
+    E.get_or_init(wasmc_loader::Engine::default)
+}

@@ -37,6 +37,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmc_loader::{Caller, ExternRef, FuncType, Linker, Module, Store, Val};
 
+/// The engine every wasmc module and store here is made with.
+fn wasmc_engine() -> &'static wasmc_loader::Engine {
+    static E: std::sync::OnceLock<wasmc_loader::Engine> = std::sync::OnceLock::new();
+    E.get_or_init(wasmc_loader::Engine::default)
+}
+
+
 // ----- harness -----
 
 /// Per-iteration statistics of one benchmark, in nanoseconds (fractional:
@@ -292,13 +299,13 @@ fn print_table(title: &str, rows: &[Row], fine: bool) {
 fn wasmc_module(wat: &str) -> Module {
     let bytes = wasmc_compiler::compile(wat.as_bytes(), &wasmc_compiler::CompileOptions::default())
         .unwrap_or_else(|e| fail(format!("wasmc compile: {e}")));
-    Module::from_bytes(&bytes).unwrap_or_else(|e| fail(format!("wasmc load: {e}")))
+    Module::from_bytes(wasmc_engine(), &bytes).unwrap_or_else(|e| fail(format!("wasmc load: {e}")))
 }
 
 /// A store and instance of `module` whose `host.gc` times `Caller::gc()`
 /// into `pauses` and keeps the collector's statistics of the last one.
 struct Wasmc {
-    store: Store,
+    store: Store<()>,
     instance: wasmc_loader::Instance,
     pauses: Arc<Mutex<Vec<Duration>>>,
     last: Arc<Mutex<wasmc_loader::GcStats>>,
@@ -308,7 +315,7 @@ impl Wasmc {
     fn new(module: &Module) -> Wasmc {
         let pauses = Arc::new(Mutex::new(Vec::new()));
         let last = Arc::new(Mutex::new(wasmc_loader::GcStats::default()));
-        let mut l = Linker::new();
+        let mut l = Linker::new(wasmc_engine());
         let (p, la) = (pauses.clone(), last.clone());
         l.func_new(
             "host",
@@ -317,7 +324,7 @@ impl Wasmc {
                 params: vec![],
                 results: vec![],
             },
-            move |mut c: Caller<'_>, _, _| {
+            move |mut c: Caller<'_, ()>, _, _| {
                 let t = Instant::now();
                 c.gc();
                 let e = t.elapsed();
@@ -327,7 +334,7 @@ impl Wasmc {
             },
         )
         .unwrap();
-        let mut store = Store::new();
+        let mut store = Store::new(wasmc_engine(), ());
         let instance = l
             .instantiate(&mut store, module)
             .unwrap_or_else(|e| fail(format!("wasmc instantiate: {e}")));

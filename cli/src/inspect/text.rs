@@ -8,6 +8,7 @@
 use super::report::{MemoryStrategyReport, Report};
 use super::Parts;
 use std::fmt::Write as _;
+use wasmc_format::sections::{SectionKind, SECTIONS};
 
 /// How a column is aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,6 +227,7 @@ fn header(r: &Report, out: &mut String) {
         MemoryStrategyReport::Explicit => "explicit bounds checks".to_string(),
     };
     kv(out, "memory", &memory);
+    kv(out, "interruption", &sanitize(&h.interruption));
     kv(out, "opt level", &sanitize(&h.opt_level));
     let (shown, hidden): (Vec<String>, Vec<String>) =
         h.cranelift_flags.iter().cloned().partition(|f| {
@@ -237,7 +239,12 @@ fn header(r: &Report, out: &mut String) {
         let _ = write!(flags, "\n{:18}(+{} more flags in --json)", "", hidden.len());
     }
     kv(out, "cranelift", &flags);
-    kv(out, "wasm features", &wrap(&h.wasm_features, 18, 100));
+    let features = if h.wasm_features.is_empty() {
+        "none beyond WebAssembly 1.0".to_string()
+    } else {
+        wrap(&h.wasm_features, 18, 100)
+    };
+    kv(out, "wasm features", &features);
     kv(out, "content hash", &format!("sha256:{}", h.content_hash));
     let host = &r.host;
     if host.loadable {
@@ -335,7 +342,8 @@ fn module_tables(r: &Report, out: &mut String) {
                 x.index.to_string(),
                 imported(x.imported),
                 format!(
-                    "{}, min {}{} elements",
+                    "{}{}, min {}{} elements",
+                    if x.index_type == "i64" { "i64 " } else { "" },
                     x.elem_type,
                     x.min,
                     max(x.max.map(u64::from))
@@ -347,7 +355,12 @@ fn module_tables(r: &Report, out: &mut String) {
                 "memory".into(),
                 m.index.to_string(),
                 imported(m.imported),
-                format!("min {}{} pages", m.min_pages, max(m.max_pages)),
+                format!(
+                    "{}min {}{} pages",
+                    if m.index_type == "i64" { "i64, " } else { "" },
+                    m.min_pages,
+                    max(m.max_pages)
+                ),
             ]);
         }
         for g in &r.globals {
@@ -604,14 +617,19 @@ fn totals(r: &Report, out: &mut String) {
         out,
         "metadata",
         &format!(
-            "{} bytes (.wasmc.meta, traps, stack maps, address map)",
-            t.metadata_bytes
+            "{} bytes ({})",
+            t.metadata_bytes,
+            section_names(SectionKind::Metadata)
         ),
     );
     kv(
         out,
         "data",
-        &format!("{} bytes (.wasmc.data)", t.data_bytes),
+        &format!(
+            "{} bytes ({})",
+            t.data_bytes,
+            section_names(SectionKind::Data)
+        ),
     );
     kv(out, "file", &format!("{} bytes", t.file_bytes));
     kv(
@@ -668,6 +686,17 @@ pub fn render(r: &Report, parts: &Parts) -> String {
         out.pop();
     }
     out
+}
+
+/// The names of the sections of one kind, in table order: what a total of
+/// that kind sums.
+fn section_names(kind: SectionKind) -> String {
+    SECTIONS
+        .iter()
+        .filter(|s| s.kind == kind)
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

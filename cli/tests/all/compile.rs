@@ -32,14 +32,7 @@ fn readelf_shows_sections_and_function_symbols() {
     let out = tmp("fib.o");
     compile_ok(&example(), &out, &[]);
     let sections = readelf("-S", &out);
-    for name in [
-        ".text",
-        ".wasmc.meta",
-        ".wasmc.traps",
-        ".wasmc.stackmaps",
-        ".wasmc.addrmap",
-        ".wasmc.data",
-    ] {
+    for name in wasmc_format::sections::SECTIONS.map(|s| s.name) {
         assert!(
             sections.contains(name),
             "section {name} missing:\n{sections}"

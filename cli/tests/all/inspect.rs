@@ -78,7 +78,7 @@ fn inspect_fails(path: &Path, extra: &[&str]) -> String {
 fn text_shows_header_sections_functions_and_segments() {
     let out = inspect_ok(&artifacts().traps, &[]);
     for needle in [
-        "wasmc artifact v3, written by wasmc",
+        "wasmc artifact v5, written by wasmc",
         "this host       loadable",
         ".wasmc.traps",
         "Functions (7)",
@@ -114,8 +114,13 @@ fn text_columns_are_aligned() {
 #[test]
 fn json_figures_match_the_traps_module() {
     let j = inspect_json(&artifacts().traps, &[]);
-    assert_eq!(j["schema_version"], 1);
-    assert_eq!(j["header"]["format_version"], 3);
+    assert_eq!(j["schema_version"], 3);
+    assert_eq!(j["header"]["format_version"], 5);
+    // The features the module uses: its passive data segment.
+    assert_eq!(
+        j["header"]["wasm_features"],
+        serde_json::json!(["bulk-memory"])
+    );
     assert_eq!(j["host"]["loadable"], true);
     assert_eq!(j["totals"]["functions"], 7);
     assert_eq!(j["totals"]["defined_functions"], 7);

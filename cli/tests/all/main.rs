@@ -4,6 +4,7 @@
 
 mod common;
 mod compile;
+mod features;
 mod inspect;
 mod run;
 mod wast;

@@ -244,8 +244,11 @@ fn corrupted_and_foreign_artifacts_are_errors_not_panics() {
     // Not an artifact at all.
     let wat = tmp("calc-src.wat");
     std::fs::write(&wat, CALC).unwrap();
+    // A .wat is compiled by `run` itself (issue 12), not refused.
+    let (ok, _, stdout, stderr) = run(&wat, &["--invoke", "add", "1", "2"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "3\n");
     for (path, want) in [
-        (wat.as_path(), "not a wasmc artifact"),
         (
             Path::new(env!("CARGO_BIN_EXE_wasmc")),
             "not a wasmc artifact",
@@ -266,4 +269,79 @@ fn corrupted_and_foreign_artifacts_are_errors_not_panics() {
     let (ok, _, _, stderr) = run(&foreign, &["--invoke", "add", "1", "2"]);
     assert!(!ok);
     assert!(stderr.contains("architecture"), "{stderr}");
+}
+
+// ----- interruption: --timeout and --fuel -----
+
+const SPIN: &str = r#"
+(module $spin
+  (func $spin (export "spin") (loop (br 0)))
+  (func (export "add") (param i32 i32) (result i32)
+    (i32.add (local.get 0) (local.get 1))))
+"#;
+
+#[test]
+fn timeout_stops_an_infinite_loop_in_wat_and_in_an_artifact() {
+    let src = tmp("spin_timeout.wat");
+    std::fs::write(&src, SPIN).unwrap();
+    let artifact = compile("spin_epochs", SPIN, &["--epoch-interruption"]);
+    for input in [&src, &artifact] {
+        let t0 = std::time::Instant::now();
+        let (ok, code, _, err) = run(input, &["--timeout", "1s", "--invoke", "spin"]);
+        let took = t0.elapsed();
+        assert!(!ok);
+        assert_eq!(code, Some(124), "{err}");
+        assert!(
+            err.contains("interrupted") && err.contains("--timeout 1s"),
+            "{err}"
+        );
+        assert!(err.contains("wasm trap: interrupt"), "{err}");
+        assert!(took >= std::time::Duration::from_secs(1), "{took:?}");
+        assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    }
+    // A guest that finishes in time is not disturbed.
+    let (ok, _, out, err) = run(&src, &["--timeout", "10s", "--invoke", "add", "2", "3"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "5\n");
+}
+
+#[test]
+fn fuel_stops_an_infinite_loop_in_wat_and_in_an_artifact() {
+    let src = tmp("spin_fuel.wat");
+    std::fs::write(&src, SPIN).unwrap();
+    let artifact = compile("spin_fuel", SPIN, &["--fuel"]);
+    for input in [&src, &artifact] {
+        let (ok, code, _, err) = run(input, &["--fuel", "10000", "--invoke", "spin"]);
+        assert!(!ok);
+        assert_eq!(code, Some(125), "{err}");
+        assert!(
+            err.contains("out of fuel") && err.contains("10000"),
+            "{err}"
+        );
+        assert!(err.contains("all fuel consumed"), "{err}");
+        let (ok, _, out, err) = run(input, &["--fuel", "3", "--invoke", "add", "2", "3"]);
+        assert!(ok, "{err}");
+        assert_eq!(out, "5\n");
+    }
+}
+
+#[test]
+fn timeout_or_fuel_on_an_artifact_without_the_checks_is_a_clear_error() {
+    let plain = compile("spin_plain", SPIN, &[]);
+    let (ok, code, _, err) = run(&plain, &["--timeout", "1s", "--invoke", "spin"]);
+    assert!(!ok);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("without epoch checks") && err.contains("--epoch-interruption"),
+        "{err}"
+    );
+    let (ok, _, _, err) = run(&plain, &["--fuel", "100", "--invoke", "spin"]);
+    assert!(!ok);
+    assert!(
+        err.contains("without fuel counting") && err.contains("--fuel"),
+        "{err}"
+    );
+    let (ok, _, _, err) = run(&plain, &["--timeout", "5", "--invoke", "spin"]);
+    assert!(!ok);
+    assert!(err.contains("no unit"), "{err}");
 }

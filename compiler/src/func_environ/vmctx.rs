@@ -1,7 +1,9 @@
 //! The VMContext side of [`FuncEnv`]: the helpers that emit every load of a
 //! VMContext field (the vmctx itself, builtins, table bases and lengths,
-//! memory definitions, the activations table's bump pointer), each offset
-//! taken from [`VMOffsets`]; and the native signature of the builtins.
+//! memory definitions, the activations table's bump pointer, the callee of
+//! an imported or indirect call), each offset taken from [`VMOffsets`]; the
+//! index-width adjustments of 64-bit memories and tables; and the native
+//! signature of the builtins.
 //!
 //! The translation hooks in the parent module (`FuncEnvironment`) say what
 //! each Wasm operator becomes and call these for every runtime structure
@@ -17,7 +19,7 @@ use cranelift_codegen::ir::immediates::Offset32;
 use cranelift_codegen::ir::{self, types, AbiParam, ArgumentPurpose, InstBuilder, MemFlags};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
-use cranelift_wasm::TableIndex;
+use cranelift_wasm::{MemoryIndex, TableIndex, TypeIndex};
 use wasmc_format::builtins::{Builtin, BuiltinType};
 use wasmc_format::{RefType, TrapCode, ValType};
 
@@ -66,7 +68,7 @@ impl<'a> FuncEnv<'a> {
     }
 
     /// The builtin trampoline for `b`, declared in `func`.
-    pub(super) fn builtin(&mut self, func: &mut ir::Function, b: Builtin) -> ir::FuncRef {
+    pub(crate) fn builtin(&mut self, func: &mut ir::Function, b: Builtin) -> ir::FuncRef {
         if let Some(f) = self.builtins.get(&b) {
             return *f;
         }
@@ -143,12 +145,21 @@ impl<'a> FuncEnv<'a> {
     ) -> ir::Value {
         let (base_gv, bound_gv) = self.table_gvs(builder.func, table);
         let ptr = self.ptr();
-        let bound = builder.ins().global_value(types::I32, bound_gv);
+        let mut bound = builder.ins().global_value(types::I32, bound_gv);
+        // A 64-bit table (memory64) has an i64 index: compare in 64 bits.
+        let ity = builder.func.dfg.value_type(index);
+        if ity != types::I32 {
+            bound = builder.ins().uextend(ity, bound);
+        }
         let oob = builder
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, index, bound);
         builder.ins().trapnz(oob, trap_to_ir(code));
-        let idx = builder.ins().uextend(ptr, index);
+        let idx = match ity.bits().cmp(&ptr.bits()) {
+            std::cmp::Ordering::Less => builder.ins().uextend(ptr, index),
+            std::cmp::Ordering::Equal => index,
+            std::cmp::Ordering::Greater => builder.ins().ireduce(ptr, index),
+        };
         let shift = self.offsets.size_of_table_element().trailing_zeros();
         let off = builder.ins().ishl_imm(idx, i64::from(shift));
         let base = builder.ins().global_value(ptr, base_gv);
@@ -242,15 +253,170 @@ impl<'a> FuncEnv<'a> {
     }
 
     pub(super) fn declare_refs(
-        &self,
+        &mut self,
         builder: &mut FunctionBuilder,
         values: &[ir::Value],
         tys: &[ValType],
     ) {
         for (v, t) in values.iter().zip(tys) {
             if *t == ValType::ExternRef {
-                builder.declare_value_needs_stack_map(*v);
+                self.mark_ref(builder, *v);
             }
+        }
+    }
+
+    /// Code pointer and vmctx of imported function `f`, from its
+    /// `VMFunctionImport` (read-only after instantiation).
+    pub(super) fn imported_callee(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        f: u32,
+    ) -> (ir::Value, ir::Value) {
+        let vmctx = Self::vmctx_val(builder.func);
+        let o = self.offsets;
+        let base = o.vmctx_imported_function(f);
+        let ptr = self.ptr();
+        let flags = MemFlags::trusted().with_readonly();
+        let code = builder.ins().load(
+            ptr,
+            flags,
+            vmctx,
+            (base + o.vmfunction_import_wasm_call()) as i32,
+        );
+        let callee_vmctx = builder.ins().load(
+            ptr,
+            flags,
+            vmctx,
+            (base + o.vmfunction_import_vmctx()) as i32,
+        );
+        (code, callee_vmctx)
+    }
+
+    /// Code pointer and vmctx of element `index` of funcref table `table`
+    /// for `call_indirect` of type `sig_index`:
+    ///
+    /// ```text
+    ///     func_ref = load table[index]        ; trap UndefinedElement if OOB
+    ///     trapz func_ref, IndirectCallToNull
+    ///     trapnz func_ref.type_id != vmctx.type_ids[sig_index], BadSignature
+    ///     code, callee_vmctx = func_ref.wasm_call, func_ref.vmctx
+    /// ```
+    pub(super) fn indirect_callee(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        table: TableIndex,
+        sig_index: TypeIndex,
+        index: ir::Value,
+    ) -> (ir::Value, ir::Value) {
+        let o = self.offsets;
+        let ptr = self.ptr();
+        let vmctx = Self::vmctx_val(builder.func);
+        let addr = self.table_elem_addr(builder, table.as_u32(), index, TrapCode::UndefinedElement);
+        let func_ref = builder.ins().load(ptr, MemFlags::trusted(), addr, 0);
+        builder
+            .ins()
+            .trapz(func_ref, trap_to_ir(TrapCode::IndirectCallToNull));
+        let actual = builder.ins().load(
+            types::I32,
+            MemFlags::trusted(),
+            func_ref,
+            o.vm_func_ref_type_id() as i32,
+        );
+        let expected = builder.ins().load(
+            types::I32,
+            MemFlags::trusted().with_readonly(),
+            vmctx,
+            o.vmctx_type_id(sig_index.as_u32()) as i32,
+        );
+        let mismatch = builder.ins().icmp(IntCC::NotEqual, actual, expected);
+        builder
+            .ins()
+            .trapnz(mismatch, trap_to_ir(TrapCode::BadSignature));
+        let code = builder.ins().load(
+            ptr,
+            MemFlags::trusted(),
+            func_ref,
+            o.vm_func_ref_wasm_call() as i32,
+        );
+        let callee_vmctx = builder.ins().load(
+            ptr,
+            MemFlags::trusted(),
+            func_ref,
+            o.vm_func_ref_vmctx() as i32,
+        );
+        (code, callee_vmctx)
+    }
+
+    /// Is `table` a 64-bit table (memory64's table64)?
+    pub(super) fn is_table64(&self, table: TableIndex) -> bool {
+        self.module.tables[table.as_u32() as usize].table64
+    }
+
+    /// An index or length of a table for a table builtin (which takes i32s).
+    /// A 64-bit table's operand must fit 32 bits, or the access is out of
+    /// bounds whatever else it is (tables never reach 2^32 elements), so it
+    /// traps here; a 32-bit operand passes unchanged.
+    ///
+    /// ```text
+    ///     trapnz (v >> 32), TableOutOfBounds
+    ///     v32 = ireduce.i32 v
+    /// ```
+    pub(super) fn table_operand(pos: &mut FuncCursor, v: ir::Value) -> ir::Value {
+        if pos.func.dfg.value_type(v) == types::I32 {
+            return v;
+        }
+        let high = pos.ins().ushr_imm(v, 32);
+        pos.ins()
+            .trapnz(high, trap_to_ir(TrapCode::TableOutOfBounds));
+        pos.ins().ireduce(types::I32, v)
+    }
+
+    /// `table.grow` of a 64-bit table with builtin `b` (which takes an i32
+    /// delta): tables never reach 2^32 elements, so a delta that does not
+    /// fit 32 bits fails (-1) without growing; the builtin is then asked to
+    /// grow by 0, which changes nothing.
+    ///
+    /// ```text
+    ///     big = delta > u32::MAX
+    ///     r = table_grow(t, big ? 0 : (i32)delta, init)
+    ///     result = big || r == -1 ? -1 : (u64)r
+    /// ```
+    pub(super) fn table64_grow(
+        &mut self,
+        pos: &mut FuncCursor,
+        b: Builtin,
+        t: ir::Value,
+        delta: ir::Value,
+        init_value: ir::Value,
+    ) -> ir::Value {
+        let big = pos
+            .ins()
+            .icmp_imm(IntCC::UnsignedGreaterThan, delta, i64::from(u32::MAX));
+        let narrow = pos.ins().ireduce(types::I32, delta);
+        let zero = pos.ins().iconst(types::I32, 0);
+        let d32 = pos.ins().select(big, zero, narrow);
+        let r = self
+            .call_builtin(pos, b, &[t, d32, init_value])
+            .expect("table_grow returns");
+        let failed = pos.ins().icmp_imm(IntCC::Equal, r, -1);
+        let failed = pos.ins().bor(failed, big);
+        let wide = pos.ins().uextend(types::I64, r);
+        let minus_one = pos.ins().iconst(types::I64, -1);
+        pos.ins().select(failed, minus_one, wide)
+    }
+
+    /// Is `memory` a 64-bit memory (memory64)?
+    pub(super) fn is_memory64(&self, memory: MemoryIndex) -> bool {
+        self.module.memories[memory.as_u32() as usize].memory64
+    }
+
+    /// `v` as the i64 a memory builtin takes: an address or length of a
+    /// 32-bit memory is zero-extended, a 64-bit one passed as it is.
+    pub(super) fn to_i64(pos: &mut FuncCursor, v: ir::Value) -> ir::Value {
+        if pos.func.dfg.value_type(v) == types::I64 {
+            v
+        } else {
+            pos.ins().uextend(types::I64, v)
         }
     }
 

@@ -16,36 +16,91 @@ mod wrap;
 pub use typed::{TypedFunc, WasmParams, WasmResults, WasmTy};
 pub use wrap::{IntoFunc, WasmRet};
 
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::instance::Instance;
-use crate::store::{AsContext, AsContextMut, StoreOpaque};
+use crate::store::{AsContext, AsContextMut, StoreContext, StoreContextMut, StoreOpaque};
 use crate::trap::error_from_unwind;
 use crate::values::{Extern, Val};
 use crate::vm::func::{HostCall, HostFuncParts, HostSlots, WasmEntry};
 use crate::vm::gc::GcStats;
 use crate::vm::store::Stored;
 use crate::vm::traphandlers::HostError;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use wasmc_format::{FuncType, ValType};
 
-/// A host function's body.
-pub type HostFn = dyn Fn(Caller<'_>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync;
-/// A host function's body, shared; what the runtime keeps (as `dyn Any`)
-/// for host-side calls of every host function.
-pub(crate) type HostFuncRef = Arc<HostFn>;
+/// A host function's body, as [`Func::new`] and [`crate::Linker::func_new`]
+/// take it: the caller (the store with data `T`, the calling instance), the
+/// arguments, and the results to fill in.
+pub type HostFn<T> = dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> anyhow::Result<()> + Send + Sync;
 
-/// What a host function gets besides its arguments: the store and the
-/// calling instance.
-pub struct Caller<'a> {
+/// A host function's body with the store's data type erased (it builds the
+/// `Caller<'_, T>` itself): what the runtime keeps (as `dyn Any`) for
+/// host-side calls of every host function, and what Wasm calls for
+/// [`Func::new`] functions.
+pub(crate) type ErasedHostFn = dyn Fn(&mut StoreOpaque, Option<Instance>, &[Val], &mut [Val]) -> anyhow::Result<()>
+    + Send
+    + Sync;
+/// [`ErasedHostFn`], shared.
+pub(crate) type HostFuncRef = Arc<ErasedHostFn>;
+
+/// What a host function gets besides its arguments: the store (with its
+/// data `T`) and the calling instance.
+///
+/// ```
+/// use wasmc_loader::{Caller, Engine, Func, Store};
+/// let mut store = Store::new(&Engine::default(), 0u32);
+/// let count = Func::wrap(&mut store, |mut caller: Caller<'_, u32>| {
+///     *caller.data_mut() += 1;
+/// });
+/// count.call(&mut store, &[], &mut [])?;
+/// assert_eq!(*store.data(), 1);
+/// # Ok::<(), wasmc_loader::Error>(())
+/// ```
+pub struct Caller<'a, T> {
     pub(crate) store: &'a mut StoreOpaque,
     pub(crate) instance: Option<Instance>,
+    /// Thread-safety as a `&mut T`: `Send` only when `T` is (the caller
+    /// reaches the data; `StoreOpaque` is `Send` whatever the data is).
+    pub(crate) _marker: PhantomData<&'a mut T>,
 }
 
-impl Caller<'_> {
+impl<'a, T> Caller<'a, T> {
+    pub(crate) fn new(store: &'a mut StoreOpaque, instance: Option<Instance>) -> Self {
+        Caller {
+            store,
+            instance,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T: 'static> Caller<'_, T> {
+    /// The store's host data.
+    pub fn data(&self) -> &T {
+        crate::store::data_ref::<T>(self.store)
+    }
+
+    /// The store's host data, writable.
+    pub fn data_mut(&mut self) -> &mut T {
+        self.store
+            .data
+            .downcast_mut::<T>()
+            .expect("store data accessed with another type than the store's")
+    }
+
+    /// The engine of the store.
+    pub fn engine(&self) -> &Engine {
+        crate::store::engine_of(self.store)
+    }
+}
+
+impl<T> Caller<'_, T> {
     /// An export of the calling instance (e.g. its `memory`).
     pub fn get_export(&mut self, name: &str) -> Option<Extern> {
         let inst = self.instance?;
-        inst.get_export(&mut *self.store, name)
+        inst.get_export(StoreContextMut::<T>::new(self.store), name)
     }
 
     /// The calling instance, if the function was called from Wasm.
@@ -65,14 +120,15 @@ impl Caller<'_> {
     }
 }
 
-impl AsContext for Caller<'_> {
-    fn as_context(&self) -> &StoreOpaque {
-        self.store
+impl<T> AsContext for Caller<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext::new(self.store)
     }
 }
-impl AsContextMut for Caller<'_> {
-    fn as_context_mut(&mut self) -> &mut StoreOpaque {
-        self.store
+impl<T> AsContextMut for Caller<'_, T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut::new(self.store)
     }
 }
 
@@ -80,10 +136,24 @@ impl AsContextMut for Caller<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Func(pub(crate) Stored);
 
+/// A host function's error on its trip through the runtime (a
+/// `HostError` must be a `std::error::Error`, which `anyhow::Error` is
+/// not); `error_from_unwind` unwraps it.
+#[derive(Debug)]
+pub(crate) struct HostFailure(pub(crate) anyhow::Error);
+
+impl std::fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for HostFailure {}
+
 /// Boxes a host function's error for the trip through the runtime
 /// (`error_from_unwind` unboxes it).
-fn host_error(e: Error) -> HostError {
-    Box::new(e)
+pub(crate) fn host_error(e: impl Into<anyhow::Error>) -> HostError {
+    Box::new(HostFailure(e.into()))
 }
 
 /// A [`Func::new`] host function as the runtime calls it from Wasm.
@@ -119,7 +189,7 @@ impl HostCall for ValHost {
             *r = Val::default_for(*t);
         }
         let instance = Some(Instance(store.stored(instance)));
-        (self.0)(Caller { store, instance }, args, results).map_err(host_error)?;
+        (self.0)(store, instance, args, results).map_err(host_error)?;
         check_vals("host function result", &ty.results, results).map_err(host_error)?;
         let mut w = slots.results();
         for r in results.iter() {
@@ -137,19 +207,45 @@ impl HostCall for ValHost {
     }
 }
 
-/// The parts of a [`Func::new`] host function.
-pub(crate) fn val_host_parts(ty: FuncType, f: HostFuncRef) -> HostFuncParts {
-    HostFuncParts::new(ty, Arc::new(ValHost(f.clone())), Arc::new(f))
+/// The parts of a [`Func::new`] host function with data type `T`.
+pub(crate) fn val_host_parts<T: 'static>(ty: FuncType, f: Arc<HostFn<T>>) -> HostFuncParts {
+    let erased: HostFuncRef = Arc::new(
+        move |store: &mut StoreOpaque,
+              instance: Option<Instance>,
+              args: &[Val],
+              results: &mut [Val]| { f(Caller::new(store, instance), args, results) },
+    );
+    HostFuncParts::new(ty, Arc::new(ValHost(erased.clone())), Arc::new(erased))
 }
 
 impl Func {
-    /// A host function of type `ty`.
-    pub fn new(
-        mut store: impl AsContextMut,
+    /// A host function of type `ty`, called with [`Val`]s. Its errors
+    /// reach the caller of the Wasm function that called it as
+    /// [`Error::Host`], whose `source()` is the error returned.
+    ///
+    /// ```
+    /// use wasmc_loader::{Caller, Engine, Func, FuncType, Store, Val, ValType};
+    /// let mut store = Store::new(&Engine::default(), ());
+    /// let ty = FuncType { params: vec![ValType::I32], results: vec![ValType::I32] };
+    /// let double = Func::new(&mut store, ty, |_: Caller<'_, ()>, args, results| {
+    ///     let Val::I32(x) = args[0] else { anyhow::bail!("not an i32") };
+    ///     results[0] = Val::I32(x * 2);
+    ///     Ok(())
+    /// });
+    /// let mut out = [Val::I32(0)];
+    /// double.call(&mut store, &[Val::I32(21)], &mut out)?;
+    /// assert!(matches!(out[0], Val::I32(42)));
+    /// # Ok::<(), wasmc_loader::Error>(())
+    /// ```
+    pub fn new<T: 'static>(
+        mut store: impl AsContextMut<Data = T>,
         ty: FuncType,
-        f: impl Fn(Caller<'_>, &[Val], &mut [Val]) -> Result<(), Error> + Send + Sync + 'static,
+        f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> anyhow::Result<()> + Send + Sync + 'static,
     ) -> Func {
-        Func::new_host(store.as_context_mut(), val_host_parts(ty, Arc::new(f)))
+        Func::new_host(
+            store.as_context_mut().store,
+            val_host_parts::<T>(ty, Arc::new(f)),
+        )
     }
 
     /// A host function from its parts (see [`HostFuncParts`]).
@@ -160,7 +256,7 @@ impl Func {
 
     /// The function's type.
     pub fn ty(&self, store: impl AsContext) -> FuncType {
-        let store = store.as_context();
+        let store = store.as_context().store;
         FuncType::clone(&store.funcs[store.check(self.0, "function")].ty)
     }
 
@@ -172,7 +268,7 @@ impl Func {
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let idx = store.check(self.0, "function");
         let ty = &store.funcs[idx].ty;
         check_vals("argument", &ty.params, params)?;
@@ -222,7 +318,7 @@ impl Func {
         &self,
         store: impl AsContext,
     ) -> Result<TypedFunc<P, R>, Error> {
-        let store = store.as_context();
+        let store = store.as_context().store;
         let actual = &*store.funcs[store.check(self.0, "function")].ty;
         let expected = FuncType {
             params: P::valtypes(),
@@ -252,14 +348,7 @@ fn call_host(
     for (r, t) in results.iter_mut().zip(&ty.results) {
         *r = Val::default_for(*t);
     }
-    f(
-        Caller {
-            store,
-            instance: None,
-        },
-        params,
-        results,
-    )?;
+    f(store, None, params, results).map_err(Error::from_host)?;
     check_vals("host function result", &ty.results, results)
 }
 

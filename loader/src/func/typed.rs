@@ -333,7 +333,7 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
     /// entered through the entry cached then, with the arguments written
     /// straight into the value slots.
     pub fn call(&self, mut store: impl AsContextMut, params: P) -> Result<R, Error> {
-        let store = store.as_context_mut();
+        let store = store.as_context_mut().store;
         let idx = store.check(self.func.0, "function");
         let Some(w) = self.wasm else {
             return params.with_vals(|args| {

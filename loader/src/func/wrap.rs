@@ -1,13 +1,13 @@
 //! Typed host functions: [`Func::wrap`] and [`crate::Linker::func_wrap`].
 //!
-//! A closure `|caller: Caller<'_>, a: i32, b: i64| -> R` (the `Caller` is
+//! A closure `|caller: Caller<'_, T>, a: i32, b: i64| -> R` (the `Caller` is
 //! optional) becomes a host function of type `(i32, i64) -> R`. Called from
 //! Wasm, it is a `vm::func::HostCall` ([`Wrapped`]) for which the runtime's
 //! host shim is monomorphized: the arguments are read straight from the
 //! host trampoline's value slots with [`WasmTy::read`], the closure is
 //! called, and the results written back with [`WasmResults::write_all`],
 //! with no `Val`s and no allocation. `R` is a [`WasmTy`], a tuple of them,
-//! or a `Result` of either with [`Error`].
+//! or a `Result` of either with an error convertible to `anyhow::Error`.
 //!
 //! Errors and panics are the shim's business (see `vm/func.rs`): they reach
 //! the caller of the Wasm function that called the host. Host-side calls of
@@ -27,57 +27,70 @@ use std::sync::Arc;
 use wasmc_format::FuncType;
 
 /// What a wrapped host function returns: [`WasmResults`] (a [`WasmTy`] or a
-/// tuple), or `Result<T, Error>` of one, whose error reaches the caller of
-/// the Wasm function that called the host.
+/// tuple), or `Result<T, E>` of one with `E: Into<anyhow::Error>` (so
+/// `anyhow::Result`, this crate's [`Error`], `std::io::Error`, ...), whose
+/// error reaches the caller of the Wasm function that called the host.
 pub trait WasmRet {
     /// The results.
     type Ok: WasmResults;
     /// The results, or the error to raise.
-    fn into_result(self) -> Result<Self::Ok, Error>;
+    fn into_result(self) -> anyhow::Result<Self::Ok>;
 }
 
 impl<T: WasmResults> WasmRet for T {
     type Ok = T;
     #[inline]
-    fn into_result(self) -> Result<T, Error> {
+    fn into_result(self) -> anyhow::Result<T> {
         Ok(self)
     }
 }
 
-impl<T: WasmResults> WasmRet for Result<T, Error> {
+impl<T: WasmResults, E: Into<anyhow::Error>> WasmRet for Result<T, E> {
     type Ok = T;
     #[inline]
-    fn into_result(self) -> Result<T, Error> {
-        self
+    fn into_result(self) -> anyhow::Result<T> {
+        self.map_err(Into::into)
     }
 }
 
-/// A closure that [`Func::wrap`] turns into a host function. Implemented for
-/// `Fn(Caller<'_>, A1, ..., An) -> R` and `Fn(A1, ..., An) -> R` with up to 8
-/// [`WasmTy`] parameters and `R:` [`WasmRet`].
-pub trait IntoFunc<Params, Results>: Send + Sync + 'static {
+/// A closure that [`Func::wrap`] turns into a host function of a store with
+/// data `T`. Implemented for `Fn(Caller<'_, T>, A1, ..., An) -> R` and
+/// `Fn(A1, ..., An) -> R` with up to 8 [`WasmTy`] parameters and `R:`
+/// [`WasmRet`].
+pub trait IntoFunc<T, Params, Results>: Send + Sync + 'static {
     /// The function's parts.
     #[doc(hidden)]
     fn into_parts(self) -> HostFuncParts;
 }
 
 impl Func {
-    /// A host function from a typed closure, called from Wasm without `Val`s:
-    /// `Func::wrap(&mut store, |caller: Caller<'_>, a: i32, b: i64| a as i64 + b)`.
-    /// Its type comes from the closure's parameter and result types.
-    pub fn wrap<Params, Results>(
-        mut store: impl AsContextMut,
-        f: impl IntoFunc<Params, Results>,
+    /// A host function from a typed closure, called from Wasm without `Val`s.
+    /// Its type comes from the closure's parameter and result types; a
+    /// `Caller<'_, T>` first parameter is optional.
+    ///
+    /// ```
+    /// use wasmc_loader::{Caller, Engine, Func, Store};
+    /// let mut store = Store::new(&Engine::default(), 10i64);
+    /// let add = Func::wrap(&mut store, |caller: Caller<'_, i64>, a: i32, b: i64| {
+    ///     a as i64 + b + *caller.data()
+    /// });
+    /// let f = add.typed::<(i32, i64), i64>(&store)?;
+    /// assert_eq!(f.call(&mut store, (1, 2))?, 13);
+    /// # Ok::<(), wasmc_loader::Error>(())
+    /// ```
+    pub fn wrap<T: 'static, Params, Results>(
+        mut store: impl AsContextMut<Data = T>,
+        f: impl IntoFunc<T, Params, Results>,
     ) -> Func {
-        Func::new_host(store.as_context_mut(), f.into_parts())
+        Func::new_host(store.as_context_mut().store, f.into_parts())
     }
 }
 
 /// A typed closure `F` taking `Caller` and the parameters `P` (a tuple),
 /// returning `R`, as the runtime calls it from Wasm.
-pub(crate) struct Wrapped<F, P, R> {
+pub(crate) struct Wrapped<F, T, P, R> {
     f: F,
-    _marker: PhantomData<fn(P) -> R>,
+    _marker: PhantomData<fn(T, P) -> R>,
 }
 
 // The `#[allow]`s below are for the zero-argument expansion, which leaves
@@ -85,9 +98,9 @@ pub(crate) struct Wrapped<F, P, R> {
 // arguments, and for the type parameters doubling as variable names.
 macro_rules! into_func {
     ($($a:ident $v:ident),*) => {
-        impl<F, $($a,)* R> HostCall for Wrapped<F, ($($a,)*), R>
+        impl<T: 'static, F, $($a,)* R> HostCall for Wrapped<F, T, ($($a,)*), R>
         where
-            F: Fn(Caller<'_>, $($a),*) -> R + Send + Sync + 'static,
+            F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
             $($a: WasmTy,)*
             R: WasmRet + 'static,
         {
@@ -107,7 +120,7 @@ macro_rules! into_func {
                 // their handles now.
                 crate::vm::gc::stress(store);
                 let instance = Some(Instance(store.stored(instance)));
-                let ret = (self.f)(Caller { store, instance }, $($v),*)
+                let ret = (self.f)(Caller::new(store, instance), $($v),*)
                     .into_result()
                     .map_err(host_error)?;
                 ret.write_all(store, &mut slots.results());
@@ -115,9 +128,9 @@ macro_rules! into_func {
             }
         }
 
-        impl<F, $($a,)* R> IntoFunc<(Caller<'_>, $($a,)*), R> for F
+        impl<T: 'static, F, $($a,)* R> IntoFunc<T, (Caller<'_, T>, $($a,)*), R> for F
         where
-            F: Fn(Caller<'_>, $($a),*) -> R + Send + Sync + 'static,
+            F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
             $($a: WasmTy,)*
             R: WasmRet + 'static,
         {
@@ -127,20 +140,23 @@ macro_rules! into_func {
                     params: vec![$($a::valtype()),*],
                     results: <R::Ok as WasmResults>::valtypes(),
                 };
-                let w = Arc::new(Wrapped::<F, ($($a,)*), R> {
+                let w = Arc::new(Wrapped::<F, T, ($($a,)*), R> {
                     f: self,
                     _marker: PhantomData,
                 });
                 let g = w.clone();
                 let host: HostFuncRef = Arc::new(
-                    move |caller: Caller<'_>, args: &[Val], results: &mut [Val]| {
+                    move |store: &mut StoreOpaque,
+                          instance: Option<Instance>,
+                          args: &[Val],
+                          results: &mut [Val]| {
                         let mut it = args.iter().cloned();
                         $(
                             let $v = $a::from_val(it.next().ok_or_else(|| {
                                 Error::msg("too few arguments for a wrapped function")
                             })?);
                         )*
-                        let r = (g.f)(caller, $($v),*).into_result()?;
+                        let r = (g.f)(Caller::new(store, instance), $($v),*).into_result()?;
                         for (slot, v) in results.iter_mut().zip(r.into_vals()) {
                             *slot = v;
                         }
@@ -151,7 +167,7 @@ macro_rules! into_func {
             }
         }
 
-        impl<F, $($a,)* R> IntoFunc<($($a,)*), R> for F
+        impl<T: 'static, F, $($a,)* R> IntoFunc<T, ($($a,)*), R> for F
         where
             F: Fn($($a),*) -> R + Send + Sync + 'static,
             $($a: WasmTy,)*
@@ -159,8 +175,8 @@ macro_rules! into_func {
         {
             #[allow(non_snake_case)]
             fn into_parts(self) -> HostFuncParts {
-                let with_caller = move |_: Caller<'_>, $($v: $a),*| self($($v),*);
-                IntoFunc::<(Caller<'_>, $($a,)*), R>::into_parts(with_caller)
+                let with_caller = move |_: Caller<'_, T>, $($v: $a),*| self($($v),*);
+                IntoFunc::<T, (Caller<'_, T>, $($a,)*), R>::into_parts(with_caller)
             }
         }
     };

@@ -100,6 +100,11 @@ unsafe impl Send for HostFuncParts {}
 unsafe impl Sync for HostFuncParts {}
 
 impl HostFuncParts {
+    /// The function's type.
+    pub(crate) fn ty(&self) -> &FuncType {
+        &self.ty
+    }
+
     /// A host function of type `ty` that Wasm calls through `h` and the
     /// host through `host` (which the API layer downcasts).
     pub(crate) fn new<H: HostCall>(

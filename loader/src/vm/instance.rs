@@ -113,6 +113,9 @@ pub(crate) enum InstantiateError {
     /// A bad index in the module's metadata, or a malformed function record.
     Format(FormatError),
     Resource(String),
+    /// The module's epoch/fuel instrumentation does not fit the store's
+    /// settings (the reason).
+    Interruption(String),
     ConstExpr(String),
     DataSegmentOutOfBounds {
         segment: u32,
@@ -183,6 +186,7 @@ fn check_import(
         (ImportType::Table(ty), VMImport::Table(t)) => {
             let d = &store.tables[t];
             let ok = d.ty.elem == ty.elem
+                && d.ty.table64 == ty.table64
                 && limits_match(
                     u64::from(d.size()),
                     d.ty.max.map(u64::from),
@@ -195,7 +199,7 @@ fn check_import(
         }
         (ImportType::Memory(ty), VMImport::Memory(m)) => {
             let d = &store.memories[m];
-            if !limits_match(d.pages(), d.ty.max, ty.min, ty.max) {
+            if d.ty.memory64 != ty.memory64 || !limits_match(d.pages(), d.ty.max, ty.min, ty.max) {
                 return Err(incompatible(describe_memory(ty), found()));
             }
             if !d.fits_strategy(module.memory_strategy()) {
@@ -286,6 +290,89 @@ fn eval_const(store: &StoreOpaque, inst: usize, e: &ConstExpr) -> Result<ValRaw,
 
 /// Instantiates `module` in `store` with `imports` (in the module's import
 /// order); the new instance's index. See the module docs.
+/// Asks the store's resource limiter (if any) about everything the
+/// instantiation will create, before anything is created: the instance,
+/// memory and table counts and each defined memory's and table's initial
+/// size.
+fn check_limits(
+    store: &mut StoreOpaque,
+    module: &RuntimeModule,
+    imports: &[VMImport],
+) -> Result<(), InstantiateError> {
+    if store.limiter.is_none() {
+        return Ok(());
+    }
+    let info = module.info();
+    let imported = |f: fn(&VMImport) -> bool| imports.iter().filter(|i| f(i)).count();
+    let new_mems = info
+        .memories
+        .len()
+        .saturating_sub(imported(|i| matches!(i, VMImport::Memory(_))));
+    let new_tables = info
+        .tables
+        .len()
+        .saturating_sub(imported(|i| matches!(i, VMImport::Table(_))));
+    let (n_inst, n_mem, n_tab) = (
+        store.instances.len(),
+        store.memories.len(),
+        store.tables.len(),
+    );
+    let Some(l) = store.limiter() else {
+        return Ok(());
+    };
+    let refuse = |what: String| Err(InstantiateError::Resource(what));
+    if n_inst + 1 > l.instances() {
+        return refuse(format!(
+            "the store's limiter allows {} instances, this would be instance {}",
+            l.instances(),
+            n_inst + 1
+        ));
+    }
+    if n_mem + new_mems > l.memories() {
+        return refuse(format!(
+            "the store's limiter allows {} memories, this instantiation needs {}",
+            l.memories(),
+            n_mem + new_mems
+        ));
+    }
+    if n_tab + new_tables > l.tables() {
+        return refuse(format!(
+            "the store's limiter allows {} tables, this instantiation needs {}",
+            l.tables(),
+            n_tab + new_tables
+        ));
+    }
+    let err = |e: anyhow::Error| InstantiateError::Resource(format!("{e:#}"));
+    for (i, ty) in info
+        .memories
+        .iter()
+        .enumerate()
+        .skip(info.memories.len() - new_mems)
+    {
+        if !store.memory_growing(0, ty.min, ty.max).map_err(err)? {
+            return refuse(format!(
+                "memory {i} of {} pages ({} bytes) refused by the store's limiter",
+                ty.min,
+                ty.min.saturating_mul(wasmc_format::WASM_PAGE_SIZE)
+            ));
+        }
+    }
+    for (i, ty) in info
+        .tables
+        .iter()
+        .enumerate()
+        .skip(info.tables.len() - new_tables)
+    {
+        if !store.table_growing(0, ty.min, ty.max).map_err(err)? {
+            return refuse(format!(
+                "table {i} of {} elements refused by the store's limiter",
+                ty.min
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn instantiate(
     store: &mut StoreOpaque,
     module: &Arc<RuntimeModule>,
@@ -301,6 +388,10 @@ pub(crate) fn instantiate(
     for (i, (imp, e)) in info.imports.iter().zip(imports).enumerate() {
         check_import(store, module, i, &imp.ty, *e)?;
     }
+    store
+        .check_interruption(module)
+        .map_err(InstantiateError::Interruption)?;
+    check_limits(store, module, imports)?;
     store.add_module(module);
 
     let offsets = *module.offsets();
@@ -564,11 +655,18 @@ fn initialize(
             }
             ElementMode::Declared => {}
             ElementMode::Active { table, offset } => {
-                let off = eval_const(store, inst, offset)?.get_u32();
+                let off = eval_const(store, inst, offset)?;
                 let ti = *store.instances[inst]
                     .tables
                     .get(*table as usize)
                     .ok_or_else(|| bad_index(format!("element segment {si}: table {table}")))?;
+                // An i64 offset for a 64-bit table; one that does not fit 32
+                // bits is out of bounds of any table.
+                let off = if store.tables[ti].ty.table64 {
+                    u32::try_from(off.get_u64()).unwrap_or(u32::MAX)
+                } else {
+                    off.get_u32()
+                };
                 if store.tables[ti].ty.elem != seg.elem_type {
                     return Err(bad_index(format!(
                         "element segment {si}: element type differs from table {table}'s"
@@ -610,41 +708,47 @@ fn initialize(
     store.instances[inst].data_applied = segs.image_segments();
     for di in segs.image_segments()..segs.len() {
         let seg = segs.get(di)?;
+        if seg.placement == Placement::Passive {
+            store.instances[inst].data_applied = di + 1;
+            continue;
+        }
+        let mi = *store.instances[inst]
+            .memories
+            .get(seg.memory as usize)
+            .ok_or_else(|| bad_index(format!("data segment {di}: memory {}", seg.memory)))?;
         let off = match seg.placement {
-            Placement::Passive => {
-                store.instances[inst].data_applied = di + 1;
-                continue;
-            }
-            Placement::Const(off) => off,
+            Placement::Const(off) => u64::from(off),
             Placement::Expr(e) => {
                 let expr = info
                     .data_offset_exprs
                     .get(e as usize)
                     .ok_or_else(|| bad_index(format!("data segment {di}: expression {e}")))?;
-                eval_const(store, inst, expr)?.get_u32()
+                let off = eval_const(store, inst, expr)?;
+                // An i64 offset for a 64-bit memory, an i32 otherwise.
+                if store.memories[mi].ty.memory64 {
+                    off.get_u64()
+                } else {
+                    u64::from(off.get_u32())
+                }
             }
-            Placement::Image(_) => {
+            Placement::Passive | Placement::Image(_) => {
                 return Err(bad_index(format!(
                     "data segment {di}: in an image but after the image prefix"
                 )))
             }
         };
-        let mi = *store.instances[inst]
-            .memories
-            .get(seg.memory as usize)
-            .ok_or_else(|| bad_index(format!("data segment {di}: memory {}", seg.memory)))?;
         let bytes = seg
             .bytes_range()
             .and_then(|r| module.data_section().get(r))
             .ok_or_else(|| bad_index(format!("data segment {di} outside `.wasmc.data`")))?;
         let mem = store.memories[mi].bytes_mut();
-        let end = u64::from(off) + u64::from(seg.len);
-        if end > mem.len() as u64 {
+        let end = off.checked_add(u64::from(seg.len));
+        let Some(end) = end.filter(|e| *e <= mem.len() as u64) else {
             return Err(InstantiateError::DataSegmentOutOfBounds {
                 segment: di,
                 memory: seg.memory,
             });
-        }
+        };
         mem[off as usize..end as usize].copy_from_slice(bytes);
         store.instances[inst].data_applied = di + 1;
     }

@@ -122,8 +122,8 @@ mod imp {
 
     pub fn memory_grow(s: &mut StoreOpaque, inst: usize, m: u32, delta: u64) -> R<u64> {
         let mi = mem_index(s, inst, m)?;
-        let max = s.max_memory_pages;
-        Ok(s.memories[mi].grow(delta, max).unwrap_or(u64::MAX))
+        // A limiter's refusal, or its error, is a failed grow (-1) for Wasm.
+        Ok(s.grow_memory(mi, delta).ok().flatten().unwrap_or(u64::MAX))
     }
 
     pub fn memory_fill(
@@ -218,6 +218,16 @@ mod imp {
         init: *mut u8,
     ) -> R<u32> {
         let ti = table_index(s, inst, t)?;
+        let cur = s.tables[ti].size();
+        let max = s.tables[ti].ty.max;
+        // A limiter's refusal, or its error, is a failed grow (-1) for Wasm.
+        if delta > 0
+            && !s
+                .table_growing(cur, cur.saturating_add(delta), max)
+                .unwrap_or(false)
+        {
+            return Ok(u32::MAX);
+        }
         let limit = s.max_table_elements;
         // SAFETY: compiled code passes null or a live reference of the
         // table's type (the builtin's signature names the element type).
@@ -335,6 +345,22 @@ mod imp {
         unsafe { crate::vm::gc::insert_slow(s, r) };
         Ok(())
     }
+
+    pub fn epoch_deadline_reached(s: &mut StoreOpaque, _inst: usize) -> R<()> {
+        // The code saw the epoch at or past the deadline; a host function
+        // may have moved the deadline since, so ask again.
+        if s.epoch_deadline_reached() {
+            return Err(TrapCode::Interrupted);
+        }
+        Ok(())
+    }
+
+    pub fn out_of_fuel(s: &mut StoreOpaque, _inst: usize) -> R<()> {
+        if s.out_of_fuel() {
+            return Err(TrapCode::OutOfFuel);
+        }
+        Ok(())
+    }
 }
 
 /// The `extern "C"` entry points, one per builtin.
@@ -371,6 +397,24 @@ mod raw {
     wrap!(table_set_externref => table_set_externref(t: u32, i: u32, v: *mut VMExternData));
     wrap!(global_set_externref => global_set_externref(g: u32, v: *mut VMExternData));
     wrap!(activations_table_insert_slow => activations_table_insert_slow(r: *mut VMExternData));
+    wrap!(epoch_deadline_reached => epoch_deadline_reached());
+    wrap!(out_of_fuel => out_of_fuel());
+
+    /// Fused multiply-add of `f32` bit patterns (relaxed SIMD on CPUs
+    /// without FMA). Touches no store: not a safepoint, never traps.
+    pub extern "C" fn fma_f32(_vmctx: *mut VMContext, a: u32, b: u32, c: u32) -> u32 {
+        // `mul_add` rounds once (libm's `fmaf` when the CPU has no FMA).
+        f32::from_bits(a)
+            .mul_add(f32::from_bits(b), f32::from_bits(c))
+            .to_bits()
+    }
+
+    /// Fused multiply-add of `f64` bit patterns, as `fma_f32`.
+    pub extern "C" fn fma_f64(_vmctx: *mut VMContext, a: u64, b: u64, c: u64) -> u64 {
+        f64::from_bits(a)
+            .mul_add(f64::from_bits(b), f64::from_bits(c))
+            .to_bits()
+    }
 
     /// # Safety
     /// Called by compiled code with its own live vmctx.

@@ -15,14 +15,11 @@
 use crate::vm::code::ImageSource;
 use crate::vm::sys::mmap::Mmap;
 use crate::vm::vmcontext::VMMemoryDefinition;
-use wasmc_format::{MemoryStrategy, MemoryType, WASM32_MAX_PAGES, WASM_PAGE_SIZE};
+use wasmc_format::{MemoryStrategy, MemoryType, WASM_PAGE_SIZE};
 
 /// Strategy of memories created by the host: large enough for any guard
 /// layout [`wasmc_format::ArtifactHeader::check_host`] accepts.
-pub(crate) const HOST_MEMORY_STRATEGY: MemoryStrategy = MemoryStrategy::Guard {
-    reservation: 1 << 33,
-    guard: 1 << 32,
-};
+pub(crate) const HOST_MEMORY_STRATEGY: MemoryStrategy = MemoryStrategy::LARGEST_GUARD;
 
 pub(crate) struct MemoryData {
     mmap: Mmap,
@@ -41,19 +38,30 @@ impl MemoryData {
         strategy: MemoryStrategy,
         max_pages: u64,
     ) -> Result<MemoryData, String> {
-        if ty.memory64 || ty.shared {
-            return Err("memory64 and shared memories are not supported".into());
+        if ty.shared {
+            return Err("shared memories are not supported".into());
         }
-        if ty.min > max_pages.min(WASM32_MAX_PAGES) {
+        let limit = max_pages.min(ty.max_pages_limit());
+        if ty.min > limit {
             return Err(format!(
-                "memory minimum of {} pages exceeds the limit of {} pages",
+                "memory minimum of {} pages exceeds the limit of {limit} pages",
                 ty.min,
-                max_pages.min(WASM32_MAX_PAGES)
             ));
         }
-        let len = (ty.min * WASM_PAGE_SIZE) as usize;
+        let len = ty
+            .min
+            .checked_mul(WASM_PAGE_SIZE)
+            .and_then(|b| usize::try_from(b).ok())
+            .ok_or("memory minimum exceeds the address space")?;
         let mmap = match strategy {
             MemoryStrategy::Guard { reservation, guard } => {
+                // Only a 64-bit memory can ask for more than the reservation.
+                if len as u64 > reservation {
+                    return Err(format!(
+                        "memory minimum of {} pages exceeds the reservation of {reservation:#x} bytes",
+                        ty.min
+                    ));
+                }
                 let total = reservation
                     .checked_add(guard)
                     .and_then(|t| usize::try_from(t).ok())
@@ -171,17 +179,13 @@ impl MemoryData {
     }
 
     /// Grows by `delta` pages; the old size in pages, or `None` if the
-    /// declared maximum, 65536 pages, the store limit or the reservation
-    /// would be exceeded.
+    /// declared maximum, the index type's limit (2^16 or 2^48 pages), the
+    /// store limit or the reservation would be exceeded.
     pub fn grow(&mut self, delta: u64, store_max: u64) -> Option<u64> {
         let old = self.pages();
         let new = old.checked_add(delta)?;
-        let max = self
-            .ty
-            .max
-            .unwrap_or(WASM32_MAX_PAGES)
-            .min(WASM32_MAX_PAGES)
-            .min(store_max);
+        let limit = self.ty.max_pages_limit();
+        let max = self.ty.max.unwrap_or(limit).min(limit).min(store_max);
         if new > max {
             return None;
         }

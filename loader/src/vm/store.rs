@@ -11,6 +11,20 @@
 //!
 //! The operations on tables and globals here take [`VMVal`]s and check their
 //! types, so that the API layer can call them without unsafe code.
+//!
+//! **Host data.** The public `Store<T>` keeps its `T` here, boxed as
+//! `dyn Any` ([`StoreOpaque::data`]), so that the runtime needs no type
+//! parameter and the API layer reaches the `T` from any `&mut StoreOpaque`
+//! (a host function gets one from the calling VMContext) by a checked
+//! downcast, with no pointer casts: a `Caller<'_, T>` can only be made for
+//! a store whose data is a `T` (host functions are created through a
+//! `StoreContextMut<'_, T>`, and a function is only ever called with its own
+//! store), and if that invariant were ever broken the downcast fails with a
+//! panic, never undefined behaviour.
+//!
+//! **Moving between threads.** `StoreOpaque` is `Send` (see the
+//! `unsafe impl` below); `Store<T>` adds `T: Send` through its
+//! `PhantomData<T>`.
 
 use crate::vm::code::RuntimeModule;
 use crate::vm::func::FuncData;
@@ -22,10 +36,11 @@ use crate::vm::memory::MemoryData;
 use crate::vm::table::TableData;
 use crate::vm::values::VMVal;
 use crate::vm::vmcontext::VMRuntimeLimits;
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use wasmc_format::{GlobalType, TableType, TrapCode, ValType};
+use wasmc_format::{GlobalType, Interruption, TableType, TrapCode, ValType};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -36,10 +51,64 @@ pub(crate) struct Stored {
     pub index: usize,
 }
 
+/// Hooks a store consults before memories and tables grow and before
+/// instances, memories and tables are created (Wasmtime's
+/// `ResourceLimiter`). Installed with `Store::limiter`.
+///
+/// Sizes are in bytes for memories and in elements for tables; `maximum` is
+/// the declared maximum, if any. Returning `Ok(false)` refuses the growth:
+/// `memory.grow` / `table.grow` in Wasm return -1, `Memory::grow` /
+/// `Table::grow` return an error, and a refused initial size fails the
+/// instantiation with an error naming the limit. An `Err` is treated as a
+/// refusal by the runtime (Wasm sees -1) and returned as the error of
+/// host-side calls and of instantiation.
+pub trait ResourceLimiter {
+    /// Whether a memory may grow from `current` to `desired` bytes.
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> anyhow::Result<bool>;
+    /// Whether a table may grow from `current` to `desired` elements.
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> anyhow::Result<bool>;
+    /// The most instances the store may hold (default 10,000).
+    fn instances(&self) -> usize {
+        DEFAULT_INSTANCE_LIMIT
+    }
+    /// The most memories the store may hold (default 10,000).
+    fn memories(&self) -> usize {
+        DEFAULT_MEMORY_LIMIT
+    }
+    /// The most tables the store may hold (default 10,000).
+    fn tables(&self) -> usize {
+        DEFAULT_TABLE_LIMIT
+    }
+}
+
+/// Default of [`ResourceLimiter::instances`].
+pub const DEFAULT_INSTANCE_LIMIT: usize = 10_000;
+/// Default of [`ResourceLimiter::memories`].
+pub const DEFAULT_MEMORY_LIMIT: usize = 10_000;
+/// Default of [`ResourceLimiter::tables`].
+pub const DEFAULT_TABLE_LIMIT: usize = 10_000;
+
+/// The closure given to `Store::limiter`, with the data's type erased:
+/// called with the store's data (always the `T` it was made for).
+pub(crate) type LimiterFn =
+    Box<dyn (FnMut(&mut dyn Any) -> &mut dyn ResourceLimiter) + Send + Sync>;
+
 /// The store's contents. Reached through `AsContext` / `AsContextMut`
 /// from a `Store` or a `Caller`.
 pub struct StoreOpaque {
     pub(crate) id: u64,
+    /// The host data of the `Store<T>` owning this: a `T` (see the module
+    /// docs). Dropped after everything else (last field).
     // Field order is drop order: references held by globals and tables are
     // released (their own Drop) before the instances' VMContexts go away.
     pub(crate) globals: Vec<GlobalData>,
@@ -49,6 +118,13 @@ pub struct StoreOpaque {
     pub(crate) memories: Vec<MemoryData>,
     pub(crate) activations: Box<VMExternRefActivationsTable>,
     pub(crate) limits: Box<VMRuntimeLimits>,
+    /// The engine's epoch counter; `limits.epoch_ptr` points into it.
+    pub(crate) epoch: Arc<AtomicU64>,
+    /// Fuel metering is on: `set_fuel` was called. Instances must then
+    /// count fuel, and fuel-counting instances need it on.
+    pub(crate) fuel_enabled: bool,
+    /// `set_epoch_deadline` was called: every instance must check epochs.
+    pub(crate) epoch_deadline_set: bool,
     /// Host functions by the address of their `VMFuncRef` (the funcrefs in
     /// VMContexts are found through `func_ref_ranges`).
     pub(crate) func_by_ref: HashMap<usize, usize>,
@@ -64,12 +140,53 @@ pub struct StoreOpaque {
     pub(crate) gc_stress: bool,
     /// Collector statistics.
     pub(crate) gc_stats: GcStats,
+    /// The resource limiter, if one was installed.
+    pub(crate) limiter: Option<LimiterFn>,
+    /// The API layer's `Engine` the store was made with, opaque here (as
+    /// host bodies are): the runtime needs nothing from it but what the
+    /// API layer copied into the fields above.
+    pub(crate) engine: Box<dyn Any + Send + Sync>,
+    /// The host data (see the module docs). Last: dropped after the
+    /// instances, so that host values in it outlive any use by them.
+    pub(crate) data: Box<dyn Any>,
 }
 
+// SAFETY: a store is used by one thread at a time (every use goes through
+// `&mut StoreOpaque` or `&StoreOpaque`, and `StoreOpaque` is not `Sync`, so
+// a shared borrow never crosses threads), but may move between threads
+// between uses. What it holds stays correct after a move:
+// - the raw pointers in it (VMContexts, definitions, funcrefs, host
+//   contexts, the activations table, the runtime limits) point into memory
+//   the store itself owns (boxed, so a move of the store does not move
+//   them) or into modules it keeps alive (`modules`), or, for
+//   `limits.epoch_ptr`, into the engine's epoch counter (an `AtomicU64` the
+//   store keeps alive in `epoch`, which any thread may increment); never
+//   into another thread's stack or thread-locals;
+// - `VMExternRef`s (in tables, globals, the activations table) are
+//   atomically reference counted and their values are `Send + Sync`
+//   (`ExternRef::new` requires it);
+// - host functions are `Send + Sync` (`HostCall`, `HostFuncParts`);
+// - the per-call trap-handling state (jump buffer, activation chain, the
+//   stack limit written into `VMRuntimeLimits`) lives on the calling
+//   thread and is set up on every entry into Wasm (`catch_traps`), and the
+//   activations table is empty whenever no Wasm of the store runs, so
+//   nothing thread-specific survives in the store between calls;
+// - `data` is the `T` of the `Store<T>` owning this, and `Store<T>` is only
+//   `Send` when `T` is (its `PhantomData<T>`); no safe API hands out a
+//   `StoreOpaque` by value, so it only moves with its `Store<T>`;
+// - `limiter` and `engine` are `Send` themselves.
+unsafe impl Send for StoreOpaque {}
+
 impl StoreOpaque {
-    /// An empty store with default limits: 512 KiB of Wasm stack, 65536
-    /// memory pages, 10,000,000 table elements.
-    pub(crate) fn new() -> StoreOpaque {
+    /// An empty store holding host data `data`, with default limits: 512
+    /// KiB of Wasm stack, 65536 memory pages, 10,000,000 table elements; no
+    /// epoch deadline, no fuel. `epoch` is the engine's epoch counter.
+    pub(crate) fn new(
+        engine: Box<dyn Any + Send + Sync>,
+        epoch: Arc<AtomicU64>,
+        data: Box<dyn Any>,
+    ) -> StoreOpaque {
+        let limits = Box::new(VMRuntimeLimits::new(Arc::as_ptr(&epoch)));
         StoreOpaque {
             id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
             globals: Vec::new(),
@@ -78,7 +195,10 @@ impl StoreOpaque {
             funcs: Vec::new(),
             memories: Vec::new(),
             activations: Box::new(VMExternRefActivationsTable::new()),
-            limits: Box::default(),
+            limits,
+            epoch,
+            fuel_enabled: false,
+            epoch_deadline_set: false,
             func_by_ref: HashMap::new(),
             func_ref_ranges: BTreeMap::new(),
             modules: Vec::new(),
@@ -88,7 +208,67 @@ impl StoreOpaque {
             wasm_depth: 0,
             gc_stress: false,
             gc_stats: GcStats::default(),
+            limiter: None,
+            engine,
+            data,
         }
+    }
+
+    /// The resource limiter, if one is installed.
+    pub(crate) fn limiter(&mut self) -> Option<&mut dyn ResourceLimiter> {
+        let data: &mut dyn Any = &mut *self.data;
+        match &mut self.limiter {
+            Some(f) => Some(f(data)),
+            None => None,
+        }
+    }
+
+    /// Asks the limiter whether a memory may grow from `current` to
+    /// `desired` pages (`Ok(true)` without a limiter).
+    pub(crate) fn memory_growing(
+        &mut self,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
+    ) -> anyhow::Result<bool> {
+        let Some(l) = self.limiter() else {
+            return Ok(true);
+        };
+        let bytes = |p: u64| usize::try_from(p.saturating_mul(wasmc_format::WASM_PAGE_SIZE));
+        let (Ok(c), Ok(d)) = (bytes(current), bytes(desired)) else {
+            return Ok(false);
+        };
+        l.memory_growing(c, d, maximum.and_then(|m| bytes(m).ok()))
+    }
+
+    /// Asks the limiter whether a table may grow from `current` to
+    /// `desired` elements (`Ok(true)` without a limiter).
+    pub(crate) fn table_growing(
+        &mut self,
+        current: u32,
+        desired: u32,
+        maximum: Option<u32>,
+    ) -> anyhow::Result<bool> {
+        match self.limiter() {
+            None => Ok(true),
+            Some(l) => l.table_growing(
+                current as usize,
+                desired as usize,
+                maximum.map(|m| m as usize),
+            ),
+        }
+    }
+
+    /// Grows memory `m` by `delta` pages after asking the limiter: the old
+    /// size, `Ok(None)` if a limit refuses it.
+    pub(crate) fn grow_memory(&mut self, m: usize, delta: u64) -> anyhow::Result<Option<u64>> {
+        let cur = self.memories[m].pages();
+        let max = self.memories[m].current_type().max;
+        if delta > 0 && !self.memory_growing(cur, cur.saturating_add(delta), max)? {
+            return Ok(None);
+        }
+        let store_max = self.max_memory_pages;
+        Ok(self.memories[m].grow(delta, store_max))
     }
 
     pub(crate) fn gc_stats(&self) -> GcStats {
@@ -118,6 +298,113 @@ impl StoreOpaque {
 
     pub(crate) fn limits_ptr(&self) -> *mut VMRuntimeLimits {
         &*self.limits as *const VMRuntimeLimits as *mut VMRuntimeLimits
+    }
+
+    // ----- interruption -----
+
+    /// The first instance whose code lacks `what` (epoch checks or fuel).
+    fn instance_without(&self, has: impl Fn(Interruption) -> bool) -> Option<&RuntimeModule> {
+        self.instances
+            .iter()
+            .map(|i| &*i.module)
+            .find(|m| !has(m.header().settings.interruption))
+    }
+
+    /// Sets the fuel left to `fuel` and turns fuel metering on. Refused if
+    /// an instance of this store was compiled without fuel counting (its
+    /// code would run unmetered).
+    pub(crate) fn set_fuel(&mut self, fuel: u64) -> Result<(), String> {
+        if let Some(m) = self.instance_without(|i| i.fuel) {
+            return Err(format!(
+                "cannot set fuel: this store holds an instance of {} compiled without fuel \
+                 counting (compile it with `wasmc compile --fuel`)",
+                module_name(m)
+            ));
+        }
+        self.fuel_enabled = true;
+        let consumed = -(fuel.min(i64::MAX as u64) as i64);
+        // SAFETY: the store is borrowed mutably, so no Wasm of it runs on
+        // another thread; Wasm of it suspended below a host call on this
+        // thread reloads `fuel_consumed` when the call returns.
+        unsafe { *self.limits.fuel_consumed.get() = consumed };
+        Ok(())
+    }
+
+    /// The fuel left; `Err` if fuel metering is off.
+    pub(crate) fn get_fuel(&self) -> Result<u64, String> {
+        if !self.fuel_enabled {
+            return Err("fuel is not enabled on this store: call `set_fuel` first".into());
+        }
+        // SAFETY: no Wasm of this store runs while the host holds it (a
+        // store is used by one thread at a time; Wasm below a host call is
+        // suspended and stored its count before calling).
+        let consumed = unsafe { *self.limits.fuel_consumed.get() };
+        Ok(if consumed < 0 {
+            consumed.unsigned_abs()
+        } else {
+            0
+        })
+    }
+
+    /// Sets the epoch deadline `delta` epochs after the engine's current
+    /// one. Refused if an instance of this store was compiled without epoch
+    /// checks (it could not be interrupted).
+    pub(crate) fn set_epoch_deadline(&mut self, delta: u64) -> Result<(), String> {
+        if let Some(m) = self.instance_without(|i| i.epochs) {
+            return Err(format!(
+                "cannot set an epoch deadline: this store holds an instance of {} compiled \
+                 without epoch checks (compile it with `wasmc compile --epoch-interruption`)",
+                module_name(m)
+            ));
+        }
+        self.epoch_deadline_set = true;
+        let deadline = self.epoch.load(Ordering::Relaxed).saturating_add(delta);
+        // SAFETY: as in `set_fuel`: no Wasm of this store runs concurrently;
+        // compiled code reloads the deadline at every check.
+        unsafe { *self.limits.epoch_deadline.get() = deadline };
+        Ok(())
+    }
+
+    /// Whether the engine's epoch has reached the store's deadline.
+    pub(crate) fn epoch_deadline_reached(&self) -> bool {
+        // SAFETY: read on the thread running this store's Wasm (a builtin)
+        // or holding the store; nothing writes it concurrently.
+        let deadline = unsafe { *self.limits.epoch_deadline.get() };
+        self.epoch.load(Ordering::Relaxed) >= deadline
+    }
+
+    /// Whether the fuel is used up (`fuel_consumed >= 0`).
+    pub(crate) fn out_of_fuel(&self) -> bool {
+        // SAFETY: as in `epoch_deadline_reached`; compiled code stored its
+        // count before calling the builtin that asks.
+        unsafe { *self.limits.fuel_consumed.get() >= 0 }
+    }
+
+    /// Whether `module`'s code fits this store's interruption settings; the
+    /// reason if not. Checked before instantiation.
+    pub(crate) fn check_interruption(&self, module: &RuntimeModule) -> Result<(), String> {
+        let i = module.header().settings.interruption;
+        let name = module_name(module);
+        if i.fuel && !self.fuel_enabled {
+            return Err(format!(
+                "{name} was compiled with fuel counting (`--fuel`): give the store fuel \
+                 with `set_fuel` before instantiating it"
+            ));
+        }
+        if !i.fuel && self.fuel_enabled {
+            return Err(format!(
+                "{name} was compiled without fuel counting and would run unmetered in this \
+                 store, which meters fuel (compile it with `wasmc compile --fuel`)"
+            ));
+        }
+        if !i.epochs && self.epoch_deadline_set {
+            return Err(format!(
+                "{name} was compiled without epoch checks and could not be interrupted in \
+                 this store, which has an epoch deadline (compile it with `wasmc compile \
+                 --epoch-interruption`)"
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn activations_ptr(&mut self) -> *mut VMExternRefActivationsTable {
@@ -235,6 +522,15 @@ impl StoreOpaque {
         init: &VMVal,
     ) -> Result<Option<u32>, TableOpError> {
         let raw = self.table_raw(init, self.tables[t].ty.elem.val_type())?;
+        let cur = self.tables[t].size();
+        let max = self.tables[t].ty.max;
+        if delta > 0
+            && !self
+                .table_growing(cur, cur.saturating_add(delta), max)
+                .unwrap_or(false)
+        {
+            return Ok(None);
+        }
         let limit = self.max_table_elements;
         // SAFETY: `table_raw` checked `raw` is a null or live reference of
         // the table's type.
@@ -277,6 +573,14 @@ impl StoreOpaque {
         // reference null or live (held by `v`, or a funcref of this store).
         unsafe { self.globals[g].store_raw(raw) };
         Ok(())
+    }
+}
+
+/// `module `name`` or `the module`, for messages.
+fn module_name(m: &RuntimeModule) -> String {
+    match &m.info().name {
+        Some(n) => format!("module `{n}`"),
+        None => "the module".into(),
     }
 }
 

@@ -109,6 +109,7 @@ impl TableData {
             .ok_or(TrapCode::TableOutOfBounds)?;
         let old = std::mem::replace(slot, v);
         if ext {
+            // Count first: `v` may be `old` itself, held only by this slot.
             // SAFETY: `v` is null or a live externref (caller contract) and
             // the slot takes a count on it; `old` was an element, which held
             // one count, now given up.
@@ -152,6 +153,8 @@ impl TableData {
         if end > self.size() {
             return Err(TrapCode::TableOutOfBounds);
         }
+        // `set` counts `v` before it releases the element it replaces, so `v`
+        // stays live even if its only other count was in the filled range.
         for i in dst..end {
             // SAFETY: `v` is null or a live reference of the table's type
             // (this function's contract, the same as `set`'s).
@@ -160,7 +163,9 @@ impl TableData {
         Ok(())
     }
 
-    /// The raw elements `[s, s + len)`.
+    /// The raw elements `[s, s + len)`, borrowed: no count is taken, so they
+    /// stay live only until the table changes (hand them to
+    /// [`Self::set_range`], which counts them before it releases anything).
     pub fn get_range(&self, s: u32, len: u32) -> Result<Vec<*mut u8>, TrapCode> {
         let end = s.checked_add(len).ok_or(TrapCode::TableOutOfBounds)?;
         self.elements
@@ -171,6 +176,15 @@ impl TableData {
 
     /// Stores `items` at `d..`, all or nothing.
     ///
+    /// `items` may alias the elements being overwritten (`table.copy` within
+    /// one table, or between two imports of the same table, snapshots the
+    /// source range with [`Self::get_range`], which takes no counts). So every
+    /// item is counted *before* any old element is released: otherwise a
+    /// store could free an item that a later store in the same range still
+    /// has to write (issue 10, bug 1). The old elements are released only
+    /// after the whole range is written, so the table is consistent whenever
+    /// a host value's destructor runs.
+    ///
     /// # Safety
     /// Every item must be null or a live reference of the table's type.
     pub unsafe fn set_range(&mut self, d: u32, items: &[*mut u8]) -> Result<(), TrapCode> {
@@ -178,13 +192,29 @@ impl TableData {
             .ok()
             .and_then(|n| d.checked_add(n))
             .ok_or(TrapCode::TableOutOfBounds)?;
-        if end > self.size() {
-            return Err(TrapCode::TableOutOfBounds);
+        let ext = self.is_extern();
+        let slots = self
+            .elements
+            .get_mut(d as usize..end as usize)
+            .ok_or(TrapCode::TableOutOfBounds)?;
+        if !ext {
+            slots.copy_from_slice(items);
+            return Ok(());
         }
-        for (k, v) in items.iter().enumerate() {
-            // SAFETY: every item is null or a live reference of the table's
-            // type (this function's contract, the same as `set`'s).
-            unsafe { self.set(d + k as u32, *v)? };
+        for v in items {
+            // SAFETY: each item is null or a live externref (this function's
+            // contract) until the first release below, and this count keeps
+            // it live after that.
+            unsafe { raw_clone(v.cast()) };
+        }
+        let mut old = Vec::with_capacity(items.len());
+        for (slot, v) in slots.iter_mut().zip(items) {
+            old.push(std::mem::replace(slot, *v));
+        }
+        for o in old {
+            // SAFETY: each overwritten element held one count, now ours; the
+            // new elements were counted above, so none of them is freed here.
+            unsafe { raw_release(o.cast()) };
         }
         Ok(())
     }

@@ -45,11 +45,18 @@ pub(crate) fn limits_match(
 }
 
 pub(crate) fn describe_table(t: &TableType) -> String {
-    format!("table {} {}..{}", t.elem, t.min, opt(t.max.map(u64::from)))
+    let idx = if t.table64 { "i64 " } else { "" };
+    format!(
+        "table {idx}{} {}..{}",
+        t.elem,
+        t.min,
+        opt(t.max.map(u64::from))
+    )
 }
 
 pub(crate) fn describe_memory(m: &MemoryType) -> String {
-    format!("memory {}..{}", m.min, opt(m.max))
+    let idx = if m.memory64 { "i64 " } else { "" };
+    format!("memory {idx}{}..{}", m.min, opt(m.max))
 }
 
 pub(crate) fn describe_global(g: &GlobalType) -> String {

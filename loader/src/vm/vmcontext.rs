@@ -20,7 +20,7 @@ use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use wasmc_format::vmoffsets::VMCONTEXT_MAGIC;
 use wasmc_format::VMOffsets;
@@ -42,8 +42,8 @@ pub(crate) struct VMContextHeader {
     pub store: *mut (),
 }
 
-/// Per-store state that compiled code reads (stack limit) and trampolines
-/// write (exit and entry frames).
+/// Per-store state that compiled code reads (stack limit, epoch deadline
+/// and counter), writes (fuel) and trampolines write (exit and entry frames).
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct VMRuntimeLimits {
@@ -51,15 +51,28 @@ pub(crate) struct VMRuntimeLimits {
     pub last_wasm_exit_fp: UnsafeCell<usize>,
     pub last_wasm_exit_pc: UnsafeCell<usize>,
     pub last_wasm_entry_fp: UnsafeCell<usize>,
+    /// Minus the fuel left (fuel-instrumented code adds to it; out of fuel
+    /// at `>= 0`).
+    pub fuel_consumed: UnsafeCell<i64>,
+    /// The engine epoch at which epoch-instrumented code traps.
+    pub epoch_deadline: UnsafeCell<u64>,
+    /// The engine's epoch counter, kept alive by the store
+    /// (`StoreOpaque::epoch`).
+    pub epoch_ptr: UnsafeCell<*const AtomicU64>,
 }
 
-impl Default for VMRuntimeLimits {
-    fn default() -> Self {
+impl VMRuntimeLimits {
+    /// Limits reading the epoch counter at `epoch_ptr`, with no deadline
+    /// and no fuel.
+    pub(crate) fn new(epoch_ptr: *const AtomicU64) -> Self {
         VMRuntimeLimits {
             stack_limit: UnsafeCell::new(usize::MAX),
             last_wasm_exit_fp: UnsafeCell::new(0),
             last_wasm_exit_pc: UnsafeCell::new(0),
             last_wasm_entry_fp: UnsafeCell::new(0),
+            fuel_consumed: UnsafeCell::new(0),
+            epoch_deadline: UnsafeCell::new(u64::MAX),
+            epoch_ptr: UnsafeCell::new(epoch_ptr),
         }
     }
 }
@@ -297,6 +310,18 @@ mod test_layout {
         assert_eq!(
             offset_of!(VMRuntimeLimits, last_wasm_entry_fp),
             o.limits_last_wasm_entry_fp() as usize
+        );
+        assert_eq!(
+            offset_of!(VMRuntimeLimits, fuel_consumed),
+            o.limits_fuel_consumed() as usize
+        );
+        assert_eq!(
+            offset_of!(VMRuntimeLimits, epoch_deadline),
+            o.limits_epoch_deadline() as usize
+        );
+        assert_eq!(
+            offset_of!(VMRuntimeLimits, epoch_ptr),
+            o.limits_epoch_ptr() as usize
         );
         assert_eq!(size_of::<VMRuntimeLimits>(), o.size_of_limits() as usize);
     }

@@ -41,9 +41,10 @@ pub fn host_header() -> ArtifactHeader {
         settings: CodegenSettings {
             opt_level: OptLevel::Speed,
             memory: MemoryStrategy::DEFAULT_GUARD,
+            interruption: Default::default(),
             cranelift_flags: vec![],
         },
-        wasm_features: vec![],
+        wasm_features: Default::default(),
         content_hash: [0; 32],
     }
 }

@@ -28,13 +28,13 @@ const SEGMENTS: &str = r#"
 fn data_and_element_segments_are_applied() {
     for b in BOTH {
         let m = load(SEGMENTS, b);
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let i = instantiate(&mut store, &m);
         let mem = i.get_memory(&mut store, "memory").unwrap();
         assert_eq!(&mem.data(&store)[..4], b"abc\0");
         assert_eq!(&mem.data(&store)[65530..], b"tail!!");
         assert_eq!(&mem.data(&store)[100..105], &[0; 5]);
-        let call = |store: &mut Store, k| call_i32(store, &i, "call", &[Val::I32(k)]);
+        let call = |store: &mut Store<()>, k| call_i32(store, &i, "call", &[Val::I32(k)]);
         assert_eq!(call(&mut store, 1).unwrap(), 1);
         assert_eq!(call(&mut store, 2).unwrap(), 2);
         assert_eq!(
@@ -64,7 +64,7 @@ fn data_and_element_segments_are_applied() {
 #[test]
 fn out_of_bounds_segments_fail_instantiation() {
     for b in BOTH {
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let data = load(
             r#"(module (memory 1) (data (i32.const 0) "ok") (data (i32.const 65534) "abc"))"#,
             b,
@@ -105,7 +105,7 @@ fn out_of_bounds_segments_fail_instantiation() {
                  (data (global.get 0) "xy"))"#,
             b,
         );
-        let off = |store: &mut Store, v| {
+        let off = |store: &mut Store<()>, v| {
             Global::new(
                 &mut *store,
                 GlobalType {
@@ -144,7 +144,7 @@ const GROW: &str = r#"
 fn memory_grow_respects_declared_maximum_and_store_limit() {
     for b in BOTH {
         let m = load(GROW, b);
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let i = instantiate(&mut store, &m);
         let grow = i.get_typed_func::<i32, i32>(&mut store, "grow").unwrap();
         let size = i.get_typed_func::<(), i32>(&mut store, "size").unwrap();
@@ -180,7 +180,7 @@ fn memory_grow_respects_declared_maximum_and_store_limit() {
         assert!(mem.grow(&mut store, 1).is_err());
 
         // The store's limit applies below the declared maximum.
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         store.set_max_memory_pages(2);
         let i = instantiate(&mut store, &m);
         let grow = i.get_typed_func::<i32, i32>(&mut store, "grow").unwrap();
@@ -190,7 +190,7 @@ fn memory_grow_respects_declared_maximum_and_store_limit() {
         assert!(mem.grow(&mut store, 1).is_err());
         assert_eq!(mem.size(&store), 2);
         // A memory whose minimum exceeds the store's limit cannot be created.
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         store.set_max_memory_pages(1);
         let big = load(r#"(module (memory 3))"#, b);
         let e = Instance::new(&mut store, &big, &[]).unwrap_err();
@@ -213,7 +213,7 @@ fn typed_and_dynamic_calls_agree() {
              (func (export "none")))"#,
         Bounds::Guard,
     );
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = instantiate(&mut store, &m);
     let typed = i
         .get_typed_func::<(i32, i64, f32, f64), (f64, f32, i64, i32)>(&mut store, "mix")
@@ -274,7 +274,7 @@ fn host_reads_and_writes_memories_tables_and_globals() {
                    (table.get $refs (local.get 0))))"#,
             b,
         );
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let i = instantiate(&mut store, &m);
         let mem = i.get_memory(&mut store, "memory").unwrap();
         mem.write(&mut store, 1000, &[1, 2, 3, 4, 250]).unwrap();
@@ -332,7 +332,7 @@ fn host_reads_and_writes_memories_tables_and_globals() {
 #[test]
 fn type_mismatches_name_both_types() {
     let m = load(SMALL, Bounds::Guard);
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = instantiate(&mut store, &m);
     let e = i
         .get_typed_func::<(i64, i32), f32>(&mut store, "add")
@@ -419,8 +419,8 @@ fn missing_imports_name_module_and_field() {
              (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))))"#,
         Bounds::Guard,
     );
-    let mut store = Store::new();
-    let mut linker = Linker::new();
+    let mut store = Store::new(engine(), ());
+    let mut linker = Linker::new(engine());
     linker
         .func_new("env", "present", functype(&[], &[]), |_, _, _| Ok(()))
         .unwrap();

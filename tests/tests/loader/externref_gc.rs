@@ -8,6 +8,7 @@
 //! Every scenario runs with `--opt-level none` and `speed`, with and without
 //! the store's stress mode (a collection at every builtin and host call).
 
+use super::engine;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,8 +60,8 @@ fn id_of(r: &ExternRef) -> Option<i32> {
 
 /// Host functions: `make(id) -> externref`, `check(ref, id)`, `gc()`,
 /// `is_dropped(id) -> i32`.
-fn linker(log: &Arc<Log>) -> Linker {
-    let mut l = Linker::new();
+fn linker(log: &Arc<Log>) -> Linker<()> {
+    let mut l = Linker::new(engine());
     let ft = |params: Vec<ValType>, results: Vec<ValType>| FuncType { params, results };
     let lg = log.clone();
     l.func_new(
@@ -100,7 +101,7 @@ fn linker(log: &Arc<Log>) -> Linker {
         "host",
         "gc",
         ft(vec![], vec![]),
-        move |mut c: Caller<'_>, _, _| {
+        move |mut c: Caller<'_, ()>, _, _| {
             c.gc();
             lg.gcs.fetch_add(1, Ordering::SeqCst);
             if c.gc_stats().failed_walks != 0 {
@@ -294,7 +295,7 @@ const MODULE: &str = r#"
 "#;
 
 struct Env {
-    store: Store,
+    store: Store<()>,
     instance: Instance,
     log: Arc<Log>,
 }
@@ -305,8 +306,8 @@ fn env(opt: OptLevel, stress: bool) -> Env {
         opt_level: opt,
         ..Default::default()
     };
-    let module = Module::from_bytes(&compile(MODULE.as_bytes(), &opts).unwrap()).unwrap();
-    let mut store = Store::new();
+    let module = Module::from_bytes(engine(), &compile(MODULE.as_bytes(), &opts).unwrap()).unwrap();
+    let mut store = Store::new(engine(), ());
     store.set_gc_stress(stress);
     let instance = linker(&log).instantiate(&mut store, &module).unwrap();
     Env {
@@ -526,10 +527,12 @@ fn table_gets_under_stress() {
 fn several_args_into_a_full_table() {
     for stress in [false, true] {
         let log = Arc::new(Log::default());
-        let module =
-            Module::from_bytes(&compile(MODULE.as_bytes(), &CompileOptions::default()).unwrap())
-                .unwrap();
-        let mut store = Store::new();
+        let module = Module::from_bytes(
+            engine(),
+            &compile(MODULE.as_bytes(), &CompileOptions::default()).unwrap(),
+        )
+        .unwrap();
+        let mut store = Store::new(engine(), ());
         store.set_gc_stress(stress);
         let mut l = linker(&log);
         let lg = log.clone();
@@ -546,7 +549,7 @@ fn several_args_into_a_full_table() {
                 params: vec![],
                 results: vec![],
             },
-            move |mut c: Caller<'_>, _, _| {
+            move |mut c: Caller<'_, ()>, _, _| {
                 if !arm.swap(false, Ordering::SeqCst) {
                     c.gc();
                     return Ok(());
@@ -617,10 +620,12 @@ fn nested_activations_are_walked_whole() {
     "#;
     for stress in [false, true] {
         let log = Arc::new(Log::default());
-        let module =
-            Module::from_bytes(&compile(NESTED.as_bytes(), &CompileOptions::default()).unwrap())
-                .unwrap();
-        let mut store = Store::new();
+        let module = Module::from_bytes(
+            engine(),
+            &compile(NESTED.as_bytes(), &CompileOptions::default()).unwrap(),
+        )
+        .unwrap();
+        let mut store = Store::new(engine(), ());
         store.set_gc_stress(stress);
         let mut l = linker(&log);
         let frames = Arc::new(AtomicUsize::new(0));
@@ -632,7 +637,7 @@ fn nested_activations_are_walked_whole() {
                 params: vec![ValType::I32],
                 results: vec![],
             },
-            move |mut c: Caller<'_>, a, _| {
+            move |mut c: Caller<'_, ()>, a, _| {
                 let depth = a[0].i32().unwrap();
                 let next = if depth > 0 { "outer" } else { "inner" };
                 let f = c.get_export(next).and_then(|e| e.into_func()).unwrap();
@@ -704,13 +709,15 @@ fn tables_and_globals_count_precisely() {
     for stress in [false, true] {
         let log = Arc::new(Log::default());
         let opts = CompileOptions::default();
-        let owner_m = Module::from_bytes(&compile(OWNER.as_bytes(), &opts).unwrap()).unwrap();
-        let user_m = Module::from_bytes(&compile(USER.as_bytes(), &opts).unwrap()).unwrap();
-        let mut store = Store::new();
+        let owner_m =
+            Module::from_bytes(engine(), &compile(OWNER.as_bytes(), &opts).unwrap()).unwrap();
+        let user_m =
+            Module::from_bytes(engine(), &compile(USER.as_bytes(), &opts).unwrap()).unwrap();
+        let mut store = Store::new(engine(), ());
         store.set_gc_stress(stress);
-        let mut l = Linker::new();
+        let mut l = Linker::new(engine());
         let owner = l.instantiate(&mut store, &owner_m).unwrap();
-        l.instance(&mut store, "owner", &owner).unwrap();
+        l.instance(&mut store, "owner", owner).unwrap();
         let seed = wasmc_loader::Global::new(
             &mut store,
             wasmc_loader::GlobalType {
@@ -722,7 +729,7 @@ fn tables_and_globals_count_precisely() {
         .unwrap();
         l.define(&store, "seed", "r", seed).unwrap();
         let user = l.instantiate(&mut store, &user_m).unwrap();
-        let call = |store: &mut Store, name: &str, args: &[Val]| -> Vec<Val> {
+        let call = |store: &mut Store<()>, name: &str, args: &[Val]| -> Vec<Val> {
             let f = user.get_func(&mut *store, name).unwrap();
             let mut r = vec![Val::I32(0); f.ty(&*store).results.len()];
             f.call(&mut *store, args, &mut r)

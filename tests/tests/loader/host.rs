@@ -30,13 +30,13 @@ const HOSTCALLS: &str = r#"
 "#;
 
 /// Levels of `down` entered, for the re-entry test.
-fn hostcalls_linker(depths: Arc<Mutex<Vec<i32>>>) -> Linker {
+fn hostcalls_linker(depths: Arc<Mutex<Vec<i32>>>) -> Linker<()> {
     use ValType::*;
-    let mut l = Linker::new();
+    let mut l = Linker::new(engine());
     l.func_new("host", "fail", functype(&[I32], &[I32]), |_, p, r| {
         let v = p[0].i32().unwrap();
         if v < 0 {
-            return Err(Error::msg(format!("host refused {v}")));
+            return Err(Error::msg(format!("host refused {v}")).into());
         }
         r[0] = Val::I32(v * 2);
         Ok(())
@@ -65,7 +65,7 @@ fn hostcalls_linker(depths: Arc<Mutex<Vec<i32>>>) -> Linker {
                     assert_eq!(t.code, TrapCode::UnreachableCodeReached);
                     r[0] = Val::I32(-100);
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
             Ok(())
         },
@@ -85,7 +85,7 @@ fn hostcalls_linker(depths: Arc<Mutex<Vec<i32>>>) -> Linker {
 #[test]
 fn host_errors_reach_the_caller() {
     let m = load(HOSTCALLS, Bounds::Guard);
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = hostcalls_linker(Arc::default())
         .instantiate(&mut store, &m)
         .unwrap();
@@ -107,7 +107,7 @@ fn host_errors_reach_the_caller() {
 #[test]
 fn host_panics_reach_the_host_caller_and_the_store_survives() {
     let m = load(HOSTCALLS, Bounds::Guard);
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = hostcalls_linker(Arc::default())
         .instantiate(&mut store, &m)
         .unwrap();
@@ -133,7 +133,7 @@ fn host_panics_reach_the_host_caller_and_the_store_survives() {
 fn host_wasm_reentry_over_several_levels() {
     let m = load(HOSTCALLS, Bounds::Guard);
     let depths: Arc<Mutex<Vec<i32>>> = Arc::default();
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = hostcalls_linker(depths.clone())
         .instantiate(&mut store, &m)
         .unwrap();
@@ -174,7 +174,7 @@ fn host_wasm_reentry_over_several_levels() {
 fn faults_outside_wasm_code_are_not_swallowed() {
     if child_job().as_deref() == Some("crash") {
         let m = load(HOSTCALLS, Bounds::Guard);
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let i = hostcalls_linker(Arc::default())
             .instantiate(&mut store, &m)
             .unwrap();

@@ -91,7 +91,7 @@ fn random_bytes(r: &mut Rng) -> Vec<u8> {
         .collect()
 }
 
-fn instantiate_with_g(store: &mut Store, m: &Module, g: u32) -> Result<Instance, Error> {
+fn instantiate_with_g(store: &mut Store<()>, m: &Module, g: u32) -> Result<Instance, Error> {
     let glob = Global::new(
         &mut *store,
         GlobalType {
@@ -131,13 +131,13 @@ fn images_equal_copying_segments_in_order() {
         for b in BOTH {
             let artifact = compile(&wat, b);
             let path = dir.write(&format!("m{case}-{b:?}.o"), &artifact);
-            let from_file = Module::from_file(&path).unwrap();
-            let from_bytes = Module::from_bytes(&artifact).unwrap();
+            let from_file = Module::from_file(engine(), &path).unwrap();
+            let from_bytes = Module::from_bytes(engine(), &artifact).unwrap();
             if !from_file.info().memory_images.is_empty() {
                 imaged += 1;
             }
             for m in [&from_file, &from_bytes] {
-                let mut store = Store::new();
+                let mut store = Store::new(engine(), ());
                 match (instantiate_with_g(&mut store, m, g), oob) {
                     (Ok(inst), None) => {
                         let mem = inst.get_memory(&mut store, "mem").unwrap();
@@ -172,7 +172,7 @@ fn images_stop_at_global_offsets_and_out_of_bounds() {
     let m = load(&module_text(1, &segs), Bounds::Guard);
     assert_eq!(m.info().image_segments, 2);
     assert_eq!(m.info().memory_images.len(), 1);
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let inst = instantiate_with_g(&mut store, &m, 50).unwrap();
     let mem = inst.get_memory(&mut store, "mem").unwrap();
     let d = mem.data(&store);
@@ -195,7 +195,7 @@ fn images_stop_at_global_offsets_and_out_of_bounds() {
 #[test]
 fn out_of_bounds_segment_into_imported_memory_keeps_earlier_writes() {
     for b in BOTH {
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let ty = MemoryType {
             min: 1,
             max: None,
@@ -253,7 +253,7 @@ fn no_leak_between_instances_of_one_image() {
         assert!(!m.info().memory_images.is_empty());
         let want = initial();
         for round in 0..6u8 {
-            let mut store = Store::new();
+            let mut store = Store::new(engine(), ());
             let inst = instantiate(&mut store, &m);
             let mem = inst.get_memory(&mut store, "mem").unwrap();
             assert!(
@@ -273,7 +273,7 @@ fn no_leak_between_instances_of_one_image() {
             mem.data_mut(&mut store)[20 * 65536 + 7] = 9;
 
             // A second instance of the same image in another store.
-            let mut other = Store::new();
+            let mut other = Store::new(engine(), ());
             let inst2 = instantiate(&mut other, &m);
             let mem2 = inst2.get_memory(&mut other, "mem").unwrap();
             assert!(
@@ -285,7 +285,7 @@ fn no_leak_between_instances_of_one_image() {
 
             // A module without data reuses the released reservations: it
             // sees neither the writes nor the image.
-            let mut store = Store::new();
+            let mut store = Store::new(engine(), ());
             let inst = instantiate(&mut store, &empty);
             let mem = inst.get_memory(&mut store, "mem").unwrap();
             assert!(
@@ -303,8 +303,8 @@ fn writes_do_not_reach_the_artifact_file() {
     let dir = TempDir::new("images-file");
     let artifact = compile(DATA_MODULE, Bounds::Guard);
     let path = dir.write("m.o", &artifact);
-    let m = Module::from_file(&path).unwrap();
-    let mut store = Store::new();
+    let m = Module::from_file(engine(), &path).unwrap();
+    let mut store = Store::new(engine(), ());
     let inst = instantiate(&mut store, &m);
     let mem = inst.get_memory(&mut store, "mem").unwrap();
     mem.data_mut(&mut store)[..4096].fill(0xee);

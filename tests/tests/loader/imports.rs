@@ -32,10 +32,10 @@ fn host_functions_of_many_signatures() {
     use ValType::*;
     for b in BOTH {
         let m = load(HOST_SIGS, b);
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let nops = Arc::new(AtomicUsize::new(0));
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-        let mut linker = Linker::new();
+        let mut linker = Linker::new(engine());
         let n = nops.clone();
         linker
             .func_new("host", "nop", functype(&[], &[]), move |_, _, _| {
@@ -195,10 +195,10 @@ fn imports_from_another_instance_via_linker() {
     for b in BOTH {
         let provider = load(PROVIDER, b);
         let consumer = load(CONSUMER, b);
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let p = instantiate(&mut store, &provider);
-        let mut linker = Linker::new();
-        linker.instance(&mut store, "p", &p).unwrap();
+        let mut linker = Linker::new(engine());
+        linker.instance(&mut store, "p", p).unwrap();
         let c = linker.instantiate(&mut store, &consumer).unwrap();
 
         // Memory is shared both ways.
@@ -261,7 +261,7 @@ fn imports_from_the_host() {
     use ValType::*;
     for b in BOTH {
         let consumer = load(CONSUMER, b);
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let mem = Memory::new(
             &mut store,
             MemoryType {
@@ -278,6 +278,7 @@ fn imports_from_the_host() {
                 elem: RefType::FuncRef,
                 min: 2,
                 max: None,
+                table64: false,
             },
             Val::FuncRef(None),
         )
@@ -350,10 +351,10 @@ fn imports_from_the_host() {
 fn memory_strategy_mismatch_on_import_is_refused() {
     let provider = load(PROVIDER, Bounds::Explicit);
     let consumer = load(CONSUMER, Bounds::Guard);
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let p = instantiate(&mut store, &provider);
-    let mut linker = Linker::new();
-    linker.instance(&mut store, "p", &p).unwrap();
+    let mut linker = Linker::new(engine());
+    linker.instance(&mut store, "p", p).unwrap();
     let e = linker.instantiate(&mut store, &consumer).unwrap_err();
     assert!(
         matches!(e, Error::Link(LinkError::IncompatibleImport { .. })),
@@ -368,7 +369,7 @@ fn memory_strategy_mismatch_on_import_is_refused() {
     let provider = load(PROVIDER, Bounds::Guard);
     let consumer = load(CONSUMER, Bounds::Explicit);
     let p = instantiate(&mut store, &provider);
-    linker.instance(&mut store, "p", &p).unwrap();
+    linker.instance(&mut store, "p", p).unwrap();
     let c = linker.instantiate(&mut store, &consumer).unwrap();
     assert_eq!(call_i32(&mut store, &c, "direct", &[]).unwrap(), 7);
 }
@@ -394,10 +395,10 @@ fn linker_instance_links_two_modules() {
                (i32.add (call $next) (global.get $n))))"#,
         Bounds::Guard,
     );
-    let mut store = Store::new();
-    let mut linker = Linker::new();
+    let mut store = Store::new(engine(), ());
+    let mut linker = Linker::new(engine());
     let ia = linker.instantiate(&mut store, &a).unwrap();
-    linker.instance(&mut store, "counter", &ia).unwrap();
+    linker.instance(&mut store, "counter", ia).unwrap();
     let ib = linker.instantiate(&mut store, &b).unwrap();
     assert_eq!(call_i32(&mut store, &ib, "twice", &[]).unwrap(), 4);
     assert_eq!(call_i32(&mut store, &ib, "twice", &[]).unwrap(), 8);
@@ -411,7 +412,7 @@ fn linker_instance_links_two_modules() {
     f.call(&mut store, &[], &mut r).unwrap();
     assert_eq!(r[0].i32(), Some(6));
     // A linker definition from another store is refused.
-    let mut other = Store::new();
+    let mut other = Store::new(engine(), ());
     let e = linker.instantiate(&mut other, &b).unwrap_err();
     assert!(e.to_string().contains("different store"), "{e}");
 }
@@ -432,7 +433,7 @@ fn start_function_runs_at_instantiation() {
     );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
-    let mut linker = Linker::new();
+    let mut linker = Linker::new(engine());
     linker
         .func_new(
             "host",
@@ -444,7 +445,7 @@ fn start_function_runs_at_instantiation() {
             },
         )
         .unwrap();
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = linker.instantiate(&mut store, &m).unwrap();
     assert_eq!(*seen.lock().unwrap(), [42]);
     let g = i.get_global(&mut store, "g").unwrap();

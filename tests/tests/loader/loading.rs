@@ -22,7 +22,7 @@ pub(crate) const SMALL: &str = r#"
 
 pub(crate) fn check_small(m: &Module) {
     assert_eq!(m.name(), Some("small"));
-    let mut store = Store::new();
+    let mut store = Store::new(engine(), ());
     let i = instantiate(&mut store, m);
     let add = i
         .get_typed_func::<(i32, i32), i32>(&mut store, "add")
@@ -47,9 +47,9 @@ fn loads_from_file_and_from_bytes() {
         let bytes = compile(SMALL, b);
         let dir = TempDir::new("both");
         let path = dir.write("small.o", &bytes);
-        let from_file = Module::from_file(&path).unwrap();
+        let from_file = Module::from_file(engine(), &path).unwrap();
         check_small(&from_file);
-        let from_bytes = Module::from_bytes(&bytes).unwrap();
+        let from_bytes = Module::from_bytes(engine(), &bytes).unwrap();
         check_small(&from_bytes);
         assert_eq!(from_file.header(), from_bytes.header());
         from_file.verify_content_hash().unwrap();
@@ -61,7 +61,7 @@ fn loads_from_file_and_from_bytes() {
         assert_eq!(from_file.header().settings.memory, want);
     }
     // A file that does not exist names the path.
-    let e = Module::from_file("/nonexistent/dir/app.o").unwrap_err();
+    let e = Module::from_file(engine(), "/nonexistent/dir/app.o").unwrap_err();
     assert!(matches!(e, LoadError::Io { .. }), "{e:?}");
     assert!(e.to_string().contains("/nonexistent/dir/app.o"), "{e}");
 }
@@ -80,7 +80,10 @@ fn another_architecture_is_refused_naming_the_field() {
     let bytes = compile_with(SMALL, &opts);
     let dir = TempDir::new("arch");
     let path = dir.write("other.o", &bytes);
-    for r in [Module::from_bytes(&bytes), Module::from_file(&path)] {
+    for r in [
+        Module::from_bytes(engine(), &bytes),
+        Module::from_file(engine(), &path),
+    ] {
         let e = r.unwrap_err();
         let LoadError::Incompatible(m) = &e else {
             panic!("expected an incompatibility, got {e:?}")
@@ -122,7 +125,7 @@ fn cpu_features_are_checked_against_the_host() {
             ..CompileOptions::default()
         };
         let bytes = compile_with(SMALL, &opts);
-        match Module::from_bytes(&bytes) {
+        match Module::from_bytes(engine(), &bytes) {
             Ok(m) => {
                 assert!(host_has, "{name}: loaded although the host lacks it");
                 assert!(m.header().cpu_features.iter().any(|f| f == name));
@@ -145,7 +148,7 @@ fn cpu_features_are_checked_against_the_host() {
     }
     // The baseline loads everywhere wasmc runs (x86-64-v2).
     let base = compile(SMALL, Bounds::Guard);
-    let m = Module::from_bytes(&base).unwrap();
+    let m = Module::from_bytes(engine(), &base).unwrap();
     assert!(m.header().cpu_features.iter().any(|f| f == "sse4.2"));
     assert!(!m.header().cpu_features.iter().any(|f| f == "avx"));
 }
@@ -181,7 +184,7 @@ fn patched_header_fields_are_refused_naming_the_field() {
     let mut patched = bytes.clone();
     patched[at..at + arch.len()].copy_from_slice(&b"sparc64-xx"[..arch.len()]);
     let fake = String::from_utf8(patched[at..at + arch.len()].to_vec()).unwrap();
-    let e = Module::from_bytes(&patched).unwrap_err();
+    let e = Module::from_bytes(engine(), &patched).unwrap_err();
     let msg = e.to_string();
     assert!(
         msg.contains("architecture") && msg.contains(&fake) && msg.contains(std::env::consts::ARCH),
@@ -191,12 +194,12 @@ fn patched_header_fields_are_refused_naming_the_field() {
     // Memory strategy: the Guard variant (tag 0) with a 4 GiB reservation
     // and 2 GiB guard; a 1 MiB reservation cannot hold a 32-bit index.
     let mut guard = 0u32.to_le_bytes().to_vec();
-    guard.extend_from_slice(&(1u64 << 32).to_le_bytes());
-    guard.extend_from_slice(&(1u64 << 31).to_le_bytes());
+    guard.extend_from_slice(&wasmc_format::memory::DEFAULT_GUARD_RESERVATION.to_le_bytes());
+    guard.extend_from_slice(&wasmc_format::memory::DEFAULT_GUARD_SIZE.to_le_bytes());
     let at = find(&bytes[..meta.end], &guard, meta.start).expect("strategy in header") + 4;
     let mut patched = bytes.clone();
     patched[at..at + 8].copy_from_slice(&(1u64 << 20).to_le_bytes());
-    let e = Module::from_bytes(&patched).unwrap_err();
+    let e = Module::from_bytes(engine(), &patched).unwrap_err();
     let LoadError::Incompatible(m) = &e else {
         panic!("expected an incompatibility, got {e:?}")
     };
@@ -221,7 +224,7 @@ fn truncated_artifacts_are_errors() {
     drop(parsed);
     for &n in &cuts {
         assert!(
-            Module::from_bytes(&bytes[..n]).is_err(),
+            Module::from_bytes(engine(), &bytes[..n]).is_err(),
             "truncated to {n} of {} bytes and still loaded",
             bytes.len()
         );
@@ -229,7 +232,7 @@ fn truncated_artifacts_are_errors() {
     let dir = TempDir::new("trunc");
     for &n in cuts.iter().step_by(17) {
         let p = dir.write("t.o", &bytes[..n]);
-        let e = Module::from_file(&p).unwrap_err();
+        let e = Module::from_file(engine(), &p).unwrap_err();
         assert!(!e.to_string().is_empty());
     }
 }
@@ -255,7 +258,7 @@ fn bit_flips_never_crash_and_are_caught_by_the_hash() {
     for i in (0..bytes.len()).filter(|i| !text.contains(i)) {
         let mut b = bytes.clone();
         b[i] ^= 1 << (i % 8);
-        match Module::from_bytes(&b) {
+        match Module::from_bytes(engine(), &b) {
             Err(e) => {
                 assert!(!e.to_string().is_empty());
                 refused += 1;
@@ -274,7 +277,7 @@ fn bit_flips_never_crash_and_are_caught_by_the_hash() {
     for i in text.clone().step_by(7) {
         let mut b = bytes.clone();
         b[i] ^= 0x10;
-        let m = Module::from_bytes(&b).expect("a flip in .text changes no metadata");
+        let m = Module::from_bytes(engine(), &b).expect("a flip in .text changes no metadata");
         assert!(
             matches!(m.verify_content_hash(), Err(LoadError::HashMismatch)),
             "flip at {i} in .text passed the content hash"
@@ -291,12 +294,12 @@ fn content_hash_covers_the_memory_strategy() {
     let bytes = compile(SMALL, Bounds::Guard);
     let meta = meta_range(&bytes);
     let mut guard = 0u32.to_le_bytes().to_vec();
-    guard.extend_from_slice(&(1u64 << 32).to_le_bytes());
-    guard.extend_from_slice(&(1u64 << 31).to_le_bytes());
+    guard.extend_from_slice(&wasmc_format::memory::DEFAULT_GUARD_RESERVATION.to_le_bytes());
+    guard.extend_from_slice(&wasmc_format::memory::DEFAULT_GUARD_SIZE.to_le_bytes());
     let at = find(&bytes[..meta.end], &guard, meta.start).expect("strategy in header") + 12;
     let mut patched = bytes.clone();
     patched[at..at + 8].copy_from_slice(&0u64.to_le_bytes());
-    let m = Module::from_bytes(&patched).expect("a guard of 0 passes the host check");
+    let m = Module::from_bytes(engine(), &patched).expect("a guard of 0 passes the host check");
     assert!(
         matches!(m.verify_content_hash(), Err(LoadError::HashMismatch)),
         "a changed memory strategy passed the content hash"
@@ -335,7 +338,12 @@ fn foreign_and_malformed_files_are_errors() {
     cases.push(("random", random, "not a wasmc artifact"));
     // A real artifact whose `.wasmc.meta` section was renamed.
     let mut renamed = compile(SMALL, Bounds::Guard);
-    let at = find(&renamed, b".wasmc.meta\0", 0).expect("section name");
+    let at = find(
+        &renamed,
+        format!("{}\0", wasmc_format::sections::ELF_WASMC_META).as_bytes(),
+        0,
+    )
+    .expect("section name");
     renamed[at + 10] = b'X';
     cases.push(("renamed section", renamed, "missing section `.wasmc.meta`"));
     if let Ok(ls) = std::fs::read("/bin/ls") {
@@ -343,13 +351,16 @@ fn foreign_and_malformed_files_are_errors() {
     }
     for (what, bytes, expect) in &cases {
         let p = dir.write("f.o", bytes);
-        for r in [Module::from_file(&p), Module::from_bytes(bytes)] {
+        for r in [
+            Module::from_file(engine(), &p),
+            Module::from_bytes(engine(), bytes),
+        ] {
             let e = r.expect_err(what).to_string();
             assert!(e.contains(expect), "{what}: `{e}` lacks `{expect}`");
         }
     }
     // A directory.
-    assert!(Module::from_file(&dir.0).is_err());
+    assert!(Module::from_file(engine(), &dir.0).is_err());
 }
 
 #[test]
@@ -361,7 +372,7 @@ fn module_is_send_sync_and_shared_by_threads() {
         for t in 0..4 {
             let m = &m;
             s.spawn(move || {
-                let mut store = Store::new();
+                let mut store = Store::new(engine(), ());
                 let i = instantiate(&mut store, m);
                 let add = i
                     .get_typed_func::<(i32, i32), i32>(&mut store, "add")
@@ -405,9 +416,9 @@ fn dropping_modules_releases_mappings() {
         let cycle = |n: usize| {
             for k in 0..n {
                 let m = if k % 2 == 0 {
-                    Module::from_file(&path).unwrap()
+                    Module::from_file(engine(), &path).unwrap()
                 } else {
-                    Module::from_bytes(&bytes).unwrap()
+                    Module::from_bytes(engine(), &bytes).unwrap()
                 };
                 check_small(&m);
             }
@@ -415,7 +426,9 @@ fn dropping_modules_releases_mappings() {
         cycle(4); // warm up: handlers, signal stack, type registry
         let base = map_count();
         // Live modules do hold mappings, so the count can tell.
-        let live: Vec<Module> = (0..50).map(|_| Module::from_file(&path).unwrap()).collect();
+        let live: Vec<Module> = (0..50)
+            .map(|_| Module::from_file(engine(), &path).unwrap())
+            .collect();
         let with_live = map_count();
         assert!(with_live >= base + 50, "{base} -> {with_live}");
         drop(live);

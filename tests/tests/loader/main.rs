@@ -11,7 +11,8 @@
 //! - `threads`: concurrent stores over one module;
 //! - `externref_gc`: the deferred-reference-counting collector;
 //! - `wrap`: typed host functions and typed calls;
-//! - `stack`: stack overflow on small thread stacks.
+//! - `stack`: stack overflow on small thread stacks;
+//! - `interrupt`: epoch deadlines and fuel.
 //!
 //! Most run for both `--bounds-checks guard` and `explicit` artifacts. Tests
 //! that count process-wide state (`/proc/self/maps`) or must crash run in a
@@ -20,10 +21,12 @@
 //! the topic modules (`use super::*`).
 
 mod calls;
+mod embed;
 mod externref_gc;
 mod host;
 mod images;
 mod imports;
+mod interrupt;
 mod loading;
 mod stack;
 mod threads;
@@ -43,6 +46,13 @@ use wasmc_loader::{
 };
 
 // ----- helpers -----
+
+/// The engine every module and store of these tests is made with (a module
+/// instantiates only in stores of its own engine).
+fn engine() -> &'static wasmc_loader::Engine {
+    static E: std::sync::OnceLock<wasmc_loader::Engine> = std::sync::OnceLock::new();
+    E.get_or_init(wasmc_loader::Engine::default)
+}
 
 /// Set in a child process to the job it should do.
 const CHILD_ENV: &str = "WASMC_LOADER_TEST_CHILD";
@@ -105,11 +115,11 @@ impl Drop for TempDir {
 fn load(wat: &str, b: Bounds) -> Module {
     let dir = TempDir::new("load");
     let path = dir.write("m.o", &compile(wat, b));
-    Module::from_file(&path).unwrap_or_else(|e| panic!("from_file: {e}"))
+    Module::from_file(engine(), &path).unwrap_or_else(|e| panic!("from_file: {e}"))
 }
 
 /// Instantiates a module that has no imports.
-fn instantiate(store: &mut Store, m: &Module) -> Instance {
+fn instantiate(store: &mut Store<()>, m: &Module) -> Instance {
     Instance::new(&mut *store, m, &[]).unwrap_or_else(|e| panic!("instantiate: {e}"))
 }
 
@@ -120,7 +130,12 @@ fn functype(params: &[ValType], results: &[ValType]) -> FuncType {
     }
 }
 
-fn call_i32(store: &mut Store, inst: &Instance, name: &str, args: &[Val]) -> Result<i32, Error> {
+fn call_i32(
+    store: &mut Store<()>,
+    inst: &Instance,
+    name: &str,
+    args: &[Val],
+) -> Result<i32, Error> {
     let f = inst
         .get_func(&mut *store, name)
         .unwrap_or_else(|| panic!("no export {name}"));

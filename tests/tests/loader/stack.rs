@@ -2,6 +2,7 @@
 //! Wasm stack budget: the prologue's limit check must fire before the thread's
 //! guard page is reached, so the host sees a trap instead of a crash.
 
+use super::engine;
 use wasmc_compiler::{compile, CompileOptions};
 use wasmc_loader::{Linker, Module, Store, TrapCode};
 
@@ -14,18 +15,22 @@ const RECURSE: &str = r#"
 
 #[test]
 fn infinite_recursion_on_small_thread_stacks_traps() {
-    let module =
-        Module::from_bytes(&compile(RECURSE.as_bytes(), &CompileOptions::default()).unwrap())
-            .unwrap();
+    let module = Module::from_bytes(
+        engine(),
+        &compile(RECURSE.as_bytes(), &CompileOptions::default()).unwrap(),
+    )
+    .unwrap();
     for stack in [160 * 1024, 256 * 1024, 1024 * 1024] {
         let module = module.clone();
         let code = std::thread::Builder::new()
             .stack_size(stack)
             .spawn(move || {
-                let mut store = Store::new();
+                let mut store = Store::new(engine(), ());
                 // A budget larger than the whole thread stack.
                 store.set_max_wasm_stack(8 << 20);
-                let i = Linker::new().instantiate(&mut store, &module).unwrap();
+                let i = Linker::new(engine())
+                    .instantiate(&mut store, &module)
+                    .unwrap();
                 let f = i.get_typed_func::<i64, i64>(&mut store, "r").unwrap();
                 let mut codes = Vec::new();
                 for _ in 0..3 {

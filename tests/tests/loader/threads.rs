@@ -12,7 +12,7 @@ fn threads_trap_and_recover_concurrently() {
             for t in 0..6 {
                 let m = m.clone();
                 s.spawn(move || {
-                    let mut store = Store::new();
+                    let mut store = Store::new(engine(), ());
                     let i = instantiate(&mut store, &m);
                     let cases = trap_cases();
                     for k in 0..150usize {

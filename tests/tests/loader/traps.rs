@@ -141,10 +141,10 @@ pub(crate) fn trap_cases() -> Vec<TrapCase> {
 fn traps_have_codes_and_backtraces_and_leave_the_store_usable() {
     for b in BOTH {
         let m = load(TRAPS, b);
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let victim = instantiate(&mut store, &m);
         let bystander = instantiate(&mut store, &m);
-        let mut other_store = Store::new();
+        let mut other_store = Store::new(engine(), ());
         let other = instantiate(&mut other_store, &m);
         for (s, i) in [(&mut store, &bystander), (&mut other_store, &other)] {
             let mem = i.get_memory(&mut *s, "memory").unwrap();
@@ -243,7 +243,7 @@ fn stack_overflow_from_infinite_and_deep_recursion() {
     for b in BOTH {
         let traps = load(TRAPS, b);
         let big = load(&wat, b);
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         let ti = instantiate(&mut store, &traps);
         let bi = instantiate(&mut store, &big);
         let deep = bi.get_typed_func::<i32, i64>(&mut store, "deep").unwrap();
@@ -268,7 +268,7 @@ fn stack_overflow_from_infinite_and_deep_recursion() {
             assert_eq!(call_i32(&mut store, &ti, "id", &[Val::I32(1)]).unwrap(), 1);
         }
         // A smaller stack limit turns a depth that fits into an overflow.
-        let mut small = Store::new();
+        let mut small = Store::new(engine(), ());
         small.set_max_wasm_stack(16 * 1024);
         let bi = instantiate(&mut small, &big);
         let deep = bi.get_typed_func::<i32, i64>(&mut small, "deep").unwrap();

@@ -4,6 +4,7 @@
 //! drop counting (nothing leaks, nothing is freed while reachable), and the
 //! `Val` path (`Func::call`) of a wrapped function.
 
+use super::engine;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use wasmc_loader::{Caller, Error, ExternRef, Func, Instance, Linker, Module, Sto
 fn module(wat: &str) -> Module {
     let bytes = wasmc_compiler::compile(wat.as_bytes(), &Default::default())
         .unwrap_or_else(|e| panic!("compile: {e}"));
-    Module::from_bytes(&bytes).unwrap()
+    Module::from_bytes(engine(), &bytes).unwrap()
 }
 
 /// Calls every import with its arguments passed through, for each type.
@@ -43,10 +44,10 @@ impl Drop for Counted {
     }
 }
 
-fn echo_linker(calls: &Arc<AtomicUsize>) -> Linker {
-    let mut l = Linker::new();
+fn echo_linker(calls: &Arc<AtomicUsize>) -> Linker<()> {
+    let mut l = Linker::new(engine());
     let c = calls.clone();
-    l.func_wrap("h", "i32", move |_: Caller<'_>, x: i32| {
+    l.func_wrap("h", "i32", move |_: Caller<'_, ()>, x: i32| {
         c.fetch_add(1, Ordering::SeqCst);
         x.wrapping_mul(3)
     })
@@ -68,7 +69,7 @@ fn echo_linker(calls: &Arc<AtomicUsize>) -> Linker {
     l.func_wrap(
         "h",
         "mix",
-        |mut caller: Caller<'_>, a: i32, b: i64, c: f32, d: f64| {
+        |mut caller: Caller<'_, ()>, a: i32, b: i64, c: f32, d: f64| {
             assert!(caller.instance().is_some());
             assert!(caller.get_export("mix").is_some());
             (f64::from(a) + b as f64 + f64::from(c) + d, a + 1)
@@ -83,7 +84,7 @@ fn echo_linker(calls: &Arc<AtomicUsize>) -> Linker {
 fn values_of_every_type_both_ways() {
     let m = module(ECHO);
     let calls = Arc::new(AtomicUsize::new(0));
-    let mut s = Store::new();
+    let mut s = Store::new(engine(), ());
     let i = echo_linker(&calls).instantiate(&mut s, &m).unwrap();
 
     let f = i.get_typed_func::<i32, i32>(&mut s, "i32").unwrap();
@@ -122,7 +123,7 @@ fn externrefs_are_counted_exactly_in(stress: bool) {
     let calls = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicUsize::new(0));
     {
-        let mut s = Store::new();
+        let mut s = Store::new(engine(), ());
         s.set_gc_stress(stress);
         let i = echo_linker(&calls).instantiate(&mut s, &m).unwrap();
         let f = i
@@ -166,7 +167,7 @@ const CALLS_HOST: &str = r#"
 #[test]
 fn host_errors_and_panics_reach_the_caller() {
     let m = module(CALLS_HOST);
-    let mut s = Store::new();
+    let mut s = Store::new(engine(), ());
     let f = Func::wrap(&mut s, |x: i32| -> Result<i32, Error> {
         match x {
             0 => Err(Error::msg("zero is not allowed")),
@@ -200,7 +201,7 @@ fn host_errors_and_panics_reach_the_caller() {
 #[test]
 fn type_mismatch_at_link_names_both_types() {
     let m = module(CALLS_HOST);
-    let mut s = Store::new();
+    let mut s = Store::new(engine(), ());
     let f = Func::wrap(&mut s, |x: i64| x);
     let e = Instance::new(&mut s, &m, &[f.into()])
         .unwrap_err()
@@ -220,10 +221,10 @@ fn reentry_through_the_caller() {
       (func (export "run") (param i32) (result i32) (call $f (local.get 0))))
     "#;
     let m = module(wat);
-    let mut s = Store::new();
+    let mut s = Store::new(engine(), ());
     let f = Func::wrap(
         &mut s,
-        |mut caller: Caller<'_>, x: i32| -> Result<i32, Error> {
+        |mut caller: Caller<'_, ()>, x: i32| -> Result<i32, Error> {
             let inc = caller
                 .get_export("inc")
                 .and_then(|e| e.into_func())
@@ -240,7 +241,7 @@ fn reentry_through_the_caller() {
 #[test]
 fn linker_definitions_work_in_many_stores() {
     let m = module(CALLS_HOST);
-    let mut l = Linker::new();
+    let mut l = Linker::new(engine());
     let total = Arc::new(AtomicUsize::new(0));
     let t = total.clone();
     l.func_wrap("h", "f", move |x: i32| {
@@ -249,7 +250,7 @@ fn linker_definitions_work_in_many_stores() {
     })
     .unwrap();
     for n in 1..=3 {
-        let mut s = Store::new();
+        let mut s = Store::new(engine(), ());
         let i = l.instantiate(&mut s, &m).unwrap();
         let run = i.get_typed_func::<i32, i32>(&mut s, "run").unwrap();
         assert_eq!(run.call(&mut s, n).unwrap(), n);

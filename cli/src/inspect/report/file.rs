@@ -30,8 +30,9 @@ pub(super) fn header(h: &ArtifactHeader) -> HeaderReport {
             }
             MemoryStrategy::Explicit => MemoryStrategyReport::Explicit,
         },
+        interruption: h.settings.interruption.to_string(),
         cranelift_flags: h.settings.cranelift_flags.clone(),
-        wasm_features: h.wasm_features.clone(),
+        wasm_features: h.wasm_features.names(),
         content_hash: hex(&h.content_hash),
     }
 }

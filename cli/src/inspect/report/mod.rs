@@ -5,12 +5,12 @@
 //! once. The report is plain data (serde, [`schema`]), so the text renderer
 //! (`inspect::text`) and `--json` show exactly the same facts.
 //!
-//! Everything comes from an untrusted file. The tables were checked entry by
-//! entry with format's validators when the artifact was parsed (the same
-//! checks the loader runs: sorted, inside `.text`, indices and slot offsets
-//! in range, known trap codes), so a wrong entry is an error naming the
-//! section and the entry before any of this runs; every offset is still
-//! looked up through checked readers, never indexed.
+//! Everything comes from an untrusted file. [`Report::build`] first checks
+//! every table entry by entry with format's validators
+//! (`ParsedArtifact::validate_tables`: the loader's own checks at parse, plus
+//! the address map), so a wrong entry is an error naming the section and the
+//! entry before any of this runs; every offset is still looked up through
+//! checked readers, never indexed.
 //!
 //! - [`schema`]: the report types (the JSON schema).
 //! - `code_map`: `.text` offset -> function or trampoline.
@@ -41,8 +41,8 @@ fn count(n: usize) -> u32 {
 impl Report {
     /// Builds the report for a parsed artifact. `path` is shown as given.
     pub fn build(a: &ParsedArtifact<'_>, path: Option<&str>) -> Result<Report, InspectError> {
-        // `parse` ran the validators already; run them here too so that the
-        // report never depends on how the artifact was parsed.
+        // `parse` validated the tables the runtime relies on; this adds the
+        // address map, whose summary below assumes code order.
         a.validate_tables()?;
         let info = a.info();
         let funcs = decode_funcs(a)?;

@@ -45,8 +45,17 @@ fn import_type_text(info: &ModuleInfo, ty: &ImportType) -> String {
             Some(ft) => format!("type {t} {ft}"),
             None => format!("type {t}"),
         },
-        ImportType::Table(t) => format!("{} {}", t.elem, limits(t.min, t.max)),
-        ImportType::Memory(m) => format!("{} pages", limits(m.min, m.max)),
+        ImportType::Table(t) => format!(
+            "{}{} {}",
+            if t.table64 { "i64 " } else { "" },
+            t.elem,
+            limits(t.min, t.max)
+        ),
+        ImportType::Memory(m) => format!(
+            "{}{} pages",
+            if m.memory64 { "i64 " } else { "" },
+            limits(m.min, m.max)
+        ),
         ImportType::Global(g) => {
             if g.mutable {
                 format!("mut {}", g.ty)
@@ -115,6 +124,7 @@ pub(super) fn tables(info: &ModuleInfo) -> Vec<TableReport> {
             elem_type: t.elem.to_string(),
             min: t.min,
             max: t.max,
+            index_type: if t.table64 { "i64" } else { "i32" },
         })
         .collect()
 }
@@ -129,6 +139,7 @@ pub(super) fn memories(info: &ModuleInfo) -> Vec<MemoryReport> {
             imported: imported(info.num_imported_memories, i),
             min_pages: m.min,
             max_pages: m.max,
+            index_type: if m.memory64 { "i64" } else { "i32" },
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// Version of the JSON schema described in `docs/inspect-json.md`. Adding a
 /// field keeps the version; removing or changing the meaning of one bumps it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Everything `wasmc inspect` reports about one artifact.
 #[derive(Clone, Debug, Serialize)]
@@ -91,9 +91,13 @@ pub struct HeaderReport {
     pub opt_level: String,
     /// Memory bounds strategy.
     pub memory_strategy: MemoryStrategyReport,
+    /// Interruption checks compiled in: `none`, `epochs`, `fuel` or
+    /// `epochs+fuel`.
+    pub interruption: String,
     /// Every Cranelift shared flag as `name=value`.
     pub cranelift_flags: Vec<String>,
-    /// Enabled Wasm proposals.
+    /// Wasm features (proposals) the module uses, `wasmc_format::WasmFeatures`
+    /// names; `unknown-bit-N` for bits this build does not know.
     pub wasm_features: Vec<String>,
     /// SHA-256 content hash recorded in the header, lowercase hex.
     pub content_hash: String,
@@ -289,6 +293,8 @@ pub struct TableReport {
     pub min: u32,
     /// Maximum size.
     pub max: Option<u32>,
+    /// `i32` or `i64` (memory64's 64-bit tables): the type of indices.
+    pub index_type: &'static str,
 }
 
 /// A memory.
@@ -302,6 +308,8 @@ pub struct MemoryReport {
     pub min_pages: u64,
     /// Maximum size in pages.
     pub max_pages: Option<u64>,
+    /// `i32` or `i64` (memory64): the type of addresses.
+    pub index_type: &'static str,
 }
 
 /// A global.

@@ -146,12 +146,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    struct Counted(Arc<AtomicUsize>);
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::vm::gc::test_counted::Counted;
 
     #[test]
     fn refcount_clone_drop() {

@@ -19,6 +19,11 @@
 //!               [saved fp | return addr]   ... until saved fp == entry_fp
 //!    ```
 //!
+//!    Tail calls (`return_call`) replace a frame in place, keeping its saved
+//!    FP and return address, so the chain stays intact; when the outermost
+//!    Wasm frame tail-calls a host function, `exit_fp` is `entry_fp` itself
+//!    and the activation has no Wasm frame.
+//!
 //! 2. For each frame, look up the stack map keyed by *exactly* its return
 //!    address (`.wasmc.stackmaps`; no entry means no live reference) and read
 //!    the listed slots at `fp - frame_span + offset`.
@@ -86,6 +91,14 @@ pub(crate) fn collect(store: &mut StoreOpaque) {
             // Dropped before any reference is released (see RootScanner).
             let mut scanner = RootScanner::new();
             for a in activations_of(store.limits_ptr()) {
+                if a.exit_fp == a.entry_fp {
+                    // Wasm was left from the entry trampoline's own frame:
+                    // the outermost Wasm function tail-called a host
+                    // function (`return_call`), which replaced its frame. A
+                    // suspended Wasm frame always lies below `entry_fp`, so
+                    // this activation holds no Wasm frame and no root.
+                    continue;
+                }
                 let visit = |pc, fp| {
                     // SAFETY: `walk` visits only live Wasm frames: `fp` is
                     // the frame pointer of the frame suspended at return
@@ -149,5 +162,19 @@ pub(crate) unsafe fn insert_slow(store: &mut StoreOpaque, r: *mut VMExternData) 
 pub(crate) fn stress(store: &mut StoreOpaque) {
     if store.gc_stress {
         collect(store);
+    }
+}
+
+/// A host value that counts its drops, for the collector's unit tests.
+#[cfg(test)]
+pub(crate) mod test_counted {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    pub(crate) struct Counted(pub(crate) Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
     }
 }

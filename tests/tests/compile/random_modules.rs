@@ -8,6 +8,13 @@ use arbitrary::Unstructured;
 use wasmc_compiler::{compile, CompileOptions, MemoryStrategy, OptLevel};
 use wasmc_loader::{Linker, Module, Store};
 
+/// The engine every module and store of these tests is made with (a module
+/// instantiates only in stores of its own engine).
+fn engine() -> &'static wasmc_loader::Engine {
+    static E: std::sync::OnceLock<wasmc_loader::Engine> = std::sync::OnceLock::new();
+    E.get_or_init(wasmc_loader::Engine::default)
+}
+
 /// xorshift64*: a tiny deterministic generator for test input bytes.
 struct Rng(u64);
 
@@ -68,11 +75,14 @@ fn random_modules_compile_load_and_instantiate() {
         let artifact = compile(&wasm, &opts)
             .unwrap_or_else(|e| panic!("module {i}: valid module rejected: {e}"));
         compiled += 1;
-        let module = Module::from_bytes(&artifact)
+        let module = Module::from_bytes(engine(), &artifact)
             .unwrap_or_else(|e| panic!("module {i}: load failed: {e}"));
-        let mut store = Store::new();
+        let mut store = Store::new(engine(), ());
         // Instantiation may trap (an out-of-bounds segment); it must not crash.
-        if Linker::new().instantiate(&mut store, &module).is_ok() {
+        if Linker::new(engine())
+            .instantiate(&mut store, &module)
+            .is_ok()
+        {
             instantiated += 1;
         }
     }
@@ -116,4 +126,79 @@ fn corrupted_modules_are_errors_not_panics() {
         rejected > 100,
         "only {rejected} corrupted modules rejected ({ok} still valid)"
     );
+}
+
+/// The 2.0 configuration plus the 3.0 features wasmc implements that
+/// wasm-smith generates: tail calls, several memories, 64-bit memories and
+/// tables, relaxed SIMD.
+fn config_wasm3() -> wasm_smith::Config {
+    wasm_smith::Config {
+        tail_call_enabled: true,
+        memory64_enabled: true,
+        relaxed_simd_enabled: true,
+        max_memories: 3,
+        // Keep memories instantiable: the loader refuses (with an error)
+        // minimums beyond its limits.
+        max_memory32_bytes: 1 << 24,
+        max_memory64_bytes: 1 << 24,
+        ..config()
+    }
+}
+
+#[test]
+fn random_wasm3_modules_compile_load_and_instantiate() {
+    let mut rng = Rng(0x5eed_3333_abcd_0003);
+    let (mut compiled, mut instantiated, mut used) = (0, 0, wasmc_format::WasmFeatures::EMPTY);
+    for i in 0..80 {
+        let seed = rng.bytes(4096);
+        let Ok(m) = wasm_smith::Module::new(config_wasm3(), &mut Unstructured::new(&seed)) else {
+            continue;
+        };
+        let wasm = m.to_bytes();
+        let opts = CompileOptions {
+            opt_level: if i % 3 == 0 {
+                OptLevel::None
+            } else {
+                OptLevel::Speed
+            },
+            memory: if i % 2 == 0 {
+                MemoryStrategy::Explicit
+            } else {
+                CompileOptions::default().memory
+            },
+            ..CompileOptions::default()
+        };
+        let artifact = compile(&wasm, &opts)
+            .unwrap_or_else(|e| panic!("module {i}: valid module rejected: {e}"));
+        compiled += 1;
+        let module = Module::from_bytes(engine(), &artifact)
+            .unwrap_or_else(|e| panic!("module {i}: load failed: {e}"));
+        used = used.union(
+            wasmc_loader::artifact::ParsedArtifact::parse(&artifact)
+                .unwrap()
+                .header()
+                .wasm_features,
+        );
+        let mut store = Store::new(engine(), ());
+        if Linker::new(engine())
+            .instantiate(&mut store, &module)
+            .is_ok()
+        {
+            instantiated += 1;
+        }
+    }
+    assert!(compiled > 50, "only {compiled} modules generated");
+    assert!(
+        instantiated > 20,
+        "only {instantiated} modules instantiated"
+    );
+    // The generator did exercise the new features.
+    for f in [
+        wasmc_format::WasmFeatures::TAIL_CALL,
+        wasmc_format::WasmFeatures::MULTI_MEMORY,
+        wasmc_format::WasmFeatures::MEMORY64,
+        wasmc_format::WasmFeatures::RELAXED_SIMD,
+    ] {
+        assert!(used.contains(f), "no module used {f}");
+    }
 }

@@ -1,0 +1,6 @@
+//! Compile -> artifact -> load, on many modules: every spec-testsuite module
+//! (also cross-compiled to aarch64) and random wasm-smith modules with
+//! byte-flipped variants. One test binary, so one link.
+
+mod random_modules;
+mod spec_modules;
