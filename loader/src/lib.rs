@@ -48,11 +48,14 @@
 //!
 //! All `unsafe` blocks are in `vm/` except these, each with its reason:
 //!
-//! - none: the API layer has no `unsafe` block. The typed paths
-//!   (`TypedFunc::call`, `Func::wrap`) read and write value slots through
-//!   the runtime's `ValReader` / `ValWriter`, which know each slot's type,
-//!   and the handles of tables and globals call the store's type-checked
-//!   operations.
+//! - `Module::from_file_unchecked` (`module.rs`): an `unsafe fn` whose one
+//!   block passes its own contract (the file does not change) on to
+//!   `vm::code::Image::map_file_unchecked`.
+//!
+//! Otherwise the API layer has no `unsafe` block. The typed paths
+//! (`TypedFunc::call`, `Func::wrap`) read and write value slots through the
+//! runtime's `ValReader` / `ValWriter`, which know each slot's type, and the
+//! handles of tables and globals call the store's type-checked operations.
 //!
 //! Each `unsafe` block states the fact that makes it sound in a `// SAFETY:`
 //! comment (enforced by `clippy::undocumented_unsafe_blocks`); each

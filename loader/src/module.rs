@@ -1,7 +1,11 @@
 //! [`Module`]: a loaded artifact with its code mapped executable.
 //!
 //! `from_file` maps the file privately and read-only, `from_bytes` copies
-//! into an anonymous mapping; both parse and validate the artifact
+//! into an anonymous mapping; both copy the memory images (initial memory
+//! contents) once into a sealed memfd, from which instantiation maps them
+//! copy-on-write, so that no change to the file can reach a memory. The
+//! `unsafe` [`Module::from_file_unchecked`] maps them from the file itself.
+//! All parse and validate the artifact
 //! ([`crate::artifact::ParsedArtifact`]), refuse relocations the loader does
 //! not apply and artifacts that do not fit this host, then hand the image to
 //! the runtime (`vm::code::RuntimeModule`), which makes `.text` read+execute
@@ -63,6 +67,36 @@ impl Module {
             return Err(LoadError::Elf("empty file".into()));
         }
         Self::from_image(engine, Image::map_file(&file).map_err(io)?)
+    }
+
+    /// Loads the artifact at `path` like [`Self::from_file`], but maps the
+    /// memory images (the module's initial memory contents) copy-on-write
+    /// straight from the file at instantiation instead of from a sealed
+    /// copy made at load: loading then costs nothing per byte of data.
+    ///
+    /// # Safety
+    /// The file must not be modified, truncated or replaced in place while
+    /// the module or anything made from it (instances, memories) is alive:
+    /// a change is seen by the running code and the memories, and a
+    /// truncation makes their reads fault with `SIGBUS`. Replacing it by
+    /// renaming a new file over it is fine.
+    pub unsafe fn from_file_unchecked(
+        engine: &Engine,
+        path: impl AsRef<Path>,
+    ) -> Result<Module, LoadError> {
+        let path = path.as_ref();
+        let io = |source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.len() == 0 {
+            return Err(LoadError::Elf("empty file".into()));
+        }
+        // SAFETY: the file does not change while anything made from it
+        // lives: this function's own contract, passed on to its caller.
+        let image = unsafe { Image::map_file_unchecked(&file) }.map_err(io)?;
+        Self::from_image(engine, image)
     }
 
     /// Loads an artifact from bytes (copied into a fresh mapping).

@@ -2,6 +2,10 @@
 //!
 //! - [`Image`]: the artifact's bytes in memory, a private read-only file
 //!   mapping or an anonymous copy.
+//! - [`ImageBacking`]: where instantiation maps memory images from: a
+//!   sealed memfd copy of them made at load (the safe paths), or the
+//!   artifact file itself (only [`Image::map_file_unchecked`], whose caller
+//!   promises the file does not change).
 //! - [`RuntimeModule`]: what the runtime keeps of a loaded module: the image
 //!   with `.text` made read+execute, the decoded metadata, the section
 //!   ranges, `VMOffsets`, canonical type ids. The public `Module` is an
@@ -17,12 +21,14 @@
 //! is read through format's checked readers or looked up with checks.
 
 use crate::vm::backtrace::WalkError;
-use crate::vm::sys::mmap::{page_size, Mmap};
+use crate::vm::sys::memfd::SealedMemfd;
+use crate::vm::sys::mmap::{page_size, MappableBytes, Mmap};
 use crate::vm::types::intern;
 use crate::vm::vmcontext::VMExternData;
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
+use std::os::fd::AsFd;
 use std::sync::{Arc, RwLock};
 use wasmc_format::addrmap::AddrMap;
 use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
@@ -32,6 +38,43 @@ use wasmc_format::trap::TrapTable;
 use wasmc_format::{
     ArtifactHeader, FormatError, FuncType, MemoryStrategy, ModuleInfo, TrapCode, VMOffsets,
 };
+
+/// Chooses the [`ImageBacking`] of a module being loaded: the unchecked
+/// path's file, or a sealed memfd copy of the images (the first `end` bytes
+/// of `.wasmc.data`, `end` being where the last image ends), or nothing
+/// when the module has no images or this host cannot seal a memfd (then
+/// instantiation copies).
+fn image_backing(
+    image: &mut Image,
+    info: &ModuleInfo,
+    ranges: &CodeRanges,
+) -> io::Result<ImageBacking> {
+    let end = info
+        .memory_images
+        .iter()
+        .map(|i| i.data_offset.saturating_add(i.len))
+        .max()
+        .unwrap_or(0);
+    if end == 0 {
+        return Ok(ImageBacking::Copy);
+    }
+    if let Image::File(_, file) = image {
+        if let Some(f) = file.take() {
+            return Ok(ImageBacking::File(f));
+        }
+    }
+    let Some(bytes) = usize::try_from(end)
+        .ok()
+        .and_then(|end| image.bytes().get(ranges.data.clone())?.get(..end))
+    else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "memory images outside `.wasmc.data`",
+        ));
+    };
+    Ok(SealedMemfd::from_bytes(c"wasmc-memory-images", bytes)
+        .map_or(ImageBacking::Copy, ImageBacking::Sealed))
+}
 
 /// One Wasm frame of a trap's backtrace, innermost first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,9 +91,10 @@ pub struct FrameInfo {
 
 /// An artifact's bytes in memory.
 pub(crate) enum Image {
-    /// The mapping and the file, kept open so that memory images can be
-    /// mapped copy-on-write from it ([`RuntimeModule::memory_image_source`]).
-    File(memmap2::Mmap, std::fs::File),
+    /// A private read-only mapping of the artifact file; with the file
+    /// itself on the unchecked path ([`Image::map_file_unchecked`]), whose
+    /// memory images are then mapped from the file too.
+    File(memmap2::Mmap, Option<std::fs::File>),
     /// A copy of the bytes given to `from_bytes`, and their length: the
     /// mapping is rounded up to whole pages, and the zeros after the input
     /// must not be parsed as part of it (a truncated artifact would load).
@@ -68,7 +112,24 @@ impl Image {
         // memmap2's remaining requirement (no concurrent modification of the
         // file) is the deployment rule stated above.
         let map = unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }?;
-        Ok(Image::File(map, file.try_clone()?))
+        Ok(Image::File(map, None))
+    }
+
+    /// Like [`Self::map_file`], and keeps the file so that memory images
+    /// are mapped copy-on-write straight from it at instantiation (no copy
+    /// at load).
+    ///
+    /// # Safety
+    /// The file must not be modified or truncated while the image, or any
+    /// module, instance or memory made from it, lives: a changed page
+    /// changes the code and the memories mapped from it, and a truncated one
+    /// turns their reads into `SIGBUS`.
+    pub(crate) unsafe fn map_file_unchecked(file: &std::fs::File) -> io::Result<Image> {
+        let kept = file.try_clone()?;
+        Ok(match Self::map_file(file)? {
+            Image::File(map, _) => Image::File(map, Some(kept)),
+            other => other,
+        })
     }
 
     /// Copies `bytes` into a fresh read-only anonymous mapping.
@@ -135,17 +196,30 @@ pub(crate) struct CodeRanges {
     pub data: Range<usize>,
 }
 
+/// Where a module's memory images are mapped from at instantiation
+/// ([`RuntimeModule::memory_image_source`]).
+#[derive(Debug)]
+pub(crate) enum ImageBacking {
+    /// Nowhere: images are copied (the module has none, this host has no
+    /// memfds, or its pages are larger than the images' granule).
+    Copy,
+    /// A sealed memfd holding `.wasmc.data[..len]`, the images (they come
+    /// first in `.wasmc.data`), copied at load: the safe paths. Offsets in
+    /// it are `.wasmc.data` offsets.
+    Sealed(SealedMemfd),
+    /// The artifact file itself ([`Image::map_file_unchecked`]): offsets in
+    /// it are image offsets.
+    File(std::fs::File),
+}
+
 /// Where instantiation takes a memory image's bytes from.
-pub(crate) enum ImageSource<'a> {
-    /// Map `len` bytes at `offset` of the artifact file copy-on-write.
-    File {
-        file: &'a std::fs::File,
-        offset: u64,
-        len: usize,
-    },
-    /// Copy these bytes (the artifact is not backed by a file, or the image
-    /// is not aligned to this host's pages).
-    Copy(&'a [u8]),
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ImageSource<'a> {
+    /// The image's bytes (in `.wasmc.data`), to copy.
+    pub bytes: &'a [u8],
+    /// The same bytes in a file, to map copy-on-write instead where the
+    /// memory's layout allows it; `None` to copy.
+    pub map: Option<MappableBytes<'a>>,
 }
 
 /// A loaded module as the runtime sees it (see the module docs). `Sync`:
@@ -161,6 +235,8 @@ pub(crate) struct RuntimeModule {
     type_ids: Vec<u32>,
     /// The types, shared with the store's functions of each type.
     func_types: Vec<Arc<FuncType>>,
+    /// Where memory images are mapped from.
+    image_backing: ImageBacking,
     registered: bool,
 }
 
@@ -221,6 +297,7 @@ impl RuntimeModule {
             ranges.data.len() as u64,
         )
         .map_err(|e| bad(e.to_string()))?;
+        let image_backing = image_backing(&mut image, &info, &ranges)?;
         let offsets = VMOffsets::for_module(std::mem::size_of::<usize>() as u8, &info);
         let type_ids = info.types.iter().map(intern).collect();
         let func_types = info.types.iter().cloned().map(Arc::new).collect();
@@ -238,6 +315,7 @@ impl RuntimeModule {
             offsets,
             type_ids,
             func_types,
+            image_backing,
             registered: false,
         });
         if !text.is_empty() {
@@ -321,37 +399,47 @@ impl RuntimeModule {
         SegmentTable::parse(self.section(&self.ranges.segments), self.segment_limits)
     }
 
-    /// Where to take memory image `img`'s bytes from: the artifact file on
-    /// the file-backed path when its file offset and length are whole pages
-    /// of this host, else a copy of the bytes. `None` if the image lies
-    /// outside `.wasmc.data` (`new` checked the module's own images).
+    /// Where to take memory image `img`'s bytes from: mapped from the
+    /// module's [`ImageBacking`] when there is one and the image's offsets
+    /// and length are whole pages of this host, else a copy of the bytes.
+    /// `None` if the image lies outside `.wasmc.data` (`new` checked the
+    /// module's own images).
     ///
-    /// This is the one place that decides between mapping and copying: a
-    /// verified in-memory image (a sealed memfd) would map here too.
+    /// This is the one place that decides between mapping and copying, and
+    /// what is mapped. (When the artifact-trust work lands, its sealed copy
+    /// of the whole artifact becomes one more backing, mapped at the
+    /// image's artifact offset, and the separate copy goes away.)
     pub(crate) fn memory_image_source(&self, img: &MemoryImage) -> Option<ImageSource<'_>> {
         let start = usize::try_from(img.data_offset).ok()?;
         let len = usize::try_from(img.len).ok()?;
-        let bytes = self.data_section().get(start..start.checked_add(len)?)?;
-        let file_offset = self.ranges.data.start + start;
+        let end = start.checked_add(len)?;
+        let bytes = self.data_section().get(start..end)?;
         let page = page_size();
-        // Explicit-strategy memories move with `mremap`, which needs one
-        // mapping: they take copies.
-        let guard_strategy = matches!(self.memory_strategy(), MemoryStrategy::Guard { .. });
-        match &self.image {
-            Image::File(_, file)
-                if file_offset.is_multiple_of(page)
-                    && len.is_multiple_of(page)
-                    && img.memory_offset.is_multiple_of(page as u64)
-                    && guard_strategy =>
-            {
-                Some(ImageSource::File {
-                    file,
-                    offset: file_offset as u64,
-                    len,
-                })
-            }
-            _ => Some(ImageSource::Copy(bytes)),
+        let aligned = |v: u64| v.is_multiple_of(page as u64);
+        if !aligned(len as u64) || !aligned(img.memory_offset) {
+            return Some(ImageSource { bytes, map: None });
         }
+        let mapped = match &self.image_backing {
+            ImageBacking::Copy => None,
+            ImageBacking::Sealed(m) if end as u64 <= m.len() && aligned(start as u64) => {
+                // SAFETY: the memfd is sealed against writes, shrinking and
+                // growing (`SealedMemfd`), and `[start, end)` lies inside it
+                // (checked just above).
+                Some(unsafe { MappableBytes::new(m.fd(), start as u64, len) })
+            }
+            ImageBacking::File(f) => {
+                let at = (self.ranges.data.start as u64).checked_add(start as u64)?;
+                // SAFETY: `[at, at + len)` is the image's range of the mapped
+                // artifact (inside `.wasmc.data`, checked above, which `new`
+                // checked lies inside the image, the whole file); the file
+                // does not change while anything made from it lives: the
+                // contract of `Image::map_file_unchecked`, the only maker of
+                // this backing.
+                aligned(at).then(|| unsafe { MappableBytes::new(f.as_fd(), at, len) })
+            }
+            ImageBacking::Sealed(_) => None,
+        };
+        Some(ImageSource { bytes, map: mapped })
     }
 
     /// The function records, read in place; each record is checked when

@@ -699,10 +699,8 @@ fn initialize(
         let src = module
             .memory_image_source(img)
             .ok_or_else(|| bad_index(format!("memory image {ii} outside `.wasmc.data`")))?;
-        // SAFETY: `src` is this module's own artifact (its file on the
-        // file-backed path, held to DESIGN's no-change rule, and inside its
-        // `.wasmc.data`: `memory_image_source` checked the range).
-        unsafe { store.memories[mi].apply_image(img.memory_offset, src) }
+        store.memories[mi]
+            .apply_image(img.memory_offset, src)
             .map_err(|e| InstantiateError::Resource(format!("memory image {ii}: {e}")))?;
     }
     store.instances[inst].data_applied = segs.image_segments();

@@ -138,41 +138,34 @@ impl MemoryData {
         unsafe { std::slice::from_raw_parts_mut(self.base(), self.len) }
     }
 
-    /// Writes a memory image at `memory_offset`: maps it copy-on-write from
-    /// the artifact file when it can (a guard-page memory, a file source),
-    /// else copies it. `Err` if it does not fit inside the current length.
-    /// Before any other write to the memory only: a mapping replaces what
-    /// was there.
-    ///
-    /// # Safety
-    /// A [`ImageSource::File`] must be the artifact file of a loaded module,
-    /// which DESIGN requires is not truncated or changed while in use, and
-    /// its range must lie inside the file (the module's `.wasmc.data`).
-    pub unsafe fn apply_image(
+    /// Writes a memory image at `memory_offset`: maps it copy-on-write
+    /// when the source can be mapped and the memory is a guard-page layout
+    /// (whose mapping never moves), else copies its bytes. `Err` if it does
+    /// not fit inside the current length. Before any other write to the
+    /// memory only: a mapping replaces what was there.
+    pub fn apply_image(
         &mut self,
         memory_offset: u64,
         source: ImageSource<'_>,
     ) -> Result<(), String> {
         let start = usize::try_from(memory_offset).map_err(|_| "image offset too large")?;
-        match source {
-            ImageSource::File { file, offset, len }
-                if matches!(self.strategy, MemoryStrategy::Guard { .. }) =>
-            {
-                if start.checked_add(len).is_none_or(|e| e > self.len) {
+        match source.map {
+            // Explicit-strategy memories move with `mremap`, which needs one
+            // mapping: they take copies.
+            Some(bytes) if matches!(self.strategy, MemoryStrategy::Guard { .. }) => {
+                if start.checked_add(bytes.len()).is_none_or(|e| e > self.len) {
                     return Err("memory image outside the memory".into());
                 }
-                // SAFETY: the caller guarantees the file range; the memory
-                // range was checked to lie inside the accessible length.
-                unsafe { self.mmap.map_file_cow(start, len, file, offset) }
+                self.mmap
+                    .map_cow(start, bytes)
                     .map_err(|e| format!("cannot map memory image: {e}"))
             }
-            ImageSource::File { .. } => Err("file image for a non-guard memory".into()),
-            ImageSource::Copy(bytes) => {
+            _ => {
                 let dst = start
-                    .checked_add(bytes.len())
+                    .checked_add(source.bytes.len())
                     .and_then(|end| self.bytes_mut().get_mut(start..end))
                     .ok_or("memory image outside the memory")?;
-                dst.copy_from_slice(bytes);
+                dst.copy_from_slice(source.bytes);
                 Ok(())
             }
         }

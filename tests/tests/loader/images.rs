@@ -1,6 +1,7 @@
 //! Memory images: instantiation maps a memory's initial contents
-//! copy-on-write from the artifact file (or copies them when loaded from
-//! bytes). The contents must equal applying the data segments one by one, in
+//! copy-on-write from a sealed memfd copy made at load (from the artifact
+//! file itself only on the `unsafe` unchecked path), or copies them where
+//! the memory's layout cannot take a mapping. The contents must equal applying the data segments one by one, in
 //! order, with the spec's bounds checks; nothing written by one instance may
 //! be seen by the next one from the same image or reused reservation.
 
@@ -297,17 +298,92 @@ fn no_leak_between_instances_of_one_image() {
 }
 
 /// The artifact on disk is not changed by writes to the memory (the mapping
-/// is private).
+/// is private), also when the images are mapped from the file itself.
 #[test]
 fn writes_do_not_reach_the_artifact_file() {
     let dir = TempDir::new("images-file");
     let artifact = compile(DATA_MODULE, Bounds::Guard);
     let path = dir.write("m.o", &artifact);
-    let m = Module::from_file(engine(), &path).unwrap();
+    // SAFETY: the file is not changed while the module lives.
+    let m = unsafe { Module::from_file_unchecked(engine(), &path) }.unwrap();
     let mut store = Store::new(engine(), ());
     let inst = instantiate(&mut store, &m);
     let mem = inst.get_memory(&mut store, "mem").unwrap();
     mem.data_mut(&mut store)[..4096].fill(0xee);
     drop(store);
     assert!(std::fs::read(&path).unwrap() == artifact);
+}
+
+/// Where `needle` is in `hay` (once).
+fn find_once(hay: &[u8], needle: &[u8]) -> usize {
+    let at: Vec<usize> = hay
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(at.len(), 1, "{} occurrences", at.len());
+    at[0]
+}
+
+/// The safe loading paths never map memory images from the artifact file:
+/// a rewrite of the file's image bytes in place (what a careless deploy
+/// does) reaches neither a live instance nor a new one. (The unchecked path
+/// maps the file; its contract forbids exactly this.)
+#[test]
+fn safe_load_does_not_map_images_from_the_file() {
+    let dir = TempDir::new("images-rewrite");
+    let artifact = compile(DATA_MODULE, Bounds::Guard);
+    let path = dir.write("m.o", &artifact);
+    let at = find_once(&artifact, b"first page") as u64;
+    let m = Module::from_file(engine(), &path).unwrap();
+    assert!(!m.info().memory_images.is_empty());
+    let mut store = Store::new(engine(), ());
+    let before = instantiate(&mut store, &m);
+    // Rewrite the image's bytes in the file, in place (same inode).
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(b"CHANGED!!!", at).unwrap();
+        f.sync_all().unwrap();
+    }
+    assert!(std::fs::read(&path).unwrap() != artifact);
+    let after = instantiate(&mut store, &m);
+    for inst in [before, after] {
+        let mem = inst.get_memory(&mut store, "mem").unwrap();
+        assert_eq!(&mem.data(&store)[..10], b"first page");
+        assert!(mem.data(&store) == &initial()[..]);
+    }
+
+    // What backs the image pages: the sealed memfd, not the file.
+    let mem = before.get_memory(&mut store, "mem").unwrap();
+    let line = mapping_of(mem.data(&store).as_ptr() as usize);
+    assert!(line.contains("memfd:wasmc-memory-images"), "{line}");
+    assert!(!line.contains("m.o"), "{line}");
+
+    // The unchecked path maps the file itself.
+    std::fs::write(&path, &artifact).unwrap();
+    // SAFETY: the file is not changed while the module lives.
+    let m2 = unsafe { Module::from_file_unchecked(engine(), &path) }.unwrap();
+    let mut store = Store::new(engine(), ());
+    let inst = instantiate(&mut store, &m2);
+    let mem = inst.get_memory(&mut store, "mem").unwrap();
+    assert!(mem.data(&store) == &initial()[..]);
+    let line = mapping_of(mem.data(&store).as_ptr() as usize);
+    assert!(line.ends_with("/m.o"), "{line}");
+}
+
+/// The line of `/proc/self/maps` whose range holds `addr`.
+fn mapping_of(addr: usize) -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .find(|l| {
+            let range = l.split(' ').next().unwrap();
+            let (a, b) = range.split_once('-').unwrap();
+            let a = usize::from_str_radix(a, 16).unwrap();
+            let b = usize::from_str_radix(b, 16).unwrap();
+            (a..b).contains(&addr)
+        })
+        .unwrap_or_else(|| panic!("{addr:#x} not mapped"))
+        .to_string()
 }

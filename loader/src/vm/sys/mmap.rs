@@ -17,7 +17,7 @@
 //! indistinguishable from a fresh [`Mmap::reserve`]: all inaccessible, all
 //! zero. If either call fails the mapping is unmapped instead.
 //!
-//! **File-backed pages.** [`Mmap::map_file_cow`] maps part of a file
+//! **File-backed pages.** [`Mmap::map_cow`] maps part of a file
 //! privately over a range of the mapping (memory images: pages are shared
 //! with the page cache until written). `MADV_DONTNEED` would bring such
 //! pages back as the file's contents, not zero, so a reset of a mapping that
@@ -27,6 +27,45 @@
 
 use std::io;
 use std::ptr::NonNull;
+
+/// Bytes of a file that may be mapped copy-on-write into a memory: made
+/// only by [`MappableBytes::new`], whose caller guarantees they never
+/// change.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MappableBytes<'a> {
+    fd: std::os::fd::BorrowedFd<'a>,
+    offset: u64,
+    len: usize,
+}
+
+impl<'a> MappableBytes<'a> {
+    /// `len` bytes at `offset` of the file behind `fd`.
+    ///
+    /// # Safety
+    /// `[offset, offset + len)` lies inside the file, and those bytes are
+    /// never changed and the file never truncated below `offset + len` for
+    /// as long as any mapping made from them lives (for example: the file
+    /// is a sealed memfd).
+    pub(crate) unsafe fn new(
+        fd: std::os::fd::BorrowedFd<'a>,
+        offset: u64,
+        len: usize,
+    ) -> MappableBytes<'a> {
+        MappableBytes { fd, offset, len }
+    }
+
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'a> {
+        self.fd
+    }
+
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
 
 /// An owned anonymous mapping.
 #[derive(Debug)]
@@ -190,24 +229,14 @@ impl Mmap {
         self.protect(start, len, libc::PROT_READ | libc::PROT_WRITE)
     }
 
-    /// Maps `len` bytes of `file` at `offset` privately (copy-on-write) and
-    /// read-write over `[start, start + len)`; `start`, `len` and `offset`
-    /// must be page aligned and the range inside the mapping. Writes stay in
-    /// this mapping; unwritten pages read the file's contents.
-    ///
-    /// # Safety
-    /// `[offset, offset + len)` must lie inside `file`, and the file must not
-    /// be truncated or changed while this mapping lives (a truncated page
-    /// raises `SIGBUS` when read; a changed one changes the memory).
-    #[cfg(unix)]
-    pub(crate) unsafe fn map_file_cow(
-        &mut self,
-        start: usize,
-        len: usize,
-        file: &std::fs::File,
-        offset: u64,
-    ) -> io::Result<()> {
+    /// Maps `bytes` privately (copy-on-write) and read-write over
+    /// `[start, start + bytes.len())`; `start`, the length and the file
+    /// offset must be page aligned and the range inside the mapping. Writes
+    /// stay in this mapping; unwritten pages read the file's bytes, which
+    /// [`MappableBytes`] guarantees never change.
+    pub(crate) fn map_cow(&mut self, start: usize, bytes: MappableBytes<'_>) -> io::Result<()> {
         use std::os::fd::AsRawFd;
+        let (len, offset) = (bytes.len(), bytes.offset());
         let page = page_size();
         let ok = start.is_multiple_of(page)
             && len.is_multiple_of(page)
@@ -230,14 +259,16 @@ impl Mmap {
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
         // SAFETY: the range was checked to lie inside this mapping, which we
         // own (`&mut self`: no reference into it is live), so MAP_FIXED
-        // replaces only our pages; the caller guarantees the file range.
+        // replaces only our pages. The file's bytes lie inside it and never
+        // change (`MappableBytes`), so the new pages can neither change nor
+        // fault with SIGBUS.
         let p = unsafe {
             libc::mmap(
                 self.ptr.as_ptr().add(start).cast(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_FIXED,
-                file.as_raw_fd(),
+                bytes.fd().as_raw_fd(),
                 offset,
             )
         };

@@ -1,4 +1,6 @@
-//! The OS layer: virtual memory. Everything here is Unix (`mmap`, `mprotect`,
-//! `mremap` on Linux).
+//! The OS layer: virtual memory (`mmap`: reservations, protections,
+//! copy-on-write file mappings) and sealed memfds (`memfd`). Everything here
+//! is Unix (`mremap` and memfds on Linux).
 
+pub(crate) mod memfd;
 pub(crate) mod mmap;
