@@ -29,6 +29,7 @@ use crate::vm::vmcontext::{
     VMContext, VMContextAlloc, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMMemoryDefinition,
     VMTableDefinition, ValRaw,
 };
+use std::collections::HashMap;
 use std::sync::Arc;
 use wasmc_format::segments::Placement;
 use wasmc_format::{
@@ -45,7 +46,11 @@ pub(crate) struct ElemSeg {
 pub(crate) struct InstanceData {
     pub module: Arc<RuntimeModule>,
     pub vmctx: VMContextAlloc,
+    /// Store indices of the imported functions, in import order.
     pub funcs: Vec<usize>,
+    /// Store indices of the defined functions made so far, by function
+    /// index: filled in on first use (see [`instance_func`]).
+    pub defined_funcs: HashMap<u32, usize>,
     pub tables: Vec<usize>,
     pub memories: Vec<usize>,
     pub globals: Vec<usize>,
@@ -69,12 +74,92 @@ impl InstanceData {
     }
 
     /// The address of funcref `f` in this instance's VMContext, `None` if
-    /// the module has no function `f`.
-    pub fn func_ref(&self, f: u32) -> Option<*mut VMFuncRef> {
+    /// the module has no function `f`. A defined function's is all zero
+    /// until [`instance_func`] fills it in.
+    pub fn func_ref_addr(&self, f: u32) -> Option<*mut VMFuncRef> {
         (f < self.module.info().num_funcs)
             .then(|| self.vmctx.field(self.vmctx.offsets.vmctx_func_ref(f)))
     }
+
+    /// The store index of function `f` if it was made ([`instance_func`]);
+    /// `None` otherwise or if out of range.
+    pub fn func_index(&self, f: u32) -> Option<usize> {
+        let imported = self.funcs.len() as u32;
+        if f < imported {
+            self.funcs.get(f as usize).copied()
+        } else {
+            self.defined_funcs.get(&f).copied()
+        }
+    }
 }
+
+/// The store index of function `f` of instance `inst` (imports first),
+/// making it on first use: a defined function's `VMFuncRef` in the
+/// VMContext and its `FuncData` are created here, not at instantiation, so
+/// that instantiation does not grow with the number of functions.
+///
+/// Every way a function's reference can leave its instance goes through
+/// here first: `ref.func` (the `ref_func` builtin, and constant expressions
+/// at instantiation), element segments, exports. So a funcref pointer that
+/// compiled code, a table, a global or the host holds always points at a
+/// filled-in `VMFuncRef`, and the store has its `FuncData`.
+pub(crate) fn instance_func(
+    store: &mut StoreOpaque,
+    inst: usize,
+    f: u32,
+) -> Result<usize, FormatError> {
+    let d = &store.instances[inst];
+    let bad = |detail: String| FormatError::Invalid {
+        what: "module info",
+        detail,
+    };
+    if let Some(i) = d.func_index(f) {
+        return Ok(i);
+    }
+    if f < d.funcs.len() as u32 {
+        return Err(bad(format!("imported function {f} not linked")));
+    }
+    let module = d.module.clone();
+    let r = d
+        .func_ref_addr(f)
+        .ok_or_else(|| bad(format!("function {f} out of range")))?;
+    let (type_index, code) = module.funcs().defined(f)?;
+    let wasm_call = module
+        .text_addr(code.range.offset)
+        .ok_or_else(|| bad(format!("function {f}: code outside `.text`")))?;
+    let ty = module
+        .func_type(type_index)
+        .ok_or_else(|| bad(format!("function {f}: type out of range")))?
+        .clone();
+    let type_id = module
+        .type_id(type_index)
+        .ok_or_else(|| bad(format!("function {f}: type out of range")))?;
+    // SAFETY: `r` is the in-bounds, aligned funcref field of `f` in the
+    // instance's live VMContext (`func_ref_addr` checked `f`, and
+    // `VMContextAlloc::field` the bounds); nothing else refers to it yet (it
+    // was all zero: no pointer to it was handed out). The code address was
+    // checked to lie inside `.text`.
+    unsafe {
+        r.write(VMFuncRef {
+            wasm_call,
+            vmctx: d.vmctx.vmctx(),
+            type_id,
+        })
+    };
+    let fi = store.funcs.len();
+    store.funcs.push(FuncData {
+        kind: FuncKind::Wasm {
+            instance: inst,
+            type_index,
+        },
+        ty,
+        func_ref: r,
+    });
+    store.instances[inst].defined_funcs.insert(f, fi);
+    Ok(fi)
+}
+
+impl InstanceData {}
 
 pub(crate) fn release_seg(s: ElemSeg) {
     if s.ty == RefType::ExternRef {
@@ -228,8 +313,11 @@ fn check_import(
 }
 
 /// Evaluates a constant expression of instance `inst`.
-fn eval_const(store: &StoreOpaque, inst: usize, e: &ConstExpr) -> Result<ValRaw, InstantiateError> {
-    let data = &store.instances[inst];
+fn eval_const(
+    store: &mut StoreOpaque,
+    inst: usize,
+    e: &ConstExpr,
+) -> Result<ValRaw, InstantiateError> {
     let mut stack: Vec<ValRaw> = Vec::new();
     let bad = |m: &str| InstantiateError::ConstExpr(m.to_string());
     for op in &e.0 {
@@ -240,14 +328,9 @@ fn eval_const(store: &StoreOpaque, inst: usize, e: &ConstExpr) -> Result<ValRaw,
             ConstOp::F64Const(v) => ValRaw::from_u64(v),
             ConstOp::V128Const(v) => ValRaw::from_u128(v),
             ConstOp::RefNull(_) => ValRaw::default(),
-            ConstOp::RefFunc(f) => {
-                let p = data
-                    .func_ref(f)
-                    .ok_or_else(|| bad("ref.func of a function out of range"))?;
-                ValRaw::from_u64(p as usize as u64)
-            }
+            ConstOp::RefFunc(f) => ValRaw::from_u64(func_ref_of(store, inst, f)? as usize as u64),
             ConstOp::GlobalGet(g) => {
-                let gi = *data
+                let gi = *store.instances[inst]
                     .globals
                     .get(g as usize)
                     .ok_or_else(|| bad("global.get of a global not yet initialised"))?;
@@ -286,6 +369,19 @@ fn eval_const(store: &StoreOpaque, inst: usize, e: &ConstExpr) -> Result<ValRaw,
         (Some(v), true) => Ok(v),
         _ => Err(bad("expression does not produce exactly one value")),
     }
+}
+
+/// The address of instance `inst`'s funcref of function `f`, made on first
+/// use ([`instance_func`]).
+fn func_ref_of(
+    store: &mut StoreOpaque,
+    inst: usize,
+    f: u32,
+) -> Result<*mut VMFuncRef, InstantiateError> {
+    instance_func(store, inst, f)?;
+    store.instances[inst]
+        .func_ref_addr(f)
+        .ok_or_else(|| InstantiateError::ConstExpr("ref.func of a function out of range".into()))
 }
 
 /// Instantiates `module` in `store` with `imports` (in the module's import
@@ -424,6 +520,7 @@ pub(crate) fn instantiate(
         module: module.clone(),
         vmctx,
         funcs: Vec::new(),
+        defined_funcs: HashMap::new(),
         tables: Vec::new(),
         memories: Vec::new(),
         globals: Vec::new(),
@@ -443,7 +540,6 @@ fn initialize(
 ) -> Result<(), InstantiateError> {
     let info = module.info();
     let offsets = *module.offsets();
-    let vmctx_ptr = store.instances[inst].vmctx.vmctx();
     // Each `field!` pointer was bounds-checked by `VMContextAlloc::field`
     // and is aligned for its type (its offset comes from VMOffsets).
     macro_rules! field {
@@ -529,41 +625,8 @@ fn initialize(
         }
     }
 
-    // Defined functions' funcrefs. Each record is checked as it is read.
-    let funcs = module.funcs();
-    let defined = info.num_funcs.saturating_sub(nf) as usize;
-    store.funcs.reserve(defined);
-    store.instances[inst].funcs.reserve(defined);
-    for i in nf..info.num_funcs {
-        let (type_index, code) = funcs.defined(i)?;
-        let wasm_call = module
-            .text_addr(code.range.offset)
-            .ok_or_else(|| bad_index(format!("function {i}: code outside `.text`")))?;
-        let ty = module
-            .func_type(type_index)
-            .ok_or_else(|| bad_index(format!("function {i}: type out of range")))?
-            .clone();
-        let r = field!(VMFuncRef, offsets.vmctx_func_ref(i));
-        // SAFETY: `r` is an in-bounds, aligned field (see `field!`); the code
-        // address was checked to lie inside `.text`.
-        unsafe {
-            r.write(VMFuncRef {
-                wasm_call,
-                vmctx: vmctx_ptr,
-                type_id: type_id(type_index)?,
-            })
-        };
-        let fi = store.funcs.len();
-        store.funcs.push(FuncData {
-            kind: FuncKind::Wasm {
-                instance: inst,
-                type_index,
-            },
-            ty,
-            func_ref: r,
-        });
-        store.instances[inst].funcs.push(fi);
-    }
+    // Defined functions' funcrefs and records are made on first use
+    // (`instance_func`): nothing per function here.
 
     // Globals, in order (an initializer may read earlier globals).
     for (i, g) in info.globals.iter().enumerate().skip(ng as usize) {
@@ -627,7 +690,7 @@ fn initialize(
         match &seg.items {
             ElementItems::Functions(fs) => {
                 for f in fs {
-                    let r = store.instances[inst].func_ref(*f).ok_or_else(|| {
+                    let r = func_ref_of(store, inst, *f).map_err(|_| {
                         bad_index(format!("element segment {si}: function {f} out of range"))
                     })?;
                     items.push(r.cast::<u8>());

@@ -198,6 +198,18 @@ mod imp {
         Ok(())
     }
 
+    /// `ref.func`: makes the function's funcref on first use.
+    pub fn ref_func(s: &mut StoreOpaque, inst: usize, f: u32) -> R<*mut u8> {
+        // The compiler validated `f`; a bad index (or a corrupted function
+        // record) is a trap, never a bad pointer.
+        crate::vm::instance::instance_func(s, inst, f)
+            .map_err(|_| TrapCode::UnreachableCodeReached)?;
+        s.instances[inst]
+            .func_ref_addr(f)
+            .map(|p| p.cast())
+            .ok_or(TrapCode::UnreachableCodeReached)
+    }
+
     pub fn data_drop(s: &mut StoreOpaque, inst: usize, seg: u32) -> R<()> {
         let n = s.instances[inst].module.info().num_data_segments as usize;
         let d = &mut s.instances[inst].dropped_data;
@@ -399,6 +411,7 @@ mod raw {
     wrap!(activations_table_insert_slow => activations_table_insert_slow(r: *mut VMExternData));
     wrap!(epoch_deadline_reached => epoch_deadline_reached());
     wrap!(out_of_fuel => out_of_fuel());
+    wrap!(ref_func => ref_func(f: u32) -> *mut u8);
 
     /// Fused multiply-add of `f32` bit patterns (relaxed SIMD on CPUs
     /// without FMA). Touches no store: not a safepoint, never traps.

@@ -462,7 +462,10 @@ impl StoreOpaque {
         if !off.is_multiple_of(size) {
             return None;
         }
-        self.instances[inst].funcs.get(off / size).copied()
+        let f = u32::try_from(off / size).ok()?;
+        // A defined function's funcref is only handed out after its record
+        // was made (`instance::instance_func`), so it is found here.
+        self.instances[inst].func_index(f)
     }
 
     // ----- tables -----

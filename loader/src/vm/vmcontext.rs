@@ -181,28 +181,59 @@ impl ValRaw {
 }
 
 /// An owned, zeroed, 16-byte-aligned VMContext allocation.
+///
+/// Contexts of [`MAPPED_VMCTX_MIN`] bytes or more (a module with thousands
+/// of functions: the funcrefs are most of it) are fresh anonymous mappings,
+/// whose untouched pages cost nothing: instantiation fills in a funcref only
+/// on first use, so allocating and freeing such a context does not grow
+/// with the number of functions (the heap's `calloc` would clear it all).
 pub(crate) struct VMContextAlloc {
     ptr: NonNull<u8>,
-    layout: Layout,
+    backing: VMContextBacking,
     pub offsets: VMOffsets,
 }
+
+enum VMContextBacking {
+    /// From the global allocator, with this layout.
+    Heap(Layout),
+    /// An anonymous mapping (zero pages until touched).
+    Mapped(crate::vm::sys::mmap::Mmap),
+}
+
+/// Size from which a VMContext is mapped rather than allocated.
+pub(crate) const MAPPED_VMCTX_MIN: usize = 64 * 1024;
 
 impl VMContextAlloc {
     pub fn new(offsets: VMOffsets) -> Option<VMContextAlloc> {
         let size = (offsets.size_of_vmctx() as usize).max(std::mem::size_of::<VMContextHeader>());
         let layout = Layout::from_size_align(size, 16).ok()?;
-        // SAFETY: the layout's size is at least that of the header, so it is
-        // non-zero, as `alloc_zeroed` requires.
-        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        let (ptr, backing) = if size >= MAPPED_VMCTX_MIN {
+            // Page aligned (so 16-aligned), zero, at least `size` long.
+            let m = crate::vm::sys::mmap::Mmap::read_write(size).ok()?;
+            (NonNull::new(m.as_ptr())?, VMContextBacking::Mapped(m))
+        } else {
+            // SAFETY: the layout's size is at least that of the header, so
+            // it is non-zero, as `alloc_zeroed` requires.
+            let p = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+            (p, VMContextBacking::Heap(layout))
+        };
         let v = VMContextAlloc {
             ptr,
-            layout,
+            backing,
             offsets,
         };
         // SAFETY: `field` checked that the magic (a u32 at a 4-aligned
         // offset of a 16-aligned allocation) lies inside the allocation.
         unsafe { v.field::<u32>(offsets.vmctx_magic()).write(VMCONTEXT_MAGIC) };
         Some(v)
+    }
+
+    /// Bytes of the allocation usable as the context.
+    fn size(&self) -> usize {
+        match &self.backing {
+            VMContextBacking::Heap(l) => l.size(),
+            VMContextBacking::Mapped(m) => m.len(),
+        }
     }
 
     pub fn vmctx(&self) -> *mut VMContext {
@@ -216,7 +247,7 @@ impl VMContextAlloc {
     pub fn field<T>(&self, offset: u32) -> *mut T {
         let end = (offset as usize).checked_add(std::mem::size_of::<T>());
         assert!(
-            end.is_some_and(|e| e <= self.layout.size()),
+            end.is_some_and(|e| e <= self.size()),
             "VMContext field at {offset} outside the context"
         );
         self.ptr.as_ptr().wrapping_add(offset as usize).cast()
@@ -229,9 +260,12 @@ impl VMContextAlloc {
 
 impl Drop for VMContextAlloc {
     fn drop(&mut self) {
-        // SAFETY: `ptr` was allocated in `new` with exactly this layout and
-        // is freed only here.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+        if let VMContextBacking::Heap(layout) = self.backing {
+            // SAFETY: `ptr` was allocated in `new` with exactly this layout
+            // and is freed only here.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+        }
+        // A mapped context is unmapped by its `Mmap`.
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `imports`, `calls`: instantiation, linking, segments, calls, host access;
 //! - `traps`: trap codes, backtraces, stack overflow;
 //! - `images`: memory images (copy-on-write data) against copying;
+//! - `lazy_funcs`: function records made on first use, one identity each;
 //! - `host`: host errors, panics, re-entry, faults outside Wasm;
 //! - `threads`: concurrent stores over one module;
 //! - `externref_gc`: the deferred-reference-counting collector;
@@ -27,6 +28,7 @@ mod host;
 mod images;
 mod imports;
 mod interrupt;
+mod lazy_funcs;
 mod loading;
 mod stack;
 mod threads;
