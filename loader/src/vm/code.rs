@@ -237,8 +237,14 @@ pub(crate) struct RuntimeModule {
     func_types: Vec<Arc<FuncType>>,
     /// Where memory images are mapped from.
     image_backing: ImageBacking,
+    /// Unique within the process (pool slots remember whose memory they
+    /// held by it; an address could be reused by a later module).
+    id: u64,
     registered: bool,
 }
+
+/// The next [`RuntimeModule`] id.
+static NEXT_MODULE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl RuntimeModule {
     /// Makes `.text` of `image` executable and registers it. `info`,
@@ -316,6 +322,7 @@ impl RuntimeModule {
             type_ids,
             func_types,
             image_backing,
+            id: NEXT_MODULE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             registered: false,
         });
         if !text.is_empty() {
@@ -333,6 +340,11 @@ impl RuntimeModule {
 
     pub(crate) fn info(&self) -> &ModuleInfo {
         &self.info
+    }
+
+    /// The module's process-unique id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     pub(crate) fn header(&self) -> &ArtifactHeader {

@@ -22,6 +22,7 @@ use crate::vm::func::{FuncData, FuncKind};
 use crate::vm::gc::externref::{raw_clone, raw_release};
 use crate::vm::global::GlobalData;
 use crate::vm::memory::MemoryData;
+use crate::vm::pool::{InstancePermit, SlotKey};
 use crate::vm::store::StoreOpaque;
 use crate::vm::table::TableData;
 use crate::vm::types::{describe_global, describe_memory, describe_table, limits_match};
@@ -62,6 +63,8 @@ pub(crate) struct InstanceData {
     /// Segments dropped by `data.drop`; empty until the first one, so that
     /// instantiation does not grow with the number of segments.
     pub dropped_data: Vec<bool>,
+    /// This instance's place in the engine's pool, if it has one.
+    pub _permit: Option<InstancePermit>,
 }
 
 impl InstanceData {
@@ -488,6 +491,10 @@ pub(crate) fn instantiate(
         .check_interruption(module)
         .map_err(InstantiateError::Interruption)?;
     check_limits(store, module, imports)?;
+    let permit = match &store.pool {
+        Some(p) => Some(p.acquire_instance().map_err(InstantiateError::Resource)?),
+        None => None,
+    };
     store.add_module(module);
 
     let offsets = *module.offsets();
@@ -527,9 +534,81 @@ pub(crate) fn instantiate(
         elems: Vec::new(),
         data_applied: 0,
         dropped_data: Vec::new(),
+        _permit: permit,
     });
     initialize(store, inst, module, imports)?;
     Ok(inst)
+}
+
+/// Evaluates every element segment of instance `inst` and applies the
+/// active ones in order (see [`instantiate`]).
+fn element_segments(store: &mut StoreOpaque, inst: usize) -> Result<(), InstantiateError> {
+    let module = store.instances[inst].module.clone();
+    let info = module.info();
+    store.instances[inst].elems = (0..info.elements.len()).map(|_| None).collect();
+    for (si, seg) in info.elements.iter().enumerate() {
+        let mut items = Vec::with_capacity(seg.items.len());
+        match &seg.items {
+            ElementItems::Functions(fs) => {
+                for f in fs {
+                    let r = func_ref_of(store, inst, *f).map_err(|_| {
+                        bad_index(format!("element segment {si}: function {f} out of range"))
+                    })?;
+                    items.push(r.cast::<u8>());
+                }
+            }
+            ElementItems::Exprs(es) => {
+                for e in es {
+                    items.push(eval_const(store, inst, e)?.get_ptr());
+                }
+            }
+        }
+        match &seg.mode {
+            ElementMode::Passive => {
+                if seg.elem_type == RefType::ExternRef {
+                    for r in &items {
+                        // SAFETY: the items are null or live references
+                        // (globals' values); the kept segment takes a count.
+                        unsafe { raw_clone(r.cast()) };
+                    }
+                }
+                store.instances[inst].elems[si] = Some(ElemSeg {
+                    ty: seg.elem_type,
+                    items,
+                });
+            }
+            ElementMode::Declared => {}
+            ElementMode::Active { table, offset } => {
+                let off = eval_const(store, inst, offset)?;
+                let ti = *store.instances[inst]
+                    .tables
+                    .get(*table as usize)
+                    .ok_or_else(|| bad_index(format!("element segment {si}: table {table}")))?;
+                // An i64 offset for a 64-bit table; one that does not fit 32
+                // bits is out of bounds of any table.
+                let off = if store.tables[ti].ty.table64 {
+                    u32::try_from(off.get_u64()).unwrap_or(u32::MAX)
+                } else {
+                    off.get_u32()
+                };
+                if store.tables[ti].ty.elem != seg.elem_type {
+                    return Err(bad_index(format!(
+                        "element segment {si}: element type differs from table {table}'s"
+                    )));
+                }
+                // SAFETY: the items are null or live references of the
+                // segment's type, which was just checked to be the table's.
+                unsafe { store.tables[ti].set_range(off, &items) }.map_err(|_| {
+                    InstantiateError::ElementSegmentOutOfBounds {
+                        segment: si as u32,
+                        table: *table,
+                    }
+                })?;
+            }
+        }
+    }
+
+    Ok(())
 }
 
 fn initialize(
@@ -653,8 +732,12 @@ fn initialize(
     for (i, ty) in info.tables.iter().enumerate().skip(nt as usize) {
         let limit = store.max_table_elements;
         // SAFETY: null is a valid element of any table.
-        let mut t = unsafe { TableData::new(*ty, std::ptr::null_mut(), limit) }
-            .map_err(InstantiateError::Resource)?;
+        let mut t = match &store.pool {
+            Some(p) => unsafe { TableData::new_pooled(*ty, std::ptr::null_mut(), limit, p) },
+            // SAFETY: as above.
+            None => unsafe { TableData::new(*ty, std::ptr::null_mut(), limit) },
+        }
+        .map_err(InstantiateError::Resource)?;
         let def = field!(
             VMTableDefinition,
             offsets.vmctx_defined_table(i as u32 - nt)
@@ -669,8 +752,18 @@ fn initialize(
 
     // Memories.
     for (i, ty) in info.memories.iter().enumerate().skip(nm as usize) {
-        let mut m = MemoryData::new(*ty, module.memory_strategy(), store.max_memory_pages)
-            .map_err(InstantiateError::Resource)?;
+        let (strategy, max_pages) = (module.memory_strategy(), store.max_memory_pages);
+        let mut m = match &store.pool {
+            Some(p) => {
+                let key = SlotKey {
+                    module: module.id(),
+                    memory: i as u32,
+                };
+                MemoryData::new_pooled(*ty, strategy, max_pages, p, key)
+            }
+            None => MemoryData::new(*ty, strategy, max_pages),
+        }
+        .map_err(InstantiateError::Resource)?;
         let def = field!(
             VMMemoryDefinition,
             offsets.vmctx_defined_memory(i as u32 - nm)
@@ -683,68 +776,19 @@ fn initialize(
         store.instances[inst].memories.push(mi);
     }
 
-    // Element segments: evaluate all, apply active ones in order.
-    store.instances[inst].elems = (0..info.elements.len()).map(|_| None).collect();
-    for (si, seg) in info.elements.iter().enumerate() {
-        let mut items = Vec::with_capacity(seg.items.len());
-        match &seg.items {
-            ElementItems::Functions(fs) => {
-                for f in fs {
-                    let r = func_ref_of(store, inst, *f).map_err(|_| {
-                        bad_index(format!("element segment {si}: function {f} out of range"))
-                    })?;
-                    items.push(r.cast::<u8>());
-                }
-            }
-            ElementItems::Exprs(es) => {
-                for e in es {
-                    items.push(eval_const(store, inst, e)?.get_ptr());
-                }
-            }
+    // Element segments. A pooled memory may already hold its initial
+    // contents (its slot's last user was this same memory); if an element
+    // segment fails, the data segments would not have been applied, so
+    // such a memory is made zero again (functions of this instance that an
+    // earlier segment put into an imported table can still read it).
+    if let Err(e) = element_segments(store, inst) {
+        let mems = store.instances[inst].memories[nm as usize..].to_vec();
+        for mi in mems {
+            store.memories[mi]
+                .forget_initial_contents()
+                .map_err(InstantiateError::Resource)?;
         }
-        match &seg.mode {
-            ElementMode::Passive => {
-                if seg.elem_type == RefType::ExternRef {
-                    for r in &items {
-                        // SAFETY: the items are null or live references
-                        // (globals' values); the kept segment takes a count.
-                        unsafe { raw_clone(r.cast()) };
-                    }
-                }
-                store.instances[inst].elems[si] = Some(ElemSeg {
-                    ty: seg.elem_type,
-                    items,
-                });
-            }
-            ElementMode::Declared => {}
-            ElementMode::Active { table, offset } => {
-                let off = eval_const(store, inst, offset)?;
-                let ti = *store.instances[inst]
-                    .tables
-                    .get(*table as usize)
-                    .ok_or_else(|| bad_index(format!("element segment {si}: table {table}")))?;
-                // An i64 offset for a 64-bit table; one that does not fit 32
-                // bits is out of bounds of any table.
-                let off = if store.tables[ti].ty.table64 {
-                    u32::try_from(off.get_u64()).unwrap_or(u32::MAX)
-                } else {
-                    off.get_u32()
-                };
-                if store.tables[ti].ty.elem != seg.elem_type {
-                    return Err(bad_index(format!(
-                        "element segment {si}: element type differs from table {table}'s"
-                    )));
-                }
-                // SAFETY: the items are null or live references of the
-                // segment's type, which was just checked to be the table's.
-                unsafe { store.tables[ti].set_range(off, &items) }.map_err(|_| {
-                    InstantiateError::ElementSegmentOutOfBounds {
-                        segment: si as u32,
-                        table: *table,
-                    }
-                })?;
-            }
-        }
+        return Err(e);
     }
 
     // Data segments. The memory images stand for the first
@@ -759,12 +803,21 @@ fn initialize(
             .memories
             .get(img.memory as usize)
             .ok_or_else(|| bad_index(format!("memory image {ii}: memory {}", img.memory)))?;
+        if store.memories[mi].initialized() {
+            // A pool slot that already holds this memory's initial contents.
+            continue;
+        }
         let src = module
             .memory_image_source(img)
             .ok_or_else(|| bad_index(format!("memory image {ii} outside `.wasmc.data`")))?;
         store.memories[mi]
             .apply_image(img.memory_offset, src)
             .map_err(|e| InstantiateError::Resource(format!("memory image {ii}: {e}")))?;
+    }
+    // Every defined memory now holds its initial contents: a pool slot may
+    // be reused as is by the same memory.
+    for mi in store.instances[inst].memories[nm as usize..].to_vec() {
+        store.memories[mi].set_initialized();
     }
     store.instances[inst].data_applied = segs.image_segments();
     for di in segs.image_segments()..segs.len() {

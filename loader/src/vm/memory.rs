@@ -13,8 +13,11 @@
 //! at it, so a grow is seen by every user.
 
 use crate::vm::code::ImageSource;
+use crate::vm::pool::{Pool, PoolLimits, SlotKey};
 use crate::vm::sys::mmap::Mmap;
 use crate::vm::vmcontext::VMMemoryDefinition;
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use wasmc_format::{MemoryStrategy, MemoryType, WASM_PAGE_SIZE};
 
 /// Strategy of memories created by the host: large enough for any guard
@@ -22,12 +25,46 @@ use wasmc_format::{MemoryStrategy, MemoryType, WASM_PAGE_SIZE};
 pub(crate) const HOST_MEMORY_STRATEGY: MemoryStrategy = MemoryStrategy::LARGEST_GUARD;
 
 pub(crate) struct MemoryData {
-    mmap: Mmap,
+    /// Taken out only by `Drop` (to go back to its pool slot).
+    mmap: ManuallyDrop<Mmap>,
+    /// The pool slot holding the memory, for the pooling allocator.
+    slot: Option<PooledSlot>,
     def: *mut VMMemoryDefinition,
     own_def: Option<Box<VMMemoryDefinition>>,
     pub ty: MemoryType,
     pub strategy: MemoryStrategy,
     len: usize,
+}
+
+/// A pooled memory's slot ([`crate::vm::pool`]).
+struct PooledSlot {
+    pool: Arc<Pool>,
+    key: SlotKey,
+    /// `[0, initial)` held the memory's initial contents at instantiation
+    /// (set once its images were applied, or the slot came back with them):
+    /// the slot may be reused as is by the same memory once discarded.
+    initialized: bool,
+    /// The initial length.
+    initial: usize,
+}
+
+/// The initial length in bytes of a memory of type `ty` under a store's
+/// `max_pages`, or why it cannot be made.
+fn initial_len(ty: &MemoryType, max_pages: u64) -> Result<usize, String> {
+    if ty.shared {
+        return Err("shared memories are not supported".into());
+    }
+    let limit = max_pages.min(ty.max_pages_limit());
+    if ty.min > limit {
+        return Err(format!(
+            "memory minimum of {} pages exceeds the limit of {limit} pages",
+            ty.min,
+        ));
+    }
+    ty.min
+        .checked_mul(WASM_PAGE_SIZE)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| "memory minimum exceeds the address space".into())
 }
 
 impl MemoryData {
@@ -38,21 +75,7 @@ impl MemoryData {
         strategy: MemoryStrategy,
         max_pages: u64,
     ) -> Result<MemoryData, String> {
-        if ty.shared {
-            return Err("shared memories are not supported".into());
-        }
-        let limit = max_pages.min(ty.max_pages_limit());
-        if ty.min > limit {
-            return Err(format!(
-                "memory minimum of {} pages exceeds the limit of {limit} pages",
-                ty.min,
-            ));
-        }
-        let len = ty
-            .min
-            .checked_mul(WASM_PAGE_SIZE)
-            .and_then(|b| usize::try_from(b).ok())
-            .ok_or("memory minimum exceeds the address space")?;
+        let len = initial_len(&ty, max_pages)?;
         let mmap = match strategy {
             MemoryStrategy::Guard { reservation, guard } => {
                 // Only a 64-bit memory can ask for more than the reservation.
@@ -76,18 +99,91 @@ impl MemoryData {
                 Mmap::read_write(len).map_err(|e| format!("cannot allocate memory: {e}"))?
             }
         };
+        Ok(Self::from_parts(mmap, None, ty, strategy, len))
+    }
+
+    /// A memory of `ty.min` pages in a slot of `pool`, for memory `key`
+    /// (a module's memory index); `Err` names the pool's limit it exceeds.
+    /// [`Self::initialized`] says whether the slot already holds the
+    /// memory's initial contents (the images need not be applied).
+    pub fn new_pooled(
+        ty: MemoryType,
+        strategy: MemoryStrategy,
+        max_pages: u64,
+        pool: &Arc<Pool>,
+        key: SlotKey,
+    ) -> Result<MemoryData, String> {
+        let len = initial_len(&ty, max_pages)?;
+        if let MemoryStrategy::Guard { reservation, guard } = strategy {
+            if reservation.saturating_add(guard) > PoolLimits::slot_bytes() {
+                return Err(format!(
+                    "pooling allocator: the module's {strategy} needs more address space \
+                     than a memory slot has ({} bytes)",
+                    PoolLimits::slot_bytes()
+                ));
+            }
+        }
+        let taken = pool.take_memory(key, len)?;
+        let slot = PooledSlot {
+            pool: pool.clone(),
+            key,
+            initialized: taken.ready,
+            initial: len,
+        };
+        Ok(Self::from_parts(taken.mmap, Some(slot), ty, strategy, len))
+    }
+
+    fn from_parts(
+        mmap: Mmap,
+        slot: Option<PooledSlot>,
+        ty: MemoryType,
+        strategy: MemoryStrategy,
+        len: usize,
+    ) -> MemoryData {
         let mut own_def = Box::new(VMMemoryDefinition {
             base: mmap.as_ptr(),
             current_length: len,
         });
-        Ok(MemoryData {
+        MemoryData {
             def: &mut *own_def,
             own_def: Some(own_def),
-            mmap,
+            mmap: ManuallyDrop::new(mmap),
+            slot,
             ty,
             strategy,
             len,
-        })
+        }
+    }
+
+    /// Whether the memory already holds its initial contents: a pool slot
+    /// that last held this same memory (its images are mapped, the rest
+    /// is zero). Always false for on-demand memories.
+    pub fn initialized(&self) -> bool {
+        self.slot.as_ref().is_some_and(|s| s.initialized)
+    }
+
+    /// Records that the memory's images were applied, so that its pool
+    /// slot can be reused as is by the same memory (no effect otherwise).
+    pub fn set_initialized(&mut self) {
+        if let Some(s) = &mut self.slot {
+            s.initialized = true;
+        }
+    }
+
+    /// Makes a pooled memory that came with its initial contents all zero
+    /// again (instantiation failed before its data segments would have been
+    /// applied: the memory must not show them).
+    pub fn forget_initial_contents(&mut self) -> Result<(), String> {
+        match &mut self.slot {
+            Some(s) if s.initialized => {
+                s.initialized = false;
+                self.mmap
+                    .clear()
+                    .and_then(|()| self.mmap.make_accessible(0, self.len))
+                    .map_err(|e| format!("cannot clear a memory slot: {e}"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Makes `def` (inside a VMContext) the authoritative definition.
@@ -149,10 +245,12 @@ impl MemoryData {
         source: ImageSource<'_>,
     ) -> Result<(), String> {
         let start = usize::try_from(memory_offset).map_err(|_| "image offset too large")?;
+        // Explicit-strategy memories move with `mremap`, which needs one
+        // mapping: they take copies, unless they are in a pool slot (which
+        // never moves).
+        let fixed = self.slot.is_some() || matches!(self.strategy, MemoryStrategy::Guard { .. });
         match source.map {
-            // Explicit-strategy memories move with `mremap`, which needs one
-            // mapping: they take copies.
-            Some(bytes) if matches!(self.strategy, MemoryStrategy::Guard { .. }) => {
+            Some(bytes) if fixed => {
                 if start.checked_add(bytes.len()).is_none_or(|e| e > self.len) {
                     return Err("memory image outside the memory".into());
                 }
@@ -186,6 +284,21 @@ impl MemoryData {
             return Some(old);
         }
         let new_len = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
+        if self.slot.is_some() {
+            // In place, inside the slot, up to the pool's limit.
+            let max = self.slot.as_ref()?.pool.limits().max_memory_size;
+            let reservation = match self.strategy {
+                MemoryStrategy::Guard { reservation, .. } => reservation,
+                MemoryStrategy::Explicit => max,
+            };
+            if new_len as u64 > max.min(reservation) {
+                return None;
+            }
+            self.mmap.make_accessible(0, new_len).ok()?;
+            self.len = new_len;
+            self.sync();
+            return Some(old);
+        }
         match self.strategy {
             MemoryStrategy::Guard { reservation, .. } => {
                 if new_len as u64 > reservation {
@@ -221,6 +334,18 @@ impl MemoryData {
         MemoryType {
             min: self.pages(),
             ..self.ty
+        }
+    }
+}
+
+impl Drop for MemoryData {
+    fn drop(&mut self) {
+        // SAFETY: `mmap` is taken exactly once, here, and `self` is not
+        // used after (it is being dropped).
+        let mmap = unsafe { ManuallyDrop::take(&mut self.mmap) };
+        if let Some(s) = self.slot.take() {
+            s.pool
+                .return_memory(mmap, s.initialized.then_some(s.key), s.initial);
         }
     }
 }

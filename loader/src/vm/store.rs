@@ -142,6 +142,9 @@ pub struct StoreOpaque {
     pub(crate) gc_stats: GcStats,
     /// The resource limiter, if one was installed.
     pub(crate) limiter: Option<LimiterFn>,
+    /// The engine's pooling allocator, if it uses one: instances' memories
+    /// and tables come from its slots.
+    pub(crate) pool: Option<Arc<crate::vm::pool::Pool>>,
     /// The API layer's `Engine` the store was made with, opaque here (as
     /// host bodies are): the runtime needs nothing from it but what the
     /// API layer copied into the fields above.
@@ -209,6 +212,7 @@ impl StoreOpaque {
             gc_stress: false,
             gc_stats: GcStats::default(),
             limiter: None,
+            pool: None,
             engine,
             data,
         }

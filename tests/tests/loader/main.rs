@@ -8,6 +8,7 @@
 //! - `traps`: trap codes, backtraces, stack overflow;
 //! - `images`: memory images (copy-on-write data) against copying;
 //! - `lazy_funcs`: function records made on first use, one identity each;
+//! - `pooling`: the pooling allocator's reuse, limits and clean slots;
 //! - `host`: host errors, panics, re-entry, faults outside Wasm;
 //! - `threads`: concurrent stores over one module;
 //! - `externref_gc`: the deferred-reference-counting collector;
@@ -30,6 +31,7 @@ mod imports;
 mod interrupt;
 mod lazy_funcs;
 mod loading;
+mod pooling;
 mod stack;
 mod threads;
 mod traps;

@@ -77,7 +77,7 @@ pub(crate) struct Mmap {
     accessible: usize,
     /// Reset and return to [`POOL`] on drop instead of unmapping.
     pooled: bool,
-    /// Some range was mapped from a file ([`Mmap::map_file_cow`]).
+    /// Some range was mapped from a file ([`Mmap::map_cow`]).
     file_backed: bool,
 }
 
@@ -142,33 +142,25 @@ impl Mmap {
     /// Makes the whole mapping `PROT_NONE` and zero again (module docs).
     #[cfg(target_os = "linux")]
     fn reset(&mut self) -> io::Result<()> {
+        if self.file_backed {
+            self.clear()
+        } else {
+            self.discard(0)
+        }
+    }
+
+    /// Discards every page of `[0, accessible)`: anonymous pages read zero
+    /// again and copy-on-write file pages read their file again (the
+    /// kernel frees only the pages that are present: the cost is the pages
+    /// touched); then makes `[keep, accessible)` `PROT_NONE` (`keep` page
+    /// aligned), so `[0, keep)` stays as it was mapped and protected.
+    pub(crate) fn discard(&mut self, keep: usize) -> io::Result<()> {
         if self.accessible == 0 {
             return Ok(());
         }
-        if self.file_backed {
-            // SAFETY: [ptr, ptr + accessible) lies inside this mapping, which
-            // we own and nothing refers to any more (we are being dropped);
-            // MAP_FIXED replaces exactly that range with fresh zero pages.
-            let p = unsafe {
-                libc::mmap(
-                    self.ptr.as_ptr().cast(),
-                    self.accessible,
-                    libc::PROT_NONE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
-                    -1,
-                    0,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
-            }
-            self.file_backed = false;
-            self.accessible = 0;
-            return Ok(());
-        }
         // SAFETY: [ptr, ptr + accessible) lies inside this mapping, which we
-        // own and nothing refers to any more (we are being dropped);
-        // discarding its pages cannot affect other allocations.
+        // own (`&mut self`: no reference into it is live); discarding its
+        // pages affects no other allocation.
         let r = unsafe {
             libc::madvise(
                 self.ptr.as_ptr().cast(),
@@ -179,7 +171,36 @@ impl Mmap {
         if r != 0 {
             return Err(io::Error::last_os_error());
         }
-        self.protect(0, self.accessible, libc::PROT_NONE)?;
+        if keep < self.accessible {
+            self.protect(keep, self.accessible - keep, libc::PROT_NONE)?;
+            self.accessible = keep;
+        }
+        Ok(())
+    }
+
+    /// Replaces `[0, accessible)` with fresh anonymous `PROT_NONE` pages:
+    /// zero, inaccessible, and no longer mapped from any file.
+    pub(crate) fn clear(&mut self) -> io::Result<()> {
+        if self.accessible == 0 {
+            return Ok(());
+        }
+        // SAFETY: [ptr, ptr + accessible) lies inside this mapping, which we
+        // own (`&mut self`: no reference into it is live); MAP_FIXED
+        // replaces exactly that range with fresh zero pages.
+        let p = unsafe {
+            libc::mmap(
+                self.ptr.as_ptr().cast(),
+                self.accessible,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        self.file_backed = false;
         self.accessible = 0;
         Ok(())
     }
