@@ -10,7 +10,11 @@
 //! - **host -> Wasm:** a typed call of an `i32 -> i32` identity function;
 //! - **Wasm -> host:** a Wasm loop calling an `i32 -> i32` host function
 //!   1,000 times, per call: typed (`Func::wrap`) and dynamic (`Func::new`,
-//!   `Val`s) host functions on both sides.
+//!   `Val`s) host functions on both sides;
+//! - **large modules** (`large.rs`): load, instantiate and teardown with
+//!   64 KiB to 16 MiB of data and 10 or 10,000 functions, on demand and with
+//!   both runtimes' pooling allocators, a small module, and an
+//!   esbuild-sized synthetic module (with compile time and artifact size).
 //!
 //! The harness is hand-rolled: each benchmark warms up, picks a batch size
 //! so that one sample takes at least ~100 µs, then takes samples for a fixed
@@ -18,6 +22,7 @@
 //! Usage: `cargo run --release [-- FILTER]` (or `make bench` at the root).
 
 mod harness;
+mod large;
 
 use anyhow::Result;
 use std::hint::black_box;
@@ -29,7 +34,6 @@ fn wasmc_engine() -> &'static wasmc_loader::Engine {
     static E: std::sync::OnceLock<wasmc_loader::Engine> = std::sync::OnceLock::new();
     E.get_or_init(wasmc_loader::Engine::default)
 }
-
 
 /// Per-iteration statistics of one benchmark.
 struct Stats {
@@ -428,84 +432,8 @@ fn main() -> Result<()> {
         });
     }
 
-    // ----- data: instantiate and teardown with 64 KiB .. 16 MiB of data -----
-    for (kib, nfuncs) in [
-        (64usize, 10usize),
-        (1024, 10),
-        (16 * 1024, 10),
-        (16 * 1024, 10_000),
-    ] {
-        let what = format!("{kib} KiB data, {nfuncs} functions");
-        if !want(&what) && !want("data") {
-            continue;
-        }
-        let wat = data_module(kib * 1024, nfuncs);
-        let name = format!("data{kib}k-{nfuncs}");
-        let ours = wasmc_loader::Module::from_file(wasmc_engine(), wasmc_artifact(&dir, &name, &wat)?)?;
-        // SAFETY: written by `Module::serialize` of this engine just now.
-        let theirs = unsafe {
-            wasmtime::Module::deserialize_file(
-                &engine,
-                wasmtime_artifact(&engine, &dir, &name, &wat)?,
-            )?
-        };
-        // Sanity: both see the data.
-        {
-            let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
-            let i = wasmc_loader::Instance::new(&mut s, &ours, &[])?;
-            let m = i.get_memory(&mut s, "memory").unwrap();
-            let mut ws = wasmtime::Store::new(&engine, ());
-            let wi = wasmtime::Instance::new(&mut ws, &theirs, &[])?;
-            let wm = wi.get_memory(&mut ws, "memory").unwrap();
-            assert!(m.data(&s)[..kib * 1024] == wm.data(&ws)[..kib * 1024]);
-            assert_eq!(m.data(&s)[kib * 1024 - 1], data_byte(kib * 1024 - 1));
-        }
-        let wasmc = bench_timed_part(|| wasmc_loader::Store::new(wasmc_engine(), ()), |s| {
-            black_box(wasmc_loader::Instance::new(&mut *s, &ours, &[]).unwrap());
-        });
-        let wasmtime = bench_timed_part(
-            || wasmtime::Store::new(&engine, ()),
-            |s| {
-                black_box(wasmtime::Instance::new(&mut *s, &theirs, &[]).unwrap());
-            },
-        );
-        rows.push(Row {
-            what: format!("Instance::new, {what} (store made and dropped untimed)"),
-            wasmc,
-            wasmtime,
-        });
-        // Teardown after touching 16 pages of the memory.
-        let touched = |m: &mut [u8]| {
-            for p in 0..16.min(m.len() / 65536) {
-                m[p * 65536 + 1] = 1;
-            }
-        };
-        let wasmc = bench_with_setup(
-            || {
-                let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
-                let i = wasmc_loader::Instance::new(&mut s, &ours, &[]).unwrap();
-                let m = i.get_memory(&mut s, "memory").unwrap();
-                touched(m.data_mut(&mut s));
-                s
-            },
-            drop,
-        );
-        let wasmtime = bench_with_setup(
-            || {
-                let mut s = wasmtime::Store::new(&engine, ());
-                let i = wasmtime::Instance::new(&mut s, &theirs, &[]).unwrap();
-                let m = i.get_memory(&mut s, "memory").unwrap();
-                touched(m.data_mut(&mut s));
-                s
-            },
-            drop,
-        );
-        rows.push(Row {
-            what: format!("teardown (drop store), {what}, 16 pages touched"),
-            wasmc,
-            wasmtime,
-        });
-    }
+    // ----- large modules: load, instantiate, teardown; on demand and pooled -----
+    rows.extend(large::rows(&filter, &dir)?);
 
     let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
     let i = wasmc_instance(&mut s);

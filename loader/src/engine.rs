@@ -82,11 +82,13 @@ pub struct PoolingAllocationConfig {
     pub(crate) total_tables: u32,
     pub(crate) max_memory_size: u64,
     pub(crate) table_elements: u32,
+    pub(crate) max_core_instance_size: usize,
 }
 
 impl Default for PoolingAllocationConfig {
     /// 1000 instances, memories and tables; memories of up to 4 GiB, tables
-    /// of up to 20,000 elements (Wasmtime's defaults).
+    /// of up to 20,000 elements, VMContexts of up to 1 MiB (Wasmtime's
+    /// defaults).
     fn default() -> Self {
         PoolingAllocationConfig {
             total_core_instances: 1000,
@@ -94,6 +96,7 @@ impl Default for PoolingAllocationConfig {
             total_tables: 1000,
             max_memory_size: 1 << 32,
             table_elements: 20_000,
+            max_core_instance_size: 1 << 20,
         }
     }
 }
@@ -129,6 +132,15 @@ impl PoolingAllocationConfig {
     /// The most elements a pooled table may have, initially or by growing.
     pub fn table_elements(&mut self, n: u32) -> &mut Self {
         self.table_elements = n;
+        self
+    }
+
+    /// The most bytes of an instance's VMContext (its per-instance state:
+    /// imports, definitions, one 24-byte funcref per function, ...). Each
+    /// of the `total_core_instances` slots reserves this much address
+    /// space; pages are committed only when touched.
+    pub fn max_core_instance_size(&mut self, bytes: usize) -> &mut Self {
+        self.max_core_instance_size = bytes;
         self
     }
 }
@@ -221,6 +233,7 @@ impl Engine {
                     total_tables: p.total_tables,
                     max_memory_size: p.max_memory_size,
                     table_elements: p.table_elements,
+                    max_core_instance_size: p.max_core_instance_size,
                 })
                 .map_err(crate::Error::msg)?,
             ),

@@ -22,7 +22,7 @@ use crate::vm::func::{FuncData, FuncKind};
 use crate::vm::gc::externref::{raw_clone, raw_release};
 use crate::vm::global::GlobalData;
 use crate::vm::memory::MemoryData;
-use crate::vm::pool::{InstancePermit, SlotKey};
+use crate::vm::pool::SlotKey;
 use crate::vm::store::StoreOpaque;
 use crate::vm::table::TableData;
 use crate::vm::types::{describe_global, describe_memory, describe_table, limits_match};
@@ -63,8 +63,6 @@ pub(crate) struct InstanceData {
     /// Segments dropped by `data.drop`; empty until the first one, so that
     /// instantiation does not grow with the number of segments.
     pub dropped_data: Vec<bool>,
-    /// This instance's place in the engine's pool, if it has one.
-    pub _permit: Option<InstancePermit>,
 }
 
 impl InstanceData {
@@ -163,6 +161,35 @@ pub(crate) fn instance_func(
 }
 
 impl InstanceData {}
+
+/// Most funcrefs made for which a pooled VMContext is zeroed entry by
+/// entry when freed; past this, its pages are discarded.
+const WRITTEN_FUNCREFS_MAX: usize = 256;
+
+impl Drop for InstanceData {
+    fn drop(&mut self) {
+        // Everything before the funcrefs of the defined functions is written
+        // at instantiation (header, type ids, imports, definitions, the
+        // imported functions' funcrefs); after it, only the funcrefs made.
+        let o = self.vmctx.offsets;
+        let size = o.size_of_vmfunc_ref() as usize;
+        if self.defined_funcs.len() <= WRITTEN_FUNCREFS_MAX {
+            let nimp = self.funcs.len() as u32;
+            let head = if nimp < self.module.info().num_funcs {
+                o.vmctx_func_ref(nimp)
+            } else {
+                o.size_of_vmctx()
+            } as usize;
+            let mut ranges = Vec::with_capacity(1 + self.defined_funcs.len());
+            ranges.push(0..head);
+            for f in self.defined_funcs.keys() {
+                let at = o.vmctx_func_ref(*f) as usize;
+                ranges.push(at..at + size);
+            }
+            self.vmctx.set_written(ranges);
+        }
+    }
+}
 
 pub(crate) fn release_seg(s: ElemSeg) {
     if s.ty == RefType::ExternRef {
@@ -491,15 +518,19 @@ pub(crate) fn instantiate(
         .check_interruption(module)
         .map_err(InstantiateError::Interruption)?;
     check_limits(store, module, imports)?;
-    let permit = match &store.pool {
-        Some(p) => Some(p.acquire_instance().map_err(InstantiateError::Resource)?),
-        None => None,
-    };
+    let offsets = *module.offsets();
+    let vmctx = match &store.pool {
+        Some(p) => {
+            let permit = p
+                .acquire_instance(VMContextAlloc::size_for(&offsets))
+                .map_err(InstantiateError::Resource)?;
+            VMContextAlloc::new_pooled(offsets, permit)
+        }
+        None => VMContextAlloc::new(offsets),
+    }
+    .ok_or_else(|| InstantiateError::Resource("cannot allocate the VMContext".into()))?;
     store.add_module(module);
 
-    let offsets = *module.offsets();
-    let vmctx = VMContextAlloc::new(offsets)
-        .ok_or_else(|| InstantiateError::Resource("cannot allocate the VMContext".into()))?;
     let inst = store.instances.len();
     if info.num_funcs > 0 {
         let start = vmctx.vmctx() as usize + offsets.vmctx_func_ref(0) as usize;
@@ -534,7 +565,6 @@ pub(crate) fn instantiate(
         elems: Vec::new(),
         data_applied: 0,
         dropped_data: Vec::new(),
-        _permit: permit,
     });
     initialize(store, inst, module, imports)?;
     Ok(inst)
@@ -816,7 +846,8 @@ fn initialize(
     }
     // Every defined memory now holds its initial contents: a pool slot may
     // be reused as is by the same memory.
-    for mi in store.instances[inst].memories[nm as usize..].to_vec() {
+    for k in nm as usize..store.instances[inst].memories.len() {
+        let mi = store.instances[inst].memories[k];
         store.memories[mi].set_initialized();
     }
     store.instances[inst].data_applied = segs.image_segments();

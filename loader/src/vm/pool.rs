@@ -29,11 +29,18 @@
 //! when the table is freed; it never grows past that capacity, so it never
 //! reallocates. At most `total_tables` are live.
 //!
-//! **Instances.** At most `total_core_instances` are live ([`InstancePermit`]).
+//! **Instances.** [`Pool::new`] also maps `total_core_instances` VMContext
+//! slots of [`PoolLimits::max_core_instance_size`] bytes each, read-write
+//! and all zero (`MAP_NORESERVE`: pages are committed when touched). An
+//! instance's VMContext lives in one ([`InstancePermit`]); when it is freed
+//! the bytes it used are zeroed again (cleared in place when small,
+//! discarded with `MADV_DONTNEED` otherwise: the funcref array is filled in
+//! only on first use, so the pages touched are few) before the slot goes
+//! back to the free list, so a slot is always all zero when taken.
 //!
 //! When a limit is reached, instantiation fails with an error naming it.
 
-use crate::vm::sys::mmap::Mmap;
+use crate::vm::sys::mmap::{round_up_to_page, Mmap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use wasmc_format::{MemoryStrategy, WASM_PAGE_SIZE};
@@ -50,6 +57,8 @@ pub(crate) struct PoolLimits {
     pub max_memory_size: u64,
     /// The most elements any pooled table may have.
     pub table_elements: u32,
+    /// The most bytes of an instance's VMContext (rounded up to pages).
+    pub max_core_instance_size: usize,
 }
 
 impl PoolLimits {
@@ -87,12 +96,17 @@ pub(crate) struct Pool {
     /// Free table vectors, cleared, `table_elements` capacity each.
     free_tables: Mutex<Vec<Vec<*mut u8>>>,
     live_tables: AtomicU32,
-    live_instances: AtomicU32,
+    /// `total_core_instances` VMContext slots of `instance_slot` bytes.
+    instances: Mmap,
+    instance_slot: usize,
+    /// Indices of the free VMContext slots (each all zero).
+    free_instances: Mutex<Vec<u32>>,
 }
 
 // SAFETY: the free table vectors are empty (they hold no pointers, only
-// capacity), and the memory slots are owned mappings (`Mmap` is Send and
-// Sync); everything else is atomics and mutexes.
+// capacity), the memory slots and the VMContext region are owned mappings
+// (`Mmap` is Send and Sync), and a VMContext slot is used by the one
+// instance holding its permit; everything else is atomics and mutexes.
 unsafe impl Send for Pool {}
 // SAFETY: as for `Send`: all shared access goes through the mutexes and
 // atomics.
@@ -140,12 +154,22 @@ impl Pool {
             })?;
             free.push(FreeSlot { mmap, key: None });
         }
+        let instance_slot = round_up_to_page(limits.max_core_instance_size.max(1))
+            .ok_or("pooling allocator: max_core_instance_size too large")?;
+        let region = instance_slot
+            .checked_mul(limits.total_core_instances as usize)
+            .ok_or("pooling allocator: VMContext slots do not fit the address space")?;
+        let instances = Mmap::read_write(region).map_err(|e| {
+            format!("pooling allocator: cannot map {region} bytes of VMContext slots: {e}")
+        })?;
         Ok(Arc::new(Pool {
             limits,
             free_memories: Mutex::new(free),
             free_tables: Mutex::new(Vec::new()),
             live_tables: AtomicU32::new(0),
-            live_instances: AtomicU32::new(0),
+            instances,
+            instance_slot,
+            free_instances: Mutex::new((0..limits.total_core_instances).rev().collect()),
         }))
     }
 
@@ -247,28 +271,115 @@ impl Pool {
         self.live_tables.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Counts one more live instance, or says which limit refuses it.
-    pub(crate) fn acquire_instance(self: &Arc<Pool>) -> Result<InstancePermit, String> {
-        let total = self.limits.total_core_instances;
-        self.live_instances
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < total).then_some(n + 1)
-            })
-            .map_err(|_| {
+    /// Takes a VMContext slot for a context of `size` bytes, or says which
+    /// limit refuses it. The slot is all zero.
+    pub(crate) fn acquire_instance(
+        self: &Arc<Pool>,
+        size: usize,
+    ) -> Result<InstancePermit, String> {
+        if size > self.instance_slot {
+            return Err(format!(
+                "pooling allocator: the instance's VMContext of {size} bytes exceeds \
+                 max_core_instance_size ({} bytes)",
+                self.limits.max_core_instance_size
+            ));
+        }
+        let slot = self
+            .free_instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .ok_or_else(|| {
                 format!(
-                    "pooling allocator: all {total} instance slots are in use \
-                     (total_core_instances)"
+                    "pooling allocator: all {} instance slots are in use \
+                     (total_core_instances)",
+                    self.limits.total_core_instances
                 )
             })?;
-        Ok(InstancePermit(self.clone()))
+        Ok(InstancePermit {
+            pool: self.clone(),
+            slot,
+            size,
+            written: None,
+        })
     }
 }
 
-/// One live instance of a pool; dropping it frees the place.
-pub(crate) struct InstancePermit(Arc<Pool>);
+/// A live instance's VMContext slot; dropping it zeroes the slot and frees
+/// it.
+pub(crate) struct InstancePermit {
+    pool: Arc<Pool>,
+    slot: u32,
+    /// Bytes of the slot the VMContext uses (the rest stays untouched).
+    size: usize,
+    /// The only byte ranges of `[0, size)` that may have been written, if
+    /// known ([`Self::set_written`]): freeing then zeroes just those, with no
+    /// system call and no page to fault in again.
+    written: Option<Vec<std::ops::Range<usize>>>,
+}
+
+/// Contexts up to this size are zeroed in place when freed; larger ones
+/// are discarded (`MADV_DONTNEED`: only their touched pages cost).
+const CLEAR_IN_PLACE_MAX: usize = 16 * 1024;
+
+impl InstancePermit {
+    /// The slot's start: `size` bytes, zero when the permit was made,
+    /// page aligned, owned by this permit.
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        let at = self.slot as usize * self.pool.instance_slot;
+        // In bounds: `slot < total_core_instances` and the region is
+        // `total_core_instances * instance_slot` bytes (`Pool::new`).
+        self.pool.instances.as_ptr().wrapping_add(at)
+    }
+
+    /// Bytes of the slot the context may use.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Says that only `ranges` of the context were written, so that freeing
+    /// zeroes only them. Ranges past `size` are clipped.
+    pub(crate) fn set_written(&mut self, ranges: Vec<std::ops::Range<usize>>) {
+        self.written = Some(ranges);
+    }
+}
 
 impl Drop for InstancePermit {
     fn drop(&mut self) {
-        self.0.live_instances.fetch_sub(1, Ordering::AcqRel);
+        let p = self.ptr();
+        let zeroed = if let Some(ranges) = self.written.take() {
+            for r in ranges {
+                let end = r.end.min(self.size);
+                if r.start < end {
+                    // SAFETY: `[start, end)` lies inside this permit's slot
+                    // (clipped to `size`, which fits the slot), and the
+                    // instance that used it is gone.
+                    unsafe { std::ptr::write_bytes(p.wrapping_add(r.start), 0, end - r.start) };
+                }
+            }
+            true
+        } else if self.size <= CLEAR_IN_PLACE_MAX {
+            // SAFETY: `[p, p + size)` lies inside this permit's slot of the
+            // read-write region (`acquire_instance` checked `size` against
+            // the slot), and the instance that used it is gone: nothing
+            // refers to these bytes any more.
+            unsafe { std::ptr::write_bytes(p, 0, self.size) };
+            true
+        } else {
+            let len = round_up_to_page(self.size).unwrap_or(self.pool.instance_slot);
+            // SAFETY: as above; `p` is page aligned (slots are whole pages)
+            // and `len` does not pass the slot's end (`size` fits the slot,
+            // which is whole pages). Discarding private anonymous pages
+            // makes them read zero.
+            unsafe { libc::madvise(p.cast(), len, libc::MADV_DONTNEED) == 0 }
+        };
+        if zeroed {
+            self.pool
+                .free_instances
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(self.slot);
+        }
+        // Otherwise the slot is never reused (it may not be zero).
     }
 }

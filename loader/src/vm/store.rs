@@ -388,24 +388,28 @@ impl StoreOpaque {
     /// reason if not. Checked before instantiation.
     pub(crate) fn check_interruption(&self, module: &RuntimeModule) -> Result<(), String> {
         let i = module.header().settings.interruption;
-        let name = module_name(module);
+        // Named only on error: instantiation must not allocate for this.
+        let name = || module_name(module);
         if i.fuel && !self.fuel_enabled {
             return Err(format!(
-                "{name} was compiled with fuel counting (`--fuel`): give the store fuel \
-                 with `set_fuel` before instantiating it"
+                "{} was compiled with fuel counting (`--fuel`): give the store fuel \
+                 with `set_fuel` before instantiating it",
+                name()
             ));
         }
         if !i.fuel && self.fuel_enabled {
             return Err(format!(
-                "{name} was compiled without fuel counting and would run unmetered in this \
-                 store, which meters fuel (compile it with `wasmc compile --fuel`)"
+                "{} was compiled without fuel counting and would run unmetered in this \
+                 store, which meters fuel (compile it with `wasmc compile --fuel`)",
+                name()
             ));
         }
         if !i.epochs && self.epoch_deadline_set {
             return Err(format!(
-                "{name} was compiled without epoch checks and could not be interrupted in \
+                "{} was compiled without epoch checks and could not be interrupted in \
                  this store, which has an epoch deadline (compile it with `wasmc compile \
-                 --epoch-interruption`)"
+                 --epoch-interruption`)",
+                name()
             ));
         }
         Ok(())

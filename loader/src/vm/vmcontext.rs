@@ -183,10 +183,13 @@ impl ValRaw {
 /// An owned, zeroed, 16-byte-aligned VMContext allocation.
 ///
 /// Contexts of [`MAPPED_VMCTX_MIN`] bytes or more (a module with thousands
-/// of functions: the funcrefs are most of it) are fresh anonymous mappings,
-/// whose untouched pages cost nothing: instantiation fills in a funcref only
-/// on first use, so allocating and freeing such a context does not grow
-/// with the number of functions (the heap's `calloc` would clear it all).
+/// of functions: the funcrefs are most of it) are anonymous mappings
+/// ([`crate::vm::sys::mmap::Mmap::zeroed_pooled`]: reused, their touched
+/// pages discarded when freed), whose untouched pages cost nothing:
+/// instantiation fills in a funcref only on first use, so allocating and
+/// freeing such a context does not grow with the number of functions (the
+/// heap's `calloc` would clear it all). With the pooling allocator, contexts
+/// live in the pool's slots instead.
 pub(crate) struct VMContextAlloc {
     ptr: NonNull<u8>,
     backing: VMContextBacking,
@@ -198,6 +201,9 @@ enum VMContextBacking {
     Heap(Layout),
     /// An anonymous mapping (zero pages until touched).
     Mapped(crate::vm::sys::mmap::Mmap),
+    /// A slot of the engine's pooling allocator, zeroed and freed when the
+    /// permit drops.
+    Pooled(crate::vm::pool::InstancePermit),
 }
 
 /// Size from which a VMContext is mapped rather than allocated.
@@ -205,11 +211,11 @@ pub(crate) const MAPPED_VMCTX_MIN: usize = 64 * 1024;
 
 impl VMContextAlloc {
     pub fn new(offsets: VMOffsets) -> Option<VMContextAlloc> {
-        let size = (offsets.size_of_vmctx() as usize).max(std::mem::size_of::<VMContextHeader>());
+        let size = Self::size_for(&offsets);
         let layout = Layout::from_size_align(size, 16).ok()?;
         let (ptr, backing) = if size >= MAPPED_VMCTX_MIN {
             // Page aligned (so 16-aligned), zero, at least `size` long.
-            let m = crate::vm::sys::mmap::Mmap::read_write(size).ok()?;
+            let m = crate::vm::sys::mmap::Mmap::zeroed_pooled(size).ok()?;
             (NonNull::new(m.as_ptr())?, VMContextBacking::Mapped(m))
         } else {
             // SAFETY: the layout's size is at least that of the header, so
@@ -228,11 +234,65 @@ impl VMContextAlloc {
         Some(v)
     }
 
+    /// A context in a pool slot (all zero, at least the context's size:
+    /// `Pool::acquire_instance` checked it).
+    pub fn new_pooled(
+        offsets: VMOffsets,
+        permit: crate::vm::pool::InstancePermit,
+    ) -> Option<VMContextAlloc> {
+        if permit.size() < Self::size_for(&offsets) {
+            return None;
+        }
+        let v = VMContextAlloc {
+            ptr: NonNull::new(permit.ptr())?,
+            backing: VMContextBacking::Pooled(permit),
+            offsets,
+        };
+        // SAFETY: `field` checked that the magic (a u32 at a 4-aligned
+        // offset of a page-aligned slot) lies inside the context.
+        unsafe { v.field::<u32>(offsets.vmctx_magic()).write(VMCONTEXT_MAGIC) };
+        Some(v)
+    }
+
+    /// Called as the instance is freed, with the byte ranges of the
+    /// context that may have been written: a mapped or pooled context is
+    /// then zeroed by clearing only them (now, or when the pool slot is
+    /// freed), not by discarding its pages, which the next instance would
+    /// fault in again. No effect on a heap context.
+    pub fn set_written(&mut self, ranges: Vec<std::ops::Range<usize>>) {
+        match &mut self.backing {
+            VMContextBacking::Pooled(p) => p.set_written(ranges),
+            VMContextBacking::Mapped(m) => {
+                let size = m.len();
+                for r in ranges {
+                    let end = r.end.min(size);
+                    if r.start < end {
+                        // SAFETY: `[start, end)` lies inside the mapping
+                        // (clipped to its length), which is read-write and
+                        // owned by this context; the instance is being
+                        // dropped, so nothing reads these bytes any more.
+                        unsafe {
+                            std::ptr::write_bytes(self.ptr.as_ptr().add(r.start), 0, end - r.start)
+                        };
+                    }
+                }
+                m.mark_zero();
+            }
+            VMContextBacking::Heap(_) => {}
+        }
+    }
+
+    /// Bytes a context of `offsets` needs.
+    pub fn size_for(offsets: &VMOffsets) -> usize {
+        (offsets.size_of_vmctx() as usize).max(std::mem::size_of::<VMContextHeader>())
+    }
+
     /// Bytes of the allocation usable as the context.
     fn size(&self) -> usize {
         match &self.backing {
             VMContextBacking::Heap(l) => l.size(),
             VMContextBacking::Mapped(m) => m.len(),
+            VMContextBacking::Pooled(p) => p.size(),
         }
     }
 

@@ -215,6 +215,36 @@ fn each_limit_refuses_with_an_error_naming_it() {
     );
     assert_eq!(call_i32(&mut s, &inst, "tgrow", &[Val::I32(1)]).unwrap(), 4);
 
+    // VMContexts: one of more than max_core_instance_size bytes (500
+    // funcrefs of 24 bytes) is refused; instance slots are reused, and a
+    // reused one has no funcref of the previous instance (ref.func makes it
+    // again and calls work).
+    let engine = pool_engine(|p| {
+        p.max_core_instance_size(4096);
+    });
+    let mut many = String::from("(module");
+    for i in 0..500 {
+        many += &format!(" (func (export \"f{i}\") (result i32) i32.const {i})");
+    }
+    many += ")";
+    let big = load_in(&engine, &many, Bounds::Guard);
+    let mut s = Store::new(&engine, ());
+    let e = Instance::new(&mut s, &big, &[]).unwrap_err().to_string();
+    assert!(e.contains("max_core_instance_size"), "{e}");
+    let small = load_in(&engine, IMAGED, Bounds::Guard);
+    for _ in 0..20 {
+        let mut s = Store::new(&engine, ());
+        let i = Instance::new(&mut s, &small, &[]).unwrap();
+        call0(&mut s, &i, "fill_table", &[]);
+        let tab = i.get_table(&mut s, "tab").unwrap();
+        let Some(Val::FuncRef(Some(f))) = tab.get(&mut s, 3) else {
+            panic!("no function");
+        };
+        let mut r = [Val::I32(0)];
+        f.call(&mut s, &[], &mut r).unwrap();
+        assert_eq!(r[0].i32(), Some(1));
+    }
+
     // A bad pool configuration is refused by Engine::new.
     let mut p = PoolingAllocationConfig::default();
     p.max_memory_size(12345);

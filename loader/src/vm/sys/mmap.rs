@@ -77,6 +77,12 @@ pub(crate) struct Mmap {
     accessible: usize,
     /// Reset and return to [`POOL`] on drop instead of unmapping.
     pooled: bool,
+    /// Zeroed (pages discarded, kept read-write) and returned to
+    /// [`ZERO_POOL`] on drop instead of unmapping.
+    zero_pooled: bool,
+    /// Every byte is zero again ([`Mmap::mark_zero`]): a `zero_pooled`
+    /// mapping goes back to its pool without discarding its pages.
+    known_zero: bool,
     /// Some range was mapped from a file ([`Mmap::map_cow`]).
     file_backed: bool,
 }
@@ -87,6 +93,9 @@ static POOL: std::sync::Mutex<Vec<Mmap>> = std::sync::Mutex::new(Vec::new());
 /// Most reservations kept: each is only address space (`MAP_NORESERVE`,
 /// no pages), a few GiB of the 128 TiB a 64-bit process has.
 const POOL_MAX: usize = 16;
+
+/// Released read-write mappings ([`Mmap::zeroed_pooled`]), all zero.
+static ZERO_POOL: std::sync::Mutex<Vec<Mmap>> = std::sync::Mutex::new(Vec::new());
 
 // SAFETY: a Mmap is an owned region of memory, like a Box<[u8]>; it has no
 // thread affinity.
@@ -136,6 +145,33 @@ impl Mmap {
             None => Self::reserve(rounded)?,
         };
         m.pooled = true;
+        Ok(m)
+    }
+
+    /// Like [`Self::read_write`], but reuses a released mapping of the same
+    /// (rounded) length, and when dropped discards its pages
+    /// (`MADV_DONTNEED`: they read zero again, and only the pages touched
+    /// cost) and keeps it for the next one (Linux; elsewhere the same as
+    /// `read_write`). For large VMContexts: a fresh mapping and its unmap
+    /// cost more than the few pages an instance touches.
+    pub(crate) fn zeroed_pooled(len: usize) -> io::Result<Mmap> {
+        if !cfg!(target_os = "linux") {
+            return Self::read_write(len);
+        }
+        let rounded = round_up_to_page(len.max(1))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "mapping too large"))?;
+        let reused = {
+            let mut pool = ZERO_POOL.lock().unwrap_or_else(|e| e.into_inner());
+            pool.iter()
+                .position(|m| m.len == rounded)
+                .map(|i| pool.swap_remove(i))
+        };
+        let mut m = match reused {
+            Some(m) => m,
+            None => Self::read_write(rounded)?,
+        };
+        m.zero_pooled = true;
+        m.known_zero = false;
         Ok(m)
     }
 
@@ -205,6 +241,15 @@ impl Mmap {
         Ok(())
     }
 
+    /// Records that the user wrote zeros over every byte it wrote, so that a
+    /// [`Self::zeroed_pooled`] mapping can be reused without discarding
+    /// its pages (which the next user would then fault in again). Nothing
+    /// unsafe depends on it: a mapping that is not all zero is only not
+    /// what `zeroed_pooled` promises.
+    pub(crate) fn mark_zero(&mut self) {
+        self.known_zero = true;
+    }
+
     /// Maps `len` bytes (rounded up to pages) of zeroed read-write memory.
     pub(crate) fn read_write(len: usize) -> io::Result<Mmap> {
         Self::map(len, libc::PROT_READ | libc::PROT_WRITE)
@@ -233,6 +278,8 @@ impl Mmap {
             len,
             accessible: if prot == libc::PROT_NONE { 0 } else { len },
             pooled: false,
+            zero_pooled: false,
+            known_zero: false,
             file_backed: false,
         })
     }
@@ -364,8 +411,9 @@ impl Mmap {
         self.ptr = NonNull::new(p.cast()).expect("mremap returned null");
         self.len = new_len;
         self.accessible = self.accessible.min(new_len);
-        // The pool keeps reservations of the lengths memories ask for.
+        // The pools keep mappings of the lengths they were asked for.
         self.pooled = false;
+        self.zero_pooled = false;
         Ok(())
     }
 
@@ -384,6 +432,27 @@ impl Mmap {
 impl Drop for Mmap {
     fn drop(&mut self) {
         #[cfg(target_os = "linux")]
+        if self.zero_pooled
+            && !self.file_backed
+            && (self.known_zero || self.discard(self.len).is_ok())
+        {
+            let mut pool = ZERO_POOL.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < POOL_MAX {
+                // The pool takes over the mapping (read-write, all zero):
+                // `self` must not unmap it.
+                pool.push(Mmap {
+                    ptr: self.ptr,
+                    len: self.len,
+                    accessible: self.accessible,
+                    pooled: false,
+                    zero_pooled: false,
+                    known_zero: false,
+                    file_backed: false,
+                });
+                return;
+            }
+        }
+        #[cfg(target_os = "linux")]
         if self.pooled && self.reset().is_ok() {
             let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
             if pool.len() < POOL_MAX {
@@ -393,6 +462,8 @@ impl Drop for Mmap {
                     len: self.len,
                     accessible: 0,
                     pooled: false,
+                    zero_pooled: false,
+                    known_zero: false,
                     file_backed: false,
                 });
                 return;
@@ -426,6 +497,26 @@ mod tests {
         }
         if cfg!(target_os = "linux") {
             // Reused: far fewer distinct mappings than rounds.
+            seen.sort_unstable();
+            seen.dedup();
+            assert!(seen.len() < 5, "{} distinct mappings", seen.len());
+        }
+    }
+
+    #[test]
+    fn zeroed_pooled_mappings_come_back_zero() {
+        // A length no other test maps, so the pool entry is ours.
+        let len = 41 * page_size();
+        let mut seen = Vec::new();
+        for round in 0..20u8 {
+            let m = Mmap::zeroed_pooled(len).unwrap();
+            // SAFETY: the whole mapping is read-write.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(m.as_ptr(), len) };
+            assert!(bytes.iter().all(|b| *b == 0), "round {round}: not zero");
+            bytes[..(1 + round as usize) * 1000].fill(round + 1);
+            seen.push(m.as_ptr() as usize);
+        }
+        if cfg!(target_os = "linux") {
             seen.sort_unstable();
             seen.dedup();
             assert!(seen.len() < 5, "{} distinct mappings", seen.len());
