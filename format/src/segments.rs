@@ -1,15 +1,15 @@
-//! Data segments and memory images: `.wasmc.segments` (one fixed-size record
-//! per data segment, read in place) and the layout of `.wasmc.data`.
+//! Data segments and memory images: `.wasmc.segments` (fixed-size records,
+//! read in place) and the layout of `.wasmc.data`.
 //!
 //! ```text
 //! .wasmc.segments (little-endian, 4-byte aligned)
-//! +-----------+---------------------------------------------+
-//! | count u32 | records [SegmentRecord; count], 20 B each    |
-//! +-----------+---------------------------------------------+
+//! +-------+------------------------------------------+
+//! | n u32 | records [SegmentRecord; n], 24 B each     |
+//! +-------+------------------------------------------+
 //! SegmentRecord:
-//! +----------+------------+------------+-----------------+---------+
-//! | kind u32 | memory u32 | offset u32 | data_offset u32 | len u32 |
-//! +----------+------------+------------+-----------------+---------+
+//! +-----------+----------+------------+------------+-----------------+---------+
+//! | index u32 | kind u32 | memory u32 | offset u32 | data_offset u32 | len u32 |
+//! +-----------+----------+------------+------------+-----------------+---------+
 //!
 //! .wasmc.data (page aligned)
 //! +-------------------------------------+------------------------------+
@@ -17,12 +17,21 @@
 //! +-------------------------------------+------------------------------+
 //! ```
 //!
+//! There is one record per data segment *except* the active segments that a
+//! memory image applies (below): those have nothing left to say at run time
+//! (their bytes are in the image and they are dropped once applied), and a
+//! module such as `esbuild.wasm` has about 100,000 of them. Records are
+//! sorted by `index` (the segment's index): first the passive segments of
+//! the image prefix, then one for every segment after the prefix, so the
+//! record of segment `i >= image_segments` is at position
+//! `n - (count - i)` and the prefix's are found by binary search; a prefix
+//! segment without a record is an image segment ([`Placement::Image`]).
+//!
 //! `kind` is one of [`KIND_PASSIVE`], [`KIND_CONST`] (active, `offset` is the
-//! constant memory offset), [`KIND_EXPR`] (active, `offset` indexes
-//! [`crate::ModuleInfo::data_offset_exprs`]: the placement depends on imported
-//! globals and is only known at instantiation) and [`KIND_IMAGE`] (active,
-//! constant `offset`, its bytes are part of a memory image and not stored
-//! again: `data_offset` is 0, `len` is the segment's length, for `inspect`).
+//! constant memory offset) and [`KIND_EXPR`] (active, `offset` indexes
+//! [`crate::ModuleInfo::data_offset_exprs`]: the placement depends on
+//! imported globals and is only known at instantiation, or it is a 64-bit
+//! memory's offset of 4 GiB or more).
 //!
 //! **Memory images.** The compiler applies, in order, the longest prefix of
 //! the data segments that are passive or active with a constant offset into a
@@ -54,11 +63,9 @@ pub const KIND_PASSIVE: u32 = 0;
 pub const KIND_CONST: u32 = 1;
 /// An active segment whose offset is a constant expression reading globals.
 pub const KIND_EXPR: u32 = 2;
-/// An active segment applied by a memory image; its bytes are not stored.
-pub const KIND_IMAGE: u32 = 3;
 
 /// Size of one record of `.wasmc.segments`.
-pub const SEGMENT_RECORD_SIZE: usize = 20;
+pub const SEGMENT_RECORD_SIZE: usize = 24;
 
 /// Granule of memory images: their memory offset, `.wasmc.data` offset and
 /// length are multiples of it. Equal to [`crate::sections::PAGE_ALIGN`], the
@@ -103,8 +110,10 @@ pub enum Placement {
     Const(u32),
     /// Active at the value of `ModuleInfo::data_offset_exprs[.0]`.
     Expr(u32),
-    /// Active at this constant offset, part of a memory image.
-    Image(u32),
+    /// Active and applied by a memory image: it has no record (its memory,
+    /// offset and length are not stored; `memory`, `data_offset` and `len`
+    /// of its [`SegmentRecord`] are 0).
+    Image,
 }
 
 /// One data segment's record, checked against the [`SegmentLimits`].
@@ -130,7 +139,7 @@ impl SegmentRecord {
     /// whose bytes are only in the image.
     pub fn bytes_range(&self) -> Option<core::ops::Range<usize>> {
         match self.placement {
-            Placement::Image(_) => None,
+            Placement::Image => None,
             _ => {
                 let start = self.data_offset as usize;
                 Some(start..start + self.len as usize)
@@ -159,14 +168,17 @@ pub struct SegmentLimits {
 pub struct SegmentTable<'a> {
     data: &'a [u8],
     limits: SegmentLimits,
+    /// Records in the section.
+    records: u32,
 }
 
 impl<'a> SegmentTable<'a> {
-    /// Checks the section's count against `limits.count` and its length
-    /// against the count. O(1): records are checked when read. An empty
-    /// section stands for zero segments.
+    /// Checks the section's record count against its length and against
+    /// `limits` (at least one record per segment after the image prefix, at
+    /// most one per segment). O(1): records are checked when read. An empty
+    /// section stands for no records.
     pub fn parse(data: &'a [u8], limits: SegmentLimits) -> Result<Self, FormatError> {
-        let count = if data.is_empty() {
+        let n = if data.is_empty() {
             0
         } else {
             read_u32(data, 0).ok_or_else(|| FormatError::Truncated {
@@ -174,28 +186,33 @@ impl<'a> SegmentTable<'a> {
                 detail: "no count".into(),
             })?
         };
-        if count != limits.count {
+        if limits.image_segments > limits.count {
             return Err(invalid(format!(
-                "{count} records for {} data segments in the module info",
-                limits.count
+                "{} image segments of {}",
+                limits.image_segments, limits.count
             )));
         }
-        if limits.image_segments > count {
+        let tail = limits.count - limits.image_segments;
+        if n < tail || n > limits.count {
             return Err(invalid(format!(
-                "{} image segments of {count}",
-                limits.image_segments
+                "{n} records for {} data segments of which {} are after the image prefix",
+                limits.count, tail
             )));
         }
-        let need = (count as usize)
+        let need = (n as usize)
             .checked_mul(SEGMENT_RECORD_SIZE)
-            .and_then(|n| n.checked_add(4));
-        if count != 0 && need != Some(data.len()) {
+            .and_then(|b| b.checked_add(4));
+        if !data.is_empty() && need != Some(data.len()) {
             return Err(invalid(format!(
-                "count {count} does not match section length {}",
+                "count {n} does not match section length {}",
                 data.len()
             )));
         }
-        Ok(SegmentTable { data, limits })
+        Ok(SegmentTable {
+            data,
+            limits,
+            records: n,
+        })
     }
 
     /// Number of data segments.
@@ -208,15 +225,33 @@ impl<'a> SegmentTable<'a> {
         self.limits.count == 0
     }
 
-    /// Segments `[0, image_segments())` are applied by the memory images.
+    /// Segments `[0, image_segments())` are applied by the memory images
+    /// (the passive ones among them excepted).
     pub fn image_segments(&self) -> u32 {
         self.limits.image_segments
     }
 
+    /// Records of the image prefix's passive segments: the first ones.
+    fn prefix_records(&self) -> u32 {
+        self.records - (self.limits.count - self.limits.image_segments)
+    }
+
+    /// Field `f` of the record at position `pos`.
+    fn field(&self, pos: u32, f: usize) -> Result<u32, FormatError> {
+        (pos as usize)
+            .checked_mul(SEGMENT_RECORD_SIZE)
+            .and_then(|n| n.checked_add(4 + f * 4))
+            .and_then(|at| read_u32(self.data, at))
+            .ok_or_else(|| FormatError::Truncated {
+                what: SEGMENTS,
+                detail: format!("record {pos}"),
+            })
+    }
+
     /// The record of segment `index`, checked: `Err` if `index` is out of
-    /// range or the record is inconsistent (unknown kind, memory or
-    /// expression out of range, bytes outside `.wasmc.data`, an image
-    /// segment outside the image prefix).
+    /// range or its record is inconsistent (wrong index, unknown kind,
+    /// memory or expression out of range, bytes outside `.wasmc.data`, an
+    /// active segment recorded inside the image prefix).
     pub fn get(&self, index: u32) -> Result<SegmentRecord, FormatError> {
         let l = &self.limits;
         if index >= l.count {
@@ -225,19 +260,48 @@ impl<'a> SegmentTable<'a> {
                 l.count
             )));
         }
-        let field = |f: usize| {
-            (index as usize)
-                .checked_mul(SEGMENT_RECORD_SIZE)
-                .and_then(|n| n.checked_add(4 + f * 4))
-                .and_then(|at| read_u32(self.data, at))
-                .ok_or_else(|| FormatError::Truncated {
-                    what: SEGMENTS,
-                    detail: format!("data segment {index}"),
-                })
-        };
-        let (kind, memory, offset, data_offset, len) =
-            (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
         let bad = |detail: String| invalid(format!("data segment {index}: {detail}"));
+        let pos = if index >= l.image_segments {
+            self.records - (l.count - index)
+        } else {
+            // Binary search among the prefix's records (passive segments).
+            let (mut lo, mut hi) = (0, self.prefix_records());
+            let mut found = None;
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                let at = self.field(mid, 0)?;
+                match at.cmp(&index) {
+                    core::cmp::Ordering::Less => lo = mid + 1,
+                    core::cmp::Ordering::Greater => hi = mid,
+                    core::cmp::Ordering::Equal => {
+                        found = Some(mid);
+                        break;
+                    }
+                }
+            }
+            match found {
+                Some(p) => p,
+                None => {
+                    return Ok(SegmentRecord {
+                        placement: Placement::Image,
+                        memory: 0,
+                        data_offset: 0,
+                        len: 0,
+                    })
+                }
+            }
+        };
+        let (at, kind, memory, offset, data_offset, len) = (
+            self.field(pos, 0)?,
+            self.field(pos, 1)?,
+            self.field(pos, 2)?,
+            self.field(pos, 3)?,
+            self.field(pos, 4)?,
+            self.field(pos, 5)?,
+        );
+        if at != index {
+            return Err(bad(format!("record {pos} is for segment {at}")));
+        }
         let placement = match kind {
             KIND_PASSIVE => Placement::Passive,
             KIND_CONST => Placement::Const(offset),
@@ -250,34 +314,19 @@ impl<'a> SegmentTable<'a> {
                 }
                 Placement::Expr(offset)
             }
-            KIND_IMAGE => {
-                if index >= l.image_segments {
-                    return Err(bad(format!(
-                        "in an image, but only the first {} segments are",
-                        l.image_segments
-                    )));
-                }
-                Placement::Image(offset)
-            }
             k => return Err(bad(format!("unknown kind {k}"))),
         };
         if kind != KIND_PASSIVE && memory >= l.num_memories {
             return Err(bad(format!("memory {memory} of {}", l.num_memories)));
         }
-        if kind != KIND_IMAGE && u64::from(data_offset) + u64::from(len) > l.data_len {
+        if u64::from(data_offset) + u64::from(len) > l.data_len {
             return Err(bad(format!(
                 "bytes {data_offset}+{len} exceed {DATA} length {}",
                 l.data_len
             )));
         }
-        if kind == KIND_IMAGE && data_offset != 0 {
-            return Err(bad("image segment with stored bytes".into()));
-        }
-        if index < l.image_segments && matches!(placement, Placement::Const(_) | Placement::Expr(_))
-        {
-            return Err(bad(
-                "active segment inside the image prefix not in an image".into(),
-            ));
+        if index < l.image_segments && kind != KIND_PASSIVE {
+            return Err(bad("active segment recorded inside the image prefix".into()));
         }
         Ok(SegmentRecord {
             placement,
@@ -287,13 +336,26 @@ impl<'a> SegmentTable<'a> {
         })
     }
 
-    /// Every record, checked.
+    /// Every segment's record, checked.
     pub fn iter(&self) -> impl Iterator<Item = Result<SegmentRecord, FormatError>> + '_ {
         (0..self.limits.count).map(|i| self.get(i))
     }
 
-    /// Checks every record; the first error.
+    /// Checks every record at once: indices strictly increasing (so that
+    /// the prefix's binary search finds every one) and each record
+    /// consistent. The first error.
     pub fn validate(&self) -> Result<(), FormatError> {
+        let mut last = None;
+        for pos in 0..self.records {
+            let at = self.field(pos, 0)?;
+            if last.is_some_and(|l| at <= l) {
+                return Err(invalid(format!(
+                    "record {pos} (segment {at}) is not after the previous one"
+                )));
+            }
+            last = Some(at);
+            self.get(at)?;
+        }
         self.iter().try_for_each(|r| r.map(drop))
     }
 }
@@ -513,19 +575,16 @@ pub fn layout_data(
     }
 
     let too_big = || "more than 4 GiB of data segments".to_string();
-    let mut segments = Vec::with_capacity(4 + segs.len() * SEGMENT_RECORD_SIZE);
+    let mut records = Vec::with_capacity(segs.len() * SEGMENT_RECORD_SIZE);
+    let mut n = 0u32;
     let mut offset_exprs = Vec::new();
-    push_u32(
-        &mut segments,
-        u32::try_from(segs.len()).map_err(|_| too_big())?,
-    );
     for (i, s) in segs.iter().enumerate() {
         let len = u32::try_from(s.bytes.len()).map_err(|_| too_big())?;
+        let index = u32::try_from(i).map_err(|_| too_big())?;
         let (kind, memory, offset) = match &s.active {
             None => (KIND_PASSIVE, 0, 0),
-            Some((m, e)) if i < image_segments => {
-                (KIND_IMAGE, *m, record_offset(e).expect("checked by `fits`"))
-            }
+            // Applied by an image: no record.
+            Some(_) if i < image_segments => continue,
             Some((m, e)) => match record_offset(e) {
                 Some(off) => (KIND_CONST, *m, off),
                 None => {
@@ -534,20 +593,19 @@ pub fn layout_data(
                 }
             },
         };
-        let data_offset = if kind == KIND_IMAGE {
-            0
-        } else {
-            let at = u32::try_from(data.len()).map_err(|_| too_big())?;
-            at.checked_add(len).ok_or_else(too_big)?;
-            data.extend_from_slice(s.bytes);
-            at
-        };
-        for v in [kind, memory, offset, data_offset, len] {
-            push_u32(&mut segments, v);
+        let at = u32::try_from(data.len()).map_err(|_| too_big())?;
+        at.checked_add(len).ok_or_else(too_big)?;
+        data.extend_from_slice(s.bytes);
+        for v in [index, kind, memory, offset, at, len] {
+            push_u32(&mut records, v);
         }
+        n += 1;
     }
-    if segs.is_empty() {
-        segments.clear();
+    let mut segments = Vec::new();
+    if n > 0 {
+        segments.reserve(4 + records.len());
+        push_u32(&mut segments, n);
+        segments.extend_from_slice(&records);
     }
     Ok(DataLayout {
         segments,
@@ -632,7 +690,9 @@ mod tests {
         assert_eq!(got, want);
         let t = SegmentTable::parse(&l.segments, limits(&l, 6, 2)).unwrap();
         t.validate().unwrap();
-        assert_eq!(t.get(0).unwrap().placement, Placement::Image(10));
+        assert_eq!(t.get(0).unwrap().placement, Placement::Image);
+        // Only the passive segment has a record: the others are imaged.
+        assert_eq!(l.segments.len(), 4 + SEGMENT_RECORD_SIZE);
         let p = t.get(1).unwrap();
         assert_eq!(p.placement, Placement::Passive);
         assert_eq!(&l.data[p.bytes_range().unwrap()], b"passive");
@@ -662,6 +722,52 @@ mod tests {
         assert_eq!((l.image_segments, l.images.len()), (0, 0));
     }
 
+    /// Passive segments between imaged ones keep their records, found by
+    /// binary search; every other prefix segment reads as an image one; an
+    /// unsorted prefix is caught by `validate`.
+    #[test]
+    fn prefix_records_are_found_by_index() {
+        let p = |b: &'static [u8]| SegmentSource {
+            active: None,
+            bytes: b,
+        };
+        let segs = [
+            p(b"p0"),
+            at(0, 0, b"a"),
+            at(0, 1, b"b"),
+            p(b"p3"),
+            at(0, 2, b"c"),
+            p(b"p5"),
+            p(b"p6"),
+            at(0, 3, b"d"),
+        ];
+        let l = layout_data(&segs, &[mem(1)], 0, true).unwrap();
+        assert_eq!(l.image_segments, 8);
+        let t = SegmentTable::parse(&l.segments, limits(&l, 8, 1)).unwrap();
+        t.validate().unwrap();
+        for (i, want) in [(0, "p0"), (3, "p3"), (5, "p5"), (6, "p6")] {
+            let r = t.get(i).unwrap();
+            assert_eq!(r.placement, Placement::Passive, "{i}");
+            assert_eq!(&l.data[r.bytes_range().unwrap()], want.as_bytes());
+        }
+        for i in [1, 2, 4, 7] {
+            assert_eq!(t.get(i).unwrap().placement, Placement::Image, "{i}");
+        }
+        // Swap the indices of the first two records: unsorted.
+        let mut b = l.segments.clone();
+        let r = SEGMENT_RECORD_SIZE;
+        b[4..8].copy_from_slice(&3u32.to_le_bytes());
+        b[4 + r..8 + r].copy_from_slice(&0u32.to_le_bytes());
+        let t = SegmentTable::parse(&b, limits(&l, 8, 1)).unwrap();
+        assert!(t.validate().is_err());
+        // Too few records for the segments after the prefix.
+        let lim = SegmentLimits {
+            image_segments: 2,
+            ..limits(&l, 8, 1)
+        };
+        assert!(SegmentTable::parse(&l.segments, lim).is_err());
+    }
+
     #[test]
     fn corrupt_records_are_errors() {
         let segs = [
@@ -675,7 +781,7 @@ mod tests {
         let lim = limits(&l, 2, 1);
         assert!(SegmentTable::parse(&l.segments, SegmentLimits { count: 3, ..lim }).is_err());
         assert!(SegmentTable::parse(&l.segments[..8], lim).is_err());
-        for (field, v) in [(0, 9), (1, 5), (3, 1000), (0, KIND_IMAGE), (0, KIND_EXPR)] {
+        for (field, v) in [(1, 9), (2, 5), (4, 1000), (1, 3), (1, KIND_EXPR), (0, 1)] {
             let mut b = l.segments.clone();
             b[4 + field * 4..8 + field * 4].copy_from_slice(&u32::to_le_bytes(v));
             let t = SegmentTable::parse(&b, lim).unwrap();

@@ -533,13 +533,14 @@ fn segments(r: &Report, out: &mut String) {
     for d in &r.data_segments {
         let target = match (d.memory, &d.offset_expr) {
             (Some(m), Some(e)) => format!("memory {m} at ({e})"),
+            _ if d.init.as_deref() == Some("image") => "in a memory image".into(),
             _ => "-".into(),
         };
         t.row(vec![
             d.index.to_string(),
             d.kind.clone(),
             target,
-            d.size.to_string(),
+            d.size.map_or_else(|| "-".into(), |s| s.to_string()),
             hex(d.data_offset),
             d.init.clone().unwrap_or_else(|| "-".into()),
         ]);

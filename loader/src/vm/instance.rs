@@ -876,7 +876,7 @@ fn initialize(
                     u64::from(off.get_u32())
                 }
             }
-            Placement::Passive | Placement::Image(_) => {
+            Placement::Passive | Placement::Image => {
                 return Err(bad_index(format!(
                     "data segment {di}: in an image but after the image prefix"
                 )))

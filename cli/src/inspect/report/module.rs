@@ -177,7 +177,7 @@ pub(super) fn data_segments(info: &ModuleInfo, table: &SegmentTable<'_>) -> Vec<
                         memory: None,
                         offset_expr: Some(e.to_string()),
                         data_offset: 0,
-                        size: 0,
+                        size: None,
                         init: None,
                     }
                 }
@@ -185,7 +185,7 @@ pub(super) fn data_segments(info: &ModuleInfo, table: &SegmentTable<'_>) -> Vec<
             let imported = r.memory < info.num_imported_memories;
             let (kind, offset_expr, init) = match r.placement {
                 Placement::Passive => ("passive", None, None),
-                Placement::Image(o) => ("active", Some(format!("i32.const {o}")), Some("image")),
+                Placement::Image => ("active", None, Some("image")),
                 Placement::Const(o) => {
                     if i == info.image_segments {
                         why_copied = if imported {
@@ -219,10 +219,11 @@ pub(super) fn data_segments(info: &ModuleInfo, table: &SegmentTable<'_>) -> Vec<
             DataSegmentReport {
                 index: i,
                 kind: kind.into(),
-                memory: r.is_active().then_some(r.memory),
+                memory: (r.is_active() && r.placement != Placement::Image).then_some(r.memory),
                 offset_expr,
                 data_offset: r.data_offset,
-                size: r.len,
+                // An image segment's length is not stored.
+                size: (r.placement != Placement::Image).then_some(r.len),
                 init: init.map(str::to_string),
             }
         })

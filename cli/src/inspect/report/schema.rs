@@ -409,15 +409,18 @@ pub struct DataSegmentReport {
     pub index: u32,
     /// `active` or `passive`.
     pub kind: String,
-    /// Memory index (active only).
+    /// Memory index (active only; `None` for a segment applied by a memory
+    /// image, which has no record).
     pub memory: Option<u32>,
-    /// Offset expression as text (active only).
+    /// Offset expression as text (active only; `None` for a segment applied
+    /// by a memory image).
     pub offset_expr: Option<String>,
     /// Offset of the bytes in `.wasmc.data` (0 for a segment in an image:
     /// its bytes are only in the image).
     pub data_offset: u32,
-    /// Size in bytes.
-    pub size: u32,
+    /// Size in bytes; `None` for a segment applied by a memory image (no
+    /// record of it is stored).
+    pub size: Option<u32>,
     /// Active only: how instantiation applies it: `image` (a memory image,
     /// mapped copy-on-write), `copy`, or `copy: <why>` for the first segment
     /// not in an image (`offset reads a global`, `imported memory`, `out of
