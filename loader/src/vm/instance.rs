@@ -761,8 +761,8 @@ fn initialize(
     // Tables.
     for (i, ty) in info.tables.iter().enumerate().skip(nt as usize) {
         let limit = store.max_table_elements;
-        // SAFETY: null is a valid element of any table.
         let mut t = match &store.pool {
+            // SAFETY: null is a valid element of any table.
             Some(p) => unsafe { TableData::new_pooled(*ty, std::ptr::null_mut(), limit, p) },
             // SAFETY: as above.
             None => unsafe { TableData::new(*ty, std::ptr::null_mut(), limit) },
