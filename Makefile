@@ -4,7 +4,7 @@
 CARGO ?= cargo
 WASMC := target/release/wasmc
 
-.PHONY: build demo test spec lint check-deps bench fuzz clean
+.PHONY: build demo test spec lint check-deps bench bench-wasi fuzz clean
 
 build:
 	$(CARGO) build --release --workspace
@@ -12,9 +12,10 @@ build:
 demo: build
 	$(WASMC) compile examples/fib.wat -o target/fib.o
 	$(WASMC) inspect target/fib.o
-	$(WASMC) run target/fib.o --invoke fib 20
-	$(WASMC) run target/fib.o --invoke fib_iter 90
+	$(WASMC) run --invoke fib target/fib.o 20
+	$(WASMC) run --invoke fib_iter target/fib.o 90
 	$(WASMC) run target/fib.o
+	$(WASMC) run examples/hello.wat
 
 test: check-deps
 	$(CARGO) test --workspace
@@ -47,7 +48,7 @@ check-deps:
 	@if $(CARGO) tree -p wasmc-loader -e normal | grep -i -E 'cranelift|wasmc-compiler'; then \
 		echo "error: wasmc-loader depends on the compiler" >&2; exit 1; \
 	else echo "check-deps: wasmc-loader has no compiler dependency"; fi
-	@if $(CARGO) tree -p wasmc-compiler -e normal | grep -i -E 'wasmc-loader|wasmc-cli'; then \
+	@if $(CARGO) tree -p wasmc-compiler -e normal | grep -i -E 'wasmc-loader|wasmc-cli|wasmc-wasi'; then \
 		echo "error: wasmc-compiler depends on the runtime" >&2; exit 1; \
 	else echo "check-deps: wasmc-compiler has no runtime dependency"; fi
 
@@ -57,6 +58,10 @@ bench:
 	cd bench && $(CARGO) run --release
 	cd bench && $(CARGO) run --release --features wasmtime-gc --bin gc
 	cd bench && $(CARGO) run --release --bin calls
+
+# 1,000,000 printf lines to a file under `wasmc run` vs the native build.
+bench-wasi: build
+	bash bench/wasi-printf.sh
 
 clean:
 	$(CARGO) clean

@@ -3,6 +3,8 @@
 //!
 //! - [`inspect`]: what an artifact holds, for people and (`--json`) scripts.
 //! - [`duration`]: `wasmc run --timeout` durations.
+//! - [`sign`]: Ed25519 key files and artifact signing (`keygen`, `sign`,
+//!   `compile --sign`).
 //! - [`wast`]: the `.wast` script runner (`wasmc wast` and the spec tests):
 //!   compile -> artifact -> load -> run, checking every assertion.
 //!
@@ -14,4 +16,5 @@
 
 pub mod duration;
 pub mod inspect;
+pub mod sign;
 pub mod wast;

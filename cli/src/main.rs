@@ -1,13 +1,13 @@
-//! The `wasmc` command line: `compile`, `inspect`, `run` and `wast`.
+//! The `wasmc` command line: `compile`, `inspect`, `run` (in `run.rs`),
+//! `wast`, and `keygen`/`sign` for signed artifacts.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 use wasmc_compiler::{CompileOptions, CpuSpec, Interruption, MemoryStrategy, OptLevel};
-use wasmc_loader::format::ValType;
-use wasmc_loader::{Engine, Linker, Module, Store, TrapCode, Val};
+
+mod run;
 
 #[derive(Parser)]
 #[command(
@@ -27,10 +27,63 @@ enum Command {
     /// Show what an artifact holds: header, sections, functions, traps, stack
     /// maps, segments; `--json` for scripts, `--check` to test loadability.
     Inspect(wasmc_cli::inspect::cli::InspectArgs),
-    /// Load a compiled artifact and call one of its exports.
-    Run(RunArgs),
+    /// Run a WASI program or call an export: MODULE is a .wasm, a .wat or an
+    /// artifact; everything after MODULE goes to the program.
+    Run(run::RunArgs),
     /// Run WebAssembly spec-test scripts (.wast) through compile -> artifact -> load.
     Wast(WastArgs),
+    /// Create an Ed25519 key pair for signing artifacts: KEY and KEY.pub.
+    Keygen(KeygenArgs),
+    /// Sign an existing artifact in place (adds or replaces its signature).
+    Sign(SignArgs),
+}
+
+#[derive(clap::Args)]
+struct KeygenArgs {
+    /// Secret key file to create (must not exist); the public key goes to
+    /// `<OUTPUT>.pub`.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct SignArgs {
+    /// Secret key file written by `wasmc keygen`.
+    #[arg(long)]
+    key: PathBuf,
+    /// The artifact to sign (rewritten in place; only its `.wasmc.sig`
+    /// bytes change).
+    artifact: PathBuf,
+}
+
+fn keygen(args: KeygenArgs) -> Result<()> {
+    let id = wasmc_cli::sign::keygen(&args.output)?;
+    println!(
+        "key id {id}: secret key {}, public key {}",
+        args.output.display(),
+        wasmc_cli::sign::public_key_path(&args.output).display()
+    );
+    Ok(())
+}
+
+fn sign(args: SignArgs) -> Result<()> {
+    let key = wasmc_cli::sign::read_secret_key(&args.key)?;
+    let mut bytes = std::fs::read(&args.artifact)
+        .with_context(|| format!("reading {}", args.artifact.display()))?;
+    let id = wasmc_cli::sign::sign_artifact(&mut bytes, &key)
+        .with_context(|| format!("signing {}", args.artifact.display()))?;
+    write_atomically(&args.artifact, &bytes)?;
+    println!("signed {} with key {id}", args.artifact.display());
+    Ok(())
+}
+
+/// Writes to a temporary file and renames it over `path`, so a failed write
+/// never leaves a truncated artifact, and a process that loaded the old file
+/// through the trusted (mapping) path keeps its unchanged copy.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("o.tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -96,6 +149,9 @@ struct CompileArgs {
     /// (`wasmc run --fuel`, `Store::set_fuel`) is used up.
     #[arg(long)]
     fuel: bool,
+    /// Sign the artifact with this secret key (from `wasmc keygen`).
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
 }
 
 /// The features `-W` options leave on.
@@ -109,6 +165,11 @@ fn wasm_features(toggles: &[String]) -> Result<wasmc_compiler::WasmFeatures> {
 }
 
 fn compile(args: CompileArgs) -> Result<()> {
+    // Read the key first: a bad key path fails before a long compile.
+    let key = match &args.sign {
+        Some(k) => Some(wasmc_cli::sign::read_secret_key(k)?),
+        None => None,
+    };
     let wasm =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
     if args.jobs == Some(0) {
@@ -126,219 +187,12 @@ fn compile(args: CompileArgs) -> Result<()> {
             fuel: args.fuel,
         },
     };
-    let artifact = wasmc_compiler::compile(&wasm, &opts)
+    let mut artifact = wasmc_compiler::compile(&wasm, &opts)
         .with_context(|| format!("compiling {}", args.input.display()))?;
-    // Write to a temporary file and rename, so a failed write never leaves a
-    // truncated artifact where a build system expects a good one.
-    let tmp = args.output.with_extension("o.tmp");
-    std::fs::write(&tmp, &artifact).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &args.output)
-        .with_context(|| format!("writing {}", args.output.display()))?;
-    Ok(())
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The artifact (an object written by `wasmc compile`), or a .wasm/.wat
-    /// module, which is compiled first (with the checks that `--timeout`
-    /// and `--fuel` need).
-    artifact: PathBuf,
-    /// Interrupt the guest after this long (`500ms`, `1s`, `2m`): a thread
-    /// advances the engine's epoch when it expires. The code must be compiled
-    /// with `--epoch-interruption`. Exit code 124 when it fires.
-    #[arg(long, value_parser = wasmc_cli::duration::parse_duration)]
-    timeout: Option<Duration>,
-    /// Give the guest this much fuel (one unit per operator). The code must
-    /// be compiled with `--fuel`. Exit code 125 when it runs out.
-    #[arg(long)]
-    fuel: Option<u64>,
-    /// Export to call. Without it, instantiating runs the start function and
-    /// then the `_start` or `main` export, if there is one, is called.
-    #[arg(long)]
-    invoke: Option<String>,
-    /// Arguments: integers, or floats for f32/f64 parameters.
-    #[arg(allow_hyphen_values = true)]
-    args: Vec<String>,
-}
-
-fn parse_arg(text: &str, ty: ValType) -> Result<Val> {
-    let bad = || anyhow::anyhow!("argument `{text}` is not a valid {ty}");
-    Ok(match ty {
-        ValType::I32 => Val::I32(match text.parse::<i32>() {
-            Ok(v) => v,
-            Err(_) => text.parse::<u32>().map_err(|_| bad())? as i32,
-        }),
-        ValType::I64 => Val::I64(match text.parse::<i64>() {
-            Ok(v) => v,
-            Err(_) => text.parse::<u64>().map_err(|_| bad())? as i64,
-        }),
-        ValType::F32 => Val::F32(text.parse::<f32>().map_err(|_| bad())?.to_bits()),
-        ValType::F64 => Val::F64(text.parse::<f64>().map_err(|_| bad())?.to_bits()),
-        other => anyhow::bail!("cannot pass a {other} from the command line"),
-    })
-}
-
-fn show(v: &Val) -> String {
-    match v {
-        Val::I32(x) => x.to_string(),
-        Val::I64(x) => x.to_string(),
-        Val::F32(x) => f32::from_bits(*x).to_string(),
-        Val::F64(x) => f64::from_bits(*x).to_string(),
-        Val::V128(x) => format!("{x:#034x}"),
-        Val::FuncRef(None) | Val::ExternRef(None) => "null".into(),
-        Val::FuncRef(Some(_)) => "funcref".into(),
-        Val::ExternRef(Some(_)) => "externref".into(),
+    if let Some(key) = &key {
+        wasmc_cli::sign::sign_artifact(&mut artifact, key).context("signing the artifact")?;
     }
-}
-
-/// Exit code of `wasmc run` when `--timeout` interrupted the guest (as
-/// `timeout(1)`).
-const EXIT_TIMEOUT: u8 = 124;
-/// Exit code of `wasmc run` when the guest used up its `--fuel`.
-const EXIT_OUT_OF_FUEL: u8 = 125;
-
-/// Why `run` stopped the guest, for the message and the exit code; with
-/// the error that reported it (the trap and its backtrace).
-#[derive(Debug)]
-enum Stopped {
-    Timeout(Duration, String),
-    OutOfFuel(u64, String),
-}
-
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Stopped::Timeout(d, e) => write!(
-                f,
-                "interrupted: the guest was still running when --timeout {d:?} expired ({e})"
-            ),
-            Stopped::OutOfFuel(n, e) => {
-                write!(
-                    f,
-                    "out of fuel: the guest used all {n} units of --fuel ({e})"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for Stopped {}
-
-/// Turns an interruption trap into [`Stopped`]; other errors pass through.
-fn classify(e: anyhow::Error, args: &RunArgs) -> anyhow::Error {
-    let code = e
-        .chain()
-        .find_map(|c| c.downcast_ref::<wasmc_loader::Error>())
-        .and_then(|e| e.as_trap())
-        .map(|t| t.code);
-    let detail = format!("{e:#}");
-    anyhow::Error::new(match (code, args.timeout, args.fuel) {
-        (Some(TrapCode::Interrupted), Some(d), _) => Stopped::Timeout(d, detail),
-        (Some(TrapCode::OutOfFuel), _, Some(n)) => Stopped::OutOfFuel(n, detail),
-        _ => return e,
-    })
-}
-
-/// Loads `path`: an artifact as it is, a .wasm/.wat module compiled first
-/// with the instrumentation the run needs.
-fn load_or_compile(engine: &Engine, path: &Path, needs: Interruption) -> Result<Module> {
-    // A module is binary Wasm, or a file named .wat/.wasm; anything else is
-    // loaded as an artifact (so a damaged one is reported as such).
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let named_module = matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("wat" | "wasm")
-    );
-    if !bytes.starts_with(b"\0asm") && !named_module {
-        return Module::from_file(engine, path)
-            .with_context(|| format!("loading {}", path.display()));
-    }
-    let opts = CompileOptions {
-        interruption: needs,
-        ..CompileOptions::default()
-    };
-    let artifact = wasmc_compiler::compile(&bytes, &opts)
-        .with_context(|| format!("compiling {}", path.display()))?;
-    Module::from_bytes(engine, &artifact).with_context(|| format!("loading {}", path.display()))
-}
-
-fn run(args: RunArgs) -> Result<()> {
-    run_guest(&args).map_err(|e| classify(e, &args))
-}
-
-fn run_guest(args: &RunArgs) -> Result<()> {
-    let engine = Engine::default();
-    let needs = Interruption {
-        epochs: args.timeout.is_some(),
-        fuel: args.fuel.is_some(),
-    };
-    let module = load_or_compile(&engine, &args.artifact, needs)?;
-    // The metadata is validated, but the code and the offsets into it can
-    // only be trusted through the content hash; the CLI runs files of unknown
-    // origin, so it checks it (a service may skip it for its own artifacts).
-    module
-        .verify_content_hash()
-        .with_context(|| format!("loading {}", args.artifact.display()))?;
-    let mut store = Store::new(&engine, ());
-    // Before instantiation: the start function runs under the same limits,
-    // and the store refuses modules compiled without the checks.
-    if let Some(n) = args.fuel {
-        store.set_fuel(n)?;
-    }
-    if let Some(d) = args.timeout {
-        store.set_epoch_deadline(1)?;
-        let engine = engine.clone();
-        // Detached: if the guest finishes first, the process exits anyway.
-        std::thread::spawn(move || {
-            std::thread::sleep(d);
-            engine.increment_epoch();
-        });
-    }
-    let linker = Linker::new(&engine);
-    let instance = linker
-        .instantiate(&mut store, &module)
-        .context("instantiating")?;
-    let name = match &args.invoke {
-        Some(n) => n.clone(),
-        None => {
-            let Some(n) = ["_start", "main"]
-                .into_iter()
-                .find(|n| instance.get_func(&mut store, n).is_some())
-            else {
-                if !args.args.is_empty() {
-                    anyhow::bail!(
-                        "arguments given but no --invoke and no `_start` or `main` export"
-                    );
-                }
-                return Ok(());
-            };
-            n.to_string()
-        }
-    };
-    let func = instance
-        .get_func(&mut store, &name)
-        .with_context(|| format!("no exported function `{name}`"))?;
-    let ty = func.ty(&store);
-    if args.args.len() != ty.params.len() {
-        anyhow::bail!(
-            "`{name}` has type {ty}: expected {} arguments, got {}",
-            ty.params.len(),
-            args.args.len()
-        );
-    }
-    let params = args
-        .args
-        .iter()
-        .zip(&ty.params)
-        .map(|(a, t)| parse_arg(a, *t))
-        .collect::<Result<Vec<_>>>()?;
-    let mut results = vec![Val::I32(0); ty.results.len()];
-    func.call(&mut store, &params, &mut results)
-        .with_context(|| format!("calling `{name}`"))?;
-    for r in &results {
-        println!("{}", show(r));
-    }
-    Ok(())
+    write_atomically(&args.output, &artifact)
 }
 
 #[derive(clap::Args)]
@@ -405,18 +259,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compile(a) => compile(a),
         Command::Inspect(a) => wasmc_cli::inspect::cli::run(a),
-        Command::Run(a) => run(a),
+        Command::Run(a) => return run::main(a),
         Command::Wast(a) => wast(a),
+        Command::Keygen(a) => keygen(a),
+        Command::Sign(a) => sign(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            match e.downcast_ref::<Stopped>() {
-                Some(Stopped::Timeout(..)) => ExitCode::from(EXIT_TIMEOUT),
-                Some(Stopped::OutOfFuel(..)) => ExitCode::from(EXIT_OUT_OF_FUEL),
-                None => ExitCode::FAILURE,
-            }
+            ExitCode::FAILURE
         }
     }
 }

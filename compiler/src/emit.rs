@@ -25,6 +25,7 @@ use wasmc_format::sections::{self, SectionId, SECTIONS};
 use wasmc_format::segments::DataLayout;
 use wasmc_format::stack_map::StackMapBuilder;
 use wasmc_format::trap::TrapTableBuilder;
+use wasmc_format::MemoryLayout;
 use wasmc_format::{
     ArtifactHeader, CodeRange, CodegenSettings, DefinedFunc, FuncInfo, ModuleInfo, TypeTrampolines,
 };
@@ -188,7 +189,7 @@ pub fn emit(
         cpu_features: isa::cpu_features(isa),
         settings: CodegenSettings {
             opt_level: opts.opt_level,
-            memory: opts.memory,
+            memory: MemoryLayout::of(opts.memory),
             interruption: opts.interruption,
             cranelift_flags: isa::flag_strings(isa),
         },
@@ -207,10 +208,13 @@ pub fn emit(
             SectionId::AddrMap => &addrmap,
             SectionId::Segments => &segments,
             SectionId::Data => &data,
+            SectionId::Sig => &[],
         }
     };
     header.content_hash = content_hash(&header, contents, &info_bytes);
     let mut meta = encode_meta(&header, &info);
+    // An empty signature slot, so that signing later fills it in place.
+    let mut sig = vec![0; wasmc_format::signature::SIG_SECTION_LEN];
 
     // The sections in `SECTIONS` order, each with its alignment.
     let mut obj = Object::new(BinaryFormat::Elf, arch, Endianness::Little);
@@ -226,6 +230,7 @@ pub fn emit(
             SectionId::AddrMap => &mut addrmap,
             SectionId::Segments => &mut segments,
             SectionId::Data => &mut data,
+            SectionId::Sig => &mut sig,
         });
         let kind = match spec.id {
             SectionId::Text => SectionKind::Text,

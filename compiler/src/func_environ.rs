@@ -189,18 +189,23 @@ impl FuncEnvironment for FuncEnv<'_> {
         let (owner, off) = self.memory_def(func, m);
         let o = self.offsets;
         let ptr = self.ptr();
-        let guard = matches!(self.memory, MemoryStrategy::Guard { .. });
+        let guard = self.memory == MemoryStrategy::Guard;
         // In guard mode the base never moves, so it may be loaded once.
         let base = Self::load_gv(func, owner, off + o.vmmemory_definition_base(), ptr, guard);
         let (style, offset_guard_size) = match self.memory {
-            MemoryStrategy::Guard { reservation, guard } if !mem.memory64 => {
-                (HeapStyle::Static { bound: reservation }, guard)
-            }
+            // The loader's sizes (format's constants), never chosen per
+            // artifact: the loader reserves exactly these for every memory.
+            MemoryStrategy::Guard if !mem.memory64 => (
+                HeapStyle::Static {
+                    bound: wasmc_format::memory::GUARD_RESERVATION,
+                },
+                wasmc_format::memory::GUARD_SIZE,
+            ),
             // A 64-bit index can leave any reservation: every access is
             // compared with the current length, index + offset + size
             // included (no guard region is assumed after the current length:
             // an imported memory's layout is the exporter's).
-            MemoryStrategy::Guard { .. } | MemoryStrategy::Explicit => {
+            MemoryStrategy::Guard | MemoryStrategy::Explicit => {
                 let bound_gv = Self::load_gv(
                     func,
                     owner,

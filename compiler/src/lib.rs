@@ -36,7 +36,7 @@ pub struct CompileOptions {
     /// Cranelift optimization level.
     pub opt_level: OptLevel,
     /// How memory accesses are bounds-checked; the default is
-    /// [`MemoryStrategy::DEFAULT_GUARD`] (format's sizes).
+    /// [`MemoryStrategy::Guard`] (format's sizes).
     pub memory: MemoryStrategy,
     /// Compile threads; `None` for one per core. The output does not depend on it.
     pub threads: Option<usize>,
@@ -57,7 +57,7 @@ impl Default for CompileOptions {
             target: None,
             cpu: CpuSpec::Baseline,
             opt_level: OptLevel::Speed,
-            memory: MemoryStrategy::DEFAULT_GUARD,
+            memory: MemoryStrategy::Guard,
             threads: None,
             features: WasmFeatures::ALL,
             interruption: Interruption::default(),

@@ -11,6 +11,8 @@
 //! - [`header`]: the fixed-layout prefix of `.wasmc.meta` that says whether a
 //!   host can load an artifact.
 //! - [`memory`]: the memory strategies and the guard and reservation sizes.
+//! - [`signature`]: the `.wasmc.sig` slot and what an artifact signature
+//!   signs.
 //! - [`cpu`]: the CPU features an artifact may rely on, by architecture.
 //! - [`module_info`]: the module's metadata ([`ModuleInfo`]).
 //! - [`vmoffsets`]: the VMContext layout and every other runtime structure that
@@ -42,13 +44,14 @@ pub mod memory;
 pub mod module_info;
 pub mod sections;
 pub mod segments;
+pub mod signature;
 pub mod stack_map;
 pub mod trap;
 pub mod vmoffsets;
 
 pub use features::WasmFeatures;
 pub use header::{ArtifactHeader, CodegenSettings, Interruption, OptLevel};
-pub use memory::MemoryStrategy;
+pub use memory::{MemoryLayout, MemoryStrategy};
 pub use module_info::*;
 pub use trap::TrapCode;
 pub use vmoffsets::VMOffsets;

@@ -533,8 +533,10 @@ impl ModuleInfo {
             let limit = m.max_pages_limit();
             if m.min > limit || m.max.is_some_and(|max| max > limit || max < m.min) {
                 return Err(invalid(format!(
-                    "memory {i}: limits {}..{:?} pages exceed {limit} pages or are reversed",
-                    m.min, m.max
+                    "memory {i}: limits {}..{} pages exceed {limit} pages or are reversed",
+                    m.min,
+                    m.max
+                        .map_or("(no maximum)".to_string(), |max| max.to_string())
                 )));
             }
         }

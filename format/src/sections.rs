@@ -15,8 +15,9 @@
 //! | `.wasmc.traps`     | 4         | yes      | bytes       | [`crate::trap`] table |
 //! | `.wasmc.stackmaps` | 4         | no       | bytes       | [`crate::stack_map`] table |
 //! | `.wasmc.addrmap`   | 4         | no       | bytes       | [`crate::addrmap`] table |
-//! | `.wasmc.segments`  | 4         | no       | bytes       | [`crate::segments`] records, one per data segment |
+//! | `.wasmc.segments`  | 4         | no       | bytes       | [`crate::segments`] records, one per data segment not applied by a memory image |
 //! | `.wasmc.data`      | page      | no       | bytes       | memory images, then the other data-segment bytes ([`crate::segments`]) |
+//! | `.wasmc.sig`       | 8         | no       | not covered | [`crate::signature`] slot: Ed25519 signature or zeros |
 //!
 //! An optional section that is absent reads as empty. Code offsets in every
 //! table are byte offsets from the start of `.text`.
@@ -58,6 +59,9 @@ macro_rules! section_name {
     (data) => {
         ".wasmc.data"
     };
+    (sig) => {
+        ".wasmc.sig"
+    };
 }
 pub(crate) use section_name;
 
@@ -87,6 +91,8 @@ pub const ELF_WASMC_ADDRMAP: &str = section_name!(addrmap);
 pub const ELF_WASMC_SEGMENTS: &str = section_name!(segments);
 /// Memory images and data-segment bytes.
 pub const ELF_WASMC_DATA: &str = section_name!(data);
+/// Signature slot ([`crate::signature`]).
+pub const ELF_WASMC_SIG: &str = section_name!(sig);
 
 /// Prefix of every wasmc custom section's name.
 const WASMC_PREFIX: &str = ".wasmc.";
@@ -119,11 +125,13 @@ pub enum SectionId {
     Segments,
     /// `.wasmc.data`.
     Data,
+    /// `.wasmc.sig`.
+    Sig,
 }
 
 impl SectionId {
     /// Every section, in [`SECTIONS`] order.
-    pub const ALL: [SectionId; 9] = [
+    pub const ALL: [SectionId; 10] = [
         SectionId::Text,
         SectionId::Meta,
         SectionId::Funcs,
@@ -133,6 +141,7 @@ impl SectionId {
         SectionId::AddrMap,
         SectionId::Segments,
         SectionId::Data,
+        SectionId::Sig,
     ];
 
     /// The section's entry in [`SECTIONS`].
@@ -170,6 +179,9 @@ pub enum Hashed {
     /// `.wasmc.meta`: not its bytes (they contain the hash) but the header
     /// with a zero hash, first, and the encoded `ModuleInfo`, last.
     HeaderAndModuleInfo,
+    /// Not covered: `.wasmc.sig`, which signs the artifact (see
+    /// [`crate::signature`]) and is filled in after the hash is computed.
+    NotCovered,
 }
 
 /// One section of a wasmc artifact.
@@ -205,6 +217,7 @@ const fn spec(
         required,
         hashed: match id {
             SectionId::Meta => Hashed::HeaderAndModuleInfo,
+            SectionId::Sig => Hashed::NotCovered,
             _ => Hashed::Bytes,
         },
         kind,
@@ -213,7 +226,7 @@ const fn spec(
 
 /// Every section of a wasmc artifact, in the order the compiler writes them
 /// and the content hash covers them; `SECTIONS[id as usize].id == id`.
-pub const SECTIONS: [SectionSpec; 9] = {
+pub const SECTIONS: [SectionSpec; 10] = {
     use SectionId as S;
     use SectionKind::{Code, Data, Metadata};
     [
@@ -238,6 +251,7 @@ pub const SECTIONS: [SectionSpec; 9] = {
             Metadata,
         ),
         spec(S::Data, ELF_WASMC_DATA, PAGE_ALIGN, false, Data),
+        spec(S::Sig, ELF_WASMC_SIG, 8, false, Metadata),
     ]
 };
 

@@ -38,6 +38,11 @@ use crate::sections::ELF_WASMC_STACKMAPS;
 use crate::FormatError;
 use std::collections::HashMap;
 
+/// Every frame span is a multiple of this: both the frame pointer and the
+/// stack pointer at a call are 16-byte aligned on the targets wasmc supports
+/// (x86-64 System V, AArch64 AAPCS64).
+pub const FRAME_ALIGN: u32 = 16;
+
 /// Builds a `.wasmc.stackmaps` section; identical records are stored once.
 #[derive(Default, Debug)]
 pub struct StackMapBuilder {
@@ -238,6 +243,12 @@ impl StackMapSection<'_> {
                 ));
             }
             for slot in map.slots() {
+                if pointer_bytes > 0 && !slot.is_multiple_of(pointer_bytes) {
+                    return Err(entry(
+                        i,
+                        format!("slot offset {slot:#x} is not aligned to {pointer_bytes} bytes"),
+                    ));
+                }
                 if u64::from(slot) + u64::from(pointer_bytes) > u64::from(map.frame_span) {
                     return Err(entry(
                         i,

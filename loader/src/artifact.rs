@@ -15,6 +15,7 @@
 //! each table once, in place (nothing is decoded into memory); everything
 //! else here is O(1) in the number of functions.
 
+use crate::callsite::is_call_return;
 use crate::error::LoadError;
 use object::read::elf::ElfFile64;
 use object::{Endianness, Object, ObjectKind, ObjectSection, ObjectSymbol, RelocationTarget};
@@ -22,11 +23,12 @@ use std::ops::Range;
 use wasmc_format::addrmap::AddrMap;
 use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
 use wasmc_format::header::{decode_header, decode_module_info, HostInfo, Mismatch};
+use wasmc_format::sections::ELF_WASMC_STACKMAPS;
 use wasmc_format::sections::{is_wasmc_section, SectionId, ELF_TEXT, SECTIONS};
 use wasmc_format::segments::{SegmentLimits, SegmentTable};
-use wasmc_format::stack_map::StackMapSection;
+use wasmc_format::stack_map::{StackMapSection, FRAME_ALIGN};
 use wasmc_format::trap::TrapTable;
-use wasmc_format::{ArtifactHeader, ModuleInfo};
+use wasmc_format::{ArtifactHeader, FormatError, ModuleInfo};
 
 /// One ELF section of an artifact.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +81,8 @@ pub struct SectionRanges {
     pub segments: Range<usize>,
     /// `.wasmc.data`.
     pub data: Range<usize>,
+    /// `.wasmc.sig` (not covered by the content hash).
+    pub sig: Range<usize>,
 }
 
 impl SectionRanges {
@@ -94,6 +98,7 @@ impl SectionRanges {
             SectionId::AddrMap => &self.addrmap,
             SectionId::Segments => &self.segments,
             SectionId::Data => &self.data,
+            SectionId::Sig => &self.sig,
         }
     }
 
@@ -108,6 +113,7 @@ impl SectionRanges {
             SectionId::AddrMap => &mut self.addrmap,
             SectionId::Segments => &mut self.segments,
             SectionId::Data => &mut self.data,
+            SectionId::Sig => &mut self.sig,
         }
     }
 }
@@ -191,7 +197,7 @@ impl<'a> ParsedArtifact<'a> {
                 relocations.push(RelocationInfo {
                     section: name.clone(),
                     offset,
-                    kind: format!("{:?}", reloc.flags()),
+                    kind: relocation_name(elf.architecture(), reloc.flags()),
                     symbol,
                     addend: reloc.addend(),
                 });
@@ -390,6 +396,48 @@ impl<'a> ParsedArtifact<'a> {
         self.trap_table()?.validate(text_len)?;
         self.stack_maps()?
             .validate(text_len, u32::from(self.header.pointer_bytes))?;
+        self.check_safepoints()?;
+        Ok(())
+    }
+
+    /// Checks every stack-map key against the code: it must be the return
+    /// address of a call instruction inside a defined function
+    /// ([`crate::callsite`]), and its frame span a multiple of the stack
+    /// alignment ([`FRAME_ALIGN`]). A key that is not where a frame can be
+    /// suspended would leave the real call site without its map, and the
+    /// collector would free references that frame still holds.
+    fn check_safepoints(&self) -> Result<(), LoadError> {
+        let funcs = self.funcs()?;
+        let text = self.text();
+        let arch = self.header.arch.as_str();
+        for (i, e) in self.stack_maps()?.iter().enumerate() {
+            let (ret, map) = e?;
+            let entry = |detail: String| {
+                LoadError::Format(FormatError::Entry {
+                    section: ELF_WASMC_STACKMAPS,
+                    entry: i as u64,
+                    detail,
+                })
+            };
+            // `validate` checked 0 < ret <= text length; the call
+            // instruction itself ends at `ret`, so it lies before it.
+            if funcs.func_at(ret.wrapping_sub(1)).is_none() {
+                return Err(entry(format!(
+                    "return address {ret:#x} is not inside a Wasm function's code"
+                )));
+            }
+            if is_call_return(arch, text, ret as usize) == Some(false) {
+                return Err(entry(format!(
+                    "return address {ret:#x} does not follow a call instruction"
+                )));
+            }
+            if !map.frame_span.is_multiple_of(FRAME_ALIGN) {
+                return Err(entry(format!(
+                    "frame span {:#x} is not a multiple of the {FRAME_ALIGN}-byte stack alignment",
+                    map.frame_span
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -419,6 +467,18 @@ impl<'a> ParsedArtifact<'a> {
     /// The code-to-Wasm address map.
     pub fn addr_map(&self) -> Result<AddrMap<'a>, LoadError> {
         Ok(AddrMap::parse(&self.bytes[self.ranges.addrmap.clone()])?)
+    }
+
+    /// The memory strategy the code was compiled for, if the header names a
+    /// known one with this loader's sizes; otherwise why not ("artifact names
+    /// an unknown memory strategy ...", "guard size mismatch ..."). The
+    /// loader refuses the artifact in that case, signed or not.
+    pub fn check_sandbox(&self) -> Result<wasmc_format::MemoryStrategy, LoadError> {
+        self.header
+            .settings
+            .memory
+            .check()
+            .map_err(LoadError::Sandbox)
     }
 
     /// Every way in which the artifact does not fit the running host; empty
@@ -458,6 +518,39 @@ impl<'a> ParsedArtifact<'a> {
             Err(LoadError::HashMismatch)
         }
     }
+}
+
+/// A relocation type as people read it: its ELF name (`R_X86_64_PLT32`)
+/// where this loader knows it, else `ELF relocation type N`.
+fn relocation_name(arch: object::Architecture, flags: object::RelocationFlags) -> String {
+    use object::elf;
+    use object::Architecture as A;
+    let object::RelocationFlags::Elf { r_type } = flags else {
+        return "a non-ELF relocation".to_string();
+    };
+    let name = match (arch, r_type) {
+        (A::X86_64, elf::R_X86_64_NONE) => "R_X86_64_NONE",
+        (A::X86_64, elf::R_X86_64_64) => "R_X86_64_64",
+        (A::X86_64, elf::R_X86_64_PC32) => "R_X86_64_PC32",
+        (A::X86_64, elf::R_X86_64_GOT32) => "R_X86_64_GOT32",
+        (A::X86_64, elf::R_X86_64_PLT32) => "R_X86_64_PLT32",
+        (A::X86_64, elf::R_X86_64_GOTPCREL) => "R_X86_64_GOTPCREL",
+        (A::X86_64, elf::R_X86_64_32) => "R_X86_64_32",
+        (A::X86_64, elf::R_X86_64_32S) => "R_X86_64_32S",
+        (A::X86_64, elf::R_X86_64_PC64) => "R_X86_64_PC64",
+        (A::X86_64, elf::R_X86_64_GOTPCRELX) => "R_X86_64_GOTPCRELX",
+        (A::X86_64, elf::R_X86_64_REX_GOTPCRELX) => "R_X86_64_REX_GOTPCRELX",
+        (A::Aarch64, elf::R_AARCH64_ABS64) => "R_AARCH64_ABS64",
+        (A::Aarch64, elf::R_AARCH64_PREL32) => "R_AARCH64_PREL32",
+        (A::Aarch64, elf::R_AARCH64_CALL26) => "R_AARCH64_CALL26",
+        (A::Aarch64, elf::R_AARCH64_JUMP26) => "R_AARCH64_JUMP26",
+        (A::Aarch64, elf::R_AARCH64_ADR_PREL_PG_HI21) => "R_AARCH64_ADR_PREL_PG_HI21",
+        (A::Aarch64, elf::R_AARCH64_ADD_ABS_LO12_NC) => "R_AARCH64_ADD_ABS_LO12_NC",
+        (A::Aarch64, elf::R_AARCH64_LD64_GOT_LO12_NC) => "R_AARCH64_LD64_GOT_LO12_NC",
+        (A::Aarch64, elf::R_AARCH64_ADR_GOT_PAGE) => "R_AARCH64_ADR_GOT_PAGE",
+        _ => return format!("ELF relocation type {r_type}"),
+    };
+    name.to_string()
 }
 
 /// What the records of `.wasmc.funcs` are checked against.
@@ -612,8 +705,11 @@ mod tests {
         let a = ParsedArtifact::parse(&bytes).unwrap();
         assert_eq!(a.relocations().len(), 1);
         let e = a.check_relocations().unwrap_err().to_string();
-        assert!(e.contains("`.text`"), "{e}");
-        assert!(e.contains("some_runtime_symbol"), "{e}");
+        assert_eq!(
+            e,
+            "unsupported relocation in section `.text` at offset 0x4: \
+             R_X86_64_PC32 against `some_runtime_symbol`"
+        );
     }
 
     #[test]
@@ -699,10 +795,14 @@ mod tests {
 
     #[test]
     fn wrong_table_entries_are_refused_naming_section_and_entry() {
+        // Function 0 is `.text` 0..8: two `call *%rax`, returning to 4 and 8.
+        let mut text = vec![0x90, 0x90, 0xff, 0xd0, 0x90, 0x90, 0xff, 0xd0];
+        text.resize(16, 0xcc);
         let build = |traps: Vec<u8>, stackmaps: Vec<u8>, addrmap: Vec<u8>| {
             ArtifactBuilder {
                 info: sample_info(),
                 funcs: sample_funcs(),
+                text: text.clone(),
                 traps,
                 stackmaps,
                 addrmap,
@@ -735,6 +835,32 @@ mod tests {
         let mut m = stack_map::StackMapBuilder::default();
         m.push(17, 16, vec![]);
         assert!(ParsedArtifact::parse(&build(vec![], m.finish(), vec![])).is_err());
+        // Keys are checked against the code: a key moved off a call's return
+        // address, one outside every function, a misaligned frame.
+        for (ret, span, want) in [
+            (
+                6,
+                16,
+                "return address 0x6 does not follow a call instruction",
+            ),
+            (
+                12,
+                16,
+                "return address 0xc is not inside a Wasm function's code",
+            ),
+            (
+                8,
+                24,
+                "frame span 0x18 is not a multiple of the 16-byte stack alignment",
+            ),
+        ] {
+            let mut m = stack_map::StackMapBuilder::default();
+            m.push(ret, span, vec![0]);
+            let e = ParsedArtifact::parse(&build(vec![], m.finish(), vec![]))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(e, format!("section `.wasmc.stackmaps`: entry 0: {want}"));
+        }
 
         let mut a = addrmap::AddrMapBuilder::default();
         a.push(0, 1);
@@ -749,10 +875,11 @@ mod tests {
         // The same tables within `.text` are accepted.
         let mut m = stack_map::StackMapBuilder::default();
         m.push(4, 16, vec![0, 8]);
+        m.push(8, 32, vec![16]);
         let bytes = build(vec![], m.finish(), vec![]);
         let a = ParsedArtifact::parse(&bytes).unwrap();
         a.validate_tables().unwrap();
-        assert_eq!(a.stack_maps().unwrap().len(), 1);
+        assert_eq!(a.stack_maps().unwrap().len(), 2);
     }
 
     #[test]

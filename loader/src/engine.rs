@@ -6,6 +6,7 @@
 //! remember the engine they were loaded with and instantiate only into
 //! stores of the same engine.
 
+use crate::trust::TrustPolicy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -24,10 +25,9 @@ pub struct Config {
     pub(crate) max_memory_pages: u64,
     pub(crate) max_table_elements: u32,
     pub(crate) allocation: InstanceAllocationStrategy,
-    // --- artifact trust (issue 11) ---
-    // The trust policy (which artifacts this engine accepts, and how they
-    // are verified) is added here by the artifact-trust work, with its
-    // builder setter below.
+    /// Which artifacts the safe loading functions accept, and how they are
+    /// verified ([`Config::trust`]).
+    pub(crate) trust: TrustPolicy,
 }
 
 impl Default for Config {
@@ -37,6 +37,7 @@ impl Default for Config {
             max_memory_pages: wasmc_format::WASM32_MAX_PAGES,
             max_table_elements: 10_000_000,
             allocation: InstanceAllocationStrategy::OnDemand,
+            trust: TrustPolicy::default(),
         }
     }
 }
@@ -61,9 +62,8 @@ pub enum InstanceAllocationStrategy {
 
 /// The limits of the pooling allocator
 /// ([`InstanceAllocationStrategy::Pooling`]), builder style. Every memory
-/// slot reserves address space (not memory) for the compiler's default
-/// guard layout (6 GiB: 4 GiB plus a 2 GiB guard); modules compiled for a
-/// larger guard layout cannot be instantiated with pooling.
+/// slot reserves address space (not memory) for the loader's memory layout
+/// (6 GiB: 4 GiB plus a 2 GiB guard).
 ///
 /// ```
 /// use wasmc_loader::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -147,7 +147,8 @@ impl PoolingAllocationConfig {
 
 impl Config {
     /// The default settings: 512 KiB of Wasm stack, 65536 memory pages,
-    /// 10,000,000 table elements.
+    /// 10,000,000 table elements, and the default [`TrustPolicy`] (content
+    /// hash checked, signatures optional).
     pub fn new() -> Config {
         Config::default()
     }
@@ -178,6 +179,34 @@ impl Config {
     pub fn allocation_strategy(&mut self, s: InstanceAllocationStrategy) -> &mut Self {
         self.allocation = s;
         self
+    }
+    /// Which artifacts [`crate::Module::from_file`] and
+    /// [`crate::Module::from_bytes`] accept: the Ed25519 keys whose
+    /// signatures are trusted and whether a signature is required (see
+    /// [`TrustPolicy`]). Every safe load verifies the artifact per this
+    /// policy before any of its code is executable.
+    ///
+    /// ```
+    /// use wasmc_loader::{Config, Engine, Module, TrustPolicy};
+    /// # let artifact = wasmc_compiler::compile(b"(module)", &Default::default()).unwrap();
+    /// let mut policy = TrustPolicy::new();
+    /// // Typically: policy.trust_key_file(&std::fs::read_to_string("release.pub")?)?;
+    /// policy.require_signature(true);
+    /// let mut config = Config::new();
+    /// config.trust(policy);
+    /// let engine = Engine::new(&config)?;
+    /// // An unsigned artifact is refused before any code is mapped executable.
+    /// assert!(Module::from_bytes(&engine, &artifact).is_err());
+    /// # Ok::<(), wasmc_loader::Error>(())
+    /// ```
+    pub fn trust(&mut self, policy: TrustPolicy) -> &mut Self {
+        self.trust = policy;
+        self
+    }
+
+    /// The trust policy ([`Config::trust`]).
+    pub fn trust_policy(&self) -> &TrustPolicy {
+        &self.trust
     }
 }
 

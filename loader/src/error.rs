@@ -21,14 +21,15 @@ use wasmc_format::FormatError;
 /// An artifact could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be opened or read.
-    #[error("cannot read `{}`: {source}", path.display())]
+    /// The file could not be opened or read. The OS error is part of the
+    /// message and not also a `source()`, so that a printer of the whole
+    /// chain (`anyhow`'s `{:#}`) shows it once.
+    #[error("cannot read `{}`: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The bytes are not an ELF file this loader understands.
     #[error("not a wasmc artifact: {0}")]
@@ -65,11 +66,37 @@ pub enum LoadError {
     #[error("artifact is incompatible with this host: {}", join(.0))]
     Incompatible(Vec<Mismatch>),
     /// The content hash in the header does not match the artifact.
-    #[error("artifact content hash mismatch: the artifact was modified after compilation")]
+    #[error(
+        "artifact is damaged: content hash mismatch (the artifact was modified after compilation)"
+    )]
     HashMismatch,
-    /// Memory for the code could not be mapped or protected.
+    /// The header names a memory strategy or sizes this loader does not
+    /// provide.
+    #[error("{0}")]
+    Sandbox(String),
+    /// The trust policy requires a signature and the artifact has none.
+    #[error("artifact is not signed, and the trust policy requires a signature by a trusted key")]
+    Unsigned,
+    /// Signed, but by a key the trust policy does not accept.
+    #[error("artifact is signed by key {key_id}, which is not a trusted key")]
+    UntrustedSigner {
+        /// The signer's key id.
+        key_id: String,
+    },
+    /// Signed by a trusted key, but the signature does not verify: the
+    /// artifact was changed after signing (or the signature forged).
+    #[error("artifact signature by trusted key {key_id} does not verify: the artifact was modified after signing")]
+    BadSignature {
+        /// The claimed signer's key id.
+        key_id: String,
+    },
+    /// A key or trust policy is unusable.
+    #[error("trust policy: {0}")]
+    Trust(String),
+    /// Memory for the code could not be mapped or protected (the OS error
+    /// is in the message, not also a `source()`, as for `Io`).
     #[error("cannot map artifact code: {0}")]
-    Mmap(#[source] std::io::Error),
+    Mmap(std::io::Error),
 }
 
 fn join(m: &[Mismatch]) -> String {

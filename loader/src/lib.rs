@@ -48,14 +48,15 @@
 //!
 //! All `unsafe` blocks are in `vm/` except these, each with its reason:
 //!
-//! - `Module::from_file_unchecked` (`module.rs`): an `unsafe fn` whose one
-//!   block passes its own contract (the file does not change) on to
-//!   `vm::code::Image::map_file_unchecked`.
+//! - `module.rs`, [`Module::from_file_unchecked`]: an `unsafe fn` by design
+//!   (the caller vouches for the file, as for Wasmtime's `deserialize`); its
+//!   one block passes that contract on to the runtime's file mapping.
 //!
 //! Otherwise the API layer has no `unsafe` block. The typed paths
-//! (`TypedFunc::call`, `Func::wrap`) read and write value slots through the
-//! runtime's `ValReader` / `ValWriter`, which know each slot's type, and the
-//! handles of tables and globals call the store's type-checked operations.
+//!   (`TypedFunc::call`, `Func::wrap`) read and write value slots through
+//!   the runtime's `ValReader` / `ValWriter`, which know each slot's type,
+//!   and the handles of tables and globals call the store's type-checked
+//!   operations.
 //!
 //! Each `unsafe` block states the fact that makes it sound in a `// SAFETY:`
 //! comment (enforced by `clippy::undocumented_unsafe_blocks`); each
@@ -66,6 +67,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod artifact;
+mod callsite;
 mod engine;
 mod error;
 mod externref;
@@ -78,6 +80,7 @@ mod module;
 mod store;
 mod table;
 mod trap;
+pub mod trust;
 mod types;
 mod values;
 mod vm;
@@ -96,6 +99,7 @@ pub use module::Module;
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, StoreOpaque};
 pub use table::Table;
 pub use trap::{FrameInfo, Trap, TrapCode};
+pub use trust::{TrustPolicy, Verified};
 pub use types::{
     ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, RefType, TableType,
     ValType,

@@ -1,20 +1,39 @@
 //! [`Module`]: a loaded artifact with its code mapped executable.
 //!
-//! `from_file` maps the file privately and read-only, `from_bytes` copies
-//! into an anonymous mapping; both copy the memory images (initial memory
-//! contents) once into a sealed memfd, from which instantiation maps them
-//! copy-on-write, so that no change to the file can reach a memory. The
-//! `unsafe` [`Module::from_file_unchecked`] maps them from the file itself.
-//! All parse and validate the artifact
-//! ([`crate::artifact::ParsedArtifact`]), refuse relocations the loader does
-//! not apply and artifacts that do not fit this host, then hand the image to
-//! the runtime (`vm::code::RuntimeModule`), which makes `.text` read+execute
-//! (nothing in it is patched, so its pages stay clean) and registers it for
-//! trap handling until the last clone of the `Module` drops.
+//! **Safe loads** ([`Module::from_file`], [`Module::from_bytes`], checked
+//! against the engine's [`TrustPolicy`], see [`crate::Config::trust`]) never
+//! execute from memory someone else can change: they copy the artifact into a sealed memfd
+//! (`vm::sys::sealed`; an anonymous copy where memfds are unavailable) and
+//! then, in this order, before any page is executable:
+//! 1. parse it and validate every table the runtime reads
+//!    ([`ParsedArtifact::parse`]: function records, trap table, stack maps,
+//!    address map, trampolines; sorted, inside `.text`, in range);
+//! 2. refuse relocations, a memory strategy or sizes the loader does not
+//!    provide ([`ParsedArtifact::check_sandbox`]), and a host mismatch;
+//! 3. check integrity and authenticity per the trust policy (content hash;
+//!    or an Ed25519 signature by a trusted key over the whole file).
+//!
+//! Only then does the runtime (`vm::code::RuntimeModule`) make `.text`
+//! read+execute and register it for trap handling until the last clone of
+//! the `Module` drops. Cost: one copy and one hash pass over the file
+//! (figures in `docs/trust.md`).
+//!
+//! **The trusted path** ([`Module::from_file_unchecked`], `unsafe`) maps the
+//! file itself, so clean `.text` pages are shared with the page cache and
+//! other processes, and skips the hash and signature: its cost does not grow
+//! with the code size. Steps 1 and 2 still run (they are O(table size)).
+//!
+//! **Memory images** (a module's initial memory contents, laid out by the
+//! compiler in `.wasmc.data`) are mapped copy-on-write into each new
+//! instance's memories from the same image: the sealed copy on the safe
+//! paths, the file itself on the trusted path
+//! (`vm::code::RuntimeModule::memory_image_source`).
+//! No change to the file can reach a memory of a safely loaded module.
 
 use crate::artifact::{check_host, func_table_limits, segment_limits, ParsedArtifact};
 use crate::engine::Engine;
 use crate::error::LoadError;
+use crate::trust::TrustPolicy;
 use crate::types::{ExportType, ExternType, ImportType};
 use crate::vm::code::{CodeRanges, Image, RuntimeModule};
 use std::path::Path;
@@ -53,66 +72,78 @@ impl std::fmt::Debug for Module {
 }
 
 impl Module {
-    /// Loads the artifact at `path`: parses and validates it, checks it
-    /// against this host, and maps its code executable.
+    /// Loads the artifact at `path` from a private, sealed copy, checking it
+    /// against the engine's trust policy ([`crate::Config::trust`]; by
+    /// default: content hash checked, signatures optional) before any code
+    /// is executable (see the module docs). The file may change or disappear
+    /// afterwards without affecting the module.
     pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module, LoadError> {
         let path = path.as_ref();
-        let io = |source| LoadError::Io {
+        let file = open(path)?;
+        let image = Image::copy_of_file(&file).map_err(|error| LoadError::Io {
             path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        if len == 0 {
-            return Err(LoadError::Elf("empty file".into()));
-        }
-        Self::from_image(engine, Image::map_file(&file).map_err(io)?)
+            error,
+        })?;
+        Self::from_image(engine, image, Some(&engine.config().trust))
     }
 
-    /// Loads the artifact at `path` like [`Self::from_file`], but maps the
-    /// memory images (the module's initial memory contents) copy-on-write
-    /// straight from the file at instantiation instead of from a sealed
-    /// copy made at load: loading then costs nothing per byte of data.
+    /// Loads an artifact from bytes (copied into a sealed image), checking
+    /// it against the engine's trust policy before any code is executable.
+    pub fn from_bytes(engine: &Engine, bytes: &[u8]) -> Result<Module, LoadError> {
+        if bytes.is_empty() {
+            return Err(LoadError::Elf("empty input".into()));
+        }
+        Self::from_image(
+            engine,
+            Image::copy_of(bytes).map_err(LoadError::Mmap)?,
+            Some(&engine.config().trust),
+        )
+    }
+
+    /// Loads the artifact at `path` by mapping the file itself: `.text`
+    /// pages are shared with the page cache, and neither the content hash
+    /// nor a signature is checked, whatever the engine's trust policy says
+    /// (the cost does not grow with code size). The tables the runtime
+    /// reads, the memory strategy and the host fit are still checked.
     ///
     /// # Safety
-    /// The file must not be modified, truncated or replaced in place while
-    /// the module or anything made from it (instances, memories) is alive:
-    /// a change is seen by the running code and the memories, and a
-    /// truncation makes their reads fault with `SIGBUS`. Replacing it by
-    /// renaming a new file over it is fine.
+    /// The caller guarantees that the file is trusted, i.e. written by the
+    /// wasmc compiler from the intended module and not altered (machine code
+    /// is not checked at all), and that it is not modified, truncated or
+    /// replaced in place while the module or anything made from it is alive
+    /// (a change is seen by the running code; a truncation makes it fault
+    /// with `SIGBUS`). Replacing it by renaming a new file over it is fine.
     pub unsafe fn from_file_unchecked(
         engine: &Engine,
         path: impl AsRef<Path>,
     ) -> Result<Module, LoadError> {
         let path = path.as_ref();
-        let io = |source| LoadError::Io {
+        let file = open(path)?;
+        // SAFETY: the file is trusted and not modified while mapped: this
+        // function's own contract, passed on to its caller.
+        let image = unsafe { Image::map_file(&file) }.map_err(|error| LoadError::Io {
             path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        if file.metadata().map_err(io)?.len() == 0 {
-            return Err(LoadError::Elf("empty file".into()));
-        }
-        // SAFETY: the file does not change while anything made from it
-        // lives: this function's own contract, passed on to its caller.
-        let image = unsafe { Image::map_file_unchecked(&file) }.map_err(io)?;
-        Self::from_image(engine, image)
+            error,
+        })?;
+        Self::from_image(engine, image, None)
     }
 
-    /// Loads an artifact from bytes (copied into a fresh mapping).
-    pub fn from_bytes(engine: &Engine, bytes: &[u8]) -> Result<Module, LoadError> {
-        if bytes.is_empty() {
-            return Err(LoadError::Elf("empty input".into()));
-        }
-        Self::from_image(engine, Image::copy_of(bytes).map_err(LoadError::Mmap)?)
-    }
-
-    fn from_image(engine: &Engine, image: Image) -> Result<Module, LoadError> {
+    /// Checks `image` (module docs) and makes its code executable; `policy`
+    /// `None` is the trusted path.
+    fn from_image(
+        engine: &Engine,
+        image: Image,
+        policy: Option<&TrustPolicy>,
+    ) -> Result<Module, LoadError> {
         let parsed = ParsedArtifact::parse(image.bytes())?;
         parsed.check_relocations()?;
+        parsed.check_sandbox()?;
         let mismatches = check_host(parsed.header());
         if !mismatches.is_empty() {
             return Err(LoadError::Incompatible(mismatches));
+        }
+        if let Some(policy) = policy {
+            policy.check(&parsed)?;
         }
         let (header, info, r) = parsed.into_parts();
         let func_limits = func_table_limits(&info, &r);
@@ -215,7 +246,9 @@ impl Module {
         self.inner.info().name.as_deref()
     }
 
-    /// Recomputes the artifact's content hash and compares it with the header.
+    /// Recomputes the artifact's content hash and compares it with the
+    /// header. The safe loading functions already did (or verified a
+    /// signature); this is for modules from [`Module::from_file_unchecked`].
     pub fn verify_content_hash(&self) -> Result<(), LoadError> {
         ParsedArtifact::parse(self.inner.image_bytes())?.verify_content_hash()
     }
@@ -231,4 +264,17 @@ impl Module {
     pub fn func_name(&self, index: u32) -> Option<&str> {
         self.inner.func_name(index)
     }
+}
+
+/// Opens an artifact file, refusing an empty one.
+fn open(path: &Path) -> Result<std::fs::File, LoadError> {
+    let io = |error| LoadError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() == 0 {
+        return Err(LoadError::Elf("empty file".into()));
+    }
+    Ok(file)
 }

@@ -71,8 +71,13 @@ pub(crate) fn data_ref<T: 'static>(s: &StoreOpaque) -> &T {
 }
 
 fn data_mut<T: 'static>(s: &mut StoreOpaque) -> &mut T {
-    s.data
-        .downcast_mut::<T>()
+    downcast_data_mut(&mut *s.data)
+}
+
+/// The host data `T` of a store, given as its `dyn Any` (checked downcast;
+/// see the module docs).
+pub(crate) fn downcast_data_mut<T: 'static>(data: &mut dyn Any) -> &mut T {
+    data.downcast_mut::<T>()
         .expect("store data accessed with another type than the store's")
 }
 
@@ -330,6 +335,20 @@ impl<T: 'static> StoreContextMut<'_, T> {
     /// Runs the externref collector (see [`Store::gc`]).
     pub fn gc(&mut self) {
         crate::vm::gc::collect(self.store);
+    }
+    /// The fuel left (see [`Store::get_fuel`]).
+    pub fn get_fuel(&self) -> Result<u64, Error> {
+        self.store.get_fuel().map_err(Error::Interruption)
+    }
+    /// Sets the fuel (see [`Store::set_fuel`]).
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        self.store.set_fuel(fuel).map_err(Error::Interruption)
+    }
+    /// Sets the epoch deadline (see [`Store::set_epoch_deadline`]).
+    pub fn set_epoch_deadline(&mut self, ticks: u64) -> Result<(), Error> {
+        self.store
+            .set_epoch_deadline(ticks)
+            .map_err(Error::Interruption)
     }
 }
 

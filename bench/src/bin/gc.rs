@@ -43,7 +43,6 @@ fn wasmc_engine() -> &'static wasmc_loader::Engine {
     E.get_or_init(wasmc_loader::Engine::default)
 }
 
-
 // ----- harness -----
 
 /// Per-iteration statistics of one benchmark, in nanoseconds (fractional:

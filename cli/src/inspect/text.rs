@@ -225,6 +225,7 @@ fn header(r: &Report, out: &mut String) {
             bytes_human(guard)
         ),
         MemoryStrategyReport::Explicit => "explicit bounds checks".to_string(),
+        MemoryStrategyReport::Unknown { tag } => format!("unknown strategy (tag {tag})"),
     };
     kv(out, "memory", &memory);
     kv(out, "interruption", &sanitize(&h.interruption));
@@ -245,8 +246,14 @@ fn header(r: &Report, out: &mut String) {
         wrap(&h.wasm_features, 18, 100)
     };
     kv(out, "wasm features", &features);
-    kv(out, "content hash", &format!("sha256:{}", h.content_hash));
+    kv(out, "content hash", &format!("blake3:{}", h.content_hash));
     let host = &r.host;
+    let sig = match (&host.signature.key_id, &host.signature.error) {
+        (_, Some(e)) => format!("malformed: {}", sanitize(e)),
+        (Some(id), None) => format!("signed by key {id}"),
+        (None, None) => "unsigned".to_string(),
+    };
+    kv(out, "signature", &sig);
     if host.loadable {
         kv(
             out,

@@ -114,7 +114,7 @@ fn text_columns_are_aligned() {
 #[test]
 fn json_figures_match_the_traps_module() {
     let j = inspect_json(&artifacts().traps, &[]);
-    assert_eq!(j["schema_version"], 3);
+    assert_eq!(j["schema_version"], 4);
     assert_eq!(j["header"]["format_version"], 5);
     // The features the module uses: its passive data segment.
     assert_eq!(
@@ -407,6 +407,20 @@ fn check_passes_here_and_names_what_differs() {
     assert_eq!(out, "ok: loadable on this host\n");
     let j = inspect_json(&artifacts().fib, &["--check"]);
     assert_eq!(j["host"]["loadable"], true);
+    assert_eq!(j["needs_imports"], serde_json::json!([]));
+
+    // A WASI program is loadable, and --check says what it needs.
+    let hello = compile("hello.wat", "hello.o", &[]);
+    let out = inspect_ok(&hello, &["--check"]);
+    assert_eq!(
+        out,
+        "ok: loadable on this host\n\
+         needs imports from the host (instantiation fails unless they are defined):\n  \
+         wasi_snapshot_preview1 (WASI preview 1: `wasmc run`, wasmc-wasi): fd_write (func)\n"
+    );
+    let j = inspect_json(&hello, &["--check"]);
+    assert_eq!(j["needs_imports"][0]["module"], "wasi_snapshot_preview1");
+    assert_eq!(j["needs_imports"][0]["fields"][0], "fd_write (func)");
 
     // An artifact for another architecture parses, and --check says why it
     // cannot load here.

@@ -7,4 +7,7 @@ mod compile;
 mod features;
 mod inspect;
 mod run;
+mod trust;
+mod wasi_c;
+mod wasi_testsuite;
 mod wast;

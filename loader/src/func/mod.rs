@@ -97,6 +97,32 @@ impl<T: 'static> Caller<'_, T> {
 }
 
 impl<T> Caller<'_, T> {
+    /// The store's fuel left, as [`crate::Store::get_fuel`]. The calling
+    /// Wasm stored its count before calling, so this is exact.
+    pub fn get_fuel(&self) -> Result<u64, crate::Error> {
+        self.store.get_fuel().map_err(crate::Error::Interruption)
+    }
+
+    /// Sets the store's fuel, as [`crate::Store::set_fuel`]; the calling
+    /// Wasm continues with it when this host function returns (it reloads
+    /// its count after every call).
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<(), crate::Error> {
+        self.store
+            .set_fuel(fuel)
+            .map_err(crate::Error::Interruption)
+    }
+
+    /// Sets the store's epoch deadline `ticks` epochs after the engine's
+    /// current one, as [`crate::Store::set_epoch_deadline`]; the calling
+    /// Wasm sees it at its next check (function entry or loop header).
+    pub fn set_epoch_deadline(&mut self, ticks: u64) -> Result<(), crate::Error> {
+        self.store
+            .set_epoch_deadline(ticks)
+            .map_err(crate::Error::Interruption)
+    }
+}
+
+impl<T> Caller<'_, T> {
     /// An export of the calling instance (e.g. its `memory`).
     pub fn get_export(&mut self, name: &str) -> Option<Extern> {
         let inst = self.instance?;

@@ -1,11 +1,12 @@
 //! Code memory and the code registry.
 //!
-//! - [`Image`]: the artifact's bytes in memory, a private read-only file
-//!   mapping or an anonymous copy.
-//! - [`ImageBacking`]: where instantiation maps memory images from: a
-//!   sealed memfd copy of them made at load (the safe paths), or the
-//!   artifact file itself (only [`Image::map_file_unchecked`], whose caller
-//!   promises the file does not change).
+//! - [`Image`]: the artifact's bytes in memory: a sealed private copy (the
+//!   safe loading path, `sys::sealed`), an anonymous copy (where memfds are
+//!   unavailable), or a private mapping of the file itself (the `unsafe`
+//!   trusted path). Memory images are mapped copy-on-write from the sealed
+//!   copy or, on the trusted path, from the file
+//!   ([`RuntimeModule::memory_image_source`]); an anonymous copy cannot be
+//!   mapped again, so its images are copied.
 //! - [`RuntimeModule`]: what the runtime keeps of a loaded module: the image
 //!   with `.text` made read+execute, the decoded metadata, the section
 //!   ranges, `VMOffsets`, canonical type ids. The public `Module` is an
@@ -21,7 +22,6 @@
 //! is read through format's checked readers or looked up with checks.
 
 use crate::vm::backtrace::WalkError;
-use crate::vm::sys::memfd::SealedMemfd;
 use crate::vm::sys::mmap::{page_size, MappableBytes, Mmap};
 use crate::vm::types::intern;
 use crate::vm::vmcontext::VMExternData;
@@ -35,46 +35,7 @@ use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
 use wasmc_format::segments::{MemoryImage, SegmentLimits, SegmentTable};
 use wasmc_format::stack_map::{StackMap, StackMapSection};
 use wasmc_format::trap::TrapTable;
-use wasmc_format::{
-    ArtifactHeader, FormatError, FuncType, MemoryStrategy, ModuleInfo, TrapCode, VMOffsets,
-};
-
-/// Chooses the [`ImageBacking`] of a module being loaded: the unchecked
-/// path's file, or a sealed memfd copy of the images (the first `end` bytes
-/// of `.wasmc.data`, `end` being where the last image ends), or nothing
-/// when the module has no images or this host cannot seal a memfd (then
-/// instantiation copies).
-fn image_backing(
-    image: &mut Image,
-    info: &ModuleInfo,
-    ranges: &CodeRanges,
-) -> io::Result<ImageBacking> {
-    let end = info
-        .memory_images
-        .iter()
-        .map(|i| i.data_offset.saturating_add(i.len))
-        .max()
-        .unwrap_or(0);
-    if end == 0 {
-        return Ok(ImageBacking::Copy);
-    }
-    if let Image::File(_, file) = image {
-        if let Some(f) = file.take() {
-            return Ok(ImageBacking::File(f));
-        }
-    }
-    let Some(bytes) = usize::try_from(end)
-        .ok()
-        .and_then(|end| image.bytes().get(ranges.data.clone())?.get(..end))
-    else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "memory images outside `.wasmc.data`",
-        ));
-    };
-    Ok(SealedMemfd::from_bytes(c"wasmc-memory-images", bytes)
-        .map_or(ImageBacking::Copy, ImageBacking::Sealed))
-}
+use wasmc_format::{ArtifactHeader, FormatError, FuncType, ModuleInfo, TrapCode, VMOffsets};
 
 /// One Wasm frame of a trap's backtrace, innermost first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,10 +52,14 @@ pub struct FrameInfo {
 
 /// An artifact's bytes in memory.
 pub(crate) enum Image {
-    /// A private read-only mapping of the artifact file; with the file
-    /// itself on the unchecked path ([`Image::map_file_unchecked`]), whose
-    /// memory images are then mapped from the file too.
-    File(memmap2::Mmap, Option<std::fs::File>),
+    /// A private mapping of the artifact file itself: `.text` pages stay
+    /// shared with the page cache. Only for the `unsafe` trusted path: the
+    /// file can change under it. The file is kept so that memory images are
+    /// mapped from it too.
+    File(memmap2::Mmap, std::fs::File),
+    /// A sealed copy: verified once, unchangeable afterwards.
+    #[cfg(target_os = "linux")]
+    Sealed(crate::vm::sys::sealed::SealedImage),
     /// A copy of the bytes given to `from_bytes`, and their length: the
     /// mapping is rounded up to whole pages, and the zeros after the input
     /// must not be parsed as part of it (a truncated artifact would load).
@@ -105,35 +70,44 @@ impl Image {
     /// Maps `file` privately and read-only.
     ///
     /// The mapping is private, so our later `mprotect` of `.text` affects no
-    /// one else; DESIGN requires that an artifact file is not modified while
-    /// in use (loaded from files the service owns).
-    pub(crate) fn map_file(file: &std::fs::File) -> io::Result<Image> {
-        // SAFETY: a private, read-only mapping of a whole open file;
-        // memmap2's remaining requirement (no concurrent modification of the
-        // file) is the deployment rule stated above.
-        let map = unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }?;
-        Ok(Image::File(map, None))
-    }
-
-    /// Like [`Self::map_file`], and keeps the file so that memory images
-    /// are mapped copy-on-write straight from it at instantiation (no copy
-    /// at load).
+    /// one else.
     ///
     /// # Safety
-    /// The file must not be modified or truncated while the image, or any
-    /// module, instance or memory made from it, lives: a changed page
-    /// changes the code and the memories mapped from it, and a truncated one
-    /// turns their reads into `SIGBUS`.
-    pub(crate) unsafe fn map_file_unchecked(file: &std::fs::File) -> io::Result<Image> {
-        let kept = file.try_clone()?;
-        Ok(match Self::map_file(file)? {
-            Image::File(map, _) => Image::File(map, Some(kept)),
-            other => other,
-        })
+    /// The file must not be modified or truncated while the image (and any
+    /// module made from it) lives: the mapping shows such changes, and a
+    /// truncation turns reads and calls into `SIGBUS`.
+    pub(crate) unsafe fn map_file(file: &std::fs::File) -> io::Result<Image> {
+        // SAFETY: a private, read-only mapping of a whole open file;
+        // memmap2's remaining requirement (no concurrent modification of the
+        // file) is this function's caller contract.
+        let map = unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }?;
+        Ok(Image::File(map, file.try_clone()?))
+    }
+
+    /// A private copy of the rest of `file` that no one can change: a
+    /// sealed memfd, or an anonymous copy where memfds are unavailable.
+    pub(crate) fn copy_of_file(file: &std::fs::File) -> io::Result<Image> {
+        #[cfg(target_os = "linux")]
+        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_file(file) {
+            return Ok(Image::Sealed(img));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut { file }, &mut bytes)?;
+        Self::anon_copy_of(&bytes)
+    }
+
+    /// A private copy of `bytes` that no one can change (see
+    /// [`Self::copy_of_file`]).
+    pub(crate) fn copy_of(bytes: &[u8]) -> io::Result<Image> {
+        #[cfg(target_os = "linux")]
+        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_bytes(bytes) {
+            return Ok(Image::Sealed(img));
+        }
+        Self::anon_copy_of(bytes)
     }
 
     /// Copies `bytes` into a fresh read-only anonymous mapping.
-    pub(crate) fn copy_of(bytes: &[u8]) -> io::Result<Image> {
+    pub(crate) fn anon_copy_of(bytes: &[u8]) -> io::Result<Image> {
         let mut map = Mmap::read_write(bytes.len())?;
         // SAFETY: the fresh mapping is read-write and at least `bytes.len()`
         // long, and being new it cannot overlap `bytes`.
@@ -146,6 +120,8 @@ impl Image {
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Image::File(m, _) => m,
+            #[cfg(target_os = "linux")]
+            Image::Sealed(s) => s.bytes(),
             // SAFETY: the whole anonymous mapping stays readable (read-only,
             // or read+execute for `.text`) and owned by this image as long
             // as `&self`; `len <= m.len()` (set by `copy_of`).
@@ -178,7 +154,20 @@ impl Image {
                 }
                 Ok(())
             }
+            #[cfg(target_os = "linux")]
+            Image::Sealed(s) => s.make_executable(range),
             Image::Anon(m, _) => m.make_executable(range.start, range.len()),
+        }
+    }
+
+    /// The sealed file behind the image and the file offset of image offset
+    /// `at`, if the image is a sealed copy: parts of the verified image can
+    /// be mapped again from it (copy-on-write memory images).
+    pub(crate) fn sealed_fd(&self, at: usize) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Image::Sealed(s) if at <= s.bytes().len() => Some((s.fd(), at as u64)),
+            _ => None,
         }
     }
 }
@@ -194,22 +183,6 @@ pub(crate) struct CodeRanges {
     pub addrmap: Range<usize>,
     pub segments: Range<usize>,
     pub data: Range<usize>,
-}
-
-/// Where a module's memory images are mapped from at instantiation
-/// ([`RuntimeModule::memory_image_source`]).
-#[derive(Debug)]
-pub(crate) enum ImageBacking {
-    /// Nowhere: images are copied (the module has none, this host has no
-    /// memfds, or its pages are larger than the images' granule).
-    Copy,
-    /// A sealed memfd holding `.wasmc.data[..len]`, the images (they come
-    /// first in `.wasmc.data`), copied at load: the safe paths. Offsets in
-    /// it are `.wasmc.data` offsets.
-    Sealed(SealedMemfd),
-    /// The artifact file itself ([`Image::map_file_unchecked`]): offsets in
-    /// it are image offsets.
-    File(std::fs::File),
 }
 
 /// Where instantiation takes a memory image's bytes from.
@@ -235,8 +208,6 @@ pub(crate) struct RuntimeModule {
     type_ids: Vec<u32>,
     /// The types, shared with the store's functions of each type.
     func_types: Vec<Arc<FuncType>>,
-    /// Where memory images are mapped from.
-    image_backing: ImageBacking,
     /// Unique within the process (pool slots remember whose memory they
     /// held by it; an address could be reused by a later module).
     id: u64,
@@ -303,7 +274,6 @@ impl RuntimeModule {
             ranges.data.len() as u64,
         )
         .map_err(|e| bad(e.to_string()))?;
-        let image_backing = image_backing(&mut image, &info, &ranges)?;
         let offsets = VMOffsets::for_module(std::mem::size_of::<usize>() as u8, &info);
         let type_ids = info.types.iter().map(intern).collect();
         let func_types = info.types.iter().cloned().map(Arc::new).collect();
@@ -321,7 +291,6 @@ impl RuntimeModule {
             offsets,
             type_ids,
             func_types,
-            image_backing,
             id: NEXT_MODULE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             registered: false,
         });
@@ -336,6 +305,20 @@ impl RuntimeModule {
 
     pub(crate) fn image_bytes(&self) -> &[u8] {
         self.image.bytes()
+    }
+
+    /// (descriptor, file offset) of the verified image's bytes at `range`
+    /// (an image range such as `.wasmc.data`), for mapping them again; `None`
+    /// for the trusted path's file mappings and anonymous copies, or a range
+    /// outside the image.
+    pub(crate) fn image_fd(
+        &self,
+        range: &Range<usize>,
+    ) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
+        if range.start > range.end || range.end > self.image.bytes().len() {
+            return None;
+        }
+        self.image.sealed_fd(range.start)
     }
 
     pub(crate) fn info(&self) -> &ModuleInfo {
@@ -353,10 +336,6 @@ impl RuntimeModule {
 
     pub(crate) fn offsets(&self) -> &VMOffsets {
         &self.offsets
-    }
-
-    pub(crate) fn memory_strategy(&self) -> MemoryStrategy {
-        self.header.settings.memory
     }
 
     /// Canonical type id of type index `t` (`None` if out of range).
@@ -412,15 +391,14 @@ impl RuntimeModule {
     }
 
     /// Where to take memory image `img`'s bytes from: mapped from the
-    /// module's [`ImageBacking`] when there is one and the image's offsets
-    /// and length are whole pages of this host, else a copy of the bytes.
-    /// `None` if the image lies outside `.wasmc.data` (`new` checked the
-    /// module's own images).
+    /// verified sealed copy of the artifact (the safe paths), or from the
+    /// artifact file on the trusted path, when the image's offsets and
+    /// length are whole pages of this host; else (an anonymous copy, where
+    /// memfds are unavailable) a copy of the bytes. `None` if the image lies
+    /// outside `.wasmc.data` (`new` checked the module's own images).
     ///
     /// This is the one place that decides between mapping and copying, and
-    /// what is mapped. (When the artifact-trust work lands, its sealed copy
-    /// of the whole artifact becomes one more backing, mapped at the
-    /// image's artifact offset, and the separate copy goes away.)
+    /// what is mapped.
     pub(crate) fn memory_image_source(&self, img: &MemoryImage) -> Option<ImageSource<'_>> {
         let start = usize::try_from(img.data_offset).ok()?;
         let len = usize::try_from(img.len).ok()?;
@@ -431,25 +409,24 @@ impl RuntimeModule {
         if !aligned(len as u64) || !aligned(img.memory_offset) {
             return Some(ImageSource { bytes, map: None });
         }
-        let mapped = match &self.image_backing {
-            ImageBacking::Copy => None,
-            ImageBacking::Sealed(m) if end as u64 <= m.len() && aligned(start as u64) => {
-                // SAFETY: the memfd is sealed against writes, shrinking and
-                // growing (`SealedMemfd`), and `[start, end)` lies inside it
-                // (checked just above).
-                Some(unsafe { MappableBytes::new(m.fd(), start as u64, len) })
-            }
-            ImageBacking::File(f) => {
-                let at = (self.ranges.data.start as u64).checked_add(start as u64)?;
-                // SAFETY: `[at, at + len)` is the image's range of the mapped
-                // artifact (inside `.wasmc.data`, checked above, which `new`
-                // checked lies inside the image, the whole file); the file
-                // does not change while anything made from it lives: the
-                // contract of `Image::map_file_unchecked`, the only maker of
-                // this backing.
-                aligned(at).then(|| unsafe { MappableBytes::new(f.as_fd(), at, len) })
-            }
-            ImageBacking::Sealed(_) => None,
+        // The image's range in the artifact (inside `.wasmc.data`: checked
+        // above, and `new` checked `.wasmc.data` lies inside the image).
+        let range = self.ranges.data.start.checked_add(start)?..self.ranges.data.start + end;
+        let mapped = if let Some((fd, at)) = self.image_fd(&range) {
+            // SAFETY: the image is a sealed memfd (sealed against writes,
+            // shrinking and growing, `sys::sealed`), and `[at, at + len)` is
+            // `range` in it, which `image_fd` checked lies inside the image.
+            aligned(at).then(|| unsafe { MappableBytes::new(fd, at, len) })
+        } else if let Image::File(_, f) = &self.image {
+            let at = range.start as u64;
+            // SAFETY: `[at, at + len)` is `range` of the mapped file, which
+            // is the whole file (the mapping starts at offset 0 and `range`
+            // lies inside it), and the file does not change while anything
+            // made from it lives: the contract of `Image::map_file`, the
+            // only maker of an `Image::File`.
+            aligned(at).then(|| unsafe { MappableBytes::new(f.as_fd(), at, len) })
+        } else {
+            None
         };
         Some(ImageSource { bytes, map: mapped })
     }
@@ -629,12 +606,21 @@ impl RootScanner {
     /// `fp`, suspended at return address `ret_pc`, as listed by its module's
     /// stack map for exactly that return address.
     ///
+    /// `callee_fp` is the frame pointer of the Wasm frame that frame called
+    /// (the previous one of the walk), if it is one: the callee's frame
+    /// starts right below the caller's SP at the call (return address and
+    /// saved frame pointer, two words), so a map whose frame would reach
+    /// into the callee's is refused with [`WalkError::BadStackMap`] (the
+    /// collection is then abandoned and frees nothing) rather than read.
+    ///
     /// # Safety
-    /// `fp` must be the frame pointer of that live Wasm frame.
+    /// `fp` must be the frame pointer of that live Wasm frame, and
+    /// `callee_fp`, when given, that of the live Wasm frame it called.
     pub(crate) unsafe fn frame_roots(
         &mut self,
         ret_pc: usize,
         fp: usize,
+        callee_fp: Option<usize>,
         out: &mut Vec<*mut VMExternData>,
     ) -> Result<(), WalkError> {
         // The return address may be one past the function's last byte (a call
@@ -646,6 +632,10 @@ impl RootScanner {
         let map = m.stack_map(off + 1).map_err(|()| WalkError::BadStackMap)?;
         if let Some(map) = map {
             let sp = fp.wrapping_sub(map.frame_span as usize);
+            const WORD: usize = std::mem::size_of::<usize>();
+            if callee_fp.is_some_and(|c| sp < c.saturating_add(2 * WORD)) || sp > fp {
+                return Err(WalkError::BadStackMap);
+            }
             for slot in map.slots() {
                 let addr = sp.wrapping_add(slot as usize);
                 // SAFETY: the frame is live (caller contract), and the stack

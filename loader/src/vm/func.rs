@@ -96,7 +96,9 @@ pub struct HostFuncParts {
 // only ever accessed through shared references; the other fields are
 // `Send + Sync` themselves.
 unsafe impl Send for HostFuncParts {}
-// SAFETY: as for `Send`: shared access only reads the `Sync` `H`.
+// SAFETY: `call_data` points into `call_owner`, an `H: Sync` reached only
+// through shared references, so sharing `HostFuncParts` between threads
+// shares only `&H`; the other fields are `Sync` themselves.
 unsafe impl Sync for HostFuncParts {}
 
 impl HostFuncParts {

@@ -317,12 +317,6 @@ fn check_import(
             if d.ty.memory64 != ty.memory64 || !limits_match(d.pages(), d.ty.max, ty.min, ty.max) {
                 return Err(incompatible(describe_memory(ty), found()));
             }
-            if !d.fits_strategy(module.memory_strategy()) {
-                return Err(incompatible(
-                    format!("memory with {}", module.memory_strategy()),
-                    format!("memory with {}", d.strategy),
-                ));
-            }
         }
         (ImportType::Global(ty), VMImport::Global(g)) => {
             if store.globals[g].ty != *ty {
@@ -782,16 +776,16 @@ fn initialize(
 
     // Memories.
     for (i, ty) in info.memories.iter().enumerate().skip(nm as usize) {
-        let (strategy, max_pages) = (module.memory_strategy(), store.max_memory_pages);
+        let max_pages = store.max_memory_pages;
         let mut m = match &store.pool {
             Some(p) => {
                 let key = SlotKey {
                     module: module.id(),
                     memory: i as u32,
                 };
-                MemoryData::new_pooled(*ty, strategy, max_pages, p, key)
+                MemoryData::new_pooled(*ty, max_pages, p, key)
             }
-            None => MemoryData::new(*ty, strategy, max_pages),
+            None => MemoryData::new(*ty, max_pages),
         }
         .map_err(InstantiateError::Resource)?;
         let def = field!(

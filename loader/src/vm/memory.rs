@@ -1,28 +1,39 @@
 //! Linear memories' runtime side: `MemoryData`, the mapping behind a
 //! public `Memory` handle.
 //!
-//! Two layouts, matching the artifact's [`MemoryStrategy`]:
-//! - **Guard**: `reservation + guard` bytes are reserved inaccessible and
-//!   `[0, length)` is made read-write; growing makes more pages read-write and
-//!   the base never moves. Out-of-bounds accesses fault and become traps.
-//! - **Explicit**: only the current length is mapped; growing may move the
-//!   mapping (`mremap`). Compiled code checks bounds itself.
+//! One layout for every memory, whatever the artifact's header says (the
+//! sandbox is the loader's, see [`wasmc_format::memory`]):
+//! [`GUARD_RESERVATION`] + [`GUARD_SIZE`] bytes are reserved inaccessible and
+//! `[0, length)` is made read-write; growing makes more pages read-write and
+//! the base never moves. Out-of-bounds accesses of guard-mode code fault and
+//! become traps; code compiled with explicit bounds checks runs unchanged in
+//! it. A header forged from guard mode to `Explicit` therefore cannot shrink
+//! a memory below what unchecked code may reach.
+//!
+//! 64-bit memories (memory64) get the same layout: their code compares
+//! every access with the current length, but nothing in the artifact can
+//! make the loader give them less than the guard layout either, and their
+//! base never moves. They can grow to [`GUARD_RESERVATION`] bytes (4 GiB) in
+//! this loader; a grow beyond that fails (`memory.grow` returns -1).
 //!
 //! The authoritative `VMMemoryDefinition` is inline in the defining
 //! instance's VMContext (or boxed, for host-created memories); importers point
 //! at it, so a grow is seen by every user.
+//!
+//! Memory images (a module's initial contents) are mapped copy-on-write
+//! over the fresh pages ([`MemoryData::apply_image`]): the base never moves,
+//! so the mapping stays valid. With the pooling allocator the reservation
+//! is a slot of the engine's pool ([`crate::vm::pool`]), given back when the
+//! memory drops.
 
 use crate::vm::code::ImageSource;
-use crate::vm::pool::{Pool, PoolLimits, SlotKey};
+use crate::vm::pool::{Pool, SlotKey};
 use crate::vm::sys::mmap::Mmap;
 use crate::vm::vmcontext::VMMemoryDefinition;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
-use wasmc_format::{MemoryStrategy, MemoryType, WASM_PAGE_SIZE};
-
-/// Strategy of memories created by the host: large enough for any guard
-/// layout [`wasmc_format::ArtifactHeader::check_host`] accepts.
-pub(crate) const HOST_MEMORY_STRATEGY: MemoryStrategy = MemoryStrategy::LARGEST_GUARD;
+use wasmc_format::memory::{GUARD_RESERVATION, GUARD_SIZE};
+use wasmc_format::{MemoryType, WASM_PAGE_SIZE};
 
 pub(crate) struct MemoryData {
     /// Taken out only by `Drop` (to go back to its pool slot).
@@ -32,7 +43,6 @@ pub(crate) struct MemoryData {
     def: *mut VMMemoryDefinition,
     own_def: Option<Box<VMMemoryDefinition>>,
     pub ty: MemoryType,
-    pub strategy: MemoryStrategy,
     len: usize,
 }
 
@@ -63,43 +73,31 @@ fn initial_len(ty: &MemoryType, max_pages: u64) -> Result<usize, String> {
     }
     ty.min
         .checked_mul(WASM_PAGE_SIZE)
+        .filter(|&b| b <= GUARD_RESERVATION)
         .and_then(|b| usize::try_from(b).ok())
-        .ok_or_else(|| "memory minimum exceeds the address space".into())
+        .ok_or_else(|| {
+            format!(
+                "memory minimum of {} pages exceeds the reservation of {GUARD_RESERVATION:#x} bytes",
+                ty.min
+            )
+        })
 }
+
+/// Bytes of address space every memory reserves: the loader's one layout.
+pub(crate) const MEMORY_RESERVATION: u64 = GUARD_RESERVATION + GUARD_SIZE;
 
 impl MemoryData {
     /// A memory of `ty.min` pages. Its definition is boxed until
     /// [`Self::set_def`] moves it into a VMContext.
-    pub fn new(
-        ty: MemoryType,
-        strategy: MemoryStrategy,
-        max_pages: u64,
-    ) -> Result<MemoryData, String> {
+    pub fn new(ty: MemoryType, max_pages: u64) -> Result<MemoryData, String> {
         let len = initial_len(&ty, max_pages)?;
-        let mmap = match strategy {
-            MemoryStrategy::Guard { reservation, guard } => {
-                // Only a 64-bit memory can ask for more than the reservation.
-                if len as u64 > reservation {
-                    return Err(format!(
-                        "memory minimum of {} pages exceeds the reservation of {reservation:#x} bytes",
-                        ty.min
-                    ));
-                }
-                let total = reservation
-                    .checked_add(guard)
-                    .and_then(|t| usize::try_from(t).ok())
-                    .ok_or("memory reservation too large")?;
-                let mut m = Mmap::reserve_pooled(total)
-                    .map_err(|e| format!("cannot reserve memory: {e}"))?;
-                m.make_accessible(0, len)
-                    .map_err(|e| format!("cannot commit memory: {e}"))?;
-                m
-            }
-            MemoryStrategy::Explicit => {
-                Mmap::read_write(len).map_err(|e| format!("cannot allocate memory: {e}"))?
-            }
-        };
-        Ok(Self::from_parts(mmap, None, ty, strategy, len))
+        let total = usize::try_from(MEMORY_RESERVATION)
+            .map_err(|_| "memory reservation too large for this host")?;
+        let mut mmap =
+            Mmap::reserve_pooled(total).map_err(|e| format!("cannot reserve memory: {e}"))?;
+        mmap.make_accessible(0, len)
+            .map_err(|e| format!("cannot commit memory: {e}"))?;
+        Ok(Self::from_parts(mmap, None, ty, len))
     }
 
     /// A memory of `ty.min` pages in a slot of `pool`, for memory `key`
@@ -108,21 +106,11 @@ impl MemoryData {
     /// memory's initial contents (the images need not be applied).
     pub fn new_pooled(
         ty: MemoryType,
-        strategy: MemoryStrategy,
         max_pages: u64,
         pool: &Arc<Pool>,
         key: SlotKey,
     ) -> Result<MemoryData, String> {
         let len = initial_len(&ty, max_pages)?;
-        if let MemoryStrategy::Guard { reservation, guard } = strategy {
-            if reservation.saturating_add(guard) > PoolLimits::slot_bytes() {
-                return Err(format!(
-                    "pooling allocator: the module's {strategy} needs more address space \
-                     than a memory slot has ({} bytes)",
-                    PoolLimits::slot_bytes()
-                ));
-            }
-        }
         let taken = pool.take_memory(key, len)?;
         let slot = PooledSlot {
             pool: pool.clone(),
@@ -130,16 +118,10 @@ impl MemoryData {
             initialized: taken.ready,
             initial: len,
         };
-        Ok(Self::from_parts(taken.mmap, Some(slot), ty, strategy, len))
+        Ok(Self::from_parts(taken.mmap, Some(slot), ty, len))
     }
 
-    fn from_parts(
-        mmap: Mmap,
-        slot: Option<PooledSlot>,
-        ty: MemoryType,
-        strategy: MemoryStrategy,
-        len: usize,
-    ) -> MemoryData {
+    fn from_parts(mmap: Mmap, slot: Option<PooledSlot>, ty: MemoryType, len: usize) -> MemoryData {
         let mut own_def = Box::new(VMMemoryDefinition {
             base: mmap.as_ptr(),
             current_length: len,
@@ -150,7 +132,6 @@ impl MemoryData {
             mmap: ManuallyDrop::new(mmap),
             slot,
             ty,
-            strategy,
             len,
         }
     }
@@ -183,6 +164,36 @@ impl MemoryData {
                     .map_err(|e| format!("cannot clear a memory slot: {e}"))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Writes a memory image at `memory_offset`: maps it copy-on-write when
+    /// the source can be mapped, else copies its bytes. `Err` if it does not
+    /// fit inside the current length. Before any other write to the memory
+    /// only: a mapping replaces what was there.
+    pub fn apply_image(
+        &mut self,
+        memory_offset: u64,
+        source: ImageSource<'_>,
+    ) -> Result<(), String> {
+        let start = usize::try_from(memory_offset).map_err(|_| "image offset too large")?;
+        match source.map {
+            Some(bytes) => {
+                if start.checked_add(bytes.len()).is_none_or(|e| e > self.len) {
+                    return Err("memory image outside the memory".into());
+                }
+                self.mmap
+                    .map_cow(start, bytes)
+                    .map_err(|e| format!("cannot map memory image: {e}"))
+            }
+            None => {
+                let dst = start
+                    .checked_add(source.bytes.len())
+                    .and_then(|end| self.bytes_mut().get_mut(start..end))
+                    .ok_or("memory image outside the memory")?;
+                dst.copy_from_slice(source.bytes);
+                Ok(())
+            }
         }
     }
 
@@ -234,41 +245,6 @@ impl MemoryData {
         unsafe { std::slice::from_raw_parts_mut(self.base(), self.len) }
     }
 
-    /// Writes a memory image at `memory_offset`: maps it copy-on-write
-    /// when the source can be mapped and the memory is a guard-page layout
-    /// (whose mapping never moves), else copies its bytes. `Err` if it does
-    /// not fit inside the current length. Before any other write to the
-    /// memory only: a mapping replaces what was there.
-    pub fn apply_image(
-        &mut self,
-        memory_offset: u64,
-        source: ImageSource<'_>,
-    ) -> Result<(), String> {
-        let start = usize::try_from(memory_offset).map_err(|_| "image offset too large")?;
-        // Explicit-strategy memories move with `mremap`, which needs one
-        // mapping: they take copies, unless they are in a pool slot (which
-        // never moves).
-        let fixed = self.slot.is_some() || matches!(self.strategy, MemoryStrategy::Guard { .. });
-        match source.map {
-            Some(bytes) if fixed => {
-                if start.checked_add(bytes.len()).is_none_or(|e| e > self.len) {
-                    return Err("memory image outside the memory".into());
-                }
-                self.mmap
-                    .map_cow(start, bytes)
-                    .map_err(|e| format!("cannot map memory image: {e}"))
-            }
-            _ => {
-                let dst = start
-                    .checked_add(source.bytes.len())
-                    .and_then(|end| self.bytes_mut().get_mut(start..end))
-                    .ok_or("memory image outside the memory")?;
-                dst.copy_from_slice(source.bytes);
-                Ok(())
-            }
-        }
-    }
-
     /// Grows by `delta` pages; the old size in pages, or `None` if the
     /// declared maximum, the index type's limit (2^16 or 2^48 pages), the
     /// store limit or the reservation would be exceeded.
@@ -283,50 +259,20 @@ impl MemoryData {
         if delta == 0 {
             return Some(old);
         }
-        let new_len = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
-        if self.slot.is_some() {
-            // In place, inside the slot, up to the pool's limit.
-            let max = self.slot.as_ref()?.pool.limits().max_memory_size;
-            let reservation = match self.strategy {
-                MemoryStrategy::Guard { reservation, .. } => reservation,
-                MemoryStrategy::Explicit => max,
-            };
-            if new_len as u64 > max.min(reservation) {
-                return None;
-            }
-            self.mmap.make_accessible(0, new_len).ok()?;
-            self.len = new_len;
-            self.sync();
-            return Some(old);
+        let new_bytes = new.checked_mul(WASM_PAGE_SIZE)?;
+        // A pooled memory also stops at the pool's limit.
+        let pool_max = self
+            .slot
+            .as_ref()
+            .map_or(u64::MAX, |s| s.pool.limits().max_memory_size);
+        if new_bytes > GUARD_RESERVATION || new_bytes > pool_max {
+            return None;
         }
-        match self.strategy {
-            MemoryStrategy::Guard { reservation, .. } => {
-                if new_len as u64 > reservation {
-                    return None;
-                }
-                self.mmap.make_accessible(0, new_len).ok()?;
-            }
-            MemoryStrategy::Explicit => {
-                if new_len > self.mmap.len() {
-                    self.mmap.resize(new_len).ok()?;
-                    self.mmap.make_accessible(0, new_len).ok()?;
-                }
-            }
-        }
+        let new_len = usize::try_from(new_bytes).ok()?;
+        self.mmap.make_accessible(0, new_len).ok()?;
         self.len = new_len;
         self.sync();
         Some(old)
-    }
-
-    /// Can code compiled for `strategy` use this memory?
-    pub fn fits_strategy(&self, strategy: MemoryStrategy) -> bool {
-        match (strategy, self.strategy) {
-            (MemoryStrategy::Explicit, _) => true,
-            (MemoryStrategy::Guard { reservation, guard }, MemoryStrategy::Guard { .. }) => {
-                self.mmap.len() as u64 >= reservation.saturating_add(guard)
-            }
-            (MemoryStrategy::Guard { .. }, MemoryStrategy::Explicit) => false,
-        }
     }
 
     /// The current type (minimum = current size).
@@ -365,7 +311,7 @@ mod tests {
 
     #[test]
     fn guard_memory_grows_in_place() {
-        let mut m = MemoryData::new(ty(1, Some(3)), HOST_MEMORY_STRATEGY, 65536).unwrap();
+        let mut m = MemoryData::new(ty(1, Some(3)), 65536).unwrap();
         let base = m.base();
         m.bytes_mut()[65535] = 9;
         assert_eq!(m.grow(1, 65536), Some(1));
@@ -378,15 +324,27 @@ mod tests {
     }
 
     #[test]
-    fn explicit_memory_may_move() {
-        let mut m = MemoryData::new(ty(0, None), MemoryStrategy::Explicit, 100).unwrap();
-        assert_eq!(m.len(), 0);
-        assert_eq!(m.grow(2, 100), Some(0));
-        m.bytes_mut()[2 * 65536 - 1] = 1;
-        assert_eq!(m.grow(200, 100), None);
-        assert_eq!(m.grow(10, 100), Some(2));
-        assert_eq!(m.bytes()[2 * 65536 - 1], 1);
-        // SAFETY: `def` is the memory's own boxed definition, alive with `m`.
-        assert_eq!(unsafe { (*m.def()).base }, m.base());
+    fn memory64_gets_the_guard_layout_and_stops_at_the_reservation() {
+        let mut m = MemoryData::new(
+            MemoryType {
+                memory64: true,
+                ..ty(1, None)
+            },
+            u64::MAX,
+        )
+        .unwrap();
+        let base = m.base();
+        assert_eq!(m.grow(1, u64::MAX), Some(1));
+        assert_eq!(m.base(), base, "the base never moves");
+        let reservation_pages = GUARD_RESERVATION / WASM_PAGE_SIZE;
+        // Past the reservation: refused, whatever the type allows.
+        assert_eq!(m.grow(reservation_pages, u64::MAX), None);
+        assert_eq!(m.pages(), 2);
+        let too_big = MemoryType {
+            memory64: true,
+            ..ty(reservation_pages + 1, None)
+        };
+        let e = MemoryData::new(too_big, u64::MAX).err().unwrap();
+        assert!(e.contains("exceeds the reservation"), "{e}");
     }
 }

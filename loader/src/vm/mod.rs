@@ -11,7 +11,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `vmcontext` | the `#[repr(C)]` structs compiled code reads, checked against `VMOffsets` |
-//! | `store` | [`store::StoreOpaque`]: the store's runtime state and its table/global operations |
+//! | `store` | [`store::StoreOpaque`]: the store's runtime state, its table/global operations, the split borrow of a memory's bytes and the host data |
 //! | `instance` | instance state and instantiation (VMContext setup, segments) |
 //! | `func` | function records, entering Wasm, the host shim |
 //! | `values` | values crossing the API boundary and typed access to value slots |

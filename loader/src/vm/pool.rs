@@ -5,10 +5,9 @@
 //!
 //! **Memory slots.** [`Pool::new`] reserves `total_memories` regions of
 //! [`PoolLimits::slot_bytes`] each (address space only: `PROT_NONE`,
-//! `MAP_NORESERVE`). A slot is large enough for the default guard layout
-//! (4 GiB reservation + 2 GiB guard), so code compiled for it runs in a
-//! slot unchanged; explicit-bounds-check memories use slots too and grow in
-//! place. A memory never grows past [`PoolLimits::max_memory_size`].
+//! `MAP_NORESERVE`): the loader's one memory layout (4 GiB reservation +
+//! 2 GiB guard, `vm::memory`), so every memory fits a slot. A memory never
+//! grows past [`PoolLimits::max_memory_size`].
 //!
 //! **Teardown and reuse, O(touched pages).** When a pooled memory is freed
 //! its slot is *discarded*, not unmapped: `madvise(MADV_DONTNEED)` over the
@@ -43,7 +42,7 @@
 use crate::vm::sys::mmap::{round_up_to_page, Mmap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use wasmc_format::{MemoryStrategy, WASM_PAGE_SIZE};
+use wasmc_format::WASM_PAGE_SIZE;
 
 /// The sizes and counts of a [`Pool`] (the public
 /// `PoolingAllocationConfig`, checked).
@@ -62,12 +61,9 @@ pub(crate) struct PoolLimits {
 }
 
 impl PoolLimits {
-    /// Address space reserved per memory slot: the default guard layout.
+    /// Address space reserved per memory slot: the memory layout.
     pub const fn slot_bytes() -> u64 {
-        match MemoryStrategy::DEFAULT_GUARD {
-            MemoryStrategy::Guard { reservation, guard } => reservation + guard,
-            MemoryStrategy::Explicit => 1 << 32,
-        }
+        crate::vm::memory::MEMORY_RESERVATION
     }
 }
 

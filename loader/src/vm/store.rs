@@ -11,6 +11,8 @@
 //!
 //! The operations on tables and globals here take [`VMVal`]s and check their
 //! types, so that the API layer can call them without unsafe code.
+//! [`StoreOpaque::memory_and_data_mut`] hands out a memory's bytes and the
+//! host data at once (`Memory::data_and_store_mut`), with why that is sound.
 //!
 //! **Host data.** The public `Store<T>` keeps its `T` here, boxed as
 //! `dyn Any` ([`StoreOpaque::data`]), so that the runtime needs no type
@@ -227,6 +229,34 @@ impl StoreOpaque {
         }
     }
 
+    /// Memory `m`'s bytes and the host data, both writable at once: the
+    /// split borrow behind `Memory::data_and_store_mut`, so that a host
+    /// function can decode its arguments from guest memory straight into
+    /// state kept in its `T` (WASI does).
+    ///
+    /// This needs no `unsafe`: the bytes come from `self.memories` and the
+    /// data is `self.data`, two different fields, so the borrow checker
+    /// sees the two `&mut` as disjoint. That is also the fact that makes
+    /// it right, not just accepted:
+    /// - the bytes are their own mapping (owned by the `MemoryData`'s
+    ///   `Mmap`, see `vm/memory.rs`), not part of the boxed `T`, and the
+    ///   `T` cannot reach them (it is `'static` and owned by this store, so
+    ///   it holds no borrow of the store or of its memories; a `Memory`
+    ///   handle in it is only an index);
+    /// - nothing can grow, move or unmap the memory while the two borrows
+    ///   live: growing goes through `&mut StoreOpaque` (`grow_memory`) or
+    ///   through Wasm of this store, which can only be entered with
+    ///   `&mut StoreOpaque`, and both are held by this borrow; a Wasm frame
+    ///   below a host call is suspended until the host function returns;
+    ///   the mapping is only unmapped when the store drops;
+    /// - the memory is not shared (`MemoryData::new` refuses shared
+    ///   memories), so no other thread accesses the bytes.
+    ///
+    /// Panics if `m` is out of range (callers pass a checked handle index).
+    pub(crate) fn memory_and_data_mut(&mut self, m: usize) -> (&mut [u8], &mut dyn Any) {
+        (self.memories[m].bytes_mut(), &mut *self.data)
+    }
+
     /// Asks the limiter whether a memory may grow from `current` to
     /// `desired` pages (`Ok(true)` without a limiter).
     pub(crate) fn memory_growing(
@@ -363,8 +393,10 @@ impl StoreOpaque {
         }
         self.epoch_deadline_set = true;
         let deadline = self.epoch.load(Ordering::Relaxed).saturating_add(delta);
-        // SAFETY: as in `set_fuel`: no Wasm of this store runs concurrently;
-        // compiled code reloads the deadline at every check.
+        // SAFETY: the store is borrowed mutably, so no Wasm of it runs on
+        // another thread; Wasm of it suspended below a host call on this
+        // thread reloads the deadline at its next check (every check loads
+        // it), so the write never races a read.
         unsafe { *self.limits.epoch_deadline.get() = deadline };
         Ok(())
     }
@@ -379,8 +411,10 @@ impl StoreOpaque {
 
     /// Whether the fuel is used up (`fuel_consumed >= 0`).
     pub(crate) fn out_of_fuel(&self) -> bool {
-        // SAFETY: as in `epoch_deadline_reached`; compiled code stored its
-        // count before calling the builtin that asks.
+        // SAFETY: read on the thread running this store's Wasm (from the
+        // `out_of_fuel` builtin) or holding the store, so nothing writes it
+        // concurrently; compiled code stored its count before calling the
+        // builtin that asks.
         unsafe { *self.limits.fuel_consumed.get() >= 0 }
     }
 

@@ -40,7 +40,7 @@ pub fn host_header() -> ArtifactHeader {
         cpu_features: vec![],
         settings: CodegenSettings {
             opt_level: OptLevel::Speed,
-            memory: MemoryStrategy::DEFAULT_GUARD,
+            memory: MemoryLayout::of(MemoryStrategy::Guard),
             interruption: Default::default(),
             cranelift_flags: vec![],
         },
@@ -80,6 +80,7 @@ impl ArtifactBuilder {
         let funcs = funcs::encode_funcs(&self.funcs);
         let names = funcs::encode_names(&self.funcs);
         let meta_placeholder = Vec::new();
+        let sig = vec![0u8; signature::SIG_SECTION_LEN];
         let section = |id: SectionId| -> &[u8] {
             match id {
                 SectionId::Text => &self.text,
@@ -91,6 +92,7 @@ impl ArtifactBuilder {
                 SectionId::AddrMap => &self.addrmap,
                 SectionId::Segments => &self.segments,
                 SectionId::Data => &self.data,
+                SectionId::Sig => &sig,
             }
         };
         let hash = content_hash(&self.header, section, &encode_module_info(&self.info));

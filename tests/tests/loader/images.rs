@@ -358,7 +358,7 @@ fn safe_load_does_not_map_images_from_the_file() {
     // What backs the image pages: the sealed memfd, not the file.
     let mem = before.get_memory(&mut store, "mem").unwrap();
     let line = mapping_of(mem.data(&store).as_ptr() as usize);
-    assert!(line.contains("memfd:wasmc-memory-images"), "{line}");
+    assert!(line.contains("memfd:wasmc-artifact"), "{line}");
     assert!(!line.contains("m.o"), "{line}");
 
     // The unchecked path maps the file itself.

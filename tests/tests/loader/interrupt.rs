@@ -11,7 +11,7 @@
 use super::*;
 use std::time::{Duration, Instant};
 use wasmc_compiler::Interruption;
-use wasmc_loader::Engine;
+use wasmc_loader::{Caller, Engine};
 
 const SPIN: &str = r#"
 (module $spin
@@ -355,4 +355,117 @@ fn epochs_and_fuel_together() {
     );
     store.set_fuel(10_000).unwrap();
     store_still_works(&mut store, &inst);
+}
+
+/// A host function refuels the store and moves its deadline through
+/// `Caller` (issue 12): the calling Wasm continues with the new fuel, and
+/// the fuel it reads is exact at the call.
+#[test]
+fn a_host_function_reads_and_sets_fuel_through_its_caller() {
+    let wat = r#"
+    (module
+      (import "host" "refuel" (func $refuel (param i32) (result i32)))
+      ;; Spins `n` iterations, asking the host for fuel every 100.
+      (func (export "spin_refuelled") (param $n i32) (result i32) (local $seen i32)
+        (loop $l
+          (if (i32.eqz (i32.rem_u (local.get $n) (i32.const 100)))
+            (then (local.set $seen (call $refuel (local.get $n)))))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+        (local.get $seen)))
+    "#;
+    let engine = Engine::default();
+    let bytes = compile_with(
+        wat,
+        &CompileOptions {
+            interruption: Interruption {
+                epochs: true,
+                fuel: true,
+            },
+            ..CompileOptions::default()
+        },
+    );
+    let module = Module::from_bytes(&engine, &bytes).unwrap();
+    let mut store = Store::new(&engine, Vec::<u64>::new());
+    store.set_epoch_deadline(1_000_000).unwrap();
+    let mut l = Linker::new(&engine);
+    l.func_new(
+        "host",
+        "refuel",
+        functype(&[ValType::I32], &[ValType::I32]),
+        |mut caller: Caller<'_, Vec<u64>>, _p, r| {
+            let left = caller.get_fuel()?;
+            caller.data_mut().push(left);
+            caller.set_fuel(5_000)?;
+            // Far in the future: the call must not be interrupted.
+            caller.set_epoch_deadline(1_000_000)?;
+            r[0] = Val::I32(1);
+            Ok(())
+        },
+    )
+    .unwrap();
+    store.set_fuel(5_000).unwrap();
+    let inst = l.instantiate(&mut store, &module).unwrap();
+    // 10,000 iterations cost far more than 5,000 fuel: only the refuels let
+    // it finish.
+    let f = inst.get_func(&mut store, "spin_refuelled").unwrap();
+    let mut out = [Val::I32(0)];
+    f.call(&mut store, &[Val::I32(10_000)], &mut out).unwrap();
+    assert_eq!(out[0].i32(), Some(1));
+    let seen = store.data();
+    assert_eq!(seen.len(), 100, "one refuel per 100 iterations");
+    // Every refuel after the first sees the same exact remainder: 100
+    // iterations of the same code since the last refuel.
+    assert!(seen[1..].windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+    assert!(seen[1] < 5_000 && seen[1] > 0, "{seen:?}");
+    // 99 iterations before the first refuel need more than 30 fuel.
+    store.set_fuel(30).unwrap();
+    let trap = expect_trap(f.call(&mut store, &[Val::I32(10_099)], &mut out));
+    assert_eq!(trap.code, TrapCode::OutOfFuel);
+    assert_eq!(store.data().len(), 100, "no refuel was reached");
+}
+
+/// Fuel through tail calls: a `return_call` loop is counted like a call
+/// loop (each callee entry is a check), so a tail-recursive spin stops and
+/// the count is exact and deterministic.
+#[test]
+fn fuel_counts_and_stops_tail_calls() {
+    let wat = r#"
+    (module
+      (func $down (export "down") (param $n i32) (result i32)
+        (if (result i32) (i32.eqz (local.get $n))
+          (then (i32.const 7))
+          (else (return_call $down (i32.sub (local.get $n) (i32.const 1))))))
+      (func $forever (export "forever") (param $n i32) (result i32)
+        (return_call $forever (local.get $n))))
+    "#;
+    let engine = Engine::default();
+    let bytes = compile_with(
+        wat,
+        &CompileOptions {
+            interruption: FUEL,
+            ..CompileOptions::default()
+        },
+    );
+    let module = Module::from_bytes(&engine, &bytes).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(1_000_000).unwrap();
+    let inst = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let mut used = Vec::new();
+    for n in [0, 1, 2, 100] {
+        store.set_fuel(1_000_000).unwrap();
+        assert_eq!(
+            call_i32(&mut store, &inst, "down", &[Val::I32(n)]).unwrap(),
+            7
+        );
+        used.push(1_000_000 - store.get_fuel().unwrap());
+    }
+    // Per level: local.get, i32.eqz, if, local.get, i32.const, i32.sub,
+    // return_call = 7; the last level: local.get, i32.eqz, if, i32.const = 4.
+    assert_eq!(used, [4, 11, 18, 704]);
+    store.set_fuel(10_000).unwrap();
+    let trap = expect_trap(call_i32(&mut store, &inst, "forever", &[Val::I32(1)]));
+    assert_eq!(trap.code, TrapCode::OutOfFuel);
+    assert_eq!(store.get_fuel().unwrap(), 0);
 }

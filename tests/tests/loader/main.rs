@@ -14,7 +14,8 @@
 //! - `externref_gc`: the deferred-reference-counting collector;
 //! - `wrap`: typed host functions and typed calls;
 //! - `stack`: stack overflow on small thread stacks;
-//! - `interrupt`: epoch deadlines and fuel.
+//! - `interrupt`: epoch deadlines and fuel;
+//! - `split_borrow`: `Memory::data_and_store_mut`.
 //!
 //! Most run for both `--bounds-checks guard` and `explicit` artifacts. Tests
 //! that count process-wide state (`/proc/self/maps`) or must crash run in a
@@ -32,6 +33,7 @@ mod interrupt;
 mod lazy_funcs;
 mod loading;
 mod pooling;
+mod split_borrow;
 mod stack;
 mod threads;
 mod traps;

@@ -2,7 +2,8 @@
 //! host can load it, the ELF sections and the relocations.
 
 use super::schema::{
-    HeaderReport, HostReport, MemoryStrategyReport, MismatchReport, RelocationReport, SectionReport,
+    HeaderReport, HostReport, MemoryStrategyReport, MismatchReport, RelocationReport,
+    SectionReport, SignatureReport,
 };
 use wasmc_format::header::FORMAT_VERSION;
 use wasmc_format::{ArtifactHeader, MemoryStrategy};
@@ -24,11 +25,15 @@ pub(super) fn header(h: &ArtifactHeader) -> HeaderReport {
         cpu: h.cpu.clone(),
         cpu_features: h.cpu_features.clone(),
         opt_level: h.settings.opt_level.to_string(),
-        memory_strategy: match h.settings.memory {
-            MemoryStrategy::Guard { reservation, guard } => {
-                MemoryStrategyReport::Guard { reservation, guard }
-            }
-            MemoryStrategy::Explicit => MemoryStrategyReport::Explicit,
+        memory_strategy: match MemoryStrategy::from_tag(h.settings.memory.strategy) {
+            Some(MemoryStrategy::Guard) => MemoryStrategyReport::Guard {
+                reservation: h.settings.memory.reservation,
+                guard: h.settings.memory.guard,
+            },
+            Some(MemoryStrategy::Explicit) => MemoryStrategyReport::Explicit,
+            None => MemoryStrategyReport::Unknown {
+                tag: h.settings.memory.strategy,
+            },
         },
         interruption: h.settings.interruption.to_string(),
         cranelift_flags: h.settings.cranelift_flags.clone(),
@@ -38,13 +43,30 @@ pub(super) fn header(h: &ArtifactHeader) -> HeaderReport {
 }
 
 /// Whether this host can load the artifact: the loader's own host check,
-/// relocation check and content-hash check.
+/// relocation check, memory-strategy check and content-hash check.
 pub(super) fn host(a: &ParsedArtifact<'_>) -> HostReport {
     let host_mismatches = a.check_host();
     let relocation_error = a.check_relocations().err().map(|e| e.to_string());
     let content_hash_ok = a.verify_content_hash().is_ok();
+    let sandbox_error = a.check_sandbox().err().map(|e| e.to_string());
+    let signature = match wasmc_loader::trust::signer(a) {
+        Ok(key_id) => SignatureReport {
+            signed: key_id.is_some(),
+            key_id,
+            error: None,
+        },
+        Err(e) => SignatureReport {
+            signed: false,
+            key_id: None,
+            error: Some(e.to_string()),
+        },
+    };
     HostReport {
-        loadable: host_mismatches.is_empty() && relocation_error.is_none() && content_hash_ok,
+        loadable: host_mismatches.is_empty()
+            && relocation_error.is_none()
+            && content_hash_ok
+            && sandbox_error.is_none()
+            && signature.error.is_none(),
         arch: std::env::consts::ARCH.to_string(),
         os: std::env::consts::OS.to_string(),
         mismatches: host_mismatches
@@ -57,6 +79,8 @@ pub(super) fn host(a: &ParsedArtifact<'_>) -> HostReport {
             .collect(),
         relocation_error,
         content_hash_ok,
+        sandbox_error,
+        signature,
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// Version of the JSON schema described in `docs/inspect-json.md`. Adding a
 /// field keeps the version; removing or changing the meaning of one bumps it.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Everything `wasmc inspect` reports about one artifact.
 #[derive(Clone, Debug, Serialize)]
@@ -99,7 +99,7 @@ pub struct HeaderReport {
     /// Wasm features (proposals) the module uses, `wasmc_format::WasmFeatures`
     /// names; `unknown-bit-N` for bits this build does not know.
     pub wasm_features: Vec<String>,
-    /// SHA-256 content hash recorded in the header, lowercase hex.
+    /// BLAKE3 content hash recorded in the header, lowercase hex.
     pub content_hash: String,
 }
 
@@ -116,6 +116,11 @@ pub enum MemoryStrategyReport {
     },
     /// Explicit bounds checks.
     Explicit,
+    /// A tag this wasmc does not know (the loader refuses the artifact).
+    Unknown {
+        /// The header's tag.
+        tag: u32,
+    },
 }
 
 /// Whether this host can load the artifact, and why not.
@@ -134,6 +139,24 @@ pub struct HostReport {
     pub relocation_error: Option<String>,
     /// Whether the recomputed content hash equals the header's.
     pub content_hash_ok: bool,
+    /// Why the loader refuses the header's memory strategy ("artifact names
+    /// an unknown memory strategy ...", "guard size mismatch ..."); the same
+    /// check the loader runs.
+    pub sandbox_error: Option<String>,
+    /// The artifact's signature slot.
+    pub signature: SignatureReport,
+}
+
+/// Whether an artifact is signed (`wasmc sign`, `compile --sign`); whether
+/// the signature verifies needs a key (`inspect --key KEY.pub`).
+#[derive(Clone, Debug, Serialize)]
+pub struct SignatureReport {
+    /// True when the `.wasmc.sig` slot holds a signature.
+    pub signed: bool,
+    /// The signer's key id (first 8 bytes of BLAKE3 of the public key, hex).
+    pub key_id: Option<String>,
+    /// Why the slot could not be read, if it is malformed.
+    pub error: Option<String>,
 }
 
 impl HostReport {
@@ -154,8 +177,15 @@ impl HostReport {
         }
         if !self.content_hash_ok {
             out.push(
-                "content hash mismatch: the artifact was modified after compilation".to_string(),
+                "artifact is damaged: content hash mismatch (modified after compilation)"
+                    .to_string(),
             );
+        }
+        if let Some(e) = &self.sandbox_error {
+            out.push(e.clone());
+        }
+        if let Some(e) = &self.signature.error {
+            out.push(e.clone());
         }
         out
     }

@@ -99,11 +99,16 @@ pub(crate) fn collect(store: &mut StoreOpaque) {
                     // this activation holds no Wasm frame and no root.
                     continue;
                 }
+                // The frame pointer of the previous (callee) frame visited.
+                let mut callee_fp = None;
                 let visit = |pc, fp| {
-                    // SAFETY: `walk` visits only live Wasm frames: `fp` is
-                    // the frame pointer of the frame suspended at return
-                    // address `pc`.
-                    unsafe { scanner.frame_roots(pc, fp, &mut roots) }
+                    // SAFETY: `walk` visits only live Wasm frames, innermost
+                    // first: `fp` is the frame pointer of the frame suspended
+                    // at return address `pc`, and `callee_fp` that of the
+                    // live Wasm frame it called.
+                    let r = unsafe { scanner.frame_roots(pc, fp, callee_fp, &mut roots) };
+                    callee_fp = Some(fp);
+                    r
                 };
                 // SAFETY: `wasm_depth > 0`, so we are in host or runtime code
                 // called from the store's innermost activation on this

@@ -385,48 +385,6 @@ impl Mmap {
         }
         Ok(())
     }
-
-    /// Resizes the mapping to `new_len` bytes (rounded up to pages); the
-    /// mapping may move. New bytes are zero; the caller sets their protection.
-    #[cfg(target_os = "linux")]
-    pub(crate) fn resize(&mut self, new_len: usize) -> io::Result<()> {
-        let new_len = round_up_to_page(new_len.max(1))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "mapping too large"))?;
-        if new_len == self.len {
-            return Ok(());
-        }
-        // SAFETY: ptr/len describe a mapping we own; MREMAP_MAYMOVE lets the
-        // kernel pick a new address, and we update ptr/len from the result.
-        let p = unsafe {
-            libc::mremap(
-                self.ptr.as_ptr().cast(),
-                self.len,
-                new_len,
-                libc::MREMAP_MAYMOVE,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        self.ptr = NonNull::new(p.cast()).expect("mremap returned null");
-        self.len = new_len;
-        self.accessible = self.accessible.min(new_len);
-        // The pools keep mappings of the lengths they were asked for.
-        self.pooled = false;
-        self.zero_pooled = false;
-        Ok(())
-    }
-
-    /// Resizes the mapping by copying into a new one.
-    #[cfg(not(target_os = "linux"))]
-    pub(crate) fn resize(&mut self, new_len: usize) -> io::Result<()> {
-        let mut new = Mmap::read_write(new_len)?;
-        let n = self.len.min(new.len);
-        // SAFETY: both mappings are at least n bytes long and distinct.
-        unsafe { std::ptr::copy_nonoverlapping(self.as_ptr(), new.as_ptr(), n) };
-        std::mem::swap(self, &mut new);
-        Ok(())
-    }
 }
 
 impl Drop for Mmap {
@@ -524,20 +482,15 @@ mod tests {
     }
 
     #[test]
-    fn reserve_protect_resize() {
+    fn reserve_protect() {
         let mut m = Mmap::reserve(3 * page_size()).unwrap();
         m.make_accessible(0, 3 * page_size()).unwrap();
         // SAFETY: the first page was made read-write.
         unsafe { m.as_ptr().write(7) };
         assert!(m.make_accessible(1, 1).is_err());
-        // (mremap needs a single mapping: the whole region has one protection.)
         assert!(m.make_accessible(0, 10 * page_size()).is_err());
-        m.resize(8 * page_size()).unwrap();
-        m.make_accessible(0, 8 * page_size()).unwrap();
-        // SAFETY: the whole mapping is read-write now; mremap kept the bytes.
-        unsafe {
-            assert_eq!(m.as_ptr().read(), 7);
-            m.as_ptr().add(8 * page_size() - 1).write(1);
-        }
+        m.make_read_only(0, page_size()).unwrap();
+        // SAFETY: the first page is readable.
+        assert_eq!(unsafe { m.as_ptr().read() }, 7);
     }
 }

@@ -1,6 +1,6 @@
 //! The OS layer: virtual memory (`mmap`: reservations, protections,
-//! copy-on-write file mappings) and sealed memfds (`memfd`). Everything here
-//! is Unix (`mremap` and memfds on Linux).
+//! copy-on-write file mappings) and sealed artifact images (`sealed`; Linux).
 
-pub(crate) mod memfd;
 pub(crate) mod mmap;
+#[cfg(target_os = "linux")]
+pub(crate) mod sealed;
