@@ -10,7 +10,11 @@
 //! - **host -> Wasm:** a typed call of an `i32 -> i32` identity function;
 //! - **Wasm -> host:** a Wasm loop calling an `i32 -> i32` host function
 //!   1,000 times, per call: typed (`Func::wrap`) and dynamic (`Func::new`,
-//!   `Val`s) host functions on both sides.
+//!   `Val`s) host functions on both sides;
+//! - **large modules** (`large.rs`): load, instantiate and teardown with
+//!   64 KiB to 16 MiB of data and 10 or 10,000 functions, on demand and with
+//!   both runtimes' pooling allocators, a small module, and an
+//!   esbuild-sized synthetic module (with compile time and artifact size).
 //!
 //! The harness is hand-rolled: each benchmark warms up, picks a batch size
 //! so that one sample takes at least ~100 µs, then takes samples for a fixed
@@ -18,6 +22,7 @@
 //! Usage: `cargo run --release [-- FILTER]` (or `make bench` at the root).
 
 mod harness;
+mod large;
 
 use anyhow::Result;
 use std::hint::black_box;
@@ -81,6 +86,32 @@ fn many_functions(n: usize) -> String {
         ));
     }
     s.push_str(")\n");
+    s
+}
+
+/// Byte `i` of the data in [`data_module`]: no all-zero page.
+fn data_byte(i: usize) -> u8 {
+    (i % 251) as u8 + 1
+}
+
+/// A module with one exported memory holding `bytes` of data at offset 0 in
+/// 4 KiB active segments, and `nfuncs` small functions.
+fn data_module(bytes: usize, nfuncs: usize) -> String {
+    let pages = bytes.div_ceil(65536) + 1;
+    let mut s = format!("(module (memory (export \"memory\") {pages})\n");
+    for chunk in 0..bytes.div_ceil(4096) {
+        let start = chunk * 4096;
+        let text: String = (start..(start + 4096).min(bytes))
+            .map(|i| format!("\\{:02x}", data_byte(i)))
+            .collect();
+        s.push_str(&format!("(data (i32.const {start}) \"{text}\")\n"));
+    }
+    for i in 0..nfuncs {
+        s.push_str(&format!(
+            "(func (export \"f{i}\") (param i32) (result i32) (i32.add (local.get 0) (i32.const {i})))\n"
+        ));
+    }
+    s.push(')');
     s
 }
 
@@ -276,6 +307,25 @@ fn breakdown(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Times `f` on a fresh value from `setup`; neither `setup` nor dropping
+/// the value is timed.
+fn bench_timed_part<T>(mut setup: impl FnMut() -> T, mut f: impl FnMut(&mut T)) -> Stats {
+    let mut per_iter = Vec::new();
+    for _ in 0..300 {
+        let mut v = setup();
+        let t = Instant::now();
+        f(&mut v);
+        per_iter.push(t.elapsed());
+        drop(v);
+    }
+    per_iter.sort();
+    Stats {
+        median: per_iter[per_iter.len() / 2],
+        p90: per_iter[per_iter.len() * 9 / 10],
+        samples: per_iter.len(),
+    }
+}
+
 /// Times `f` on a fresh value from `setup` (setup not timed), per iteration.
 fn bench_with_setup<T>(mut setup: impl FnMut() -> T, mut f: impl FnMut(T)) -> Stats {
     let mut per_iter = Vec::new();
@@ -407,6 +457,9 @@ fn main() -> Result<()> {
             wasmtime,
         });
     }
+
+    // ----- large modules: load, instantiate, teardown; on demand and pooled -----
+    rows.extend(large::rows(&filter, &dir)?);
 
     let mut s = wasmc_loader::Store::new(wasmc_engine(), ());
     let i = wasmc_instance(&mut s);

@@ -185,6 +185,8 @@ struct JsonDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     data_segments: Option<&'a [DataSegmentReport]>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    memory_images: Option<&'a [MemoryImageReport]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     element_segments: Option<&'a [ElementSegmentReport]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     totals: Option<&'a Totals>,
@@ -223,6 +225,7 @@ pub fn render_json(
         addrmap: all.then_some(&r.addrmap),
         relocations: when(parts.relocs).then_some(&r.relocations[..]),
         data_segments: all.then_some(&r.data_segments[..]),
+        memory_images: all.then_some(&r.memory_images[..]),
         element_segments: all.then_some(&r.element_segments[..]),
         totals: all.then_some(&r.totals),
         disassembly,

@@ -22,6 +22,7 @@ use wasmc_format::builtins::Builtin;
 use wasmc_format::funcs;
 use wasmc_format::header::{content_hash, encode_meta, encode_module_info};
 use wasmc_format::sections::{self, SectionId, SECTIONS};
+use wasmc_format::segments::DataLayout;
 use wasmc_format::stack_map::StackMapBuilder;
 use wasmc_format::trap::TrapTableBuilder;
 use wasmc_format::MemoryLayout;
@@ -66,10 +67,15 @@ pub fn emit(
     opts: &CompileOptions,
     mut info: ModuleInfo,
     mut func_infos: Vec<FuncInfo>,
-    mut data: Vec<u8>,
+    data: DataLayout,
     module_features: wasmc_format::WasmFeatures,
     compiled: CompiledModule,
 ) -> Result<Vec<u8>, CompileError> {
+    let DataLayout {
+        mut segments,
+        mut data,
+        ..
+    } = data;
     let CompiledModule {
         funcs,
         builtins,
@@ -200,6 +206,7 @@ pub fn emit(
             SectionId::Traps => &traps,
             SectionId::StackMaps => &stack_maps,
             SectionId::AddrMap => &addrmap,
+            SectionId::Segments => &segments,
             SectionId::Data => &data,
             SectionId::Sig => &[],
         }
@@ -221,6 +228,7 @@ pub fn emit(
             SectionId::Traps => &mut traps,
             SectionId::StackMaps => &mut stack_maps,
             SectionId::AddrMap => &mut addrmap,
+            SectionId::Segments => &mut segments,
             SectionId::Data => &mut data,
             SectionId::Sig => &mut sig,
         });

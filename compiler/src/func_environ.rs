@@ -689,9 +689,14 @@ impl FuncEnvironment for FuncEnv<'_> {
         mut pos: FuncCursor,
         func_index: FuncIndex,
     ) -> WasmResult<ir::Value> {
-        let vmctx = Self::vmctx_val(pos.func);
-        let off = self.offsets.vmctx_func_ref(func_index.as_u32());
-        Ok(pos.ins().iadd_imm(vmctx, i64::from(off)))
+        // The instance's funcrefs are filled in on first use (the loader's
+        // lazy initialisation), so the address comes from the runtime:
+        //
+        //     func_ref = call ref_func(vmctx, func_index)
+        let f = pos.ins().iconst(types::I32, i64::from(func_index.as_u32()));
+        Ok(self
+            .call_builtin(&mut pos, Builtin::ref_func, &[f])
+            .expect("ref_func returns"))
     }
 
     fn translate_custom_global_get(

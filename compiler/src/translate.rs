@@ -9,10 +9,11 @@
 
 use crate::features::{self, val_type_feature};
 use crate::CompileError;
+use wasmc_format::segments::{layout_data, DataLayout, SegmentSource};
 use wasmc_format::{
-    ConstExpr, ConstOp, DataMode, DataSegment, ElementItems, ElementMode, ElementSegment, Export,
-    ExternKind, FuncInfo, FuncType, GlobalInfo, GlobalType, Import, ImportType, MemoryType,
-    ModuleInfo, RefType, TableType, ValType, WasmFeatures,
+    ConstExpr, ConstOp, ElementItems, ElementMode, ElementSegment, Export, ExternKind, FuncInfo,
+    FuncType, GlobalInfo, GlobalType, Import, ImportType, MemoryType, ModuleInfo, RefType,
+    TableType, ValType, WasmFeatures,
 };
 use wasmparser::{
     FuncToValidate, FunctionBody, KnownCustom, Name, Operator, Parser, Payload, TypeRef,
@@ -38,8 +39,9 @@ pub struct Translation<'data> {
     pub funcs: Vec<FuncInfo>,
     /// Bodies of the defined functions, in index order.
     pub functions: Vec<FunctionToCompile<'data>>,
-    /// Concatenated data-segment bytes (`.wasmc.data`).
-    pub data: Vec<u8>,
+    /// `.wasmc.segments` and `.wasmc.data` (memory images and segment
+    /// bytes); the matching `info` fields are filled in.
+    pub data: DataLayout,
     /// Features the module's types, imports, definitions and segments use
     /// (function bodies are scanned when they are compiled).
     pub features: WasmFeatures,
@@ -185,7 +187,7 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
     let mut info = ModuleInfo::default();
     let mut functions = Vec::new();
     let mut funcs: Vec<FuncInfo> = Vec::new();
-    let mut data = Vec::new();
+    let mut data: Vec<SegmentSource<'_>> = Vec::new();
     let mut names: Vec<(u32, String)> = Vec::new();
 
     for payload in Parser::new(0).parse_all(wasm) {
@@ -383,28 +385,19 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
             Payload::DataSection(segs) => {
                 for d in segs {
                     let d = d.map_err(invalid)?;
-                    let mode = match d.kind {
+                    let active = match d.kind {
                         wasmparser::DataKind::Passive => {
                             used.set(WasmFeatures::BULK_MEMORY, true);
-                            DataMode::Passive
+                            None
                         }
                         wasmparser::DataKind::Active {
                             memory_index,
                             offset_expr,
-                        } => DataMode::Active {
-                            memory: memory_index,
-                            offset: const_expr(&offset_expr, &mut used)?,
-                        },
+                        } => Some((memory_index, const_expr(&offset_expr, &mut used)?)),
                     };
-                    let offset = u32::try_from(data.len())
-                        .ok()
-                        .filter(|o| o.checked_add(d.data.len() as u32).is_some())
-                        .ok_or_else(|| unsupported("more than 4 GiB of data segments"))?;
-                    data.extend_from_slice(d.data);
-                    info.data.push(DataSegment {
-                        mode,
-                        offset,
-                        len: d.data.len() as u32,
+                    data.push(SegmentSource {
+                        active,
+                        bytes: d.data,
                     });
                 }
             }
@@ -441,6 +434,13 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
     }
     info.num_funcs = u32::try_from(funcs.len())
         .map_err(|_| CompileError::Unsupported("more than 2^32 functions".into()))?;
+    info.num_data_segments =
+        u32::try_from(data.len()).map_err(|_| unsupported("more than 2^32 data segments"))?;
+    let data = layout_data(&data, &info.memories, info.num_imported_memories, true)
+        .map_err(unsupported)?;
+    info.data_offset_exprs = data.offset_exprs.clone();
+    info.memory_images = data.images.clone();
+    info.image_segments = data.image_segments;
     Ok(Translation {
         info,
         funcs,

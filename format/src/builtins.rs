@@ -68,6 +68,11 @@ macro_rules! foreach_builtin {
             /// stored its count first). Traps `OutOfFuel` if it still is;
             /// returns if fuel was added. The code reloads the count after.
             out_of_fuel();
+            /// `ref.func`: (function) -> the address of the calling
+            /// instance's `VMFuncRef` of that function, which the runtime
+            /// fills in on first use (instantiation does no per-function
+            /// work). Never traps for a valid index or collects.
+            ref_func(i32) -> ptr;
         }
     };
 }

@@ -9,8 +9,8 @@
 //! ```
 //!
 //! The magic and the version are read by hand before anything is decoded, so
-//! an artifact of another format version is refused with "format version 3,
-//! this loader supports version 4", never with a decoding error. The header
+//! an artifact of another format version is refused with "format version 4,
+//! this loader supports version 5", never with a decoding error. The header
 //! says what the code depends on (architecture, CPU features, the memory
 //! strategy the code was compiled for); [`ArtifactHeader::check_host`] compares
 //! that with a host and names every field that differs.
@@ -26,7 +26,10 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 
 /// Version of the artifact format. Bump on any change to a section's
 /// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
-pub const FORMAT_VERSION: u32 = 4;
+///
+/// 5: `.wasmc.segments` and memory images (issue 15), on top of 4 (the
+/// signature slot `.wasmc.sig`, issue 11).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Cranelift optimization level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -401,7 +404,7 @@ mod tests {
         let e = decode_header(&bytes).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "artifact format version 9, this loader supports version 4"
+            "artifact format version 9, this loader supports version 5"
         );
         bytes[0] = b'X';
         assert!(decode_header(&bytes)

@@ -22,6 +22,8 @@
 //! - [`funcs`]: the function index space (`.wasmc.funcs` records and
 //!   `.wasmc.names`), read in place so that loading does not grow with the
 //!   number of functions.
+//! - [`segments`]: the data segments (`.wasmc.segments` records, read in
+//!   place) and the memory images laid out in `.wasmc.data`.
 //! - [`trap`], [`stack_map`], [`addrmap`]: per-PC tables, each with a builder
 //!   and a zero-copy reader that bounds-checks everything it reads, and a
 //!   `validate` that checks every entry against `.text` (sorted, inside the
@@ -41,6 +43,7 @@ pub mod header;
 pub mod memory;
 pub mod module_info;
 pub mod sections;
+pub mod segments;
 pub mod signature;
 pub mod stack_map;
 pub mod trap;

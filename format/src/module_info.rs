@@ -361,31 +361,6 @@ pub struct ElementSegment {
     pub items: ElementItems,
 }
 
-/// How a data segment is used.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum DataMode {
-    /// Used by `memory.init`.
-    Passive,
-    /// Copied into `memory` at `offset` at instantiation, then dropped.
-    Active {
-        /// Memory index.
-        memory: u32,
-        /// Offset expression (an `i32`).
-        offset: ConstExpr,
-    },
-}
-
-/// A data segment; its bytes are in `.wasmc.data`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct DataSegment {
-    /// Mode.
-    pub mode: DataMode,
-    /// Offset of the bytes in `.wasmc.data`.
-    pub offset: u32,
-    /// Length of the bytes.
-    pub len: u32,
-}
-
 /// The trampolines compiled for one function type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TypeTrampolines {
@@ -437,8 +412,16 @@ pub struct ModuleInfo {
     pub start: Option<u32>,
     /// Element segments.
     pub elements: Vec<ElementSegment>,
-    /// Data segments.
-    pub data: Vec<DataSegment>,
+    /// Number of data segments; their records are in `.wasmc.segments`
+    /// ([`crate::segments::SegmentTable`]), read in place.
+    pub num_data_segments: u32,
+    /// Offset expressions of the active data segments whose offset reads a
+    /// global ([`crate::segments::Placement::Expr`] indexes them).
+    pub data_offset_exprs: Vec<ConstExpr>,
+    /// Memory images, per memory sorted by offset ([`crate::segments`]).
+    pub memory_images: Vec<crate::segments::MemoryImage>,
+    /// Data segments `[0, image_segments)` are applied by `memory_images`.
+    pub image_segments: u32,
     /// Code ranges of the builtin trampolines, indexed by builtin; `None`
     /// (or no entry) for builtins the module never calls. For backtraces and
     /// `inspect`: compiled code reaches its trampolines by direct calls.
@@ -627,24 +610,21 @@ impl ModuleInfo {
                 }
             }
         }
-        for (i, d) in self.data.iter().enumerate() {
-            if u64::from(d.offset) + u64::from(d.len) > data_len {
-                return Err(invalid(format!(
-                    "data segment {i}: bytes {}+{} exceed `{}` length {data_len}",
-                    d.offset,
-                    d.len,
-                    crate::sections::ELF_WASMC_DATA
-                )));
-            }
-            if let DataMode::Active { memory, offset } = &d.mode {
-                if *memory as usize >= self.memories.len() {
-                    return Err(invalid(format!(
-                        "data segment {i}: memory {memory} out of range"
-                    )));
-                }
-                check_expr(&format!("data segment {i}"), offset, ng)?;
-            }
+        for (i, e) in self.data_offset_exprs.iter().enumerate() {
+            check_expr(&format!("data offset expression {i}"), e, ng)?;
         }
+        if self.image_segments > self.num_data_segments {
+            return Err(invalid(format!(
+                "{} image segments of {} data segments",
+                self.image_segments, self.num_data_segments
+            )));
+        }
+        crate::segments::validate_images(
+            &self.memory_images,
+            &self.memories,
+            self.num_imported_memories,
+            data_len,
+        )?;
         Ok(())
     }
 }

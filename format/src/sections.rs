@@ -15,7 +15,8 @@
 //! | `.wasmc.traps`     | 4         | yes      | bytes       | [`crate::trap`] table |
 //! | `.wasmc.stackmaps` | 4         | no       | bytes       | [`crate::stack_map`] table |
 //! | `.wasmc.addrmap`   | 4         | no       | bytes       | [`crate::addrmap`] table |
-//! | `.wasmc.data`      | page      | no       | bytes       | data-segment bytes; [`crate::DataSegment::range`] points into it |
+//! | `.wasmc.segments`  | 4         | no       | bytes       | [`crate::segments`] records, one per data segment not applied by a memory image |
+//! | `.wasmc.data`      | page      | no       | bytes       | memory images, then the other data-segment bytes ([`crate::segments`]) |
 //! | `.wasmc.sig`       | 8         | no       | not covered | [`crate::signature`] slot: Ed25519 signature or zeros |
 //!
 //! An optional section that is absent reads as empty. Code offsets in every
@@ -52,6 +53,9 @@ macro_rules! section_name {
     (addrmap) => {
         ".wasmc.addrmap"
     };
+    (segments) => {
+        ".wasmc.segments"
+    };
     (data) => {
         ".wasmc.data"
     };
@@ -83,7 +87,9 @@ pub const ELF_WASMC_TRAPS: &str = section_name!(traps);
 pub const ELF_WASMC_STACKMAPS: &str = section_name!(stackmaps);
 /// Code offset to Wasm bytecode offset map.
 pub const ELF_WASMC_ADDRMAP: &str = section_name!(addrmap);
-/// Data-segment bytes.
+/// Data-segment records.
+pub const ELF_WASMC_SEGMENTS: &str = section_name!(segments);
+/// Memory images and data-segment bytes.
 pub const ELF_WASMC_DATA: &str = section_name!(data);
 /// Signature slot ([`crate::signature`]).
 pub const ELF_WASMC_SIG: &str = section_name!(sig);
@@ -115,6 +121,8 @@ pub enum SectionId {
     StackMaps,
     /// `.wasmc.addrmap`.
     AddrMap,
+    /// `.wasmc.segments`.
+    Segments,
     /// `.wasmc.data`.
     Data,
     /// `.wasmc.sig`.
@@ -123,7 +131,7 @@ pub enum SectionId {
 
 impl SectionId {
     /// Every section, in [`SECTIONS`] order.
-    pub const ALL: [SectionId; 9] = [
+    pub const ALL: [SectionId; 10] = [
         SectionId::Text,
         SectionId::Meta,
         SectionId::Funcs,
@@ -131,6 +139,7 @@ impl SectionId {
         SectionId::Traps,
         SectionId::StackMaps,
         SectionId::AddrMap,
+        SectionId::Segments,
         SectionId::Data,
         SectionId::Sig,
     ];
@@ -217,7 +226,7 @@ const fn spec(
 
 /// Every section of a wasmc artifact, in the order the compiler writes them
 /// and the content hash covers them; `SECTIONS[id as usize].id == id`.
-pub const SECTIONS: [SectionSpec; 9] = {
+pub const SECTIONS: [SectionSpec; 10] = {
     use SectionId as S;
     use SectionKind::{Code, Data, Metadata};
     [
@@ -234,6 +243,13 @@ pub const SECTIONS: [SectionSpec; 9] = {
             Metadata,
         ),
         spec(S::AddrMap, ELF_WASMC_ADDRMAP, TABLE_ALIGN, false, Metadata),
+        spec(
+            S::Segments,
+            ELF_WASMC_SEGMENTS,
+            TABLE_ALIGN,
+            false,
+            Metadata,
+        ),
         spec(S::Data, ELF_WASMC_DATA, PAGE_ALIGN, false, Data),
         spec(S::Sig, ELF_WASMC_SIG, 8, false, Metadata),
     ]

@@ -25,6 +25,7 @@ use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
 use wasmc_format::header::{decode_header, decode_module_info, HostInfo, Mismatch};
 use wasmc_format::sections::ELF_WASMC_STACKMAPS;
 use wasmc_format::sections::{is_wasmc_section, SectionId, ELF_TEXT, SECTIONS};
+use wasmc_format::segments::{SegmentLimits, SegmentTable};
 use wasmc_format::stack_map::{StackMapSection, FRAME_ALIGN};
 use wasmc_format::trap::TrapTable;
 use wasmc_format::{ArtifactHeader, FormatError, ModuleInfo};
@@ -76,6 +77,8 @@ pub struct SectionRanges {
     pub stackmaps: Range<usize>,
     /// `.wasmc.addrmap`.
     pub addrmap: Range<usize>,
+    /// `.wasmc.segments`.
+    pub segments: Range<usize>,
     /// `.wasmc.data`.
     pub data: Range<usize>,
     /// `.wasmc.sig` (not covered by the content hash).
@@ -93,6 +96,7 @@ impl SectionRanges {
             SectionId::Traps => &self.traps,
             SectionId::StackMaps => &self.stackmaps,
             SectionId::AddrMap => &self.addrmap,
+            SectionId::Segments => &self.segments,
             SectionId::Data => &self.data,
             SectionId::Sig => &self.sig,
         }
@@ -107,6 +111,7 @@ impl SectionRanges {
             SectionId::Traps => &mut self.traps,
             SectionId::StackMaps => &mut self.stackmaps,
             SectionId::AddrMap => &mut self.addrmap,
+            SectionId::Segments => &mut self.segments,
             SectionId::Data => &mut self.data,
             SectionId::Sig => &mut self.sig,
         }
@@ -286,6 +291,8 @@ impl<'a> ParsedArtifact<'a> {
         parsed.funcs()?.check_imports(&parsed.info.imports)?;
         parsed.names()?;
         parsed.addr_map()?;
+        // O(1): each segment record is checked when instantiation reads it.
+        parsed.segments()?;
         parsed.validate_runtime_tables()?;
         Ok(parsed)
     }
@@ -355,6 +362,15 @@ impl<'a> ParsedArtifact<'a> {
         Ok(FuncTable::parse(
             &self.bytes[self.ranges.funcs.clone()],
             func_table_limits(&self.info, &self.ranges),
+        )?)
+    }
+
+    /// The data-segment records (`.wasmc.segments`), read in place; each
+    /// record is checked when read ([`SegmentTable::validate`] checks all).
+    pub fn segments(&self) -> Result<SegmentTable<'a>, LoadError> {
+        Ok(SegmentTable::parse(
+            &self.bytes[self.ranges.segments.clone()],
+            segment_limits(&self.info, &self.ranges),
         )?)
     }
 
@@ -432,6 +448,7 @@ impl<'a> ParsedArtifact<'a> {
     pub fn validate_tables(&self) -> Result<(), LoadError> {
         self.validate_runtime_tables()?;
         self.addr_map()?.validate(self.ranges.text.len() as u64)?;
+        self.segments()?.validate()?;
         Ok(())
     }
 
@@ -543,6 +560,17 @@ pub(crate) fn func_table_limits(info: &ModuleInfo, ranges: &SectionRanges) -> Fu
         num_imported: info.num_imported_funcs,
         num_types: info.types.len() as u32,
         text_len: ranges.text.len() as u64,
+    }
+}
+
+/// What the records of `.wasmc.segments` are checked against.
+pub(crate) fn segment_limits(info: &ModuleInfo, ranges: &SectionRanges) -> SegmentLimits {
+    SegmentLimits {
+        count: info.num_data_segments,
+        num_memories: info.memories.len() as u32,
+        num_exprs: info.data_offset_exprs.len() as u32,
+        image_segments: info.image_segments,
+        data_len: ranges.data.len() as u64,
     }
 }
 

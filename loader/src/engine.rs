@@ -24,6 +24,7 @@ pub struct Config {
     pub(crate) max_wasm_stack: usize,
     pub(crate) max_memory_pages: u64,
     pub(crate) max_table_elements: u32,
+    pub(crate) allocation: InstanceAllocationStrategy,
     /// Which artifacts the safe loading functions accept, and how they are
     /// verified ([`Config::trust`]).
     pub(crate) trust: TrustPolicy,
@@ -35,8 +36,112 @@ impl Default for Config {
             max_wasm_stack: 512 * 1024,
             max_memory_pages: wasmc_format::WASM32_MAX_PAGES,
             max_table_elements: 10_000_000,
+            allocation: InstanceAllocationStrategy::OnDemand,
             trust: TrustPolicy::default(),
         }
+    }
+}
+
+/// How instances' memories and tables are allocated (Wasmtime's
+/// `InstanceAllocationStrategy`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum InstanceAllocationStrategy {
+    /// Each memory and table is allocated when its instance is created and
+    /// freed when its store drops (the default).
+    #[default]
+    OnDemand,
+    /// A pool of preallocated slots, made with the engine and shared by its
+    /// stores: instantiation takes slots and teardown gives them back, reset
+    /// in time proportional to the pages that were touched. The next
+    /// instance of the same module in a slot finds its memory's initial
+    /// contents already there. Instantiation fails with an error naming
+    /// the limit when one is reached; a slot never shows a previous
+    /// instance's data.
+    Pooling(PoolingAllocationConfig),
+}
+
+/// The limits of the pooling allocator
+/// ([`InstanceAllocationStrategy::Pooling`]), builder style. Every memory
+/// slot reserves address space (not memory) for the loader's memory layout
+/// (6 GiB: 4 GiB plus a 2 GiB guard).
+///
+/// ```
+/// use wasmc_loader::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+/// let mut pool = PoolingAllocationConfig::default();
+/// pool.total_memories(16).total_tables(16).total_core_instances(16)
+///     .max_memory_size(64 << 20);
+/// let mut config = Config::new();
+/// config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+/// let engine = Engine::new(&config)?;
+/// # Ok::<(), wasmc_loader::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolingAllocationConfig {
+    pub(crate) total_core_instances: u32,
+    pub(crate) total_memories: u32,
+    pub(crate) total_tables: u32,
+    pub(crate) max_memory_size: u64,
+    pub(crate) table_elements: u32,
+    pub(crate) max_core_instance_size: usize,
+}
+
+impl Default for PoolingAllocationConfig {
+    /// 1000 instances, memories and tables; memories of up to 4 GiB, tables
+    /// of up to 20,000 elements, VMContexts of up to 1 MiB (Wasmtime's
+    /// defaults).
+    fn default() -> Self {
+        PoolingAllocationConfig {
+            total_core_instances: 1000,
+            total_memories: 1000,
+            total_tables: 1000,
+            max_memory_size: 1 << 32,
+            table_elements: 20_000,
+            max_core_instance_size: 1 << 20,
+        }
+    }
+}
+
+impl PoolingAllocationConfig {
+    /// The most instances alive at once, across the engine's stores.
+    pub fn total_core_instances(&mut self, n: u32) -> &mut Self {
+        self.total_core_instances = n;
+        self
+    }
+
+    /// The number of memory slots: the most memories defined by instances
+    /// alive at once (host-created memories are not pooled).
+    pub fn total_memories(&mut self, n: u32) -> &mut Self {
+        self.total_memories = n;
+        self
+    }
+
+    /// The number of table slots: the most tables defined by instances
+    /// alive at once (host-created tables are not pooled).
+    pub fn total_tables(&mut self, n: u32) -> &mut Self {
+        self.total_tables = n;
+        self
+    }
+
+    /// The most bytes a pooled memory may have, initially or by growing (a
+    /// multiple of 64 KiB, at most 6 GiB).
+    pub fn max_memory_size(&mut self, bytes: u64) -> &mut Self {
+        self.max_memory_size = bytes;
+        self
+    }
+
+    /// The most elements a pooled table may have, initially or by growing.
+    pub fn table_elements(&mut self, n: u32) -> &mut Self {
+        self.table_elements = n;
+        self
+    }
+
+    /// The most bytes of an instance's VMContext (its per-instance state:
+    /// imports, definitions, one 24-byte funcref per function, ...). Each
+    /// of the `total_core_instances` slots reserves this much address
+    /// space; pages are committed only when touched.
+    pub fn max_core_instance_size(&mut self, bytes: usize) -> &mut Self {
+        self.max_core_instance_size = bytes;
+        self
     }
 }
 
@@ -69,6 +174,12 @@ impl Config {
         self
     }
 
+    /// How instances' memories and tables are allocated: on demand (the
+    /// default) or from a pool made with the engine.
+    pub fn allocation_strategy(&mut self, s: InstanceAllocationStrategy) -> &mut Self {
+        self.allocation = s;
+        self
+    }
     /// Which artifacts [`crate::Module::from_file`] and
     /// [`crate::Module::from_bytes`] accept: the Ed25519 keys whose
     /// signatures are trusted and whether a signature is required (see
@@ -105,6 +216,8 @@ pub(crate) struct EngineInner {
     /// store of the engine, whose compiled code reads it through
     /// `VMRuntimeLimits::epoch_ptr`.
     pub(crate) epoch: Arc<AtomicU64>,
+    /// The pooling allocator's slots, with `InstanceAllocationStrategy::Pooling`.
+    pub(crate) pool: Option<Arc<crate::vm::pool::Pool>>,
 }
 
 /// The loader-wide context: settings ([`Config`]) shared by the modules
@@ -136,10 +249,31 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine with `config`. Fails if the settings are inconsistent (none
-    /// can be yet; the `Result` leaves room for settings that can).
+    /// An engine with `config`. With the pooling allocator, this reserves
+    /// its memory slots; fails if a pooling limit is out of range or the
+    /// address space cannot be reserved.
     pub fn new(config: &Config) -> Result<Engine, crate::Error> {
-        Ok(Engine::from_config(config.clone()))
+        let pool = match &config.allocation {
+            InstanceAllocationStrategy::OnDemand => None,
+            InstanceAllocationStrategy::Pooling(p) => Some(
+                crate::vm::pool::Pool::new(crate::vm::pool::PoolLimits {
+                    total_core_instances: p.total_core_instances,
+                    total_memories: p.total_memories,
+                    total_tables: p.total_tables,
+                    max_memory_size: p.max_memory_size,
+                    table_elements: p.table_elements,
+                    max_core_instance_size: p.max_core_instance_size,
+                })
+                .map_err(crate::Error::msg)?,
+            ),
+        };
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                config: config.clone(),
+                epoch: Arc::new(AtomicU64::new(0)),
+                pool,
+            }),
+        })
     }
 
     fn from_config(config: Config) -> Engine {
@@ -147,6 +281,7 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 config,
                 epoch: Arc::new(AtomicU64::new(0)),
+                pool: None,
             }),
         }
     }

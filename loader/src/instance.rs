@@ -107,10 +107,9 @@ impl Instance {
         let inst = instantiate(store, module.runtime(), &vm_imports)
             .map_err(|e| instantiation_error(module, e))?;
         if let Some(s) = info.start {
-            let fi = *store.instances[inst]
-                .funcs
-                .get(s as usize)
-                .ok_or_else(|| Error::msg(format!("start function {s} out of range")))?;
+            // Made on first use, like every function record.
+            let fi = crate::vm::instance::instance_func(store, inst, s)
+                .map_err(|e| Error::msg(format!("start function {s}: {e}")))?;
             Func(store.stored(fi)).call(StoreContextMut::<()>::new(store), &[], &mut [])?;
         }
         Ok(Instance(store.stored(inst)))
@@ -134,11 +133,17 @@ impl Instance {
     /// The export called `name`.
     pub fn get_export(&self, mut store: impl AsContextMut, name: &str) -> Option<Extern> {
         let store = store.as_context_mut().store;
-        let d = self.data(store);
-        let e = d.module.info().export(name)?;
-        let i = e.index as usize;
-        Some(match e.kind {
-            ExternKind::Func => Extern::Func(Func(store.stored(*d.funcs.get(i)?))),
+        let inst = store.check(self.0, "instance");
+        let e = store.instances[inst].module.info().export(name)?;
+        let (kind, index) = (e.kind, e.index);
+        let i = index as usize;
+        let d = &store.instances[inst];
+        Some(match kind {
+            // Made on first use (instantiation makes no function records).
+            ExternKind::Func => {
+                let f = crate::vm::instance::instance_func(store, inst, index).ok()?;
+                Extern::Func(Func(store.stored(f)))
+            }
             ExternKind::Table => Extern::Table(Table(store.stored(*d.tables.get(i)?))),
             ExternKind::Memory => Extern::Memory(Memory(store.stored(*d.memories.get(i)?))),
             ExternKind::Global => Extern::Global(Global(store.stored(*d.globals.get(i)?))),

@@ -85,7 +85,7 @@ mod types;
 mod values;
 mod vm;
 
-pub use engine::{Config, Engine};
+pub use engine::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 pub use error::{Error, InstantiationError, LinkError, LoadError};
 pub use externref::ExternRef;
 pub use func::{

@@ -22,8 +22,15 @@
 //! file itself, so clean `.text` pages are shared with the page cache and
 //! other processes, and skips the hash and signature: its cost does not grow
 //! with the code size. Steps 1 and 2 still run (they are O(table size)).
+//!
+//! **Memory images** (a module's initial memory contents, laid out by the
+//! compiler in `.wasmc.data`) are mapped copy-on-write into each new
+//! instance's memories from the same image: the sealed copy on the safe
+//! paths, the file itself on the trusted path
+//! (`vm::code::RuntimeModule::memory_image_source`).
+//! No change to the file can reach a memory of a safely loaded module.
 
-use crate::artifact::{check_host, func_table_limits, ParsedArtifact};
+use crate::artifact::{check_host, func_table_limits, segment_limits, ParsedArtifact};
 use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::trust::TrustPolicy;
@@ -140,6 +147,7 @@ impl Module {
         }
         let (header, info, r) = parsed.into_parts();
         let func_limits = func_table_limits(&info, &r);
+        let seg_limits = segment_limits(&info, &r);
         let ranges = CodeRanges {
             text: r.text,
             funcs: r.funcs,
@@ -147,9 +155,10 @@ impl Module {
             traps: r.traps,
             stackmaps: r.stackmaps,
             addrmap: r.addrmap,
+            segments: r.segments,
             data: r.data,
         };
-        let inner = RuntimeModule::new(image, header, info, ranges, func_limits)
+        let inner = RuntimeModule::new(image, header, info, ranges, func_limits, seg_limits)
             .map_err(LoadError::Mmap)?;
         Ok(Module {
             inner,

@@ -99,6 +99,7 @@ impl<T: 'static> Store<T> {
         inner.max_wasm_stack = c.max_wasm_stack;
         inner.max_memory_pages = c.max_memory_pages;
         inner.max_table_elements = c.max_table_elements;
+        inner.pool = engine.inner.pool.clone();
         Store {
             inner,
             _marker: PhantomData,

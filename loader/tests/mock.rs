@@ -126,20 +126,26 @@ fn mock_info(start: Option<u32>) -> ModuleInfo {
         }],
         exports,
         start,
-        data: vec![DataSegment {
-            mode: DataMode::Active {
-                memory: 0,
-                offset: ConstExpr(vec![
-                    ConstOp::I32Const(4),
-                    ConstOp::I32Const(4),
-                    ConstOp::I32Add,
-                ]),
-            },
-            offset: 0,
-            len: 4,
-        }],
+        num_data_segments: 1,
         ..Default::default()
     }
+}
+
+/// One active data segment, `[1, 2, 3, 4]` at `4 + 4`, copied at
+/// instantiation (no memory image: the mock exercises the copy path).
+fn mock_data() -> wasmc_format::segments::DataLayout {
+    let seg = wasmc_format::segments::SegmentSource {
+        active: Some((
+            0,
+            ConstExpr(vec![
+                ConstOp::I32Const(4),
+                ConstOp::I32Const(4),
+                ConstOp::I32Add,
+            ]),
+        )),
+        bytes: &[1, 2, 3, 4],
+    };
+    wasmc_format::segments::layout_data(&[seg], &mock_info(None).memories, 0, false).unwrap()
 }
 
 fn mock_bytes_with(start: Option<u32>) -> Vec<u8> {
@@ -161,7 +167,8 @@ fn mock_bytes_with(start: Option<u32>) -> Vec<u8> {
         funcs: mock_funcs(),
         traps: traps.finish(),
         addrmap: addr.finish(),
-        data: vec![1, 2, 3, 4],
+        segments: mock_data().segments,
+        data: mock_data().data,
         ..Default::default()
     }
     .build()
@@ -584,7 +591,8 @@ fn from_file_and_corrupted_artifacts() {
         text: CODE.to_vec(),
         info: mock_info(None),
         funcs: mock_funcs(),
-        data: vec![1, 2, 3, 4],
+        segments: mock_data().segments,
+        data: mock_data().data,
         ..Default::default()
     };
     foreign.header.cpu_features = vec!["avx512vbmi-unknown".into()];

@@ -20,9 +20,21 @@ use std::sync::Mutex;
 use wasmc_cli::wast::{run_file, Report, WastOptions};
 use wasmc_compiler::{CompileOptions, MemoryStrategy, OptLevel, WasmFeatures};
 
-/// The one script loaded through artifact files (`Module::from_file`); every
-/// other script loads artifacts from bytes.
-const FROM_FILE: &str = "memory.wast";
+/// The scripts loaded through artifact files (`Module::from_file`: memory
+/// images are mapped from the file); every other script loads artifacts from
+/// bytes (images are copied).
+const FROM_FILE: &[&str] = &[
+    "memory.wast",
+    "data.wast",
+    "linking.wast",
+    "memory_init.wast",
+    "bulk.wast",
+    "multi-memory/data0.wast",
+    "multi-memory/data1.wast",
+    "multi-memory/memory_init0.wast",
+    "memory64/data.wast",
+    "memory64/memory_init.wast",
+];
 
 /// The proposal folders run beside the core scripts.
 const PROPOSALS: &[&str] = &[
@@ -163,8 +175,12 @@ fn main() -> ExitCode {
                         },
                         artifact_dir: None,
                     };
-                    if name == FROM_FILE {
-                        let dir = artifact_dir.join(configs[config].0.replace('/', "-"));
+                    if FROM_FILE.contains(&name.as_str()) {
+                        // One directory per script: scripts run in parallel
+                        // and must not overwrite each other's mapped files.
+                        let dir = artifact_dir
+                            .join(configs[config].0.replace('/', "-"))
+                            .join(name.replace('/', "-"));
                         std::fs::create_dir_all(&dir).unwrap();
                         opts.artifact_dir = Some(dir);
                     }

@@ -534,19 +534,41 @@ fn segments(r: &Report, out: &mut String) {
             ("target", L),
             ("size", R),
             ("data offset", R),
+            ("init", L),
         ],
     );
     for d in &r.data_segments {
         let target = match (d.memory, &d.offset_expr) {
             (Some(m), Some(e)) => format!("memory {m} at ({e})"),
+            _ if d.init.as_deref() == Some("image") => "in a memory image".into(),
             _ => "-".into(),
         };
         t.row(vec![
             d.index.to_string(),
             d.kind.clone(),
             target,
-            d.size.to_string(),
+            d.size.map_or_else(|| "-".into(), |s| s.to_string()),
             hex(d.data_offset),
+            d.init.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t.render(out);
+
+    let mut t = Table::new(
+        "Memory images (mapped copy-on-write at instantiation)",
+        &[
+            ("memory", R),
+            ("memory offset", R),
+            ("size", R),
+            ("data offset", R),
+        ],
+    );
+    for m in &r.memory_images {
+        t.row(vec![
+            m.memory.to_string(),
+            format!("{:#x}", m.memory_offset),
+            m.size.to_string(),
+            format!("{:#x}", m.data_offset),
         ]);
     }
     t.render(out);

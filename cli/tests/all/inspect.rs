@@ -78,7 +78,7 @@ fn inspect_fails(path: &Path, extra: &[&str]) -> String {
 fn text_shows_header_sections_functions_and_segments() {
     let out = inspect_ok(&artifacts().traps, &[]);
     for needle in [
-        "wasmc artifact v4, written by wasmc",
+        "wasmc artifact v5, written by wasmc",
         "this host       loadable",
         ".wasmc.traps",
         "Functions (7)",
@@ -89,7 +89,7 @@ fn text_shows_header_sections_functions_and_segments() {
         "UnreachableCodeReached",
         "wasm[3]::boom+0x",
         "Data segments (3)",
-        "memory 0 at (i32.const 1024)",
+        "in a memory image",
         "passive",
         "Element segments (1)",
         "table 0 at (i32.const 0)",
@@ -114,8 +114,8 @@ fn text_columns_are_aligned() {
 #[test]
 fn json_figures_match_the_traps_module() {
     let j = inspect_json(&artifacts().traps, &[]);
-    assert_eq!(j["schema_version"], 3);
-    assert_eq!(j["header"]["format_version"], 4);
+    assert_eq!(j["schema_version"], 4);
+    assert_eq!(j["header"]["format_version"], 5);
     // The features the module uses: its passive data segment.
     assert_eq!(
         j["header"]["wasm_features"],
@@ -171,15 +171,26 @@ fn json_figures_match_the_traps_module() {
     assert_eq!(counted, traps.len() as u64);
 
     let data = j["data_segments"].as_array().expect("data");
-    let sizes: Vec<u64> = data
-        .iter()
-        .map(|d| d["size"].as_u64().unwrap_or(0))
-        .collect();
-    assert_eq!(sizes, [4, 27, 13]);
+    // The two active segments are applied by the memory image: the
+    // artifact keeps no record of them, so only their kind and how they are
+    // applied are known.
+    let sizes: Vec<Option<u64>> = data.iter().map(|d| d["size"].as_u64()).collect();
+    assert_eq!(sizes, [None, None, Some(13)]);
     assert_eq!(data[1]["kind"], "active");
-    assert_eq!(data[1]["offset_expr"], "i32.const 1024");
+    assert_eq!(data[1]["offset_expr"], Value::Null);
+    assert_eq!(data[1]["memory"], Value::Null);
     assert_eq!(data[2]["kind"], "passive");
-    assert_eq!(j["totals"]["data_bytes"], 44);
+    // Both active segments are in the memory image (one 4 KiB page); only
+    // the passive segment's bytes are stored as such.
+    assert_eq!(data[0]["init"], "image");
+    assert_eq!(data[1]["init"], "image");
+    assert_eq!(data[2]["init"], Value::Null);
+    assert_eq!(data[2]["data_offset"], 4096);
+    let images = j["memory_images"].as_array().expect("images");
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0]["memory_offset"], 0);
+    assert_eq!(images[0]["size"], 4096);
+    assert_eq!(j["totals"]["data_bytes"], 4096 + 13);
     let elems = j["element_segments"].as_array().expect("elements");
     assert_eq!(elems.len(), 1);
     assert_eq!(elems[0]["size"], 3);
@@ -191,7 +202,13 @@ fn json_figures_match_the_traps_module() {
         .iter()
         .map(|s| s["name"].as_str().expect("name"))
         .collect();
-    for s in [".text", ".wasmc.meta", ".wasmc.traps", ".wasmc.data"] {
+    for s in [
+        ".text",
+        ".wasmc.meta",
+        ".wasmc.traps",
+        ".wasmc.segments",
+        ".wasmc.data",
+    ] {
         assert!(sections.contains(&s), "{sections:?}");
     }
     assert_eq!(
@@ -213,6 +230,38 @@ fn json_figures_match_the_traps_module() {
         .map(|t| t["name"].as_str().expect("builtin name"))
         .collect();
     assert_eq!(builtins, ["memory_init"]);
+}
+
+/// `inspect` says which data segments are copied at instantiation and why.
+#[test]
+fn data_segments_say_image_or_copy() {
+    let wat = dir().join("global-offsets.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (import "env" "g" (global i32)) (memory 1)
+             (data (i32.const 8) "image")
+             (data (global.get 0) "global")
+             (data (i32.const 16) "after"))"#,
+    )
+    .unwrap();
+    let out = dir().join("global-offsets.o");
+    wasmc_compile(&wat, &out, &[]);
+    let j = inspect_json(&out, &[]);
+    let inits: Vec<&str> = j["data_segments"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| d["init"].as_str().expect("init"))
+        .collect();
+    assert_eq!(inits, ["image", "copy: offset reads a global", "copy"]);
+    // Copied segments keep their records; the imaged one has none.
+    let data = j["data_segments"].as_array().expect("data");
+    assert_eq!(data[2]["offset_expr"], "i32.const 16");
+    assert_eq!(data[2]["size"], 5);
+    assert_eq!(data[0]["size"], Value::Null);
+    let text = inspect_ok(&out, &[]);
+    assert!(text.contains("copy: offset reads a global"), "{text}");
+    assert!(text.contains("Memory images"), "{text}");
 }
 
 #[test]

@@ -3,7 +3,10 @@
 //! - [`Image`]: the artifact's bytes in memory: a sealed private copy (the
 //!   safe loading path, `sys::sealed`), an anonymous copy (where memfds are
 //!   unavailable), or a private mapping of the file itself (the `unsafe`
-//!   trusted path).
+//!   trusted path). Memory images are mapped copy-on-write from the sealed
+//!   copy or, on the trusted path, from the file
+//!   ([`RuntimeModule::memory_image_source`]); an anonymous copy cannot be
+//!   mapped again, so its images are copied.
 //! - [`RuntimeModule`]: what the runtime keeps of a loaded module: the image
 //!   with `.text` made read+execute, the decoded metadata, the section
 //!   ranges, `VMOffsets`, canonical type ids. The public `Module` is an
@@ -19,18 +22,20 @@
 //! is read through format's checked readers or looked up with checks.
 
 use crate::vm::backtrace::WalkError;
-use crate::vm::sys::mmap::{page_size, Mmap};
+use crate::vm::sys::mmap::{page_size, MappableBytes, Mmap};
 use crate::vm::types::intern;
 use crate::vm::vmcontext::VMExternData;
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
+use std::os::fd::AsFd;
 use std::sync::{Arc, RwLock};
 use wasmc_format::addrmap::AddrMap;
 use wasmc_format::funcs::{FuncTable, FuncTableLimits, NameTable};
+use wasmc_format::segments::{MemoryImage, SegmentLimits, SegmentTable};
 use wasmc_format::stack_map::{StackMap, StackMapSection};
 use wasmc_format::trap::TrapTable;
-use wasmc_format::{ArtifactHeader, FuncType, ModuleInfo, TrapCode, VMOffsets};
+use wasmc_format::{ArtifactHeader, FormatError, FuncType, ModuleInfo, TrapCode, VMOffsets};
 
 /// One Wasm frame of a trap's backtrace, innermost first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,8 +54,9 @@ pub struct FrameInfo {
 pub(crate) enum Image {
     /// A private mapping of the artifact file itself: `.text` pages stay
     /// shared with the page cache. Only for the `unsafe` trusted path: the
-    /// file can change under it.
-    File(memmap2::Mmap),
+    /// file can change under it. The file is kept so that memory images are
+    /// mapped from it too.
+    File(memmap2::Mmap, std::fs::File),
     /// A sealed copy: verified once, unchangeable afterwards.
     #[cfg(target_os = "linux")]
     Sealed(crate::vm::sys::sealed::SealedImage),
@@ -75,7 +81,7 @@ impl Image {
         // memmap2's remaining requirement (no concurrent modification of the
         // file) is this function's caller contract.
         let map = unsafe { memmap2::MmapOptions::new().map_copy_read_only(file) }?;
-        Ok(Image::File(map))
+        Ok(Image::File(map, file.try_clone()?))
     }
 
     /// A private copy of the rest of `file` that no one can change: a
@@ -113,7 +119,7 @@ impl Image {
 
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
-            Image::File(m) => m,
+            Image::File(m, _) => m,
             #[cfg(target_os = "linux")]
             Image::Sealed(s) => s.bytes(),
             // SAFETY: the whole anonymous mapping stays readable (read-only,
@@ -126,7 +132,7 @@ impl Image {
     /// Makes `range` (page aligned, inside the image) read+execute.
     fn make_executable(&mut self, range: Range<usize>) -> io::Result<()> {
         match self {
-            Image::File(m) => {
+            Image::File(m, _) => {
                 if range.end > m.len() || !range.start.is_multiple_of(page_size()) {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -156,8 +162,7 @@ impl Image {
 
     /// The sealed file behind the image and the file offset of image offset
     /// `at`, if the image is a sealed copy: parts of the verified image can
-    /// be mapped again from it (copy-on-write memory images, issue 15).
-    #[allow(dead_code)] // The API for issue 15; tested here until it lands.
+    /// be mapped again from it (copy-on-write memory images).
     pub(crate) fn sealed_fd(&self, at: usize) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
         match self {
             #[cfg(target_os = "linux")]
@@ -176,7 +181,18 @@ pub(crate) struct CodeRanges {
     pub traps: Range<usize>,
     pub stackmaps: Range<usize>,
     pub addrmap: Range<usize>,
+    pub segments: Range<usize>,
     pub data: Range<usize>,
+}
+
+/// Where instantiation takes a memory image's bytes from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ImageSource<'a> {
+    /// The image's bytes (in `.wasmc.data`), to copy.
+    pub bytes: &'a [u8],
+    /// The same bytes in a file, to map copy-on-write instead where the
+    /// memory's layout allows it; `None` to copy.
+    pub map: Option<MappableBytes<'a>>,
 }
 
 /// A loaded module as the runtime sees it (see the module docs). `Sync`:
@@ -187,12 +203,19 @@ pub(crate) struct RuntimeModule {
     info: ModuleInfo,
     ranges: CodeRanges,
     func_limits: FuncTableLimits,
+    segment_limits: SegmentLimits,
     offsets: VMOffsets,
     type_ids: Vec<u32>,
     /// The types, shared with the store's functions of each type.
     func_types: Vec<Arc<FuncType>>,
+    /// Unique within the process (pool slots remember whose memory they
+    /// held by it; an address could be reused by a later module).
+    id: u64,
     registered: bool,
 }
+
+/// The next [`RuntimeModule`] id.
+static NEXT_MODULE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl RuntimeModule {
     /// Makes `.text` of `image` executable and registers it. `info`,
@@ -204,6 +227,7 @@ impl RuntimeModule {
         info: ModuleInfo,
         ranges: CodeRanges,
         func_limits: FuncTableLimits,
+        segment_limits: SegmentLimits,
     ) -> io::Result<Arc<RuntimeModule>> {
         let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
         let len = image.bytes().len();
@@ -214,6 +238,7 @@ impl RuntimeModule {
             &ranges.traps,
             &ranges.stackmaps,
             &ranges.addrmap,
+            &ranges.segments,
             &ranges.data,
         ] {
             if r.start > r.end || r.end > len {
@@ -234,6 +259,21 @@ impl RuntimeModule {
         if func_limits.text_len > text_len || func_limits.num_types as usize > info.types.len() {
             return Err(bad("function-table limits exceed the module".into()));
         }
+        // Segment records are checked against these as they are read, and
+        // instantiation maps the images: both must stay inside `.wasmc.data`.
+        if segment_limits.data_len > ranges.data.len() as u64
+            || segment_limits.num_memories as usize > info.memories.len()
+            || segment_limits.num_exprs as usize > info.data_offset_exprs.len()
+        {
+            return Err(bad("data-segment limits exceed the module".into()));
+        }
+        wasmc_format::segments::validate_images(
+            &info.memory_images,
+            &info.memories,
+            info.num_imported_memories,
+            ranges.data.len() as u64,
+        )
+        .map_err(|e| bad(e.to_string()))?;
         let offsets = VMOffsets::for_module(std::mem::size_of::<usize>() as u8, &info);
         let type_ids = info.types.iter().map(intern).collect();
         let func_types = info.types.iter().cloned().map(Arc::new).collect();
@@ -247,9 +287,11 @@ impl RuntimeModule {
             info,
             ranges,
             func_limits,
+            segment_limits,
             offsets,
             type_ids,
             func_types,
+            id: NEXT_MODULE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             registered: false,
         });
         if !text.is_empty() {
@@ -269,7 +311,6 @@ impl RuntimeModule {
     /// (an image range such as `.wasmc.data`), for mapping them again; `None`
     /// for the trusted path's file mappings and anonymous copies, or a range
     /// outside the image.
-    #[allow(dead_code)] // The API for issue 15 (memory images); tested below.
     pub(crate) fn image_fd(
         &self,
         range: &Range<usize>,
@@ -282,6 +323,11 @@ impl RuntimeModule {
 
     pub(crate) fn info(&self) -> &ModuleInfo {
         &self.info
+    }
+
+    /// The module's process-unique id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     pub(crate) fn header(&self) -> &ArtifactHeader {
@@ -336,6 +382,53 @@ impl RuntimeModule {
     /// `.wasmc.data`.
     pub(crate) fn data_section(&self) -> &[u8] {
         self.section(&self.ranges.data)
+    }
+
+    /// The data-segment records, read in place; each record is checked when
+    /// read.
+    pub(crate) fn segments(&self) -> Result<SegmentTable<'_>, FormatError> {
+        SegmentTable::parse(self.section(&self.ranges.segments), self.segment_limits)
+    }
+
+    /// Where to take memory image `img`'s bytes from: mapped from the
+    /// verified sealed copy of the artifact (the safe paths), or from the
+    /// artifact file on the trusted path, when the image's offsets and
+    /// length are whole pages of this host; else (an anonymous copy, where
+    /// memfds are unavailable) a copy of the bytes. `None` if the image lies
+    /// outside `.wasmc.data` (`new` checked the module's own images).
+    ///
+    /// This is the one place that decides between mapping and copying, and
+    /// what is mapped.
+    pub(crate) fn memory_image_source(&self, img: &MemoryImage) -> Option<ImageSource<'_>> {
+        let start = usize::try_from(img.data_offset).ok()?;
+        let len = usize::try_from(img.len).ok()?;
+        let end = start.checked_add(len)?;
+        let bytes = self.data_section().get(start..end)?;
+        let page = page_size();
+        let aligned = |v: u64| v.is_multiple_of(page as u64);
+        if !aligned(len as u64) || !aligned(img.memory_offset) {
+            return Some(ImageSource { bytes, map: None });
+        }
+        // The image's range in the artifact (inside `.wasmc.data`: checked
+        // above, and `new` checked `.wasmc.data` lies inside the image).
+        let range = self.ranges.data.start.checked_add(start)?..self.ranges.data.start + end;
+        let mapped = if let Some((fd, at)) = self.image_fd(&range) {
+            // SAFETY: the image is a sealed memfd (sealed against writes,
+            // shrinking and growing, `sys::sealed`), and `[at, at + len)` is
+            // `range` in it, which `image_fd` checked lies inside the image.
+            aligned(at).then(|| unsafe { MappableBytes::new(fd, at, len) })
+        } else if let Image::File(_, f) = &self.image {
+            let at = range.start as u64;
+            // SAFETY: `[at, at + len)` is `range` of the mapped file, which
+            // is the whole file (the mapping starts at offset 0 and `range`
+            // lies inside it), and the file does not change while anything
+            // made from it lives: the contract of `Image::map_file`, the
+            // only maker of an `Image::File`.
+            aligned(at).then(|| unsafe { MappableBytes::new(f.as_fd(), at, len) })
+        } else {
+            None
+        };
+        Some(ImageSource { bytes, map: mapped })
     }
 
     /// The function records, read in place; each record is checked when

@@ -5,9 +5,10 @@
 //! [`instantiate`] follows the spec's order: check the imports' types;
 //! allocate the VMContext and fill its header, type ids, imports and
 //! `func_refs`; evaluate globals; create tables and memories; apply element
-//! segments, then data segments, in order (an out-of-bounds segment stops
-//! instantiation with the spec's message, the segments before it stay
-//! applied). The API layer runs the start function afterwards.
+//! segments, then data segments, in order (memory images first, mapped
+//! copy-on-write where possible, for the prefix of segments they stand for;
+//! an out-of-bounds segment stops instantiation with the spec's message, the
+//! segments before it stay applied). The API layer runs the start function afterwards.
 //!
 //! A partly initialised instance stays in the store: an element segment may
 //! already have put its functions into an imported table.
@@ -21,6 +22,7 @@ use crate::vm::func::{FuncData, FuncKind};
 use crate::vm::gc::externref::{raw_clone, raw_release};
 use crate::vm::global::GlobalData;
 use crate::vm::memory::MemoryData;
+use crate::vm::pool::SlotKey;
 use crate::vm::store::StoreOpaque;
 use crate::vm::table::TableData;
 use crate::vm::types::{describe_global, describe_memory, describe_table, limits_match};
@@ -28,10 +30,11 @@ use crate::vm::vmcontext::{
     VMContext, VMContextAlloc, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMMemoryDefinition,
     VMTableDefinition, ValRaw,
 };
+use std::collections::HashMap;
 use std::sync::Arc;
+use wasmc_format::segments::Placement;
 use wasmc_format::{
-    ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, FormatError, ImportType, RefType,
-    TableType,
+    ConstExpr, ConstOp, ElementItems, ElementMode, FormatError, ImportType, RefType, TableType,
 };
 
 /// An element segment kept for `table.init`: raw references, each externref
@@ -44,12 +47,21 @@ pub(crate) struct ElemSeg {
 pub(crate) struct InstanceData {
     pub module: Arc<RuntimeModule>,
     pub vmctx: VMContextAlloc,
+    /// Store indices of the imported functions, in import order.
     pub funcs: Vec<usize>,
+    /// Store indices of the defined functions made so far, by function
+    /// index: filled in on first use (see [`instance_func`]).
+    pub defined_funcs: HashMap<u32, usize>,
     pub tables: Vec<usize>,
     pub memories: Vec<usize>,
     pub globals: Vec<usize>,
     /// `None` once dropped (or for active/declared segments).
     pub elems: Vec<Option<ElemSeg>>,
+    /// Data segments `[0, data_applied)` have been processed by
+    /// instantiation: the active ones among them are dropped.
+    pub data_applied: u32,
+    /// Segments dropped by `data.drop`; empty until the first one, so that
+    /// instantiation does not grow with the number of segments.
     pub dropped_data: Vec<bool>,
 }
 
@@ -63,10 +75,119 @@ impl InstanceData {
     }
 
     /// The address of funcref `f` in this instance's VMContext, `None` if
-    /// the module has no function `f`.
-    pub fn func_ref(&self, f: u32) -> Option<*mut VMFuncRef> {
+    /// the module has no function `f`. A defined function's is all zero
+    /// until [`instance_func`] fills it in.
+    pub fn func_ref_addr(&self, f: u32) -> Option<*mut VMFuncRef> {
         (f < self.module.info().num_funcs)
             .then(|| self.vmctx.field(self.vmctx.offsets.vmctx_func_ref(f)))
+    }
+
+    /// The store index of function `f` if it was made ([`instance_func`]);
+    /// `None` otherwise or if out of range.
+    pub fn func_index(&self, f: u32) -> Option<usize> {
+        let imported = self.funcs.len() as u32;
+        if f < imported {
+            self.funcs.get(f as usize).copied()
+        } else {
+            self.defined_funcs.get(&f).copied()
+        }
+    }
+}
+
+/// The store index of function `f` of instance `inst` (imports first),
+/// making it on first use: a defined function's `VMFuncRef` in the
+/// VMContext and its `FuncData` are created here, not at instantiation, so
+/// that instantiation does not grow with the number of functions.
+///
+/// Every way a function's reference can leave its instance goes through
+/// here first: `ref.func` (the `ref_func` builtin, and constant expressions
+/// at instantiation), element segments, exports. So a funcref pointer that
+/// compiled code, a table, a global or the host holds always points at a
+/// filled-in `VMFuncRef`, and the store has its `FuncData`.
+pub(crate) fn instance_func(
+    store: &mut StoreOpaque,
+    inst: usize,
+    f: u32,
+) -> Result<usize, FormatError> {
+    let d = &store.instances[inst];
+    let bad = |detail: String| FormatError::Invalid {
+        what: "module info",
+        detail,
+    };
+    if let Some(i) = d.func_index(f) {
+        return Ok(i);
+    }
+    if f < d.funcs.len() as u32 {
+        return Err(bad(format!("imported function {f} not linked")));
+    }
+    let module = d.module.clone();
+    let r = d
+        .func_ref_addr(f)
+        .ok_or_else(|| bad(format!("function {f} out of range")))?;
+    let (type_index, code) = module.funcs().defined(f)?;
+    let wasm_call = module
+        .text_addr(code.range.offset)
+        .ok_or_else(|| bad(format!("function {f}: code outside `.text`")))?;
+    let ty = module
+        .func_type(type_index)
+        .ok_or_else(|| bad(format!("function {f}: type out of range")))?
+        .clone();
+    let type_id = module
+        .type_id(type_index)
+        .ok_or_else(|| bad(format!("function {f}: type out of range")))?;
+    // SAFETY: `r` is the in-bounds, aligned funcref field of `f` in the
+    // instance's live VMContext (`func_ref_addr` checked `f`, and
+    // `VMContextAlloc::field` the bounds); nothing else refers to it yet (it
+    // was all zero: no pointer to it was handed out). The code address was
+    // checked to lie inside `.text`.
+    unsafe {
+        r.write(VMFuncRef {
+            wasm_call,
+            vmctx: d.vmctx.vmctx(),
+            type_id,
+        })
+    };
+    let fi = store.funcs.len();
+    store.funcs.push(FuncData {
+        kind: FuncKind::Wasm {
+            instance: inst,
+            type_index,
+        },
+        ty,
+        func_ref: r,
+    });
+    store.instances[inst].defined_funcs.insert(f, fi);
+    Ok(fi)
+}
+
+impl InstanceData {}
+
+/// Most funcrefs made for which a pooled VMContext is zeroed entry by
+/// entry when freed; past this, its pages are discarded.
+const WRITTEN_FUNCREFS_MAX: usize = 256;
+
+impl Drop for InstanceData {
+    fn drop(&mut self) {
+        // Everything before the funcrefs of the defined functions is written
+        // at instantiation (header, type ids, imports, definitions, the
+        // imported functions' funcrefs); after it, only the funcrefs made.
+        let o = self.vmctx.offsets;
+        let size = o.size_of_vmfunc_ref() as usize;
+        if self.defined_funcs.len() <= WRITTEN_FUNCREFS_MAX {
+            let nimp = self.funcs.len() as u32;
+            let head = if nimp < self.module.info().num_funcs {
+                o.vmctx_func_ref(nimp)
+            } else {
+                o.size_of_vmctx()
+            } as usize;
+            let mut ranges = Vec::with_capacity(1 + self.defined_funcs.len());
+            ranges.push(0..head);
+            for f in self.defined_funcs.keys() {
+                let at = o.vmctx_func_ref(*f) as usize;
+                ranges.push(at..at + size);
+            }
+            self.vmctx.set_written(ranges);
+        }
     }
 }
 
@@ -216,8 +337,11 @@ fn check_import(
 }
 
 /// Evaluates a constant expression of instance `inst`.
-fn eval_const(store: &StoreOpaque, inst: usize, e: &ConstExpr) -> Result<ValRaw, InstantiateError> {
-    let data = &store.instances[inst];
+fn eval_const(
+    store: &mut StoreOpaque,
+    inst: usize,
+    e: &ConstExpr,
+) -> Result<ValRaw, InstantiateError> {
     let mut stack: Vec<ValRaw> = Vec::new();
     let bad = |m: &str| InstantiateError::ConstExpr(m.to_string());
     for op in &e.0 {
@@ -228,14 +352,9 @@ fn eval_const(store: &StoreOpaque, inst: usize, e: &ConstExpr) -> Result<ValRaw,
             ConstOp::F64Const(v) => ValRaw::from_u64(v),
             ConstOp::V128Const(v) => ValRaw::from_u128(v),
             ConstOp::RefNull(_) => ValRaw::default(),
-            ConstOp::RefFunc(f) => {
-                let p = data
-                    .func_ref(f)
-                    .ok_or_else(|| bad("ref.func of a function out of range"))?;
-                ValRaw::from_u64(p as usize as u64)
-            }
+            ConstOp::RefFunc(f) => ValRaw::from_u64(func_ref_of(store, inst, f)? as usize as u64),
             ConstOp::GlobalGet(g) => {
-                let gi = *data
+                let gi = *store.instances[inst]
                     .globals
                     .get(g as usize)
                     .ok_or_else(|| bad("global.get of a global not yet initialised"))?;
@@ -274,6 +393,19 @@ fn eval_const(store: &StoreOpaque, inst: usize, e: &ConstExpr) -> Result<ValRaw,
         (Some(v), true) => Ok(v),
         _ => Err(bad("expression does not produce exactly one value")),
     }
+}
+
+/// The address of instance `inst`'s funcref of function `f`, made on first
+/// use ([`instance_func`]).
+fn func_ref_of(
+    store: &mut StoreOpaque,
+    inst: usize,
+    f: u32,
+) -> Result<*mut VMFuncRef, InstantiateError> {
+    instance_func(store, inst, f)?;
+    store.instances[inst]
+        .func_ref_addr(f)
+        .ok_or_else(|| InstantiateError::ConstExpr("ref.func of a function out of range".into()))
 }
 
 /// Instantiates `module` in `store` with `imports` (in the module's import
@@ -380,11 +512,19 @@ pub(crate) fn instantiate(
         .check_interruption(module)
         .map_err(InstantiateError::Interruption)?;
     check_limits(store, module, imports)?;
+    let offsets = *module.offsets();
+    let vmctx = match &store.pool {
+        Some(p) => {
+            let permit = p
+                .acquire_instance(VMContextAlloc::size_for(&offsets))
+                .map_err(InstantiateError::Resource)?;
+            VMContextAlloc::new_pooled(offsets, permit)
+        }
+        None => VMContextAlloc::new(offsets),
+    }
+    .ok_or_else(|| InstantiateError::Resource("cannot allocate the VMContext".into()))?;
     store.add_module(module);
 
-    let offsets = *module.offsets();
-    let vmctx = VMContextAlloc::new(offsets)
-        .ok_or_else(|| InstantiateError::Resource("cannot allocate the VMContext".into()))?;
     let inst = store.instances.len();
     if info.num_funcs > 0 {
         let start = vmctx.vmctx() as usize + offsets.vmctx_func_ref(0) as usize;
@@ -412,14 +552,87 @@ pub(crate) fn instantiate(
         module: module.clone(),
         vmctx,
         funcs: Vec::new(),
+        defined_funcs: HashMap::new(),
         tables: Vec::new(),
         memories: Vec::new(),
         globals: Vec::new(),
         elems: Vec::new(),
-        dropped_data: vec![false; info.data.len()],
+        data_applied: 0,
+        dropped_data: Vec::new(),
     });
     initialize(store, inst, module, imports)?;
     Ok(inst)
+}
+
+/// Evaluates every element segment of instance `inst` and applies the
+/// active ones in order (see [`instantiate`]).
+fn element_segments(store: &mut StoreOpaque, inst: usize) -> Result<(), InstantiateError> {
+    let module = store.instances[inst].module.clone();
+    let info = module.info();
+    store.instances[inst].elems = (0..info.elements.len()).map(|_| None).collect();
+    for (si, seg) in info.elements.iter().enumerate() {
+        let mut items = Vec::with_capacity(seg.items.len());
+        match &seg.items {
+            ElementItems::Functions(fs) => {
+                for f in fs {
+                    let r = func_ref_of(store, inst, *f).map_err(|_| {
+                        bad_index(format!("element segment {si}: function {f} out of range"))
+                    })?;
+                    items.push(r.cast::<u8>());
+                }
+            }
+            ElementItems::Exprs(es) => {
+                for e in es {
+                    items.push(eval_const(store, inst, e)?.get_ptr());
+                }
+            }
+        }
+        match &seg.mode {
+            ElementMode::Passive => {
+                if seg.elem_type == RefType::ExternRef {
+                    for r in &items {
+                        // SAFETY: the items are null or live references
+                        // (globals' values); the kept segment takes a count.
+                        unsafe { raw_clone(r.cast()) };
+                    }
+                }
+                store.instances[inst].elems[si] = Some(ElemSeg {
+                    ty: seg.elem_type,
+                    items,
+                });
+            }
+            ElementMode::Declared => {}
+            ElementMode::Active { table, offset } => {
+                let off = eval_const(store, inst, offset)?;
+                let ti = *store.instances[inst]
+                    .tables
+                    .get(*table as usize)
+                    .ok_or_else(|| bad_index(format!("element segment {si}: table {table}")))?;
+                // An i64 offset for a 64-bit table; one that does not fit 32
+                // bits is out of bounds of any table.
+                let off = if store.tables[ti].ty.table64 {
+                    u32::try_from(off.get_u64()).unwrap_or(u32::MAX)
+                } else {
+                    off.get_u32()
+                };
+                if store.tables[ti].ty.elem != seg.elem_type {
+                    return Err(bad_index(format!(
+                        "element segment {si}: element type differs from table {table}'s"
+                    )));
+                }
+                // SAFETY: the items are null or live references of the
+                // segment's type, which was just checked to be the table's.
+                unsafe { store.tables[ti].set_range(off, &items) }.map_err(|_| {
+                    InstantiateError::ElementSegmentOutOfBounds {
+                        segment: si as u32,
+                        table: *table,
+                    }
+                })?;
+            }
+        }
+    }
+
+    Ok(())
 }
 
 fn initialize(
@@ -430,7 +643,6 @@ fn initialize(
 ) -> Result<(), InstantiateError> {
     let info = module.info();
     let offsets = *module.offsets();
-    let vmctx_ptr = store.instances[inst].vmctx.vmctx();
     // Each `field!` pointer was bounds-checked by `VMContextAlloc::field`
     // and is aligned for its type (its offset comes from VMOffsets).
     macro_rules! field {
@@ -516,41 +728,8 @@ fn initialize(
         }
     }
 
-    // Defined functions' funcrefs. Each record is checked as it is read.
-    let funcs = module.funcs();
-    let defined = info.num_funcs.saturating_sub(nf) as usize;
-    store.funcs.reserve(defined);
-    store.instances[inst].funcs.reserve(defined);
-    for i in nf..info.num_funcs {
-        let (type_index, code) = funcs.defined(i)?;
-        let wasm_call = module
-            .text_addr(code.range.offset)
-            .ok_or_else(|| bad_index(format!("function {i}: code outside `.text`")))?;
-        let ty = module
-            .func_type(type_index)
-            .ok_or_else(|| bad_index(format!("function {i}: type out of range")))?
-            .clone();
-        let r = field!(VMFuncRef, offsets.vmctx_func_ref(i));
-        // SAFETY: `r` is an in-bounds, aligned field (see `field!`); the code
-        // address was checked to lie inside `.text`.
-        unsafe {
-            r.write(VMFuncRef {
-                wasm_call,
-                vmctx: vmctx_ptr,
-                type_id: type_id(type_index)?,
-            })
-        };
-        let fi = store.funcs.len();
-        store.funcs.push(FuncData {
-            kind: FuncKind::Wasm {
-                instance: inst,
-                type_index,
-            },
-            ty,
-            func_ref: r,
-        });
-        store.instances[inst].funcs.push(fi);
-    }
+    // Defined functions' funcrefs and records are made on first use
+    // (`instance_func`): nothing per function here.
 
     // Globals, in order (an initializer may read earlier globals).
     for (i, g) in info.globals.iter().enumerate().skip(ng as usize) {
@@ -576,9 +755,13 @@ fn initialize(
     // Tables.
     for (i, ty) in info.tables.iter().enumerate().skip(nt as usize) {
         let limit = store.max_table_elements;
-        // SAFETY: null is a valid element of any table.
-        let mut t = unsafe { TableData::new(*ty, std::ptr::null_mut(), limit) }
-            .map_err(InstantiateError::Resource)?;
+        let mut t = match &store.pool {
+            // SAFETY: null is a valid element of any table.
+            Some(p) => unsafe { TableData::new_pooled(*ty, std::ptr::null_mut(), limit, p) },
+            // SAFETY: as above.
+            None => unsafe { TableData::new(*ty, std::ptr::null_mut(), limit) },
+        }
+        .map_err(InstantiateError::Resource)?;
         let def = field!(
             VMTableDefinition,
             offsets.vmctx_defined_table(i as u32 - nt)
@@ -593,8 +776,18 @@ fn initialize(
 
     // Memories.
     for (i, ty) in info.memories.iter().enumerate().skip(nm as usize) {
-        let mut m =
-            MemoryData::new(*ty, store.max_memory_pages).map_err(InstantiateError::Resource)?;
+        let max_pages = store.max_memory_pages;
+        let mut m = match &store.pool {
+            Some(p) => {
+                let key = SlotKey {
+                    module: module.id(),
+                    memory: i as u32,
+                };
+                MemoryData::new_pooled(*ty, max_pages, p, key)
+            }
+            None => MemoryData::new(*ty, max_pages),
+        }
+        .map_err(InstantiateError::Resource)?;
         let def = field!(
             VMMemoryDefinition,
             offsets.vmctx_defined_memory(i as u32 - nm)
@@ -607,99 +800,96 @@ fn initialize(
         store.instances[inst].memories.push(mi);
     }
 
-    // Element segments: evaluate all, apply active ones in order.
-    store.instances[inst].elems = (0..info.elements.len()).map(|_| None).collect();
-    for (si, seg) in info.elements.iter().enumerate() {
-        let mut items = Vec::with_capacity(seg.items.len());
-        match &seg.items {
-            ElementItems::Functions(fs) => {
-                for f in fs {
-                    let r = store.instances[inst].func_ref(*f).ok_or_else(|| {
-                        bad_index(format!("element segment {si}: function {f} out of range"))
-                    })?;
-                    items.push(r.cast::<u8>());
-                }
-            }
-            ElementItems::Exprs(es) => {
-                for e in es {
-                    items.push(eval_const(store, inst, e)?.get_ptr());
-                }
-            }
+    // Element segments. A pooled memory may already hold its initial
+    // contents (its slot's last user was this same memory); if an element
+    // segment fails, the data segments would not have been applied, so
+    // such a memory is made zero again (functions of this instance that an
+    // earlier segment put into an imported table can still read it).
+    if let Err(e) = element_segments(store, inst) {
+        let mems = store.instances[inst].memories[nm as usize..].to_vec();
+        for mi in mems {
+            store.memories[mi]
+                .forget_initial_contents()
+                .map_err(InstantiateError::Resource)?;
         }
-        match &seg.mode {
-            ElementMode::Passive => {
-                if seg.elem_type == RefType::ExternRef {
-                    for r in &items {
-                        // SAFETY: the items are null or live references
-                        // (globals' values); the kept segment takes a count.
-                        unsafe { raw_clone(r.cast()) };
-                    }
-                }
-                store.instances[inst].elems[si] = Some(ElemSeg {
-                    ty: seg.elem_type,
-                    items,
-                });
-            }
-            ElementMode::Declared => {}
-            ElementMode::Active { table, offset } => {
-                let off = eval_const(store, inst, offset)?;
-                let ti = *store.instances[inst]
-                    .tables
-                    .get(*table as usize)
-                    .ok_or_else(|| bad_index(format!("element segment {si}: table {table}")))?;
-                // An i64 offset for a 64-bit table; one that does not fit 32
-                // bits is out of bounds of any table.
-                let off = if store.tables[ti].ty.table64 {
-                    u32::try_from(off.get_u64()).unwrap_or(u32::MAX)
-                } else {
-                    off.get_u32()
-                };
-                if store.tables[ti].ty.elem != seg.elem_type {
-                    return Err(bad_index(format!(
-                        "element segment {si}: element type differs from table {table}'s"
-                    )));
-                }
-                // SAFETY: the items are null or live references of the
-                // segment's type, which was just checked to be the table's.
-                unsafe { store.tables[ti].set_range(off, &items) }.map_err(|_| {
-                    InstantiateError::ElementSegmentOutOfBounds {
-                        segment: si as u32,
-                        table: *table,
-                    }
-                })?;
-            }
-        }
+        return Err(e);
     }
 
-    // Data segments.
-    for (di, seg) in info.data.iter().enumerate() {
-        if let DataMode::Active { memory, offset } = &seg.mode {
-            let off = eval_const(store, inst, offset)?;
-            let mi = *store.instances[inst]
-                .memories
-                .get(*memory as usize)
-                .ok_or_else(|| bad_index(format!("data segment {di}: memory {memory}")))?;
-            // An i64 offset for a 64-bit memory, an i32 otherwise.
-            let off = if store.memories[mi].ty.memory64 {
-                off.get_u64()
-            } else {
-                u64::from(off.get_u32())
-            };
-            let bytes = module
-                .data_section()
-                .get(seg.offset as usize..seg.offset as usize + seg.len as usize)
-                .ok_or_else(|| bad_index(format!("data segment {di} outside `.wasmc.data`")))?;
-            let mem = store.memories[mi].bytes_mut();
-            let end = off.checked_add(u64::from(seg.len));
-            let Some(end) = end.filter(|e| *e <= mem.len() as u64) else {
-                return Err(InstantiateError::DataSegmentOutOfBounds {
-                    segment: di as u32,
-                    memory: *memory,
-                });
-            };
-            mem[off as usize..end as usize].copy_from_slice(bytes);
-            store.instances[inst].dropped_data[di] = true;
+    // Data segments. The memory images stand for the first
+    // `image_segments` (all in bounds of the fresh memories, so applying them
+    // cannot fail: wasmc_format::segments); they are applied here, after the
+    // element segments, where the spec applies those segments. The rest are
+    // copied one by one; an out-of-bounds one stops instantiation with the
+    // ones before it applied.
+    let segs = module.segments()?;
+    for (ii, img) in info.memory_images.iter().enumerate() {
+        let mi = *store.instances[inst]
+            .memories
+            .get(img.memory as usize)
+            .ok_or_else(|| bad_index(format!("memory image {ii}: memory {}", img.memory)))?;
+        if store.memories[mi].initialized() {
+            // A pool slot that already holds this memory's initial contents.
+            continue;
         }
+        let src = module
+            .memory_image_source(img)
+            .ok_or_else(|| bad_index(format!("memory image {ii} outside `.wasmc.data`")))?;
+        store.memories[mi]
+            .apply_image(img.memory_offset, src)
+            .map_err(|e| InstantiateError::Resource(format!("memory image {ii}: {e}")))?;
+    }
+    // Every defined memory now holds its initial contents: a pool slot may
+    // be reused as is by the same memory.
+    for k in nm as usize..store.instances[inst].memories.len() {
+        let mi = store.instances[inst].memories[k];
+        store.memories[mi].set_initialized();
+    }
+    store.instances[inst].data_applied = segs.image_segments();
+    for di in segs.image_segments()..segs.len() {
+        let seg = segs.get(di)?;
+        if seg.placement == Placement::Passive {
+            store.instances[inst].data_applied = di + 1;
+            continue;
+        }
+        let mi = *store.instances[inst]
+            .memories
+            .get(seg.memory as usize)
+            .ok_or_else(|| bad_index(format!("data segment {di}: memory {}", seg.memory)))?;
+        let off = match seg.placement {
+            Placement::Const(off) => u64::from(off),
+            Placement::Expr(e) => {
+                let expr = info
+                    .data_offset_exprs
+                    .get(e as usize)
+                    .ok_or_else(|| bad_index(format!("data segment {di}: expression {e}")))?;
+                let off = eval_const(store, inst, expr)?;
+                // An i64 offset for a 64-bit memory, an i32 otherwise.
+                if store.memories[mi].ty.memory64 {
+                    off.get_u64()
+                } else {
+                    u64::from(off.get_u32())
+                }
+            }
+            Placement::Passive | Placement::Image => {
+                return Err(bad_index(format!(
+                    "data segment {di}: in an image but after the image prefix"
+                )))
+            }
+        };
+        let bytes = seg
+            .bytes_range()
+            .and_then(|r| module.data_section().get(r))
+            .ok_or_else(|| bad_index(format!("data segment {di} outside `.wasmc.data`")))?;
+        let mem = store.memories[mi].bytes_mut();
+        let end = off.checked_add(u64::from(seg.len));
+        let Some(end) = end.filter(|e| *e <= mem.len() as u64) else {
+            return Err(InstantiateError::DataSegmentOutOfBounds {
+                segment: di,
+                memory: seg.memory,
+            });
+        };
+        mem[off as usize..end as usize].copy_from_slice(bytes);
+        store.instances[inst].data_applied = di + 1;
     }
     Ok(())
 }

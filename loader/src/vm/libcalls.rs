@@ -173,16 +173,23 @@ mod imp {
     ) -> R<()> {
         let mi = mem_index(s, inst, m)?;
         let module = s.instances[inst].module.clone();
-        let seg_bytes: &[u8] = match (
-            module.info().data.get(seg as usize),
-            s.instances[inst].dropped_data.get(seg as usize),
-        ) {
-            (Some(d), Some(false)) => module
+        let rec = module
+            .segments()
+            .and_then(|t| t.get(seg))
+            .map_err(|_| TrapCode::MemoryOutOfBounds)?;
+        let d = &s.instances[inst];
+        // Active segments are dropped once instantiation has applied them.
+        // (One that was never applied, because instantiation failed first,
+        // and that lives in a memory image has no bytes of its own: it reads
+        // as dropped.)
+        let dropped = d.dropped_data.get(seg as usize) == Some(&true)
+            || (rec.is_active() && seg < d.data_applied);
+        let seg_bytes: &[u8] = match rec.bytes_range() {
+            Some(r) if !dropped => module
                 .data_section()
-                .get(d.offset as usize..d.offset as usize + d.len as usize)
+                .get(r)
                 .ok_or(TrapCode::MemoryOutOfBounds)?,
-            (Some(_), Some(true)) => &[],
-            _ => return Err(TrapCode::MemoryOutOfBounds),
+            _ => &[],
         };
         let sr = range(u64::from(src), u64::from(len), seg_bytes.len())?;
         let bytes = s.memories[mi].bytes_mut();
@@ -191,9 +198,26 @@ mod imp {
         Ok(())
     }
 
+    /// `ref.func`: makes the function's funcref on first use.
+    pub fn ref_func(s: &mut StoreOpaque, inst: usize, f: u32) -> R<*mut u8> {
+        // The compiler validated `f`; a bad index (or a corrupted function
+        // record) is a trap, never a bad pointer.
+        crate::vm::instance::instance_func(s, inst, f)
+            .map_err(|_| TrapCode::UnreachableCodeReached)?;
+        s.instances[inst]
+            .func_ref_addr(f)
+            .map(|p| p.cast())
+            .ok_or(TrapCode::UnreachableCodeReached)
+    }
+
     pub fn data_drop(s: &mut StoreOpaque, inst: usize, seg: u32) -> R<()> {
-        if let Some(d) = s.instances[inst].dropped_data.get_mut(seg as usize) {
-            *d = true;
+        let n = s.instances[inst].module.info().num_data_segments as usize;
+        let d = &mut s.instances[inst].dropped_data;
+        if (seg as usize) < n {
+            if d.is_empty() {
+                d.resize(n, false);
+            }
+            d[seg as usize] = true;
         }
         Ok(())
     }
@@ -387,6 +411,7 @@ mod raw {
     wrap!(activations_table_insert_slow => activations_table_insert_slow(r: *mut VMExternData));
     wrap!(epoch_deadline_reached => epoch_deadline_reached());
     wrap!(out_of_fuel => out_of_fuel());
+    wrap!(ref_func => ref_func(f: u32) -> *mut u8);
 
     /// Fused multiply-add of `f32` bit patterns (relaxed SIMD on CPUs
     /// without FMA). Touches no store: not a safepoint, never traps.

@@ -19,62 +19,182 @@
 //! The authoritative `VMMemoryDefinition` is inline in the defining
 //! instance's VMContext (or boxed, for host-created memories); importers point
 //! at it, so a grow is seen by every user.
+//!
+//! Memory images (a module's initial contents) are mapped copy-on-write
+//! over the fresh pages ([`MemoryData::apply_image`]): the base never moves,
+//! so the mapping stays valid. With the pooling allocator the reservation
+//! is a slot of the engine's pool ([`crate::vm::pool`]), given back when the
+//! memory drops.
 
+use crate::vm::code::ImageSource;
+use crate::vm::pool::{Pool, SlotKey};
 use crate::vm::sys::mmap::Mmap;
 use crate::vm::vmcontext::VMMemoryDefinition;
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use wasmc_format::memory::{GUARD_RESERVATION, GUARD_SIZE};
 use wasmc_format::{MemoryType, WASM_PAGE_SIZE};
 
 pub(crate) struct MemoryData {
-    mmap: Mmap,
+    /// Taken out only by `Drop` (to go back to its pool slot).
+    mmap: ManuallyDrop<Mmap>,
+    /// The pool slot holding the memory, for the pooling allocator.
+    slot: Option<PooledSlot>,
     def: *mut VMMemoryDefinition,
     own_def: Option<Box<VMMemoryDefinition>>,
     pub ty: MemoryType,
     len: usize,
 }
 
+/// A pooled memory's slot ([`crate::vm::pool`]).
+struct PooledSlot {
+    pool: Arc<Pool>,
+    key: SlotKey,
+    /// `[0, initial)` held the memory's initial contents at instantiation
+    /// (set once its images were applied, or the slot came back with them):
+    /// the slot may be reused as is by the same memory once discarded.
+    initialized: bool,
+    /// The initial length.
+    initial: usize,
+}
+
+/// The initial length in bytes of a memory of type `ty` under a store's
+/// `max_pages`, or why it cannot be made.
+fn initial_len(ty: &MemoryType, max_pages: u64) -> Result<usize, String> {
+    if ty.shared {
+        return Err("shared memories are not supported".into());
+    }
+    let limit = max_pages.min(ty.max_pages_limit());
+    if ty.min > limit {
+        return Err(format!(
+            "memory minimum of {} pages exceeds the limit of {limit} pages",
+            ty.min,
+        ));
+    }
+    ty.min
+        .checked_mul(WASM_PAGE_SIZE)
+        .filter(|&b| b <= GUARD_RESERVATION)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| {
+            format!(
+                "memory minimum of {} pages exceeds the reservation of {GUARD_RESERVATION:#x} bytes",
+                ty.min
+            )
+        })
+}
+
+/// Bytes of address space every memory reserves: the loader's one layout.
+pub(crate) const MEMORY_RESERVATION: u64 = GUARD_RESERVATION + GUARD_SIZE;
+
 impl MemoryData {
     /// A memory of `ty.min` pages. Its definition is boxed until
     /// [`Self::set_def`] moves it into a VMContext.
     pub fn new(ty: MemoryType, max_pages: u64) -> Result<MemoryData, String> {
-        if ty.shared {
-            return Err("shared memories are not supported".into());
-        }
-        let limit = max_pages.min(ty.max_pages_limit());
-        if ty.min > limit {
-            return Err(format!(
-                "memory minimum of {} pages exceeds the limit of {limit} pages",
-                ty.min,
-            ));
-        }
-        let len = ty
-            .min
-            .checked_mul(WASM_PAGE_SIZE)
-            .filter(|&b| b <= GUARD_RESERVATION)
-            .and_then(|b| usize::try_from(b).ok())
-            .ok_or_else(|| {
-                format!(
-                    "memory minimum of {} pages exceeds the reservation of {GUARD_RESERVATION:#x} bytes",
-                    ty.min
-                )
-            })?;
-        let total = usize::try_from(GUARD_RESERVATION + GUARD_SIZE)
+        let len = initial_len(&ty, max_pages)?;
+        let total = usize::try_from(MEMORY_RESERVATION)
             .map_err(|_| "memory reservation too large for this host")?;
         let mut mmap =
             Mmap::reserve_pooled(total).map_err(|e| format!("cannot reserve memory: {e}"))?;
         mmap.make_accessible(0, len)
             .map_err(|e| format!("cannot commit memory: {e}"))?;
+        Ok(Self::from_parts(mmap, None, ty, len))
+    }
+
+    /// A memory of `ty.min` pages in a slot of `pool`, for memory `key`
+    /// (a module's memory index); `Err` names the pool's limit it exceeds.
+    /// [`Self::initialized`] says whether the slot already holds the
+    /// memory's initial contents (the images need not be applied).
+    pub fn new_pooled(
+        ty: MemoryType,
+        max_pages: u64,
+        pool: &Arc<Pool>,
+        key: SlotKey,
+    ) -> Result<MemoryData, String> {
+        let len = initial_len(&ty, max_pages)?;
+        let taken = pool.take_memory(key, len)?;
+        let slot = PooledSlot {
+            pool: pool.clone(),
+            key,
+            initialized: taken.ready,
+            initial: len,
+        };
+        Ok(Self::from_parts(taken.mmap, Some(slot), ty, len))
+    }
+
+    fn from_parts(mmap: Mmap, slot: Option<PooledSlot>, ty: MemoryType, len: usize) -> MemoryData {
         let mut own_def = Box::new(VMMemoryDefinition {
             base: mmap.as_ptr(),
             current_length: len,
         });
-        Ok(MemoryData {
+        MemoryData {
             def: &mut *own_def,
             own_def: Some(own_def),
-            mmap,
+            mmap: ManuallyDrop::new(mmap),
+            slot,
             ty,
             len,
-        })
+        }
+    }
+
+    /// Whether the memory already holds its initial contents: a pool slot
+    /// that last held this same memory (its images are mapped, the rest
+    /// is zero). Always false for on-demand memories.
+    pub fn initialized(&self) -> bool {
+        self.slot.as_ref().is_some_and(|s| s.initialized)
+    }
+
+    /// Records that the memory's images were applied, so that its pool
+    /// slot can be reused as is by the same memory (no effect otherwise).
+    pub fn set_initialized(&mut self) {
+        if let Some(s) = &mut self.slot {
+            s.initialized = true;
+        }
+    }
+
+    /// Makes a pooled memory that came with its initial contents all zero
+    /// again (instantiation failed before its data segments would have been
+    /// applied: the memory must not show them).
+    pub fn forget_initial_contents(&mut self) -> Result<(), String> {
+        match &mut self.slot {
+            Some(s) if s.initialized => {
+                s.initialized = false;
+                self.mmap
+                    .clear()
+                    .and_then(|()| self.mmap.make_accessible(0, self.len))
+                    .map_err(|e| format!("cannot clear a memory slot: {e}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes a memory image at `memory_offset`: maps it copy-on-write when
+    /// the source can be mapped, else copies its bytes. `Err` if it does not
+    /// fit inside the current length. Before any other write to the memory
+    /// only: a mapping replaces what was there.
+    pub fn apply_image(
+        &mut self,
+        memory_offset: u64,
+        source: ImageSource<'_>,
+    ) -> Result<(), String> {
+        let start = usize::try_from(memory_offset).map_err(|_| "image offset too large")?;
+        match source.map {
+            Some(bytes) => {
+                if start.checked_add(bytes.len()).is_none_or(|e| e > self.len) {
+                    return Err("memory image outside the memory".into());
+                }
+                self.mmap
+                    .map_cow(start, bytes)
+                    .map_err(|e| format!("cannot map memory image: {e}"))
+            }
+            None => {
+                let dst = start
+                    .checked_add(source.bytes.len())
+                    .and_then(|end| self.bytes_mut().get_mut(start..end))
+                    .ok_or("memory image outside the memory")?;
+                dst.copy_from_slice(source.bytes);
+                Ok(())
+            }
+        }
     }
 
     /// Makes `def` (inside a VMContext) the authoritative definition.
@@ -140,7 +260,12 @@ impl MemoryData {
             return Some(old);
         }
         let new_bytes = new.checked_mul(WASM_PAGE_SIZE)?;
-        if new_bytes > GUARD_RESERVATION {
+        // A pooled memory also stops at the pool's limit.
+        let pool_max = self
+            .slot
+            .as_ref()
+            .map_or(u64::MAX, |s| s.pool.limits().max_memory_size);
+        if new_bytes > GUARD_RESERVATION || new_bytes > pool_max {
             return None;
         }
         let new_len = usize::try_from(new_bytes).ok()?;
@@ -155,6 +280,18 @@ impl MemoryData {
         MemoryType {
             min: self.pages(),
             ..self.ty
+        }
+    }
+}
+
+impl Drop for MemoryData {
+    fn drop(&mut self) {
+        // SAFETY: `mmap` is taken exactly once, here, and `self` is not
+        // used after (it is being dropped).
+        let mmap = unsafe { ManuallyDrop::take(&mut self.mmap) };
+        if let Some(s) = self.slot.take() {
+            s.pool
+                .return_memory(mmap, s.initialized.then_some(s.key), s.initial);
         }
     }
 }

@@ -16,6 +16,7 @@
 //! | `func` | function records, entering Wasm, the host shim |
 //! | `values` | values crossing the API boundary and typed access to value slots |
 //! | `memory`, `table`, `global` | the data behind the public handles |
+//! | `pool` | the pooling allocator: memory and table slots, instance count |
 //! | `code` | code memory, the registry of loaded `.text` ranges, PC lookups |
 //! | `traphandlers` | signal handlers, activations, `sigsetjmp`/`siglongjmp` (`helpers.c`) |
 //! | `backtrace` | the one frame-pointer walker (backtraces and GC roots) |
@@ -32,6 +33,7 @@ pub(crate) mod global;
 pub(crate) mod instance;
 pub(crate) mod libcalls;
 pub(crate) mod memory;
+pub(crate) mod pool;
 pub(crate) mod store;
 pub(crate) mod sys;
 pub(crate) mod table;

@@ -144,6 +144,9 @@ pub struct StoreOpaque {
     pub(crate) gc_stats: GcStats,
     /// The resource limiter, if one was installed.
     pub(crate) limiter: Option<LimiterFn>,
+    /// The engine's pooling allocator, if it uses one: instances' memories
+    /// and tables come from its slots.
+    pub(crate) pool: Option<Arc<crate::vm::pool::Pool>>,
     /// The API layer's `Engine` the store was made with, opaque here (as
     /// host bodies are): the runtime needs nothing from it but what the
     /// API layer copied into the fields above.
@@ -211,6 +214,7 @@ impl StoreOpaque {
             gc_stress: false,
             gc_stats: GcStats::default(),
             limiter: None,
+            pool: None,
             engine,
             data,
         }
@@ -419,24 +423,28 @@ impl StoreOpaque {
     /// reason if not. Checked before instantiation.
     pub(crate) fn check_interruption(&self, module: &RuntimeModule) -> Result<(), String> {
         let i = module.header().settings.interruption;
-        let name = module_name(module);
+        // Named only on error: instantiation must not allocate for this.
+        let name = || module_name(module);
         if i.fuel && !self.fuel_enabled {
             return Err(format!(
-                "{name} was compiled with fuel counting (`--fuel`): give the store fuel \
-                 with `set_fuel` before instantiating it"
+                "{} was compiled with fuel counting (`--fuel`): give the store fuel \
+                 with `set_fuel` before instantiating it",
+                name()
             ));
         }
         if !i.fuel && self.fuel_enabled {
             return Err(format!(
-                "{name} was compiled without fuel counting and would run unmetered in this \
-                 store, which meters fuel (compile it with `wasmc compile --fuel`)"
+                "{} was compiled without fuel counting and would run unmetered in this \
+                 store, which meters fuel (compile it with `wasmc compile --fuel`)",
+                name()
             ));
         }
         if !i.epochs && self.epoch_deadline_set {
             return Err(format!(
-                "{name} was compiled without epoch checks and could not be interrupted in \
+                "{} was compiled without epoch checks and could not be interrupted in \
                  this store, which has an epoch deadline (compile it with `wasmc compile \
-                 --epoch-interruption`)"
+                 --epoch-interruption`)",
+                name()
             ));
         }
         Ok(())
@@ -497,7 +505,10 @@ impl StoreOpaque {
         if !off.is_multiple_of(size) {
             return None;
         }
-        self.instances[inst].funcs.get(off / size).copied()
+        let f = u32::try_from(off / size).ok()?;
+        // A defined function's funcref is only handed out after its record
+        // was made (`instance::instance_func`), so it is found here.
+        self.instances[inst].func_index(f)
     }
 
     // ----- tables -----

@@ -9,7 +9,9 @@
 //! element vector moves.
 
 use crate::vm::gc::externref::{raw_clone, raw_release};
+use crate::vm::pool::Pool;
 use crate::vm::vmcontext::VMTableDefinition;
+use std::sync::Arc;
 use wasmc_format::{RefType, TableType, TrapCode};
 
 pub(crate) struct TableData {
@@ -17,6 +19,9 @@ pub(crate) struct TableData {
     def: *mut VMTableDefinition,
     own_def: Option<Box<VMTableDefinition>>,
     pub ty: TableType,
+    /// The pool the element vector came from (pooling allocator); it goes
+    /// back there, cleared, when the table is freed.
+    pool: Option<Arc<Pool>>,
 }
 
 impl TableData {
@@ -30,6 +35,33 @@ impl TableData {
         init: *mut u8,
         max_elements: u32,
     ) -> Result<TableData, String> {
+        // SAFETY: this function's contract.
+        unsafe { Self::new_in(ty, init, max_elements, None) }
+    }
+
+    /// [`Self::new`] with the elements in a vector taken from `pool`
+    /// (`Err` names the pool's limit it exceeds).
+    ///
+    /// # Safety
+    /// As for [`Self::new`].
+    pub unsafe fn new_pooled(
+        ty: TableType,
+        init: *mut u8,
+        max_elements: u32,
+        pool: &Arc<Pool>,
+    ) -> Result<TableData, String> {
+        // SAFETY: this function's contract.
+        unsafe { Self::new_in(ty, init, max_elements, Some(pool)) }
+    }
+
+    /// # Safety
+    /// As for [`Self::new`].
+    unsafe fn new_in(
+        ty: TableType,
+        init: *mut u8,
+        max_elements: u32,
+        pool: Option<&Arc<Pool>>,
+    ) -> Result<TableData, String> {
         if ty.min > max_elements {
             return Err(format!(
                 "table minimum of {} elements exceeds the limit of {max_elements}",
@@ -40,11 +72,16 @@ impl TableData {
             base: std::ptr::null_mut(),
             current_elements: 0,
         });
+        let elements = match pool {
+            Some(p) => p.take_table(ty.min)?,
+            None => Vec::new(),
+        };
         let mut t = TableData {
-            elements: Vec::new(),
+            elements,
             def: &mut *own_def,
             own_def: Some(own_def),
             ty,
+            pool: pool.cloned(),
         };
         t.elements.resize(ty.min as usize, std::ptr::null_mut());
         for e in &mut t.elements {
@@ -128,7 +165,12 @@ impl TableData {
     pub unsafe fn grow(&mut self, delta: u32, init: *mut u8, limit: u32) -> Option<u32> {
         let old = self.size();
         let new = old.checked_add(delta)?;
-        if new > self.ty.max.unwrap_or(u32::MAX).min(limit) {
+        // A pooled table stays inside its vector's capacity.
+        let pooled = self
+            .pool
+            .as_ref()
+            .map_or(u32::MAX, |p| p.limits().table_elements);
+        if new > self.ty.max.unwrap_or(u32::MAX).min(limit).min(pooled) {
             return None;
         }
         self.elements.try_reserve(delta as usize).ok()?;
@@ -228,6 +270,9 @@ impl Drop for TableData {
                 // count, released once as the elements are drained.
                 unsafe { raw_release(e.cast()) };
             }
+        }
+        if let Some(p) = self.pool.take() {
+            p.return_table(std::mem::take(&mut self.elements));
         }
     }
 }

@@ -181,28 +181,119 @@ impl ValRaw {
 }
 
 /// An owned, zeroed, 16-byte-aligned VMContext allocation.
+///
+/// Contexts of [`MAPPED_VMCTX_MIN`] bytes or more (a module with thousands
+/// of functions: the funcrefs are most of it) are anonymous mappings
+/// ([`crate::vm::sys::mmap::Mmap::zeroed_pooled`]: reused, their touched
+/// pages discarded when freed), whose untouched pages cost nothing:
+/// instantiation fills in a funcref only on first use, so allocating and
+/// freeing such a context does not grow with the number of functions (the
+/// heap's `calloc` would clear it all). With the pooling allocator, contexts
+/// live in the pool's slots instead.
 pub(crate) struct VMContextAlloc {
     ptr: NonNull<u8>,
-    layout: Layout,
+    backing: VMContextBacking,
     pub offsets: VMOffsets,
 }
 
+enum VMContextBacking {
+    /// From the global allocator, with this layout.
+    Heap(Layout),
+    /// An anonymous mapping (zero pages until touched).
+    Mapped(crate::vm::sys::mmap::Mmap),
+    /// A slot of the engine's pooling allocator, zeroed and freed when the
+    /// permit drops.
+    Pooled(crate::vm::pool::InstancePermit),
+}
+
+/// Size from which a VMContext is mapped rather than allocated.
+pub(crate) const MAPPED_VMCTX_MIN: usize = 64 * 1024;
+
 impl VMContextAlloc {
     pub fn new(offsets: VMOffsets) -> Option<VMContextAlloc> {
-        let size = (offsets.size_of_vmctx() as usize).max(std::mem::size_of::<VMContextHeader>());
+        let size = Self::size_for(&offsets);
         let layout = Layout::from_size_align(size, 16).ok()?;
-        // SAFETY: the layout's size is at least that of the header, so it is
-        // non-zero, as `alloc_zeroed` requires.
-        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        let (ptr, backing) = if size >= MAPPED_VMCTX_MIN {
+            // Page aligned (so 16-aligned), zero, at least `size` long.
+            let m = crate::vm::sys::mmap::Mmap::zeroed_pooled(size).ok()?;
+            (NonNull::new(m.as_ptr())?, VMContextBacking::Mapped(m))
+        } else {
+            // SAFETY: the layout's size is at least that of the header, so
+            // it is non-zero, as `alloc_zeroed` requires.
+            let p = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+            (p, VMContextBacking::Heap(layout))
+        };
         let v = VMContextAlloc {
             ptr,
-            layout,
+            backing,
             offsets,
         };
         // SAFETY: `field` checked that the magic (a u32 at a 4-aligned
         // offset of a 16-aligned allocation) lies inside the allocation.
         unsafe { v.field::<u32>(offsets.vmctx_magic()).write(VMCONTEXT_MAGIC) };
         Some(v)
+    }
+
+    /// A context in a pool slot (all zero, at least the context's size:
+    /// `Pool::acquire_instance` checked it).
+    pub fn new_pooled(
+        offsets: VMOffsets,
+        permit: crate::vm::pool::InstancePermit,
+    ) -> Option<VMContextAlloc> {
+        if permit.size() < Self::size_for(&offsets) {
+            return None;
+        }
+        let v = VMContextAlloc {
+            ptr: NonNull::new(permit.ptr())?,
+            backing: VMContextBacking::Pooled(permit),
+            offsets,
+        };
+        // SAFETY: `field` checked that the magic (a u32 at a 4-aligned
+        // offset of a page-aligned slot) lies inside the context.
+        unsafe { v.field::<u32>(offsets.vmctx_magic()).write(VMCONTEXT_MAGIC) };
+        Some(v)
+    }
+
+    /// Called as the instance is freed, with the byte ranges of the
+    /// context that may have been written: a mapped or pooled context is
+    /// then zeroed by clearing only them (now, or when the pool slot is
+    /// freed), not by discarding its pages, which the next instance would
+    /// fault in again. No effect on a heap context.
+    pub fn set_written(&mut self, ranges: Vec<std::ops::Range<usize>>) {
+        match &mut self.backing {
+            VMContextBacking::Pooled(p) => p.set_written(ranges),
+            VMContextBacking::Mapped(m) => {
+                let size = m.len();
+                for r in ranges {
+                    let end = r.end.min(size);
+                    if r.start < end {
+                        // SAFETY: `[start, end)` lies inside the mapping
+                        // (clipped to its length), which is read-write and
+                        // owned by this context; the instance is being
+                        // dropped, so nothing reads these bytes any more.
+                        unsafe {
+                            std::ptr::write_bytes(self.ptr.as_ptr().add(r.start), 0, end - r.start)
+                        };
+                    }
+                }
+                m.mark_zero();
+            }
+            VMContextBacking::Heap(_) => {}
+        }
+    }
+
+    /// Bytes a context of `offsets` needs.
+    pub fn size_for(offsets: &VMOffsets) -> usize {
+        (offsets.size_of_vmctx() as usize).max(std::mem::size_of::<VMContextHeader>())
+    }
+
+    /// Bytes of the allocation usable as the context.
+    fn size(&self) -> usize {
+        match &self.backing {
+            VMContextBacking::Heap(l) => l.size(),
+            VMContextBacking::Mapped(m) => m.len(),
+            VMContextBacking::Pooled(p) => p.size(),
+        }
     }
 
     pub fn vmctx(&self) -> *mut VMContext {
@@ -216,7 +307,7 @@ impl VMContextAlloc {
     pub fn field<T>(&self, offset: u32) -> *mut T {
         let end = (offset as usize).checked_add(std::mem::size_of::<T>());
         assert!(
-            end.is_some_and(|e| e <= self.layout.size()),
+            end.is_some_and(|e| e <= self.size()),
             "VMContext field at {offset} outside the context"
         );
         self.ptr.as_ptr().wrapping_add(offset as usize).cast()
@@ -229,9 +320,12 @@ impl VMContextAlloc {
 
 impl Drop for VMContextAlloc {
     fn drop(&mut self) {
-        // SAFETY: `ptr` was allocated in `new` with exactly this layout and
-        // is freed only here.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+        if let VMContextBacking::Heap(layout) = self.backing {
+            // SAFETY: `ptr` was allocated in `new` with exactly this layout
+            // and is freed only here.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+        }
+        // A mapped context is unmapped by its `Mmap`.
     }
 }
 

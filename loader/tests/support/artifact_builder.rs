@@ -22,6 +22,8 @@ pub struct ArtifactBuilder {
     pub traps: Vec<u8>,
     pub stackmaps: Vec<u8>,
     pub addrmap: Vec<u8>,
+    /// `.wasmc.segments` (see `wasmc_format::segments::layout_data`).
+    pub segments: Vec<u8>,
     pub data: Vec<u8>,
     pub header: ArtifactHeader,
     pub text_reloc: bool,
@@ -56,6 +58,7 @@ impl Default for ArtifactBuilder {
             traps: Vec::new(),
             stackmaps: Vec::new(),
             addrmap: Vec::new(),
+            segments: Vec::new(),
             data: Vec::new(),
             header: host_header(),
             text_reloc: false,
@@ -87,6 +90,7 @@ impl ArtifactBuilder {
                 SectionId::Traps => &self.traps,
                 SectionId::StackMaps => &self.stackmaps,
                 SectionId::AddrMap => &self.addrmap,
+                SectionId::Segments => &self.segments,
                 SectionId::Data => &self.data,
                 SectionId::Sig => &sig,
             }

@@ -83,7 +83,7 @@ impl Report {
             stack_maps: count(stack_maps.len()),
             addrmap_entries: addrmap.entries,
             relocations: count(a.relocations().len()),
-            data_segments: count(info.data.len()),
+            data_segments: info.num_data_segments,
             element_segments: count(info.elements.len()),
         };
 
@@ -112,7 +112,8 @@ impl Report {
             stack_maps,
             addrmap,
             relocations: file::relocations(a),
-            data_segments: module::data_segments(info),
+            data_segments: module::data_segments(info, &a.segments()?),
+            memory_images: module::memory_images(info),
             element_segments: module::element_segments(info),
             totals,
         })

@@ -4,11 +4,10 @@
 use super::count;
 use super::schema::{
     DataSegmentReport, ElementSegmentReport, ExportReport, GlobalReport, ImportReport,
-    MemoryReport, TableReport, TypeReport,
+    MemoryImageReport, MemoryReport, TableReport, TypeReport,
 };
-use wasmc_format::{
-    ConstExpr, ConstOp, DataMode, ElementItems, ElementMode, ImportType, ModuleInfo,
-};
+use wasmc_format::segments::{Placement, SegmentTable};
+use wasmc_format::{ConstExpr, ConstOp, ElementItems, ElementMode, ImportType, ModuleInfo};
 
 /// `i32.const 16`, `global.get 0 i32.const 4 i32.add`.
 pub(super) fn const_expr_text(e: &ConstExpr) -> String {
@@ -160,26 +159,86 @@ pub(super) fn globals(info: &ModuleInfo) -> Vec<GlobalReport> {
         .collect()
 }
 
-/// Data segments.
-pub(super) fn data_segments(info: &ModuleInfo) -> Vec<DataSegmentReport> {
-    info.data
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let (kind, memory, offset_expr) = match &d.mode {
-                DataMode::Passive => ("passive", None, None),
-                DataMode::Active { memory, offset } => {
-                    ("active", Some(*memory), Some(const_expr_text(offset)))
+/// Data segments, from their records (a record that does not read is
+/// reported with kind `invalid` and its error).
+pub(super) fn data_segments(info: &ModuleInfo, table: &SegmentTable<'_>) -> Vec<DataSegmentReport> {
+    // Why the segments after the image prefix are copied: the first one
+    // decides (an offset that reads a global, an imported memory, or out of
+    // bounds of the initial memory).
+    let mut why_copied = "after the image prefix";
+    (0..table.len())
+        .map(|i| {
+            let r = match table.get(i) {
+                Ok(r) => r,
+                Err(e) => {
+                    return DataSegmentReport {
+                        index: i,
+                        kind: "invalid".into(),
+                        memory: None,
+                        offset_expr: Some(e.to_string()),
+                        data_offset: 0,
+                        size: None,
+                        init: None,
+                    }
+                }
+            };
+            let imported = r.memory < info.num_imported_memories;
+            let (kind, offset_expr, init) = match r.placement {
+                Placement::Passive => ("passive", None, None),
+                Placement::Image => ("active", None, Some("image")),
+                Placement::Const(o) => {
+                    if i == info.image_segments {
+                        why_copied = if imported {
+                            "copy: imported memory"
+                        } else {
+                            "copy: out of bounds of the initial memory"
+                        };
+                    }
+                    (
+                        "active",
+                        Some(format!("i32.const {o}")),
+                        Some(if i == info.image_segments {
+                            why_copied
+                        } else {
+                            "copy"
+                        }),
+                    )
+                }
+                Placement::Expr(e) => {
+                    if i == info.image_segments {
+                        why_copied = "copy: offset reads a global";
+                    }
+                    let text = info
+                        .data_offset_exprs
+                        .get(e as usize)
+                        .map(const_expr_text)
+                        .unwrap_or_else(|| format!("<expression {e}>"));
+                    ("active", Some(text), Some("copy: offset reads a global"))
                 }
             };
             DataSegmentReport {
-                index: count(i),
+                index: i,
                 kind: kind.into(),
-                memory,
+                memory: (r.is_active() && r.placement != Placement::Image).then_some(r.memory),
                 offset_expr,
-                data_offset: d.offset,
-                size: d.len,
+                data_offset: r.data_offset,
+                // An image segment's length is not stored.
+                size: (r.placement != Placement::Image).then_some(r.len),
+                init: init.map(str::to_string),
             }
+        })
+        .collect()
+}
+
+/// Memory images.
+pub(super) fn memory_images(info: &ModuleInfo) -> Vec<MemoryImageReport> {
+    info.memory_images
+        .iter()
+        .map(|m| MemoryImageReport {
+            memory: m.memory,
+            memory_offset: m.memory_offset,
+            data_offset: m.data_offset,
+            size: m.len,
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// Version of the JSON schema described in `docs/inspect-json.md`. Adding a
 /// field keeps the version; removing or changing the meaning of one bumps it.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Everything `wasmc inspect` reports about one artifact.
 #[derive(Clone, Debug, Serialize)]
@@ -51,6 +51,8 @@ pub struct Report {
     pub relocations: Vec<RelocationReport>,
     /// Data segments.
     pub data_segments: Vec<DataSegmentReport>,
+    /// Memory images.
+    pub memory_images: Vec<MemoryImageReport>,
     /// Element segments.
     pub element_segments: Vec<ElementSegmentReport>,
     /// Sizes and counts.
@@ -437,14 +439,37 @@ pub struct DataSegmentReport {
     pub index: u32,
     /// `active` or `passive`.
     pub kind: String,
-    /// Memory index (active only).
+    /// Memory index (active only; `None` for a segment applied by a memory
+    /// image, which has no record).
     pub memory: Option<u32>,
-    /// Offset expression as text (active only).
+    /// Offset expression as text (active only; `None` for a segment applied
+    /// by a memory image).
     pub offset_expr: Option<String>,
-    /// Offset of the bytes in `.wasmc.data`.
+    /// Offset of the bytes in `.wasmc.data` (0 for a segment in an image:
+    /// its bytes are only in the image).
     pub data_offset: u32,
-    /// Size in bytes.
-    pub size: u32,
+    /// Size in bytes; `None` for a segment applied by a memory image (no
+    /// record of it is stored).
+    pub size: Option<u32>,
+    /// Active only: how instantiation applies it: `image` (a memory image,
+    /// mapped copy-on-write), `copy`, or `copy: <why>` for the first segment
+    /// not in an image (`offset reads a global`, `imported memory`, `out of
+    /// bounds of the initial memory`) and every segment whose offset reads a
+    /// global.
+    pub init: Option<String>,
+}
+
+/// One memory image: a run of a memory's initial contents in `.wasmc.data`.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemoryImageReport {
+    /// Memory index.
+    pub memory: u32,
+    /// Byte offset in the memory.
+    pub memory_offset: u64,
+    /// Byte offset in `.wasmc.data`.
+    pub data_offset: u64,
+    /// Size in bytes (whole pages).
+    pub size: u64,
 }
 
 /// One element segment.

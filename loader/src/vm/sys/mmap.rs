@@ -16,9 +16,56 @@
 //! never accessible, so they were never touched. A pooled mapping is thus
 //! indistinguishable from a fresh [`Mmap::reserve`]: all inaccessible, all
 //! zero. If either call fails the mapping is unmapped instead.
+//!
+//! **File-backed pages.** [`Mmap::map_cow`] maps part of a file
+//! privately over a range of the mapping (memory images: pages are shared
+//! with the page cache until written). `MADV_DONTNEED` would bring such
+//! pages back as the file's contents, not zero, so a reset of a mapping that
+//! has any replaces `[0, accessible)` with a fresh anonymous `PROT_NONE`
+//! mapping instead; the kernel then frees only the pages that were present
+//! (touched), so reset stays proportional to the pages used.
 
 use std::io;
 use std::ptr::NonNull;
+
+/// Bytes of a file that may be mapped copy-on-write into a memory: made
+/// only by [`MappableBytes::new`], whose caller guarantees they never
+/// change.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MappableBytes<'a> {
+    fd: std::os::fd::BorrowedFd<'a>,
+    offset: u64,
+    len: usize,
+}
+
+impl<'a> MappableBytes<'a> {
+    /// `len` bytes at `offset` of the file behind `fd`.
+    ///
+    /// # Safety
+    /// `[offset, offset + len)` lies inside the file, and those bytes are
+    /// never changed and the file never truncated below `offset + len` for
+    /// as long as any mapping made from them lives (for example: the file
+    /// is a sealed memfd).
+    pub(crate) unsafe fn new(
+        fd: std::os::fd::BorrowedFd<'a>,
+        offset: u64,
+        len: usize,
+    ) -> MappableBytes<'a> {
+        MappableBytes { fd, offset, len }
+    }
+
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'a> {
+        self.fd
+    }
+
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
 
 /// An owned anonymous mapping.
 #[derive(Debug)]
@@ -30,6 +77,14 @@ pub(crate) struct Mmap {
     accessible: usize,
     /// Reset and return to [`POOL`] on drop instead of unmapping.
     pooled: bool,
+    /// Zeroed (pages discarded, kept read-write) and returned to
+    /// [`ZERO_POOL`] on drop instead of unmapping.
+    zero_pooled: bool,
+    /// Every byte is zero again ([`Mmap::mark_zero`]): a `zero_pooled`
+    /// mapping goes back to its pool without discarding its pages.
+    known_zero: bool,
+    /// Some range was mapped from a file ([`Mmap::map_cow`]).
+    file_backed: bool,
 }
 
 /// Released reservations, all `PROT_NONE` and zero (see the module docs).
@@ -38,6 +93,9 @@ static POOL: std::sync::Mutex<Vec<Mmap>> = std::sync::Mutex::new(Vec::new());
 /// Most reservations kept: each is only address space (`MAP_NORESERVE`,
 /// no pages), a few GiB of the 128 TiB a 64-bit process has.
 const POOL_MAX: usize = 16;
+
+/// Released read-write mappings ([`Mmap::zeroed_pooled`]), all zero.
+static ZERO_POOL: std::sync::Mutex<Vec<Mmap>> = std::sync::Mutex::new(Vec::new());
 
 // SAFETY: a Mmap is an owned region of memory, like a Box<[u8]>; it has no
 // thread affinity.
@@ -90,15 +148,55 @@ impl Mmap {
         Ok(m)
     }
 
+    /// Like [`Self::read_write`], but reuses a released mapping of the same
+    /// (rounded) length, and when dropped discards its pages
+    /// (`MADV_DONTNEED`: they read zero again, and only the pages touched
+    /// cost) and keeps it for the next one (Linux; elsewhere the same as
+    /// `read_write`). For large VMContexts: a fresh mapping and its unmap
+    /// cost more than the few pages an instance touches.
+    pub(crate) fn zeroed_pooled(len: usize) -> io::Result<Mmap> {
+        if !cfg!(target_os = "linux") {
+            return Self::read_write(len);
+        }
+        let rounded = round_up_to_page(len.max(1))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "mapping too large"))?;
+        let reused = {
+            let mut pool = ZERO_POOL.lock().unwrap_or_else(|e| e.into_inner());
+            pool.iter()
+                .position(|m| m.len == rounded)
+                .map(|i| pool.swap_remove(i))
+        };
+        let mut m = match reused {
+            Some(m) => m,
+            None => Self::read_write(rounded)?,
+        };
+        m.zero_pooled = true;
+        m.known_zero = false;
+        Ok(m)
+    }
+
     /// Makes the whole mapping `PROT_NONE` and zero again (module docs).
     #[cfg(target_os = "linux")]
     fn reset(&mut self) -> io::Result<()> {
+        if self.file_backed {
+            self.clear()
+        } else {
+            self.discard(0)
+        }
+    }
+
+    /// Discards every page of `[0, accessible)`: anonymous pages read zero
+    /// again and copy-on-write file pages read their file again (the
+    /// kernel frees only the pages that are present: the cost is the pages
+    /// touched); then makes `[keep, accessible)` `PROT_NONE` (`keep` page
+    /// aligned), so `[0, keep)` stays as it was mapped and protected.
+    pub(crate) fn discard(&mut self, keep: usize) -> io::Result<()> {
         if self.accessible == 0 {
             return Ok(());
         }
         // SAFETY: [ptr, ptr + accessible) lies inside this mapping, which we
-        // own and nothing refers to any more (we are being dropped);
-        // discarding its pages cannot affect other allocations.
+        // own (`&mut self`: no reference into it is live); discarding its
+        // pages affects no other allocation.
         let r = unsafe {
             libc::madvise(
                 self.ptr.as_ptr().cast(),
@@ -109,9 +207,47 @@ impl Mmap {
         if r != 0 {
             return Err(io::Error::last_os_error());
         }
-        self.protect(0, self.accessible, libc::PROT_NONE)?;
+        if keep < self.accessible {
+            self.protect(keep, self.accessible - keep, libc::PROT_NONE)?;
+            self.accessible = keep;
+        }
+        Ok(())
+    }
+
+    /// Replaces `[0, accessible)` with fresh anonymous `PROT_NONE` pages:
+    /// zero, inaccessible, and no longer mapped from any file.
+    pub(crate) fn clear(&mut self) -> io::Result<()> {
+        if self.accessible == 0 {
+            return Ok(());
+        }
+        // SAFETY: [ptr, ptr + accessible) lies inside this mapping, which we
+        // own (`&mut self`: no reference into it is live); MAP_FIXED
+        // replaces exactly that range with fresh zero pages.
+        let p = unsafe {
+            libc::mmap(
+                self.ptr.as_ptr().cast(),
+                self.accessible,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        self.file_backed = false;
         self.accessible = 0;
         Ok(())
+    }
+
+    /// Records that the user wrote zeros over every byte it wrote, so that a
+    /// [`Self::zeroed_pooled`] mapping can be reused without discarding
+    /// its pages (which the next user would then fault in again). Nothing
+    /// unsafe depends on it: a mapping that is not all zero is only not
+    /// what `zeroed_pooled` promises.
+    pub(crate) fn mark_zero(&mut self) {
+        self.known_zero = true;
     }
 
     /// Maps `len` bytes (rounded up to pages) of zeroed read-write memory.
@@ -142,6 +278,9 @@ impl Mmap {
             len,
             accessible: if prot == libc::PROT_NONE { 0 } else { len },
             pooled: false,
+            zero_pooled: false,
+            known_zero: false,
+            file_backed: false,
         })
     }
 
@@ -156,6 +295,57 @@ impl Mmap {
     /// Makes `[start, start + len)` (page-aligned start) read-write.
     pub(crate) fn make_accessible(&mut self, start: usize, len: usize) -> io::Result<()> {
         self.protect(start, len, libc::PROT_READ | libc::PROT_WRITE)
+    }
+
+    /// Maps `bytes` privately (copy-on-write) and read-write over
+    /// `[start, start + bytes.len())`; `start`, the length and the file
+    /// offset must be page aligned and the range inside the mapping. Writes
+    /// stay in this mapping; unwritten pages read the file's bytes, which
+    /// [`MappableBytes`] guarantees never change.
+    pub(crate) fn map_cow(&mut self, start: usize, bytes: MappableBytes<'_>) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let (len, offset) = (bytes.len(), bytes.offset());
+        let page = page_size();
+        let ok = start.is_multiple_of(page)
+            && len.is_multiple_of(page)
+            && offset.is_multiple_of(page as u64)
+            && start.checked_add(len).is_some_and(|end| end <= self.len);
+        if !ok {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "file mapping {start:#x}+{len:#x} at {offset:#x} not page aligned or \
+                     outside mapping of {:#x}",
+                    self.len
+                ),
+            ));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
+        // SAFETY: the range was checked to lie inside this mapping, which we
+        // own (`&mut self`: no reference into it is live), so MAP_FIXED
+        // replaces only our pages. The file's bytes lie inside it and never
+        // change (`MappableBytes`), so the new pages can neither change nor
+        // fault with SIGBUS.
+        let p = unsafe {
+            libc::mmap(
+                self.ptr.as_ptr().add(start).cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                bytes.fd().as_raw_fd(),
+                offset,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        self.file_backed = true;
+        self.accessible = self.accessible.max(start + len);
+        Ok(())
     }
 
     /// Makes `[start, start + len)` (page-aligned start) read-only.
@@ -200,6 +390,27 @@ impl Mmap {
 impl Drop for Mmap {
     fn drop(&mut self) {
         #[cfg(target_os = "linux")]
+        if self.zero_pooled
+            && !self.file_backed
+            && (self.known_zero || self.discard(self.len).is_ok())
+        {
+            let mut pool = ZERO_POOL.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < POOL_MAX {
+                // The pool takes over the mapping (read-write, all zero):
+                // `self` must not unmap it.
+                pool.push(Mmap {
+                    ptr: self.ptr,
+                    len: self.len,
+                    accessible: self.accessible,
+                    pooled: false,
+                    zero_pooled: false,
+                    known_zero: false,
+                    file_backed: false,
+                });
+                return;
+            }
+        }
+        #[cfg(target_os = "linux")]
         if self.pooled && self.reset().is_ok() {
             let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
             if pool.len() < POOL_MAX {
@@ -209,6 +420,9 @@ impl Drop for Mmap {
                     len: self.len,
                     accessible: 0,
                     pooled: false,
+                    zero_pooled: false,
+                    known_zero: false,
+                    file_backed: false,
                 });
                 return;
             }
@@ -241,6 +455,26 @@ mod tests {
         }
         if cfg!(target_os = "linux") {
             // Reused: far fewer distinct mappings than rounds.
+            seen.sort_unstable();
+            seen.dedup();
+            assert!(seen.len() < 5, "{} distinct mappings", seen.len());
+        }
+    }
+
+    #[test]
+    fn zeroed_pooled_mappings_come_back_zero() {
+        // A length no other test maps, so the pool entry is ours.
+        let len = 41 * page_size();
+        let mut seen = Vec::new();
+        for round in 0..20u8 {
+            let m = Mmap::zeroed_pooled(len).unwrap();
+            // SAFETY: the whole mapping is read-write.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(m.as_ptr(), len) };
+            assert!(bytes.iter().all(|b| *b == 0), "round {round}: not zero");
+            bytes[..(1 + round as usize) * 1000].fill(round + 1);
+            seen.push(m.as_ptr() as usize);
+        }
+        if cfg!(target_os = "linux") {
             seen.sort_unstable();
             seen.dedup();
             assert!(seen.len() < 5, "{} distinct mappings", seen.len());

@@ -1,5 +1,5 @@
-//! The OS layer: virtual memory (`mmap`, `mprotect`; Unix) and sealed
-//! artifact images (`memfd`; Linux).
+//! The OS layer: virtual memory (`mmap`: reservations, protections,
+//! copy-on-write file mappings) and sealed artifact images (`sealed`; Linux).
 
 pub(crate) mod mmap;
 #[cfg(target_os = "linux")]
