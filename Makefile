@@ -52,12 +52,14 @@ check-deps:
 		echo "error: wasmc-compiler depends on the runtime" >&2; exit 1; \
 	else echo "check-deps: wasmc-compiler has no runtime dependency"; fi
 
-# Cold start (load, instantiate) and call costs against Wasmtime; a separate
+# Cold start (load, instantiate, large modules), call, GC and CPU-bound run
+# time (with epoch/fuel cost) against Wasmtime and native; a separate
 # workspace, so `make test` does not build Wasmtime. Results: bench/RESULTS.md.
 bench:
 	cd bench && $(CARGO) run --release
 	cd bench && $(CARGO) run --release --features wasmtime-gc --bin gc
 	cd bench && $(CARGO) run --release --bin calls
+	cd bench && $(CARGO) run --release --bin cpu
 
 # 1,000,000 printf lines to a file under `wasmc run` vs the native build.
 bench-wasi: build
