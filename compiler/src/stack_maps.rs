@@ -557,20 +557,25 @@ mod tests {
         }
     }
 
-    fn stored_slot(func: &ir::Function, v: ir::Value) -> ir::StackSlot {
-        let slots: Vec<ir::StackSlot> = func
+    /// The one `stack_store` of `v`.
+    fn store_of(func: &ir::Function, v: ir::Value) -> ir::Inst {
+        let stores: Vec<ir::Inst> = func
             .layout
             .blocks()
             .flat_map(|b| func.layout.block_insts(b))
-            .filter_map(|i| match func.dfg.insts[i] {
-                ir::InstructionData::StackStore {
-                    arg, stack_slot, ..
-                } if arg == v => Some(stack_slot),
-                _ => None,
+            .filter(|i| {
+                matches!(func.dfg.insts[*i], ir::InstructionData::StackStore { arg, .. } if arg == v)
             })
             .collect();
-        assert_eq!(slots.len(), 1, "{v} is stored exactly once");
-        slots[0]
+        assert_eq!(stores.len(), 1, "{v} is stored exactly once");
+        stores[0]
+    }
+
+    fn stored_slot(func: &ir::Function, v: ir::Value) -> ir::StackSlot {
+        match func.dfg.insts[store_of(func, v)] {
+            ir::InstructionData::StackStore { stack_slot, .. } => stack_slot,
+            _ => unreachable!("store_of returns a stack_store"),
+        }
     }
 
     fn map(func: &ir::Function, inst: ir::Inst) -> Vec<ir::StackSlot> {
@@ -683,12 +688,7 @@ mod tests {
         } = loop_with_invariant();
         insert(&mut func, &[x, y]);
         let sx = stored_slot(&func, x);
-        let store_y = func
-            .layout
-            .blocks()
-            .flat_map(|b| func.layout.block_insts(b))
-            .find(|i| matches!(func.dfg.insts[*i], ir::InstructionData::StackStore { arg, .. } if arg == y))
-            .expect("y is stored");
+        let store_y = store_of(&func, y);
         if let ir::InstructionData::StackStore { stack_slot, .. } = &mut func.dfg.insts[store_y] {
             *stack_slot = sx;
         }

@@ -97,6 +97,28 @@ const POOL_MAX: usize = 16;
 /// Released read-write mappings ([`Mmap::zeroed_pooled`]), all zero.
 static ZERO_POOL: std::sync::Mutex<Vec<Mmap>> = std::sync::Mutex::new(Vec::new());
 
+/// A mapping of `len` (rounded up to pages) from `pool` if it holds one of
+/// that length, else a new one from `make`. The two pools differ only in
+/// how a released mapping is reset (see their `Drop` handling).
+fn take_or_make(
+    pool: &std::sync::Mutex<Vec<Mmap>>,
+    len: usize,
+    make: fn(usize) -> io::Result<Mmap>,
+) -> io::Result<Mmap> {
+    let rounded = round_up_to_page(len.max(1))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "mapping too large"))?;
+    let reused = {
+        let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+        pool.iter()
+            .position(|m| m.len == rounded)
+            .map(|i| pool.swap_remove(i))
+    };
+    match reused {
+        Some(m) => Ok(m),
+        None => make(rounded),
+    }
+}
+
 // SAFETY: a Mmap is an owned region of memory, like a Box<[u8]>; it has no
 // thread affinity.
 unsafe impl Send for Mmap {}
@@ -132,18 +154,7 @@ impl Mmap {
         if !cfg!(target_os = "linux") {
             return Self::reserve(len);
         }
-        let rounded = round_up_to_page(len.max(1))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "mapping too large"))?;
-        let reused = {
-            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-            pool.iter()
-                .position(|m| m.len == rounded)
-                .map(|i| pool.swap_remove(i))
-        };
-        let mut m = match reused {
-            Some(m) => m,
-            None => Self::reserve(rounded)?,
-        };
+        let mut m = take_or_make(&POOL, len, Self::reserve)?;
         m.pooled = true;
         Ok(m)
     }
@@ -158,18 +169,7 @@ impl Mmap {
         if !cfg!(target_os = "linux") {
             return Self::read_write(len);
         }
-        let rounded = round_up_to_page(len.max(1))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "mapping too large"))?;
-        let reused = {
-            let mut pool = ZERO_POOL.lock().unwrap_or_else(|e| e.into_inner());
-            pool.iter()
-                .position(|m| m.len == rounded)
-                .map(|i| pool.swap_remove(i))
-        };
-        let mut m = match reused {
-            Some(m) => m,
-            None => Self::read_write(rounded)?,
-        };
+        let mut m = take_or_make(&ZERO_POOL, len, Self::read_write)?;
         m.zero_pooled = true;
         m.known_zero = false;
         Ok(m)
