@@ -55,7 +55,9 @@ check-deps:
 # Cold start (load, instantiate, large modules), call, GC and CPU-bound run
 # time (with epoch/fuel cost) against Wasmtime and native; a separate
 # workspace, so `make test` does not build Wasmtime. Results: bench/RESULTS.md.
+# `fetch-esbuild.sh` fetches esbuild.wasm from the npm registry (needs npm).
 bench:
+	bash bench/fetch-esbuild.sh
 	cd bench && $(CARGO) run --release
 	cd bench && $(CARGO) run --release --features wasmtime-gc --bin gc
 	cd bench && $(CARGO) run --release --bin calls

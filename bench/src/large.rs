@@ -2,9 +2,10 @@
 //! 1 MiB and 16 MiB of data and 10 or 10,000 functions, on demand and with
 //! the pooling allocator, against Wasmtime 25 configured the same way
 //! (copy-on-write memory images are on by default there); a small module;
-//! and an esbuild-sized synthetic module (`esbuild.wasm` is not fetched:
-//! this benchmark runs offline) for load, instantiation, compile time and
-//! artifact size.
+//! and `esbuild.wasm` of the npm package `esbuild-wasm` (fetched by
+//! `bench/fetch-esbuild.sh`, which `make bench` runs; an esbuild-sized
+//! synthetic module stands in when it is absent) for load, instantiation,
+//! compile time and artifact size.
 //!
 //! Rows: `cargo run --release -- large` (or a narrower filter: `64 KiB`,
 //! `esbuild`, `small`, ...).
@@ -271,9 +272,28 @@ pub fn rows(filter: &str, dir: &Path) -> Result<Vec<Row>> {
     }
 
     if want("esbuild") {
-        // 5,307 functions; 98,450 segments of 128 bytes (12.6 MB).
-        let wat = esbuild_like(5_307, 98_450, 128);
-        let wasm = wat::parse_str(&wat)?;
+        let real = esbuild_path();
+        let (wasm, what, memory) = match &real {
+            Some(p) => (
+                std::fs::read(p)?,
+                "esbuild.wasm (esbuild-wasm 0.28.2: 13.9 MB, 5,307 functions, 98,450 data segments)"
+                    .to_string(),
+                "mem",
+            ),
+            None => {
+                eprintln!(
+                    "note: bench/target/esbuild/esbuild.wasm is absent (run bench/fetch-esbuild.sh): \
+                     the esbuild rows use a synthetic module of its size"
+                );
+                // 5,307 functions; 98,450 segments of 128 bytes (12.6 MB).
+                (
+                    wat::parse_str(esbuild_like(5_307, 98_450, 128))?,
+                    "esbuild-sized synthetic (5,307 functions, 98,450 segments, 12.6 MB)"
+                        .to_string(),
+                    "memory",
+                )
+            }
+        };
         let t = Instant::now();
         let ours_bytes =
             wasmc_compiler::compile(&wasm, &wasmc_compiler::CompileOptions::default())?;
@@ -281,11 +301,10 @@ pub fn rows(filter: &str, dir: &Path) -> Result<Vec<Row>> {
         let t = Instant::now();
         let theirs_bytes = e.wasmtime.precompile_module(&wasm)?;
         let wasmtime_compile = t.elapsed();
-        let ours = dir.join("esbuild-like.wasmc.o");
-        let theirs = dir.join("esbuild-like.cwasm");
+        let ours = dir.join("esbuild.wasmc.o");
+        let theirs = dir.join("esbuild.cwasm");
         std::fs::write(&ours, &ours_bytes)?;
         std::fs::write(&theirs, &theirs_bytes)?;
-        let what = "esbuild-sized synthetic (5,307 functions, 98,450 segments, 12.6 MB)";
         rows.push(Row {
             what: format!("compile, {what} (one run): compile / precompile_module"),
             wasmc: once(wasmc_compile),
@@ -298,8 +317,98 @@ pub fn rows(filter: &str, dir: &Path) -> Result<Vec<Row>> {
             ours_bytes.len() as f64 / theirs_bytes.len() as f64
         );
         let p = load_pair(&e, &ours, &theirs)?;
-        load_rows(&mut rows, what, &e, &ours, &theirs);
-        instance_rows(&mut rows, what, &e, &p);
+        load_rows(&mut rows, &what, &e, &ours, &theirs);
+        linked_instance_rows(&mut rows, &what, &e, &p, memory)?;
     }
     Ok(rows)
 }
+
+/// `bench/target/esbuild/esbuild.wasm`, if `fetch-esbuild.sh` fetched it.
+fn esbuild_path() -> Option<std::path::PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/esbuild/esbuild.wasm");
+    p.exists().then_some(p)
+}
+
+/// Instantiate and teardown rows of a module with function imports, the
+/// way a service does it: a linker that defines every import (here as a
+/// trap; esbuild's `gojs` imports are not called by instantiation), an
+/// `InstancePre` made once, then `InstancePre::instantiate` per store.
+fn linked_instance_rows(
+    rows: &mut Vec<Row>,
+    what: &str,
+    e: &Engines,
+    p: &Pair,
+    memory: &str,
+) -> Result<()> {
+    let cases: [(&str, &wasmc_loader::Module, &wasmtime::Module, bool); 2] = [
+        ("on demand", &p.ours, &p.theirs, false),
+        ("pooled", &p.ours_pooled, &p.theirs_pooled, true),
+    ];
+    for (how, ours, theirs, pooled) in cases {
+        let (we, te) = if pooled {
+            (&e.wasmc_pooled, &e.wasmtime_pooled)
+        } else {
+            (&e.wasmc, &e.wasmtime)
+        };
+        let mut l = wasmc_loader::Linker::<()>::new(we);
+        l.define_unknown_imports_as_traps(ours)?;
+        let pre = l.instantiate_pre(ours)?;
+        let mut wl = wasmtime::Linker::<()>::new(te);
+        wl.define_unknown_imports_as_traps(theirs)?;
+        let wpre = wl.instantiate_pre(theirs)?;
+        // Warm, and a sanity check: both see the same initial memory.
+        for _ in 0..3 {
+            let mut s = wasmc_loader::Store::new(we, ());
+            let i = pre.instantiate(&mut s)?;
+            let mut ws = wasmtime::Store::new(te, ());
+            let wi = wpre.instantiate(&mut ws)?;
+            let m = i.get_memory(&mut s, memory).expect("memory export");
+            let wm = wi.get_memory(&mut ws, memory).expect("memory export");
+            assert!(m.data(&s) == wm.data(&ws), "initial memories differ");
+        }
+        let wasmc = bench_timed_part(
+            || wasmc_loader::Store::new(we, ()),
+            |s| {
+                black_box(pre.instantiate(&mut *s).unwrap());
+            },
+        );
+        let wasmtime = bench_timed_part(
+            || wasmtime::Store::new(te, ()),
+            |s| {
+                black_box(wpre.instantiate(&mut *s).unwrap());
+            },
+        );
+        rows.push(Row {
+            what: format!("instantiate (InstancePre), {what}, {how}"),
+            wasmc,
+            wasmtime,
+        });
+        let wasmc = bench_with_setup(
+            || {
+                let mut s = wasmc_loader::Store::new(we, ());
+                let i = pre.instantiate(&mut s).unwrap();
+                let m = i.get_memory(&mut s, memory).unwrap();
+                touch(m.data_mut(&mut s));
+                s
+            },
+            drop,
+        );
+        let wasmtime = bench_with_setup(
+            || {
+                let mut s = wasmtime::Store::new(te, ());
+                let i = wpre.instantiate(&mut s).unwrap();
+                let m = i.get_memory(&mut s, memory).unwrap();
+                touch(m.data_mut(&mut s));
+                s
+            },
+            drop,
+        );
+        rows.push(Row {
+            what: format!("teardown, {what}, {how}, {TOUCHED_PAGES} pages touched"),
+            wasmc,
+            wasmtime,
+        });
+    }
+    Ok(())
+}
+

@@ -27,9 +27,10 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 /// Version of the artifact format. Bump on any change to a section's
 /// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
 ///
-/// 5: `.wasmc.segments` and memory images (issue 15), on top of 4 (the
-/// signature slot `.wasmc.sig`, issue 11).
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: the trap table and the address map in the blocked delta encoding
+/// (`blocks.rs`), on top of 5 (`.wasmc.segments` and memory images, issue
+/// 15) and 4 (the signature slot `.wasmc.sig`, issue 11).
+pub const FORMAT_VERSION: u32 = 6;
 
 /// Cranelift optimization level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -404,7 +405,7 @@ mod tests {
         let e = decode_header(&bytes).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "artifact format version 9, this loader supports version 5"
+            format!("artifact format version 9, this loader supports version {FORMAT_VERSION}")
         );
         bytes[0] = b'X';
         assert!(decode_header(&bytes)

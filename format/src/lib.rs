@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addrmap;
+pub mod blocks;
 pub mod builtins;
 pub mod bytes;
 pub mod cpu;

@@ -1,21 +1,22 @@
 //! Trap codes and the `.wasmc.traps` table.
 //!
-//! ```text
-//! .wasmc.traps (little-endian, 4-byte aligned)
-//! +-----------+------------------------------+---------------------+
-//! | count u32 | offsets [u32; count], sorted | codes [u8; count]   |
-//! +-----------+------------------------------+---------------------+
-//! ```
-//!
-//! `offsets[i]` is the `.text` offset of an instruction that may trap (a
-//! faulting load or store, a `ud2`/`udf`, a divide), `codes[i]` its
-//! [`TrapCode`]. Offsets are strictly increasing. A PC is looked up by exact
-//! match only: a fault at a PC that is not in the table is not a Wasm trap.
-//! Codes are validated with [`TrapCode::from_u8`] on every read, never cast.
+//! The table lists every `.text` offset of an instruction that may trap (a
+//! faulting load or store, a `ud2`/`udf`, a divide) with its [`TrapCode`],
+//! in the blocked delta encoding of [`crate::blocks`]: each entry is one
+//! LEB128 number, `(offset - previous offset - 1) << 1 | other`, and when
+//! `other` is 1 a byte with the code; `other` 0 means the common code,
+//! `MemoryOutOfBounds` (98% of the sites of a large module). A site within
+//! 64 bytes of the previous one takes one byte. A block's first entry has 0
+//! for its delta. A PC is looked up by exact match only: a fault at a PC
+//! that is not in the table is not a Wasm trap. Codes are validated with
+//! [`TrapCode::from_u8`] on every read, never cast.
 
-use crate::bytes::{push_u32, read_u32, search_u32};
+use crate::blocks::{self, BlockCursor, BlockError, Blocks};
 use crate::sections::ELF_WASMC_TRAPS;
 use crate::FormatError;
+
+/// The code an entry's number stands for without a code byte.
+const COMMON_CODE: TrapCode = TrapCode::MemoryOutOfBounds;
 
 macro_rules! trap_codes {
     ($($(#[$doc:meta])* $name:ident = $val:literal, $msg:literal;)*) => {
@@ -109,130 +110,177 @@ impl TrapTableBuilder {
     pub fn finish(mut self) -> Vec<u8> {
         self.entries.sort_by_key(|e| e.0);
         self.entries.dedup_by_key(|e| e.0);
-        let mut out = Vec::with_capacity(4 + self.entries.len() * 5);
-        push_u32(&mut out, self.entries.len() as u32);
-        for (off, _) in &self.entries {
-            push_u32(&mut out, *off);
-        }
-        out.extend(self.entries.iter().map(|e| e.1 as u8));
-        out
+        let offsets: Vec<u32> = self.entries.iter().map(|e| e.0).collect();
+        let entries = &self.entries;
+        blocks::encode(&offsets, |out, i, delta_m1| {
+            let code = entries[i].1;
+            let other = code != COMMON_CODE;
+            blocks::push_packed(out, delta_m1.unwrap_or(0), u32::from(other), 1);
+            if other {
+                out.push(code as u8);
+            }
+        })
     }
 }
 
 /// A `.wasmc.traps` section, read in place.
 #[derive(Clone, Copy, Debug)]
 pub struct TrapTable<'a> {
-    data: &'a [u8],
-    count: usize,
+    blocks: Blocks<'a>,
 }
 
 const WHAT: &str = crate::sections::section_what!(traps);
 
-impl<'a> TrapTable<'a> {
-    /// Checks the section's size against its count. The codes are checked on
-    /// every lookup, so a corrupted code byte is reported, never acted on.
-    pub fn parse(data: &'a [u8]) -> Result<Self, FormatError> {
-        if data.is_empty() {
-            return Ok(TrapTable { data, count: 0 });
-        }
-        let count = read_u32(data, 0).ok_or_else(|| FormatError::Truncated {
+fn block_error(e: BlockError) -> FormatError {
+    match e {
+        BlockError::BadEntry { entry } => FormatError::Entry {
+            section: ELF_WASMC_TRAPS,
+            entry: entry as u64,
+            detail: e.to_string(),
+        },
+        _ => FormatError::Invalid {
             what: WHAT,
-            detail: "no count".into(),
-        })? as usize;
-        let need = count.checked_mul(5).and_then(|n| n.checked_add(4));
-        if need != Some(data.len()) {
-            return Err(FormatError::Invalid {
-                what: WHAT,
-                detail: format!("count {count} does not match section length {}", data.len()),
-            });
-        }
-        Ok(TrapTable { data, count })
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// Decodes one entry: `(delta - 1, code byte)`.
+#[inline]
+fn entry(data: &[u8], pos: &mut usize, _first: bool) -> Option<(u32, u32)> {
+    let (delta_m1, other) = blocks::read_packed(data, pos, 1)?;
+    if other == 0 {
+        return Some((delta_m1, COMMON_CODE as u32));
+    }
+    let code = *data.get(*pos)?;
+    *pos += 1;
+    Some((delta_m1, u32::from(code)))
+}
+
+impl<'a> TrapTable<'a> {
+    /// Checks the section's header and index size against its length (O(1)).
+    pub fn parse(data: &'a [u8]) -> Result<Self, FormatError> {
+        Ok(TrapTable {
+            blocks: Blocks::parse(data).map_err(block_error)?,
+        })
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.count
+        self.blocks.len()
     }
 
     /// True when there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.blocks.is_empty()
     }
 
-    /// The trap code of the instruction at exactly `offset`. `Err` if the code
-    /// byte stored there is not a known trap code.
-    pub fn lookup(&self, offset: u32) -> Result<Option<TrapCode>, FormatError> {
-        match search_u32(self.data, 4, self.count, offset) {
-            Some(Ok(i)) => self.code_at(i).map(Some),
-            _ => Ok(None),
+    /// The trap code of the instruction at exactly `offset`, if the table
+    /// lists it. A damaged entry or code on the way is `None`: this runs in
+    /// the trap handler, which must not allocate an error, and
+    /// [`Self::validate`] reports it.
+    pub fn lookup(&self, offset: u32) -> Option<TrapCode> {
+        let mut c = BlockCursor::new(self.blocks.block_for(offset)?);
+        while let Some((_, off, code)) = c.next_with(entry).ok()? {
+            if off == offset {
+                return TrapCode::from_u8(u8::try_from(code).ok()?);
+            }
+            if off > offset {
+                return None;
+            }
         }
+        None
     }
 
-    fn code_at(&self, i: usize) -> Result<TrapCode, FormatError> {
-        let byte = self.data[4 + self.count * 4 + i];
-        TrapCode::from_u8(byte).ok_or_else(|| FormatError::Invalid {
-            what: WHAT,
-            detail: format!("entry {i}: unknown trap code {byte}"),
+    /// All entries in offset order; stops at the first damaged one.
+    pub fn iter(&self) -> impl Iterator<Item = Result<(u32, TrapCode), FormatError>> + 'a {
+        let blocks = self.blocks;
+        let mut b = 0;
+        let mut cursor: Option<BlockCursor<'a>> = None;
+        let mut failed = false;
+        std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            let r = loop {
+                if let Some(c) = cursor.as_mut() {
+                    match c.next_with(entry) {
+                        Ok(Some(e)) => break Ok(e),
+                        Ok(None) => cursor = None,
+                        Err(e) => break Err(block_error(e)),
+                    }
+                }
+                if b >= blocks.blocks() {
+                    return None;
+                }
+                match blocks.block(b) {
+                    Some(block) => cursor = Some(BlockCursor::new(block)),
+                    None => break Err(block_error(BlockError::BlockStart { block: b })),
+                }
+                b += 1;
+            };
+            let r = r.and_then(|(i, off, code)| Ok((off, known_code(i, code)?)));
+            failed = r.is_err();
+            Some(r)
         })
     }
 
-    /// All entries in offset order.
-    pub fn iter(&self) -> impl Iterator<Item = Result<(u32, TrapCode), FormatError>> + '_ {
-        (0..self.count).map(move |i| {
-            let off = read_u32(self.data, 4 + i * 4).ok_or_else(|| FormatError::Truncated {
-                what: WHAT,
-                detail: format!("entry {i}"),
-            })?;
-            Ok((off, self.code_at(i)?))
-        })
+    /// Checks the index (O(blocks), what loading runs): blocks in order,
+    /// their bytes inside the section, first offsets inside `.text`
+    /// (`text_len` bytes).
+    pub fn check_index(&self, text_len: u64) -> Result<(), FormatError> {
+        self.blocks.check_index(text_len).map_err(block_error)
     }
 }
 
-impl TrapTable<'_> {
-    /// Checks every entry: offsets strictly increasing and inside `.text`
-    /// (`text_len` bytes), codes known. A table that passes cannot make a
-    /// lookup return a site outside the code.
-    pub fn validate(&self, text_len: u64) -> Result<(), FormatError> {
-        // `parse` checked that the offsets and codes fill the section. One
-        // branch-light pass finds the first wrong entry; `entry_error` then
-        // says what is wrong with it.
-        let n = self.count;
-        let offsets = self.data.get(4..4 + n * 4).unwrap_or_default();
-        let codes = self.data.get(4 + n * 4..).unwrap_or_default();
-        let mut prev: i64 = -1;
-        let bad = offsets.chunks_exact(4).zip(codes).position(|(o, &c)| {
-            let off = i64::from(u32::from_le_bytes([o[0], o[1], o[2], o[3]]));
-            let ok = off > prev && (off as u64) < text_len && TrapCode::from_u8(c).is_some();
-            prev = off;
-            !ok
-        });
-        match bad {
-            None => Ok(()),
-            Some(i) => Err(self.entry_error(i, text_len)),
-        }
-    }
-
-    /// What is wrong with entry `i`, which [`Self::validate`] found wrong.
-    #[cold]
-    fn entry_error(&self, i: usize, text_len: u64) -> FormatError {
-        let entry = |detail: String| FormatError::Entry {
+/// The trap code of entry `i`, or an error naming it.
+fn known_code(i: usize, code: u32) -> Result<TrapCode, FormatError> {
+    u8::try_from(code)
+        .ok()
+        .and_then(TrapCode::from_u8)
+        .ok_or_else(|| FormatError::Entry {
             section: ELF_WASMC_TRAPS,
             entry: i as u64,
-            detail,
-        };
-        let at = |i: usize| read_u32(self.data, 4 + i * 4);
-        let Some(off) = at(i) else {
-            return entry("truncated".to_string());
-        };
-        if let Err(e) = self.code_at(i) {
-            return e;
+            detail: format!("unknown trap code {code}"),
+        })
+}
+
+impl TrapTable<'_> {
+    /// Checks every entry: the index ([`Self::check_index`]), every block
+    /// decoding to exactly its entries, offsets strictly increasing across
+    /// blocks and inside `.text` (`text_len` bytes), codes known. A table
+    /// that passes cannot make a lookup return a site outside the code.
+    pub fn validate(&self, text_len: u64) -> Result<(), FormatError> {
+        self.check_index(text_len)?;
+        let mut prev: Option<u32> = None;
+        for b in 0..self.blocks.blocks() {
+            let block = self
+                .blocks
+                .block(b)
+                .ok_or_else(|| block_error(BlockError::BlockStart { block: b }))?;
+            let mut c = BlockCursor::new(block);
+            while let Some((i, off, code)) = c.next_with(entry).map_err(block_error)? {
+                let e = |detail: String| FormatError::Entry {
+                    section: ELF_WASMC_TRAPS,
+                    entry: i as u64,
+                    detail,
+                };
+                known_code(i, code)?;
+                if prev.is_some_and(|p| off <= p) {
+                    return Err(e(format!("offset {off:#x} is not above the previous one")));
+                }
+                if u64::from(off) >= text_len {
+                    return Err(e(format!(
+                        "offset {off:#x} points outside `.text` (length {text_len:#x})"
+                    )));
+                }
+                prev = Some(off);
+            }
+            if !c.finished_exactly() {
+                return Err(block_error(BlockError::TrailingBytes { block: b }));
+            }
         }
-        if i > 0 && at(i - 1).is_some_and(|p| off <= p) {
-            return entry(format!("offset {off:#x} is not above the previous one"));
-        }
-        entry(format!(
-            "offset {off:#x} points outside `.text` (length {text_len:#x})"
-        ))
+        Ok(())
     }
 }
 
@@ -240,20 +288,58 @@ impl TrapTable<'_> {
 mod tests {
     use super::*;
 
+    fn table(entries: &[(u32, TrapCode)]) -> Vec<u8> {
+        let mut b = TrapTableBuilder::default();
+        for (o, c) in entries {
+            b.push(*o, *c);
+        }
+        b.finish()
+    }
+
     #[test]
     fn round_trip() {
-        let mut b = TrapTableBuilder::default();
-        b.push(30, TrapCode::IntegerDivisionByZero);
-        b.push(10, TrapCode::MemoryOutOfBounds);
-        b.push(20, TrapCode::UnreachableCodeReached);
-        let bytes = b.finish();
+        let bytes = table(&[
+            (30, TrapCode::IntegerDivisionByZero),
+            (10, TrapCode::MemoryOutOfBounds),
+            (20, TrapCode::UnreachableCodeReached),
+        ]);
         let t = TrapTable::parse(&bytes).unwrap();
         assert_eq!(t.len(), 3);
-        assert_eq!(t.lookup(10).unwrap(), Some(TrapCode::MemoryOutOfBounds));
-        assert_eq!(t.lookup(30).unwrap(), Some(TrapCode::IntegerDivisionByZero));
-        assert_eq!(t.lookup(11).unwrap(), None);
+        assert_eq!(t.lookup(10), Some(TrapCode::MemoryOutOfBounds));
+        assert_eq!(t.lookup(30), Some(TrapCode::IntegerDivisionByZero));
+        assert_eq!(t.lookup(11), None);
+        assert_eq!(t.lookup(9), None);
+        assert_eq!(t.lookup(31), None);
         let all: Vec<_> = t.iter().map(|e| e.unwrap().0).collect();
         assert_eq!(all, [10, 20, 30]);
+        t.validate(31).unwrap();
+    }
+
+    /// Many entries over several blocks, with small and large gaps: every
+    /// site is found with its code, no other offset is.
+    #[test]
+    fn many_entries_round_trip() {
+        let mut entries = Vec::new();
+        let mut off = 3u32;
+        for i in 0..1000u32 {
+            off += [1, 3, 8, 9, 200, 5000, 1 << 20][i as usize % 7];
+            entries.push((off, TrapCode::ALL[i as usize % TrapCode::ALL.len()]));
+        }
+        let bytes = table(&entries);
+        let t = TrapTable::parse(&bytes).unwrap();
+        t.validate(u64::from(off) + 1).unwrap();
+        for (o, c) in &entries {
+            assert_eq!(t.lookup(*o), Some(*c));
+            assert_eq!(t.lookup(o - 1).is_some(), entries.iter().any(|e| e.0 == o - 1));
+        }
+        let all: Vec<_> = t.iter().map(Result::unwrap).collect();
+        assert_eq!(all, entries);
+        // Dense: one byte per entry within 64 bytes of the previous one,
+        // two with a code other than the common one.
+        let dense: Vec<_> = (0..128).map(|i| (i * 60, COMMON_CODE)).collect();
+        assert_eq!(table(&dense).len(), 8 + 2 * 8 + 128);
+        let dense: Vec<_> = (0..128).map(|i| (i * 4, TrapCode::StackOverflow)).collect();
+        assert_eq!(table(&dense).len(), 8 + 2 * 8 + 2 * 128);
     }
 
     #[test]
@@ -266,57 +352,53 @@ mod tests {
 
     #[test]
     fn truncated_and_corrupt() {
-        let mut b = TrapTableBuilder::default();
-        b.push(4, TrapCode::StackOverflow);
-        b.push(8, TrapCode::BadSignature);
-        let bytes = b.finish();
-        for n in 1..bytes.len() {
+        let bytes = table(&[(4, TrapCode::StackOverflow), (8, TrapCode::BadSignature)]);
+        for n in 1..16 {
             assert!(TrapTable::parse(&bytes[..n]).is_err(), "len {n}");
         }
+        // A cut body: the lookup fails, validate says where.
+        let t = TrapTable::parse(&bytes[..bytes.len() - 1]).unwrap();
+        assert_eq!(t.lookup(8), None);
+        assert!(t.validate(16).is_err());
+        // An unknown code.
         let mut bad = bytes.clone();
         *bad.last_mut().unwrap() = 0xee;
         let t = TrapTable::parse(&bad).unwrap();
-        assert!(t.lookup(8).is_err());
+        assert_eq!(t.lookup(8), None);
+        let e = t.validate(16).unwrap_err();
+        assert!(e.to_string().contains("entry 1: unknown trap code 238"), "{e}");
         let mut huge = bytes.clone();
         huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(TrapTable::parse(&huge).is_err());
     }
 
-    /// A table with the given raw offsets and one code for all.
-    fn raw(offsets: &[u32]) -> Vec<u8> {
-        let mut out = Vec::new();
-        push_u32(&mut out, offsets.len() as u32);
-        for o in offsets {
-            push_u32(&mut out, *o);
-        }
-        out.extend(offsets.iter().map(|_| TrapCode::MemoryOutOfBounds as u8));
-        out
-    }
-
     #[test]
     fn validate_names_the_entry() {
-        let ok = raw(&[0, 4, 15]);
+        let ok = table(&[
+            (0, TrapCode::MemoryOutOfBounds),
+            (4, TrapCode::MemoryOutOfBounds),
+            (15, TrapCode::MemoryOutOfBounds),
+        ]);
         TrapTable::parse(&ok).unwrap().validate(16).unwrap();
         let e = TrapTable::parse(&ok).unwrap().validate(15).unwrap_err();
         assert_eq!(
             e.to_string(),
             "section `.wasmc.traps`: entry 2: offset 0xf points outside `.text` (length 0xf)"
         );
-        let unsorted = raw(&[0, 8, 4]);
-        let e = TrapTable::parse(&unsorted)
-            .unwrap()
-            .validate(16)
-            .unwrap_err();
-        assert!(matches!(e, FormatError::Entry { entry: 2, .. }), "{e}");
-        let dup = raw(&[4, 4]);
-        assert!(TrapTable::parse(&dup).unwrap().validate(16).is_err());
-        let mut bad_code = raw(&[1]);
-        *bad_code.last_mut().unwrap() = 0xee;
-        let e = TrapTable::parse(&bad_code)
-            .unwrap()
-            .validate(16)
-            .unwrap_err();
-        assert!(e.to_string().contains("unknown trap code 238"), "{e}");
+        // Two blocks whose entries overlap: the second block's first offset
+        // is above the first block's first but not its last.
+        let n = blocks::BLOCK_LEN as u32 + 8;
+        let entries: Vec<_> = (0..n).map(|i| (i * 10, TrapCode::StackOverflow)).collect();
+        let mut two = table(&entries);
+        two[16..20].copy_from_slice(&100u32.to_le_bytes());
+        let t = TrapTable::parse(&two).unwrap();
+        t.check_index(10_000).unwrap();
+        let e = t.validate(10_000).unwrap_err();
+        let want = format!(
+            "entry {}: offset 0x64 is not above the previous one",
+            blocks::BLOCK_LEN
+        );
+        assert!(e.to_string().contains(&want), "{e}");
         TrapTable::parse(&[]).unwrap().validate(0).unwrap();
     }
 }

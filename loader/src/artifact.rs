@@ -9,11 +9,12 @@
 //! Everything read here is untrusted: section ranges are checked against the
 //! file and aligned as [`wasmc_format::sections::SECTIONS`] says, and every
 //! entry of the tables the runtime relies on is checked once with format's
-//! validators ([`ParsedArtifact::validate_runtime_tables`]: function records,
-//! trap table, stack maps: sorted, inside `.text`, indices and stack-map
-//! slots in range), so that later lookups only bounds-check. That pass reads
-//! each table once, in place (nothing is decoded into memory); everything
-//! else here is O(1) in the number of functions.
+//! validators ([`ParsedArtifact::validate_runtime_tables`]: function records
+//! and stack maps: sorted, inside `.text`, indices and stack-map slots in
+//! range; the trap table's block index), so that later lookups only
+//! bounds-check. That pass reads each table once, in place (nothing is
+//! decoded into memory); everything else here is O(1) in the number of
+//! functions.
 
 use crate::callsite::is_call_return;
 use crate::error::LoadError;
@@ -382,18 +383,23 @@ impl<'a> ParsedArtifact<'a> {
         )?)
     }
 
-    /// Checks every entry of the tables the runtime relies on, with format's
-    /// validators: the function records (type indices in range, code inside
-    /// `.text` and in index order), the trap table (sorted, inside `.text`,
-    /// known codes) and the stack maps (sorted, inside `.text`, every slot
-    /// inside its frame). The first wrong entry is an error naming its section
-    /// and index. [`parse`] runs it: one pass over each table, in place.
+    /// Checks the tables the runtime relies on, with format's validators:
+    /// every function record (type indices in range, code inside `.text`
+    /// and in index order) and stack map (sorted, inside `.text`, every slot
+    /// inside its frame), and the trap table's block index (blocks in
+    /// order, inside the section, first offsets inside `.text`; each
+    /// block's entries are bounds-checked when a lookup decodes them, and
+    /// a damaged entry is a failed lookup; the safe load paths check every
+    /// entry too, [`Self::validate_trap_entries`], the trusted path does
+    /// not decode the 0.66 million entries of a large module). The first
+    /// wrong entry is an error naming its section and index. [`parse`] runs
+    /// it, in place.
     ///
     /// [`parse`]: ParsedArtifact::parse
     pub fn validate_runtime_tables(&self) -> Result<(), LoadError> {
         let text_len = self.ranges.text.len() as u64;
         self.funcs()?.validate()?;
-        self.trap_table()?.validate(text_len)?;
+        self.trap_table()?.check_index(text_len)?;
         self.stack_maps()?
             .validate(text_len, u32::from(self.header.pointer_bytes))?;
         self.check_safepoints()?;
@@ -441,12 +447,22 @@ impl<'a> ParsedArtifact<'a> {
         Ok(())
     }
 
-    /// [`Self::validate_runtime_tables`], plus the address map (in code
-    /// order, inside `.text`). The runtime reads the address map only to put
-    /// Wasm offsets in backtraces, each read bounds-checked, so loading does
-    /// not pay for this pass; `wasmc inspect` does.
+    /// Checks every entry of the trap table: sorted, inside `.text`, known
+    /// codes (the safe load paths run it; O(entries)).
+    pub fn validate_trap_entries(&self) -> Result<(), LoadError> {
+        Ok(self
+            .trap_table()?
+            .validate(self.ranges.text.len() as u64)?)
+    }
+
+    /// [`Self::validate_runtime_tables`], plus every entry of the trap
+    /// table (sorted, inside `.text`, known codes) and of the address map
+    /// (in code order, inside `.text`). The runtime reads these entries
+    /// only on a fault and for backtraces, each read bounds-checked, so
+    /// loading does not pay for this pass; `wasmc inspect` does.
     pub fn validate_tables(&self) -> Result<(), LoadError> {
         self.validate_runtime_tables()?;
+        self.validate_trap_entries()?;
         self.addr_map()?.validate(self.ranges.text.len() as u64)?;
         self.segments()?.validate()?;
         Ok(())
@@ -683,7 +699,7 @@ mod tests {
         assert_eq!(a.ranges().text.start % 4096, 0);
         assert_eq!(a.data(), &[1, 2, 3]);
         assert_eq!(
-            a.trap_table().unwrap().lookup(2).unwrap(),
+            a.trap_table().unwrap().lookup(2),
             Some(TrapCode::UnreachableCodeReached)
         );
         assert!(a.sections().iter().any(|s| s.name == ".wasmc.meta"));

@@ -5,9 +5,12 @@
 //! execute from memory someone else can change: they copy the artifact into a sealed memfd
 //! (`vm::sys::sealed`; an anonymous copy where memfds are unavailable) and
 //! then, in this order, before any page is executable:
-//! 1. parse it and validate every table the runtime reads
-//!    ([`ParsedArtifact::parse`]: function records, trap table, stack maps,
-//!    address map, trampolines; sorted, inside `.text`, in range);
+//! 1. parse it and validate every table the runtime relies on
+//!    ([`ParsedArtifact::parse`]: function records, stack maps,
+//!    trampolines, the trap table's block index, and
+//!    [`ParsedArtifact::validate_trap_entries`]: every trap entry; sorted,
+//!    inside `.text`, in range; address-map entries, read only for
+//!    backtraces, are bounds-checked when read);
 //! 2. refuse relocations, a memory strategy or sizes the loader does not
 //!    provide ([`ParsedArtifact::check_sandbox`]), and a host mismatch;
 //! 3. check integrity and authenticity per the trust policy (content hash;
@@ -21,7 +24,9 @@
 //! **The trusted path** ([`Module::from_file_unchecked`], `unsafe`) maps the
 //! file itself, so clean `.text` pages are shared with the page cache and
 //! other processes, and skips the hash and signature: its cost does not grow
-//! with the code size. Steps 1 and 2 still run (they are O(table size)).
+//! with the code size. Steps 1 and 2 still run (O(table size)), but for the
+//! trap entries, of which only the block index is checked (O(entries / 64);
+//! the caller vouches for the file).
 //!
 //! **Memory images** (a module's initial memory contents, laid out by the
 //! compiler in `.wasmc.data`) are mapped copy-on-write into each new
@@ -143,6 +148,11 @@ impl Module {
             return Err(LoadError::Incompatible(mismatches));
         }
         if let Some(policy) = policy {
+            // The safe paths pay O(file size) for the copy and the hash
+            // anyway; every trap entry is checked too (well under 5% of
+            // that), so a damaged entry is refused here rather than found
+            // by the trap handler.
+            parsed.validate_trap_entries()?;
             policy.check(&parsed)?;
         }
         let (header, info, r) = parsed.into_parts();

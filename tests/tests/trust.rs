@@ -882,20 +882,33 @@ fn forged_stack_maps_and_traps_are_refused_at_load() {
         assert!(e.contains("section `.wasmc.stackmaps`: entry"), "{e}");
         assert!(e.contains(want), "{e}");
     }
-    // A trap entry pointing outside `.text`, and one out of order.
+    // The trap table's index: block 0's first offset outside `.text`.
     let t = a.trap_table().unwrap();
     assert!(t.len() >= 2);
     let mut b = bytes.clone();
-    u32_at(&mut b, traps.start + 4, text_len + 16);
-    let e = load(&b);
-    assert!(e.starts_with("section `.wasmc.traps`: entry 0:"), "{e}");
-    let mut b = bytes.clone();
-    let second = u32::from_le_bytes(bytes[traps.start + 8..][..4].try_into().unwrap());
-    u32_at(&mut b, traps.start + 4, second + 1);
+    u32_at(&mut b, traps.start + 8, text_len + 16);
     let e = load(&b);
     assert!(
-        e.starts_with("section `.wasmc.traps`: entry 1: offset")
-            && e.contains("is not above the previous one"),
+        e.starts_with("section `.wasmc.traps`: block 0: first offset")
+            && e.contains("points outside `.text`"),
+        "{e}"
+    );
+    // Entry 1 (a one-byte delta after the index) pushed past `.text` by a
+    // big delta that swallows the following entry bytes, and entry 0 given
+    // an unknown code: refused by the safe load's check of every entry.
+    assert!(t.len() <= wasmc_format::blocks::BLOCK_LEN, "one block");
+    let body = traps.start + 16;
+    assert_eq!(t.iter().count(), t.len());
+    let mut b = bytes.clone();
+    b[body + 1..body + 5].copy_from_slice(&[0xfe, 0xff, 0xff, 0x7f]);
+    let e = load(&b);
+    assert!(e.starts_with("section `.wasmc.traps`: "), "{e}");
+    let mut b = bytes.clone();
+    b[body] = 0x01; // "a code byte follows": the next entry's byte, not a code
+    b[body + 1] = 0xee;
+    let e = load(&b);
+    assert!(
+        e.starts_with("section `.wasmc.traps`: entry 0: unknown trap code 238"),
         "{e}"
     );
 }

@@ -450,7 +450,7 @@ impl RuntimeModule {
 
     fn trap_code(&self, off: u32) -> Option<TrapCode> {
         let t = TrapTable::parse(self.section(&self.ranges.traps)).ok()?;
-        t.lookup(off).ok().flatten()
+        t.lookup(off)
     }
 
     fn frame_info(&self, off: u32) -> Option<FrameInfo> {

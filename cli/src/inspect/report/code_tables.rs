@@ -65,18 +65,17 @@ pub(super) fn addrmap_summary(a: &ParsedArtifact<'_>) -> Result<AddrMapReport, I
         wasm_offset_min: None,
         wasm_offset_max: None,
     };
+    let mut entries = map.iter().peekable();
     // The code before the first entry has no Wasm origin.
-    report.unmapped_code_bytes = match map.get(0) {
-        Some((first, _)) => u64::from(first).min(text_len),
-        None => text_len,
+    report.unmapped_code_bytes = match entries.peek() {
+        Some(Ok((first, _))) => u64::from(*first).min(text_len),
+        _ => text_len,
     };
-    for i in 0..n {
-        let Some((code, wasm)) = map.get(i) else {
-            break;
-        };
-        let end = match map.get(i + 1) {
-            Some((next, _)) => u64::from(next).min(text_len),
-            None => text_len,
+    while let Some(entry) = entries.next() {
+        let (code, wasm) = entry?;
+        let end = match entries.peek() {
+            Some(Ok((next, _))) => u64::from(*next).min(text_len),
+            _ => text_len,
         };
         let span = end.saturating_sub(u64::from(code));
         if wasm == NO_WASM_OFFSET {
