@@ -113,71 +113,6 @@ fn load_pair(e: &Engines, ours: &Path, theirs: &Path) -> Result<Pair> {
     }
 }
 
-/// The instantiate and teardown rows of one module (with no imports and
-/// an exported memory `memory`).
-fn instance_rows(rows: &mut Vec<Row>, what: &str, e: &Engines, p: &Pair) {
-    let cases: [(&str, &wasmc_loader::Module, &wasmtime::Module, bool); 2] = [
-        ("on demand", &p.ours, &p.theirs, false),
-        ("pooled", &p.ours_pooled, &p.theirs_pooled, true),
-    ];
-    for (how, ours, theirs, pooled) in cases {
-        let (we, te) = if pooled {
-            (&e.wasmc_pooled, &e.wasmtime_pooled)
-        } else {
-            (&e.wasmc, &e.wasmtime)
-        };
-        // Warm: the pooled slots have held this module before.
-        for _ in 0..3 {
-            let mut s = wasmc_loader::Store::new(we, ());
-            wasmc_loader::Instance::new(&mut s, ours, &[]).unwrap();
-            let mut ws = wasmtime::Store::new(te, ());
-            wasmtime::Instance::new(&mut ws, theirs, &[]).unwrap();
-        }
-        let wasmc = bench_timed_part(
-            || wasmc_loader::Store::new(we, ()),
-            |s| {
-                black_box(wasmc_loader::Instance::new(&mut *s, ours, &[]).unwrap());
-            },
-        );
-        let wasmtime = bench_timed_part(
-            || wasmtime::Store::new(te, ()),
-            |s| {
-                black_box(wasmtime::Instance::new(&mut *s, theirs, &[]).unwrap());
-            },
-        );
-        rows.push(Row {
-            what: format!("instantiate, {what}, {how}"),
-            wasmc,
-            wasmtime,
-        });
-        let wasmc = bench_with_setup(
-            || {
-                let mut s = wasmc_loader::Store::new(we, ());
-                let i = wasmc_loader::Instance::new(&mut s, ours, &[]).unwrap();
-                let m = i.get_memory(&mut s, "memory").unwrap();
-                touch(m.data_mut(&mut s));
-                s
-            },
-            drop,
-        );
-        let wasmtime = bench_with_setup(
-            || {
-                let mut s = wasmtime::Store::new(te, ());
-                let i = wasmtime::Instance::new(&mut s, theirs, &[]).unwrap();
-                let m = i.get_memory(&mut s, "memory").unwrap();
-                touch(m.data_mut(&mut s));
-                s
-            },
-            drop,
-        );
-        rows.push(Row {
-            what: format!("teardown, {what}, {how}, {TOUCHED_PAGES} pages touched"),
-            wasmc,
-            wasmtime,
-        });
-    }
-}
-
 /// `from_file` (safe: images copied into a sealed memfd) and
 /// `from_file_unchecked` against `deserialize_file`.
 fn load_rows(rows: &mut Vec<Row>, what: &str, e: &Engines, ours: &Path, theirs: &Path) {
@@ -230,7 +165,14 @@ pub fn rows(filter: &str, dir: &Path) -> Result<Vec<Row>> {
         let ours = wasmc_artifact(dir, "small", SMALL)?;
         let theirs = wasmtime_artifact(&e.wasmtime, dir, "small", SMALL)?;
         let p = load_pair(&e, &ours, &theirs)?;
-        instance_rows(&mut rows, "small module (1 memory, 1 data segment)", &e, &p);
+        instance_rows(
+            &mut rows,
+            "small module (1 memory, 1 data segment)",
+            &e,
+            &p,
+            "memory",
+            Link::None,
+        )?;
     }
 
     for (kib, nfuncs) in [
@@ -268,7 +210,7 @@ pub fn rows(filter: &str, dir: &Path) -> Result<Vec<Row>> {
             }
         }
         load_rows(&mut rows, &what, &e, &ours, &theirs);
-        instance_rows(&mut rows, &what, &e, &p);
+        instance_rows(&mut rows, &what, &e, &p, "memory", Link::None)?;
     }
 
     if want("esbuild") {
@@ -318,7 +260,7 @@ pub fn rows(filter: &str, dir: &Path) -> Result<Vec<Row>> {
         );
         let p = load_pair(&e, &ours, &theirs)?;
         load_rows(&mut rows, &what, &e, &ours, &theirs);
-        linked_instance_rows(&mut rows, &what, &e, &p, memory)?;
+        instance_rows(&mut rows, &what, &e, &p, memory, Link::Pre)?;
     }
     Ok(rows)
 }
@@ -329,16 +271,30 @@ fn esbuild_path() -> Option<std::path::PathBuf> {
     p.exists().then_some(p)
 }
 
-/// Instantiate and teardown rows of a module with function imports, the
-/// way a service does it: a linker that defines every import (here as a
-/// trap; esbuild's `gojs` imports are not called by instantiation), an
-/// `InstancePre` made once, then `InstancePre::instantiate` per store.
-fn linked_instance_rows(
+/// How a row instantiates.
+#[derive(Clone, Copy)]
+enum Link {
+    /// `Instance::new` without imports.
+    None,
+    /// The way a service does it: a linker that defines every import (here
+    /// as a trap; esbuild's `gojs` imports are not called by
+    /// instantiation), an `InstancePre` made once, then
+    /// `InstancePre::instantiate` per store.
+    Pre,
+}
+
+type WasmcNew<'a> = Box<dyn Fn(&mut wasmc_loader::Store<()>) -> wasmc_loader::Instance + 'a>;
+type WasmtimeNew<'a> = Box<dyn Fn(&mut wasmtime::Store<()>) -> wasmtime::Instance + 'a>;
+
+/// The instantiate and teardown rows of one module, which exports its
+/// memory as `memory`: on demand and pooled, instantiated as `link` says.
+fn instance_rows(
     rows: &mut Vec<Row>,
     what: &str,
     e: &Engines,
     p: &Pair,
     memory: &str,
+    link: Link,
 ) -> Result<()> {
     let cases: [(&str, &wasmc_loader::Module, &wasmtime::Module, bool); 2] = [
         ("on demand", &p.ours, &p.theirs, false),
@@ -350,18 +306,31 @@ fn linked_instance_rows(
         } else {
             (&e.wasmc, &e.wasmtime)
         };
-        let mut l = wasmc_loader::Linker::<()>::new(we);
-        l.define_unknown_imports_as_traps(ours)?;
-        let pre = l.instantiate_pre(ours)?;
-        let mut wl = wasmtime::Linker::<()>::new(te);
-        wl.define_unknown_imports_as_traps(theirs)?;
-        let wpre = wl.instantiate_pre(theirs)?;
-        // Warm, and a sanity check: both see the same initial memory.
+        let (new_ours, new_theirs): (WasmcNew<'_>, WasmtimeNew<'_>) = match link {
+            Link::None => (
+                Box::new(|s| wasmc_loader::Instance::new(s, ours, &[]).unwrap()),
+                Box::new(|s| wasmtime::Instance::new(s, theirs, &[]).unwrap()),
+            ),
+            Link::Pre => {
+                let mut l = wasmc_loader::Linker::<()>::new(we);
+                l.define_unknown_imports_as_traps(ours)?;
+                let pre = l.instantiate_pre(ours)?;
+                let mut wl = wasmtime::Linker::<()>::new(te);
+                wl.define_unknown_imports_as_traps(theirs)?;
+                let wpre = wl.instantiate_pre(theirs)?;
+                (
+                    Box::new(move |s| pre.instantiate(s).unwrap()),
+                    Box::new(move |s| wpre.instantiate(s).unwrap()),
+                )
+            }
+        };
+        // Warm (the pooled slots have held this module before), and a
+        // sanity check: both see the same initial memory.
         for _ in 0..3 {
             let mut s = wasmc_loader::Store::new(we, ());
-            let i = pre.instantiate(&mut s)?;
+            let i = new_ours(&mut s);
             let mut ws = wasmtime::Store::new(te, ());
-            let wi = wpre.instantiate(&mut ws)?;
+            let wi = new_theirs(&mut ws);
             let m = i.get_memory(&mut s, memory).expect("memory export");
             let wm = wi.get_memory(&mut ws, memory).expect("memory export");
             assert!(m.data(&s) == wm.data(&ws), "initial memories differ");
@@ -369,24 +338,28 @@ fn linked_instance_rows(
         let wasmc = bench_timed_part(
             || wasmc_loader::Store::new(we, ()),
             |s| {
-                black_box(pre.instantiate(&mut *s).unwrap());
+                black_box(new_ours(s));
             },
         );
         let wasmtime = bench_timed_part(
             || wasmtime::Store::new(te, ()),
             |s| {
-                black_box(wpre.instantiate(&mut *s).unwrap());
+                black_box(new_theirs(s));
             },
         );
+        let prefix = match link {
+            Link::None => "instantiate",
+            Link::Pre => "instantiate (InstancePre)",
+        };
         rows.push(Row {
-            what: format!("instantiate (InstancePre), {what}, {how}"),
+            what: format!("{prefix}, {what}, {how}"),
             wasmc,
             wasmtime,
         });
         let wasmc = bench_with_setup(
             || {
                 let mut s = wasmc_loader::Store::new(we, ());
-                let i = pre.instantiate(&mut s).unwrap();
+                let i = new_ours(&mut s);
                 let m = i.get_memory(&mut s, memory).unwrap();
                 touch(m.data_mut(&mut s));
                 s
@@ -396,7 +369,7 @@ fn linked_instance_rows(
         let wasmtime = bench_with_setup(
             || {
                 let mut s = wasmtime::Store::new(te, ());
-                let i = wpre.instantiate(&mut s).unwrap();
+                let i = new_theirs(&mut s);
                 let m = i.get_memory(&mut s, memory).unwrap();
                 touch(m.data_mut(&mut s));
                 s
@@ -411,4 +384,3 @@ fn linked_instance_rows(
     }
     Ok(())
 }
-

@@ -21,7 +21,7 @@
 //!
 //! (esbuild.wasm's 1.4 million entries take 1.7 bytes each.)
 
-use crate::blocks::{self, BlockCursor, BlockError, Blocks};
+use crate::blocks::{self, Block, BlockCursor, BlockDecoder, BlockError, Blocks};
 use crate::sections::ELF_WASMC_ADDRMAP;
 use crate::FormatError;
 
@@ -105,17 +105,7 @@ pub struct AddrMap<'a> {
 const WHAT: &str = crate::sections::section_what!(addrmap);
 
 fn block_error(e: BlockError) -> FormatError {
-    match e {
-        BlockError::BadEntry { entry } => FormatError::Entry {
-            section: ELF_WASMC_ADDRMAP,
-            entry: entry as u64,
-            detail: e.to_string(),
-        },
-        _ => FormatError::Invalid {
-            what: WHAT,
-            detail: e.to_string(),
-        },
-    }
+    e.in_section(ELF_WASMC_ADDRMAP, WHAT)
 }
 
 /// A block's entries with their Wasm offsets (the decoder keeps the
@@ -125,15 +115,17 @@ struct Entries<'a> {
     wasm: u32,
 }
 
-impl<'a> Entries<'a> {
-    fn new(block: blocks::Block<'a>) -> Self {
+impl<'a> BlockDecoder<'a> for Entries<'a> {
+    /// The Wasm offset.
+    type Payload = u32;
+
+    fn start(block: Block<'a>) -> Self {
         Entries {
             cursor: BlockCursor::new(block),
             wasm: 0,
         }
     }
 
-    /// The next entry: (table index, code offset, Wasm offset).
     #[inline]
     fn next(&mut self) -> Result<Option<(usize, u32, u32)>, BlockError> {
         let e = self.cursor.next_with(|data, pos, _first| {
@@ -159,6 +151,10 @@ impl<'a> Entries<'a> {
             (i, code, self.wasm.wrapping_sub(1))
         }))
     }
+
+    fn finished_exactly(&self) -> bool {
+        self.cursor.finished_exactly()
+    }
 }
 
 impl<'a> AddrMap<'a> {
@@ -183,7 +179,7 @@ impl<'a> AddrMap<'a> {
     /// it. `None` for code with no Wasm origin, before the first entry, or
     /// when the block on the way is damaged.
     pub fn lookup(&self, code_offset: u32) -> Option<u32> {
-        let mut entries = Entries::new(self.blocks.block_for(code_offset)?);
+        let mut entries = Entries::start(self.blocks.block_for(code_offset)?);
         let mut found = None;
         while let Some((_, code, wasm)) = entries.next().ok()? {
             if code > code_offset {
@@ -197,34 +193,8 @@ impl<'a> AddrMap<'a> {
     /// All entries in code order, `(code offset, Wasm offset)`; stops at
     /// the first damaged one.
     pub fn iter(&self) -> impl Iterator<Item = Result<(u32, u32), FormatError>> + 'a {
-        let blocks = self.blocks;
-        let mut b = 0;
-        let mut entries: Option<Entries<'a>> = None;
-        let mut failed = false;
-        std::iter::from_fn(move || {
-            if failed {
-                return None;
-            }
-            let r = loop {
-                if let Some(e) = entries.as_mut() {
-                    match e.next() {
-                        Ok(Some(e)) => break Ok(e),
-                        Ok(None) => entries = None,
-                        Err(e) => break Err(block_error(e)),
-                    }
-                }
-                if b >= blocks.blocks() {
-                    return None;
-                }
-                match blocks.block(b) {
-                    Some(block) => entries = Some(Entries::new(block)),
-                    None => break Err(block_error(BlockError::BlockStart { block: b })),
-                }
-                b += 1;
-            };
-            failed = r.is_err();
-            Some(r.map(|(_, code, wasm)| (code, wasm)))
-        })
+        blocks::entries::<Entries<'a>>(self.blocks)
+            .map(|e| e.map(|(_, code, wasm)| (code, wasm)).map_err(block_error))
     }
 
     /// Checks every entry: the index, every block decoding to exactly its
@@ -234,27 +204,18 @@ impl<'a> AddrMap<'a> {
             .check_index(text_len.saturating_add(1))
             .map_err(block_error)?;
         let mut prev: Option<u32> = None;
-        for b in 0..self.blocks.blocks() {
-            let block = self
-                .blocks
-                .block(b)
-                .ok_or_else(|| block_error(BlockError::BlockStart { block: b }))?;
-            let mut entries = Entries::new(block);
-            while let Some((i, code, _)) = entries.next().map_err(block_error)? {
-                if prev.is_some_and(|p| code <= p) || u64::from(code) > text_len {
-                    return Err(FormatError::Entry {
-                        section: ELF_WASMC_ADDRMAP,
-                        entry: i as u64,
-                        detail: format!(
-                            "code offset {code:#x} out of order or past `.text` (length {text_len:#x})"
-                        ),
-                    });
-                }
-                prev = Some(code);
+        for e in blocks::entries::<Entries<'_>>(self.blocks) {
+            let (i, code, _) = e.map_err(block_error)?;
+            if prev.is_some_and(|p| code <= p) || u64::from(code) > text_len {
+                return Err(FormatError::Entry {
+                    section: ELF_WASMC_ADDRMAP,
+                    entry: i as u64,
+                    detail: format!(
+                        "code offset {code:#x} out of order or past `.text` (length {text_len:#x})"
+                    ),
+                });
             }
-            if !entries.cursor.finished_exactly() {
-                return Err(block_error(BlockError::TrailingBytes { block: b }));
-            }
+            prev = Some(code);
         }
         Ok(())
     }

@@ -29,6 +29,7 @@
 //! failed lookup, never a read outside the section.
 
 use crate::bytes::read_u32;
+use crate::FormatError;
 
 /// Entries per block: the most a lookup decodes.
 pub const BLOCK_LEN: usize = 64;
@@ -403,8 +404,8 @@ impl<'a> BlockCursor<'a> {
         }
         let entry = self.block.first_entry + self.k;
         let first = self.k == 0;
-        let (delta_m1, p) =
-            payload(self.block.bytes, &mut self.pos, first).ok_or(BlockError::BadEntry { entry })?;
+        let (delta_m1, p) = payload(self.block.bytes, &mut self.pos, first)
+            .ok_or(BlockError::BadEntry { entry })?;
         if !first {
             self.offset = self
                 .offset
@@ -420,6 +421,76 @@ impl<'a> BlockCursor<'a> {
     pub fn finished_exactly(&self) -> bool {
         self.k >= self.block.len && self.pos == self.block.bytes.len()
     }
+}
+
+impl BlockError {
+    /// As a [`FormatError`] of table `section` (described as `what`): a
+    /// damaged entry names the entry, the rest the table.
+    pub fn in_section(self, section: &'static str, what: &'static str) -> FormatError {
+        match self {
+            BlockError::BadEntry { entry } => FormatError::Entry {
+                section,
+                entry: entry as u64,
+                detail: self.to_string(),
+            },
+            _ => FormatError::Invalid {
+                what,
+                detail: self.to_string(),
+            },
+        }
+    }
+}
+
+/// A table's decoder of one block's entries.
+pub trait BlockDecoder<'a> {
+    /// What an entry holds besides its offset.
+    type Payload;
+    /// A decoder before `block`'s first entry.
+    fn start(block: Block<'a>) -> Self;
+    /// The next entry: (table index, `.text` offset, payload); `Ok(None)`
+    /// after the block's last.
+    fn next(&mut self) -> Result<Option<(usize, u32, Self::Payload)>, BlockError>;
+    /// True when every entry was read and no bytes are left.
+    fn finished_exactly(&self) -> bool;
+}
+
+/// Every entry of the table in order, decoded block by block with `D`;
+/// stops after the first error (a block that cannot be found, a damaged
+/// entry, bytes left over after a block's last entry).
+pub fn entries<'a, D>(
+    blocks: Blocks<'a>,
+) -> impl Iterator<Item = Result<(usize, u32, D::Payload), BlockError>> + 'a
+where
+    D: BlockDecoder<'a> + 'a,
+{
+    let mut b = 0;
+    let mut current: Option<D> = None;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let r = loop {
+            if let Some(d) = current.as_mut() {
+                match d.next() {
+                    Ok(Some(e)) => break Ok(e),
+                    Ok(None) if d.finished_exactly() => current = None,
+                    Ok(None) => break Err(BlockError::TrailingBytes { block: b - 1 }),
+                    Err(e) => break Err(e),
+                }
+            }
+            if b >= blocks.blocks() {
+                return None;
+            }
+            match blocks.block(b) {
+                Some(block) => current = Some(D::start(block)),
+                None => break Err(BlockError::BlockStart { block: b }),
+            }
+            b += 1;
+        };
+        failed = r.is_err();
+        Some(r)
+    })
 }
 
 #[cfg(test)]
@@ -440,7 +511,10 @@ mod tests {
         }
         // Five bytes whose last carries bits past 32, and six bytes.
         assert_eq!(read_leb(&[0xff, 0xff, 0xff, 0xff, 0x1f], &mut 0), None);
-        assert_eq!(read_leb(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00], &mut 0), None);
+        assert_eq!(
+            read_leb(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00], &mut 0),
+            None
+        );
     }
 
     fn table(offsets: &[u32]) -> Vec<u8> {
@@ -451,9 +525,7 @@ mod tests {
         let mut out = Vec::new();
         for b in 0..t.blocks() {
             let mut c = BlockCursor::new(t.block(b).ok_or(BlockError::Truncated)?);
-            while let Some((i, off, ())) =
-                c.next_with(|d, pos, _| Some((read_leb(d, pos)?, ())))?
-            {
+            while let Some((i, off, ())) = c.next_with(|d, pos, _| Some((read_leb(d, pos)?, ())))? {
                 assert_eq!(i, out.len());
                 out.push(off);
             }
@@ -463,7 +535,16 @@ mod tests {
 
     #[test]
     fn packed_round_trip() {
-        for field in [0u32, 1, 7, 8, 1000, (u32::MAX >> 4) - 1, u32::MAX >> 4, u32::MAX] {
+        for field in [
+            0u32,
+            1,
+            7,
+            8,
+            1000,
+            (u32::MAX >> 4) - 1,
+            u32::MAX >> 4,
+            u32::MAX,
+        ] {
             for low in [0u32, 5, 15] {
                 let mut b = Vec::new();
                 push_packed(&mut b, field, low, 4);
@@ -506,12 +587,18 @@ mod tests {
         }
         let mut b = bytes.clone();
         b[4] = 2;
-        assert!(matches!(Blocks::parse(&b), Err(BlockError::BlockCount { .. })));
+        assert!(matches!(
+            Blocks::parse(&b),
+            Err(BlockError::BlockCount { .. })
+        ));
         // Block 2 starting before block 1, then past the body.
         let mut b = bytes.clone();
         b[HEADER + 2 * INDEX_ENTRY + 4..][..4].copy_from_slice(&0u32.to_le_bytes());
         let t = Blocks::parse(&b).unwrap();
-        assert_eq!(t.check_index(1000), Err(BlockError::BlockStart { block: 2 }));
+        assert_eq!(
+            t.check_index(1000),
+            Err(BlockError::BlockStart { block: 2 })
+        );
         let mut b = bytes.clone();
         b[HEADER + 2 * INDEX_ENTRY + 4..][..4].copy_from_slice(&u32::MAX.to_le_bytes());
         let t = Blocks::parse(&b).unwrap();
@@ -521,7 +608,10 @@ mod tests {
         let mut b = bytes.clone();
         b[HEADER + INDEX_ENTRY..][..4].copy_from_slice(&0u32.to_le_bytes());
         let t = Blocks::parse(&b).unwrap();
-        assert!(matches!(t.check_index(1000), Err(BlockError::BlockOrder { block: 1, .. })));
+        assert!(matches!(
+            t.check_index(1000),
+            Err(BlockError::BlockOrder { block: 1, .. })
+        ));
         let third = 2 * BLOCK_LEN as u32 * 3;
         assert_eq!(
             Blocks::parse(&bytes).unwrap().check_index(u64::from(third)),

@@ -11,7 +11,7 @@
 //! that is not in the table is not a Wasm trap. Codes are validated with
 //! [`TrapCode::from_u8`] on every read, never cast.
 
-use crate::blocks::{self, BlockCursor, BlockError, Blocks};
+use crate::blocks::{self, Block, BlockCursor, BlockDecoder, BlockError, Blocks};
 use crate::sections::ELF_WASMC_TRAPS;
 use crate::FormatError;
 
@@ -132,16 +132,26 @@ pub struct TrapTable<'a> {
 const WHAT: &str = crate::sections::section_what!(traps);
 
 fn block_error(e: BlockError) -> FormatError {
-    match e {
-        BlockError::BadEntry { entry } => FormatError::Entry {
-            section: ELF_WASMC_TRAPS,
-            entry: entry as u64,
-            detail: e.to_string(),
-        },
-        _ => FormatError::Invalid {
-            what: WHAT,
-            detail: e.to_string(),
-        },
+    e.in_section(ELF_WASMC_TRAPS, WHAT)
+}
+
+/// A block's entries; the payload is the code byte.
+struct TrapEntries<'a>(BlockCursor<'a>);
+
+impl<'a> BlockDecoder<'a> for TrapEntries<'a> {
+    type Payload = u32;
+
+    fn start(block: Block<'a>) -> Self {
+        TrapEntries(BlockCursor::new(block))
+    }
+
+    #[inline]
+    fn next(&mut self) -> Result<Option<(usize, u32, u32)>, BlockError> {
+        self.0.next_with(entry)
+    }
+
+    fn finished_exactly(&self) -> bool {
+        self.0.finished_exactly()
     }
 }
 
@@ -194,34 +204,9 @@ impl<'a> TrapTable<'a> {
 
     /// All entries in offset order; stops at the first damaged one.
     pub fn iter(&self) -> impl Iterator<Item = Result<(u32, TrapCode), FormatError>> + 'a {
-        let blocks = self.blocks;
-        let mut b = 0;
-        let mut cursor: Option<BlockCursor<'a>> = None;
-        let mut failed = false;
-        std::iter::from_fn(move || {
-            if failed {
-                return None;
-            }
-            let r = loop {
-                if let Some(c) = cursor.as_mut() {
-                    match c.next_with(entry) {
-                        Ok(Some(e)) => break Ok(e),
-                        Ok(None) => cursor = None,
-                        Err(e) => break Err(block_error(e)),
-                    }
-                }
-                if b >= blocks.blocks() {
-                    return None;
-                }
-                match blocks.block(b) {
-                    Some(block) => cursor = Some(BlockCursor::new(block)),
-                    None => break Err(block_error(BlockError::BlockStart { block: b })),
-                }
-                b += 1;
-            };
-            let r = r.and_then(|(i, off, code)| Ok((off, known_code(i, code)?)));
-            failed = r.is_err();
-            Some(r)
+        blocks::entries::<TrapEntries<'a>>(self.blocks).map(|e| {
+            let (i, off, code) = e.map_err(block_error)?;
+            Ok((off, known_code(i, code)?))
         })
     }
 
@@ -253,32 +238,23 @@ impl TrapTable<'_> {
     pub fn validate(&self, text_len: u64) -> Result<(), FormatError> {
         self.check_index(text_len)?;
         let mut prev: Option<u32> = None;
-        for b in 0..self.blocks.blocks() {
-            let block = self
-                .blocks
-                .block(b)
-                .ok_or_else(|| block_error(BlockError::BlockStart { block: b }))?;
-            let mut c = BlockCursor::new(block);
-            while let Some((i, off, code)) = c.next_with(entry).map_err(block_error)? {
-                let e = |detail: String| FormatError::Entry {
-                    section: ELF_WASMC_TRAPS,
-                    entry: i as u64,
-                    detail,
-                };
-                known_code(i, code)?;
-                if prev.is_some_and(|p| off <= p) {
-                    return Err(e(format!("offset {off:#x} is not above the previous one")));
-                }
-                if u64::from(off) >= text_len {
-                    return Err(e(format!(
-                        "offset {off:#x} points outside `.text` (length {text_len:#x})"
-                    )));
-                }
-                prev = Some(off);
+        for e in blocks::entries::<TrapEntries<'_>>(self.blocks) {
+            let (i, off, code) = e.map_err(block_error)?;
+            let e = |detail: String| FormatError::Entry {
+                section: ELF_WASMC_TRAPS,
+                entry: i as u64,
+                detail,
+            };
+            known_code(i, code)?;
+            if prev.is_some_and(|p| off <= p) {
+                return Err(e(format!("offset {off:#x} is not above the previous one")));
             }
-            if !c.finished_exactly() {
-                return Err(block_error(BlockError::TrailingBytes { block: b }));
+            if u64::from(off) >= text_len {
+                return Err(e(format!(
+                    "offset {off:#x} points outside `.text` (length {text_len:#x})"
+                )));
             }
+            prev = Some(off);
         }
         Ok(())
     }
@@ -330,7 +306,10 @@ mod tests {
         t.validate(u64::from(off) + 1).unwrap();
         for (o, c) in &entries {
             assert_eq!(t.lookup(*o), Some(*c));
-            assert_eq!(t.lookup(o - 1).is_some(), entries.iter().any(|e| e.0 == o - 1));
+            assert_eq!(
+                t.lookup(o - 1).is_some(),
+                entries.iter().any(|e| e.0 == o - 1)
+            );
         }
         let all: Vec<_> = t.iter().map(Result::unwrap).collect();
         assert_eq!(all, entries);
@@ -366,7 +345,10 @@ mod tests {
         let t = TrapTable::parse(&bad).unwrap();
         assert_eq!(t.lookup(8), None);
         let e = t.validate(16).unwrap_err();
-        assert!(e.to_string().contains("entry 1: unknown trap code 238"), "{e}");
+        assert!(
+            e.to_string().contains("entry 1: unknown trap code 238"),
+            "{e}"
+        );
         let mut huge = bytes.clone();
         huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(TrapTable::parse(&huge).is_err());

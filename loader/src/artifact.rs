@@ -450,9 +450,7 @@ impl<'a> ParsedArtifact<'a> {
     /// Checks every entry of the trap table: sorted, inside `.text`, known
     /// codes (the safe load paths run it; O(entries)).
     pub fn validate_trap_entries(&self) -> Result<(), LoadError> {
-        Ok(self
-            .trap_table()?
-            .validate(self.ranges.text.len() as u64)?)
+        Ok(self.trap_table()?.validate(self.ranges.text.len() as u64)?)
     }
 
     /// [`Self::validate_runtime_tables`], plus every entry of the trap
@@ -827,15 +825,26 @@ mod tests {
             .build()
         };
         // `.text` is 16 bytes.
+        // An entry past `.text` inside a block: parsing checks the block
+        // index only; the safe loads' full check names the entry.
         let mut t = trap::TrapTableBuilder::default();
         t.push(2, TrapCode::UnreachableCodeReached);
+        t.push(16, TrapCode::MemoryOutOfBounds);
+        let bytes = build(t.finish(), vec![], vec![]);
+        let a = ParsedArtifact::parse(&bytes).unwrap();
+        assert_eq!(
+            a.validate_trap_entries().unwrap_err().to_string(),
+            "section `.wasmc.traps`: entry 1: offset 0x10 points outside `.text` (length 0x10)"
+        );
+        // A block's first offset past `.text` is refused by parsing.
+        let mut t = trap::TrapTableBuilder::default();
         t.push(16, TrapCode::MemoryOutOfBounds);
         let e = ParsedArtifact::parse(&build(t.finish(), vec![], vec![]))
             .unwrap_err()
             .to_string();
         assert_eq!(
             e,
-            "section `.wasmc.traps`: entry 1: offset 0x10 points outside `.text` (length 0x10)"
+            "section `.wasmc.traps`: block 0: first offset 0x10 points outside `.text` (length 0x10)"
         );
 
         let mut m = stack_map::StackMapBuilder::default();
