@@ -6,12 +6,16 @@
 //! so no Wasm code runs unboundedly without passing one (a loop is the only
 //! way back to earlier code; a call passes the callee's entry).
 //!
-//! Epochs: `load *limits.epoch_ptr >= load limits.epoch_deadline` calls the
-//! builtin `epoch_deadline_reached` on a cold path. Both loads are redone at
-//! every check: the engine's epoch moves under the code (another thread),
-//! and a host function may move the store's deadline. The cold path's call
-//! also keeps Cranelift's alias analysis from merging a loop header's loads
-//! with the entry's (a call clobbers all memory on the path back).
+//! Epochs: `load *limits.epoch_ptr >= deadline` calls the builtin
+//! `epoch_deadline_reached` on a cold path. The epoch is loaded at every
+//! check: the engine's epoch moves under the code (another thread). The
+//! store's deadline only changes in host code, so the function keeps it in
+//! a variable (a register in a loop), loaded at entry and again after every
+//! call (a callee may be or reach a host function that sets a new deadline)
+//! and after the cold path (whose builtin may extend it). The cold path's
+//! call also keeps Cranelift's alias analysis from merging a loop header's
+//! epoch load with the entry's (a call clobbers all memory on the path
+//! back).
 //!
 //! Fuel (the design Wasmtime uses): `limits.fuel_consumed` is an `i64` equal
 //! to minus the fuel left. The function keeps it in a variable: loaded at
@@ -41,6 +45,8 @@ pub(super) struct InterruptState {
     fuel_var: Variable,
     /// The engine's epoch counter pointer, loaded once at entry.
     epoch_ptr_var: Variable,
+    /// The store's epoch deadline, loaded at entry and after calls.
+    deadline_var: Variable,
     /// Fuel of the operators translated since the last increment of
     /// `fuel_var` (compile-time).
     pending: i64,
@@ -53,6 +59,7 @@ impl InterruptState {
             limits_var: Variable::from_u32(0),
             fuel_var: Variable::from_u32(0),
             epoch_ptr_var: Variable::from_u32(0),
+            deadline_var: Variable::from_u32(0),
             pending: 0,
         }
     }
@@ -62,6 +69,7 @@ impl InterruptState {
         self.limits_var = Variable::from_u32(num_locals as u32);
         self.fuel_var = Variable::from_u32(num_locals as u32 + 1);
         self.epoch_ptr_var = Variable::from_u32(num_locals as u32 + 2);
+        self.deadline_var = Variable::from_u32(num_locals as u32 + 3);
     }
 }
 
@@ -160,6 +168,8 @@ impl FuncEnv<'_> {
             );
             builder.declare_var(self.interrupt.epoch_ptr_var, ptr);
             builder.def_var(self.interrupt.epoch_ptr_var, epoch_ptr);
+            builder.declare_var(self.interrupt.deadline_var, types::I64);
+            self.deadline_load(builder);
             self.epoch_check(builder);
         }
     }
@@ -201,11 +211,28 @@ impl FuncEnv<'_> {
         }
     }
 
-    /// Reloads the count after a call.
+    /// Reloads the count and the deadline after a call.
     pub(super) fn interrupt_after_op(&mut self, op: &Operator, builder: &mut FunctionBuilder) {
-        if self.interrupt.flags.fuel && is_call(op) && !builder.is_unreachable() {
+        if !is_call(op) || builder.is_unreachable() {
+            return;
+        }
+        if self.interrupt.flags.fuel {
             self.fuel_load(builder);
         }
+        if self.interrupt.flags.epochs {
+            self.deadline_load(builder);
+        }
+    }
+
+    fn deadline_load(&mut self, builder: &mut FunctionBuilder) {
+        let limits = builder.use_var(self.interrupt.limits_var);
+        let v = builder.ins().load(
+            types::I64,
+            Self::limits_flags(),
+            limits,
+            self.offsets.limits_epoch_deadline() as i32,
+        );
+        builder.def_var(self.interrupt.deadline_var, v);
     }
 
     /// Before a `return` (explicit or the function's end).
@@ -274,18 +301,12 @@ impl FuncEnv<'_> {
     /// `if *epoch_ptr >= deadline { epoch_deadline_reached() }`.
     fn epoch_check(&mut self, builder: &mut FunctionBuilder) {
         let epoch_ptr = builder.use_var(self.interrupt.epoch_ptr_var);
-        let limits = builder.use_var(self.interrupt.limits_var);
         // A plain aligned 8-byte load is single-copy atomic on every
         // target wasmc supports; the counter only grows.
         let epoch = builder
             .ins()
             .load(types::I64, Self::limits_flags(), epoch_ptr, 0);
-        let deadline = builder.ins().load(
-            types::I64,
-            Self::limits_flags(),
-            limits,
-            self.offsets.limits_epoch_deadline() as i32,
-        );
+        let deadline = builder.use_var(self.interrupt.deadline_var);
         let reached = builder
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
@@ -297,6 +318,7 @@ impl FuncEnv<'_> {
         builder.switch_to_block(cold);
         builder.seal_block(cold);
         self.call_builtin(&mut builder.cursor(), Builtin::epoch_deadline_reached, &[]);
+        self.deadline_load(builder);
         builder.ins().jump(cont, &[]);
 
         builder.switch_to_block(cont);

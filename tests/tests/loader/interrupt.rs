@@ -469,3 +469,61 @@ fn fuel_counts_and_stops_tail_calls() {
     assert_eq!(trap.code, TrapCode::OutOfFuel);
     assert_eq!(store.get_fuel().unwrap(), 0);
 }
+
+/// The compiled code keeps the deadline in a register between calls; a
+/// host function called from a loop that moves it (nearer: the loop stops
+/// at its next header; further: the loop goes on past the old deadline)
+/// is seen right after the call.
+#[test]
+fn a_host_function_moves_the_deadline_seen_by_the_calling_loop() {
+    const LOOP: &str = r#"
+    (module
+      (import "host" "tick" (func $tick (param i32)))
+      ;; Calls tick(i) for i = 1..=n, one call per iteration; returns n.
+      (func (export "run") (param $n i32) (result i32) (local $i i32)
+        (loop $l
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (call $tick (local.get $i))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $i)))
+    "#;
+    let engine = Engine::default();
+    let bytes = compile_with(
+        LOOP,
+        &CompileOptions {
+            interruption: EPOCHS,
+            ..CompileOptions::default()
+        },
+    );
+    let module = Module::from_bytes(&engine, &bytes).unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let mut l = Linker::<()>::new(&engine);
+    let s = seen.clone();
+    let e = engine.clone();
+    l.func_wrap("host", "tick", move |mut caller: Caller<'_, ()>, i: i32| {
+        s.store(i, std::sync::atomic::Ordering::SeqCst);
+        if i == 10 {
+            // Nearer: reached now; the loop must stop at its next header.
+            caller.set_epoch_deadline(0).unwrap();
+        }
+        // In the second run, the epoch passes the old deadline at i = 5
+        // and the host extends it at the same call.
+        if i == 5 && e.current_epoch() == 0 {
+            e.increment_epoch();
+            e.increment_epoch();
+            caller.set_epoch_deadline(100).unwrap();
+        }
+    })
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_epoch_deadline(1).unwrap();
+    let inst = l.instantiate(&mut store, &module).unwrap();
+    // Run 1: the epoch moves to 2 at i = 5 (past the deadline 1) and the
+    // deadline to 102; at i = 10 the deadline becomes the epoch: stop.
+    let trap = expect_trap(call1(&mut store, &inst, "run", 1000));
+    assert_eq!(trap.code, TrapCode::Interrupted);
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 10);
+    // Run 2: a deadline far ahead, no host change to it before i = 10.
+    store.set_epoch_deadline(1000).unwrap();
+    assert_eq!(call1(&mut store, &inst, "run", 9).unwrap(), 9);
+}
