@@ -15,6 +15,7 @@ pub fn testsuite_dir() -> Option<PathBuf> {
 }
 
 pub mod fuzz;
+pub mod tracked;
 
 /// The engine the shared test helpers and fuzzers load modules with.
 pub fn engine() -> &'static wasmc_loader::Engine {

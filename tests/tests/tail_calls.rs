@@ -10,126 +10,9 @@
 //! Every scenario runs at `--opt-level none` and `speed`, with and without the
 //! store's stress mode (a collection at every builtin and host call).
 
-use std::sync::{Arc, Mutex};
-use wasmc_compiler::{compile, CompileOptions, OptLevel};
-use wasmc_loader::format::ValType;
-use wasmc_loader::{
-    Caller, Engine, Error, ExternRef, FuncType, Instance, Linker, Module, Store, Val,
-};
-
-/// A host value that logs its id when dropped.
-struct Tracked {
-    id: i32,
-    log: Arc<Log>,
-}
-
-#[derive(Default)]
-struct Log {
-    dropped: Mutex<Vec<i32>>,
-    errors: Mutex<Vec<String>>,
-    gcs: Mutex<usize>,
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.log.dropped.lock().unwrap().push(self.id);
-    }
-}
-
-impl Log {
-    fn error(&self, e: String) {
-        self.errors.lock().unwrap().push(e);
-    }
-    fn is_dropped(&self, id: i32) -> bool {
-        self.dropped.lock().unwrap().contains(&id)
-    }
-}
-
-/// `host.make(id) -> externref`, `host.check(ref, id)`, `host.gc()` (fails
-/// the test if the collector could not walk the stack).
-fn linker(log: &Arc<Log>) -> Linker<()> {
-    let mut l = Linker::new(engine());
-    let ft = |params: Vec<ValType>, results: Vec<ValType>| FuncType { params, results };
-    let lg = log.clone();
-    l.func_new(
-        "host",
-        "make",
-        ft(vec![ValType::I32], vec![ValType::ExternRef]),
-        move |_, a, r| {
-            let id = a[0].i32().unwrap();
-            r[0] = Val::ExternRef(Some(ExternRef::new(Tracked {
-                id,
-                log: lg.clone(),
-            })));
-            Ok(())
-        },
-    )
-    .unwrap();
-    let lg = log.clone();
-    l.func_new(
-        "host",
-        "check",
-        ft(vec![ValType::ExternRef, ValType::I32], vec![]),
-        move |_, a, _| {
-            let want = a[1].i32().unwrap();
-            match a[0].externref().unwrap() {
-                None => lg.error(format!("check({want}): got null")),
-                Some(r) => {
-                    let got = r.downcast_ref::<Tracked>().map(|t| t.id);
-                    if got != Some(want) {
-                        lg.error(format!("check({want}): got id {got:?}"));
-                    }
-                    if lg.is_dropped(want) {
-                        lg.error(format!("check({want}): it was freed while live"));
-                    }
-                }
-            }
-            Ok(())
-        },
-    )
-    .unwrap();
-    let lg = log.clone();
-    l.func_new(
-        "host",
-        "gc",
-        ft(vec![], vec![]),
-        move |mut c: Caller<'_, ()>, _, _| {
-            c.gc();
-            *lg.gcs.lock().unwrap() += 1;
-            if c.gc_stats().failed_walks != 0 {
-                lg.error("a stack walk failed".into());
-            }
-            Ok(())
-        },
-    )
-    .unwrap();
-    // The same, but with a reference argument that it checks after the
-    // collection: a tail call straight into it leaves no Wasm frame behind.
-    let lg = log.clone();
-    l.func_new(
-        "host",
-        "gc_check",
-        ft(
-            vec![ValType::ExternRef, ValType::I32],
-            vec![ValType::ExternRef],
-        ),
-        move |mut c: Caller<'_, ()>, a, r| {
-            c.gc();
-            *lg.gcs.lock().unwrap() += 1;
-            if c.gc_stats().failed_walks != 0 {
-                lg.error("a stack walk failed".into());
-            }
-            let want = a[1].i32().unwrap();
-            if lg.is_dropped(want) {
-                lg.error(format!("gc_check({want}): it was freed while live"));
-            }
-            r[0] = a[0].clone();
-            Ok(())
-        },
-    )
-    .unwrap();
-    l
-}
+use wasmc_compiler::OptLevel;
+use wasmc_loader::{Engine, Val};
+use wasmc_tests::tracked::{returned_id, tracked, Env};
 
 const MODULE: &str = r#"
 (module
@@ -225,53 +108,8 @@ const MODULE: &str = r#"
 )
 "#;
 
-struct Env {
-    store: Store<()>,
-    instance: Instance,
-    log: Arc<Log>,
-}
-
 fn env(opt: OptLevel, stress: bool) -> Env {
-    let log = Arc::new(Log::default());
-    let opts = CompileOptions {
-        opt_level: opt,
-        ..Default::default()
-    };
-    let module = Module::from_bytes(engine(), &compile(MODULE.as_bytes(), &opts).unwrap()).unwrap();
-    let mut store = Store::new(engine(), ());
-    store.set_gc_stress(stress);
-    let instance = linker(&log).instantiate(&mut store, &module).unwrap();
-    Env {
-        store,
-        instance,
-        log,
-    }
-}
-
-impl Env {
-    fn call(&mut self, name: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
-        let f = self.instance.get_func(&mut self.store, name).unwrap();
-        let n = f.ty(&self.store).results.len();
-        let mut results = vec![Val::I32(0); n];
-        f.call(&mut self.store, args, &mut results)
-            .map(|()| results)
-    }
-
-    fn ok(&mut self, name: &str, args: &[Val]) -> Vec<Val> {
-        self.call(name, args)
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
-    fn assert_clean(&self, what: &str) {
-        let errors = self.log.errors.lock().unwrap().clone();
-        assert!(errors.is_empty(), "{what}: {errors:?}");
-    }
-}
-
-fn returned_id(v: &Val) -> Option<i32> {
-    v.externref()
-        .unwrap()
-        .and_then(|r| r.downcast_ref::<Tracked>().map(|t| t.id))
+    Env::new(engine(), MODULE, opt, stress)
 }
 
 fn each_config(f: impl Fn(&str, Env)) {
@@ -296,7 +134,7 @@ fn refs_survive_a_long_tail_call_loop() {
         let r = e.ok("run_loop", &[Val::I32(n)]);
         assert_eq!(returned_id(&r[0]), Some(1), "{what}");
         e.assert_clean(what);
-        assert!(*e.log.gcs.lock().unwrap() >= 2, "{what}");
+        assert!(e.log.gcs() >= 2, "{what}");
         // The second ref and every garbage ref are gone once nothing holds
         // them; the returned one is held by `r`.
         drop(r);
@@ -321,10 +159,7 @@ fn tail_call_into_a_host_function() {
     each_config(|what, mut e| {
         // From the outermost frame: the host function's caller is the entry
         // trampoline, so the collector sees no Wasm frame, and must not fail.
-        let arg = ExternRef::new(Tracked {
-            id: 20,
-            log: e.log.clone(),
-        });
+        let arg = tracked(20, &e.log);
         let r = e.ok("to_host", &[Val::ExternRef(Some(arg)), Val::I32(20)]);
         assert_eq!(returned_id(&r[0]), Some(20), "{what}");
         e.assert_clean(what);

@@ -11,118 +11,14 @@
 use super::engine;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use wasmc_compiler::{compile, CompileOptions, OptLevel};
 use wasmc_loader::format::ValType;
-use wasmc_loader::{Caller, ExternRef, FuncType, Instance, Linker, Module, Store, Val};
+use wasmc_loader::{Caller, ExternRef, FuncType, Linker, Module, Store, Val};
+use wasmc_tests::tracked::{id_of, tracked, Env, Log};
 
-/// A host value that logs its id when dropped.
-struct Tracked {
-    id: i32,
-    log: Arc<Log>,
-}
-
-#[derive(Default)]
-struct Log {
-    dropped: Mutex<Vec<i32>>,
-    live: AtomicUsize,
-    errors: Mutex<Vec<String>>,
-    gcs: AtomicUsize,
-}
-
-impl Log {
-    fn dropped(&self) -> Vec<i32> {
-        self.dropped.lock().unwrap().clone()
-    }
-    fn error(&self, e: String) {
-        self.errors.lock().unwrap().push(e);
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.log.live.fetch_sub(1, Ordering::SeqCst);
-        self.log.dropped.lock().unwrap().push(self.id);
-    }
-}
-
-fn tracked(id: i32, log: &Arc<Log>) -> ExternRef {
-    log.live.fetch_add(1, Ordering::SeqCst);
-    ExternRef::new(Tracked {
-        id,
-        log: log.clone(),
-    })
-}
-
-fn id_of(r: &ExternRef) -> Option<i32> {
-    r.downcast_ref::<Tracked>().map(|t| t.id)
-}
-
-/// Host functions: `make(id) -> externref`, `check(ref, id)`, `gc()`,
-/// `is_dropped(id) -> i32`.
 fn linker(log: &Arc<Log>) -> Linker<()> {
-    let mut l = Linker::new(engine());
-    let ft = |params: Vec<ValType>, results: Vec<ValType>| FuncType { params, results };
-    let lg = log.clone();
-    l.func_new(
-        "host",
-        "make",
-        ft(vec![ValType::I32], vec![ValType::ExternRef]),
-        move |_, a, r| {
-            r[0] = Val::ExternRef(Some(tracked(a[0].i32().unwrap(), &lg)));
-            Ok(())
-        },
-    )
-    .unwrap();
-    let lg = log.clone();
-    l.func_new(
-        "host",
-        "check",
-        ft(vec![ValType::ExternRef, ValType::I32], vec![]),
-        move |_, a, _| {
-            let want = a[1].i32().unwrap();
-            match a[0].externref().unwrap() {
-                None => lg.error(format!("check({want}): got null")),
-                Some(r) => {
-                    if id_of(r) != Some(want) {
-                        lg.error(format!("check({want}): got id {:?}", id_of(r)));
-                    }
-                    if lg.dropped().contains(&want) {
-                        lg.error(format!("check({want}): it was freed while live"));
-                    }
-                }
-            }
-            Ok(())
-        },
-    )
-    .unwrap();
-    let lg = log.clone();
-    l.func_new(
-        "host",
-        "gc",
-        ft(vec![], vec![]),
-        move |mut c: Caller<'_, ()>, _, _| {
-            c.gc();
-            lg.gcs.fetch_add(1, Ordering::SeqCst);
-            if c.gc_stats().failed_walks != 0 {
-                lg.error("a stack walk failed".into());
-            }
-            Ok(())
-        },
-    )
-    .unwrap();
-    let lg = log.clone();
-    l.func_new(
-        "host",
-        "is_dropped",
-        ft(vec![ValType::I32], vec![ValType::I32]),
-        move |_, a, r| {
-            r[0] = Val::I32(lg.dropped().contains(&a[0].i32().unwrap()) as i32);
-            Ok(())
-        },
-    )
-    .unwrap();
-    l
+    wasmc_tests::tracked::linker(engine(), log)
 }
 
 const MODULE: &str = r#"
@@ -294,48 +190,8 @@ const MODULE: &str = r#"
 )
 "#;
 
-struct Env {
-    store: Store<()>,
-    instance: Instance,
-    log: Arc<Log>,
-}
-
 fn env(opt: OptLevel, stress: bool) -> Env {
-    let log = Arc::new(Log::default());
-    let opts = CompileOptions {
-        opt_level: opt,
-        ..Default::default()
-    };
-    let module = Module::from_bytes(engine(), &compile(MODULE.as_bytes(), &opts).unwrap()).unwrap();
-    let mut store = Store::new(engine(), ());
-    store.set_gc_stress(stress);
-    let instance = linker(&log).instantiate(&mut store, &module).unwrap();
-    Env {
-        store,
-        instance,
-        log,
-    }
-}
-
-impl Env {
-    fn call(&mut self, name: &str, args: &[Val]) -> Vec<Val> {
-        let f = self.instance.get_func(&mut self.store, name).unwrap();
-        let n = f.ty(&self.store).results.len();
-        let mut results = vec![Val::I32(0); n];
-        f.call(&mut self.store, args, &mut results)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        results
-    }
-
-    fn assert_clean(&self, what: &str) {
-        let errors = self.log.errors.lock().unwrap().clone();
-        assert!(errors.is_empty(), "{what}: {errors:?}");
-        assert_eq!(
-            self.store.gc_stats().failed_walks,
-            0,
-            "{what}: a stack walk failed"
-        );
-    }
+    Env::new(engine(), MODULE, opt, stress)
 }
 
 fn scenarios(opt: OptLevel, stress: bool) {
@@ -344,37 +200,37 @@ fn scenarios(opt: OptLevel, stress: bool) {
     // Passed in and dropped by Wasm: freed once the call is over.
     let mut e = env(opt, stress);
     let r = tracked(1, &e.log);
-    e.call("drop_it", &[Val::ExternRef(Some(r))]);
+    e.ok("drop_it", &[Val::ExternRef(Some(r))]);
     e.store.gc();
     assert_eq!(e.log.dropped(), [1], "{mode}: passed-in ref not freed");
 
     // Stored in a table and a global: survives collections until overwritten.
     let a = tracked(2, &e.log);
     let b = tracked(3, &e.log);
-    e.call("store_table", &[Val::ExternRef(Some(a)), Val::I32(5)]);
-    e.call("store_global", &[Val::ExternRef(Some(b))]);
+    e.ok("store_table", &[Val::ExternRef(Some(a)), Val::I32(5)]);
+    e.ok("store_global", &[Val::ExternRef(Some(b))]);
     for _ in 0..3 {
-        e.call("collect", &[]);
+        e.ok("collect", &[]);
         e.store.gc();
     }
     assert_eq!(e.log.dropped(), [1], "{mode}: table/global ref freed");
-    let got = e.call("load_table", &[Val::I32(5)]);
+    let got = e.ok("load_table", &[Val::I32(5)]);
     assert_eq!(got[0].externref().unwrap().map(id_of), Some(Some(2)));
     drop(got);
-    e.call("store_table", &[Val::ExternRef(None), Val::I32(5)]);
+    e.ok("store_table", &[Val::ExternRef(None), Val::I32(5)]);
     assert_eq!(
         e.log.dropped(),
         [1, 2],
         "{mode}: overwritten table ref not freed exactly once"
     );
-    let g = e.call("load_global", &[]);
+    let g = e.ok("load_global", &[]);
     assert_eq!(g[0].externref().unwrap().map(id_of), Some(Some(3)));
     drop(g);
 
     // Held by the host: survives.
     let held = tracked(4, &e.log);
-    e.call("drop_it", &[Val::ExternRef(Some(held.clone()))]);
-    e.call("collect", &[]);
+    e.ok("drop_it", &[Val::ExternRef(Some(held.clone()))]);
+    e.ok("collect", &[]);
     e.store.gc();
     assert_eq!(id_of(&held), Some(4));
     assert!(!e.log.dropped().contains(&4));
@@ -387,7 +243,7 @@ fn scenarios(opt: OptLevel, stress: bool) {
     // Deep recursion holding references in every frame.
     let depth = 200;
     let top = tracked(999, &e.log);
-    e.call(
+    e.ok(
         "deep",
         &[Val::I32(depth), Val::ExternRef(Some(top)), Val::I32(999)],
     );
@@ -412,10 +268,10 @@ fn scenarios(opt: OptLevel, stress: bool) {
         ("indirect", vec![]),
         ("host_results", vec![]),
     ] {
-        e.call(name, &args);
+        e.ok(name, &args);
         e.assert_clean(&format!("{mode}: {name}"));
     }
-    let freed = e.call("redefine", &[])[0].i32().unwrap();
+    let freed = e.ok("redefine", &[])[0].i32().unwrap();
     e.assert_clean(&format!("{mode}: redefine"));
     assert_eq!(
         freed, 3,
@@ -472,13 +328,13 @@ fn spin(opt: OptLevel, stress: bool, n: i32) {
     let mut e = env(opt, stress);
     let refs: Vec<ExternRef> = (0..16).map(|i| tracked(i, &e.log)).collect();
     for (i, r) in refs.iter().enumerate() {
-        e.call(
+        e.ok(
             "store_table",
             &[Val::ExternRef(Some(r.clone())), Val::I32(i as i32)],
         );
     }
     let baseline = e.log.live.load(Ordering::SeqCst);
-    e.call("spin", &[Val::I32(n)]);
+    e.ok("spin", &[Val::I32(n)]);
     e.assert_clean("spin");
     let stats = e.store.gc_stats();
     assert!(
@@ -498,7 +354,7 @@ fn spin(opt: OptLevel, stress: bool, n: i32) {
         assert_eq!(id_of(r), Some(i as i32));
         assert_eq!(r.strong_count(), 2, "host handle + table slot");
     }
-    e.call("churn", &[Val::I32(n / 10)]);
+    e.ok("churn", &[Val::I32(n / 10)]);
     e.assert_clean("churn");
     let made = e.log.dropped().iter().filter(|i| **i == 801).count();
     assert_eq!(made as i32, n / 10, "every garbage ref must be freed");
