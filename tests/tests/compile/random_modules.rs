@@ -47,15 +47,20 @@ fn config() -> wasm_smith::Config {
     }
 }
 
-#[test]
-fn random_modules_compile_load_and_instantiate() {
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
-    let mut compiled = 0;
-    let mut instantiated = 0;
-    for i in 0..150 {
+/// Generates `n` modules with `config` from `rng`, compiles each (at
+/// `none` or `speed`, with guard pages or explicit bounds checks, varied by
+/// index), loads it and tries to instantiate it (an out-of-bounds segment
+/// may make that fail; nothing may crash). Returns how many compiled, how
+/// many instantiated, and the features their artifacts record.
+fn compile_load_instantiate(
+    config: wasm_smith::Config,
+    rng: &mut Rng,
+    n: usize,
+) -> (usize, usize, wasmc_format::WasmFeatures) {
+    let (mut compiled, mut instantiated, mut used) = (0, 0, wasmc_format::WasmFeatures::EMPTY);
+    for i in 0..n {
         let seed = rng.bytes(4096);
-        let mut u = Unstructured::new(&seed);
-        let Ok(m) = wasm_smith::Module::new(config(), &mut u) else {
+        let Ok(m) = wasm_smith::Module::new(config.clone(), &mut Unstructured::new(&seed)) else {
             continue;
         };
         let wasm = m.to_bytes();
@@ -77,8 +82,13 @@ fn random_modules_compile_load_and_instantiate() {
         compiled += 1;
         let module = Module::from_bytes(engine(), &artifact)
             .unwrap_or_else(|e| panic!("module {i}: load failed: {e}"));
+        used = used.union(
+            wasmc_loader::artifact::ParsedArtifact::parse(&artifact)
+                .unwrap()
+                .header()
+                .wasm_features,
+        );
         let mut store = Store::new(engine(), ());
-        // Instantiation may trap (an out-of-bounds segment); it must not crash.
         if Linker::new(engine())
             .instantiate(&mut store, &module)
             .is_ok()
@@ -86,6 +96,13 @@ fn random_modules_compile_load_and_instantiate() {
             instantiated += 1;
         }
     }
+    (compiled, instantiated, used)
+}
+
+#[test]
+fn random_modules_compile_load_and_instantiate() {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let (compiled, instantiated, _) = compile_load_instantiate(config(), &mut rng, 150);
     assert!(compiled > 100, "only {compiled} modules generated");
     assert!(
         instantiated > 50,
@@ -148,45 +165,7 @@ fn config_wasm3() -> wasm_smith::Config {
 #[test]
 fn random_wasm3_modules_compile_load_and_instantiate() {
     let mut rng = Rng(0x5eed_3333_abcd_0003);
-    let (mut compiled, mut instantiated, mut used) = (0, 0, wasmc_format::WasmFeatures::EMPTY);
-    for i in 0..80 {
-        let seed = rng.bytes(4096);
-        let Ok(m) = wasm_smith::Module::new(config_wasm3(), &mut Unstructured::new(&seed)) else {
-            continue;
-        };
-        let wasm = m.to_bytes();
-        let opts = CompileOptions {
-            opt_level: if i % 3 == 0 {
-                OptLevel::None
-            } else {
-                OptLevel::Speed
-            },
-            memory: if i % 2 == 0 {
-                MemoryStrategy::Explicit
-            } else {
-                CompileOptions::default().memory
-            },
-            ..CompileOptions::default()
-        };
-        let artifact = compile(&wasm, &opts)
-            .unwrap_or_else(|e| panic!("module {i}: valid module rejected: {e}"));
-        compiled += 1;
-        let module = Module::from_bytes(engine(), &artifact)
-            .unwrap_or_else(|e| panic!("module {i}: load failed: {e}"));
-        used = used.union(
-            wasmc_loader::artifact::ParsedArtifact::parse(&artifact)
-                .unwrap()
-                .header()
-                .wasm_features,
-        );
-        let mut store = Store::new(engine(), ());
-        if Linker::new(engine())
-            .instantiate(&mut store, &module)
-            .is_ok()
-        {
-            instantiated += 1;
-        }
-    }
+    let (compiled, instantiated, used) = compile_load_instantiate(config_wasm3(), &mut rng, 80);
     assert!(compiled > 50, "only {compiled} modules generated");
     assert!(
         instantiated > 20,
