@@ -632,35 +632,19 @@ fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) {
             .define(&*store, "spectest", name, Extern::Global(g))
             .expect("spectest defines once");
     }
-    let table = Table::new(
-        &mut *store,
-        TableType {
-            elem: RefType::FuncRef,
-            min: 10,
-            max: Some(20),
-            table64: false,
-        },
-        Val::FuncRef(None),
-    )
-    .expect("spectest table");
-    linker
-        .define(&*store, "spectest", "table", Extern::Table(table))
-        .expect("spectest defines once");
     // The 3.0 spectest module also has a 64-bit table.
-    let table64 = Table::new(
-        &mut *store,
-        TableType {
+    for (name, table64) in [("table", false), ("table64", true)] {
+        let ty = TableType {
             elem: RefType::FuncRef,
             min: 10,
             max: Some(20),
-            table64: true,
-        },
-        Val::FuncRef(None),
-    )
-    .expect("spectest table64");
-    linker
-        .define(&*store, "spectest", "table64", Extern::Table(table64))
-        .expect("spectest defines once");
+            table64,
+        };
+        let table = Table::new(&mut *store, ty, Val::FuncRef(None)).expect("spectest table");
+        linker
+            .define(&*store, "spectest", name, Extern::Table(table))
+            .expect("spectest defines once");
+    }
     let memory = Memory::new(
         &mut *store,
         MemoryType {
