@@ -139,6 +139,12 @@ pub fn push_leb(out: &mut Vec<u8>, mut v: u32) {
 /// `None` if it runs past `data` or does not fit in 32 bits.
 #[inline]
 pub fn read_leb(data: &[u8], pos: &mut usize) -> Option<u32> {
+    let first = *data.get(*pos)?;
+    if first < 0x80 {
+        // Most numbers of these tables fit in one byte.
+        *pos += 1;
+        return Some(u32::from(first));
+    }
     let mut v: u32 = 0;
     for shift in (0..35).step_by(7) {
         let byte = *data.get(*pos)?;

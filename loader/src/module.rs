@@ -149,9 +149,9 @@ impl Module {
         }
         if let Some(policy) = policy {
             // The safe paths pay O(file size) for the copy and the hash
-            // anyway; every trap entry is checked too (well under 5% of
-            // that), so a damaged entry is refused here rather than found
-            // by the trap handler.
+            // anyway; every trap entry is checked too (about 4% of that
+            // for esbuild.wasm's 0.66 million entries), so a damaged entry
+            // is refused here rather than found by the trap handler.
             parsed.validate_trap_entries()?;
             policy.check(&parsed)?;
         }
