@@ -210,6 +210,13 @@ mod imp {
             .ok_or(TrapCode::UnreachableCodeReached)
     }
 
+    /// The cold path of a funcref `table.get`/`call_indirect` that read an
+    /// uninitialised element: initialises it; the element, untagged.
+    pub fn table_get_lazy_funcref(s: &mut StoreOpaque, inst: usize, t: u32, i: u32) -> R<*mut u8> {
+        let ti = table_index(s, inst, t)?;
+        crate::vm::table::get(s, ti, i)
+    }
+
     pub fn data_drop(s: &mut StoreOpaque, inst: usize, seg: u32) -> R<()> {
         let n = s.instances[inst].module.info().num_data_segments as usize;
         let d = &mut s.instances[inst].dropped_data;
@@ -270,6 +277,10 @@ mod imp {
         len: u32,
     ) -> R<()> {
         let (dti, sti) = (table_index(s, inst, dt)?, table_index(s, inst, st)?);
+        // A lazy source's elements are initialised before they are copied:
+        // an uninitialised `0` never reaches another table (or another
+        // place of this one, where it would read as a different element).
+        crate::vm::table::materialise(s, sti, src, len)?;
         let items = s.tables[sti].get_range(src, len)?;
         let dend = dst.checked_add(len).ok_or(TrapCode::TableOutOfBounds)?;
         if dend > s.tables[dti].size() {
@@ -412,6 +423,7 @@ mod raw {
     wrap!(epoch_deadline_reached => epoch_deadline_reached());
     wrap!(out_of_fuel => out_of_fuel());
     wrap!(ref_func => ref_func(f: u32) -> *mut u8);
+    wrap!(table_get_lazy_funcref => table_get_lazy_funcref(t: u32, i: u32) -> *mut u8);
 
     /// Fused multiply-add of `f32` bit patterns (relaxed SIMD on CPUs
     /// without FMA). Touches no store: not a safepoint, never traps.
