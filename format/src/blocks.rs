@@ -403,8 +403,8 @@ impl<'a> BlockCursor<'a> {
         }
         let entry = self.block.first_entry + self.k;
         let first = self.k == 0;
-        let (delta_m1, p) =
-            payload(self.block.bytes, &mut self.pos, first).ok_or(BlockError::BadEntry { entry })?;
+        let (delta_m1, p) = payload(self.block.bytes, &mut self.pos, first)
+            .ok_or(BlockError::BadEntry { entry })?;
         if !first {
             self.offset = self
                 .offset
@@ -440,7 +440,10 @@ mod tests {
         }
         // Five bytes whose last carries bits past 32, and six bytes.
         assert_eq!(read_leb(&[0xff, 0xff, 0xff, 0xff, 0x1f], &mut 0), None);
-        assert_eq!(read_leb(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00], &mut 0), None);
+        assert_eq!(
+            read_leb(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00], &mut 0),
+            None
+        );
     }
 
     fn table(offsets: &[u32]) -> Vec<u8> {
@@ -451,9 +454,7 @@ mod tests {
         let mut out = Vec::new();
         for b in 0..t.blocks() {
             let mut c = BlockCursor::new(t.block(b).ok_or(BlockError::Truncated)?);
-            while let Some((i, off, ())) =
-                c.next_with(|d, pos, _| Some((read_leb(d, pos)?, ())))?
-            {
+            while let Some((i, off, ())) = c.next_with(|d, pos, _| Some((read_leb(d, pos)?, ())))? {
                 assert_eq!(i, out.len());
                 out.push(off);
             }
@@ -463,7 +464,16 @@ mod tests {
 
     #[test]
     fn packed_round_trip() {
-        for field in [0u32, 1, 7, 8, 1000, (u32::MAX >> 4) - 1, u32::MAX >> 4, u32::MAX] {
+        for field in [
+            0u32,
+            1,
+            7,
+            8,
+            1000,
+            (u32::MAX >> 4) - 1,
+            u32::MAX >> 4,
+            u32::MAX,
+        ] {
             for low in [0u32, 5, 15] {
                 let mut b = Vec::new();
                 push_packed(&mut b, field, low, 4);
@@ -506,12 +516,18 @@ mod tests {
         }
         let mut b = bytes.clone();
         b[4] = 2;
-        assert!(matches!(Blocks::parse(&b), Err(BlockError::BlockCount { .. })));
+        assert!(matches!(
+            Blocks::parse(&b),
+            Err(BlockError::BlockCount { .. })
+        ));
         // Block 2 starting before block 1, then past the body.
         let mut b = bytes.clone();
         b[HEADER + 2 * INDEX_ENTRY + 4..][..4].copy_from_slice(&0u32.to_le_bytes());
         let t = Blocks::parse(&b).unwrap();
-        assert_eq!(t.check_index(1000), Err(BlockError::BlockStart { block: 2 }));
+        assert_eq!(
+            t.check_index(1000),
+            Err(BlockError::BlockStart { block: 2 })
+        );
         let mut b = bytes.clone();
         b[HEADER + 2 * INDEX_ENTRY + 4..][..4].copy_from_slice(&u32::MAX.to_le_bytes());
         let t = Blocks::parse(&b).unwrap();
@@ -521,7 +537,10 @@ mod tests {
         let mut b = bytes.clone();
         b[HEADER + INDEX_ENTRY..][..4].copy_from_slice(&0u32.to_le_bytes());
         let t = Blocks::parse(&b).unwrap();
-        assert!(matches!(t.check_index(1000), Err(BlockError::BlockOrder { block: 1, .. })));
+        assert!(matches!(
+            t.check_index(1000),
+            Err(BlockError::BlockOrder { block: 1, .. })
+        ));
         let third = 2 * BLOCK_LEN as u32 * 3;
         assert_eq!(
             Blocks::parse(&bytes).unwrap().check_index(u64::from(third)),

@@ -330,7 +330,10 @@ mod tests {
         t.validate(u64::from(off) + 1).unwrap();
         for (o, c) in &entries {
             assert_eq!(t.lookup(*o), Some(*c));
-            assert_eq!(t.lookup(o - 1).is_some(), entries.iter().any(|e| e.0 == o - 1));
+            assert_eq!(
+                t.lookup(o - 1).is_some(),
+                entries.iter().any(|e| e.0 == o - 1)
+            );
         }
         let all: Vec<_> = t.iter().map(Result::unwrap).collect();
         assert_eq!(all, entries);
@@ -366,7 +369,10 @@ mod tests {
         let t = TrapTable::parse(&bad).unwrap();
         assert_eq!(t.lookup(8), None);
         let e = t.validate(16).unwrap_err();
-        assert!(e.to_string().contains("entry 1: unknown trap code 238"), "{e}");
+        assert!(
+            e.to_string().contains("entry 1: unknown trap code 238"),
+            "{e}"
+        );
         let mut huge = bytes.clone();
         huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(TrapTable::parse(&huge).is_err());

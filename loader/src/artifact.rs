@@ -450,9 +450,7 @@ impl<'a> ParsedArtifact<'a> {
     /// Checks every entry of the trap table: sorted, inside `.text`, known
     /// codes (the safe load paths run it; O(entries)).
     pub fn validate_trap_entries(&self) -> Result<(), LoadError> {
-        Ok(self
-            .trap_table()?
-            .validate(self.ranges.text.len() as u64)?)
+        Ok(self.trap_table()?.validate(self.ranges.text.len() as u64)?)
     }
 
     /// [`Self::validate_runtime_tables`], plus every entry of the trap
