@@ -421,10 +421,7 @@ fn func_ref_of(
     inst: usize,
     f: u32,
 ) -> Result<*mut VMFuncRef, InstantiateError> {
-    instance_func(store, inst, f)?;
-    store.instances[inst]
-        .func_ref_addr(f)
-        .ok_or_else(|| InstantiateError::ConstExpr("ref.func of a function out of range".into()))
+    Ok(func_ref(store, inst, f)?)
 }
 
 /// Instantiates `module` in `store` with `imports` (in the module's import
@@ -791,7 +788,8 @@ fn initialize(
             owner: inst,
             module: store.instances[inst].module.clone(),
             table: i as u32,
-            applied: u32::MAX,
+            // None yet: see `element_segments` below.
+            applied: 0,
         });
         let mut t = TableData::new_defined(*ty, limit, store.pool.as_ref(), lazy)
             .map_err(InstantiateError::Resource)?;
@@ -839,12 +837,15 @@ fn initialize(
     // such a memory is made zero again (functions of this instance that an
     // earlier segment put into an imported table can still read it).
     let mut at = 0;
-    if let Err(e) = element_segments(store, inst, &mut at) {
-        // The segments from `at` on stay unapplied, those of lazy tables too.
-        for k in nt as usize..store.instances[inst].tables.len() {
-            let ti = store.instances[inst].tables[k];
-            store.tables[ti].limit_lazy(at);
-        }
+    let r = element_segments(store, inst, &mut at);
+    // The lazy tables' segments count as applied in order with the others:
+    // all of them, or on failure those before the failing segment `at`.
+    let applied = if r.is_ok() { u32::MAX } else { at };
+    for k in nt as usize..store.instances[inst].tables.len() {
+        let ti = store.instances[inst].tables[k];
+        store.tables[ti].set_lazy_applied(applied);
+    }
+    if let Err(e) = r {
         let mems = store.instances[inst].memories[nm as usize..].to_vec();
         for mi in mems {
             store.memories[mi]

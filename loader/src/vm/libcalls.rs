@@ -202,12 +202,9 @@ mod imp {
     pub fn ref_func(s: &mut StoreOpaque, inst: usize, f: u32) -> R<*mut u8> {
         // The compiler validated `f`; a bad index (or a corrupted function
         // record) is a trap, never a bad pointer.
-        crate::vm::instance::instance_func(s, inst, f)
-            .map_err(|_| TrapCode::UnreachableCodeReached)?;
-        s.instances[inst]
-            .func_ref_addr(f)
+        crate::vm::instance::func_ref(s, inst, f)
             .map(|p| p.cast())
-            .ok_or(TrapCode::UnreachableCodeReached)
+            .map_err(|_| TrapCode::UnreachableCodeReached)
     }
 
     /// The cold path of a funcref `table.get`/`call_indirect` that read an

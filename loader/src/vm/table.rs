@@ -29,9 +29,11 @@
 //! too; `table.copy` first initialises its source range ([`materialise`]).
 //! Every write stores a tagged element, so writes need no initialisation.
 //! Such a table's segments cannot fail, so applying them late is the
-//! spec's result, with one exception handled by [`TableData::limit_lazy`]:
-//! when a *later* segment of the same instance fails instantiation, the
-//! segments after it must stay unapplied.
+//! spec's result, with one exception handled by
+//! [`TableData::set_lazy_applied`]: when a *later* segment of the same
+//! instance fails instantiation, the segments after it must stay unapplied
+//! (a function an earlier segment put into an imported table can still
+//! read this table).
 
 use crate::vm::code::RuntimeModule;
 use crate::vm::gc::externref::{raw_clone, raw_release};
@@ -139,8 +141,9 @@ pub(crate) struct LazyInit {
     pub module: Arc<RuntimeModule>,
     /// The table's index in `module`.
     pub table: u32,
-    /// Only segments below this were applied (all, unless instantiation
-    /// failed at a later one).
+    /// Only segments below this were applied: all once instantiation
+    /// got past the element segments, those before the failing one if it
+    /// failed there, none before then.
     pub applied: u32,
 }
 
@@ -274,11 +277,13 @@ impl TableData {
         }
     }
 
-    /// Counts only segments below `applied` from now on (instantiation
-    /// failed at segment `applied`: the spec leaves later ones unapplied).
-    pub fn limit_lazy(&mut self, applied: u32) {
+    /// Makes a lazy table count the segments below `applied`: all of them
+    /// once instantiation has processed every segment, the ones before the
+    /// failing one if it failed there (the spec leaves later ones
+    /// unapplied). A lazy table is made counting none.
+    pub fn set_lazy_applied(&mut self, applied: u32) {
         if let Some(l) = &mut self.lazy {
-            l.applied = l.applied.min(applied);
+            l.applied = applied;
         }
     }
 
