@@ -91,6 +91,9 @@ fn call_indirect_reads_untouched_elements_from_the_segments() {
         let inst = instantiate(&mut store, &m);
         // Every element, each read first by `call_indirect`.
         check_all(&mut store, &inst, &INITIAL, &format!("{b:?}"));
+        // Null, outside the segments: the spec's message.
+        let t = expect_trap(call_i32(&mut store, &inst, "call", &[Val::I32(9)]));
+        assert!(t.to_string().contains("uninitialized element"), "{t}");
         // Out of bounds is still "undefined element".
         let t = expect_trap(call_i32(&mut store, &inst, "call", &[Val::I32(16)]));
         assert_eq!(t.code, TrapCode::UndefinedElement);
