@@ -29,6 +29,7 @@ use cranelift_wasm::{
 };
 use std::collections::HashMap;
 use wasmc_format::builtins::Builtin;
+use wasmc_format::vmoffsets::FUNCREF_INIT_BIT;
 use wasmc_format::{
     FuncInfo, Interruption, MemoryStrategy, ModuleInfo, RefType, TrapCode, VMOffsets, ValType,
 };
@@ -544,15 +545,12 @@ impl FuncEnvironment for FuncEnv<'_> {
         index: ir::Value,
     ) -> WasmResult<ir::Value> {
         match self.table_elem(table_index) {
-            RefType::FuncRef => {
-                let addr = self.table_elem_addr(
-                    builder,
-                    table_index.as_u32(),
-                    index,
-                    TrapCode::TableOutOfBounds,
-                );
-                Ok(builder.ins().load(self.ptr(), MemFlags::trusted(), addr, 0))
-            }
+            RefType::FuncRef => Ok(self.funcref_table_get(
+                builder,
+                table_index.as_u32(),
+                index,
+                TrapCode::TableOutOfBounds,
+            )),
             RefType::ExternRef => {
                 let addr = self.table_elem_addr(
                     builder,
@@ -583,7 +581,9 @@ impl FuncEnvironment for FuncEnv<'_> {
                     index,
                     TrapCode::TableOutOfBounds,
                 );
-                builder.ins().store(MemFlags::trusted(), value, addr, 0);
+                // Stored tagged: an initialised element (`FUNCREF_INIT_BIT`).
+                let tagged = builder.ins().bor_imm(value, FUNCREF_INIT_BIT as i64);
+                builder.ins().store(MemFlags::trusted(), tagged, addr, 0);
             }
             RefType::ExternRef => {
                 let index = Self::table_operand(&mut builder.cursor(), index);

@@ -73,6 +73,14 @@ macro_rules! foreach_builtin {
             /// fills in on first use (instantiation does no per-function
             /// work). Never traps for a valid index or collects.
             ref_func(i32) -> ptr;
+            /// Cold path of a funcref `table.get` or `call_indirect` that
+            /// read an uninitialised element (`0`, see
+            /// [`crate::vmoffsets::FUNCREF_INIT_BIT`]): (table, index) ->
+            /// the element, untagged (a `VMFuncRef` address or null), after
+            /// storing it tagged. The index was bounds-checked by the caller
+            /// (a 64-bit table's fits 32 bits since it is below the size).
+            /// Never traps for an in-bounds index or collects.
+            table_get_lazy_funcref(i32, i32) -> ptr;
         }
     };
 }

@@ -44,7 +44,9 @@
 //! - Wasm function: `fn(callee_vmctx, caller_vmctx, params...) -> results`.
 //!   A `funcref` is a `*const VMFuncRef` (null for `ref.null`); an `externref`
 //!   is a `*mut VMExternData` (null for `ref.null`); table elements are one
-//!   pointer each.
+//!   pointer each. A *funcref table* element is tagged (see
+//!   [`FUNCREF_INIT_BIT`]): `0` is "not initialised yet", anything else is
+//!   `funcref | FUNCREF_INIT_BIT`. externref table elements are untagged.
 //! - Builtin: `extern "C" fn(vmctx, args...) -> result`, see [`crate::builtins`];
 //!   Wasm calls it through a compiled builtin trampoline that records the exit
 //!   frame first.
@@ -58,6 +60,19 @@ use crate::ModuleInfo;
 pub const VMCONTEXT_MAGIC: u32 = u32::from_le_bytes(*b"wsmc");
 /// `VMHostFuncContext::magic`.
 pub const VMHOSTFUNC_MAGIC: u32 = u32::from_le_bytes(*b"host");
+/// Tag bit of an initialised funcref table element (Wasmtime's
+/// `FUNCREF_INIT_BIT`): a slot holds `0` until its element is initialised,
+/// then `ptr | FUNCREF_INIT_BIT`, where `ptr` is a `*const VMFuncRef` or null
+/// (an initialised null is `FUNCREF_INIT_BIT`). `VMFuncRef`s are at least
+/// pointer-aligned, so the bit is free.
+///
+/// Compiled code reads a slot, and if the bit is clear calls the
+/// `table_get_lazy_funcref` builtin, which initialises it from the module's
+/// constant element segments (the loader decides which tables start
+/// uninitialised; the others start with every element tagged). Every store
+/// into a funcref table, compiled or runtime, sets the bit.
+pub const FUNCREF_INIT_BIT: usize = 1;
+
 /// Size of a `VMGlobalDefinition`.
 pub const GLOBAL_SIZE: u32 = 16;
 

@@ -256,6 +256,15 @@ impl<T: 'static> Store<T> {
     pub fn gc_stats(&self) -> GcStats {
         self.inner.gc_stats()
     }
+
+    /// Number of function records the store has made: host functions, and
+    /// Wasm functions whose reference has left their instance (these are
+    /// made on first use, so instantiation does not grow with a module's
+    /// functions or element segments). For tests and benchmarks.
+    #[doc(hidden)]
+    pub fn num_function_records(&self) -> usize {
+        self.inner.num_funcs()
+    }
 }
 
 impl<T: Default + 'static> Default for Store<T> {

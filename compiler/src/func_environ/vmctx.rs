@@ -21,6 +21,7 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 use cranelift_wasm::{MemoryIndex, TableIndex, TypeIndex};
 use wasmc_format::builtins::{Builtin, BuiltinType};
+use wasmc_format::vmoffsets::FUNCREF_INIT_BIT;
 use wasmc_format::{RefType, TrapCode, ValType};
 
 impl<'a> FuncEnv<'a> {
@@ -169,6 +170,64 @@ impl<'a> FuncEnv<'a> {
         builder.ins().select_spectre_guard(oob, zero, addr)
     }
 
+    /// Element `index` of funcref table `table`, untagged (a `VMFuncRef`
+    /// address or null), trapping with `code` when out of bounds. Funcref
+    /// slots hold `0` until initialised, then `ptr | FUNCREF_INIT_BIT`
+    /// (`wasmc_format::vmoffsets`); the runtime initialises a lazy slot:
+    ///
+    /// ```text
+    ///     v    = load table[index]            ; trap `code` if OOB
+    ///     init = band_imm v, FUNCREF_INIT_BIT
+    ///     ptr  = band_imm v, !FUNCREF_INIT_BIT
+    ///     brif init, done(ptr), lazy
+    /// lazy:                                   ; cold
+    ///     r = call table_get_lazy_funcref(vmctx, table, (i32)index)
+    ///     jump done(r)
+    /// done(func_ref):
+    /// ```
+    pub(super) fn funcref_table_get(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        table: u32,
+        index: ir::Value,
+        code: TrapCode,
+    ) -> ir::Value {
+        let ptr = self.ptr();
+        let addr = self.table_elem_addr(builder, table, index, code);
+        let v = builder.ins().load(ptr, MemFlags::trusted(), addr, 0);
+        let bit = FUNCREF_INIT_BIT as i64;
+        let init = builder.ins().band_imm(v, bit);
+        let untagged = builder.ins().band_imm(v, !bit);
+        let lazy = builder.create_block();
+        let done = builder.create_block();
+        let func_ref = builder.append_block_param(done, ptr);
+        builder.set_cold_block(lazy);
+        builder.ins().brif(init, done, &[untagged], lazy, &[]);
+
+        builder.switch_to_block(lazy);
+        builder.seal_block(lazy);
+        // The index is below the table's size (checked above), so a 64-bit
+        // table's fits 32 bits.
+        let index32 = if builder.func.dfg.value_type(index) == types::I32 {
+            index
+        } else {
+            builder.ins().ireduce(types::I32, index)
+        };
+        let t = builder.ins().iconst(types::I32, i64::from(table));
+        let r = self
+            .call_builtin(
+                &mut builder.cursor(),
+                Builtin::table_get_lazy_funcref,
+                &[t, index32],
+            )
+            .expect("table_get_lazy_funcref returns");
+        builder.ins().jump(done, &[r]);
+
+        builder.switch_to_block(done);
+        builder.seal_block(done);
+        func_ref
+    }
+
     /// Clones externref `v` (which something else keeps alive: a table or a
     /// global) into the store's activations table, so that it stays alive for
     /// as long as this activation may use it:
@@ -296,7 +355,7 @@ impl<'a> FuncEnv<'a> {
     /// for `call_indirect` of type `sig_index`:
     ///
     /// ```text
-    ///     func_ref = load table[index]        ; trap UndefinedElement if OOB
+    ///     func_ref = funcref_table_get(table, index) ; trap UndefinedElement if OOB
     ///     trapz func_ref, IndirectCallToNull
     ///     trapnz func_ref.type_id != vmctx.type_ids[sig_index], BadSignature
     ///     code, callee_vmctx = func_ref.wasm_call, func_ref.vmctx
@@ -311,8 +370,8 @@ impl<'a> FuncEnv<'a> {
         let o = self.offsets;
         let ptr = self.ptr();
         let vmctx = Self::vmctx_val(builder.func);
-        let addr = self.table_elem_addr(builder, table.as_u32(), index, TrapCode::UndefinedElement);
-        let func_ref = builder.ins().load(ptr, MemFlags::trusted(), addr, 0);
+        let func_ref =
+            self.funcref_table_get(builder, table.as_u32(), index, TrapCode::UndefinedElement);
         builder
             .ins()
             .trapz(func_ref, trap_to_ir(TrapCode::IndirectCallToNull));

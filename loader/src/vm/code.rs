@@ -23,6 +23,7 @@
 
 use crate::vm::backtrace::WalkError;
 use crate::vm::sys::mmap::{page_size, MappableBytes, Mmap};
+use crate::vm::table::{lazy_runs, ElemRun};
 use crate::vm::types::intern;
 use crate::vm::vmcontext::VMExternData;
 use std::collections::BTreeMap;
@@ -208,6 +209,9 @@ pub(crate) struct RuntimeModule {
     type_ids: Vec<u32>,
     /// The types, shared with the store's functions of each type.
     func_types: Vec<Arc<FuncType>>,
+    /// Per table, the element runs of a lazy funcref table
+    /// (`vm::table::lazy_runs`), `None` for an eager one.
+    lazy_tables: Vec<Option<Box<[ElemRun]>>>,
     /// Unique within the process (pool slots remember whose memory they
     /// held by it; an address could be reused by a later module).
     id: u64,
@@ -277,6 +281,7 @@ impl RuntimeModule {
         let offsets = VMOffsets::for_module(std::mem::size_of::<usize>() as u8, &info);
         let type_ids = info.types.iter().map(intern).collect();
         let func_types = info.types.iter().cloned().map(Arc::new).collect();
+        let lazy_tables = lazy_runs(&info);
         let text = ranges.text.clone();
         if !text.is_empty() {
             image.make_executable(text.clone())?;
@@ -291,6 +296,7 @@ impl RuntimeModule {
             offsets,
             type_ids,
             func_types,
+            lazy_tables,
             id: NEXT_MODULE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             registered: false,
         });
@@ -323,6 +329,12 @@ impl RuntimeModule {
 
     pub(crate) fn info(&self) -> &ModuleInfo {
         &self.info
+    }
+
+    /// The element runs of table `table` if it is a lazy funcref table
+    /// (see `vm::table`), `None` if its segments are applied eagerly.
+    pub(crate) fn lazy_runs(&self, table: u32) -> Option<&[ElemRun]> {
+        self.lazy_tables.get(table as usize)?.as_deref()
     }
 
     /// The module's process-unique id.

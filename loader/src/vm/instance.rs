@@ -13,6 +13,10 @@
 //! A partly initialised instance stays in the store: an element segment may
 //! already have put its functions into an imported table.
 //!
+//! The active segments of a lazy funcref table (`vm::table`) are not applied
+//! here: each element is initialised on its first read, so instantiation
+//! does not grow with their length.
+//!
 //! Every index read from the module's metadata is looked up with a check
 //! here (a bad one is an error naming it), even though the artifact reader
 //! validated them: the VMContext writes below rely on them.
@@ -24,7 +28,7 @@ use crate::vm::global::GlobalData;
 use crate::vm::memory::MemoryData;
 use crate::vm::pool::SlotKey;
 use crate::vm::store::StoreOpaque;
-use crate::vm::table::TableData;
+use crate::vm::table::{LazyInit, TableData};
 use crate::vm::types::{describe_global, describe_memory, describe_table, limits_match};
 use crate::vm::vmcontext::{
     VMContext, VMContextAlloc, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMMemoryDefinition,
@@ -397,15 +401,27 @@ fn eval_const(
 
 /// The address of instance `inst`'s funcref of function `f`, made on first
 /// use ([`instance_func`]).
+pub(crate) fn func_ref(
+    store: &mut StoreOpaque,
+    inst: usize,
+    f: u32,
+) -> Result<*mut VMFuncRef, FormatError> {
+    instance_func(store, inst, f)?;
+    store.instances[inst]
+        .func_ref_addr(f)
+        .ok_or_else(|| FormatError::Invalid {
+            what: "module info",
+            detail: format!("function {f} out of range"),
+        })
+}
+
+/// [`func_ref`] for instantiation.
 fn func_ref_of(
     store: &mut StoreOpaque,
     inst: usize,
     f: u32,
 ) -> Result<*mut VMFuncRef, InstantiateError> {
-    instance_func(store, inst, f)?;
-    store.instances[inst]
-        .func_ref_addr(f)
-        .ok_or_else(|| InstantiateError::ConstExpr("ref.func of a function out of range".into()))
+    Ok(func_ref(store, inst, f)?)
 }
 
 /// Instantiates `module` in `store` with `imports` (in the module's import
@@ -565,12 +581,24 @@ pub(crate) fn instantiate(
 }
 
 /// Evaluates every element segment of instance `inst` and applies the
-/// active ones in order (see [`instantiate`]).
-fn element_segments(store: &mut StoreOpaque, inst: usize) -> Result<(), InstantiateError> {
+/// active ones in order (see [`instantiate`]), except those of lazy tables
+/// (`vm::table`), which their elements' first reads apply. `at` is left at
+/// the index of the segment being processed, the failing one on `Err`.
+fn element_segments(
+    store: &mut StoreOpaque,
+    inst: usize,
+    at: &mut u32,
+) -> Result<(), InstantiateError> {
     let module = store.instances[inst].module.clone();
     let info = module.info();
     store.instances[inst].elems = (0..info.elements.len()).map(|_| None).collect();
     for (si, seg) in info.elements.iter().enumerate() {
+        *at = si as u32;
+        if let ElementMode::Active { table, .. } = &seg.mode {
+            if module.lazy_runs(*table).is_some() {
+                continue;
+            }
+        }
         let mut items = Vec::with_capacity(seg.items.len());
         match &seg.items {
             ElementItems::Functions(fs) => {
@@ -752,16 +780,19 @@ fn initialize(
         store.instances[inst].globals.push(gi);
     }
 
-    // Tables.
+    // Tables. A lazy one starts uninitialised, and its segments are applied
+    // element by element on first read (`vm::table`).
     for (i, ty) in info.tables.iter().enumerate().skip(nt as usize) {
         let limit = store.max_table_elements;
-        let mut t = match &store.pool {
-            // SAFETY: null is a valid element of any table.
-            Some(p) => unsafe { TableData::new_pooled(*ty, std::ptr::null_mut(), limit, p) },
-            // SAFETY: as above.
-            None => unsafe { TableData::new(*ty, std::ptr::null_mut(), limit) },
-        }
-        .map_err(InstantiateError::Resource)?;
+        let lazy = module.lazy_runs(i as u32).map(|_| LazyInit {
+            owner: inst,
+            module: store.instances[inst].module.clone(),
+            table: i as u32,
+            // None yet: see `element_segments` below.
+            applied: 0,
+        });
+        let mut t = TableData::new_defined(*ty, limit, store.pool.as_ref(), lazy)
+            .map_err(InstantiateError::Resource)?;
         let def = field!(
             VMTableDefinition,
             offsets.vmctx_defined_table(i as u32 - nt)
@@ -805,7 +836,16 @@ fn initialize(
     // segment fails, the data segments would not have been applied, so
     // such a memory is made zero again (functions of this instance that an
     // earlier segment put into an imported table can still read it).
-    if let Err(e) = element_segments(store, inst) {
+    let mut at = 0;
+    let r = element_segments(store, inst, &mut at);
+    // The lazy tables' segments count as applied in order with the others:
+    // all of them, or on failure those before the failing segment `at`.
+    let applied = if r.is_ok() { u32::MAX } else { at };
+    for k in nt as usize..store.instances[inst].tables.len() {
+        let ti = store.instances[inst].tables[k];
+        store.tables[ti].set_lazy_applied(applied);
+    }
+    if let Err(e) = r {
         let mems = store.instances[inst].memories[nm as usize..].to_vec();
         for mi in mems {
             store.memories[mi]

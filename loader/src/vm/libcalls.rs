@@ -202,12 +202,16 @@ mod imp {
     pub fn ref_func(s: &mut StoreOpaque, inst: usize, f: u32) -> R<*mut u8> {
         // The compiler validated `f`; a bad index (or a corrupted function
         // record) is a trap, never a bad pointer.
-        crate::vm::instance::instance_func(s, inst, f)
-            .map_err(|_| TrapCode::UnreachableCodeReached)?;
-        s.instances[inst]
-            .func_ref_addr(f)
+        crate::vm::instance::func_ref(s, inst, f)
             .map(|p| p.cast())
-            .ok_or(TrapCode::UnreachableCodeReached)
+            .map_err(|_| TrapCode::UnreachableCodeReached)
+    }
+
+    /// The cold path of a funcref `table.get`/`call_indirect` that read an
+    /// uninitialised element: initialises it; the element, untagged.
+    pub fn table_get_lazy_funcref(s: &mut StoreOpaque, inst: usize, t: u32, i: u32) -> R<*mut u8> {
+        let ti = table_index(s, inst, t)?;
+        crate::vm::table::get(s, ti, i)
     }
 
     pub fn data_drop(s: &mut StoreOpaque, inst: usize, seg: u32) -> R<()> {
@@ -270,6 +274,10 @@ mod imp {
         len: u32,
     ) -> R<()> {
         let (dti, sti) = (table_index(s, inst, dt)?, table_index(s, inst, st)?);
+        // A lazy source's elements are initialised before they are copied:
+        // an uninitialised `0` never reaches another table (or another
+        // place of this one, where it would read as a different element).
+        crate::vm::table::materialise(s, sti, src, len)?;
         let items = s.tables[sti].get_range(src, len)?;
         let dend = dst.checked_add(len).ok_or(TrapCode::TableOutOfBounds)?;
         if dend > s.tables[dti].size() {
@@ -412,6 +420,7 @@ mod raw {
     wrap!(epoch_deadline_reached => epoch_deadline_reached());
     wrap!(out_of_fuel => out_of_fuel());
     wrap!(ref_func => ref_func(f: u32) -> *mut u8);
+    wrap!(table_get_lazy_funcref => table_get_lazy_funcref(t: u32, i: u32) -> *mut u8);
 
     /// Fused multiply-add of `f32` bit patterns (relaxed SIMD on CPUs
     /// without FMA). Touches no store: not a safepoint, never traps.

@@ -536,19 +536,25 @@ impl StoreOpaque {
         Ok(self.tables.len() - 1)
     }
 
-    /// Element `i` of table `t`, `None` if out of bounds.
-    pub(crate) fn table_get(&self, t: usize, i: u32) -> Option<VMVal> {
-        let table = &self.tables[t];
-        let raw = table.get(i)?;
+    /// Element `i` of table `t` (initialised first if it was not: a lazy
+    /// funcref table's), `None` if out of bounds.
+    pub(crate) fn table_get(&mut self, t: usize, i: u32) -> Option<VMVal> {
+        let raw = crate::vm::table::get(self, t, i).ok()?;
         // SAFETY: a table element is null or a live reference of the table's
         // type (each externref element holds a count).
         Some(unsafe {
             VMVal::from_raw(
                 self,
                 crate::vm::vmcontext::ValRaw::from_u64(raw as usize as u64),
-                table.ty.elem.val_type(),
+                self.tables[t].ty.elem.val_type(),
             )
         })
+    }
+
+    /// Number of function records in the store (made on first use: see
+    /// `instance::instance_func`); for tests.
+    pub(crate) fn num_funcs(&self) -> usize {
+        self.funcs.len()
     }
 
     /// Stores `v` at element `i` of table `t`.

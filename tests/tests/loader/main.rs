@@ -8,6 +8,7 @@
 //! - `traps`: trap codes, backtraces, stack overflow;
 //! - `images`: memory images (copy-on-write data) against copying;
 //! - `lazy_funcs`: function records made on first use, one identity each;
+//! - `lazy_tables`: funcref table elements initialised on first use;
 //! - `pooling`: the pooling allocator's reuse, limits and clean slots;
 //! - `host`: host errors, panics, re-entry, faults outside Wasm;
 //! - `threads`: concurrent stores over one module;
@@ -31,6 +32,7 @@ mod images;
 mod imports;
 mod interrupt;
 mod lazy_funcs;
+mod lazy_tables;
 mod loading;
 mod pooling;
 mod split_borrow;
