@@ -24,7 +24,7 @@ impl Memory {
             ))
             .into());
         }
-        let data = MemoryData::new(ty, store.max_memory_pages)
+        let data = MemoryData::new(ty, store.max_memory_pages, None)
             .map_err(crate::InstantiationError::Resource)?;
         store.memories.push(data);
         Ok(Memory(store.stored(store.memories.len() - 1)))

@@ -808,15 +808,13 @@ fn initialize(
     // Memories.
     for (i, ty) in info.memories.iter().enumerate().skip(nm as usize) {
         let max_pages = store.max_memory_pages;
+        let key = SlotKey {
+            module: module.id(),
+            memory: i as u32,
+        };
         let mut m = match &store.pool {
-            Some(p) => {
-                let key = SlotKey {
-                    module: module.id(),
-                    memory: i as u32,
-                };
-                MemoryData::new_pooled(*ty, max_pages, p, key)
-            }
-            None => MemoryData::new(*ty, max_pages),
+            Some(p) => MemoryData::new_pooled(*ty, max_pages, p, key),
+            None => MemoryData::new(*ty, max_pages, Some(key)),
         }
         .map_err(InstantiateError::Resource)?;
         let def = field!(

@@ -44,6 +44,13 @@ pub(crate) struct MemoryData {
     own_def: Option<Box<VMMemoryDefinition>>,
     pub ty: MemoryType,
     len: usize,
+    /// An on-demand memory's key (module id, memory index): its reservation
+    /// may keep its initial contents for the next instance of the same
+    /// memory ([`Mmap::reserve_pooled_for`]).
+    key: Option<(u64, u32)>,
+    /// An on-demand memory whose reservation came back holding its initial
+    /// contents (images mapped, the rest zero).
+    ready: bool,
 }
 
 /// A pooled memory's slot ([`crate::vm::pool`]).
@@ -88,16 +95,25 @@ pub(crate) const MEMORY_RESERVATION: u64 = GUARD_RESERVATION + GUARD_SIZE;
 
 impl MemoryData {
     /// A memory of `ty.min` pages. Its definition is boxed until
-    /// [`Self::set_def`] moves it into a VMContext.
-    pub fn new(ty: MemoryType, max_pages: u64) -> Result<MemoryData, String> {
+    /// [`Self::set_def`] moves it into a VMContext. `key` (a module's id and
+    /// memory index) lets the reservation keep the memory's initial
+    /// contents for the next instance of the same memory
+    /// ([`Self::initialized`]); host-created memories have none.
+    pub fn new(ty: MemoryType, max_pages: u64, key: Option<SlotKey>) -> Result<MemoryData, String> {
         let len = initial_len(&ty, max_pages)?;
         let total = usize::try_from(MEMORY_RESERVATION)
             .map_err(|_| "memory reservation too large for this host")?;
-        let mut mmap =
-            Mmap::reserve_pooled(total).map_err(|e| format!("cannot reserve memory: {e}"))?;
-        mmap.make_accessible(0, len)
-            .map_err(|e| format!("cannot commit memory: {e}"))?;
-        Ok(Self::from_parts(mmap, None, ty, len))
+        let key = key.map(|k| (k.module, k.memory));
+        let (mut mmap, ready) = Mmap::reserve_pooled_for(total, key.map(|k| (k, len)))
+            .map_err(|e| format!("cannot reserve memory: {e}"))?;
+        if !ready {
+            mmap.make_accessible(0, len)
+                .map_err(|e| format!("cannot commit memory: {e}"))?;
+        }
+        let mut m = Self::from_parts(mmap, None, ty, len);
+        m.key = key;
+        m.ready = ready;
+        Ok(m)
     }
 
     /// A memory of `ty.min` pages in a slot of `pool`, for memory `key`
@@ -133,21 +149,26 @@ impl MemoryData {
             slot,
             ty,
             len,
+            key: None,
+            ready: false,
         }
     }
 
-    /// Whether the memory already holds its initial contents: a pool slot
-    /// that last held this same memory (its images are mapped, the rest
-    /// is zero). Always false for on-demand memories.
+    /// Whether the memory already holds its initial contents: a pool slot,
+    /// or an on-demand reservation, that last held this same memory (its
+    /// images are mapped, the rest is zero).
     pub fn initialized(&self) -> bool {
-        self.slot.as_ref().is_some_and(|s| s.initialized)
+        self.ready || self.slot.as_ref().is_some_and(|s| s.initialized)
     }
 
     /// Records that the memory's images were applied, so that its pool
-    /// slot can be reused as is by the same memory (no effect otherwise).
+    /// slot or reservation can be reused as is by the same memory.
     pub fn set_initialized(&mut self) {
         if let Some(s) = &mut self.slot {
             s.initialized = true;
+        }
+        if let Some(key) = self.key {
+            self.mmap.set_reuse(key, self.len);
         }
     }
 
@@ -155,6 +176,14 @@ impl MemoryData {
     /// again (instantiation failed before its data segments would have been
     /// applied: the memory must not show them).
     pub fn forget_initial_contents(&mut self) -> Result<(), String> {
+        self.mmap.clear_reuse();
+        if std::mem::take(&mut self.ready) {
+            return self
+                .mmap
+                .clear()
+                .and_then(|()| self.mmap.make_accessible(0, self.len))
+                .map_err(|e| format!("cannot clear a memory: {e}"));
+        }
         match &mut self.slot {
             Some(s) if s.initialized => {
                 s.initialized = false;
@@ -311,7 +340,7 @@ mod tests {
 
     #[test]
     fn guard_memory_grows_in_place() {
-        let mut m = MemoryData::new(ty(1, Some(3)), 65536).unwrap();
+        let mut m = MemoryData::new(ty(1, Some(3)), 65536, None).unwrap();
         let base = m.base();
         m.bytes_mut()[65535] = 9;
         assert_eq!(m.grow(1, 65536), Some(1));
@@ -331,6 +360,7 @@ mod tests {
                 ..ty(1, None)
             },
             u64::MAX,
+            None,
         )
         .unwrap();
         let base = m.base();
@@ -344,7 +374,7 @@ mod tests {
             memory64: true,
             ..ty(reservation_pages + 1, None)
         };
-        let e = MemoryData::new(too_big, u64::MAX).err().unwrap();
+        let e = MemoryData::new(too_big, u64::MAX, None).err().unwrap();
         assert!(e.contains("exceeds the reservation"), "{e}");
     }
 }

@@ -7,7 +7,7 @@
 //! **Reservation pool (Linux).** Creating a guard-page memory costs a
 //! multi-GiB `mmap`, and its first write faults in fresh page tables that
 //! `munmap` tears down again; together that is most of an instantiation.
-//! [`Mmap::reserve_pooled`] mappings are therefore not unmapped on drop but
+//! [`Mmap::reserve_pooled_for`] mappings are therefore not unmapped on drop but
 //! reset and kept in a small process-wide pool for the next reservation of
 //! the same length. Reset means: every page that was ever made accessible
 //! (`[0, accessible)`, a high-water mark kept by [`Mmap::protect`]) is
@@ -16,6 +16,20 @@
 //! never accessible, so they were never touched. A pooled mapping is thus
 //! indistinguishable from a fresh [`Mmap::reserve`]: all inaccessible, all
 //! zero. If either call fails the mapping is unmapped instead.
+//!
+//! **Kept initial contents.** A memory that asks for its reservation with a
+//! key ([`Mmap::reserve_pooled_for`]: a module's unique id and memory index)
+//! and records that `[0, keep)` holds that memory's initial contents
+//! ([`Mmap::set_reuse`]) is reset on drop by discarding its pages only
+//! (`MADV_DONTNEED` over `[0, accessible)`: anonymous pages read zero
+//! again, copy-on-write image pages read their file again) and making
+//! `[keep, accessible)` `PROT_NONE`, keeping its image mappings; the pool
+//! entry keeps the key. The next reservation with the same key and length
+//! takes it back *ready*: exactly that memory's initial contents, nothing a
+//! previous instance wrote, no `mmap` of the images again (the pooling
+//! allocator's reuse, [`crate::vm::pool`], for on-demand memories). Any
+//! other reservation resets a keyed entry completely first. Module ids are
+//! never reused, so a key cannot match another module's memory.
 //!
 //! **File-backed pages.** [`Mmap::map_cow`] maps part of a file
 //! privately over a range of the mapping (memory images: pages are shared
@@ -85,9 +99,20 @@ pub(crate) struct Mmap {
     known_zero: bool,
     /// Some range was mapped from a file ([`Mmap::map_cow`]).
     file_backed: bool,
+    /// Set by [`Mmap::set_reuse`]: `[0, keep)` holds the initial contents of
+    /// the memory `key`, so a pooled reservation keeps them on drop.
+    reuse: Option<Reuse>,
 }
 
-/// Released reservations, all `PROT_NONE` and zero (see the module docs).
+/// What a pooled reservation holds (module docs: kept initial contents).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reuse {
+    key: (u64, u32),
+    keep: usize,
+}
+
+/// Released reservations: all `PROT_NONE` and zero, or (with `reuse`)
+/// holding a memory's initial contents in `[0, keep)` (see the module docs).
 static POOL: std::sync::Mutex<Vec<Mmap>> = std::sync::Mutex::new(Vec::new());
 
 /// Most reservations kept: each is only address space (`MAP_NORESERVE`,
@@ -147,16 +172,69 @@ impl Mmap {
         Self::map(len, libc::PROT_NONE)
     }
 
+    /// [`Self::reserve_pooled_for`] without a key.
+    #[cfg(test)]
+    pub(crate) fn reserve_pooled(len: usize) -> io::Result<Mmap> {
+        Self::reserve_pooled_for(len, None).map(|(m, _)| m)
+    }
+
     /// Like [`Self::reserve`], but reuses a released reservation of the same
     /// (rounded) length when the pool has one, and returns this one to the
-    /// pool when dropped (Linux; elsewhere the same as `reserve`).
-    pub(crate) fn reserve_pooled(len: usize) -> io::Result<Mmap> {
+    /// pool when dropped (Linux; elsewhere the same as `reserve`). With
+    /// `key`, for memory `key` (a module's id and memory index) of initial
+    /// length `keep`: `true` with a reservation that holds
+    /// exactly that memory's initial contents in `[0, keep)` (read-write,
+    /// the rest `PROT_NONE`; see the module docs), else `false` with an
+    /// all-`PROT_NONE`, all-zero one.
+    pub(crate) fn reserve_pooled_for(
+        len: usize,
+        key: Option<((u64, u32), usize)>,
+    ) -> io::Result<(Mmap, bool)> {
         if !cfg!(target_os = "linux") {
-            return Self::reserve(len);
+            return Ok((Self::reserve(len)?, false));
         }
-        let mut m = take_or_make(&POOL, len, Self::reserve)?;
+        let rounded = round_up_to_page(len.max(1))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "mapping too large"))?;
+        let want = key.map(|(key, keep)| Reuse { key, keep });
+        let taken = {
+            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            // The same memory's contents, else a clean entry, else any.
+            let i = pool
+                .iter()
+                .position(|m| m.len == rounded && want.is_some() && m.reuse == want)
+                .or_else(|| {
+                    pool.iter()
+                        .position(|m| m.len == rounded && m.reuse.is_none())
+                })
+                .or_else(|| pool.iter().position(|m| m.len == rounded));
+            i.map(|i| pool.swap_remove(i))
+        };
+        let mut m = match taken {
+            Some(m) => m,
+            None => Self::reserve(rounded)?,
+        };
         m.pooled = true;
-        Ok(m)
+        if m.reuse.is_some() && m.reuse == want {
+            m.reuse = None; // set again by the new owner once initialised
+            return Ok((m, true));
+        }
+        if m.reuse.take().is_some() {
+            // Another memory's contents: back to all inaccessible and zero.
+            m.reset()?;
+        }
+        Ok((m, false))
+    }
+
+    /// Records that `[0, keep)` now holds the initial contents of memory
+    /// `key`, so that on drop the reservation keeps them for the next
+    /// [`Self::reserve_pooled_for`] of that key (module docs).
+    pub(crate) fn set_reuse(&mut self, key: (u64, u32), keep: usize) {
+        self.reuse = Some(Reuse { key, keep });
+    }
+
+    /// Forgets [`Self::set_reuse`]: the reservation is reset entirely on drop.
+    pub(crate) fn clear_reuse(&mut self) {
+        self.reuse = None;
     }
 
     /// Like [`Self::read_write`], but reuses a released mapping of the same
@@ -281,6 +359,7 @@ impl Mmap {
             zero_pooled: false,
             known_zero: false,
             file_backed: false,
+            reuse: None,
         })
     }
 
@@ -406,25 +485,36 @@ impl Drop for Mmap {
                     zero_pooled: false,
                     known_zero: false,
                     file_backed: false,
+                    reuse: None,
                 });
                 return;
             }
         }
         #[cfg(target_os = "linux")]
-        if self.pooled && self.reset().is_ok() {
-            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-            if pool.len() < POOL_MAX {
-                // The pool takes over the mapping: `self` must not unmap it.
-                pool.push(Mmap {
-                    ptr: self.ptr,
-                    len: self.len,
-                    accessible: 0,
-                    pooled: false,
-                    zero_pooled: false,
-                    known_zero: false,
-                    file_backed: false,
-                });
-                return;
+        if self.pooled {
+            // Keep a memory's initial contents (discard what was written,
+            // keep the image mappings), or reset entirely.
+            let kept = match self.reuse.take() {
+                Some(r) if r.keep <= self.len && self.discard(r.keep).is_ok() => Some(r),
+                _ => None,
+            };
+            if kept.is_some() || self.reset().is_ok() {
+                let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+                if pool.len() < POOL_MAX {
+                    // The pool takes over the mapping: `self` must not
+                    // unmap it.
+                    pool.push(Mmap {
+                        ptr: self.ptr,
+                        len: self.len,
+                        accessible: self.accessible,
+                        pooled: false,
+                        zero_pooled: false,
+                        known_zero: false,
+                        file_backed: self.file_backed,
+                        reuse: kept,
+                    });
+                    return;
+                }
             }
         }
         // SAFETY: ptr/len describe a mapping this value owns and nothing else
@@ -458,6 +548,62 @@ mod tests {
             seen.sort_unstable();
             seen.dedup();
             assert!(seen.len() < 5, "{} distinct mappings", seen.len());
+        }
+    }
+
+    /// A keyed reservation comes back *ready* to the same key only: with
+    /// its kept range accessible and every byte written before discarded;
+    /// any other key gets it reset (inaccessible, zero).
+    #[test]
+    fn keyed_reservations_keep_only_initial_contents() {
+        // A length no other test reserves, so the pool entries are ours.
+        let len = 43 * page_size();
+        let keep = 3 * page_size();
+        let key = (u64::MAX - 7, 2);
+        let other_key = Some(((u64::MAX - 8, 2), keep));
+        let check_zero = |m: &mut Mmap, what: &str| {
+            assert_eq!(m.accessible, 0, "{what}");
+            m.make_accessible(0, keep).unwrap();
+            // SAFETY: [0, keep) was just made read-write.
+            let bytes = unsafe { std::slice::from_raw_parts(m.as_ptr(), keep) };
+            assert!(bytes.iter().all(|b| *b == 0), "{what}: not zero");
+        };
+        let mut ready_rounds = 0;
+        for round in 0..10u8 {
+            let (mut m, ready) = Mmap::reserve_pooled_for(len, Some((key, keep))).unwrap();
+            if ready {
+                ready_rounds += 1;
+                assert_eq!(m.accessible, keep, "round {round}");
+            } else {
+                m.make_accessible(0, keep).unwrap();
+            }
+            // SAFETY: [0, keep) is read-write (ready, or just made so).
+            let bytes = unsafe { std::slice::from_raw_parts_mut(m.as_ptr(), keep) };
+            assert!(
+                bytes.iter().all(|b| *b == 0),
+                "round {round}: a write leaked"
+            );
+            m.set_reuse(key, keep);
+            bytes.fill(round + 1);
+            // Grown past the kept range: made inaccessible again on reuse.
+            m.make_accessible(keep, page_size()).unwrap();
+            // Another key meanwhile gets a clean reservation.
+            let (mut other, ready) = Mmap::reserve_pooled_for(len, other_key).unwrap();
+            assert!(!ready, "round {round}: another key's contents");
+            check_zero(&mut other, "another key");
+            drop(other);
+            drop(m);
+        }
+        // Both entries taken by other keys: neither is ready, both are reset.
+        let (mut a, ready_a) = Mmap::reserve_pooled_for(len, other_key).unwrap();
+        let (mut b, ready_b) = Mmap::reserve_pooled_for(len, None).unwrap();
+        assert!(!ready_a && !ready_b);
+        check_zero(&mut a, "reset for another key");
+        check_zero(&mut b, "reset without a key");
+        if cfg!(target_os = "linux") {
+            // The pool is shared with other tests (16 entries): most rounds
+            // still find the entry.
+            assert!(ready_rounds >= 3, "reused ready {ready_rounds} times");
         }
     }
 
