@@ -491,6 +491,9 @@ impl Drop for RuntimeModule {
         if self.registered {
             unregister(self.text_range().start);
         }
+        // Reservations that kept this module's memories' initial contents
+        // would pin its image pages: reset them.
+        crate::vm::sys::mmap::forget_module(self.id);
     }
 }
 

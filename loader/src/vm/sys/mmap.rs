@@ -144,6 +144,33 @@ fn take_or_make(
     }
 }
 
+/// Resets the pool's reservations kept for memories of module `module`,
+/// which is being dropped: nothing can take them ready any more (module ids
+/// are never reused), and their image mappings would keep the module's
+/// artifact pages alive for as long as they sit in the pool.
+pub(crate) fn forget_module(module: u64) {
+    let stale: Vec<Mmap> = {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stale = Vec::new();
+        let mut i = 0;
+        while i < pool.len() {
+            if pool[i].reuse.is_some_and(|r| r.key.0 == module) {
+                stale.push(pool.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        stale
+    };
+    for mut m in stale {
+        // Dropped as a pooled reservation without a key: reset entirely,
+        // then back to the pool (or unmapped).
+        m.reuse = None;
+        m.pooled = true;
+        drop(m);
+    }
+}
+
 // SAFETY: a Mmap is an owned region of memory, like a Box<[u8]>; it has no
 // thread affinity.
 unsafe impl Send for Mmap {}
@@ -605,6 +632,16 @@ mod tests {
             // still find the entry.
             assert!(ready_rounds >= 3, "reused ready {ready_rounds} times");
         }
+        drop((a, b));
+        // A dropped module's kept reservations are reset.
+        let (mut m, _) = Mmap::reserve_pooled_for(len, Some((key, keep))).unwrap();
+        m.make_accessible(0, keep).unwrap();
+        m.set_reuse(key, keep);
+        drop(m);
+        forget_module(key.0);
+        let (mut m, ready) = Mmap::reserve_pooled_for(len, Some((key, keep))).unwrap();
+        assert!(!ready, "a forgotten module's reservation came back ready");
+        check_zero(&mut m, "forgotten");
     }
 
     #[test]
