@@ -86,7 +86,11 @@ impl<'a> HostSlots<'a> {
 /// that the API's `IntoFunc` can name it; it has no public API.
 #[derive(Clone)]
 pub struct HostFuncParts {
-    ty: FuncType,
+    /// Shared by every store function made from these parts.
+    ty: Arc<FuncType>,
+    /// `ty`'s canonical id, interned once when the parts were made (not at
+    /// every instantiation that links them).
+    type_id: u32,
     /// The body as the API layer calls it from the host (opaque here).
     host: Arc<dyn Any + Send + Sync>,
     /// `host_shim::<H>`, paired with `call_data`, which points to an `H`.
@@ -118,7 +122,8 @@ impl HostFuncParts {
         host: Arc<dyn Any + Send + Sync>,
     ) -> HostFuncParts {
         HostFuncParts {
-            ty,
+            type_id: intern(&ty),
+            ty: Arc::new(ty),
             host,
             array_call: host_shim::<H>,
             call_data: Arc::as_ptr(&h).cast(),
@@ -165,12 +170,12 @@ impl StoreOpaque {
     pub(crate) fn push_host_func(&mut self, parts: HostFuncParts) -> usize {
         let HostFuncParts {
             ty,
+            type_id,
             host,
             array_call,
             call_data,
             call_owner,
         } = parts;
-        let type_id = intern(&ty);
         let mut ctx = Box::new(VMHostFuncContext {
             magic: VMHOSTFUNC_MAGIC,
             array_call,
@@ -190,11 +195,11 @@ impl StoreOpaque {
         let index = self.funcs.len();
         self.funcs.push(FuncData {
             kind: FuncKind::Host(ctx),
-            ty: Arc::new(ty),
+            ty,
             func_ref,
         });
         self.func_by_ref.insert(func_ref as usize, index);
-        self.fill_host_trampolines();
+        self.host_func_made(index);
         index
     }
 }
@@ -239,7 +244,7 @@ unsafe fn host_call<H: HostCall>(
         // `call_data` fields are borrowed, which nothing writes after
         // construction; `call_data` points to an `H` inside `call_owner`
         // (`HostFuncParts::new::<H>` paired it with this shim).
-        let (ty, h) = unsafe { (&(*callee).ty, &*((*callee).call_data as *const H)) };
+        let (ty, h) = unsafe { (&*(*callee).ty, &*((*callee).call_data as *const H)) };
         // SAFETY: `caller_vmctx` is the calling instance's live VMContext.
         let header = unsafe { vmctx_header(caller_vmctx) };
         // SAFETY: a VMContext's `store` is its (boxed) store, alive while its

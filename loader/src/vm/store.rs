@@ -40,6 +40,7 @@ use crate::vm::values::VMVal;
 use crate::vm::vmcontext::VMRuntimeLimits;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wasmc_format::{GlobalType, Interruption, TableType, TrapCode, ValType};
@@ -129,7 +130,11 @@ pub struct StoreOpaque {
     pub(crate) epoch_deadline_set: bool,
     /// Host functions by the address of their `VMFuncRef` (the funcrefs in
     /// VMContexts are found through `func_ref_ranges`).
-    pub(crate) func_by_ref: HashMap<usize, usize>,
+    pub(crate) func_by_ref: HashMap<usize, usize, BuildHasherDefault<AddrHasher>>,
+    /// Host functions whose funcref has no trampoline yet: no module of the
+    /// store had their type when they were made (see
+    /// [`Self::fill_host_trampolines`]).
+    pending_host: Vec<usize>,
     /// Each instance's `func_refs` array: start address -> (end, instance).
     pub(crate) func_ref_ranges: BTreeMap<usize, (usize, usize)>,
     pub(crate) modules: Vec<Arc<RuntimeModule>>,
@@ -204,7 +209,8 @@ impl StoreOpaque {
             epoch,
             fuel_enabled: false,
             epoch_deadline_set: false,
-            func_by_ref: HashMap::new(),
+            func_by_ref: HashMap::default(),
+            pending_host: Vec::new(),
             func_ref_ranges: BTreeMap::new(),
             modules: Vec::new(),
             max_wasm_stack: 512 * 1024,
@@ -459,29 +465,48 @@ impl StoreOpaque {
     pub(crate) fn add_module(&mut self, module: &Arc<RuntimeModule>) {
         if !self.modules.iter().any(|m| Arc::ptr_eq(m, module)) {
             self.modules.push(module.clone());
+            self.fill_host_trampolines();
         }
-        self.fill_host_trampolines();
     }
 
     /// Host functions have no code of their own: Wasm reaches them through a
-    /// module's host trampoline for their signature. Give every host funcref
-    /// that has none yet the trampoline of a module with the same type id.
-    pub(crate) fn fill_host_trampolines(&mut self) {
-        for f in &mut self.funcs {
-            if let Some(ctx) = f.host_ctx_mut() {
-                if !ctx.func_ref.wasm_call.is_null() {
-                    continue;
-                }
-                let id = ctx.func_ref.type_id;
-                for m in &self.modules {
-                    if let Some(t) = m.type_ids().iter().position(|t| *t == id) {
-                        if let Some(tramp) = m.host_trampoline(t as u32) {
-                            ctx.func_ref.wasm_call = tramp;
-                            break;
-                        }
-                    }
+    /// module's host trampoline for their signature. Gives every host
+    /// funcref still waiting for one ([`Self::host_func_made`]) the
+    /// trampoline of a module with the same type id. O(waiting functions x
+    /// modules), once per module a store sees (not per instance or host
+    /// function: a store with many of them would make that quadratic).
+    fn fill_host_trampolines(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending_host);
+        pending.retain(|&i| !self.fill_host_trampoline(i));
+        self.pending_host = pending;
+    }
+
+    /// Gives host function `index` the trampoline of a module of the store
+    /// with its type; false if none has it yet.
+    fn fill_host_trampoline(&mut self, index: usize) -> bool {
+        let Some(ctx) = self.funcs.get_mut(index).and_then(|f| f.host_ctx_mut()) else {
+            return true;
+        };
+        if !ctx.func_ref.wasm_call.is_null() {
+            return true;
+        }
+        let id = ctx.func_ref.type_id;
+        for m in &self.modules {
+            if let Some(t) = m.type_ids().iter().position(|t| *t == id) {
+                if let Some(tramp) = m.host_trampoline(t as u32) {
+                    ctx.func_ref.wasm_call = tramp;
+                    return true;
                 }
             }
+        }
+        false
+    }
+
+    /// Records host function `index`, just made: its trampoline now, or
+    /// when a module with its type arrives.
+    pub(crate) fn host_func_made(&mut self, index: usize) {
+        if !self.fill_host_trampoline(index) {
+            self.pending_host.push(index);
         }
     }
 
@@ -662,5 +687,34 @@ impl Drop for StoreOpaque {
         // SAFETY: the store is dropping, which it cannot do while its Wasm
         // runs (a running call borrows it), so no Wasm frame holds an entry.
         unsafe { self.activations.clear() };
+    }
+}
+
+/// The hasher of [`StoreOpaque::func_by_ref`], keyed by addresses the
+/// loader made itself: one multiply and a fold of the high bits into the
+/// low ones (the table indexes by the low bits; addresses are aligned).
+/// SipHash's resistance to chosen keys buys nothing here and cost a
+/// noticeable part of instantiating a module with many imports.
+#[derive(Default)]
+pub(crate) struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b) ^ self.0.rotate_left(8));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let h = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
     }
 }

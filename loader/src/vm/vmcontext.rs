@@ -138,7 +138,7 @@ pub(crate) struct VMHostFuncContext {
     /// The function's own funcref (`vmctx` = this context).
     pub func_ref: VMFuncRef,
     /// Its signature.
-    pub ty: wasmc_format::FuncType,
+    pub ty: Arc<wasmc_format::FuncType>,
     /// The body as the API layer calls it from the host (opaque here).
     pub host: Arc<dyn Any + Send + Sync>,
     /// What `array_call` (a shim monomorphized for its type) reads: a
