@@ -24,9 +24,11 @@
 //! discarded before the slot went back to the free list.
 //!
 //! **Tables.** A pooled table's elements live in a vector of
-//! `table_elements` capacity taken from the pool and given back (cleared)
-//! when the table is freed; it never grows past that capacity, so it never
-//! reallocates. At most `total_tables` are live.
+//! `table_elements` capacity taken from the pool and given back when the
+//! table is freed, zeroed over its length then (teardown pays for it, as
+//! Wasmtime's decommit does), so that a lazy funcref table, whose slots
+//! start `0`, takes it as it is; it never grows past that capacity, so it
+//! never reallocates. At most `total_tables` are live.
 //!
 //! **Instances.** [`Pool::new`] also maps `total_core_instances` VMContext
 //! slots of [`PoolLimits::max_core_instance_size`] bytes each, read-write
@@ -230,8 +232,9 @@ impl Pool {
         free.push(FreeSlot { mmap, key });
     }
 
-    /// Takes an empty element vector of `table_elements` capacity for a
-    /// table of `min` elements.
+    /// Takes an element vector of `table_elements` capacity for a table of
+    /// `min` elements: every element of its length is null (`0`; the length
+    /// is what its last table had, or 0).
     pub(crate) fn take_table(&self, min: u32) -> Result<Vec<*mut u8>, String> {
         if min > self.limits.table_elements {
             return Err(format!(
@@ -257,7 +260,10 @@ impl Pool {
 
     /// Gives a table's element vector back (its elements already released).
     pub(crate) fn return_table(&self, mut v: Vec<*mut u8>) {
-        v.clear();
+        // The next table may be a lazy funcref table, which reads a
+        // non-zero slot as an initialised element: no pointer of this
+        // table's store may survive.
+        v.fill(std::ptr::null_mut());
         if v.capacity() >= self.limits.table_elements as usize {
             self.free_tables
                 .lock()

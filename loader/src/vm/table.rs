@@ -236,14 +236,20 @@ impl TableData {
             pool: pool.cloned(),
             lazy,
         };
-        // Every slot is written (a pooled vector comes back empty): `0`,
-        // uninitialised, for a lazy table; the tagged `init` otherwise.
-        let fill = if t.lazy.is_some() {
-            std::ptr::null_mut()
+        // Every slot is `0`, uninitialised, for a lazy table: a pooled
+        // vector comes back null over its length (`Pool::take_table`), so
+        // only the slots past it are written; every slot is the tagged
+        // `init` otherwise.
+        let n = ty.min as usize;
+        if t.lazy.is_some() {
+            debug_assert!(t.elements.iter().all(|e| e.is_null()));
+            t.elements.truncate(n);
+            t.elements.resize(n, std::ptr::null_mut());
         } else {
-            t.encode(init)
-        };
-        t.elements.resize(ty.min as usize, fill);
+            let fill = t.encode(init);
+            t.elements.clear();
+            t.elements.resize(n, fill);
+        }
         if ty.elem == RefType::ExternRef {
             for _ in 0..ty.min {
                 // SAFETY: the caller promises `init` is null or a live

@@ -363,6 +363,59 @@ fn instances_do_not_see_each_others_writes() {
     }
 }
 
+/// A pooled element vector goes from one module's lazy table to another
+/// module's: the second sees only its own segment, never an element the
+/// first instance initialised or wrote (a stale slot would be read as an
+/// initialised pointer into a freed instance).
+#[test]
+fn a_reused_pooled_table_shows_nothing_of_its_last_module() {
+    const OTHER: &str = r#"(module
+      (type $t (func (result i32)))
+      (table $tab 40 funcref)
+      (func $g (type $t) i32.const 7)
+      (elem (table $tab) (i32.const 0) func $g)
+      (func (export "call") (param i32) (result i32)
+        (call_indirect $tab (type $t) (local.get 0))))"#;
+    let mut p = PoolingAllocationConfig::default();
+    // One table slot per instance at a time: the vectors go round.
+    p.total_memories(2)
+        .total_tables(2)
+        .total_core_instances(2)
+        .table_elements(64);
+    let mut c = Config::new();
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    let pooled = Engine::new(&c).unwrap();
+    for b in BOTH {
+        let first = Module::from_bytes(&pooled, &compile(LAZY, b)).unwrap();
+        let second = Module::from_bytes(&pooled, &compile(OTHER, b)).unwrap();
+        for round in 0..4 {
+            let label = format!("{b:?} round {round}");
+            {
+                let mut store = Store::new(&pooled, ());
+                let inst = Instance::new(&mut store, &first, &[]).unwrap();
+                // Initialise and overwrite every slot of both tables.
+                check_all(&mut store, &inst, &INITIAL, &label);
+                assert_eq!(
+                    call_i32(&mut store, &inst, "grow_f0", &[Val::I32(40)]).unwrap(),
+                    16
+                );
+                run(&mut store, &inst, "fill", &[0, 3, 16]);
+                run(&mut store, &inst, "copy_to_other", &[0, 0, 16]);
+            }
+            let mut store = Store::new(&pooled, ());
+            let inst = Instance::new(&mut store, &second, &[]).unwrap();
+            assert_eq!(call(&mut store, &inst, "call", 0), Some(7), "{label}");
+            for i in 1..40 {
+                assert_eq!(
+                    call(&mut store, &inst, "call", i),
+                    None,
+                    "{label}: slot {i}"
+                );
+            }
+        }
+    }
+}
+
 /// A segment at a `global.get` offset makes its table eager; it still works.
 #[test]
 fn a_global_offset_segment_keeps_the_eager_path() {
