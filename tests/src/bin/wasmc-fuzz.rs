@@ -134,7 +134,7 @@ fn case_timeout() -> Duration {
 /// Replays one case in a child process: `None` if it passed (or skipped),
 /// else what went wrong (including a crash or a hang).
 fn replay(kind: Kind, seed: u64, removed: &BTreeSet<u32>) -> Option<String> {
-    let mut child = Command::new(std::env::current_exe().expect("own path"))
+    let mut child = Command::new(own_exe())
         .args(["case", kind.name(), &seed.to_string()])
         .arg(format!("-{}", join(removed)))
         .stdout(Stdio::null())
@@ -360,7 +360,7 @@ struct Worker {
 /// seeds `seed + w`, `seed + w + jobs`, ...; a worker that crashes or hangs
 /// is reported with the seed it was running and replaced.
 fn campaign(kind: Kind, o: &Options) -> Tally {
-    let exe = std::env::current_exe().expect("own path");
+    let exe = own_exe();
     let deadline = o.seconds.map_or(0, |s| now_ms() + u128::from(s) * 1000);
     let jobs = o.jobs as usize;
     let (tx, rx) = mpsc::channel::<Msg>();
@@ -577,4 +577,16 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// This program, to start workers with: `/proc/self/exe` on Linux, which
+/// names the running binary even after a rebuild replaced the file (a long
+/// campaign outlives `cargo build`s; the path `current_exe` gives is then
+/// gone), else `current_exe`.
+fn own_exe() -> std::path::PathBuf {
+    let proc_self = std::path::Path::new("/proc/self/exe");
+    if proc_self.exists() {
+        return proc_self.to_path_buf();
+    }
+    std::env::current_exe().expect("own path")
 }
