@@ -247,6 +247,8 @@ impl Mmap {
         }
         if m.reuse.take().is_some() {
             // Another memory's contents: back to all inaccessible and zero.
+            // (Only Linux keeps keyed reservations: see `Drop`.)
+            #[cfg(target_os = "linux")]
             m.reset()?;
         }
         Ok((m, false))
