@@ -267,6 +267,12 @@ fn instantiate_with(
     module: &Module,
     defs: &[Definition],
 ) -> Result<Instance, Error> {
+    // One store function per host definition: grow the store's tables once.
+    let hosts = defs
+        .iter()
+        .filter(|d| matches!(d, Definition::HostFunc(_)))
+        .count();
+    store.reserve_host_funcs(hosts);
     let imports = defs
         .iter()
         .map(|d| resolve(store, d))

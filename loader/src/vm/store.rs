@@ -502,6 +502,12 @@ impl StoreOpaque {
         false
     }
 
+    /// Makes room for `n` more host functions.
+    pub(crate) fn reserve_host_funcs(&mut self, n: usize) {
+        self.funcs.reserve(n);
+        self.func_by_ref.reserve(n);
+    }
+
     /// Records host function `index`, just made: its trampoline now, or
     /// when a module with its type arrives.
     pub(crate) fn host_func_made(&mut self, index: usize) {
