@@ -25,6 +25,7 @@ use wasmc_format::sections::SectionId;
 use wasmc_format::MemoryStrategy;
 use wasmc_loader::artifact::ParsedArtifact;
 use wasmc_loader::{Config, Engine, Linker, LoadError, Module, Store, TrustPolicy, Val};
+use wasmc_tests::fuzz::Rng;
 
 const CHILD_ENV: &str = "WASMC_TRUST_TEST_CHILD";
 
@@ -214,24 +215,6 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 // ----- damage -----
 
-/// A small deterministic generator (SplitMix64), so a case is reproduced
-/// from its number alone.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Section byte ranges and the ELF section header table of an artifact.
 struct Layout {
     sections: Vec<(SectionId, std::ops::Range<usize>)>,
@@ -255,37 +238,38 @@ fn layout(bytes: &[u8]) -> Layout {
 
 /// Damaged copy number `case` of `bytes`, and what was done.
 fn damage(bytes: &[u8], lay: &Layout, case: u64) -> (Vec<u8>, String) {
-    let mut rng = Rng(case.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x5eed);
+    // A case is reproduced from its number alone.
+    let mut rng = Rng::new(case.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x5eed);
     let mut b = bytes.to_vec();
-    let kind = rng.below(6);
+    let kind = rng.index(6);
     let desc = match kind {
         0 => {
-            let at = rng.below(b.len());
-            let bit = rng.below(8);
+            let at = rng.index(b.len());
+            let bit = rng.index(8);
             b[at] ^= 1 << bit;
             format!("bit flip at {at:#x}")
         }
         1 => {
-            let at = rng.below(b.len());
-            let n = 1 + rng.below(8);
+            let at = rng.index(b.len());
+            let n = 1 + rng.index(8);
             for i in at..(at + n).min(b.len()) {
-                b[i] = rng.next() as u8;
+                b[i] = rng.next_u64() as u8;
             }
             format!("overwrite {n} bytes at {at:#x}")
         }
         2 => {
-            let n = rng.below(b.len());
+            let n = rng.index(b.len());
             b.truncate(n);
             format!("truncate to {n}")
         }
         3 => {
             // A section header field: name, type, flags, offset, size,
             // link, alignment...
-            let at = lay.shdrs.start + rng.below(lay.shdrs.len());
-            let v = rng.next() as u8;
-            let how = rng.below(3);
+            let at = lay.shdrs.start + rng.index(lay.shdrs.len());
+            let v = rng.next_u64() as u8;
+            let how = rng.index(3);
             match how {
-                0 => b[at] ^= 1 << rng.below(8),
+                0 => b[at] ^= 1 << rng.index(8),
                 1 => b[at] = v,
                 _ => b[at] = b[at].wrapping_add(if v & 1 == 0 { 1 } else { 0xff }),
             }
@@ -294,15 +278,15 @@ fn damage(bytes: &[u8], lay: &Layout, case: u64) -> (Vec<u8>, String) {
         _ => {
             // Inside one of the sections, each equally likely (so small
             // tables are edited as often as `.text`).
-            let (id, r) = lay.sections[rng.below(lay.sections.len())].clone();
-            let at = r.start + rng.below(r.len());
-            let n = 1 + rng.below(4);
+            let (id, r) = lay.sections[rng.index(lay.sections.len())].clone();
+            let at = r.start + rng.index(r.len());
+            let n = 1 + rng.index(4);
             let end = (at + n).min(r.end);
             for byte in &mut b[at..end] {
                 if kind == 4 {
-                    *byte ^= 1 << rng.below(8);
+                    *byte ^= 1 << rng.index(8);
                 } else {
-                    *byte = rng.next() as u8;
+                    *byte = rng.next_u64() as u8;
                 }
             }
             format!("{} bytes in {} at {at:#x}", n, id.name())

@@ -55,6 +55,16 @@ impl Rng {
         }
     }
 
+    /// A number in `0..n` (0 if `n` is 0), for 64-bit sizes.
+    pub fn below_u64(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// An index in `0..n` (0 if `n` is 0).
+    pub fn index(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
     /// A number in `lo..=hi`.
     pub fn range(&mut self, lo: u32, hi: u32) -> u32 {
         lo + self.below(hi - lo + 1)

@@ -7,25 +7,7 @@
 
 use super::*;
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-}
+use wasmc_tests::fuzz::Rng;
 
 enum Seg {
     Const(u32, Vec<u8>),
@@ -74,19 +56,19 @@ fn expected(pages: u64, segs: &[Seg], g: u32) -> (Vec<u8>, Option<u32>) {
 }
 
 fn random_bytes(r: &mut Rng) -> Vec<u8> {
-    let len = match r.below(4) {
-        0 => r.below(16),
-        1 => r.below(5000),
-        2 => 4096 * (1 + r.below(3)),
-        _ => r.below(20000),
+    let len = match r.below_u64(4) {
+        0 => r.below_u64(16),
+        1 => r.below_u64(5000),
+        2 => 4096 * (1 + r.below_u64(3)),
+        _ => r.below_u64(20000),
     } as usize;
-    let zeros = r.below(3) == 0;
+    let zeros = r.below_u64(3) == 0;
     (0..len)
         .map(|i| {
             if zeros && (i / 1000) % 2 == 0 {
                 0
             } else {
-                r.next() as u8
+                r.next_u64() as u8
             }
         })
         .collect()
@@ -108,23 +90,25 @@ fn instantiate_with_g(store: &mut Store<()>, m: &Module, g: u32) -> Result<Insta
 #[test]
 fn images_equal_copying_segments_in_order() {
     let dir = TempDir::new("images");
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut imaged = 0;
     for case in 0..40 {
-        let pages = 1 + rng.below(3);
+        let pages = 1 + rng.below_u64(3);
         let size = pages * 65536;
-        let g = rng.below(size - 32) as u32;
+        let g = rng.below_u64(size - 32) as u32;
         let mut segs = Vec::new();
-        for _ in 0..1 + rng.below(10) {
+        for _ in 0..1 + rng.below_u64(10) {
             let b = random_bytes(&mut rng);
             let n = b.len() as u64;
-            segs.push(match rng.below(10) {
+            segs.push(match rng.below_u64(10) {
                 0 => Seg::Passive(b),
                 1 => Seg::Global(b[..b.len().min(32)].to_vec()),
                 // Out of bounds: past the end by 1..=n bytes (n > 0).
-                2 if case % 4 == 0 && n > 0 => Seg::Const((size - n + 1 + rng.below(n)) as u32, b),
-                3 => Seg::Const((rng.below((size - n) / 4096 + 1) * 4096) as u32, b),
-                _ => Seg::Const(rng.below(size - n + 1) as u32, b),
+                2 if case % 4 == 0 && n > 0 => {
+                    Seg::Const((size - n + 1 + rng.below_u64(n)) as u32, b)
+                }
+                3 => Seg::Const((rng.below_u64((size - n) / 4096 + 1) * 4096) as u32, b),
+                _ => Seg::Const(rng.below_u64(size - n + 1) as u32, b),
             });
         }
         let wat = module_text(pages, &segs);
