@@ -219,14 +219,9 @@ impl Pool {
     /// (module docs) so that it holds exactly them again. A slot that
     /// cannot be discarded or cleared is unmapped instead of reused.
     pub(crate) fn return_memory(&self, mut mmap: Mmap, key: Option<SlotKey>, keep: usize) {
-        let key = match key {
-            Some(k) if mmap.discard(keep).is_ok() => Some(k),
-            _ => {
-                if mmap.clear().is_err() {
-                    return; // dropped: unmapped
-                }
-                None
-            }
+        let key = match mmap.recycle(key.map(|_| keep)) {
+            Ok(kept) => key.filter(|_| kept),
+            Err(_) => return, // dropped: unmapped
         };
         let mut free = self.free_memories.lock().unwrap_or_else(|e| e.into_inner());
         free.push(FreeSlot { mmap, key });

@@ -247,8 +247,6 @@ impl Mmap {
         }
         if m.reuse.take().is_some() {
             // Another memory's contents: back to all inaccessible and zero.
-            // (Only Linux keeps keyed reservations: see `Drop`.)
-            #[cfg(target_os = "linux")]
             m.reset()?;
         }
         Ok((m, false))
@@ -283,13 +281,28 @@ impl Mmap {
     }
 
     /// Makes the whole mapping `PROT_NONE` and zero again (module docs).
-    #[cfg(target_os = "linux")]
     fn reset(&mut self) -> io::Result<()> {
         if self.file_backed {
             self.clear()
         } else {
             self.discard(0)
         }
+    }
+
+    /// Readies a memory's mapping for the next user of its pool (this
+    /// module's reservation pool, or a pooling allocator's slot): with
+    /// `keep`, keeps `[0, keep)` as the memory's initial contents (written
+    /// pages discarded, image mappings kept, pages past it inaccessible)
+    /// and returns `true`; otherwise, or if that fails, resets it to all
+    /// inaccessible and zero and returns `false`. `Err` if neither worked:
+    /// the mapping must not be reused.
+    pub(crate) fn recycle(&mut self, keep: Option<usize>) -> io::Result<bool> {
+        if let Some(keep) = keep {
+            if keep <= self.len && self.discard(keep).is_ok() {
+                return Ok(true);
+            }
+        }
+        self.reset().map(|()| false)
     }
 
     /// Discards every page of `[0, accessible)`: anonymous pages read zero
@@ -521,13 +534,9 @@ impl Drop for Mmap {
         }
         #[cfg(target_os = "linux")]
         if self.pooled {
-            // Keep a memory's initial contents (discard what was written,
-            // keep the image mappings), or reset entirely.
-            let kept = match self.reuse.take() {
-                Some(r) if r.keep <= self.len && self.discard(r.keep).is_ok() => Some(r),
-                _ => None,
-            };
-            if kept.is_some() || self.reset().is_ok() {
+            let reuse = self.reuse.take();
+            if let Ok(kept) = self.recycle(reuse.map(|r| r.keep)) {
+                let kept = reuse.filter(|_| kept);
                 let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
                 if pool.len() < POOL_MAX {
                     // The pool takes over the mapping: `self` must not
