@@ -106,6 +106,20 @@ pub fn explain(wasm: &[u8], requested: WasmFeatures, original: CompileError) -> 
     if !is_feature_gate(first.message()) {
         return original;
     }
+    // A module that is invalid under every proposal wasmparser knows is
+    // invalid, whatever it also uses: its error is the one the spec names
+    // ("type mismatch"), not the first feature gate on the way to it.
+    let every_proposal = UNSUPPORTED_PROPOSALS
+        .iter()
+        .fold(validator_features(WasmFeatures::ALL), |acc, (_, f)| {
+            acc.union(*f)
+        });
+    if let Err(e) = Validator::new_with_features(every_proposal).validate_all(wasm) {
+        return CompileError::Invalid {
+            offset: e.offset(),
+            message: e.message().to_string(),
+        };
+    }
     let fixes = |extra: Wp| -> bool {
         let mut v = Validator::new_with_features(validator_features(enabled).union(extra));
         match v.validate_all(wasm) {
@@ -315,6 +329,26 @@ mod tests {
             WasmFeatures::ALL,
         );
         assert!(e.starts_with("invalid WebAssembly"), "{e}");
+    }
+
+    #[test]
+    fn invalid_modules_using_unsupported_proposals_are_invalid() {
+        // Uses function references (a non-nullable parameter), and its body
+        // is invalid under every proposal: the module is invalid.
+        let e = compile_err(
+            "(module (type $t (func)) (func (param (ref $t)) (result i32) (i64.const 0)))",
+            WasmFeatures::ALL,
+        );
+        assert!(e.starts_with("invalid WebAssembly"), "{e}");
+        assert!(e.contains("type mismatch"), "{e}");
+        // A `br_if` that leaves a nullable reference where a non-nullable
+        // one is expected (the spec's br_if.wast).
+        let e = compile_err(
+            "(module (type $t (func)) (func (param $r (ref null $t)) (result (ref $t)) \
+               (block (result (ref $t)) (br_if 0 (local.get $r) (i32.const 1)))))",
+            WasmFeatures::ALL,
+        );
+        assert!(e.contains("type mismatch"), "{e}");
     }
 
     #[test]
