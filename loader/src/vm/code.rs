@@ -1,10 +1,10 @@
 //! Code memory and the code registry.
 //!
-//! - [`Image`]: the artifact's bytes in memory: a sealed private copy (the
-//!   safe loading path, `sys::sealed`), an anonymous copy (where memfds are
-//!   unavailable), or a private mapping of the file itself (the `unsafe`
-//!   trusted path). Memory images are mapped copy-on-write from the sealed
-//!   copy or, on the trusted path, from the file
+//! - [`Image`]: the artifact's bytes in memory: a private copy whose
+//!   `.wasmc.data` is a sealed memfd (the safe loading path, `sys::sealed`),
+//!   an anonymous copy (off Linux), or a private mapping of the file itself
+//!   (the `unsafe` trusted path). Memory images are mapped copy-on-write
+//!   from the sealed memfd or, on the trusted path, from the file
 //!   ([`RuntimeModule::memory_image_source`]); an anonymous copy cannot be
 //!   mapped again, so its images are copied.
 //! - [`RuntimeModule`]: what the runtime keeps of a loaded module: the image
@@ -58,7 +58,8 @@ pub(crate) enum Image {
     /// file can change under it. The file is kept so that memory images are
     /// mapped from it too.
     File(memmap2::Mmap, std::fs::File),
-    /// A sealed copy: verified once, unchangeable afterwards.
+    /// A private copy, `.wasmc.data` in a sealed memfd: verified once,
+    /// unchangeable afterwards.
     #[cfg(target_os = "linux")]
     Sealed(crate::vm::sys::sealed::SealedImage),
     /// A copy of the bytes given to `from_bytes`, and their length: the
@@ -89,7 +90,7 @@ impl Image {
     /// sealed memfd, or an anonymous copy where memfds are unavailable.
     pub(crate) fn copy_of_file(file: &std::fs::File) -> io::Result<Image> {
         #[cfg(target_os = "linux")]
-        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_file(file) {
+        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_file(file, data_section) {
             return Ok(Image::Sealed(img));
         }
         let mut bytes = Vec::new();
@@ -101,7 +102,7 @@ impl Image {
     /// [`Self::copy_of_file`]).
     pub(crate) fn copy_of(bytes: &[u8]) -> io::Result<Image> {
         #[cfg(target_os = "linux")]
-        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_bytes(bytes) {
+        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_bytes(bytes, data_section) {
             return Ok(Image::Sealed(img));
         }
         Self::anon_copy_of(bytes)
@@ -164,13 +165,31 @@ impl Image {
     /// The sealed file behind the image and the file offset of image offset
     /// `at`, if the image is a sealed copy: parts of the verified image can
     /// be mapped again from it (copy-on-write memory images).
-    pub(crate) fn sealed_fd(&self, at: usize) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
+    pub(crate) fn sealed_fd(
+        &self,
+        range: &Range<usize>,
+    ) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
         match self {
             #[cfg(target_os = "linux")]
-            Image::Sealed(s) if at <= s.bytes().len() => Some((s.fd(), at as u64)),
+            Image::Sealed(s) => s.fd(range),
             _ => None,
         }
     }
+}
+
+/// Where `.wasmc.data` lies in an artifact's bytes, if they parse that far:
+/// the part of a verified copy to back by a sealed memfd. Only a hint (the
+/// copy is parsed and checked in full afterwards): a wrong answer seals
+/// other bytes, and its images are then copied instead of mapped.
+#[cfg(target_os = "linux")]
+fn data_section(bytes: &[u8]) -> Option<Range<usize>> {
+    use object::{Object, ObjectSection};
+    let elf = object::read::elf::ElfFile64::<object::Endianness>::parse(bytes).ok()?;
+    let (start, len) = elf
+        .section_by_name(wasmc_format::sections::ELF_WASMC_DATA)?
+        .file_range()?;
+    let start = usize::try_from(start).ok()?;
+    Some(start..start.checked_add(usize::try_from(len).ok()?)?)
 }
 
 /// The byte ranges of the sections the runtime reads, inside the image.
@@ -324,7 +343,7 @@ impl RuntimeModule {
         if range.start > range.end || range.end > self.image.bytes().len() {
             return None;
         }
-        self.image.sealed_fd(range.start)
+        self.image.sealed_fd(range)
     }
 
     pub(crate) fn info(&self) -> &ModuleInfo {
