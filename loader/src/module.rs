@@ -2,9 +2,9 @@
 //!
 //! **Safe loads** ([`Module::from_file`], [`Module::from_bytes`], checked
 //! against the engine's [`TrustPolicy`], see [`crate::Config::trust`]) never
-//! execute from memory someone else can change: they copy the artifact into a sealed memfd
-//! (`vm::sys::sealed`; an anonymous copy where memfds are unavailable) and
-//! then, in this order, before any page is executable:
+//! execute from memory someone else can change: they copy the artifact into
+//! private memory, its `.wasmc.data` into a sealed memfd
+//! (`vm::sys::sealed`), and then, in this order, before any page is executable:
 //! 1. parse it and validate every table the runtime relies on
 //!    ([`ParsedArtifact::parse`]: function records, stack maps,
 //!    trampolines, the trap table's block index, and
@@ -30,7 +30,7 @@
 //!
 //! **Memory images** (a module's initial memory contents, laid out by the
 //! compiler in `.wasmc.data`) are mapped copy-on-write into each new
-//! instance's memories from the same image: the sealed copy on the safe
+//! instance's memories from the same image: the sealed memfd on the safe
 //! paths, the file itself on the trusted path
 //! (`vm::code::RuntimeModule::memory_image_source`).
 //! No change to the file can reach a memory of a safely loaded module.

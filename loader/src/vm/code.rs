@@ -86,8 +86,9 @@ impl Image {
         Ok(Image::File(map, file.try_clone()?))
     }
 
-    /// A private copy of the rest of `file` that no one can change: a
-    /// sealed memfd, or an anonymous copy where memfds are unavailable.
+    /// A private copy of the rest of `file` that no one can change, its
+    /// `.wasmc.data` in a sealed memfd (`sys::sealed`); off Linux, an
+    /// anonymous copy.
     pub(crate) fn copy_of_file(file: &std::fs::File) -> io::Result<Image> {
         #[cfg(target_os = "linux")]
         if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_file(file, data_section) {
@@ -162,9 +163,9 @@ impl Image {
         }
     }
 
-    /// The sealed file behind the image and the file offset of image offset
-    /// `at`, if the image is a sealed copy: parts of the verified image can
-    /// be mapped again from it (copy-on-write memory images).
+    /// The sealed file behind the image bytes `range` and their offset in
+    /// it, if the sealed part of the image holds them all: they can be
+    /// mapped again from it (copy-on-write memory images).
     pub(crate) fn sealed_fd(
         &self,
         range: &Range<usize>,
