@@ -153,7 +153,6 @@ fn host_functions_returning_wrong_result_types_are_errors() {
 /// A funcref of store A given to store B's calls, tables and globals is
 /// an error naming the problem (as in Wasmtime), not a panic; B then works.
 #[test]
-#[ignore = "fails until the next commits"]
 fn funcrefs_of_another_store_are_errors() {
     let mut a = Store::new(engine(), ());
     let ia = probe_instance(&mut a);
@@ -227,7 +226,6 @@ fn funcrefs_of_another_store_are_errors() {
 /// Wasm of store B calling a host function that returns a funcref of
 /// store A gets an error, not a panic.
 #[test]
-#[ignore = "fails until the next commits"]
 fn host_functions_returning_foreign_funcrefs_to_wasm_are_errors() {
     let mut a = Store::new(engine(), ());
     let ia = probe_instance(&mut a);
