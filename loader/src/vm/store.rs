@@ -56,7 +56,10 @@ pub(crate) struct Stored {
 
 /// Hooks a store consults before memories and tables grow and before
 /// instances, memories and tables are created (Wasmtime's
-/// `ResourceLimiter`). Installed with `Store::limiter`.
+/// `ResourceLimiter`). Installed with `Store::limiter`; a store without
+/// one still holds at most [`DEFAULT_INSTANCE_LIMIT`] instances,
+/// [`DEFAULT_MEMORY_LIMIT`] memories and [`DEFAULT_TABLE_LIMIT`] tables
+/// (as in Wasmtime).
 ///
 /// Sizes are in bytes for memories and in elements for tables; `maximum` is
 /// the declared maximum, if any. Returning `Ok(false)` refuses the growth:
