@@ -693,7 +693,6 @@ fn interrupt_module(engine: &Engine, i: Interruption) -> Module {
 }
 
 #[test]
-#[ignore = "fails until the next commits"]
 fn fuel_at_the_edges() {
     let engine = Engine::default();
     let m = interrupt_module(
