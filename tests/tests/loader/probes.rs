@@ -1051,3 +1051,85 @@ fn instantiating_from_a_host_function_while_wasm_runs() {
         7
     );
 }
+
+/// Host-made globals and tables holding externrefs, and host functions
+/// capturing them, release their counts when the store drops; a host
+/// function called from the host has no calling instance.
+#[test]
+fn host_made_items_release_externrefs_with_their_store() {
+    let r = ExternRef::new(String::from("held"));
+    let mut store = Store::new(engine(), ());
+    let gty = GlobalType {
+        ty: ValType::ExternRef,
+        mutable: true,
+    };
+    let g = Global::new(&mut store, gty, Val::ExternRef(Some(r.clone()))).unwrap();
+    let tty = TableType {
+        elem: RefType::ExternRef,
+        min: 3,
+        max: None,
+        table64: false,
+    };
+    let t = Table::new(&mut store, tty, Val::ExternRef(Some(r.clone()))).unwrap();
+    let captured = r.clone();
+    let f = Func::new(
+        &mut store,
+        functype(&[], &[ValType::ExternRef]),
+        move |c, _, out| {
+            assert!(c.instance().is_none(), "called from the host");
+            out[0] = Val::ExternRef(Some(captured.clone()));
+            Ok(())
+        },
+    );
+    let mut out = [Val::ExternRef(None)];
+    f.call(&mut store, &[], &mut out).unwrap();
+    assert!(ExternRef::ptr_eq(out[0].externref().unwrap().unwrap(), &r));
+    drop(out);
+    // 1 (r) + 1 (global) + 3 (table) + 1 (captured).
+    assert_eq!(r.strong_count(), 6);
+    g.set(&mut store, Val::ExternRef(None)).unwrap();
+    t.set(&mut store, 0, Val::ExternRef(None)).unwrap();
+    assert_eq!(r.strong_count(), 4);
+    drop(store);
+    assert_eq!(r.strong_count(), 1);
+    assert_eq!(r.downcast_ref::<String>().unwrap(), "held");
+}
+
+/// A host function called by the start function reaches the instance
+/// being instantiated through its `Caller` (its memory is there already).
+#[test]
+fn the_start_function_s_host_calls_see_their_instance() {
+    let m = Module::from_bytes(
+        engine(),
+        &compile(
+            r#"(module
+                 (import "host" "init" (func $init))
+                 (memory (export "mem") 1)
+                 (data (i32.const 0) "\01")
+                 (func $start (call $init))
+                 (start $start)
+                 (func (export "load") (param i32) (result i32)
+                   (i32.load8_u (local.get 0))))"#,
+            Bounds::Guard,
+        ),
+    )
+    .unwrap();
+    let mut l = Linker::<()>::new(engine());
+    l.func_wrap(
+        "host",
+        "init",
+        |mut c: Caller<'_, ()>| -> anyhow::Result<()> {
+            let mem = c
+                .get_export("mem")
+                .and_then(Extern::into_memory)
+                .ok_or_else(|| anyhow::anyhow!("no memory"))?;
+            let first = mem.data(&c)[0];
+            mem.write(&mut c, 1, &[first + 1])?;
+            Ok(())
+        },
+    )
+    .unwrap();
+    let mut store = Store::new(engine(), ());
+    let i = l.instantiate(&mut store, &m).unwrap();
+    assert_eq!(call_i32(&mut store, &i, "load", &[Val::I32(1)]).unwrap(), 2);
+}
