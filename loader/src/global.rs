@@ -21,6 +21,7 @@ impl Global {
         if v.ty() != ty.ty {
             return Err(Error::mismatch("global initial value", ty.ty, v.ty()));
         }
+        v.check_store(store, "global initial value")?;
         let v = v.to_vm(store);
         let i = store
             .new_global(ty, &v)
@@ -55,6 +56,7 @@ impl Global {
         if v.ty() != ty.ty {
             return Err(Error::mismatch("global value", ty.ty, v.ty()));
         }
+        v.check_store(store, "global value")?;
         let v = v.to_vm(store);
         store
             .global_set(idx, &v)

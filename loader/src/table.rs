@@ -34,6 +34,7 @@ impl Table {
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Val) -> Result<Table, Error> {
         let store = store.as_context_mut().store;
         check_elem(&init, ty.elem)?;
+        init.check_store(store, "table element")?;
         let v = init.to_vm(store);
         let i = store
             .new_table(ty, &v)
@@ -73,6 +74,7 @@ impl Table {
         let idx = store.check(self.0, "table");
         let elem = store.tables[idx].ty.elem;
         check_elem(&v, elem)?;
+        v.check_store(store, "table element")?;
         let v = v.to_vm(store);
         store
             .table_set(idx, i, &v)
@@ -85,6 +87,7 @@ impl Table {
         let idx = store.check(self.0, "table");
         let elem = store.tables[idx].ty.elem;
         check_elem(&init, elem)?;
+        init.check_store(store, "table element")?;
         let v = init.to_vm(store);
         store
             .table_grow(idx, delta, &v)

@@ -3,6 +3,7 @@
 //! (`vm/values.rs`), which resolves functions to store indices; the value
 //! slots of the trampolines are the runtime's business.
 
+use crate::error::Error;
 use crate::externref::ExternRef;
 use crate::func::Func;
 use crate::global::Global;
@@ -114,9 +115,22 @@ impl Val {
         }
     }
 
+    /// Checks that a function reference belongs to `store`: a value of
+    /// another store given to this one (as an argument, a result, a table
+    /// element or a global's value) is an error naming `what`, as in
+    /// Wasmtime, not the panic that using a handle with another store is.
+    /// Externrefs belong to no store.
+    pub(crate) fn check_store(&self, store: &StoreOpaque, what: &str) -> Result<(), Error> {
+        match self {
+            Val::FuncRef(Some(f)) if f.0.store_id != store.id => Err(foreign_value(what)),
+            _ => Ok(()),
+        }
+    }
+
     /// The runtime's view of this value: a function becomes its index in
-    /// `store` (panics if it belongs to another store), an externref a new
-    /// count on the same value.
+    /// `store` (panics if it belongs to another store: callers check with
+    /// [`Val::check_store`] first), an externref a new count on the same
+    /// value.
     pub(crate) fn to_vm(&self, store: &StoreOpaque) -> VMVal {
         match self {
             Val::I32(v) => VMVal::I32(*v),
@@ -141,6 +155,13 @@ impl Val {
             VMVal::ExternRef(r) => Val::ExternRef(r.map(ExternRef)),
         }
     }
+}
+
+/// The error for a function reference of another store given as `what`.
+pub(crate) fn foreign_value(what: &str) -> Error {
+    Error::msg(format!(
+        "{what}: a function of another store (values cannot cross stores)"
+    ))
 }
 
 impl From<i32> for Val {

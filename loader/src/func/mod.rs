@@ -216,7 +216,7 @@ impl HostCall for ValHost {
         }
         let instance = Some(Instance(store.stored(instance)));
         (self.0)(store, instance, args, results).map_err(host_error)?;
-        check_vals("host function result", &ty.results, results).map_err(host_error)?;
+        check_vals(store, "host function result", &ty.results, results).map_err(host_error)?;
         let mut w = slots.results();
         for r in results.iter() {
             let v = r.to_vm(store);
@@ -297,7 +297,7 @@ impl Func {
         let store = store.as_context_mut().store;
         let idx = store.check(self.0, "function");
         let ty = &store.funcs[idx].ty;
-        check_vals("argument", &ty.params, params)?;
+        check_vals(store, "argument", &ty.params, params)?;
         if results.len() != ty.results.len() {
             return Err(Error::mismatch(
                 "number of results",
@@ -375,12 +375,14 @@ fn call_host(
         *r = Val::default_for(*t);
     }
     f(store, None, params, results).map_err(Error::from_host)?;
-    check_vals("host function result", &ty.results, results)
+    check_vals(store, "host function result", &ty.results, results)
 }
 
-fn check_vals(what: &str, tys: &[ValType], vals: &[Val]) -> Result<(), Error> {
+/// Checks that `vals` are of types `tys` and that their function
+/// references belong to `store`.
+fn check_vals(store: &StoreOpaque, what: &str, tys: &[ValType], vals: &[Val]) -> Result<(), Error> {
     if tys.len() == vals.len() && tys.iter().zip(vals).all(|(t, v)| v.ty() == *t) {
-        return Ok(());
+        return vals.iter().try_for_each(|v| v.check_store(store, what));
     }
     let found: Vec<ValType> = vals.iter().map(Val::ty).collect();
     let list = |v: &[ValType]| {

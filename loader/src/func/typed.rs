@@ -14,7 +14,7 @@ use crate::externref::ExternRef;
 use crate::func::Func;
 use crate::store::{AsContextMut, StoreOpaque};
 use crate::trap::error_from_unwind;
-use crate::values::Val;
+use crate::values::{foreign_value, Val};
 use crate::vm::func::WasmEntry;
 use crate::vm::values::{ValReader, ValWriter};
 use crate::vm::vmcontext::ValRaw;
@@ -37,6 +37,14 @@ pub trait WasmTy: Sized + 'static {
     /// Reads the value from the next value slot (an externref is cloned).
     #[doc(hidden)]
     fn read(store: &StoreOpaque, r: &mut ValReader<'_>) -> Self;
+    /// Whether the value may be given to `store`: a function reference
+    /// must be one of its own (checked before [`Self::write`], which
+    /// panics otherwise).
+    #[doc(hidden)]
+    #[inline]
+    fn belongs_to(&self, _store: &StoreOpaque) -> bool {
+        true
+    }
 }
 
 macro_rules! wasm_ty {
@@ -128,6 +136,10 @@ impl WasmTy for Option<Func> {
     fn read(store: &StoreOpaque, r: &mut ValReader<'_>) -> Self {
         r.funcref(store).map(|i| Func(store.stored(i)))
     }
+    #[inline]
+    fn belongs_to(&self, store: &StoreOpaque) -> bool {
+        self.is_none_or(|f| f.0.store_id == store.id)
+    }
 }
 
 /// The number of identifiers given.
@@ -151,6 +163,10 @@ pub trait WasmParams: Sized {
     /// Writes the parameters into the value slots (as [`WasmTy::write`]).
     #[doc(hidden)]
     fn write_all(self, store: &mut StoreOpaque, w: &mut ValWriter<'_>);
+    /// Whether every parameter may be given to `store` (as
+    /// [`WasmTy::belongs_to`]).
+    #[doc(hidden)]
+    fn belongs_to(&self, store: &StoreOpaque) -> bool;
 }
 
 /// Results of a typed function: a [`WasmTy`] or a tuple of them.
@@ -179,6 +195,10 @@ pub trait WasmResults: Sized {
     /// Writes the results into the value slots (as [`WasmTy::write`]).
     #[doc(hidden)]
     fn write_all(self, store: &mut StoreOpaque, w: &mut ValWriter<'_>);
+    /// Whether every result may be given to `store` (as
+    /// [`WasmTy::belongs_to`]).
+    #[doc(hidden)]
+    fn belongs_to(&self, store: &StoreOpaque) -> bool;
 }
 
 /// An array of `Val`s (names the element type for empty tuples).
@@ -199,6 +219,10 @@ impl<T: WasmTy> WasmParams for T {
     #[inline]
     fn write_all(self, store: &mut StoreOpaque, w: &mut ValWriter<'_>) {
         self.write(store, w);
+    }
+    #[inline]
+    fn belongs_to(&self, store: &StoreOpaque) -> bool {
+        WasmTy::belongs_to(self, store)
     }
 }
 
@@ -226,6 +250,10 @@ impl<T: WasmTy> WasmResults for T {
     fn write_all(self, store: &mut StoreOpaque, w: &mut ValWriter<'_>) {
         self.write(store, w);
     }
+    #[inline]
+    fn belongs_to(&self, store: &StoreOpaque) -> bool {
+        WasmTy::belongs_to(self, store)
+    }
 }
 
 // The `#[allow]`s below are for the zero-arity expansion (`()`), which leaves
@@ -252,6 +280,12 @@ macro_rules! tuples {
             fn write_all(self, store: &mut StoreOpaque, w: &mut ValWriter<'_>) {
                 let ($($t,)*) = self;
                 $($t.write(store, w);)*
+            }
+            #[inline]
+            #[allow(non_snake_case, unused_variables)]
+            fn belongs_to(&self, store: &StoreOpaque) -> bool {
+                let ($($t,)*) = self;
+                true $(&& $t.belongs_to(store))*
             }
         }
         impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
@@ -288,6 +322,12 @@ macro_rules! tuples {
             fn write_all(self, store: &mut StoreOpaque, w: &mut ValWriter<'_>) {
                 let ($($t,)*) = self;
                 $($t.write(store, w);)*
+            }
+            #[inline]
+            #[allow(non_snake_case, unused_variables)]
+            fn belongs_to(&self, store: &StoreOpaque) -> bool {
+                let ($($t,)*) = self;
+                true $(&& $t.belongs_to(store))*
             }
         }
     };
@@ -335,6 +375,9 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
     pub fn call(&self, mut store: impl AsContextMut, params: P) -> Result<R, Error> {
         let store = store.as_context_mut().store;
         let idx = store.check(self.func.0, "function");
+        if !params.belongs_to(store) {
+            return Err(foreign_value("argument"));
+        }
         let Some(w) = self.wasm else {
             return params.with_vals(|args| {
                 R::from_filled(|results| self.func.call_checked(store, idx, args, results))

@@ -19,7 +19,7 @@ use crate::func::{host_error, Caller, Func, HostFuncRef};
 use crate::func::{WasmResults, WasmTy};
 use crate::instance::Instance;
 use crate::store::{AsContextMut, StoreOpaque};
-use crate::values::Val;
+use crate::values::{foreign_value, Val};
 use crate::vm::func::{HostCall, HostFuncParts, HostSlots};
 use crate::vm::traphandlers::HostError;
 use std::marker::PhantomData;
@@ -123,6 +123,9 @@ macro_rules! into_func {
                 let ret = (self.f)(Caller::new(store, instance), $($v),*)
                     .into_result()
                     .map_err(host_error)?;
+                if !ret.belongs_to(store) {
+                    return Err(host_error(foreign_value("host function result")));
+                }
                 ret.write_all(store, &mut slots.results());
                 Ok(())
             }

@@ -27,7 +27,9 @@ use crate::vm::gc::externref::{raw_clone, raw_release};
 use crate::vm::global::GlobalData;
 use crate::vm::memory::MemoryData;
 use crate::vm::pool::SlotKey;
-use crate::vm::store::StoreOpaque;
+use crate::vm::store::{
+    StoreOpaque, DEFAULT_INSTANCE_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_TABLE_LIMIT,
+};
 use crate::vm::table::{LazyInit, TableData};
 use crate::vm::types::{describe_global, describe_memory, describe_table, limits_match};
 use crate::vm::vmcontext::{
@@ -426,18 +428,17 @@ fn func_ref_of(
 
 /// Instantiates `module` in `store` with `imports` (in the module's import
 /// order); the new instance's index. See the module docs.
-/// Asks the store's resource limiter (if any) about everything the
-/// instantiation will create, before anything is created: the instance,
-/// memory and table counts and each defined memory's and table's initial
-/// size.
+/// Checks the store's instance, memory and table counts (the resource
+/// limiter's, or without one the defaults, as in Wasmtime: a store that
+/// instantiates in a loop stops at 10,000 instances, long before its
+/// memories' reservations would exhaust the process's address space), and
+/// asks the limiter (if any) about each defined memory's and table's
+/// initial size, before anything is created.
 fn check_limits(
     store: &mut StoreOpaque,
     module: &RuntimeModule,
     imports: &[VMImport],
 ) -> Result<(), InstantiateError> {
-    if store.limiter.is_none() {
-        return Ok(());
-    }
     let info = module.info();
     let imported = |f: fn(&VMImport) -> bool| imports.iter().filter(|i| f(i)).count();
     let new_mems = info
@@ -453,30 +454,41 @@ fn check_limits(
         store.memories.len(),
         store.tables.len(),
     );
-    let Some(l) = store.limiter() else {
-        return Ok(());
+    let (who, max_inst, max_mem, max_tab) = match store.limiter() {
+        Some(l) => (
+            "the store's limiter",
+            l.instances(),
+            l.memories(),
+            l.tables(),
+        ),
+        None => (
+            "a store without a resource limiter",
+            DEFAULT_INSTANCE_LIMIT,
+            DEFAULT_MEMORY_LIMIT,
+            DEFAULT_TABLE_LIMIT,
+        ),
     };
     let refuse = |what: String| Err(InstantiateError::Resource(what));
-    if n_inst + 1 > l.instances() {
+    if n_inst + 1 > max_inst {
         return refuse(format!(
-            "the store's limiter allows {} instances, this would be instance {}",
-            l.instances(),
+            "{who} allows {max_inst} instances, this would be instance {}",
             n_inst + 1
         ));
     }
-    if n_mem + new_mems > l.memories() {
+    if n_mem + new_mems > max_mem {
         return refuse(format!(
-            "the store's limiter allows {} memories, this instantiation needs {}",
-            l.memories(),
+            "{who} allows {max_mem} memories, this instantiation needs {}",
             n_mem + new_mems
         ));
     }
-    if n_tab + new_tables > l.tables() {
+    if n_tab + new_tables > max_tab {
         return refuse(format!(
-            "the store's limiter allows {} tables, this instantiation needs {}",
-            l.tables(),
+            "{who} allows {max_tab} tables, this instantiation needs {}",
             n_tab + new_tables
         ));
+    }
+    if store.limiter.is_none() {
+        return Ok(());
     }
     let err = |e: anyhow::Error| InstantiateError::Resource(format!("{e:#}"));
     for (i, ty) in info

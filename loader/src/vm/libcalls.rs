@@ -12,11 +12,19 @@
 //! - Indices (memory, table, global, segment) are in the calling module's
 //!   index spaces and were validated by the compiler; they are still looked
 //!   up with checks, and a bad one is a trap, never undefined behaviour.
+//! - Host code can run inside a builtin: the store's resource limiter (asked
+//!   by `memory.grow` and `table.grow`) and the `Drop` of a host value whose
+//!   last count a builtin releases (`table.set`, `global.set`, fills,
+//!   copies, `elem.drop`, a collection). Its panics are caught ([`catch`])
+//!   and raised to the activation's entry, where the panic is resumed on the
+//!   host side: an `extern "C"` function cannot unwind, so a panic leaving a
+//!   builtin would abort the process.
 
 use crate::vm::instance::release_seg;
 use crate::vm::store::StoreOpaque;
-use crate::vm::traphandlers::raise_trap;
+use crate::vm::traphandlers::{raise, raise_trap, UnwindReason};
 use crate::vm::vmcontext::{vmctx_header, VMContext, VMExternData};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use wasmc_format::builtins::Builtin;
 use wasmc_format::TrapCode;
 
@@ -101,19 +109,47 @@ fn range(start: u64, len: u64, size: usize) -> R<std::ops::Range<usize>> {
     Ok(start as usize..end as usize)
 }
 
-/// The value of `r`, or raises its trap.
+/// What a builtin's body ended with: its value, a trap, or the panic of
+/// host code it ran.
+type Outcome<T> = std::thread::Result<R<T>>;
+
+/// Runs a builtin's body `f` on `s`, then the stress collection (a builtin
+/// call is a safepoint: the body has counted every reference it was
+/// given), catching a panic of the host code either runs (see the module
+/// docs).
+///
+/// Asserting unwind safety is right because every builtin leaves the store
+/// consistent wherever host code can run in it: a limiter is asked before
+/// anything changes, a host value is dropped only after the element or
+/// global that held it was overwritten (counted first), and a collection
+/// interrupted by a panic has only failed to release some counts (their
+/// values leak; nothing is freed while still referenced). The Wasm frames
+/// that were using the store are skipped by the raise, never resumed.
+#[inline]
+fn catch<T>(s: &mut StoreOpaque, f: impl FnOnce(&mut StoreOpaque) -> R<T>) -> Outcome<T> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let r = f(s);
+        crate::vm::gc::stress(s);
+        r
+    }))
+}
+
+/// The value of `r`, or raises its trap or its panic.
 ///
 /// # Safety
 /// Must be called from a builtin that compiled code called (so inside a
 /// Wasm activation, with the exit frame recorded by the builtin trampoline),
 /// with nothing that has a destructor live in the builtin's frame: raising
 /// skips the frames up to the activation's entry.
-unsafe fn trap_on_err<T>(r: R<T>) -> T {
+unsafe fn trap_on_err<T>(r: Outcome<T>) -> T {
     match r {
-        Ok(v) => v,
+        Ok(Ok(v)) => v,
         // SAFETY: the caller's contract is `raise_trap`'s; this frame owns
         // nothing with a destructor (`r` was consumed, `c` is `Copy`).
-        Err(c) => unsafe { raise_trap(c) },
+        Ok(Err(c)) => unsafe { raise_trap(c) },
+        // SAFETY: the caller's contract is `raise`'s; the payload, the only
+        // thing this frame owns, is moved into the reason.
+        Err(p) => unsafe { raise(UnwindReason::Panic(p)) },
     }
 }
 
@@ -395,10 +431,7 @@ mod raw {
                 // SAFETY: compiled code passes its own live vmctx, and `s` is
                 // the only reference to the store used in this call.
                 let (s, inst) = unsafe { ctx(vmctx) };
-                let r = imp::$imp(s, inst $(, $a)*);
-                // A builtin call is a safepoint: the builtin has counted every
-                // reference it was given, so a collection here is safe.
-                crate::vm::gc::stress(s);
+                let r = catch(s, |s| imp::$imp(s, inst $(, $a)*));
                 // SAFETY: called by compiled code through the builtin
                 // trampoline; this frame holds nothing with a destructor.
                 unsafe { trap_on_err(r) }
@@ -449,8 +482,7 @@ mod raw {
         // SAFETY: compiled code passes its own live vmctx, and `s` is the
         // only reference to the store used in this call.
         let (s, inst) = unsafe { ctx(vmctx) };
-        let r = imp::table_grow(s, inst, t, delta, init);
-        crate::vm::gc::stress(s);
+        let r = catch(s, |s| imp::table_grow(s, inst, t, delta, init));
         // SAFETY: called by compiled code through the builtin trampoline;
         // this frame holds nothing with a destructor.
         unsafe { trap_on_err(r) }
@@ -467,8 +499,7 @@ mod raw {
         // SAFETY: compiled code passes its own live vmctx, and `s` is the
         // only reference to the store used in this call.
         let (s, inst) = unsafe { ctx(vmctx) };
-        let r = imp::table_grow(s, inst, t, delta, init.cast());
-        crate::vm::gc::stress(s);
+        let r = catch(s, |s| imp::table_grow(s, inst, t, delta, init.cast()));
         // SAFETY: called by compiled code through the builtin trampoline;
         // this frame holds nothing with a destructor.
         unsafe { trap_on_err(r) }
@@ -486,8 +517,7 @@ mod raw {
         // SAFETY: compiled code passes its own live vmctx, and `s` is the
         // only reference to the store used in this call.
         let (s, inst) = unsafe { ctx(vmctx) };
-        let r = imp::table_fill(s, inst, t, dst, v, len);
-        crate::vm::gc::stress(s);
+        let r = catch(s, |s| imp::table_fill(s, inst, t, dst, v, len));
         // SAFETY: called by compiled code through the builtin trampoline;
         // this frame holds nothing with a destructor.
         unsafe { trap_on_err(r) }
@@ -505,8 +535,7 @@ mod raw {
         // SAFETY: compiled code passes its own live vmctx, and `s` is the
         // only reference to the store used in this call.
         let (s, inst) = unsafe { ctx(vmctx) };
-        let r = imp::table_fill(s, inst, t, dst, v.cast(), len);
-        crate::vm::gc::stress(s);
+        let r = catch(s, |s| imp::table_fill(s, inst, t, dst, v.cast(), len));
         // SAFETY: called by compiled code through the builtin trampoline;
         // this frame holds nothing with a destructor.
         unsafe { trap_on_err(r) }

@@ -71,6 +71,23 @@ fn initial_len(ty: &MemoryType, max_pages: u64) -> Result<usize, String> {
     if ty.shared {
         return Err("shared memories are not supported".into());
     }
+    // A type the validator would refuse (a host-made `Memory::new` is
+    // the only way to get one here): growth and import matching assume
+    // `min <= max <= the index type's limit`.
+    if let Some(max) = ty.max {
+        if ty.min > max {
+            return Err(format!(
+                "invalid memory type: minimum of {} pages exceeds its maximum of {max}",
+                ty.min
+            ));
+        }
+        if max > ty.max_pages_limit() {
+            return Err(format!(
+                "invalid memory type: maximum of {max} pages exceeds the limit of {} pages",
+                ty.max_pages_limit()
+            ));
+        }
+    }
     let limit = max_pages.min(ty.max_pages_limit());
     if ty.min > limit {
         return Err(format!(

@@ -56,7 +56,10 @@ pub(crate) struct Stored {
 
 /// Hooks a store consults before memories and tables grow and before
 /// instances, memories and tables are created (Wasmtime's
-/// `ResourceLimiter`). Installed with `Store::limiter`.
+/// `ResourceLimiter`). Installed with `Store::limiter`; a store without
+/// one still holds at most [`DEFAULT_INSTANCE_LIMIT`] instances,
+/// [`DEFAULT_MEMORY_LIMIT`] memories and [`DEFAULT_TABLE_LIMIT`] tables
+/// (as in Wasmtime).
 ///
 /// Sizes are in bytes for memories and in elements for tables; `maximum` is
 /// the declared maximum, if any. Returning `Ok(false)` refuses the growth:
@@ -126,6 +129,12 @@ pub struct StoreOpaque {
     /// Fuel metering is on: `set_fuel` was called. Instances must then
     /// count fuel, and fuel-counting instances need it on.
     pub(crate) fuel_enabled: bool,
+    /// Fuel given but not yet handed to compiled code: `fuel_consumed` is
+    /// an `i64`, so `set_fuel` hands over at most `i64::MAX` units and
+    /// keeps the rest here; the `out_of_fuel` builtin hands more over
+    /// when the code runs out ([`Self::out_of_fuel`]). Wasmtime's
+    /// `fuel_reserve`.
+    fuel_reserve: u64,
     /// `set_epoch_deadline` was called: every instance must check epochs.
     pub(crate) epoch_deadline_set: bool,
     /// Host functions by the address of their `VMFuncRef` (the funcrefs in
@@ -208,6 +217,7 @@ impl StoreOpaque {
             limits,
             epoch,
             fuel_enabled: false,
+            fuel_reserve: 0,
             epoch_deadline_set: false,
             func_by_ref: HashMap::default(),
             pending_host: Vec::new(),
@@ -363,11 +373,12 @@ impl StoreOpaque {
             ));
         }
         self.fuel_enabled = true;
-        let consumed = -(fuel.min(i64::MAX as u64) as i64);
+        let active = fuel.min(i64::MAX as u64);
+        self.fuel_reserve = fuel - active;
         // SAFETY: the store is borrowed mutably, so no Wasm of it runs on
         // another thread; Wasm of it suspended below a host call on this
         // thread reloads `fuel_consumed` when the call returns.
-        unsafe { *self.limits.fuel_consumed.get() = consumed };
+        unsafe { *self.limits.fuel_consumed.get() = -(active as i64) };
         Ok(())
     }
 
@@ -380,11 +391,13 @@ impl StoreOpaque {
         // store is used by one thread at a time; Wasm below a host call is
         // suspended and stored its count before calling).
         let consumed = unsafe { *self.limits.fuel_consumed.get() };
-        Ok(if consumed < 0 {
+        let active = if consumed < 0 {
             consumed.unsigned_abs()
         } else {
             0
-        })
+        };
+        // At most the `fuel` of the last `set_fuel`: no overflow.
+        Ok(self.fuel_reserve + active)
     }
 
     /// Sets the epoch deadline `delta` epochs after the engine's current
@@ -416,13 +429,27 @@ impl StoreOpaque {
         self.epoch.load(Ordering::Relaxed) >= deadline
     }
 
-    /// Whether the fuel is used up (`fuel_consumed >= 0`).
-    pub(crate) fn out_of_fuel(&self) -> bool {
-        // SAFETY: read on the thread running this store's Wasm (from the
-        // `out_of_fuel` builtin) or holding the store, so nothing writes it
-        // concurrently; compiled code stored its count before calling the
-        // builtin that asks.
-        unsafe { *self.limits.fuel_consumed.get() >= 0 }
+    /// Whether the fuel is used up (`fuel_consumed >= 0`) with none left in
+    /// the reserve; otherwise hands up to `i64::MAX` units of the reserve
+    /// over to compiled code first (which reloads its count after the
+    /// builtin that asks), net of what the code used past zero.
+    pub(crate) fn out_of_fuel(&mut self) -> bool {
+        let cell = self.limits.fuel_consumed.get();
+        // SAFETY: read and written on the thread running this store's Wasm
+        // (from the `out_of_fuel` builtin) or holding the store, so nothing
+        // accesses it concurrently; compiled code stored its count before
+        // calling the builtin that asks, and reloads it after.
+        let consumed = unsafe { *cell };
+        if consumed < 0 {
+            return false;
+        }
+        let add = self.fuel_reserve.min(i64::MAX as u64);
+        self.fuel_reserve -= add;
+        // `consumed >= 0` and `add <= i64::MAX`: no overflow.
+        let consumed = consumed - add as i64;
+        // SAFETY: as for the read above.
+        unsafe { *cell = consumed };
+        consumed >= 0
     }
 
     /// Whether `module`'s code fits this store's interruption settings; the
@@ -722,5 +749,45 @@ impl Hasher for AddrHasher {
 
     fn write_usize(&mut self, n: usize) {
         self.write_u64(n as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> StoreOpaque {
+        StoreOpaque::new(Box::new(()), Arc::new(AtomicU64::new(0)), Box::new(()))
+    }
+
+    /// Compiled code's view: what it stored in `fuel_consumed`.
+    fn code_consumed(s: &StoreOpaque, v: i64) {
+        // SAFETY: a test store on this thread, no Wasm running.
+        unsafe { *s.limits.fuel_consumed.get() = v };
+    }
+
+    #[test]
+    fn fuel_beyond_i64_is_kept_in_the_reserve_and_handed_over() {
+        let mut s = store();
+        s.set_fuel(u64::MAX).unwrap();
+        assert_eq!(s.get_fuel().unwrap(), u64::MAX);
+        // The code used its i64::MAX units and 5 more before its check.
+        code_consumed(&s, 5);
+        assert!(!s.out_of_fuel(), "the reserve is handed over");
+        let left = u64::MAX - i64::MAX as u64 - 5;
+        assert_eq!(s.get_fuel().unwrap(), left);
+        // The last unit of the reserve, then nothing.
+        code_consumed(&s, 0);
+        assert!(!s.out_of_fuel());
+        assert_eq!(s.get_fuel().unwrap(), 1);
+        code_consumed(&s, 0);
+        assert!(s.out_of_fuel());
+        assert_eq!(s.get_fuel().unwrap(), 0);
+        // Up to i64::MAX there is no reserve: exactly what was set.
+        s.set_fuel(10).unwrap();
+        code_consumed(&s, 0);
+        assert!(s.out_of_fuel());
+        s.set_fuel(i64::MAX as u64).unwrap();
+        assert_eq!(s.get_fuel().unwrap(), i64::MAX as u64);
     }
 }

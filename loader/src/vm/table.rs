@@ -213,6 +213,14 @@ impl TableData {
         pool: Option<&Arc<Pool>>,
         lazy: Option<LazyInit>,
     ) -> Result<TableData, String> {
+        // A type the validator would refuse (only a host-made
+        // `Table::new` can bring one): growth and import matching assume it.
+        if let Some(max) = ty.max.filter(|&max| ty.min > max) {
+            return Err(format!(
+                "invalid table type: minimum of {} elements exceeds its maximum of {max}",
+                ty.min
+            ));
+        }
         if ty.min > max_elements {
             return Err(format!(
                 "table minimum of {} elements exceeds the limit of {max_elements}",

@@ -16,7 +16,9 @@
 //! - `wrap`: typed host functions and typed calls;
 //! - `stack`: stack overflow on small thread stacks;
 //! - `interrupt`: epoch deadlines and fuel;
-//! - `split_borrow`: `Memory::data_and_store_mut`.
+//! - `split_borrow`: `Memory::data_and_store_mut`;
+//! - `probes`: adversarial misuse of the embedding API (wrong arguments,
+//!   foreign stores, panicking host code, limits at the edges).
 //!
 //! Most run for both `--bounds-checks guard` and `explicit` artifacts. Tests
 //! that count process-wide state (`/proc/self/maps`) or must crash run in a
@@ -35,6 +37,7 @@ mod lazy_funcs;
 mod lazy_tables;
 mod loading;
 mod pooling;
+mod probes;
 mod split_borrow;
 mod stack;
 mod threads;
