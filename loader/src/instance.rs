@@ -16,7 +16,7 @@ use crate::module::Module;
 use crate::store::{AsContext, AsContextMut, StoreContext, StoreContextMut, StoreOpaque};
 use crate::table::Table;
 use crate::values::Extern;
-use crate::vm::instance::{instantiate, InstanceData, InstantiateError, VMImport};
+use crate::vm::instance::{instantiate, InstanceData, InstantiateError, SharedHosts, VMImport};
 use crate::vm::store::Stored;
 use wasmc_format::ExternKind;
 
@@ -74,15 +74,6 @@ impl Instance {
         module: &Module,
         imports: &[Extern],
     ) -> Result<Instance, Error> {
-        let engine_ok = store
-            .engine
-            .downcast_ref::<Engine>()
-            .is_some_and(|e| Engine::same(e, module.engine()));
-        if !engine_ok {
-            return Err(Error::msg(
-                "cannot instantiate a module in a store of another engine",
-            ));
-        }
         let info = module.info();
         if imports.len() != info.imports.len() {
             return Err(LinkError::ImportCount {
@@ -104,7 +95,29 @@ impl Instance {
             }
             vm_imports.push(import);
         }
-        let inst = instantiate(store, module.runtime(), &vm_imports)
+        Instance::new_linked(store, module, &vm_imports, None)
+    }
+
+    /// Instantiates `module` with imports of the store and shared host
+    /// functions (`crate::vm::instance::instantiate`), then runs its start
+    /// function.
+    pub(crate) fn new_linked(
+        store: &mut StoreOpaque,
+        module: &Module,
+        vm_imports: &[VMImport],
+        shared: Option<&SharedHosts>,
+    ) -> Result<Instance, Error> {
+        let engine_ok = store
+            .engine
+            .downcast_ref::<Engine>()
+            .is_some_and(|e| Engine::same(e, module.engine()));
+        if !engine_ok {
+            return Err(Error::msg(
+                "cannot instantiate a module in a store of another engine",
+            ));
+        }
+        let info = module.info();
+        let inst = instantiate(store, module.runtime(), vm_imports, shared)
             .map_err(|e| instantiation_error(module, e))?;
         if let Some(s) = info.start {
             // Made on first use, like every function record.

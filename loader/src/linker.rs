@@ -11,7 +11,8 @@ use crate::module::Module;
 use crate::store::{AsContext, AsContextMut, StoreContextMut, StoreOpaque};
 use crate::types::ExternType;
 use crate::values::{Extern, Val};
-use crate::vm::func::HostFuncParts;
+use crate::vm::func::{HostFuncParts, SharedHostFunc};
+use crate::vm::instance::{SharedHosts, VMImport};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -21,8 +22,15 @@ use wasmc_format::FuncType;
 enum Definition {
     /// An item of the store with this id.
     Extern(u64, Extern),
-    /// A host function, created in each store it is instantiated in.
-    HostFunc(HostFuncParts),
+    /// A host function, made once and shared by every store it is
+    /// instantiated in (see `vm::func::SharedHostFunc`).
+    HostFunc(Arc<SharedHostFunc>),
+}
+
+impl Definition {
+    fn host(parts: HostFuncParts) -> Definition {
+        Definition::HostFunc(Arc::new(SharedHostFunc::new(parts)))
+    }
 }
 
 /// Resolves imports by module and field name, for stores with data `T`.
@@ -122,7 +130,7 @@ impl<T: 'static> Linker<T> {
         f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> anyhow::Result<()> + Send + Sync + 'static,
     ) -> Result<&mut Self, LinkError> {
         let parts = val_host_parts::<T>(ty, Arc::new(f));
-        self.insert(module, name, Definition::HostFunc(parts))
+        self.insert(module, name, Definition::host(parts))
     }
 
     /// Defines `module::name` as a typed host function (see
@@ -133,7 +141,7 @@ impl<T: 'static> Linker<T> {
         name: &str,
         f: impl IntoFunc<T, Params, Results>,
     ) -> Result<&mut Self, LinkError> {
-        self.insert(module, name, Definition::HostFunc(f.into_parts()))
+        self.insert(module, name, Definition::host(f.into_parts()))
     }
 
     /// Defines every export of `instance` under module name `name`.
@@ -173,7 +181,7 @@ impl<T: 'static> Linker<T> {
                 ))
             };
             let parts = val_host_parts::<T>(ty, Arc::new(f));
-            self.insert(&imp.module, &imp.name, Definition::HostFunc(parts))?;
+            self.insert(&imp.module, &imp.name, Definition::host(parts))?;
         }
         Ok(())
     }
@@ -192,7 +200,7 @@ impl<T: 'static> Linker<T> {
 
     /// The definitions for `module`'s imports, in order; host functions'
     /// types are checked against the imports here.
-    fn definitions(&self, module: &Module) -> Result<Vec<Definition>, Error> {
+    fn definitions(&self, module: &Module) -> Result<Linked, Error> {
         if !Engine::same(&self.engine, module.engine()) {
             return Err(Error::msg(
                 "the module belongs to another engine than the linker",
@@ -208,7 +216,8 @@ impl<T: 'static> Linker<T> {
                     field: imp.name.clone(),
                     kind: imp.ty.kind().to_string(),
                 })?;
-            if let (Definition::HostFunc(p), ExternType::Func(want)) = (d, &imp.ty) {
+            if let (Definition::HostFunc(h), ExternType::Func(want)) = (d, &imp.ty) {
+                let p = h.parts();
                 if p.ty() != want {
                     return Err(LinkError::IncompatibleImport {
                         module: imp.module.clone(),
@@ -226,7 +235,7 @@ impl<T: 'static> Linker<T> {
                 "the module's import metadata is malformed (an import's type index is out of range)",
             ));
         }
-        Ok(defs)
+        Ok(Linked::new(defs))
     }
 
     /// Resolves `module`'s imports and instantiates it.
@@ -235,8 +244,8 @@ impl<T: 'static> Linker<T> {
         mut store: impl AsContextMut<Data = T>,
         module: &Module,
     ) -> Result<Instance, Error> {
-        let defs = self.definitions(module)?;
-        instantiate_with(store.as_context_mut().store, module, &defs)
+        let linked = self.definitions(module)?;
+        linked.instantiate(store.as_context_mut().store, module)
     }
 
     /// Resolves `module`'s imports once (checking host functions' types),
@@ -244,7 +253,7 @@ impl<T: 'static> Linker<T> {
     pub fn instantiate_pre(&self, module: &Module) -> Result<InstancePre<T>, Error> {
         Ok(InstancePre {
             module: module.clone(),
-            defs: Arc::new(self.definitions(module)?),
+            linked: Arc::new(self.definitions(module)?),
             _marker: PhantomData,
         })
     }
@@ -258,26 +267,65 @@ fn resolve(store: &mut StoreOpaque, d: &Definition) -> Result<Extern, LinkError>
             }
             Ok(*e)
         }
-        Definition::HostFunc(parts) => Ok(Extern::Func(Func::new_host(store, parts.clone()))),
+        Definition::HostFunc(h) => Ok(Extern::Func(Func::new_host(store, h.parts().clone()))),
     }
 }
 
-fn instantiate_with(
-    store: &mut StoreOpaque,
-    module: &Module,
-    defs: &[Definition],
-) -> Result<Instance, Error> {
-    // One store function per host definition: grow the store's tables once.
-    let hosts = defs
-        .iter()
-        .filter(|d| matches!(d, Definition::HostFunc(_)))
-        .count();
-    store.reserve_host_funcs(hosts);
-    let imports = defs
-        .iter()
-        .map(|d| resolve(store, d))
-        .collect::<Result<Vec<_>, _>>()?;
-    Instance::new_opaque(store, module, &imports)
+/// How one import is satisfied: an item of a store, or entry `k` of the
+/// shared host functions.
+#[derive(Clone, Copy)]
+enum Link {
+    Store(u64, Extern),
+    Shared(u32),
+}
+
+/// A module's imports resolved: what [`InstancePre`] keeps, so that an
+/// instantiation only checks store ids and writes the VMContext (host
+/// functions need no store record, see `vm::func::SharedHostFunc`).
+struct Linked {
+    links: Vec<Link>,
+    /// The host functions among the definitions, in import order.
+    shared: Option<SharedHosts>,
+}
+
+impl Linked {
+    fn new(defs: Vec<Definition>) -> Linked {
+        let mut hosts = Vec::new();
+        let links = defs
+            .into_iter()
+            .map(|d| match d {
+                Definition::Extern(id, e) => Link::Store(id, e),
+                Definition::HostFunc(h) => {
+                    hosts.push(h);
+                    Link::Shared(hosts.len() as u32 - 1)
+                }
+            })
+            .collect();
+        Linked {
+            links,
+            shared: (!hosts.is_empty()).then(|| SharedHosts::from(hosts)),
+        }
+    }
+
+    fn instantiate(&self, store: &mut StoreOpaque, module: &Module) -> Result<Instance, Error> {
+        let imports = self
+            .links
+            .iter()
+            .map(|l| match *l {
+                Link::Store(id, _) if id != store.id => {
+                    Err(LinkError::ForeignStore("a linker definition"))
+                }
+                Link::Store(_, e) => Ok(match e {
+                    Extern::Func(f) => VMImport::Func(f.0.index),
+                    Extern::Table(t) => VMImport::Table(t.0.index),
+                    Extern::Memory(m) => VMImport::Memory(m.0.index),
+                    Extern::Global(g) => VMImport::Global(g.0.index),
+                }),
+                Link::Shared(k) => Ok(VMImport::SharedHost(k)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Instance::new_linked(store, module, &imports, self.shared.as_ref())
+    }
 }
 
 /// A module with its imports resolved by a [`Linker`]: instantiating it
@@ -305,7 +353,7 @@ fn instantiate_with(
 /// ```
 pub struct InstancePre<T> {
     module: Module,
-    defs: Arc<Vec<Definition>>,
+    linked: Arc<Linked>,
     _marker: PhantomData<fn(T)>,
 }
 
@@ -313,7 +361,7 @@ impl<T> Clone for InstancePre<T> {
     fn clone(&self) -> Self {
         InstancePre {
             module: self.module.clone(),
-            defs: self.defs.clone(),
+            linked: self.linked.clone(),
             _marker: PhantomData,
         }
     }
@@ -323,7 +371,7 @@ impl<T> std::fmt::Debug for InstancePre<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InstancePre")
             .field("module", &self.module)
-            .field("imports", &self.defs.len())
+            .field("imports", &self.linked.links.len())
             .finish()
     }
 }
@@ -347,6 +395,6 @@ impl<T: 'static> InstancePre<T> {
     /// Instantiates the module in `store`.
     pub fn instantiate(&self, mut store: impl AsContextMut<Data = T>) -> Result<Instance, Error> {
         let cx: StoreContextMut<'_, T> = store.as_context_mut();
-        instantiate_with(cx.store, &self.module, &self.defs)
+        self.linked.instantiate(cx.store, &self.module)
     }
 }

@@ -114,6 +114,11 @@ impl HostFuncParts {
         &self.ty
     }
 
+    /// The canonical id of its type.
+    pub(crate) fn type_id(&self) -> u32 {
+        self.type_id
+    }
+
     /// A host function of type `ty` that Wasm calls through `h` and the
     /// host through `host` (which the API layer downcasts).
     pub(crate) fn new<H: HostCall>(
@@ -132,9 +137,80 @@ impl HostFuncParts {
     }
 }
 
+/// A host function's context made once and shared by every store that
+/// links it: what a `Linker` keeps for a host definition.
+///
+/// Instantiating a module that imports it writes the context's address and
+/// the importing module's own host trampoline for the import's type into
+/// the new instance's VMContext (the import slot and the instance's
+/// `VMFuncRef` for it); the store gets no function record until the host
+/// asks for the import as a `Func` ([`StoreOpaque::push_shared_host_func`],
+/// from `instance::instance_func`). So instantiation costs nothing per
+/// host import beyond those two writes, as Wasmtime's linker functions.
+/// The context's own `func_ref` is never used (its `wasm_call` stays null):
+/// every use goes through an instance's `VMFuncRef`.
+pub struct SharedHostFunc {
+    parts: HostFuncParts,
+    ctx: Box<VMHostFuncContext>,
+}
+
+// SAFETY: the context's raw pointers point into the context itself
+// (`func_ref.vmctx`) or into `call_owner` (`call_data`, an `H: Send +
+// Sync` only accessed through shared references); nothing writes the
+// context after construction; the other fields are `Send + Sync`.
+unsafe impl Send for SharedHostFunc {}
+// SAFETY: as for `Send`: sharing it shares only reads of immutable data.
+unsafe impl Sync for SharedHostFunc {}
+
+impl SharedHostFunc {
+    pub(crate) fn new(parts: HostFuncParts) -> SharedHostFunc {
+        SharedHostFunc {
+            ctx: host_context(&parts),
+            parts,
+        }
+    }
+
+    /// The parts, to make a function owned by one store.
+    pub(crate) fn parts(&self) -> &HostFuncParts {
+        &self.parts
+    }
+
+    /// The context an importing instance calls (see the type's docs).
+    pub(crate) fn ctx(&self) -> *const VMHostFuncContext {
+        &*self.ctx
+    }
+}
+
+/// A new host context of `parts`, its funcref's `wasm_call` still null.
+fn host_context(parts: &HostFuncParts) -> Box<VMHostFuncContext> {
+    let mut ctx = Box::new(VMHostFuncContext {
+        magic: VMHOSTFUNC_MAGIC,
+        array_call: parts.array_call,
+        func_ref: VMFuncRef {
+            wasm_call: std::ptr::null(),
+            vmctx: std::ptr::null_mut(),
+            type_id: parts.type_id,
+        },
+        ty: parts.ty.clone(),
+        host: parts.host.clone(),
+        call_data: parts.call_data,
+        call_owner: parts.call_owner.clone(),
+    });
+    let ctx_ptr: *mut VMHostFuncContext = &mut *ctx;
+    ctx.func_ref.vmctx = ctx_ptr.cast();
+    ctx
+}
+
 pub(crate) enum FuncKind {
     Host(Box<VMHostFuncContext>),
-    Wasm { instance: usize, type_index: u32 },
+    /// A [`SharedHostFunc`]'s context, imported by an instance of the store,
+    /// which keeps it alive (`InstanceData::keep_alive`) as long as the
+    /// store.
+    SharedHost(*const VMHostFuncContext),
+    Wasm {
+        instance: usize,
+        type_index: u32,
+    },
 }
 
 /// A function of a store.
@@ -143,16 +219,19 @@ pub(crate) struct FuncData {
     /// Shared with the module's type (Wasm functions) so that creating a
     /// function per definition at instantiation allocates nothing.
     pub ty: Arc<FuncType>,
-    /// The funcref of the function: in its instance's VMContext, or in its
-    /// host context. Alive as long as the store.
+    /// The funcref of the function: in its instance's VMContext (Wasm
+    /// functions, and shared host functions: the importing instance's), or
+    /// in its host context. Alive as long as the store.
     pub func_ref: *mut VMFuncRef,
 }
 
 impl FuncData {
+    /// The context of a host function the store owns, whose trampoline the
+    /// store fills in; `None` for Wasm and shared host functions.
     pub(crate) fn host_ctx_mut(&mut self) -> Option<&mut VMHostFuncContext> {
         match &mut self.kind {
             FuncKind::Host(c) => Some(c),
-            FuncKind::Wasm { .. } => None,
+            FuncKind::SharedHost(_) | FuncKind::Wasm { .. } => None,
         }
     }
 
@@ -160,6 +239,9 @@ impl FuncData {
     pub(crate) fn host_body(&self) -> Option<&Arc<dyn Any + Send + Sync>> {
         match &self.kind {
             FuncKind::Host(c) => Some(&c.host),
+            // SAFETY: the context is alive as long as the store, which
+            // owns `self` (see `FuncKind::SharedHost`), and never written.
+            FuncKind::SharedHost(c) => Some(unsafe { &(**c).host }),
             FuncKind::Wasm { .. } => None,
         }
     }
@@ -168,39 +250,41 @@ impl FuncData {
 impl StoreOpaque {
     /// Adds a host function made of `parts`; returns its index.
     pub(crate) fn push_host_func(&mut self, parts: HostFuncParts) -> usize {
-        let HostFuncParts {
-            ty,
-            type_id,
-            host,
-            array_call,
-            call_data,
-            call_owner,
-        } = parts;
-        let mut ctx = Box::new(VMHostFuncContext {
-            magic: VMHOSTFUNC_MAGIC,
-            array_call,
-            func_ref: VMFuncRef {
-                wasm_call: std::ptr::null(),
-                vmctx: std::ptr::null_mut(),
-                type_id,
-            },
-            ty: ty.clone(),
-            host,
-            call_data,
-            call_owner,
-        });
-        let ctx_ptr: *mut VMHostFuncContext = &mut *ctx;
-        ctx.func_ref.vmctx = ctx_ptr.cast();
+        let mut ctx = host_context(&parts);
         let func_ref: *mut VMFuncRef = &mut ctx.func_ref;
         let index = self.funcs.len();
         self.funcs.push(FuncData {
             kind: FuncKind::Host(ctx),
-            ty,
+            ty: parts.ty,
             func_ref,
         });
         self.func_by_ref.insert(func_ref as usize, index);
         self.host_func_made(index);
         index
+    }
+
+    /// Adds the record of shared host context `ctx` as an instance imported
+    /// it, with that instance's funcref for it `func_ref` (found by its
+    /// position in the VMContext, not by `func_by_ref`); returns its index.
+    ///
+    /// # Safety
+    /// `ctx` is a [`SharedHostFunc`]'s context that an instance of this
+    /// store keeps alive, and `func_ref` that instance's filled-in funcref
+    /// of the import.
+    pub(crate) unsafe fn push_shared_host_func(
+        &mut self,
+        ctx: *const VMHostFuncContext,
+        func_ref: *mut VMFuncRef,
+    ) -> usize {
+        // SAFETY: `ctx` is alive (this function's contract) and never
+        // written after construction.
+        let ty = unsafe { (*ctx).ty.clone() };
+        self.funcs.push(FuncData {
+            kind: FuncKind::SharedHost(ctx),
+            ty,
+            func_ref,
+        });
+        self.funcs.len() - 1
     }
 }
 

@@ -22,7 +22,7 @@
 //! validated them: the VMContext writes below rely on them.
 
 use crate::vm::code::RuntimeModule;
-use crate::vm::func::{FuncData, FuncKind};
+use crate::vm::func::{FuncData, FuncKind, SharedHostFunc};
 use crate::vm::gc::externref::{raw_clone, raw_release};
 use crate::vm::global::GlobalData;
 use crate::vm::memory::MemoryData;
@@ -53,7 +53,10 @@ pub(crate) struct ElemSeg {
 pub(crate) struct InstanceData {
     pub module: Arc<RuntimeModule>,
     pub vmctx: VMContextAlloc,
-    /// Store indices of the imported functions, in import order.
+    /// Store indices of the imported functions, in import order; for a
+    /// shared host function whose record is not made yet (it is on first
+    /// use, see [`instance_func`]), [`UNMADE`] plus its index in
+    /// `shared_hosts`.
     pub funcs: Vec<usize>,
     /// Store indices of the defined functions made so far, by function
     /// index: filled in on first use (see [`instance_func`]).
@@ -69,7 +72,21 @@ pub(crate) struct InstanceData {
     /// Segments dropped by `data.drop`; empty until the first one, so that
     /// instantiation does not grow with the number of segments.
     pub dropped_data: Vec<bool>,
+    /// The shared host functions this instance imports
+    /// (`VMImport::SharedHost`), kept alive: its VMContext points at their
+    /// contexts, and so do the store's records of them (made on first use).
+    pub shared_hosts: Option<SharedHosts>,
 }
+
+/// Host functions made once and shared by the stores that import them (a
+/// linker's definitions), in the order an instantiation's
+/// `VMImport::SharedHost` indices refer to them.
+pub(crate) type SharedHosts = Arc<[Arc<SharedHostFunc>]>;
+
+/// In [`InstanceData::funcs`], added to an index into `shared_hosts`: an
+/// imported shared host function without a store record yet. No store has
+/// that many functions.
+pub(crate) const UNMADE: usize = 1 << (usize::BITS - 1);
 
 impl InstanceData {
     pub fn release_segments(&mut self) {
@@ -93,7 +110,7 @@ impl InstanceData {
     pub fn func_index(&self, f: u32) -> Option<usize> {
         let imported = self.funcs.len() as u32;
         if f < imported {
-            self.funcs.get(f as usize).copied()
+            self.funcs.get(f as usize).copied().filter(|&i| i < UNMADE)
         } else {
             self.defined_funcs.get(&f).copied()
         }
@@ -124,7 +141,23 @@ pub(crate) fn instance_func(
         return Ok(i);
     }
     if f < d.funcs.len() as u32 {
-        return Err(bad(format!("imported function {f} not linked")));
+        // An imported shared host function (the only imports without a
+        // record): its record points at this instance's funcref of it.
+        let r = d
+            .func_ref_addr(f)
+            .ok_or_else(|| bad(format!("function {f} out of range")))?;
+        let ctx = d.funcs[f as usize]
+            .checked_sub(UNMADE)
+            .and_then(|k| d.shared_hosts.as_ref()?.get(k))
+            .ok_or_else(|| bad(format!("imported function {f} not linked")))?
+            .ctx();
+        // SAFETY: `ctx` is the context of a shared host function this
+        // instance keeps alive (`shared_hosts`) as long as the store, and
+        // `r` the funcref instantiation filled in for it (with this
+        // module's trampoline and `ctx`).
+        let i = unsafe { store.push_shared_host_func(ctx, r) };
+        store.instances[inst].funcs[f as usize] = i;
+        return Ok(i);
     }
     let module = d.module.clone();
     let r = d
@@ -212,6 +245,8 @@ pub(crate) fn release_seg(s: ElemSeg) {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum VMImport {
     Func(usize),
+    /// Entry `k` of the shared host functions given to [`instantiate`].
+    SharedHost(u32),
     Table(usize),
     Memory(usize),
     Global(usize),
@@ -262,9 +297,13 @@ fn bad_index(detail: String) -> InstantiateError {
 }
 
 /// How an import of the store is described in messages.
-fn describe_import(store: &StoreOpaque, e: VMImport) -> String {
+fn describe_import(store: &StoreOpaque, e: VMImport, shared: &[Arc<SharedHostFunc>]) -> String {
     match e {
         VMImport::Func(f) => format!("func {}", *store.funcs[f].ty),
+        VMImport::SharedHost(k) => match shared.get(k as usize) {
+            Some(h) => format!("func {}", h.parts().ty()),
+            None => format!("shared host function {k} (not given)"),
+        },
         VMImport::Table(t) => {
             let d = &store.tables[t];
             describe_table(&TableType {
@@ -284,8 +323,9 @@ fn check_import(
     index: usize,
     ty: &ImportType,
     e: VMImport,
+    shared: &[Arc<SharedHostFunc>],
 ) -> Result<(), InstantiateError> {
-    let found = || describe_import(store, e);
+    let found = || describe_import(store, e, shared);
     let types = &module.info().types;
     let func_type = |t: u32| {
         types
@@ -301,6 +341,16 @@ fn check_import(
         (ImportType::Func(t), VMImport::Func(f)) => {
             let expected = func_type(*t)?;
             if expected != &*store.funcs[f].ty {
+                return Err(incompatible(format!("func {expected}"), found()));
+            }
+        }
+        (ImportType::Func(t), VMImport::SharedHost(k)) => {
+            let expected = func_type(*t)?;
+            // Canonical type ids are equal exactly when the types are.
+            let fits = shared
+                .get(k as usize)
+                .is_some_and(|h| module.type_ids().get(*t as usize) == Some(&h.parts().type_id()));
+            if !fits {
                 return Err(incompatible(format!("func {expected}"), found()));
             }
         }
@@ -525,7 +575,9 @@ pub(crate) fn instantiate(
     store: &mut StoreOpaque,
     module: &Arc<RuntimeModule>,
     imports: &[VMImport],
+    shared: Option<&SharedHosts>,
 ) -> Result<usize, InstantiateError> {
+    let shared_list: &[Arc<SharedHostFunc>] = shared.map_or(&[], |s| s);
     let info = module.info();
     if imports.len() != info.imports.len() {
         return Err(InstantiateError::ImportCount {
@@ -534,7 +586,7 @@ pub(crate) fn instantiate(
         });
     }
     for (i, (imp, e)) in info.imports.iter().zip(imports).enumerate() {
-        check_import(store, module, i, &imp.ty, *e)?;
+        check_import(store, module, i, &imp.ty, *e, shared_list)?;
     }
     store
         .check_interruption(module)
@@ -587,8 +639,9 @@ pub(crate) fn instantiate(
         elems: Vec::new(),
         data_applied: 0,
         dropped_data: Vec::new(),
+        shared_hosts: shared.cloned(),
     });
-    initialize(store, inst, module, imports)?;
+    initialize(store, inst, module, imports, shared_list)?;
     Ok(inst)
 }
 
@@ -680,6 +733,7 @@ fn initialize(
     inst: usize,
     module: &RuntimeModule,
     imports: &[VMImport],
+    shared: &[Arc<SharedHostFunc>],
 ) -> Result<(), InstantiateError> {
     let info = module.info();
     let offsets = *module.offsets();
@@ -702,13 +756,14 @@ fn initialize(
         match (*e, &imp.ty) {
             (VMImport::Func(fi), ImportType::Func(t)) => {
                 let fd = &store.funcs[fi];
+                let trampoline = || {
+                    module
+                        .host_trampoline(*t)
+                        .ok_or_else(|| bad_index(format!("type {t} out of range")))
+                };
                 let (wasm_call, callee) = match &fd.kind {
-                    FuncKind::Host(ctx) => (
-                        module
-                            .host_trampoline(*t)
-                            .ok_or_else(|| bad_index(format!("type {t} out of range")))?,
-                        &**ctx as *const _ as *mut VMContext,
-                    ),
+                    FuncKind::Host(ctx) => (trampoline()?, &**ctx as *const _ as *mut VMContext),
+                    FuncKind::SharedHost(ctx) => (trampoline()?, *ctx as *mut VMContext),
                     // SAFETY: a Wasm function's func_ref points into its
                     // instance's VMContext, which lives as long as the store.
                     FuncKind::Wasm { .. } => unsafe {
@@ -736,6 +791,38 @@ fn initialize(
                 store.instances[inst].funcs.push(fi);
                 nf += 1;
             }
+            (VMImport::SharedHost(k), ImportType::Func(t)) => {
+                // No store record (see `SharedHostFunc`): the import slot
+                // and this instance's funcref get the context and this
+                // module's host trampoline for the type.
+                let ctx = shared
+                    .get(k as usize)
+                    .ok_or_else(|| bad_index(format!("shared host function {k} not given")))?
+                    .ctx() as *mut VMContext;
+                let wasm_call = module
+                    .host_trampoline(*t)
+                    .ok_or_else(|| bad_index(format!("type {t} out of range")))?;
+                let type_id = type_id(*t)?;
+                let p = field!(VMFunctionImport, offsets.vmctx_imported_function(nf));
+                // SAFETY: `p` is an in-bounds, aligned field (see `field!`).
+                unsafe {
+                    p.write(VMFunctionImport {
+                        wasm_call,
+                        vmctx: ctx,
+                    })
+                };
+                let r = field!(VMFuncRef, offsets.vmctx_func_ref(nf));
+                // SAFETY: `r` is an in-bounds, aligned field (see `field!`).
+                unsafe {
+                    r.write(VMFuncRef {
+                        wasm_call,
+                        vmctx: ctx,
+                        type_id,
+                    })
+                };
+                store.instances[inst].funcs.push(UNMADE + k as usize);
+                nf += 1;
+            }
             (VMImport::Table(ti), _) => {
                 let def = store.tables[ti].def();
                 let p = field!(*mut VMTableDefinition, offsets.vmctx_imported_table(nt));
@@ -760,7 +847,7 @@ fn initialize(
                 store.instances[inst].globals.push(gi);
                 ng += 1;
             }
-            (VMImport::Func(_), _) => {
+            (VMImport::Func(_) | VMImport::SharedHost(_), _) => {
                 return Err(bad_index(
                     "a function given for a non-function import".into(),
                 ))

@@ -177,7 +177,9 @@ pub struct StoreOpaque {
 // - the raw pointers in it (VMContexts, definitions, funcrefs, host
 //   contexts, the activations table, the runtime limits) point into memory
 //   the store itself owns (boxed, so a move of the store does not move
-//   them) or into modules it keeps alive (`modules`), or, for
+//   them), into modules it keeps alive (`modules`), into shared host
+//   functions its instances keep alive (`InstanceData::shared_hosts`;
+//   their contexts are `Send + Sync` and never written), or, for
 //   `limits.epoch_ptr`, into the engine's epoch counter (an `AtomicU64` the
 //   store keeps alive in `epoch`, which any thread may increment); never
 //   into another thread's stack or thread-locals;
@@ -527,12 +529,6 @@ impl StoreOpaque {
             }
         }
         false
-    }
-
-    /// Makes room for `n` more host functions.
-    pub(crate) fn reserve_host_funcs(&mut self, n: usize) {
-        self.funcs.reserve(n);
-        self.func_by_ref.reserve(n);
     }
 
     /// Records host function `index`, just made: its trampoline now, or

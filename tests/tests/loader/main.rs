@@ -9,6 +9,8 @@
 //! - `images`: memory images (copy-on-write data) against copying;
 //! - `lazy_funcs`: function records made on first use, one identity each;
 //! - `lazy_tables`: funcref table elements initialised on first use;
+//! - `linker_funcs`: a linker's host functions, shared by the stores that
+//!   instantiate them;
 //! - `pooling`: the pooling allocator's reuse, limits and clean slots;
 //! - `host`: host errors, panics, re-entry, faults outside Wasm;
 //! - `threads`: concurrent stores over one module;
@@ -35,6 +37,7 @@ mod imports;
 mod interrupt;
 mod lazy_funcs;
 mod lazy_tables;
+mod linker_funcs;
 mod loading;
 mod pooling;
 mod probes;
