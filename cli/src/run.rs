@@ -212,7 +212,7 @@ pub fn main(args: RunArgs) -> ExitCode {
     let status = match result {
         Ok(status) => status,
         Err(Failure { status, error }) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             status
         }
     };
@@ -221,6 +221,27 @@ pub fn main(args: RunArgs) -> ExitCode {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     ExitCode::from(status)
+}
+
+/// `error` and its causes, `: `-separated as `{:#}` prints them, less each
+/// cause whose text the line already ends with. A host function's error
+/// is its own source ([`Error::Host`] shows it and gives it as `source()`,
+/// so that it downcasts), and wiggle's errors show their cause and give it
+/// as source too: `{:#}` would print "Pointer out of bounds: Region { .. }"
+/// up to three times.
+fn describe(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// The status a failed call of Wasm (instantiation included: the start

@@ -1,0 +1,106 @@
+//! Hostile WASI guests written in WAT, run through `wasmc run --invoke`:
+//! each export calls one `wasi_snapshot_preview1` function with the
+//! arguments a buggy or malicious program might pass. A pointer or length
+//! outside memory is a trap (the witx rule Wasmtime follows: "If an
+//! out-of-bounds pointer is passed to a function and the function needs to
+//! dereference it, the function shall trap"), reported once, naming the
+//! WASI function, with status 134; never a panic or a signal.
+
+use crate::common::{tmp_dir, wasmc};
+
+/// The guest: one export per probe, each returning the errno (or what the
+/// probe reads back).
+const GUEST: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello\n")
+  ;; 0xffffffff iovecs: the array runs past the end of memory.
+  (func (export "iovs_len_huge") (result i32)
+    (call $fd_write (i32.const 1) (i32.const 0) (i32.const -1) (i32.const 100)))
+  ;; One iovec whose buffer runs past the end of memory.
+  (func (export "iov_buf_past_end") (result i32)
+    (i32.store (i32.const 0) (i32.const 65530))
+    (i32.store (i32.const 4) (i32.const 100))
+    (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 100)))
+  ;; The written count's pointer at memory_size - 2.
+  (func (export "result_ptr_past_end") (result i32)
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 6))
+    (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 65534)))
+  (func (export "random_huge") (result i32)
+    (call $random_get (i32.const 0) (i32.const -1)))
+  ;; The last byte of memory is in bounds.
+  (func (export "random_last_byte") (result i32)
+    (call $random_get (i32.const 65535) (i32.const 1)))
+  (func (export "exit") (param i32)
+    (call $proc_exit (local.get 0))))
+"#;
+
+/// `wasmc run --invoke NAME guest.wat ARGS...`: (status, stdout, stderr).
+fn invoke(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let wat = tmp_dir("wasi-guest").join("guest.wat");
+    std::fs::write(&wat, GUEST).unwrap();
+    let mut all = vec!["run", "--invoke", name, wat.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = wasmc(&all);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr,
+    )
+}
+
+#[test]
+fn out_of_bounds_pointers_trap_once_naming_the_function() {
+    for (name, function, what) in [
+        ("iovs_len_huge", "fd_write", "Pointer out of bounds"),
+        ("iov_buf_past_end", "fd_write", "Pointer out of bounds"),
+        ("result_ptr_past_end", "fd_write", "Pointer out of bounds"),
+        ("random_huge", "random_get", "Pointer out of bounds"),
+    ] {
+        let (code, _, stderr) = invoke(name, &[]);
+        assert_eq!(code, Some(134), "{name}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: calling `{name}`: ")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("wasi_snapshot_preview1::{function}")),
+            "{name}: {stderr}"
+        );
+        // Said once: not once per layer of the error's chain.
+        assert_eq!(stderr.matches(what).count(), 1, "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+    }
+    let (code, out, stderr) = invoke("random_last_byte", &[]);
+    assert_eq!((code, out.as_str()), (Some(0), "0\n"), "{stderr}");
+}
+
+#[test]
+fn proc_exit_statuses() {
+    for status in ["0", "1", "125"] {
+        let (code, _, stderr) = invoke("exit", &[status]);
+        assert_eq!(code, Some(status.parse().unwrap()), "{stderr}");
+        assert_eq!(stderr, "");
+    }
+    // WASI statuses stop at 125: a larger one (also one that is negative as
+    // an i32) is the host function failing, said once.
+    for status in ["126", "255", "256", "-1"] {
+        let (code, _, stderr) = invoke("exit", &[status]);
+        assert_eq!(code, Some(134), "exit({status}): {stderr}");
+        assert_eq!(
+            stderr.matches("exit with invalid exit status").count(),
+            1,
+            "exit({status}): {stderr}"
+        );
+        assert!(
+            stderr.contains("wasi_snapshot_preview1::proc_exit"),
+            "{stderr}"
+        );
+    }
+}
