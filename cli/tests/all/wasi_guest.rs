@@ -7,6 +7,8 @@
 //! WASI function, with status 134; never a panic or a signal.
 
 use crate::common::{tmp_dir, wasmc};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
 /// The guest: one export per probe, each returning the errno (or what the
 /// probe reads back).
@@ -41,8 +43,13 @@ const GUEST: &str = r#"
 
 /// `wasmc run --invoke NAME guest.wat ARGS...`: (status, stdout, stderr).
 fn invoke(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let wat = tmp_dir("wasi-guest").join("guest.wat");
-    std::fs::write(&wat, GUEST).unwrap();
+    // Written once: the tests run in parallel.
+    static WAT: OnceLock<PathBuf> = OnceLock::new();
+    let wat = WAT.get_or_init(|| {
+        let wat = tmp_dir("wasi-guest").join("guest.wat");
+        std::fs::write(&wat, GUEST).unwrap();
+        wat
+    });
     let mut all = vec!["run", "--invoke", name, wat.to_str().unwrap()];
     all.extend_from_slice(args);
     let o = wasmc(&all);
@@ -103,4 +110,52 @@ fn proc_exit_statuses() {
             "{stderr}"
         );
     }
+}
+
+/// Prints the environment's strings (as `environ_get` gives them,
+/// NUL-terminated) to stdout.
+const PRINT_ENV: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (drop (call $get (i32.const 1024) (i32.const 4096)))
+    (i32.store (i32.const 8) (i32.const 4096))
+    (i32.store (i32.const 12) (i32.load (i32.const 4)))
+    (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))))
+"#;
+
+#[test]
+fn env_name_without_value_passes_wasmcs_own_value() {
+    // As `wasmtime run`: `--env NAME=VALUE` sets, `--env NAME` passes the
+    // variable wasmc was given (nothing else is inherited), or nothing
+    // when it has none; `=` may appear in a value, a value may be empty.
+    let wat = tmp_dir("wasi-guest").join("print-env.wat");
+    std::fs::write(&wat, PRINT_ENV).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasmc"))
+        .args([
+            "run",
+            "--env",
+            "A=b=c",
+            "--env",
+            "EMPTY=",
+            "--env",
+            "FROM_HOST",
+        ])
+        .args(["--env", "UNSET_ON_HOST", "--env", "LAST=1"])
+        .arg(&wat)
+        .env_clear()
+        .env("FROM_HOST", "host value")
+        .env("NOT_ASKED_FOR", "x")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "A=b=c\0EMPTY=\0FROM_HOST=host value\0LAST=1\0"
+    );
 }
