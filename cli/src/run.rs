@@ -10,7 +10,8 @@
 //! linked with WASI preview 1 (`wasmc-wasi`; the store's data is the
 //! program's WASI context): everything after MODULE is the program's
 //! arguments (`argv[0]` is MODULE as given), `--env` sets its environment
-//! (nothing is inherited), `--dir` preopens directories, and
+//! (nothing is inherited but the variables `--env NAME` names), `--dir`
+//! preopens directories, and
 //! stdin/stdout/stderr are the process's. Without `--invoke`, the start
 //! function runs at instantiation, then `_start` (or `main`) is called;
 //! with `--invoke NAME`, the arguments are NAME's parameters and its
@@ -120,9 +121,10 @@ pub struct RunArgs {
     /// resolved inside it). Repeatable.
     #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
     dirs: Vec<String>,
-    /// Set an environment variable of the program (nothing is inherited).
-    /// Repeatable.
-    #[arg(long = "env", value_name = "NAME=VALUE")]
+    /// Set an environment variable of the program; `--env NAME` passes
+    /// wasmc's own value of NAME, if it has one (nothing is inherited
+    /// otherwise). Repeatable.
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
     envs: Vec<String>,
     /// Interrupt the guest after this long (`500ms`, `1s`, `2m`; units us,
     /// ms, s, m, h) and exit 142. A .wasm/.wat is compiled with the epoch
@@ -212,7 +214,7 @@ pub fn main(args: RunArgs) -> ExitCode {
     let status = match result {
         Ok(status) => status,
         Err(Failure { status, error }) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             status
         }
     };
@@ -221,6 +223,27 @@ pub fn main(args: RunArgs) -> ExitCode {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     ExitCode::from(status)
+}
+
+/// `error` and its causes, `: `-separated as `{:#}` prints them, less each
+/// cause whose text the line already ends with. A host function's error
+/// is its own source ([`Error::Host`] shows it and gives it as `source()`,
+/// so that it downcasts), and wiggle's errors show their cause and give it
+/// as source too: `{:#}` would print "Pointer out of bounds: Region { .. }"
+/// up to three times.
+fn describe(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// The status a failed call of Wasm (instantiation included: the start
@@ -338,12 +361,17 @@ fn wasi_context(args: &RunArgs) -> Result<WasiCtx, Failure> {
             .map_err(|e| usage(anyhow!("program arguments: {e}")))?;
     }
     for e in &args.envs {
-        let Some((name, value)) = e.split_once('=') else {
-            return Err(fail(EXIT_USAGE)(anyhow!(
-                "--env `{e}`: expected NAME=VALUE"
-            )));
+        let (name, value) = match e.split_once('=') {
+            Some((name, value)) => (name, value.to_string()),
+            // `--env NAME`: wasmc's own value, as `wasmtime run` passes it
+            // (the one variable asked for; an unset one stays unset).
+            None => match std::env::var(e) {
+                Ok(value) => (e.as_str(), value),
+                Err(std::env::VarError::NotPresent) => continue,
+                Err(err) => return Err(fail(EXIT_USAGE)(anyhow!("--env `{e}`: {err}"))),
+            },
         };
-        b.env(name, value)
+        b.env(name, &value)
             .map_err(|err| fail(EXIT_USAGE)(anyhow!("--env `{e}`: {err}")))?;
     }
     for d in &args.dirs {

@@ -112,27 +112,41 @@ fn with_guest<T: 'static, C: Context<T>, R>(
 /// The result of a trait method of wasi-common's context (used where this
 /// file checks something before or after the generated function): its
 /// value, or its error as an errno for Wasm.
-fn trait_call<T>(r: anyhow::Result<Result<T, WasiError>>) -> Result<Result<T, i32>, Error> {
-    match r.map_err(host_error)? {
+fn trait_call<T>(
+    name: &str,
+    r: anyhow::Result<Result<T, WasiError>>,
+) -> Result<Result<T, i32>, Error> {
+    match r.map_err(|e| host_error(name, e))? {
         Ok(v) => Ok(Ok(v)),
         Err(e) => match e.downcast() {
             Ok(errno) => Ok(Err(errno as i32)),
-            Err(e) => Err(host_error(e)),
+            Err(e) => Err(host_error(name, e)),
         },
     }
 }
 
-/// The loader's view of a WASI function's outcome. `proc_exit` comes back
-/// as an [`I32Exit`] error (see [`crate::exit_code`]); any other error is a
-/// trap raised by wasi-common (an invalid exit status, for example).
-fn finish<T>(r: anyhow::Result<anyhow::Result<T>>) -> Result<T, Error> {
-    r.and_then(|r| r).map_err(host_error)
+/// The loader's view of the outcome of the WASI function `name`.
+/// `proc_exit` comes back as an [`I32Exit`] error (see
+/// [`crate::exit_code`]); any other error is a trap raised by wasi-common
+/// (a pointer out of bounds, an invalid exit status, for example).
+fn finish<T>(name: &str, r: anyhow::Result<anyhow::Result<T>>) -> Result<T, Error> {
+    r.and_then(|r| r).map_err(|e| host_error(name, e))
 }
 
-fn host_error(e: anyhow::Error) -> Error {
+/// A trap raised in the WASI function `name`, named: wasi-common's own
+/// messages ("Pointer out of bounds: Region { .. }", "proc_raise
+/// unsupported") do not say which function raised them, and the loader
+/// gives a host function's error no Wasm backtrace. wiggle's errors in
+/// decoding arguments and writing results already name it ("In func
+/// wasi_snapshot_preview1::fd_write at write size: ..."). The context keeps
+/// the error's type reachable by downcasting.
+fn host_error(name: &str, e: anyhow::Error) -> Error {
     match e.downcast::<I32Exit>() {
         Ok(exit) => Error::host(exit),
-        Err(e) => Error::Host(e),
+        Err(e) if matches!(e.downcast_ref(), Some(wiggle::GuestError::InFunc { .. })) => {
+            Error::Host(e)
+        }
+        Err(e) => Error::Host(e.context(format!("{MODULE}::{name}"))),
     }
 }
 
@@ -147,7 +161,7 @@ macro_rules! define {
                 stringify!($name),
                 move |mut caller: Caller<'_, T>, $($arg: $ty),*| -> Result<$ret, Error> {
                     with_guest(&mut caller, &ctx, |cx, memory| {
-                        finish(wiggle::run_in_dummy_executor(p1::$name(
+                        finish(stringify!($name), wiggle::run_in_dummy_executor(p1::$name(
                             cx,
                             memory,
                             $($arg),*
@@ -314,9 +328,10 @@ fn define_all<T: 'static, C: Context<T>>(linker: &mut Linker<T>, ctx: C) -> Resu
                 if !cx.table().contains_key(to as u32) {
                     return Ok(Errno::Badf as i32);
                 }
-                finish(wiggle::run_in_dummy_executor(p1::fd_renumber(
-                    cx, memory, from, to,
-                )))
+                finish(
+                    "fd_renumber",
+                    wiggle::run_in_dummy_executor(p1::fd_renumber(cx, memory, from, to)),
+                )
             })
         },
     )?;
@@ -329,7 +344,7 @@ fn define_all<T: 'static, C: Context<T>>(linker: &mut Linker<T>, ctx: C) -> Resu
             with_guest(&mut caller, &c, |cx, memory| {
                 let stat =
                     wiggle::run_in_dummy_executor(cx.fd_fdstat_get(memory, Fd::from(fd as u32)));
-                match trait_call(stat)? {
+                match trait_call("sock_shutdown", stat)? {
                     Err(errno) => return Ok(errno),
                     Ok(st)
                         if !matches!(
@@ -341,9 +356,10 @@ fn define_all<T: 'static, C: Context<T>>(linker: &mut Linker<T>, ctx: C) -> Resu
                     }
                     Ok(_) => {}
                 }
-                finish(wiggle::run_in_dummy_executor(p1::sock_shutdown(
-                    cx, memory, fd, how,
-                )))
+                finish(
+                    "sock_shutdown",
+                    wiggle::run_in_dummy_executor(p1::sock_shutdown(cx, memory, fd, how)),
+                )
             })
         },
     )?;
@@ -364,7 +380,7 @@ fn define_all<T: 'static, C: Context<T>>(linker: &mut Linker<T>, ctx: C) -> Resu
                     Rights::from_bits_truncate(base as u64),
                     Rights::from_bits_truncate(inheriting as u64),
                 ));
-                Ok(match trait_call(r)? {
+                Ok(match trait_call("fd_fdstat_set_rights", r)? {
                     Err(errno) => errno,
                     Ok(()) => Errno::Notsup as i32,
                 })
@@ -396,9 +412,13 @@ fn define_all<T: 'static, C: Context<T>>(linker: &mut Linker<T>, ctx: C) -> Resu
             fdflags
         };
         results[0] = Val::I32(with_guest(&mut caller, &c, |cx, memory| {
-            let errno = finish(wiggle::run_in_dummy_executor(p1::path_open(
-                cx, memory, fd, dirflags, path, path_len, oflags, base, inheriting, open_flags, out,
-            )))?;
+            let errno = finish(
+                "path_open",
+                wiggle::run_in_dummy_executor(p1::path_open(
+                    cx, memory, fd, dirflags, path, path_len, oflags, base, inheriting, open_flags,
+                    out,
+                )),
+            )?;
             if !append_later || errno != 0 {
                 return Ok(errno);
             }
@@ -411,13 +431,15 @@ fn define_all<T: 'static, C: Context<T>>(linker: &mut Linker<T>, ctx: C) -> Resu
                 .get(at..at + 4)
                 .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .ok_or_else(|| Error::msg("path_open: result pointer out of bounds"))?;
-            let errno = finish(wiggle::run_in_dummy_executor(p1::fd_fdstat_set_flags(
-                cx, memory, new_fd, fdflags,
-            )))?;
+            let errno = finish(
+                "path_open",
+                wiggle::run_in_dummy_executor(p1::fd_fdstat_set_flags(cx, memory, new_fd, fdflags)),
+            )?;
             if errno != 0 {
-                let _ = finish(wiggle::run_in_dummy_executor(p1::fd_close(
-                    cx, memory, new_fd,
-                )));
+                let _ = finish(
+                    "path_open",
+                    wiggle::run_in_dummy_executor(p1::fd_close(cx, memory, new_fd)),
+                );
             }
             Ok(errno)
         })?);

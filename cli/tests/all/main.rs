@@ -9,5 +9,6 @@ mod inspect;
 mod run;
 mod trust;
 mod wasi_c;
+mod wasi_guest;
 mod wasi_testsuite;
 mod wast;
