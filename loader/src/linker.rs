@@ -120,8 +120,8 @@ impl<T: 'static> Linker<T> {
     }
 
     /// Defines `module::name` as a host function taking and returning
-    /// [`Val`]s (see [`Func::new`]), created in each store it is
-    /// instantiated in.
+    /// [`Val`]s (see [`Func::new`]), made once and shared by every store it
+    /// is instantiated in (each call gets the calling store's [`Caller`]).
     pub fn func_new(
         &mut self,
         module: &str,
@@ -134,7 +134,8 @@ impl<T: 'static> Linker<T> {
     }
 
     /// Defines `module::name` as a typed host function (see
-    /// [`Func::wrap`]), created in each store it is instantiated in.
+    /// [`Func::wrap`]), made once and shared by every store it is
+    /// instantiated in (each call gets the calling store's [`Caller`]).
     pub fn func_wrap<Params, Results>(
         &mut self,
         module: &str,
