@@ -9,10 +9,10 @@
 //! of those keys, which a .wasm/.wat compiled here does not have). It is
 //! linked with WASI preview 1 (`wasmc-wasi`; the store's data is the
 //! program's WASI context): everything after MODULE is the program's
-//! arguments (`argv[0]` is MODULE as given), `--env` sets its environment
-//! (nothing is inherited but the variables `--env NAME` names), `--dir`
-//! preopens directories, and
-//! stdin/stdout/stderr are the process's. Without `--invoke`, the start
+//! arguments (`argv[0]` is MODULE's file name, or `--argv0`), `--env` sets
+//! its environment (nothing is inherited but the variables `--env NAME`
+//! names), `--dir` preopens directories, and stdin/stdout/stderr are the
+//! process's. Without `--invoke`, the start
 //! function runs at instantiation, then `_start` (or `main`) is called;
 //! with `--invoke NAME`, the arguments are NAME's parameters and its
 //! results are printed one per line.
@@ -121,6 +121,11 @@ pub struct RunArgs {
     /// resolved inside it). Repeatable.
     #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
     dirs: Vec<String>,
+    /// The program's `argv[0]` (default: MODULE's file name without its
+    /// directories, as `wasmtime run` gives it, so that no host path
+    /// leaks into the guest).
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<String>,
     /// Set an environment variable of the program; `--env NAME` passes
     /// wasmc's own value of NAME, if it has one (nothing is inherited
     /// otherwise). Repeatable.
@@ -353,11 +358,16 @@ fn wasi_context(args: &RunArgs) -> Result<WasiCtx, Failure> {
     let usage = fail(EXIT_USAGE);
     let mut b = wasmc_wasi::WasiCtxBuilder::new();
     b.inherit_stdio();
+    let module = &args.module_and_args[0];
+    let argv0 = args.argv0.clone().unwrap_or_else(|| {
+        std::path::Path::new(module)
+            .file_name()
+            .map_or_else(|| module.clone(), |n| n.to_string_lossy().into_owned())
+    });
+    b.arg(&argv0)
+        .map_err(|e| fail(EXIT_USAGE)(anyhow!("program arguments: {e}")))?;
     if args.invoke.is_none() {
-        b.args(&args.module_and_args)
-            .map_err(|e| usage(anyhow!("program arguments: {e}")))?;
-    } else {
-        b.arg(&args.module_and_args[0])
+        b.args(&args.module_and_args[1..])
             .map_err(|e| usage(anyhow!("program arguments: {e}")))?;
     }
     for e in &args.envs {

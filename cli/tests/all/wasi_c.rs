@@ -109,7 +109,9 @@ fn arguments_and_environment_with_spaces_and_utf8() {
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let argv0 = cases().1.display().to_string();
+    // MODULE's file name only, as `wasmtime run` gives it.
+    let argv0 = cases().1.file_name().unwrap().to_string_lossy().to_string();
+    assert!(!argv0.contains('/'), "{argv0}");
     assert_eq!(
         text(&o.stdout),
         format!(
@@ -122,6 +124,17 @@ fn arguments_and_environment_with_spaces_and_utf8() {
     // Nothing of wasmc's own environment leaks in.
     let o = run(&[], &["echo"]);
     assert!(!text(&o.stdout).contains("env ["), "{}", text(&o.stdout));
+}
+
+#[test]
+fn argv0_is_the_file_name_or_what_argv0_says() {
+    let o = run(&["--argv0", "prog name ✓"], &["echo", "x"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).starts_with("arg 0 [prog name ✓]\narg 1 [echo]\narg 2 [x]\n"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
