@@ -55,7 +55,9 @@ extern "C" {
 /// One activation: a host-to-Wasm call in progress on this thread.
 pub(crate) struct CallThreadState {
     jmp_buf: Cell<*mut c_void>,
-    unwind: UnsafeCell<Option<UnwindReason>>,
+    /// Set only right before a jump to the catch point, which takes it:
+    /// `ManuallyDrop` spares every normal return a call to drop a `None`.
+    unwind: std::mem::ManuallyDrop<UnsafeCell<Option<UnwindReason>>>,
     limits: *const VMRuntimeLimits,
     /// The store's `last_wasm_exit_fp`, `last_wasm_exit_pc` and
     /// `last_wasm_entry_fp` when this activation began: where the enclosing
@@ -163,7 +165,7 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
     }
     let state = CallThreadState {
         jmp_buf: Cell::new(ptr::null_mut()),
-        unwind: UnsafeCell::new(None),
+        unwind: std::mem::ManuallyDrop::new(UnsafeCell::new(None)),
         limits,
         saved_exit_fp: saved.1,
         saved_exit_pc: saved.2,
