@@ -155,7 +155,8 @@ impl Config {
 
     /// The most stack Wasm may use, in bytes, counted from the outermost
     /// host-to-Wasm call on a thread; deeper recursion traps with
-    /// "call stack exhausted". Each store starts with this value.
+    /// "call stack exhausted". Each store starts with this value;
+    /// [`Engine::new`] refuses 0.
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
         self.max_wasm_stack = bytes;
         self
@@ -253,6 +254,11 @@ impl Engine {
     /// its memory slots; fails if a pooling limit is out of range or the
     /// address space cannot be reserved.
     pub fn new(config: &Config) -> Result<Engine, crate::Error> {
+        // No Wasm function could run (as in Wasmtime, refused up front
+        // rather than as a stack overflow at the first call).
+        if config.max_wasm_stack == 0 {
+            return Err(crate::Error::msg("max_wasm_stack cannot be zero"));
+        }
         let pool = match &config.allocation {
             InstanceAllocationStrategy::OnDemand => None,
             InstanceAllocationStrategy::Pooling(p) => Some(

@@ -280,6 +280,28 @@ impl<T> std::fmt::Debug for Store<T> {
     }
 }
 
+impl std::fmt::Debug for StoreOpaque {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOpaque").field("id", &self.id).finish()
+    }
+}
+
+impl<T> std::fmt::Debug for StoreContext<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreContext")
+            .field("id", &self.store.id)
+            .finish()
+    }
+}
+
+impl<T> std::fmt::Debug for StoreContextMut<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreContextMut")
+            .field("id", &self.store.id)
+            .finish()
+    }
+}
+
 /// A shared borrow of a store with data `T` (what [`AsContext`] gives).
 pub struct StoreContext<'a, T> {
     pub(crate) store: &'a StoreOpaque,

@@ -66,6 +66,15 @@ pub struct Caller<'a, T> {
     pub(crate) _marker: PhantomData<&'a mut T>,
 }
 
+impl<T> std::fmt::Debug for Caller<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("store", &self.store.id)
+            .field("instance", &self.instance)
+            .finish()
+    }
+}
+
 impl<'a, T> Caller<'a, T> {
     pub(crate) fn new(store: &'a mut StoreOpaque, instance: Option<Instance>) -> Self {
         Caller {

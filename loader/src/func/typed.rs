@@ -351,6 +351,16 @@ pub struct TypedFunc<P, R> {
     _marker: PhantomData<fn(P) -> R>,
 }
 
+impl<P, R> std::fmt::Debug for TypedFunc<P, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedFunc")
+            .field("func", &self.func)
+            .field("params", &std::any::type_name::<P>())
+            .field("results", &std::any::type_name::<R>())
+            .finish()
+    }
+}
+
 impl<P, R> Clone for TypedFunc<P, R> {
     fn clone(&self) -> Self {
         *self

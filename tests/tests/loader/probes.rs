@@ -420,6 +420,11 @@ fn max_wasm_stack_extremes() {
         1000
     );
     assert_eq!(add(&mut store, &i), 42);
+    // An engine whose stores could run no Wasm at all is refused up front.
+    let mut c = wasmc_loader::Config::new();
+    c.max_wasm_stack(0);
+    let e = wasmc_loader::Engine::new(&c).unwrap_err().to_string();
+    assert!(e.contains("max_wasm_stack"), "{e}");
 }
 
 // ----- 4. panics of host code that Wasm reaches through the runtime -----
