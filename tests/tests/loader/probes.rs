@@ -101,8 +101,7 @@ fn calls_with_wrong_arguments_or_results_are_errors() {
     assert!(f.typed::<(i32, i32), ()>(&store).is_err());
     let e = i
         .get_typed_func::<(u32, u32), f32>(&mut store, "add")
-        .err()
-        .expect("a type mismatch");
+        .expect_err("a type mismatch");
     assert!(
         e.to_string().contains("f32") && e.to_string().contains("i32"),
         "{e}"
