@@ -310,13 +310,20 @@ impl Error {
         }
     }
 
-    /// The host function's error of type `E` behind this error, if it is
-    /// one (see [`Error::Host`]).
+    /// The error of type `E` behind this error, if it is one: a host
+    /// function's error (see [`Error::Host`]), or this crate's own [`Trap`],
+    /// [`LoadError`], [`LinkError`] or [`InstantiationError`] (so that
+    /// `e.downcast_ref::<Trap>()` works as it does on a Wasmtime error).
     pub fn downcast_ref<E: fmt::Display + fmt::Debug + Send + Sync + 'static>(&self) -> Option<&E> {
-        match self {
-            Error::Host(h) => h.downcast_ref::<E>(),
-            _ => None,
-        }
+        let own: &dyn std::any::Any = match self {
+            Error::Host(h) => return h.downcast_ref::<E>(),
+            Error::Trap(t) => t,
+            Error::Load(e) => e,
+            Error::Link(e) => e,
+            Error::Instantiation(e) => e,
+            Error::TypeMismatch { .. } | Error::Interruption(_) | Error::Msg(_) => return None,
+        };
+        own.downcast_ref::<E>()
     }
 
     /// The trap, if this error is one.

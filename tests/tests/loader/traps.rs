@@ -279,3 +279,21 @@ fn stack_overflow_from_infinite_and_deep_recursion() {
         assert_eq!(deep.call(&mut small, 5).unwrap(), expect(5) as i64);
     }
 }
+
+/// `Error::downcast_ref` reaches the crate's own error types as well as a
+/// host function's, as `downcast_ref` on a Wasmtime error does.
+#[test]
+fn errors_downcast_to_their_trap_and_load_error() {
+    let m = load(TRAPS, Bounds::Guard);
+    let mut store = Store::new(engine(), ());
+    let i = instantiate(&mut store, &m);
+    let e = call_i32(&mut store, &i, "load", &[Val::I32(-4)]).unwrap_err();
+    let t = e.downcast_ref::<Trap>().expect("a trap");
+    assert_eq!(t.code, TrapCode::MemoryOutOfBounds);
+    assert!(e.downcast_ref::<LoadError>().is_none());
+    let e: Error = Module::from_bytes(engine(), b"not an artifact")
+        .unwrap_err()
+        .into();
+    assert!(e.downcast_ref::<LoadError>().is_some(), "{e}");
+    assert!(e.downcast_ref::<Trap>().is_none());
+}
