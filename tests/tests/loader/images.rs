@@ -357,6 +357,30 @@ fn safe_load_does_not_map_images_from_the_file() {
     assert!(line.ends_with("/m.o"), "{line}");
 }
 
+/// `from_bytes` keeps only `.wasmc.data` in the sealed memfd (the rest of
+/// the verified copy is private anonymous memory), and the images are
+/// still mapped from it, not copied.
+#[test]
+fn a_safe_load_from_bytes_maps_images_from_its_sealed_data() {
+    let artifact = compile(DATA_MODULE, Bounds::Guard);
+    let m = Module::from_bytes(engine(), &artifact).unwrap();
+    let mut store = Store::new(engine(), ());
+    let inst = instantiate(&mut store, &m);
+    let mem = inst.get_memory(&mut store, "mem").unwrap();
+    assert!(mem.data(&store) == &initial()[..]);
+    let line = mapping_of(mem.data(&store).as_ptr() as usize);
+    assert!(line.contains("memfd:wasmc-artifact"), "{line}");
+    // The code is not in a memfd: no artifact memfd is mapped executable
+    // (in this process, whatever other tests load meanwhile).
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    assert!(
+        !maps
+            .lines()
+            .any(|l| l.contains("memfd:wasmc-artifact") && l.contains("r-x")),
+        "an executable memfd mapping:\n{maps}"
+    );
+}
+
 /// The line of `/proc/self/maps` whose range holds `addr`.
 fn mapping_of(addr: usize) -> String {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
