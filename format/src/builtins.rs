@@ -1,6 +1,6 @@
 //! The builtin (libcall) list: runtime functions that compiled code calls.
 //!
-//! The position of a builtin in [`foreach_builtin!`] is its index in the
+//! The position of a builtin in [`foreach_builtin!`](crate::foreach_builtin) is its index in the
 //! VMContext's builtin table. The compiler expands the list into Cranelift
 //! signatures, the loader into its table of function pointers; a mismatch in
 //! count or order cannot compile on either side.

@@ -3,7 +3,7 @@
 //! The header lists the features the code uses by their Rust target-feature
 //! names (`sse4.1`, `lse`); the compiler maps Cranelift ISA flags to those
 //! names, and the loader asks the host CPU for each. Both sides expand the
-//! one list in [`foreach_cpu_feature!`], so a feature the compiler can
+//! one list in [`foreach_cpu_feature!`](crate::foreach_cpu_feature), so a feature the compiler can
 //! record is one the loader can detect.
 //!
 //! Entries without a Cranelift flag are features the loader can detect that
@@ -68,7 +68,7 @@ pub struct CpuFeature {
 
 macro_rules! feature_table {
     ($($arch:ident { $($name:tt = $flag:expr,)* })*) => {
-        /// Every known CPU feature ([`foreach_cpu_feature!`] as data).
+        /// Every known CPU feature ([`foreach_cpu_feature!`](crate::foreach_cpu_feature) as data).
         pub const CPU_FEATURES: &[CpuFeature] = &[
             $($(CpuFeature { arch: stringify!($arch), name: $name, cranelift_flag: $flag },)*)*
         ];

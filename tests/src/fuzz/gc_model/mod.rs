@@ -11,7 +11,7 @@
 //!
 //! The oracle ([`model`]) is an exact model of every table, global, element
 //! segment and host slot. It simulates each command before it runs and
-//! predicts the exact sequence of host calls the Wasm code makes ([`Event`]:
+//! predicts the exact sequence of host calls the Wasm code makes ([`Event`](model::Event):
 //! `make`, `check`, `gc`, ...), each with the reference it must see, and
 //! the command's result or trap. The harness ([`run`]) answers the host calls
 //! from that queue, and its host values count their drops: a value freed
