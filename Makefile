@@ -40,6 +40,7 @@ fuzz:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 
 # The layers stay apart in both directions: a production binary carries no
 # compiler (the loader has no Cranelift and no wasmc-compiler), and a build
