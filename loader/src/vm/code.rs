@@ -91,7 +91,9 @@ impl Image {
     /// anonymous copy.
     pub(crate) fn copy_of_file(file: &std::fs::File) -> io::Result<Image> {
         #[cfg(target_os = "linux")]
-        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_file(file, data_section) {
+        if let Ok(img) =
+            crate::vm::sys::sealed::SealedImage::from_file(file, data_section_of_file(file))
+        {
             return Ok(Image::Sealed(img));
         }
         let mut bytes = Vec::new();
@@ -103,7 +105,8 @@ impl Image {
     /// [`Self::copy_of_file`]).
     pub(crate) fn copy_of(bytes: &[u8]) -> io::Result<Image> {
         #[cfg(target_os = "linux")]
-        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_bytes(bytes, data_section) {
+        if let Ok(img) = crate::vm::sys::sealed::SealedImage::from_bytes(bytes, data_section(bytes))
+        {
             return Ok(Image::Sealed(img));
         }
         Self::anon_copy_of(bytes)
@@ -176,6 +179,51 @@ impl Image {
             _ => None,
         }
     }
+}
+
+/// Where `.wasmc.data` lies in the artifact file `file`, from its ELF
+/// header, section headers and section names alone (three small reads,
+/// none of the section contents): which range of the file the verified
+/// copy takes into a sealed memfd straight from the file. Only a hint, as
+/// for [`data_section`]; the file may even change after it is read.
+#[cfg(target_os = "linux")]
+fn data_section_of_file(file: &std::fs::File) -> Option<Range<usize>> {
+    use object::elf::{FileHeader64, SectionHeader64};
+    use object::read::elf::{FileHeader as _, SectionHeader as _};
+    use object::Endianness;
+    use std::os::unix::fs::FileExt;
+    let read = |offset: u64, len: usize| -> Option<Vec<u8>> {
+        let mut buf = vec![0; len];
+        file.read_exact_at(&mut buf, offset).ok()?;
+        Some(buf)
+    };
+    let head = read(0, std::mem::size_of::<FileHeader64<Endianness>>())?;
+    let header = FileHeader64::<Endianness>::parse(&*head).ok()?;
+    let e = header.endian().ok()?;
+    let count = usize::from(header.e_shnum(e));
+    let size = std::mem::size_of::<SectionHeader64<Endianness>>();
+    // Extended numbering (0) or more sections than an artifact has: no hint.
+    if count == 0 || count > 256 || usize::from(header.e_shentsize(e)) != size {
+        return None;
+    }
+    let table = read(header.e_shoff(e), count * size)?;
+    let (sections, _) =
+        object::pod::slice_from_bytes::<SectionHeader64<Endianness>>(&table, count).ok()?;
+    let (names_at, names_len) = sections
+        .get(usize::from(header.e_shstrndx(e)))?
+        .file_range(e)?;
+    let names = read(
+        names_at,
+        usize::try_from(names_len).ok().filter(|&n| n <= 1 << 16)?,
+    )?;
+    let wanted = wasmc_format::sections::ELF_WASMC_DATA.as_bytes();
+    let data = sections.iter().find(|s| {
+        let at = s.sh_name(e) as usize;
+        names.get(at..at + wanted.len()) == Some(wanted) && names.get(at + wanted.len()) == Some(&0)
+    })?;
+    let (start, len) = data.file_range(e)?;
+    let start = usize::try_from(start).ok()?;
+    Some(start..start.checked_add(usize::try_from(len).ok()?)?)
 }
 
 /// Where `.wasmc.data` lies in an artifact's bytes, if they parse that far:
@@ -680,5 +728,66 @@ impl RootScanner {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn artifact() -> Vec<u8> {
+        wasmc_compiler::compile(
+            br#"(module (memory 2) (data (i32.const 100) "some bytes of data")
+                 (func (export "f") (result i32) (i32.const 1)))"#,
+            &Default::default(),
+        )
+        .unwrap()
+    }
+
+    fn temp(tag: &str, bytes: &[u8]) -> (std::path::PathBuf, std::fs::File) {
+        let path = std::env::temp_dir().join(format!("wasmc-code-{tag}-{}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        (path, f)
+    }
+
+    /// The three small reads find what a parse of the whole file finds.
+    #[test]
+    fn the_file_probe_finds_the_data_section() {
+        let a = artifact();
+        let whole = data_section(&a).expect("a .wasmc.data section");
+        assert!(!whole.is_empty());
+        let (path, f) = temp("probe", &a);
+        assert_eq!(data_section_of_file(&f), Some(whole));
+        std::fs::remove_file(path).unwrap();
+    }
+
+    /// On damaged files the probe gives some hint or none, and never fails
+    /// otherwise (a hint is checked before use and only placement depends
+    /// on it).
+    #[test]
+    fn the_file_probe_survives_damage() {
+        let a = artifact();
+        let mut r = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..300 {
+            let mut b = a.clone();
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            match i % 3 {
+                0 => b.truncate((r as usize) % a.len()),
+                1 => b[(r as usize) % 64] ^= 1 << (r % 8),
+                _ => {
+                    // Somewhere in the section headers, at the end.
+                    let at = a.len() - 1 - (r as usize) % 1024.min(a.len());
+                    b[at] = (r >> 8) as u8;
+                }
+            }
+            let (path, f) = temp("damaged", &b);
+            if let Some(h) = data_section_of_file(&f) {
+                assert!(h.start <= h.end, "{h:?}");
+            }
+            std::fs::remove_file(path).unwrap();
+        }
     }
 }

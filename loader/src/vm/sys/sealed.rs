@@ -48,36 +48,25 @@ unsafe impl Send for SealedImage {}
 unsafe impl Sync for SealedImage {}
 
 impl SealedImage {
-    /// Copies `file` into a private image; `locate` names the range of the
-    /// image to back by a sealed memfd (see the module docs), `None` for
-    /// none. The ELF header (the first page) and the section headers and
-    /// names (which the compiler writes last) are read first, so that
-    /// `locate` can find the range and its bytes go from the file straight
-    /// into the memfd rather than through the copy. A file that changes
-    /// while it is read gives an image of whatever was read, which the
-    /// caller's verification then judges (a file that shrinks is an
-    /// error); it can never change the image afterwards.
-    pub(crate) fn from_file(
-        file: &File,
-        locate: impl FnOnce(&[u8]) -> Option<Range<usize>>,
-    ) -> io::Result<SealedImage> {
+    /// Copies `file` into a private image, the range `data` of it (where
+    /// the caller expects `.wasmc.data`, `None` for nowhere) straight from
+    /// the file into a sealed memfd rather than through the copy (see the
+    /// module docs). A file that changes while it is read gives an image of
+    /// whatever was read, which the caller's verification then judges (a
+    /// file that shrinks is an error); it can never change the image
+    /// afterwards.
+    pub(crate) fn from_file(file: &File, data: Option<Range<usize>>) -> io::Result<SealedImage> {
         let len = usize::try_from(file.metadata()?.len())
             .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "artifact too large"))?;
         let mut img = Self::anonymous(len)?;
         img.len = len;
-        let head = len.min(super::mmap::page_size());
-        let tail = len.saturating_sub(PROBE_TAIL).max(head);
-        img.read_at(file, 0..head)?;
-        img.read_at(file, tail..len)?;
-        let sealed = img.sealable(locate(img.bytes()));
-        let Some(r) = sealed else {
-            img.read_at(file, head..tail)?;
+        let Some(r) = img.sealable(data) else {
+            img.read_at(file, 0..len)?;
             img.protect()?;
             return Ok(img);
         };
-        // The rest of the copy: `[head, tail)` but for `r`.
-        img.read_at(file, head..r.start.clamp(head, tail))?;
-        img.read_at(file, r.end.clamp(head, tail)..tail)?;
+        img.read_at(file, 0..r.start)?;
+        img.read_at(file, r.end..len)?;
         let filled = create().and_then(|memfd| {
             send_range(file, &memfd, r.clone())?;
             Ok(memfd)
@@ -92,17 +81,15 @@ impl SealedImage {
         Ok(img)
     }
 
-    /// Copies `bytes` into a private image (see [`Self::from_file`]).
-    pub(crate) fn from_bytes(
-        bytes: &[u8],
-        locate: impl FnOnce(&[u8]) -> Option<Range<usize>>,
-    ) -> io::Result<SealedImage> {
+    /// Copies `bytes` into a private image, the range `data` of it also
+    /// into a sealed memfd (see [`Self::from_file`]).
+    pub(crate) fn from_bytes(bytes: &[u8], data: Option<Range<usize>>) -> io::Result<SealedImage> {
         let mut img = Self::anonymous(bytes.len())?;
         // SAFETY: the fresh mapping is read-write and at least `bytes.len()`
         // long, and being new it cannot overlap `bytes`.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), img.ptr.as_ptr(), bytes.len()) };
         img.len = bytes.len();
-        if let Some(r) = img.sealable(locate(img.bytes())) {
+        if let Some(r) = img.sealable(data) {
             let filled = create().and_then(|mut memfd| {
                 memfd.write_all(&bytes[r.clone()])?;
                 Ok(memfd)
@@ -172,7 +159,7 @@ impl SealedImage {
             .map_err(|e| changed(e, "the artifact file shrank while it was read"))
     }
 
-    /// The range to back by a memfd for `r` (what `locate` found), if it is
+    /// The range to back by a memfd for `r` (where `.wasmc.data` is), if it is
     /// usable: inside the image, its start on a page, extended to whole
     /// pages up to the image's end, so that mapping the memfd replaces no
     /// byte after `r` by the zeros past the memfd's end.
@@ -286,11 +273,6 @@ impl Drop for SealedImage {
     }
 }
 
-/// How much of an artifact's end is read first: the section headers and
-/// their names, which the compiler writes last (a few KiB; more only for
-/// symbol-heavy artifacts, whose `.wasmc.data` then comes through the copy).
-const PROBE_TAIL: usize = 64 * 1024;
-
 /// `e`, or `what` if the file ended early.
 fn changed(e: io::Error, what: &str) -> io::Error {
     if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -361,7 +343,7 @@ mod tests {
     fn the_sealed_part_cannot_change() {
         let page = super::super::mmap::page_size();
         let bytes = pattern(3, 100);
-        let img = SealedImage::from_bytes(&bytes, |_| Some(page..2 * page + 10)).unwrap();
+        let img = SealedImage::from_bytes(&bytes, Some(page..2 * page + 10)).unwrap();
         assert!(img.bytes() == bytes, "image differs from its input");
         // The memfd holds whole pages up to the image's end: page 1 and 2.
         let (fd, offset) = img.fd(&(page..2 * page)).unwrap();
@@ -395,7 +377,7 @@ mod tests {
             (2, 0, page..2 * page),
         ] {
             let bytes = pattern(pages, tail);
-            let img = SealedImage::from_bytes(&bytes, |_| Some(range.clone())).unwrap();
+            let img = SealedImage::from_bytes(&bytes, Some(range.clone())).unwrap();
             assert!(
                 img.bytes() == bytes,
                 "image differs from its input: {range:?}"
@@ -409,7 +391,7 @@ mod tests {
         let page = super::super::mmap::page_size();
         let bytes = pattern(2, 0);
         for range in [1..page, page..3 * page, page..page, 2 * page..page] {
-            let img = SealedImage::from_bytes(&bytes, |_| Some(range.clone())).unwrap();
+            let img = SealedImage::from_bytes(&bytes, Some(range.clone())).unwrap();
             assert!(
                 img.bytes() == bytes,
                 "image differs from its input: {range:?}"
@@ -422,8 +404,7 @@ mod tests {
     fn copies_a_file_that_is_then_rewritten() {
         let path = std::env::temp_dir().join(format!("wasmc-sealed-{}", std::process::id()));
         std::fs::write(&path, vec![5u8; 10_000]).unwrap();
-        let img =
-            SealedImage::from_file(&File::open(&path).unwrap(), |_| Some(4096..8192)).unwrap();
+        let img = SealedImage::from_file(&File::open(&path).unwrap(), Some(4096..8192)).unwrap();
         std::fs::write(&path, b"short").unwrap();
         assert_eq!(img.bytes(), &[5u8; 10_000][..]);
         std::fs::remove_file(&path).unwrap();
@@ -453,7 +434,7 @@ mod tests {
             ];
             for range in ranges {
                 let f = File::open(&path).unwrap();
-                let img = SealedImage::from_file(&f, |_| Some(range.clone())).unwrap();
+                let img = SealedImage::from_file(&f, Some(range.clone())).unwrap();
                 assert!(
                     img.bytes() == bytes,
                     "{pages} pages, {range:?}: image differs"
@@ -465,22 +446,23 @@ mod tests {
                     "{pages} pages, {range:?}"
                 );
             }
-            // A file that shrinks while it is read is an error, never an
-            // image of zeros.
+            // A file shorter than its length when looked at (it shrank
+            // while it was read) is an error, never an image of zeros.
             let f = File::open(&path).unwrap();
-            let e = SealedImage::from_file(&f, |_| {
-                std::fs::write(&path, b"short").unwrap();
-                Some(page..2 * page)
-            });
-            if pages > 1 {
-                assert!(e.is_err(), "{pages} pages: shrunk file gave an image");
-            }
+            let mut img = SealedImage::anonymous(len + page).unwrap();
+            img.len = len + page;
+            let e = img.read_at(&f, 0..len + page).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+            assert!(e.to_string().contains("shrank"), "{e}");
+            let memfd = create().unwrap();
+            let e = send_range(&f, &memfd, len - 1..len + page).unwrap_err();
+            assert!(e.to_string().contains("shrank"), "{e}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn empty_inputs_are_refused() {
-        assert!(SealedImage::from_bytes(&[], |_| None).is_err());
+        assert!(SealedImage::from_bytes(&[], None).is_err());
     }
 }
