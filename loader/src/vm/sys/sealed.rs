@@ -125,9 +125,12 @@ impl SealedImage {
             return Err(io::Error::last_os_error());
         }
         // Huge pages make the copy's page faults 512 times fewer; the advice
-        // may be refused (THP off), which only costs time.
-        // SAFETY: advice on the mapping just made, which we own.
-        unsafe { libc::madvise(ptr, map_len, libc::MADV_HUGEPAGE) };
+        // may be refused (THP off), which only costs time. A mapping smaller
+        // than one huge page cannot use one: no system call for it.
+        if map_len >= 2 << 20 {
+            // SAFETY: advice on the mapping just made, which we own.
+            unsafe { libc::madvise(ptr, map_len, libc::MADV_HUGEPAGE) };
+        }
         Ok(SealedImage {
             ptr: NonNull::new(ptr.cast()).expect("mmap returned null"),
             map_len,
