@@ -273,7 +273,14 @@ fn write_reproducer(kind: Kind, seed: u64, removed: &BTreeSet<u32>, msg: &str, o
             let _ = std::fs::write(&path, &wasm);
             let wat = wasmprinter::print_bytes(&wasm).unwrap_or_default();
             let wpath = out.join(format!("diff-{seed}.wat"));
-            let text = format!(";; {msg}\n;; replay: wasmc-fuzz case diff {seed}\n{wat}");
+            let o = differential::options(seed);
+            let text = format!(
+                ";; {msg}\n;; replay: wasmc-fuzz case diff {seed}\n\
+                 ;; profile {:?}, opt-level {:?}, memory {:?}\n{wat}",
+                differential::profile(seed),
+                o.opt_level,
+                o.memory
+            );
             match std::fs::write(&wpath, text) {
                 Ok(()) => eprintln!("  reproducer: {} (and .wasm)", wpath.display()),
                 Err(e) => eprintln!("  cannot write {}: {e}", wpath.display()),

@@ -1,23 +1,40 @@
-//! Differential execution: a wasm-smith module of the WebAssembly 2.0 core
-//! (reference types, bulk memory, SIMD, multi-value, sign extension,
-//! saturating conversions) runs through wasmc (compiled in memory, loaded
-//! with `Module::from_bytes`) and through the `wasmi` interpreter; every
-//! export is called in order with the same arguments and the results or
-//! traps compared, then every exported memory, global and table.
+//! Differential execution: a wasm-smith module runs through wasmc (compiled
+//! in memory, loaded with `Module::from_bytes`) and through the `wasmi`
+//! interpreter; every export is called in order with the same arguments and
+//! the results or traps compared, then every exported memory, global and
+//! table.
 //!
+//! - Profiles: a seed's module is of the WebAssembly 2.0 core (reference
+//!   types, bulk memory, SIMD, multi-value, sign extension, saturating
+//!   conversions; [`Profile::Wasm2`], a third of the seeds) or of that plus
+//!   the 3.0 features wasmc implements ([`Profile::Wasm3`]): memory64
+//!   (64-bit memories and tables), multi-memory (up to four memories), tail
+//!   calls (`return_call`, `return_call_indirect`) and extended constant
+//!   expressions. wasm-smith 0.217 has no switch for the last: the generated
+//!   module's integer constant expressions (global initializers, segment
+//!   offsets) are rewritten into equal `add`/`sub`/`mul` trees
+//!   ([`extend_consts`]). The profile is drawn from the seed apart from the
+//!   compile options, so every profile meets every option.
 //! - NaNs: wasm-smith's `canonicalize_nans` rewrites every float operation to
 //!   produce the canonical NaN, so memories and results can be compared bit
 //!   for bit; results are also compared NaN-insensitively as a second guard.
 //! - Termination: wasm-smith's `ensure_termination` gives the module a fuel
 //!   global decremented at every function entry and loop header, trapping
 //!   (`unreachable`) when it runs out; both engines run the same code, so
-//!   they stop at the same point.
-//! - Resources: both stores limit memories and tables to the same sizes, so
-//!   `memory.grow`/`table.grow` fail at the same point.
+//!   they stop at the same point. A `return_call` enters its callee, so a
+//!   tail-call loop burns fuel as a `call` recursion does (and, needing no
+//!   stack, ends by fuel, never by overflow). In the 3.0 profile the fuel
+//!   global is exported ([`FUEL_EXPORT`]) and refilled before every call.
+//! - Resources: both stores limit every memory (32- or 64-bit) and table to
+//!   the same sizes, so `memory.grow`/`table.grow` fail at the same point;
+//!   wasm-smith's initial and maximum sizes stay far below those limits.
+//! - Arguments: with the 3.0 profile, integer arguments are also drawn near
+//!   the edges a bounds check must get right (a page multiple, 2^32, 2^64),
+//!   minus a little, since a 64-bit address reaches them only through them.
 //! - Left out, with the reason: imports (the two engines would need the same
 //!   host functions; exports cover the same code); threads, relaxed SIMD
-//!   (results are implementation-defined), tail calls, exceptions, GC,
-//!   memory64, multi-memory (not WebAssembly 2.0, or not supported by wasmc).
+//!   (results are implementation-defined), exceptions, GC (not supported by
+//!   wasmc).
 //! - A stack overflow on either side (the engines' stack limits differ) ends
 //!   the comparison of that module as a skip, not a failure.
 
@@ -35,9 +52,32 @@ const MAX_ELEMS: u32 = 10_000;
 /// both engines' stack limits as set in `compare`.
 const FUEL: u32 = 5_000;
 
-/// The wasm-smith configuration (see the module docs for what is left out).
-pub fn config() -> wasm_smith::Config {
-    wasm_smith::Config {
+/// Which WebAssembly a seed's module is made of (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// The 2.0 core: what every seed generated before the 3.0 features were
+    /// added (so the seeds of earlier reports still make the same module).
+    Wasm2,
+    /// 2.0 plus memory64, multi-memory, tail calls and extended constant
+    /// expressions.
+    Wasm3,
+}
+
+/// The profile of `seed`: 3.0 for two seeds in three. Drawn from a hash of
+/// the seed, not from `seed % n`, so that it is independent of the compile
+/// options (`options` uses `seed % 2` and `seed % 3`).
+pub fn profile(seed: u64) -> Profile {
+    if Rng::new(seed ^ 0x3_0000_0003).below(3) == 0 {
+        Profile::Wasm2
+    } else {
+        Profile::Wasm3
+    }
+}
+
+/// The wasm-smith configuration of `profile` (see the module docs for what
+/// is left out).
+pub fn config(profile: Profile) -> wasm_smith::Config {
+    let wasm2 = wasm_smith::Config {
         bulk_memory_enabled: true,
         reference_types_enabled: true,
         simd_enabled: true,
@@ -62,17 +102,160 @@ pub fn config() -> wasm_smith::Config {
         max_instructions: 200,
         allow_start_export: false,
         ..wasm_smith::Config::default()
+    };
+    match profile {
+        Profile::Wasm2 => wasm2,
+        Profile::Wasm3 => wasm_smith::Config {
+            // Each memory and each table is 64-bit with probability 1/2.
+            memory64_enabled: true,
+            // Without a maximum, a 64-bit memory's sizes would reach 2^64
+            // bytes; the same 16 pages as a 32-bit one.
+            max_memory64_bytes: 16 * 65536,
+            // wasm-smith 0.217 has no multi-memory switch: more than one
+            // memory is the proposal.
+            max_memories: 4,
+            tail_call_enabled: true,
+            // With no type, wasm-smith makes no function (most of the 2.0
+            // profile's modules have none); with no memory, none of the
+            // memory64 or multi-memory code is reached.
+            min_types: 1,
+            min_memories: 1,
+            ..wasm2
+        },
     }
 }
 
 /// The module of `seed`, or `None` if wasm-smith could not make one.
 pub fn module(seed: u64) -> Option<Vec<u8>> {
+    module_of(seed, profile(seed))
+}
+
+/// The module `seed` makes in `profile`.
+pub fn module_of(seed: u64, profile: Profile) -> Option<Vec<u8>> {
     let mut rng = Rng::new(seed);
     let n = 4096 + rng.below(28 * 1024) as usize;
     let bytes = rng.bytes(n);
-    let mut m = wasm_smith::Module::new(config(), &mut Unstructured::new(&bytes)).ok()?;
-    m.ensure_termination(FUEL).ok()?;
-    Some(m.to_bytes())
+    let mut m = wasm_smith::Module::new(config(profile), &mut Unstructured::new(&bytes)).ok()?;
+    let fuel = m.ensure_termination(FUEL).ok()?;
+    let wasm = m.to_bytes();
+    match profile {
+        Profile::Wasm2 => Some(wasm),
+        Profile::Wasm3 => rewrite(&wasm, Rng::new(seed ^ 0xe87e_4ded), fuel),
+    }
+}
+
+/// The name under which the 3.0 profile exports the fuel global of
+/// `ensure_termination`, so that every call starts with `FUEL` (else the
+/// first call that loops takes all of it, and every later call traps at its
+/// first fuel check: most of a module's code would never run).
+pub const FUEL_EXPORT: &str = "\u{0}fuel";
+
+/// Rewrites `wasm`'s integer constant expressions (`i32.const v`,
+/// `i64.const v` alone: global initializers, data and element offsets,
+/// including those of 64-bit memories and tables) into extended constant
+/// expressions of the same value: trees of `add`, `sub` and `mul` whose
+/// arithmetic wraps, so both engines must evaluate them exactly. Also
+/// exports global `fuel` as [`FUEL_EXPORT`]. `None` if the module does not
+/// re-encode (it always should).
+pub fn rewrite(wasm: &[u8], rng: Rng, fuel: u32) -> Option<Vec<u8>> {
+    use wasm_encoder::reencode::{utils, Error, Reencode};
+    use wasm_encoder::{ConstExpr, Encode, Instruction};
+
+    struct Extend(Rng, u32);
+
+    impl Extend {
+        /// An operand: small, or any bits (wrapping is part of the test).
+        fn operand(&mut self) -> i64 {
+            if self.0.chance(1, 2) {
+                i64::from(self.0.below(1000)) - 500
+            } else {
+                self.0.next_u64() as i64
+            }
+        }
+
+        /// Appends instructions leaving `v` on the stack (an `i64` if
+        /// `wide`, else the `i32` of its low bits), at most `depth` operators
+        /// deep.
+        fn tree(&mut self, v: i64, wide: bool, depth: u32, out: &mut Vec<u8>) {
+            let (add, sub, mul) = if wide {
+                (Instruction::I64Add, Instruction::I64Sub, Instruction::I64Mul)
+            } else {
+                (Instruction::I32Add, Instruction::I32Sub, Instruction::I32Mul)
+            };
+            match if depth == 0 { 0 } else { self.0.below(4) } {
+                0 if wide => Instruction::I64Const(v).encode(out),
+                0 => Instruction::I32Const(v as i32).encode(out),
+                1 => {
+                    let a = self.operand();
+                    self.tree(a, wide, depth - 1, out);
+                    self.tree(v.wrapping_sub(a), wide, depth - 1, out);
+                    add.encode(out);
+                }
+                2 => {
+                    let a = self.operand();
+                    self.tree(v.wrapping_add(a), wide, depth - 1, out);
+                    self.tree(a, wide, depth - 1, out);
+                    sub.encode(out);
+                }
+                _ => {
+                    // a * b + (v - a * b); the low 32 bits of a 64-bit
+                    // product are those of the 32-bit one, so one formula
+                    // serves both widths.
+                    let (a, b) = (self.operand(), self.operand());
+                    self.tree(a, wide, depth - 1, out);
+                    self.tree(b, wide, depth - 1, out);
+                    mul.encode(out);
+                    self.tree(v.wrapping_sub(a.wrapping_mul(b)), wide, depth - 1, out);
+                    add.encode(out);
+                }
+            }
+        }
+    }
+
+    impl Reencode for Extend {
+        type Error = std::convert::Infallible;
+
+        fn const_expr(
+            &mut self,
+            e: wasmparser::ConstExpr,
+        ) -> Result<ConstExpr, Error<Self::Error>> {
+            let mut ops = e.get_operators_reader();
+            let first = ops.read().map_err(Error::ParseError)?;
+            let alone = ops.read().is_ok_and(|op| matches!(op, wasmparser::Operator::End))
+                && ops.eof();
+            let (v, wide) = match first {
+                wasmparser::Operator::I32Const { value } if alone => (i64::from(value), false),
+                wasmparser::Operator::I64Const { value } if alone => (value, true),
+                _ => return utils::const_expr(self, e),
+            };
+            // One in four stays as it was (the plain form must keep working).
+            if self.0.chance(1, 4) {
+                return utils::const_expr(self, e);
+            }
+            let mut out = Vec::new();
+            let depth = self.0.range(1, 3);
+            self.tree(v, wide, depth, &mut out);
+            Ok(ConstExpr::raw(out))
+        }
+
+        fn parse_export_section(
+            &mut self,
+            exports: &mut wasm_encoder::ExportSection,
+            section: wasmparser::ExportSectionReader<'_>,
+        ) -> Result<(), Error<Self::Error>> {
+            utils::parse_export_section(self, exports, section)?;
+            // wasm-smith's names never start with a NUL in practice; one
+            // that does makes an invalid module, which is skipped.
+            exports.export(FUEL_EXPORT, wasm_encoder::ExportKind::Global, self.1);
+            Ok(())
+        }
+    }
+
+    let mut out = wasm_encoder::Module::new();
+    Extend(rng, fuel)
+        .parse_core_module(&mut out, wasmparser::Parser::new(0), wasm)
+        .ok()?;
+    Some(out.finish())
 }
 
 /// A value both engines can be given or return, with NaNs canonical.
@@ -129,14 +312,29 @@ fn from_wi(v: &wasmi::Val) -> V {
     }
 }
 
-/// Random arguments of type `ty` for both engines.
-fn args(rng: &mut Rng, ty: &[ValType]) -> (Vec<wc::Val>, Vec<wasmi::Val>) {
+/// A number just below an edge that a bounds check must get right: a page
+/// multiple up to `MAX_PAGES` pages, 2^31, 2^32, 2^63 or 2^64 (0 wrapped),
+/// less 0 to 16. Truncated to an `i32`, 2^32 and 2^64 are -16..=0.
+fn edge(rng: &mut Rng) -> u64 {
+    let at = match rng.below(5) {
+        0 | 1 => 65536 * rng.below_u64(MAX_PAGES + 1),
+        2 => 1 << 32,
+        3 => 1 << (if rng.chance(1, 2) { 31 } else { 63 }),
+        _ => 0,
+    };
+    at.wrapping_sub(rng.below_u64(17))
+}
+
+/// Random arguments of type `ty` for both engines; with `edges`, integers
+/// are also drawn from [`edge`].
+fn args(rng: &mut Rng, ty: &[ValType], edges: bool) -> (Vec<wc::Val>, Vec<wasmi::Val>) {
     let mut a = Vec::new();
     let mut b = Vec::new();
     for t in ty {
-        let x = match rng.below(4) {
+        let x = match rng.below(if edges { 5 } else { 4 }) {
             0 => 0,
             1 => rng.below(16) as u64,
+            4 => edge(rng),
             _ => rng.next_u64(),
         };
         let (p, q) = match t {
@@ -244,22 +442,34 @@ pub fn options(seed: u64) -> CompileOptions {
 
 /// Runs the case of `seed`.
 pub fn run(seed: u64) -> Outcome {
-    let Some(wasm) = module(seed) else {
-        return Outcome::Skip("wasm-smith made no module".into());
-    };
-    run_module(seed, &wasm)
+    run_profile(seed, profile(seed))
 }
 
-/// Runs `wasm` (arguments drawn from `seed`) through both engines.
+/// Runs the module `seed` makes in `profile`, as the case of `seed` would if
+/// that were its profile (for the seeds of reports made before there were
+/// profiles).
+pub fn run_profile(seed: u64, profile: Profile) -> Outcome {
+    let Some(wasm) = module_of(seed, profile) else {
+        return Outcome::Skip("wasm-smith made no module".into());
+    };
+    run_with(seed, &wasm, profile)
+}
+
+/// Runs `wasm` (arguments drawn from `seed`, with edges if its profile is
+/// 3.0) through both engines.
 pub fn run_module(seed: u64, wasm: &[u8]) -> Outcome {
-    match compare(seed, wasm) {
+    run_with(seed, wasm, profile(seed))
+}
+
+fn run_with(seed: u64, wasm: &[u8], profile: Profile) -> Outcome {
+    match compare(seed, wasm, profile == Profile::Wasm3) {
         Ok(None) => Outcome::Pass,
         Ok(Some(skip)) => Outcome::Skip(skip),
         Err(e) => Outcome::Fail(e),
     }
 }
 
-fn compare(seed: u64, wasm: &[u8]) -> Result<Option<String>, String> {
+fn compare(seed: u64, wasm: &[u8], edges: bool) -> Result<Option<String>, String> {
     // The reference.
     let mut cfg = wasmi::Config::default();
     cfg.wasm_simd(true)
@@ -267,8 +477,10 @@ fn compare(seed: u64, wasm: &[u8]) -> Result<Option<String>, String> {
         .wasm_bulk_memory(true)
         .wasm_multi_value(true)
         .wasm_relaxed_simd(false)
-        .wasm_tail_call(false)
-        .wasm_multi_memory(false)
+        .wasm_tail_call(true)
+        .wasm_multi_memory(true)
+        .wasm_memory64(true)
+        .wasm_extended_const(true)
         .set_max_recursion_depth(100_000);
     let engine = wasmi::Engine::new(&cfg);
     let wi_module = match wasmi::Module::new(&engine, wasm) {
@@ -343,8 +555,17 @@ fn compare(seed: u64, wasm: &[u8]) -> Result<Option<String>, String> {
         let wif = wi_inst
             .get_func(&wi_store, &e.name)
             .ok_or_else(|| format!("wasmi: no export {}", e.name))?;
+        if let (Some(g), Some(h)) = (
+            wc_inst.get_global(&mut wc_store, FUEL_EXPORT),
+            wi_inst.get_global(&wi_store, FUEL_EXPORT),
+        ) {
+            g.set(&mut wc_store, wc::Val::I32(FUEL as i32))
+                .map_err(|e| format!("wasmc: refuel: {e}"))?;
+            h.set(&mut wi_store, wasmi::Val::I32(FUEL as i32))
+                .map_err(|e| format!("wasmi: refuel: {e}"))?;
+        }
         let ty = wcf.ty(&wc_store);
-        let (a, b) = args(&mut rng, &ty.params);
+        let (a, b) = args(&mut rng, &ty.params, edges);
         let mut wc_res: Vec<wc::Val> = ty
             .results
             .iter()
