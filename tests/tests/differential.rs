@@ -188,7 +188,7 @@ fn differential_extended_constants_keep_their_values() {
     )
     .unwrap();
     for seed in 0..50 {
-        let w = rewrite(&wasm, Rng::new(seed), 2).unwrap();
+        let w = rewrite(&wasm, Rng::new(seed), Some(2)).unwrap();
         let art = wasmc_compiler::compile(&w, &Default::default()).unwrap();
         let engine = wasmc_tests::engine();
         let m = wasmc_loader::Module::from_bytes(engine, &art).unwrap();

@@ -1,0 +1,396 @@
+//! The modules of the differential fuzzer's edges profile
+//! ([`super::differential::Profile::Edges`]): small modules, written as text
+//! from a seed, aimed at what wasm-smith reaches only by luck and where a
+//! mistake is unsound rather than wrong:
+//!
+//! - bounds checks of 32- and 64-bit memories, several in one module: every
+//!   kind of load and store (scalar, SIMD, lanes) on each memory, with
+//!   offsets at the edges (0, a page less a little, 2^32 and 2^64 less a
+//!   little) and the address an argument (the fuzzer draws arguments near
+//!   page multiples, 2^32 and 2^64); `memory.fill`, `memory.copy` between
+//!   any two memories (the length an `i64` only when both are 64-bit),
+//!   `memory.init`, `data.drop`, `memory.size` and `memory.grow`;
+//! - tail calls: a few functions of different signatures (up to a dozen
+//!   parameters of every type, so that some go on the stack) that
+//!   `return_call` or `return_call_indirect` each other through a 32- or
+//!   64-bit table for thousands of rounds, mixing their parameters into
+//!   every argument and result (a parameter read from the wrong slot of a
+//!   replaced frame changes the result); a slot of another type, a null or
+//!   one past the table traps. The fuzzer runs these with a small wasm stack,
+//!   on which a tail call that leaks its frame overflows (a failure here, not
+//!   a skip).
+//!
+//! Values that reach a result are kept free of NaN bits (floats go through
+//! saturating conversions), so no canonicalization is needed. The module is
+//! then given extended constant expressions like the 3.0 profile's.
+
+use super::Rng;
+use std::fmt::Write;
+
+/// The iterations of a tail-call chain are its first argument masked with
+/// this: thousands of frames if a tail call kept its frame.
+pub const ROUNDS_MASK: u32 = 0xfff;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum T {
+    I32,
+    I64,
+    F32,
+    F64,
+    V128,
+}
+
+impl T {
+    fn name(self) -> &'static str {
+        match self {
+            T::I32 => "i32",
+            T::I64 => "i64",
+            T::F32 => "f32",
+            T::F64 => "f64",
+            T::V128 => "v128",
+        }
+    }
+
+    fn any(rng: &mut Rng) -> T {
+        [T::I32, T::I64, T::F32, T::F64, T::V128][rng.index(5)]
+    }
+
+    /// An expression of this type from `v`, an `i64` expression.
+    fn of_i64(self, v: &str) -> String {
+        match self {
+            T::I32 => format!("(i32.wrap_i64 {v})"),
+            T::I64 => v.to_string(),
+            T::F32 => format!("(f32.convert_i64_s {v})"),
+            T::F64 => format!("(f64.convert_i64_s {v})"),
+            T::V128 => {
+                format!("(i64x2.replace_lane 1 (i64x2.splat {v}) (i64.mul {v} (i64.const 7)))")
+            }
+        }
+    }
+
+    /// An `i64` expression from `v`, an expression of this type, with no
+    /// NaN bits in it.
+    fn to_i64(self, v: &str) -> String {
+        match self {
+            T::I32 => format!("(i64.extend_i32_u {v})"),
+            T::I64 => v.to_string(),
+            T::F32 => format!("(i64.trunc_sat_f32_s {v})"),
+            T::F64 => format!("(i64.trunc_sat_f64_s {v})"),
+            T::V128 => format!(
+                "(i64.xor (i64x2.extract_lane 0 {v}) (i64.rotl (i64x2.extract_lane 1 {v}) (i64.const 17)))"
+            ),
+        }
+    }
+
+    /// `v` changed by counter `n` (an `i32` expression), so that every
+    /// round passes on something new.
+    fn step(self, v: &str, n: &str) -> String {
+        match self {
+            T::I32 => format!("(i32.xor (i32.rotl {v} (i32.const 5)) {n})"),
+            T::I64 => format!("(i64.xor (i64.rotl {v} (i64.const 7)) (i64.extend_i32_u {n}))"),
+            T::F32 => format!("(f32.add {v} (f32.convert_i32_u {n}))"),
+            T::F64 => format!("(f64.sub {v} (f64.convert_i32_s {n}))"),
+            T::V128 => format!("(i32x4.add (i8x16.swizzle {v} (v128.const i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 0)) (i32x4.splat {n}))"),
+        }
+    }
+
+    /// A constant of this type.
+    fn konst(self, rng: &mut Rng) -> String {
+        let x = rng.next_u64();
+        match self {
+            T::I32 => format!("(i32.const {})", x as i32),
+            T::I64 => format!("(i64.const {})", x as i64),
+            T::F32 => format!("(f32.const {})", (x % 100_000) as f32 / 8.0),
+            T::F64 => format!("(f64.const {})", (x % 10_000_000) as f64 / 16.0),
+            T::V128 => format!("(v128.const i64x2 {} {})", x as i64, rng.next_u64() as i64),
+        }
+    }
+}
+
+struct Mem {
+    m64: bool,
+    min: u64,
+}
+
+impl Mem {
+    fn idx(&self) -> &'static str {
+        if self.m64 {
+            "i64"
+        } else {
+            "i32"
+        }
+    }
+
+    /// A `memarg` offset at an edge; a 32-bit memory's fits 32 bits.
+    fn offset(&self, rng: &mut Rng) -> u64 {
+        let little = rng.below_u64(17);
+        // Mostly offsets that some address keeps in bounds.
+        let o = match rng.below(8) {
+            0 | 1 => 0,
+            2 | 3 => little,
+            4 | 5 => (65536 * (1 + rng.below_u64(self.min + 2))).saturating_sub(little),
+            6 => (1u64 << 32).wrapping_sub(little + 1),
+            _ if rng.chance(1, 2) => u64::MAX - little,
+            _ => rng.next_u64(),
+        };
+        if self.m64 {
+            o
+        } else {
+            o & 0xffff_ffff
+        }
+    }
+}
+
+/// Loads: the instruction (with its lane, if any), result type, access size,
+/// and whether it takes a v128 operand (a lane load).
+const LOADS: &[(&str, T, u32, bool)] = &[
+    ("i32.load", T::I32, 4, false),
+    ("i64.load", T::I64, 8, false),
+    ("f32.load", T::F32, 4, false),
+    ("f64.load", T::F64, 8, false),
+    ("i32.load8_s", T::I32, 1, false),
+    ("i32.load16_u", T::I32, 2, false),
+    ("i64.load8_u", T::I64, 1, false),
+    ("i64.load16_s", T::I64, 2, false),
+    ("i64.load32_s", T::I64, 4, false),
+    ("v128.load", T::V128, 16, false),
+    ("v128.load8x8_s", T::V128, 8, false),
+    ("v128.load32x2_u", T::V128, 8, false),
+    ("v128.load16_splat", T::V128, 2, false),
+    ("v128.load64_splat", T::V128, 8, false),
+    ("v128.load32_zero", T::V128, 4, false),
+    ("v128.load64_zero", T::V128, 8, false),
+    ("v128.load8_lane 15", T::V128, 1, true),
+    ("v128.load32_lane 2", T::V128, 4, true),
+    ("v128.load64_lane 1", T::V128, 8, true),
+];
+
+/// Stores: the instruction, value type, access size, lane store.
+const STORES: &[(&str, T, u32)] = &[
+    ("i32.store", T::I32, 4),
+    ("i64.store", T::I64, 8),
+    ("f32.store", T::F32, 4),
+    ("f64.store", T::F64, 8),
+    ("i32.store8", T::I32, 1),
+    ("i32.store16", T::I32, 2),
+    ("i64.store8", T::I64, 1),
+    ("i64.store32", T::I64, 4),
+    ("v128.store", T::V128, 16),
+    ("v128.store8_lane 3", T::V128, 1),
+    ("v128.store16_lane 7", T::V128, 2),
+    ("v128.store64_lane 0", T::V128, 8),
+];
+
+/// An `align=` of at most `size` bytes, often left out (natural).
+fn align(rng: &mut Rng, size: u32) -> String {
+    if rng.chance(2, 3) {
+        String::new()
+    } else {
+        format!(" align={}", 1u32 << rng.below(size.trailing_zeros() + 1))
+    }
+}
+
+/// The module text of the edges profile for `rng`.
+pub fn module(rng: &mut Rng) -> String {
+    let mut w = String::from("(module\n");
+    let mems: Vec<Mem> = (0..rng.range(1, 3))
+        .map(|_| Mem {
+            m64: rng.chance(1, 2),
+            // Mostly 1 or 2 pages: an empty memory makes every access trap.
+            min: if rng.chance(1, 5) {
+                0
+            } else {
+                rng.range(1, 2).into()
+            },
+        })
+        .collect();
+    for (k, m) in mems.iter().enumerate() {
+        let max = if rng.chance(1, 2) {
+            format!(" {}", m.min + rng.below_u64(3))
+        } else {
+            String::new()
+        };
+        writeln!(
+            w,
+            "  (memory $m{k} (export \"m{k}\") {} {}{max})",
+            m.idx(),
+            m.min
+        )
+        .unwrap();
+        // An active segment inside the initial size, a passive one.
+        if m.min > 0 {
+            let len = 1 + rng.below_u64(24);
+            let at = rng.below_u64(m.min * 65536 - len + 1);
+            writeln!(
+                w,
+                "  (data (memory $m{k}) ({}.const {at}) \"{}\")",
+                m.idx(),
+                bytes(rng, len)
+            )
+            .unwrap();
+        }
+        let len = 1 + rng.below_u64(40);
+        writeln!(w, "  (data $d{k} \"{}\")", bytes(rng, len)).unwrap();
+    }
+    for (k, m) in mems.iter().enumerate() {
+        let ix = m.idx();
+        for i in 0..rng.range(3, 6) {
+            let (op, ty, size, lane) = LOADS[rng.index(LOADS.len())];
+            let mut parts = op.splitn(2, ' ');
+            let (name, lane_no) = (parts.next().unwrap(), parts.next());
+            let lane_no = lane_no.map(|l| format!(" {l}")).unwrap_or_default();
+            let operand = if lane {
+                format!(" {}", T::V128.konst(rng))
+            } else {
+                String::new()
+            };
+            writeln!(
+                w,
+                "  (func (export \"load{k}_{i}\") (param {ix}) (result {})\n    ({name} $m{k} offset={}{}{lane_no} (local.get 0){operand}))",
+                ty.name(),
+                m.offset(rng),
+                align(rng, size)
+            )
+            .unwrap();
+        }
+        for i in 0..rng.range(2, 5) {
+            let (op, ty, size) = STORES[rng.index(STORES.len())];
+            let mut parts = op.splitn(2, ' ');
+            let (name, lane_no) = (parts.next().unwrap(), parts.next());
+            let lane_no = lane_no.map(|l| format!(" {l}")).unwrap_or_default();
+            writeln!(
+                w,
+                "  (func (export \"store{k}_{i}\") (param {ix} {})\n    ({name} $m{k} offset={}{}{lane_no} (local.get 0) (local.get 1)))",
+                ty.name(),
+                m.offset(rng),
+                align(rng, size)
+            )
+            .unwrap();
+        }
+        writeln!(
+            w,
+            "  (func (export \"fill{k}\") (param {ix} i32 {ix}) (memory.fill $m{k} (local.get 0) (local.get 1) (local.get 2)))\n\
+             \x20 (func (export \"init{k}\") (param {ix} i32 i32) (memory.init $m{k} $d{k} (local.get 0) (local.get 1) (local.get 2)))\n\
+             \x20 (func (export \"drop{k}\") (data.drop $d{k}))\n\
+             \x20 (func (export \"size{k}\") (result {ix}) (memory.size $m{k}))\n\
+             \x20 (func (export \"grow{k}\") (param {ix}) (result {ix}) (memory.grow $m{k} (local.get 0)))"
+        )
+        .unwrap();
+        for (j, n) in mems.iter().enumerate() {
+            let len = if m.m64 && n.m64 { "i64" } else { "i32" };
+            writeln!(
+                w,
+                "  (func (export \"copy{k}_{j}\") (param {ix} {} {len}) (memory.copy $m{k} $m{j} (local.get 0) (local.get 1) (local.get 2)))",
+                n.idx()
+            )
+            .unwrap();
+        }
+    }
+    tail_calls(rng, &mut w);
+    w.push(')');
+    w
+}
+
+fn bytes(rng: &mut Rng, n: u64) -> String {
+    (0..n)
+        .map(|_| format!("\\{:02x}", rng.below(256)))
+        .collect()
+}
+
+/// The tail-call chain (see the module docs).
+fn tail_calls(rng: &mut Rng, w: &mut String) {
+    let results: Vec<T> = (0..rng.range(1, 3)).map(|_| T::any(rng)).collect();
+    let res = results
+        .iter()
+        .map(|t| t.name())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let n = rng.range(2, 5) as usize;
+    // Parameter lists after the counter.
+    let sigs: Vec<Vec<T>> = (0..n)
+        .map(|_| (0..rng.below(13)).map(|_| T::any(rng)).collect())
+        .collect();
+    let t64 = rng.chance(1, 2);
+    let tix = if t64 { "i64" } else { "i32" };
+    for (i, s) in sigs.iter().enumerate() {
+        let ps: String = s.iter().map(|t| format!(" {}", t.name())).collect();
+        writeln!(w, "  (type $s{i} (func (param i32{ps}) (result {res})))").unwrap();
+    }
+    // Slot i holds f_i; slot n is null; the table has n + 1 slots.
+    let funcs: String = (0..n).map(|i| format!(" $f{i}")).collect();
+    writeln!(
+        w,
+        "  (table $tab (export \"tab\") {tix} {} funcref)\n  (elem (table $tab) ({tix}.const 0) func{funcs})",
+        n + 1
+    )
+    .unwrap();
+    for (i, s) in sigs.iter().enumerate() {
+        // The result when the counter is 0: every parameter mixed in.
+        let mut acc = format!("(i64.const {})", rng.next_u64() as i64);
+        for (p, t) in s.iter().enumerate() {
+            acc = format!(
+                "(i64.add (i64.mul {acc} (i64.const 31)) {})",
+                t.to_i64(&format!("(local.get {})", p + 1))
+            );
+        }
+        let ret: String = results
+            .iter()
+            .enumerate()
+            .map(|(r, t)| {
+                format!(
+                    " {}",
+                    t.of_i64(&format!("(i64.add (local.get $acc) (i64.const {r}))"))
+                )
+            })
+            .collect();
+        // The next call: to f_j, each argument from a parameter of the same
+        // type stepped by the counter, or a constant.
+        let j = rng.index(n);
+        let mut args = String::from(" (i32.sub (local.get 0) (i32.const 1))");
+        for t in &sigs[j] {
+            let same: Vec<usize> = (0..s.len()).filter(|&p| s[p] == *t).collect();
+            if same.is_empty() || rng.chance(1, 6) {
+                write!(args, " {}", t.konst(rng)).unwrap();
+            } else {
+                let p = same[rng.index(same.len())] + 1;
+                write!(
+                    args,
+                    " {}",
+                    t.step(&format!("(local.get {p})"), "(local.get 0)")
+                )
+                .unwrap();
+            }
+        }
+        let call = if rng.chance(1, 2) {
+            format!("(return_call $f{j}{args})")
+        } else {
+            // Mostly f_j's own slot; sometimes another function's (a trap
+            // unless its type is the same), the null slot or past the end.
+            let slot = match rng.below(12) {
+                0 => rng.index(n) as u64,
+                1 => n as u64,
+                2 => n as u64 + 1 + rng.below_u64(3),
+                _ => j as u64,
+            };
+            format!("(return_call_indirect $tab (type $s{j}){args} ({tix}.const {slot}))")
+        };
+        let ps: String = s.iter().map(|t| format!(" {}", t.name())).collect();
+        writeln!(
+            w,
+            "  (func $f{i} (type $s{i}) (param i32{ps}) (result {res}) (local $acc i64)\n\
+             \x20   (if (i32.eqz (local.get 0)) (then\n\
+             \x20     (local.set $acc {acc})\n\
+             \x20     (return{ret})))\n\
+             \x20   {call})"
+        )
+        .unwrap();
+        // The export: the counter masked, then a tail call from the entry.
+        let fwd: String = (1..=s.len()).map(|p| format!(" (local.get {p})")).collect();
+        writeln!(
+            w,
+            "  (func (export \"tc{i}\") (type $s{i})\n\
+             \x20   (return_call $f{i} (i32.and (local.get 0) (i32.const {ROUNDS_MASK})){fwd}))"
+        )
+        .unwrap();
+    }
+}
