@@ -146,8 +146,22 @@ pub fn module(seed: u64) -> Option<Vec<u8>> {
 pub fn module_of(seed: u64, profile: Profile) -> Option<Vec<u8>> {
     let mut rng = Rng::new(seed);
     if profile == Profile::Edges {
-        let wasm = wat::parse_str(super::edges::module(&mut rng)).ok()?;
-        return rewrite(&wasm, Rng::new(seed ^ 0xe87e_4ded), None);
+        let m = super::edges::modules(&mut rng);
+        let provider = wat::parse_str(&m.provider).ok()?;
+        let provider = rewrite(&provider, Rng::new(seed ^ 0x9e0_71de), None)?;
+        let main = wat::parse_str(&m.main).ok()?;
+        let mut main = rewrite(&main, Rng::new(seed ^ 0xe87e_4ded), None)?;
+        // A custom section (id 0, then its size and contents) may follow
+        // the last section.
+        main.push(0);
+        wasm_encoder::Encode::encode(
+            &wasm_encoder::CustomSection {
+                name: PROVIDER_SECTION.into(),
+                data: provider.into(),
+            },
+            &mut main,
+        );
+        return Some(main);
     }
     let n = 4096 + rng.below(28 * 1024) as usize;
     let bytes = rng.bytes(n);
@@ -158,6 +172,23 @@ pub fn module_of(seed: u64, profile: Profile) -> Option<Vec<u8>> {
         Profile::Wasm2 => Some(wasm),
         _ => rewrite(&wasm, Rng::new(seed ^ 0xe87e_4ded), Some(fuel)),
     }
+}
+
+/// The custom section of a module of the edges profile that holds its
+/// provider module (instantiated first, its exports the imports of module
+/// `p`), so that a case stays one module (and one reproducer file).
+pub const PROVIDER_SECTION: &str = "wasmc-fuzz-provider";
+
+/// The provider module embedded in `wasm`, if any (see [`PROVIDER_SECTION`]).
+pub fn provider_of(wasm: &[u8]) -> Option<Vec<u8>> {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .find_map(|p| match p {
+            Ok(wasmparser::Payload::CustomSection(c)) if c.name() == PROVIDER_SECTION => {
+                Some(c.data().to_vec())
+            }
+            _ => None,
+        })
 }
 
 /// The name under which the 3.0 profile exports the fuel global of
@@ -548,9 +579,45 @@ fn compare(seed: u64, wasm: &[u8], profile: Profile) -> Result<Option<String>, S
     wc_store.set_max_memory_pages(MAX_PAGES);
     wc_store.set_max_table_elements(MAX_ELEMS);
 
-    let wi_inst = wasmi::Linker::<wasmi::StoreLimits>::new(&engine)
-        .instantiate_and_start(&mut wi_store, &wi_module);
-    let wc_inst = wc::Linker::new(crate::engine()).instantiate(&mut wc_store, &wc_module);
+    let mut wi_linker = wasmi::Linker::<wasmi::StoreLimits>::new(&engine);
+    let mut wc_linker = wc::Linker::new(crate::engine());
+    if let Some(p) = provider_of(wasm) {
+        // The provider instantiates in both or the case is not judged (it
+        // has no reason to fail).
+        let wi_p = wasmi::Module::new(&engine, &p[..])
+            .and_then(|m| wasmi::Linker::new(&engine).instantiate_and_start(&mut wi_store, &m));
+        let wc_p = compile(&p, &options(seed))
+            .map_err(|e| e.to_string())
+            .and_then(|a| wc::Module::from_bytes(crate::engine(), &a).map_err(|e| e.to_string()))
+            .and_then(|m| {
+                wc::Linker::new(crate::engine())
+                    .instantiate(&mut wc_store, &m)
+                    .map_err(|e| e.to_string())
+            });
+        match (wi_p, wc_p) {
+            (Ok(a), Ok(b)) => {
+                wi_linker
+                    .instance(&mut wi_store, "p", a)
+                    .map_err(|e| e.to_string())?;
+                wc_linker
+                    .instance(&mut wc_store, "p", b)
+                    .map_err(|e| e.to_string())?;
+            }
+            (Err(a), Err(b)) => {
+                return Ok(Some(format!("provider: wasmi {a}, wasmc {b}")));
+            }
+            (a, b) => {
+                return Err(format!(
+                    "provider: wasmi {}, wasmc {}",
+                    a.map(|_| "ok".to_string())
+                        .unwrap_or_else(|e| e.to_string()),
+                    b.map(|_| "ok".to_string()).unwrap_or_else(|e| e)
+                ))
+            }
+        }
+    }
+    let wi_inst = wi_linker.instantiate_and_start(&mut wi_store, &wi_module);
+    let wc_inst = wc_linker.instantiate(&mut wc_store, &wc_module);
     let (wi_inst, wc_inst) = match (wi_inst, wc_inst) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(a), Err(b)) => {

@@ -18,7 +18,13 @@
 //!   replaced frame changes the result); a slot of another type, a null or
 //!   one past the table traps. The fuzzer runs these with a small wasm stack,
 //!   on which a tail call that leaks its frame overflows (a failure here, not
-//!   a skip).
+//!   a skip);
+//! - another instance: a provider module, instantiated first, whose memory
+//!   is the main module's memory 0 in half of the cases and whose function
+//!   `pg` (of one of the chain's types) the chain reaches by `return_call`
+//!   of the import or `return_call_indirect` of its table slot; `pg` reads
+//!   its memory and tail calls a function of its own. wasm-smith's modules
+//!   have no imports.
 //!
 //! Values that reach a result are kept free of NaN bits (floats go through
 //! saturating conversions), so no canonicalization is needed. The module is
@@ -190,9 +196,21 @@ fn align(rng: &mut Rng, size: u32) -> String {
     }
 }
 
-/// The module text of the edges profile for `rng`.
-pub fn module(rng: &mut Rng) -> String {
-    let mut w = String::from("(module\n");
+/// A module of the edges profile: the main module and the provider, whose
+/// exports the main module imports as module `p` (instantiated first).
+pub struct Modules {
+    pub provider: String,
+    pub main: String,
+}
+
+/// The modules of the edges profile for `rng`.
+pub fn modules(rng: &mut Rng) -> Modules {
+    // Declarations in the order the text format wants them: types, then
+    // imports, then definitions.
+    let mut types = String::new();
+    let mut imports = String::new();
+    let mut w = String::new();
+    let mut provider = String::from("(module\n");
     let mems: Vec<Mem> = (0..rng.range(1, 3))
         .map(|_| Mem {
             m64: rng.chance(1, 2),
@@ -204,19 +222,40 @@ pub fn module(rng: &mut Rng) -> String {
             },
         })
         .collect();
+    // Memory 0 is the provider's, imported, in half of the cases: accesses
+    // through an imported memory's definition, growth seen by both.
+    let import_mem = rng.chance(1, 2);
     for (k, m) in mems.iter().enumerate() {
         let max = if rng.chance(1, 2) {
             format!(" {}", m.min + rng.below_u64(3))
         } else {
             String::new()
         };
-        writeln!(
-            w,
-            "  (memory $m{k} (export \"m{k}\") {} {}{max})",
-            m.idx(),
-            m.min
-        )
-        .unwrap();
+        if k == 0 && import_mem {
+            writeln!(
+                provider,
+                "  (memory (export \"pm\") {} {}{max})",
+                m.idx(),
+                m.min
+            )
+            .unwrap();
+            writeln!(
+                imports,
+                "  (import \"p\" \"pm\" (memory $m0 {} {}{max}))",
+                m.idx(),
+                m.min
+            )
+            .unwrap();
+            writeln!(w, "  (export \"m0\" (memory $m0))").unwrap();
+        } else {
+            writeln!(
+                w,
+                "  (memory $m{k} (export \"m{k}\") {} {}{max})",
+                m.idx(),
+                m.min
+            )
+            .unwrap();
+        }
         // An active segment inside the initial size, a passive one.
         if m.min > 0 {
             let len = 1 + rng.below_u64(24);
@@ -231,6 +270,10 @@ pub fn module(rng: &mut Rng) -> String {
         }
         let len = 1 + rng.below_u64(40);
         writeln!(w, "  (data $d{k} \"{}\")", bytes(rng, len)).unwrap();
+    }
+    if !import_mem {
+        // The provider's function reads a memory of its own.
+        writeln!(provider, "  (memory (export \"pm\") 1)").unwrap();
     }
     for (k, m) in mems.iter().enumerate() {
         let ix = m.idx();
@@ -286,9 +329,24 @@ pub fn module(rng: &mut Rng) -> String {
             .unwrap();
         }
     }
-    tail_calls(rng, &mut w);
-    w.push(')');
-    w
+    let pm_index = if import_mem && mems[0].m64 {
+        "i64"
+    } else {
+        "i32"
+    };
+    tail_calls(
+        rng,
+        &mut types,
+        &mut imports,
+        &mut w,
+        &mut provider,
+        pm_index,
+    );
+    provider.push(')');
+    Modules {
+        provider,
+        main: format!("(module\n{types}{imports}{w})"),
+    }
 }
 
 fn bytes(rng: &mut Rng, n: u64) -> String {
@@ -297,8 +355,53 @@ fn bytes(rng: &mut Rng, n: u64) -> String {
         .collect()
 }
 
-/// The tail-call chain (see the module docs).
-fn tail_calls(rng: &mut Rng, w: &mut String) {
+/// `local.get`s of parameters `first..first + n`.
+fn gets(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|p| format!(" (local.get {p})"))
+        .collect()
+}
+
+/// The body that ends a chain: the counter and every parameter after it (of
+/// types `sig`) mixed into an `i64` in local `$acc`, then returned as
+/// `results`.
+fn leaf(rng: &mut Rng, sig: &[T], results: &[T]) -> String {
+    // The counter too: 0 at the end of a chain, not in `pg`.
+    let mut acc = format!(
+        "(i64.add (i64.const {}) (i64.extend_i32_u (local.get 0)))",
+        rng.next_u64() as i64
+    );
+    for (p, t) in sig.iter().enumerate() {
+        acc = format!(
+            "(i64.add (i64.mul {acc} (i64.const 31)) {})",
+            t.to_i64(&format!("(local.get {})", p + 1))
+        );
+    }
+    let ret: String = results
+        .iter()
+        .enumerate()
+        .map(|(r, t)| {
+            format!(
+                " {}",
+                t.of_i64(&format!("(i64.add (local.get $acc) (i64.const {r}))"))
+            )
+        })
+        .collect();
+    format!("(local.set $acc {acc})\n    (return{ret})")
+}
+
+/// The tail-call chain (see the module docs): types, the import of the
+/// provider's function `pg`, the functions and their exports, and `pg`
+/// itself in the provider (which reads its memory `pm`, of index type
+/// `pm_index`, and tail calls a function of its own).
+fn tail_calls(
+    rng: &mut Rng,
+    types: &mut String,
+    imports: &mut String,
+    w: &mut String,
+    provider: &mut String,
+    pm_index: &str,
+) {
     let results: Vec<T> = (0..rng.range(1, 3)).map(|_| T::any(rng)).collect();
     let res = results
         .iter()
@@ -312,40 +415,52 @@ fn tail_calls(rng: &mut Rng, w: &mut String) {
         .collect();
     let t64 = rng.chance(1, 2);
     let tix = if t64 { "i64" } else { "i32" };
-    for (i, s) in sigs.iter().enumerate() {
+    let sig_text = |s: &[T]| -> String {
         let ps: String = s.iter().map(|t| format!(" {}", t.name())).collect();
-        writeln!(w, "  (type $s{i} (func (param i32{ps}) (result {res})))").unwrap();
+        format!("(param i32{ps}) (result {res})")
+    };
+    for (i, s) in sigs.iter().enumerate() {
+        writeln!(types, "  (type $s{i} (func {}))", sig_text(s)).unwrap();
     }
-    // Slot i holds f_i; slot n is null; the table has n + 1 slots.
+    // The provider's `pg`, of the type of f_pj: it adds a byte of `pm` to
+    // the counter and tail calls its own leaf.
+    let pj = rng.index(n);
+    let psig = sig_text(&sigs[pj]);
+    let pleaf = leaf(rng, &sigs[pj], &results);
+    let byte = "(i32.and (local.get 0) (i32.const 0xff))";
+    let addr = if pm_index == "i64" {
+        format!("(i64.extend_i32_u {byte})")
+    } else {
+        byte.to_string()
+    };
+    writeln!(
+        provider,
+        "  (func $leaf {psig} (local $acc i64)\n    {pleaf})\n\
+         \x20 (func (export \"pg\") {psig}\n\
+         \x20   (return_call $leaf\n\
+         \x20     (i32.add (local.get 0) (i32.load8_u {addr})){}))",
+        gets(1, sigs[pj].len())
+    )
+    .unwrap();
+    writeln!(imports, "  (import \"p\" \"pg\" (func $pg (type $s{pj})))").unwrap();
+    // Slot i holds f_i, slot n is null, slot n + 1 holds `pg`.
     let funcs: String = (0..n).map(|i| format!(" $f{i}")).collect();
     writeln!(
         w,
-        "  (table $tab (export \"tab\") {tix} {} funcref)\n  (elem (table $tab) ({tix}.const 0) func{funcs})",
+        "  (table $tab (export \"tab\") {tix} {} funcref)\n\
+         \x20 (elem (table $tab) ({tix}.const 0) func{funcs})\n\
+         \x20 (elem (table $tab) ({tix}.const {}) func $pg)",
+        n + 2,
         n + 1
     )
     .unwrap();
     for (i, s) in sigs.iter().enumerate() {
-        // The result when the counter is 0: every parameter mixed in.
-        let mut acc = format!("(i64.const {})", rng.next_u64() as i64);
-        for (p, t) in s.iter().enumerate() {
-            acc = format!(
-                "(i64.add (i64.mul {acc} (i64.const 31)) {})",
-                t.to_i64(&format!("(local.get {})", p + 1))
-            );
-        }
-        let ret: String = results
-            .iter()
-            .enumerate()
-            .map(|(r, t)| {
-                format!(
-                    " {}",
-                    t.of_i64(&format!("(i64.add (local.get $acc) (i64.const {r}))"))
-                )
-            })
-            .collect();
-        // The next call: to f_j, each argument from a parameter of the same
-        // type stepped by the counter, or a constant.
+        let body = leaf(rng, s, &results);
+        // The next call: to f_j (or `pg`, of another instance, if of f_j's
+        // type), each argument from a parameter of the same type stepped by
+        // the counter, or a constant.
         let j = rng.index(n);
+        let to_pg = j == pj && rng.chance(1, 3);
         let mut args = String::from(" (i32.sub (local.get 0) (i32.const 1))");
         for t in &sigs[j] {
             let same: Vec<usize> = (0..s.len()).filter(|&p| s[p] == *t).collect();
@@ -362,34 +477,40 @@ fn tail_calls(rng: &mut Rng, w: &mut String) {
             }
         }
         let call = if rng.chance(1, 2) {
-            format!("(return_call $f{j}{args})")
+            let callee = if to_pg {
+                "$pg".to_string()
+            } else {
+                format!("$f{j}")
+            };
+            format!("(return_call {callee}{args})")
         } else {
-            // Mostly f_j's own slot; sometimes another function's (a trap
-            // unless its type is the same), the null slot or past the end.
+            // Mostly the callee's own slot; sometimes another function's (a
+            // trap unless its type is the same), the null slot or past the
+            // end.
+            let own = if to_pg { n + 1 } else { j } as u64;
             let slot = match rng.below(12) {
-                0 => rng.index(n) as u64,
+                0 => rng.below_u64(n as u64 + 2),
                 1 => n as u64,
-                2 => n as u64 + 1 + rng.below_u64(3),
-                _ => j as u64,
+                2 => n as u64 + 2 + rng.below_u64(3),
+                _ => own,
             };
             format!("(return_call_indirect $tab (type $s{j}){args} ({tix}.const {slot}))")
         };
-        let ps: String = s.iter().map(|t| format!(" {}", t.name())).collect();
         writeln!(
             w,
-            "  (func $f{i} (type $s{i}) (param i32{ps}) (result {res}) (local $acc i64)\n\
+            "  (func $f{i} (type $s{i}) {} (local $acc i64)\n\
              \x20   (if (i32.eqz (local.get 0)) (then\n\
-             \x20     (local.set $acc {acc})\n\
-             \x20     (return{ret})))\n\
-             \x20   {call})"
+             \x20     {body}))\n\
+             \x20   {call})",
+            sig_text(s)
         )
         .unwrap();
         // The export: the counter masked, then a tail call from the entry.
-        let fwd: String = (1..=s.len()).map(|p| format!(" (local.get {p})")).collect();
         writeln!(
             w,
             "  (func (export \"tc{i}\") (type $s{i})\n\
-             \x20   (return_call $f{i} (i32.and (local.get 0) (i32.const {ROUNDS_MASK})){fwd}))"
+             \x20   (return_call $f{i} (i32.and (local.get 0) (i32.const {ROUNDS_MASK})){}))",
+            gets(1, s.len())
         )
         .unwrap();
     }
