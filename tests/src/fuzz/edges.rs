@@ -492,6 +492,9 @@ fn tail_calls(
                 0 => rng.below_u64(n as u64 + 2),
                 1 => n as u64,
                 2 => n as u64 + 2 + rng.below_u64(3),
+                // A 64-bit index whose low half is the callee's slot: out
+                // of bounds, unless the check looked at 32 bits only.
+                3 if t64 => (1 << 32) + own,
                 _ => own,
             };
             format!("(return_call_indirect $tab (type $s{j}){args} ({tix}.const {slot}))")
@@ -505,6 +508,22 @@ fn tail_calls(
             sig_text(s)
         )
         .unwrap();
+        // An export that calls f_i through the table at an index given as
+        // an argument (the fuzzer draws edges: 2^32 and 2^64 less a little),
+        // by call_indirect or return_call_indirect.
+        let (op, k) = if rng.chance(1, 2) {
+            ("call_indirect", i)
+        } else {
+            ("return_call_indirect", i)
+        };
+        writeln!(
+            w,
+            "  (func (export \"ci{i}\") (param {tix}) {}\n\
+             \x20   ({op} $tab (type $s{k}) (i32.and (local.get 1) (i32.const {ROUNDS_MASK})){} (local.get 0)))",
+            sig_text(s),
+            gets(2, s.len())
+        )
+        .unwrap();
         // The export: the counter masked, then a tail call from the entry.
         writeln!(
             w,
@@ -514,4 +533,16 @@ fn tail_calls(
         )
         .unwrap();
     }
+    // The table's own instructions at edge indices, after the calls (in
+    // export order, so the calls of later rounds see what these did).
+    writeln!(
+        w,
+        "  (func (export \"tsize\") (result {tix}) (table.size $tab))\n\
+         \x20 (func (export \"tget\") (param {tix}) (result funcref) (table.get $tab (local.get 0)))\n\
+         \x20 (func (export \"tset\") (param {tix} {tix}) (table.set $tab (local.get 0) (table.get $tab (local.get 1))))\n\
+         \x20 (func (export \"tgrow\") (param {tix}) (result {tix}) (table.grow $tab (ref.func $f0) (local.get 0)))\n\
+         \x20 (func (export \"tfill\") (param {tix} {tix}) (table.fill $tab (local.get 0) (ref.func $f1) (local.get 1)))\n\
+         \x20 (func (export \"tcopy\") (param {tix} {tix} {tix}) (table.copy $tab $tab (local.get 0) (local.get 1) (local.get 2)))"
+    )
+    .unwrap();
 }
