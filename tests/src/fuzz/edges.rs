@@ -23,8 +23,10 @@
 //!   is the main module's memory 0 in half of the cases and whose function
 //!   `pg` (of one of the chain's types) the chain reaches by `return_call`
 //!   of the import or `return_call_indirect` of its table slot; `pg` reads
-//!   its memory and tail calls a function of its own. wasm-smith's modules
-//!   have no imports.
+//!   its memory and tail calls a function of its own; the chain's table is
+//!   the provider's in half of the cases; every segment offset and a global
+//!   are extended constant expressions over the provider's globals.
+//!   wasm-smith's modules have no imports.
 //!
 //! Values that reach a result are kept free of NaN bits (floats go through
 //! saturating conversions), so no canonicalization is needed. The module is
@@ -211,6 +213,32 @@ pub fn modules(rng: &mut Rng) -> Modules {
     let mut imports = String::new();
     let mut w = String::new();
     let mut provider = String::from("(module\n");
+    // Imported immutable globals, which extended constant expressions may
+    // read: every offset below is one of them plus a constant.
+    let bases = Bases {
+        b32: rng.next_u64() as i32,
+        b64: rng.next_u64() as i64,
+    };
+    writeln!(
+        provider,
+        "  (global (export \"b32\") i32 (i32.const {}))\n  (global (export \"b64\") i64 (i64.const {}))",
+        bases.b32, bases.b64
+    )
+    .unwrap();
+    writeln!(
+        imports,
+        "  (import \"p\" \"b32\" (global $b32 i32))\n  (import \"p\" \"b64\" (global $b64 i64))"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "  (global (export \"gx\") i64 (i64.mul (i64.sub (global.get $b64) (i64.const {})) (i64.const {})))\n\
+         \x20 (global (export \"gy\") i32 (i32.sub (i32.mul (global.get $b32) (global.get $b32)) (i32.const {})))",
+        rng.next_u64() as i64,
+        rng.next_u64() as i64,
+        rng.next_u64() as i32
+    )
+    .unwrap();
     let mems: Vec<Mem> = (0..rng.range(1, 3))
         .map(|_| Mem {
             m64: rng.chance(1, 2),
@@ -262,8 +290,8 @@ pub fn modules(rng: &mut Rng) -> Modules {
             let at = rng.below_u64(m.min * 65536 - len + 1);
             writeln!(
                 w,
-                "  (data (memory $m{k}) ({}.const {at}) \"{}\")",
-                m.idx(),
+                "  (data (memory $m{k}) {} \"{}\")",
+                bases.offset(m.m64, at),
                 bytes(rng, len)
             )
             .unwrap();
@@ -341,11 +369,36 @@ pub fn modules(rng: &mut Rng) -> Modules {
         &mut w,
         &mut provider,
         pm_index,
+        &bases,
     );
     provider.push(')');
     Modules {
         provider,
         main: format!("(module\n{types}{imports}{w})"),
+    }
+}
+
+/// The values of the provider's globals `b32` and `b64`.
+struct Bases {
+    b32: i32,
+    b64: i64,
+}
+
+impl Bases {
+    /// A constant expression of value `v`, of type `i64` if `wide`, else
+    /// `i32`: the imported global of that type plus a constant.
+    fn offset(&self, wide: bool, v: u64) -> String {
+        if wide {
+            format!(
+                "(i64.add (global.get $b64) (i64.const {}))",
+                (v as i64).wrapping_sub(self.b64)
+            )
+        } else {
+            format!(
+                "(i32.add (global.get $b32) (i32.const {}))",
+                (v as i32).wrapping_sub(self.b32)
+            )
+        }
     }
 }
 
@@ -401,6 +454,7 @@ fn tail_calls(
     w: &mut String,
     provider: &mut String,
     pm_index: &str,
+    bases: &Bases,
 ) {
     let results: Vec<T> = (0..rng.range(1, 3)).map(|_| T::any(rng)).collect();
     let res = results
@@ -444,14 +498,30 @@ fn tail_calls(
     .unwrap();
     writeln!(imports, "  (import \"p\" \"pg\" (func $pg (type $s{pj})))").unwrap();
     // Slot i holds f_i, slot n is null, slot n + 1 holds `pg`.
+    // The table is the provider's, imported, in half of the cases.
     let funcs: String = (0..n).map(|i| format!(" $f{i}")).collect();
+    if rng.chance(1, 2) {
+        writeln!(
+            provider,
+            "  (table (export \"pt\") {tix} {} funcref)",
+            n + 2
+        )
+        .unwrap();
+        writeln!(
+            imports,
+            "  (import \"p\" \"pt\" (table $tab {tix} {} funcref))",
+            n + 2
+        )
+        .unwrap();
+        writeln!(w, "  (export \"tab\" (table $tab))").unwrap();
+    } else {
+        writeln!(w, "  (table $tab (export \"tab\") {tix} {} funcref)", n + 2).unwrap();
+    }
     writeln!(
         w,
-        "  (table $tab (export \"tab\") {tix} {} funcref)\n\
-         \x20 (elem (table $tab) ({tix}.const 0) func{funcs})\n\
-         \x20 (elem (table $tab) ({tix}.const {}) func $pg)",
-        n + 2,
-        n + 1
+        "  (elem (table $tab) {} func{funcs})\n  (elem (table $tab) {} func $pg)",
+        bases.offset(t64, 0),
+        bases.offset(t64, n as u64 + 1)
     )
     .unwrap();
     for (i, s) in sigs.iter().enumerate() {
