@@ -386,6 +386,68 @@ fn edge(rng: &mut Rng) -> u64 {
     at.wrapping_sub(rng.below_u64(17))
 }
 
+/// wasmc's name of a wasmi value type.
+fn wi_type(t: wasmi::ValType) -> ValType {
+    match t {
+        wasmi::ValType::I32 => ValType::I32,
+        wasmi::ValType::I64 => ValType::I64,
+        wasmi::ValType::F32 => ValType::F32,
+        wasmi::ValType::F64 => ValType::F64,
+        wasmi::ValType::V128 => ValType::V128,
+        wasmi::ValType::FuncRef => ValType::FuncRef,
+        wasmi::ValType::ExternRef => ValType::ExternRef,
+    }
+}
+
+/// The host functions' computation: every argument mixed into one number,
+/// the results made from it (floats never NaN, references null), for
+/// both engines.
+fn host_mix(args: &[V], results: &[ValType]) -> Vec<(wc::Val, wasmi::Val)> {
+    let mut acc: u64 = 0x9e37_79b9_7f4a_7c15;
+    for a in args {
+        let x = match a {
+            V::I32(x) => u64::from(*x as u32),
+            V::I64(x) => *x as u64,
+            V::F32(b) => u64::from(*b),
+            V::F64(b) => *b,
+            V::V128(x) => (*x as u64) ^ ((*x >> 64) as u64).rotate_left(17),
+            V::Ref { null } => u64::from(*null),
+        };
+        acc = acc.wrapping_mul(31).wrapping_add(x);
+    }
+    results
+        .iter()
+        .enumerate()
+        .map(|(r, t)| {
+            let x = acc.wrapping_add(r as u64);
+            match t {
+                ValType::I32 => (wc::Val::I32(x as i32), wasmi::Val::I32(x as i32)),
+                ValType::I64 => (wc::Val::I64(x as i64), wasmi::Val::I64(x as i64)),
+                ValType::F32 => {
+                    let f = (x % 1_000_000) as f32;
+                    (wc::Val::F32(f.to_bits()), wasmi::Val::F32(f.into()))
+                }
+                ValType::F64 => {
+                    let f = (x >> 12) as f64;
+                    (wc::Val::F64(f.to_bits()), wasmi::Val::F64(f.into()))
+                }
+                ValType::V128 => {
+                    let v = u128::from(x) | (u128::from(x.wrapping_mul(7)) << 64);
+                    (wc::Val::V128(v), wasmi::Val::V128(wasmi::V128::from(v)))
+                }
+                ValType::FuncRef => (
+                    wc::Val::FuncRef(None),
+                    wasmi::Val::FuncRef(wasmi::Ref::Null),
+                ),
+                ValType::ExternRef => (
+                    wc::Val::ExternRef(None),
+                    wasmi::Val::ExternRef(wasmi::Ref::Null),
+                ),
+            }
+        })
+        .collect()
+}
+
 /// Random arguments of type `ty` for both engines: in the 3.0 profile,
 /// integers are also drawn from [`edge`]; in the edges profile, half of
 /// them.
@@ -614,6 +676,36 @@ fn compare(seed: u64, wasm: &[u8], profile: Profile) -> Result<Option<String>, S
                     b.map(|_| "ok".to_string()).unwrap_or_else(|e| e)
                 ))
             }
+        }
+    }
+    // Host functions (module `h`, the edges profile's): the same Rust code
+    // in both engines, at the type the module imports them with.
+    for imp in wc_module.imports() {
+        if let (true, wc::ExternType::Func(ty)) = (imp.module == "h", &imp.ty) {
+            let results = ty.results.clone();
+            wc_linker
+                .func_new("h", &imp.name, ty.clone(), move |_, a, r| {
+                    let v: Vec<V> = a.iter().map(from_wc).collect();
+                    for (slot, x) in r.iter_mut().zip(host_mix(&v, &results)) {
+                        *slot = x.0;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    for imp in wi_module.imports() {
+        if let (true, wasmi::ExternType::Func(ty)) = (imp.module() == "h", imp.ty()) {
+            let results: Vec<ValType> = ty.results().iter().map(|t| wi_type(*t)).collect();
+            wi_linker
+                .func_new("h", imp.name(), ty.clone(), move |_, a, r| {
+                    let v: Vec<V> = a.iter().map(from_wi).collect();
+                    for (slot, x) in r.iter_mut().zip(host_mix(&v, &results)) {
+                        *slot = x.1;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())?;
         }
     }
     let wi_inst = wi_linker.instantiate_and_start(&mut wi_store, &wi_module);

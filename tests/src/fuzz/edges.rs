@@ -25,8 +25,10 @@
 //!   of the import or `return_call_indirect` of its table slot; `pg` reads
 //!   its memory and tail calls a function of its own; the chain's table is
 //!   the provider's in half of the cases; every segment offset and a global
-//!   are extended constant expressions over the provider's globals.
-//!   wasm-smith's modules have no imports.
+//!   are extended constant expressions over the provider's globals;
+//! - a host function `h.mix` (the fuzzer's `host_mix`, the same in both
+//!   engines) of one of the chain's types, which the chain also reaches by
+//!   a tail call. wasm-smith's modules have no imports.
 //!
 //! Values that reach a result are kept free of NaN bits (floats go through
 //! saturating conversions), so no canonicalization is needed. The module is
@@ -497,29 +499,33 @@ fn tail_calls(
     )
     .unwrap();
     writeln!(imports, "  (import \"p\" \"pg\" (func $pg (type $s{pj})))").unwrap();
-    // Slot i holds f_i, slot n is null, slot n + 1 holds `pg`.
+    // A host function (the fuzzer's, the same in both engines) of the type
+    // of f_hj.
+    let hj = rng.index(n);
+    writeln!(imports, "  (import \"h\" \"mix\" (func $h (type $s{hj})))").unwrap();
+    // Slot i holds f_i, slot n is null, slot n + 1 holds `pg`, n + 2 `h`.
     // The table is the provider's, imported, in half of the cases.
     let funcs: String = (0..n).map(|i| format!(" $f{i}")).collect();
     if rng.chance(1, 2) {
         writeln!(
             provider,
             "  (table (export \"pt\") {tix} {} funcref)",
-            n + 2
+            n + 3
         )
         .unwrap();
         writeln!(
             imports,
             "  (import \"p\" \"pt\" (table $tab {tix} {} funcref))",
-            n + 2
+            n + 3
         )
         .unwrap();
         writeln!(w, "  (export \"tab\" (table $tab))").unwrap();
     } else {
-        writeln!(w, "  (table $tab (export \"tab\") {tix} {} funcref)", n + 2).unwrap();
+        writeln!(w, "  (table $tab (export \"tab\") {tix} {} funcref)", n + 3).unwrap();
     }
     writeln!(
         w,
-        "  (elem (table $tab) {} func{funcs})\n  (elem (table $tab) {} func $pg)",
+        "  (elem (table $tab) {} func{funcs})\n  (elem (table $tab) {} func $pg $h)",
         bases.offset(t64, 0),
         bases.offset(t64, n as u64 + 1)
     )
@@ -530,7 +536,8 @@ fn tail_calls(
         // type), each argument from a parameter of the same type stepped by
         // the counter, or a constant.
         let j = rng.index(n);
-        let to_pg = j == pj && rng.chance(1, 3);
+        let to_pg = j == pj && rng.chance(2, 3);
+        let to_h = !to_pg && j == hj && rng.chance(2, 3);
         let mut args = String::from(" (i32.sub (local.get 0) (i32.const 1))");
         for t in &sigs[j] {
             let same: Vec<usize> = (0..s.len()).filter(|&p| s[p] == *t).collect();
@@ -547,21 +554,25 @@ fn tail_calls(
             }
         }
         let call = if rng.chance(1, 2) {
-            let callee = if to_pg {
-                "$pg".to_string()
-            } else {
-                format!("$f{j}")
+            let callee = match (to_pg, to_h) {
+                (true, _) => "$pg".to_string(),
+                (_, true) => "$h".to_string(),
+                _ => format!("$f{j}"),
             };
             format!("(return_call {callee}{args})")
         } else {
             // Mostly the callee's own slot; sometimes another function's (a
             // trap unless its type is the same), the null slot or past the
             // end.
-            let own = if to_pg { n + 1 } else { j } as u64;
+            let own = match (to_pg, to_h) {
+                (true, _) => n + 1,
+                (_, true) => n + 2,
+                _ => j,
+            } as u64;
             let slot = match rng.below(12) {
-                0 => rng.below_u64(n as u64 + 2),
+                0 => rng.below_u64(n as u64 + 3),
                 1 => n as u64,
-                2 => n as u64 + 2 + rng.below_u64(3),
+                2 => n as u64 + 3 + rng.below_u64(3),
                 // A 64-bit index whose low half is the callee's slot: out
                 // of bounds, unless the check looked at 32 bits only.
                 3 if t64 => (1 << 32) + own,
