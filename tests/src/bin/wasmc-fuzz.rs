@@ -276,10 +276,11 @@ fn write_reproducer(kind: Kind, seed: u64, removed: &BTreeSet<u32>, msg: &str, o
             let o = differential::options(seed);
             let text = format!(
                 ";; {msg}\n;; replay: wasmc-fuzz case diff {seed}\n\
-                 ;; profile {:?}, opt-level {:?}, memory {:?}\n{wat}",
+                 ;; profile {:?}, opt-level {:?}, memory {:?}, interruption {}\n{wat}",
                 differential::profile(seed),
                 o.opt_level,
-                o.memory
+                o.memory,
+                o.interruption
             );
             match std::fs::write(&wpath, text) {
                 Ok(()) => eprintln!("  reproducer: {} (and .wasm)", wpath.display()),

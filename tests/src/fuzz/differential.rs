@@ -554,8 +554,8 @@ fn stack_overflow(d: &Did) -> bool {
     matches!(d, Did::Trapped(wc::TrapCode::StackOverflow))
 }
 
-/// The compile options of `seed`'s case (both optimization levels and both
-/// bounds-check strategies are covered).
+/// The compile options of `seed`'s case (both optimization levels, both
+/// bounds-check strategies, with and without fuel and epoch checks).
 pub fn options(seed: u64) -> CompileOptions {
     let mut o = CompileOptions {
         opt_level: if seed.is_multiple_of(2) {
@@ -568,6 +568,16 @@ pub fn options(seed: u64) -> CompileOptions {
     };
     if seed.is_multiple_of(3) {
         o.memory = MemoryStrategy::Explicit;
+    }
+    // A quarter of the cases count fuel and check epochs, with limits never
+    // reached: the instrumentation must not change what the code does (a
+    // tail call, which leaves its frame, included). Drawn from a hash, so
+    // independent of the rest.
+    if Rng::new(seed ^ 0x1e7e_f0e1).below(4) == 0 {
+        o.interruption = wasmc_compiler::Interruption {
+            epochs: true,
+            fuel: true,
+        };
     }
     o
 }
@@ -639,6 +649,17 @@ fn compare(seed: u64, wasm: &[u8], profile: Profile) -> Result<Option<String>, S
     let small_stack = profile == Profile::Edges;
     wc_store.set_max_wasm_stack(if small_stack { 128 << 10 } else { 4 << 20 });
     wc_store.set_max_memory_pages(MAX_PAGES);
+    let interruption = options(seed).interruption;
+    if interruption.fuel {
+        wc_store
+            .set_fuel(1 << 40)
+            .map_err(|e| format!("set_fuel: {e}"))?;
+    }
+    if interruption.epochs {
+        wc_store
+            .set_epoch_deadline(1 << 40)
+            .map_err(|e| format!("set_epoch_deadline: {e}"))?;
+    }
     wc_store.set_max_table_elements(MAX_ELEMS);
 
     let mut wi_linker = wasmi::Linker::<wasmi::StoreLimits>::new(&engine);
