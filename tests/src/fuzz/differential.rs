@@ -629,19 +629,79 @@ fn compare(seed: u64, wasm: &[u8], profile: Profile) -> Result<Option<String>, S
         Ok(m) => m,
         Err(e) => return Ok(Some(format!("wasmi rejects the module: {e}"))),
     };
+    // wasmc, in the pooling allocator for a quarter of the cases (drawn
+    // from a hash, independent of the rest).
+    let pooled = Rng::new(seed ^ 0x0090_01ed).below(4) == 0;
+    let wce = if pooled {
+        crate::pooled_engine()
+    } else {
+        crate::engine()
+    };
+    let art =
+        compile(wasm, &options(seed)).map_err(|e| format!("wasmc rejects a valid module: {e}"))?;
+    let wc_module = wc::Module::from_bytes(wce, &art).map_err(|e| format!("load: {e}"))?;
+    // The provider loads in both or the case is not judged (it has no
+    // reason to fail).
+    let provider = match provider_of(wasm) {
+        None => None,
+        Some(p) => {
+            let wi_p = wasmi::Module::new(&engine, &p[..]).map_err(|e| e.to_string());
+            let wc_p = compile(&p, &options(seed))
+                .map_err(|e| e.to_string())
+                .and_then(|a| wc::Module::from_bytes(wce, &a).map_err(|e| e.to_string()));
+            match (wi_p, wc_p) {
+                (Ok(a), Ok(b)) => Some((a, b)),
+                (a, b) => {
+                    return Ok(Some(format!(
+                        "provider: wasmi {}, wasmc {}",
+                        a.map(|_| "ok".to_string()).unwrap_or_else(|e| e),
+                        b.map(|_| "ok".to_string()).unwrap_or_else(|e| e)
+                    )))
+                }
+            }
+        }
+    };
+    let m = Modules {
+        wi_engine: &engine,
+        wi: &wi_module,
+        wc_engine: wce,
+        wc: &wc_module,
+        provider: provider.as_ref(),
+    };
+    // In the pooling allocator, a second round of fresh stores and
+    // instances of the same modules: their memories and tables take the
+    // slots the first round's gave back, kept for the same memories, which
+    // must read as initial again, not as the first round left them.
+    for _ in 0..if pooled { 2 } else { 1 } {
+        if let Some(skip) = round(seed, profile, &m)? {
+            return Ok(Some(skip));
+        }
+    }
+    Ok(None)
+}
+
+/// The loaded modules of a case.
+struct Modules<'a> {
+    wi_engine: &'a wasmi::Engine,
+    wi: &'a wasmi::Module,
+    wc_engine: &'static wc::Engine,
+    wc: &'a wc::Module,
+    /// The provider module (see [`PROVIDER_SECTION`]), in each engine.
+    provider: Option<&'a (wasmi::Module, wc::Module)>,
+}
+
+/// Instantiates the modules of `m` in new stores and compares the calls of
+/// every export and the state left.
+fn round(seed: u64, profile: Profile, m: &Modules) -> Result<Option<String>, String> {
+    let (engine, wi_module, wc_module) = (m.wi_engine, m.wi, m.wc);
     let limits = wasmi::StoreLimitsBuilder::new()
         .memory_size((MAX_PAGES * 65536) as usize)
         .table_elements(MAX_ELEMS as usize)
         .build();
-    let mut wi_store = wasmi::Store::new(&engine, limits);
+    let mut wi_store = wasmi::Store::new(engine, limits);
     wi_store.limiter(|l| l);
 
-    // wasmc.
-    let art =
-        compile(wasm, &options(seed)).map_err(|e| format!("wasmc rejects a valid module: {e}"))?;
-    let wc_module =
-        wc::Module::from_bytes(crate::engine(), &art).map_err(|e| format!("load: {e}"))?;
-    let mut wc_store = wc::Store::new(crate::engine(), ());
+    let mut wc_store = wc::Store::new(m.wc_engine, ());
     // Within the 8 MiB main-thread stack the fuzz workers run on. The edges
     // profile's modules recurse only by tail calls: a small stack, which a
     // tail call that kept its frame would overflow in its thousands of
@@ -662,45 +722,22 @@ fn compare(seed: u64, wasm: &[u8], profile: Profile) -> Result<Option<String>, S
     }
     wc_store.set_max_table_elements(MAX_ELEMS);
 
-    let mut wi_linker = wasmi::Linker::<wasmi::StoreLimits>::new(&engine);
-    let mut wc_linker = wc::Linker::new(crate::engine());
-    if let Some(p) = provider_of(wasm) {
-        // The provider instantiates in both or the case is not judged (it
-        // has no reason to fail).
-        let wi_p = wasmi::Module::new(&engine, &p[..])
-            .and_then(|m| wasmi::Linker::new(&engine).instantiate_and_start(&mut wi_store, &m));
-        let wc_p = compile(&p, &options(seed))
-            .map_err(|e| e.to_string())
-            .and_then(|a| wc::Module::from_bytes(crate::engine(), &a).map_err(|e| e.to_string()))
-            .and_then(|m| {
-                wc::Linker::new(crate::engine())
-                    .instantiate(&mut wc_store, &m)
-                    .map_err(|e| e.to_string())
-            });
-        match (wi_p, wc_p) {
-            (Ok(a), Ok(b)) => {
-                wi_linker
-                    .instance(&mut wi_store, "p", a)
-                    .map_err(|e| e.to_string())?;
-                wc_linker
-                    .instance(&mut wc_store, "p", b)
-                    .map_err(|e| e.to_string())?;
-            }
-            (Err(a), Err(b)) => {
-                return Ok(Some(format!("provider: wasmi {a}, wasmc {b}")));
-            }
-            (a, b) => {
-                return Err(format!(
-                    "provider: wasmi {}, wasmc {}",
-                    a.map(|_| "ok".to_string())
-                        .unwrap_or_else(|e| e.to_string()),
-                    b.map(|_| "ok".to_string()).unwrap_or_else(|e| e)
-                ))
-            }
-        }
+    let mut wi_linker = wasmi::Linker::<wasmi::StoreLimits>::new(engine);
+    let mut wc_linker = wc::Linker::new(m.wc_engine);
+    if let Some((wi_p, wc_p)) = m.provider {
+        let a = wasmi::Linker::new(engine)
+            .instantiate_and_start(&mut wi_store, wi_p)
+            .map_err(|e| format!("provider: wasmi {e}"))?;
+        let b = wc::Linker::new(m.wc_engine)
+            .instantiate(&mut wc_store, wc_p)
+            .map_err(|e| format!("provider: wasmc {e}"))?;
+        wi_linker
+            .instance(&mut wi_store, "p", a)
+            .map_err(|e| e.to_string())?;
+        wc_linker
+            .instance(&mut wc_store, "p", b)
+            .map_err(|e| e.to_string())?;
     }
-    // Host functions (module `h`, the edges profile's): the same Rust code
-    // in both engines, at the type the module imports them with.
     for imp in wc_module.imports() {
         if let (true, wc::ExternType::Func(ty)) = (imp.module == "h", &imp.ty) {
             let results = ty.results.clone();
@@ -729,8 +766,8 @@ fn compare(seed: u64, wasm: &[u8], profile: Profile) -> Result<Option<String>, S
                 .map_err(|e| e.to_string())?;
         }
     }
-    let wi_inst = wi_linker.instantiate_and_start(&mut wi_store, &wi_module);
-    let wc_inst = wc_linker.instantiate(&mut wc_store, &wc_module);
+    let wi_inst = wi_linker.instantiate_and_start(&mut wi_store, wi_module);
+    let wc_inst = wc_linker.instantiate(&mut wc_store, wc_module);
     let (wi_inst, wc_inst) = match (wi_inst, wc_inst) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(a), Err(b)) => {
