@@ -14,9 +14,16 @@
 //!   module's integer constant expressions (global initializers, segment
 //!   offsets) are rewritten into equal `add`/`sub`/`mul` trees
 //!   ([`rewrite`]); or one of [`super::edges`]' modules aimed at the edges of
-//!   bounds checks and tail calls ([`Profile::Edges`], a fifth of the seeds
-//!   or so). The profile is drawn from the seed apart from the compile
-//!   options, so every profile meets every option.
+//!   bounds checks and tail calls, with imports from a provider instance
+//!   and a host function ([`Profile::Edges`], a fifth of the seeds or so).
+//!   The profile is drawn from the seed apart from the compile options, so
+//!   every profile meets every option.
+//! - wasmc's side ([`options`]): both optimization levels, both bounds-check
+//!   strategies (guard pages, explicit checks), fuel and epoch checks on a
+//!   quarter of the cases (with limits never reached: the instrumentation
+//!   must change nothing); the pooling allocator on a quarter, where the
+//!   case runs twice in fresh stores so that its memories and tables reuse
+//!   the slots of the first round.
 //! - NaNs: wasm-smith's `canonicalize_nans` rewrites every float operation to
 //!   produce the canonical NaN, so memories and results can be compared bit
 //!   for bit; results are also compared NaN-insensitively as a second guard.
@@ -30,13 +37,14 @@
 //! - Resources: both stores limit every memory (32- or 64-bit) and table to
 //!   the same sizes, so `memory.grow`/`table.grow` fail at the same point;
 //!   wasm-smith's initial and maximum sizes stay far below those limits.
-//! - Arguments: with the 3.0 profile, integer arguments are also drawn near
-//!   the edges a bounds check must get right (a page multiple, 2^32, 2^64),
-//!   minus a little, since a 64-bit address reaches them only through them.
-//! - Left out, with the reason: imports (the two engines would need the same
-//!   host functions; exports cover the same code); threads, relaxed SIMD
-//!   (results are implementation-defined), exceptions, GC (not supported by
-//!   wasmc).
+//! - Arguments: with the 3.0 and edges profiles, integer arguments are also
+//!   drawn near the edges a bounds check must get right (a page multiple,
+//!   2^32, 2^64), minus a little, since a 64-bit address reaches them only
+//!   through them.
+//! - Left out, with the reason: imports in wasm-smith's modules (the two
+//!   engines would need the same host functions; exports cover the same
+//!   code; the edges profile has its own); threads, relaxed SIMD (results
+//!   are implementation-defined), exceptions, GC (not supported by wasmc).
 //! - A stack overflow on either side (the engines' stack limits differ) ends
 //!   the comparison of that module as a skip, not a failure; except in the
 //!   edges profile, whose modules need one frame at a time (see
