@@ -61,7 +61,7 @@ const MAX_PAGES: u64 = 160;
 /// Elements both engines may grow a table to.
 const MAX_ELEMS: u32 = 10_000;
 /// The fuel of `ensure_termination`: also bounds the call depth, below
-/// both engines' stack limits as set in `compare`.
+/// both engines' stack limits as set in `compare` and `round`.
 const FUEL: u32 = 5_000;
 
 /// Which WebAssembly a seed's module is made of (see the module docs).
@@ -175,7 +175,8 @@ pub fn module_of(seed: u64, profile: Profile) -> Option<Vec<u8>> {
     let bytes = rng.bytes(n);
     let mut cfg = config(profile);
     // A third of the 3.0 profile's modules trap only by running out of fuel
-    // (wasm-smith guards every access, division and conversion): calls run
+    // or stack (wasm-smith guards every access, division and conversion,
+    // and leaves out what it cannot guard): calls run
     // to their end instead of stopping at the first access out of bounds,
     // so more of the accesses in bounds, 64-bit ones included, are reached.
     if profile == Profile::Wasm3 && Rng::new(seed ^ 0x0d15_a110).below(3) == 0 {
