@@ -533,10 +533,11 @@ fn a_host_function_moves_the_deadline_seen_by_the_calling_loop() {
 /// with fuel and epoch checks, in both optimization levels, and runs. The
 /// differential fuzzer's first report with interruption on: the reload of
 /// the fuel count and deadline after a call was emitted into the filled
-/// block (a panic in Cranelift's builder in debug builds; in release, code
-/// after the block's terminator), because the reachability test asked the
-/// builder, whose current block after such a branch has a predecessor,
-/// instead of the translation state.
+/// block, after its terminator (a panic in Cranelift: the builder's
+/// assertion in debug builds, the block-order pass's `is_terminator` one in
+/// release), because the reachability test asked the builder, whose current
+/// block after such a branch has a predecessor, instead of the translation
+/// state.
 #[test]
 fn a_call_in_dead_code_after_a_branch_compiles_with_interruption() {
     let wat = r#"
