@@ -832,9 +832,9 @@ impl FuncEnvironment for FuncEnv<'_> {
         &mut self,
         op: &Operator,
         builder: &mut FunctionBuilder,
-        _state: &FuncTranslationState,
+        state: &FuncTranslationState,
     ) -> WasmResult<()> {
-        self.interrupt_after_op(op, builder);
+        self.interrupt_after_op(op, builder, state.reachable());
         // A typed select of externrefs makes a new reference value: the
         // select just emitted is the last instruction of the current block.
         if self.pending_select.take() == Some(ValType::ExternRef) {

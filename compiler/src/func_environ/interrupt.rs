@@ -211,9 +211,19 @@ impl FuncEnv<'_> {
         }
     }
 
-    /// Reloads the count and the deadline after a call.
-    pub(super) fn interrupt_after_op(&mut self, op: &Operator, builder: &mut FunctionBuilder) {
-        if !is_call(op) || builder.is_unreachable() {
+    /// Reloads the count and the deadline after a call. Not after one in
+    /// dead code (`reachable`: the translation state's; a call does not
+    /// change it): there the builder may still be in the block that the
+    /// branch before it filled (that of a `br`, or `br_table`'s edge block,
+    /// has a predecessor, so `builder.is_unreachable()` is false), and
+    /// nothing may follow its terminator.
+    pub(super) fn interrupt_after_op(
+        &mut self,
+        op: &Operator,
+        builder: &mut FunctionBuilder,
+        reachable: bool,
+    ) {
+        if !is_call(op) || !reachable || builder.is_unreachable() {
             return;
         }
         if self.interrupt.flags.fuel {

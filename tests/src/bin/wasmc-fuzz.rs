@@ -271,14 +271,36 @@ fn write_reproducer(kind: Kind, seed: u64, removed: &BTreeSet<u32>, msg: &str, o
             };
             let path = out.join(format!("diff-{seed}.wasm"));
             let _ = std::fs::write(&path, &wasm);
-            let wat = wasmprinter::print_bytes(&wasm).unwrap_or_default();
+            let wat = diff_text(&wasm);
             let wpath = out.join(format!("diff-{seed}.wat"));
-            let text = format!(";; {msg}\n;; replay: wasmc-fuzz case diff {seed}\n{wat}");
+            let o = differential::options(seed);
+            let text = format!(
+                ";; {msg}\n;; replay: wasmc-fuzz case diff {seed}\n\
+                 ;; profile {:?}, opt-level {:?}, memory {:?}, interruption {}\n{wat}",
+                differential::profile(seed),
+                o.opt_level,
+                o.memory,
+                o.interruption
+            );
             match std::fs::write(&wpath, text) {
                 Ok(()) => eprintln!("  reproducer: {} (and .wasm)", wpath.display()),
                 Err(e) => eprintln!("  cannot write {}: {e}", wpath.display()),
             }
         }
+    }
+}
+
+/// The text of a differential case's module, after that of its provider
+/// module if it has one (the edges profile's: see
+/// `differential::PROVIDER_SECTION`).
+fn diff_text(wasm: &[u8]) -> String {
+    let main = wasmprinter::print_bytes(wasm).unwrap_or_default();
+    match differential::provider_of(wasm) {
+        Some(p) => format!(
+            ";; provider module, instantiated first as \"p\":\n{}\n;; main module:\n{main}",
+            wasmprinter::print_bytes(&p).unwrap_or_default()
+        ),
+        None => main,
     }
 }
 
@@ -504,7 +526,7 @@ fn main() -> ExitCode {
                 match kind {
                     Kind::Gc => print!("{}", describe(&Program::generate(seed).without(&removed))),
                     Kind::Diff => match differential::module(seed) {
-                        Some(w) => print!("{}", wasmprinter::print_bytes(&w).unwrap_or_default()),
+                        Some(w) => print!("{}", diff_text(&w)),
                         None => println!("no module for this seed"),
                     },
                 }

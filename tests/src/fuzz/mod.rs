@@ -4,7 +4,8 @@
 //!   programs over externref tables and globals, checked against an exact
 //!   model and drop-counting host values);
 //! - [`differential`]: wasm-smith modules run by wasmc and by the `wasmi`
-//!   interpreter, results, traps, memories and globals compared.
+//!   interpreter, results, traps, memories and globals compared; with
+//!   [`edges`], the small modules of its edges profile.
 //!
 //! Both are driven by `src/bin/wasmc-fuzz.rs` (`make fuzz`), which runs cases
 //! in worker processes so that a crash is reported with its seed, and
@@ -12,6 +13,7 @@
 //! bounded number of seeds in `make test`.
 
 pub mod differential;
+pub mod edges;
 pub mod gc_model;
 
 /// The outcome of one generated case.

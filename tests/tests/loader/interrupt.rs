@@ -10,7 +10,7 @@
 
 use super::*;
 use std::time::{Duration, Instant};
-use wasmc_compiler::Interruption;
+use wasmc_compiler::{Interruption, OptLevel};
 use wasmc_loader::{Caller, Engine};
 
 const SPIN: &str = r#"
@@ -526,4 +526,59 @@ fn a_host_function_moves_the_deadline_seen_by_the_calling_loop() {
     // Run 2: a deadline far ahead, no host change to it before i = 10.
     store.set_epoch_deadline(1000).unwrap();
     assert_eq!(call1(&mut store, &inst, "run", 9).unwrap(), 9);
+}
+
+/// A call in dead code after a branch that leaves its block filled (`br`,
+/// `br_table` whose targets pass values through an edge block) compiles
+/// with fuel and epoch checks, in both optimization levels, and runs. The
+/// differential fuzzer's first report with interruption on: the reload of
+/// the fuel count and deadline after a call was emitted into the filled
+/// block, after its terminator (a panic in Cranelift: the builder's
+/// assertion in debug builds, the block-order pass's `is_terminator` one in
+/// release), because the reachability test asked the builder, whose current
+/// block after such a branch has a predecessor, instead of the translation
+/// state.
+#[test]
+fn a_call_in_dead_code_after_a_branch_compiles_with_interruption() {
+    let wat = r#"
+    (module
+      (func $f (result f64) (f64.const 2.5))
+      (func (export "br") (result i32)
+        (block (br 0) (drop (call $f)))
+        (i32.const 1))
+      (func (export "br_table") (param i32) (result f64)
+        (block (result f64)
+          (f64.const 4.5)
+          (br_table 0 0 (local.get 0))
+          (drop (call $f))
+          (call_indirect (result f64) (i32.const 0))))
+      (table 1 funcref)
+      (elem (i32.const 0) $f))
+    "#;
+    for opt_level in [OptLevel::None, OptLevel::Speed] {
+        let engine = Engine::default();
+        let bytes = compile_with(
+            wat,
+            &CompileOptions {
+                interruption: Interruption {
+                    epochs: true,
+                    fuel: true,
+                },
+                opt_level,
+                ..CompileOptions::default()
+            },
+        );
+        let module = Module::from_bytes(&engine, &bytes).unwrap();
+        let mut store = Store::new(&engine, ());
+        store.set_fuel(1_000).unwrap();
+        store.set_epoch_deadline(1_000).unwrap();
+        let inst = Linker::new(&engine)
+            .instantiate(&mut store, &module)
+            .unwrap();
+        assert_eq!(call_i32(&mut store, &inst, "br", &[]).unwrap(), 1);
+        let f = inst.get_func(&mut store, "br_table").unwrap();
+        let mut r = [Val::F64(0)];
+        f.call(&mut store, &[Val::I32(3)], &mut r).unwrap();
+        assert!(matches!(r[0], Val::F64(b) if f64::from_bits(b) == 4.5));
+    }
 }
