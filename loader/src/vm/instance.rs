@@ -728,6 +728,37 @@ fn element_segments(
     Ok(())
 }
 
+/// Writes function import `n`'s slot in `vmctx` and the instance's funcref
+/// of it: called through `wasm_call` with `callee` as its VMContext.
+fn write_func_import(
+    vmctx: &VMContextAlloc,
+    n: u32,
+    wasm_call: *const u8,
+    callee: *mut VMContext,
+    type_id: u32,
+) {
+    let o = vmctx.offsets;
+    let p = vmctx.field::<VMFunctionImport>(o.vmctx_imported_function(n));
+    // SAFETY: `field` checked that the slot lies inside the VMContext, and
+    // VMOffsets aligns it for its type.
+    unsafe {
+        p.write(VMFunctionImport {
+            wasm_call,
+            vmctx: callee,
+        })
+    };
+    let r = vmctx.field::<VMFuncRef>(o.vmctx_func_ref(n));
+    // SAFETY: `field` checked that the funcref lies inside the VMContext,
+    // and VMOffsets aligns it for its type.
+    unsafe {
+        r.write(VMFuncRef {
+            wasm_call,
+            vmctx: callee,
+            type_id,
+        })
+    };
+}
+
 fn initialize(
     store: &mut StoreOpaque,
     inst: usize,
@@ -771,24 +802,9 @@ fn initialize(
                     },
                 };
                 let tid = type_id(*t)?;
-                let p = field!(VMFunctionImport, offsets.vmctx_imported_function(nf));
-                // SAFETY: `p` is an in-bounds, aligned field (see `field!`).
-                unsafe {
-                    p.write(VMFunctionImport {
-                        wasm_call,
-                        vmctx: callee,
-                    })
-                };
-                let r = field!(VMFuncRef, offsets.vmctx_func_ref(nf));
-                // SAFETY: `r` is an in-bounds, aligned field (see `field!`).
-                unsafe {
-                    r.write(VMFuncRef {
-                        wasm_call,
-                        vmctx: callee,
-                        type_id: tid,
-                    })
-                };
-                store.instances[inst].funcs.push(fi);
+                let d = &mut store.instances[inst];
+                write_func_import(&d.vmctx, nf, wasm_call, callee, tid);
+                d.funcs.push(fi);
                 nf += 1;
             }
             (VMImport::SharedHost(k), ImportType::Func(t)) => {
@@ -802,25 +818,10 @@ fn initialize(
                 let wasm_call = module
                     .host_trampoline(*t)
                     .ok_or_else(|| bad_index(format!("type {t} out of range")))?;
-                let type_id = type_id(*t)?;
-                let p = field!(VMFunctionImport, offsets.vmctx_imported_function(nf));
-                // SAFETY: `p` is an in-bounds, aligned field (see `field!`).
-                unsafe {
-                    p.write(VMFunctionImport {
-                        wasm_call,
-                        vmctx: ctx,
-                    })
-                };
-                let r = field!(VMFuncRef, offsets.vmctx_func_ref(nf));
-                // SAFETY: `r` is an in-bounds, aligned field (see `field!`).
-                unsafe {
-                    r.write(VMFuncRef {
-                        wasm_call,
-                        vmctx: ctx,
-                        type_id,
-                    })
-                };
-                store.instances[inst].funcs.push(UNMADE + k as usize);
+                let tid = type_id(*t)?;
+                let d = &mut store.instances[inst];
+                write_func_import(&d.vmctx, nf, wasm_call, ctx, tid);
+                d.funcs.push(UNMADE + k as usize);
                 nf += 1;
             }
             (VMImport::Table(ti), _) => {
