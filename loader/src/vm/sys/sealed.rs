@@ -74,7 +74,9 @@ impl SealedImage {
         match filled.and_then(|memfd| img.map_sealed(memfd, r.clone())) {
             Ok(()) => {}
             // No memfd (an old kernel, a seccomp filter): the range is read
-            // into the copy, and its images copied at instantiation.
+            // into the copy, and its images copied at instantiation. (A
+            // `MAP_FIXED` that failed may have left a hole there: the read
+            // then fails with `EFAULT`, and the load with it.)
             Err(_) => img.read_at(file, r)?,
         }
         img.protect()?;
@@ -94,7 +96,9 @@ impl SealedImage {
                 memfd.write_all(&bytes[r.clone()])?;
                 Ok(memfd)
             });
-            // Without a memfd the images are copied at instantiation.
+            // Without a memfd the images are copied at instantiation. (A
+            // `MAP_FIXED` that failed may have left a hole in the copy:
+            // `protect` then fails, and the load with it.)
             let _ = filled.and_then(|memfd| img.map_sealed(memfd, r));
         }
         img.protect()?;
