@@ -67,16 +67,15 @@ impl SealedImage {
         };
         img.read_at(file, 0..r.start)?;
         img.read_at(file, r.end..len)?;
-        let filled = create().and_then(|memfd| {
-            send_range(file, &memfd, r.clone())?;
-            Ok(memfd)
-        });
-        match filled.and_then(|memfd| img.map_sealed(memfd, r.clone())) {
-            Ok(()) => {}
+        match create() {
+            Ok(memfd) => {
+                send_range(file, &memfd, r.clone())?;
+                // Any failure from here on fails the load: the range is not
+                // touched again after a `MAP_FIXED` that may have failed.
+                img.map_sealed(memfd, r)?;
+            }
             // No memfd (an old kernel, a seccomp filter): the range is read
-            // into the copy, and its images copied at instantiation. (A
-            // `MAP_FIXED` that failed may have left a hole there: the read
-            // then fails with `EFAULT`, and the load with it.)
+            // into the copy, and its images copied at instantiation.
             Err(_) => img.read_at(file, r)?,
         }
         img.protect()?;
@@ -92,14 +91,12 @@ impl SealedImage {
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), img.ptr.as_ptr(), bytes.len()) };
         img.len = bytes.len();
         if let Some(r) = img.sealable(data) {
-            let filled = create().and_then(|mut memfd| {
+            // Without a memfd the images are copied at instantiation; any
+            // later failure fails the load (see `from_file`).
+            if let Ok(mut memfd) = create() {
                 memfd.write_all(&bytes[r.clone()])?;
-                Ok(memfd)
-            });
-            // Without a memfd the images are copied at instantiation. (A
-            // `MAP_FIXED` that failed may have left a hole in the copy:
-            // `protect` then fails, and the load with it.)
-            let _ = filled.and_then(|memfd| img.map_sealed(memfd, r));
+                img.map_sealed(memfd, r)?;
+            }
         }
         img.protect()?;
         Ok(img)
