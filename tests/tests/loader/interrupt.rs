@@ -53,6 +53,20 @@ fn compiled(i: Interruption) -> Vec<u8> {
     )
 }
 
+/// `wat` compiled with the checks `i` and loaded in `engine`.
+fn load_instrumented(engine: &Engine, wat: &str, i: Interruption) -> Module {
+    let opts = CompileOptions {
+        interruption: i,
+        ..CompileOptions::default()
+    };
+    Module::from_bytes(engine, &compile_with(wat, &opts)).unwrap()
+}
+
+const BOTH_CHECKS: Interruption = Interruption {
+    epochs: true,
+    fuel: true,
+};
+
 const EPOCHS: Interruption = Interruption {
     epochs: true,
     fuel: false,
@@ -262,11 +276,7 @@ fn fuel_counts_host_reentry_deterministically() {
           (then (i32.const 0))
           (else (i32.add (call $down (local.get $n)) (i32.const 1))))))"#;
     let engine = Engine::default();
-    let opts = CompileOptions {
-        interruption: FUEL,
-        ..CompileOptions::default()
-    };
-    let module = Module::from_bytes(&engine, &compile_with(wat, &opts)).unwrap();
+    let module = load_instrumented(&engine, wat, FUEL);
     let mut store = Store::new(&engine, ());
     store.set_fuel(1_000).unwrap();
     let inst = linker(&engine).instantiate(&mut store, &module).unwrap();
@@ -333,11 +343,7 @@ fn asking_uninstrumented_code_for_a_deadline_or_fuel_is_an_error() {
 
 #[test]
 fn epochs_and_fuel_together() {
-    let both = Interruption {
-        epochs: true,
-        fuel: true,
-    };
-    let (engine, mut store, module, l) = setup(both);
+    let (engine, mut store, module, l) = setup(BOTH_CHECKS);
     store.set_fuel(u64::MAX).unwrap();
     store.set_epoch_deadline(1).unwrap();
     let inst = l.instantiate(&mut store, &module).unwrap();
@@ -374,17 +380,7 @@ fn a_host_function_reads_and_sets_fuel_through_its_caller() {
         (local.get $seen)))
     "#;
     let engine = Engine::default();
-    let bytes = compile_with(
-        wat,
-        &CompileOptions {
-            interruption: Interruption {
-                epochs: true,
-                fuel: true,
-            },
-            ..CompileOptions::default()
-        },
-    );
-    let module = Module::from_bytes(&engine, &bytes).unwrap();
+    let module = load_instrumented(&engine, wat, BOTH_CHECKS);
     let mut store = Store::new(&engine, Vec::<u64>::new());
     store.set_epoch_deadline(1_000_000).unwrap();
     let mut l = Linker::new(&engine);
@@ -439,14 +435,7 @@ fn fuel_counts_and_stops_tail_calls() {
         (return_call $forever (local.get $n))))
     "#;
     let engine = Engine::default();
-    let bytes = compile_with(
-        wat,
-        &CompileOptions {
-            interruption: FUEL,
-            ..CompileOptions::default()
-        },
-    );
-    let module = Module::from_bytes(&engine, &bytes).unwrap();
+    let module = load_instrumented(&engine, wat, FUEL);
     let mut store = Store::new(&engine, ());
     store.set_fuel(1_000_000).unwrap();
     let inst = Linker::new(&engine)
@@ -488,14 +477,7 @@ fn a_host_function_moves_the_deadline_seen_by_the_calling_loop() {
         (local.get $i)))
     "#;
     let engine = Engine::default();
-    let bytes = compile_with(
-        LOOP,
-        &CompileOptions {
-            interruption: EPOCHS,
-            ..CompileOptions::default()
-        },
-    );
-    let module = Module::from_bytes(&engine, &bytes).unwrap();
+    let module = load_instrumented(&engine, LOOP, EPOCHS);
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
     let mut l = Linker::<()>::new(&engine);
     let s = seen.clone();
@@ -560,10 +542,7 @@ fn a_call_in_dead_code_after_a_branch_compiles_with_interruption() {
         let bytes = compile_with(
             wat,
             &CompileOptions {
-                interruption: Interruption {
-                    epochs: true,
-                    fuel: true,
-                },
+                interruption: BOTH_CHECKS,
                 opt_level,
                 ..CompileOptions::default()
             },

@@ -508,6 +508,24 @@ impl Mmap {
     }
 }
 
+impl Mmap {
+    /// The same mapping as a pool's entry (no longer pooled on drop), for
+    /// a `Drop` that hands it to a pool instead of unmapping it.
+    #[cfg(target_os = "linux")]
+    fn handed_over(&self, file_backed: bool, reuse: Option<Reuse>) -> Mmap {
+        Mmap {
+            ptr: self.ptr,
+            len: self.len,
+            accessible: self.accessible,
+            pooled: false,
+            zero_pooled: false,
+            known_zero: false,
+            file_backed,
+            reuse,
+        }
+    }
+}
+
 impl Drop for Mmap {
     fn drop(&mut self) {
         #[cfg(target_os = "linux")]
@@ -519,16 +537,7 @@ impl Drop for Mmap {
             if pool.len() < POOL_MAX {
                 // The pool takes over the mapping (read-write, all zero):
                 // `self` must not unmap it.
-                pool.push(Mmap {
-                    ptr: self.ptr,
-                    len: self.len,
-                    accessible: self.accessible,
-                    pooled: false,
-                    zero_pooled: false,
-                    known_zero: false,
-                    file_backed: false,
-                    reuse: None,
-                });
+                pool.push(self.handed_over(false, None));
                 return;
             }
         }
@@ -541,16 +550,7 @@ impl Drop for Mmap {
                 if pool.len() < POOL_MAX {
                     // The pool takes over the mapping: `self` must not
                     // unmap it.
-                    pool.push(Mmap {
-                        ptr: self.ptr,
-                        len: self.len,
-                        accessible: self.accessible,
-                        pooled: false,
-                        zero_pooled: false,
-                        known_zero: false,
-                        file_backed: self.file_backed,
-                        reuse: kept,
-                    });
+                    pool.push(self.handed_over(self.file_backed, kept));
                     return;
                 }
             }
