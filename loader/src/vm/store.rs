@@ -47,6 +47,13 @@ use wasmc_format::{GlobalType, Interruption, TableType, TrapCode, ValType};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Faults below this address are null-pointer accesses, never guard-region
+/// hits (see [`StoreOpaque::memory_fault`]): a spectre-guarded bounds check
+/// loads from null itself (an access of up to 16 bytes), and no memory's
+/// reservation starts this low (Linux's `vm.mmap_min_addr` keeps at least
+/// the first page unmapped; a reservation is gigabytes long).
+const NEAR_NULL: usize = 1 << 16;
+
 /// A handle's store id and index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Stored {
@@ -321,6 +328,27 @@ impl StoreOpaque {
         }
         let store_max = self.max_memory_pages;
         Ok(self.memories[m].grow(delta, store_max))
+    }
+
+    /// Which memory of the store a faulting data address `addr` lies in
+    /// (its reservation or guard region), with the Wasm address and the
+    /// memory's current size in bytes: `(memory index, wasm address,
+    /// size)`. Wasm code reaches only memories of its own store, so these
+    /// are all the candidates.
+    ///
+    /// `None` for an address in no reservation, in particular one in the
+    /// first pages of the address space: with Spectre mitigation, Cranelift's
+    /// explicit bounds checks replace an out-of-bounds address (static offset
+    /// already added) with null, so such a fault is a bounds check that
+    /// worked, not a guard-region hit.
+    pub(crate) fn memory_fault(&self, addr: usize) -> Option<(usize, u64, u64)> {
+        if addr < NEAR_NULL {
+            return None;
+        }
+        self.memories.iter().enumerate().find_map(|(i, m)| {
+            let wasm = m.wasm_address(addr)?;
+            Some((i, wasm, m.len() as u64))
+        })
     }
 
     pub(crate) fn gc_stats(&self) -> GcStats {

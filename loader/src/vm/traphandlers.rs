@@ -8,8 +8,12 @@
 //!   nests; each saves and restores the store's `VMRuntimeLimits` fields.
 //! - A fault (SIGSEGV/SIGBUS/SIGILL/SIGFPE) whose PC is in registered Wasm code
 //!   and listed in that module's trap table is turned into a trap: the handler
-//!   walks the Wasm frames, records them and `siglongjmp`s to the catch point.
-//!   Any other fault goes to the previous handler.
+//!   walks the Wasm frames, records them and, for SIGSEGV/SIGBUS, the faulting
+//!   data address (`si_addr`), and `siglongjmp`s to the catch point. Any
+//!   other fault goes to the previous handler. Only the raw address is
+//!   stored here: whether it lies in a linear memory (a guard-region hit) is
+//!   worked out by the entry, with the store at hand, when the trap becomes
+//!   an error (`StoreOpaque::memory_fault`).
 //! - Runtime code (libcalls, host-function shims) raises with [`raise`]. It
 //!   **must not** have anything with a destructor live in its own frames:
 //!   the frames between it and the catch point are skipped, not unwound.
@@ -27,11 +31,14 @@ use wasmc_format::TrapCode;
 pub(crate) enum UnwindReason {
     /// Wasm trapped; `pcs` are the Wasm frames, innermost first.
     /// `first_is_trap_pc` says whether `pcs[0]` is the faulting instruction
-    /// (signal) or a return address (libcall).
+    /// (signal) or a return address (libcall). `fault_addr` is the data
+    /// address whose access faulted (SIGSEGV/SIGBUS), `None` for a trap
+    /// raised by an explicit check (`ud2`, SIGILL) or by a libcall.
     Trap {
         code: TrapCode,
         pcs: Vec<usize>,
         first_is_trap_pc: bool,
+        fault_addr: Option<usize>,
     },
     /// A host function returned an error (the API layer's error type,
     /// boxed; it unboxes it at the entry).
@@ -251,6 +258,7 @@ pub(crate) unsafe fn raise_trap(code: TrapCode) -> ! {
             code,
             pcs,
             first_is_trap_pc: false,
+            fault_addr: None,
         })
     }
 }
@@ -326,6 +334,15 @@ unsafe extern "C" fn trap_handler(
         // SAFETY: `ctx` is the context the kernel passed to this handler.
         let (pc, fp) = unsafe { context_pc_fp(ctx) };
         if let Some(code) = crate::vm::code::lookup_trap(pc) {
+            // For the other signals `si_addr` is the faulting instruction,
+            // not a data address.
+            let fault_addr = if signum == libc::SIGSEGV || signum == libc::SIGBUS {
+                // SAFETY: `info` is the kernel's `siginfo_t` for this
+                // SIGSEGV/SIGBUS, whose `si_addr` field is the one set.
+                Some(unsafe { (*info).si_addr() } as usize)
+            } else {
+                None
+            };
             // SAFETY: the state is live (this thread is inside `catch_traps`)
             // and its limits are the running store's; the fault is at a trap
             // site of registered Wasm code, so `fp` is that Wasm frame's and
@@ -341,6 +358,7 @@ unsafe extern "C" fn trap_handler(
                     code,
                     pcs,
                     first_is_trap_pc: true,
+                    fault_addr,
                 });
                 wasmc_longjmp((*state).jmp_buf.get());
             }
