@@ -7,6 +7,7 @@ use crate::memory::Memory;
 use crate::store::StoreOpaque;
 pub use crate::vm::code::FrameInfo;
 use crate::vm::func::RuntimeError;
+use crate::vm::store::FaultSite;
 use crate::vm::traphandlers::UnwindReason;
 use std::fmt;
 pub use wasmc_format::TrapCode;
@@ -52,7 +53,9 @@ pub struct Trap {
 /// and every access to a 64-bit memory) never produces one: such a check
 /// traps before the access (or, with Spectre mitigation, makes it fault at
 /// address null, which is not in any memory). A `MemoryFault` from that code
-/// is a missing bounds check, a compiler bug.
+/// is a missing bounds check, a compiler bug. (A memory access that faults
+/// outside every memory of the store is one too, and worse: the loader
+/// then prints the trap and aborts the process, as Wasmtime does.)
 ///
 /// [`MemoryStrategy::Explicit`]: crate::format::memory::MemoryStrategy::Explicit
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,17 +129,43 @@ pub(crate) fn error_from_unwind(store: &StoreOpaque, reason: UnwindReason) -> Er
             first_is_trap_pc,
             fault_addr,
         } => {
-            // Only an out-of-bounds memory access is reported as a fault in
-            // a memory: a guarded table or null-reference access faults at
-            // null, which is in no memory anyway.
-            let memory_fault = fault_addr
+            // Only an out-of-bounds memory access is placed: a null
+            // funcref's or a spectre-guarded table access's load faults
+            // near null, which is in no memory anyway.
+            let site = fault_addr
                 .filter(|_| code == TrapCode::MemoryOutOfBounds)
-                .and_then(|a| store.memory_fault(a))
-                .map(|(index, wasm_address, memory_size)| MemoryFault {
+                .map(|a| store.fault_site(a));
+            let memory_fault = match site {
+                None | Some(FaultSite::NearNull) => None,
+                Some(FaultSite::Memory {
+                    index,
+                    wasm_address,
+                    size,
+                }) => Some(MemoryFault {
                     memory: Memory(store.stored(index)),
                     wasm_address,
-                    memory_size,
-                });
+                    memory_size: size,
+                }),
+                // As Wasmtime does: a memory access that left every
+                // reservation means the compiled code is not confined to
+                // its memories (a code generator bug); this time it hit
+                // unmapped memory, the next time it may not. Going on
+                // would hide that, so stop the process.
+                Some(FaultSite::Outside) => {
+                    eprintln!(
+                        "wasmc: Wasm code faulted on a memory access at host address {:#x}, \
+                         outside every linear memory of its store: its bounds check is \
+                         missing, a compiler bug; aborting\n{}",
+                        fault_addr.unwrap_or(0),
+                        Trap {
+                            code,
+                            backtrace: crate::vm::code::backtrace(&pcs, first_is_trap_pc),
+                            memory_fault: None,
+                        }
+                    );
+                    std::process::abort()
+                }
+            };
             Error::Trap(Trap {
                 code,
                 backtrace: crate::vm::code::backtrace(&pcs, first_is_trap_pc),

@@ -47,8 +47,30 @@ use wasmc_format::{GlobalType, Interruption, TableType, TrapCode, ValType};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Where a faulting access of Wasm code pointed ([`StoreOpaque::fault_site`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultSite {
+    /// The first pages of the address space: with Spectre mitigation,
+    /// Cranelift's explicit bounds checks replace an out-of-bounds address
+    /// (static offset already added) with null, so this is a bounds check
+    /// that worked (as is a null funcref's or table element's load).
+    NearNull,
+    /// Inside memory `index`'s reservation or guard region: an access out of
+    /// bounds that only the guard layout stopped, `wasm_address` past the
+    /// base of a memory of `size` bytes.
+    Memory {
+        index: usize,
+        wasm_address: u64,
+        size: u64,
+    },
+    /// Anywhere else: no memory access of correct code gets there (the
+    /// guard layout covers every unchecked 32-bit access), so the sandbox
+    /// failed and only the mapping happened to be absent.
+    Outside,
+}
+
 /// Faults below this address are null-pointer accesses, never guard-region
-/// hits (see [`StoreOpaque::memory_fault`]): a spectre-guarded bounds check
+/// hits ([`FaultSite::NearNull`]): a spectre-guarded bounds check
 /// loads from null itself (an access of up to 16 bytes), and no memory's
 /// reservation starts this low (Linux's `vm.mmap_min_addr` keeps at least
 /// the first page unmapped; a reservation is gigabytes long).
@@ -330,25 +352,24 @@ impl StoreOpaque {
         Ok(self.memories[m].grow(delta, store_max))
     }
 
-    /// Which memory of the store a faulting data address `addr` lies in
-    /// (its reservation or guard region), with the Wasm address and the
-    /// memory's current size in bytes: `(memory index, wasm address,
-    /// size)`. Wasm code reaches only memories of its own store, so these
-    /// are all the candidates.
-    ///
-    /// `None` for an address in no reservation, in particular one in the
-    /// first pages of the address space: with Spectre mitigation, Cranelift's
-    /// explicit bounds checks replace an out-of-bounds address (static offset
-    /// already added) with null, so such a fault is a bounds check that
-    /// worked, not a guard-region hit.
-    pub(crate) fn memory_fault(&self, addr: usize) -> Option<(usize, u64, u64)> {
+    /// Where a faulting data address `addr` of this store's Wasm code lies.
+    /// Wasm code reaches only memories of its own store, so these are all
+    /// the candidates.
+    pub(crate) fn fault_site(&self, addr: usize) -> FaultSite {
         if addr < NEAR_NULL {
-            return None;
+            return FaultSite::NearNull;
         }
-        self.memories.iter().enumerate().find_map(|(i, m)| {
-            let wasm = m.wasm_address(addr)?;
-            Some((i, wasm, m.len() as u64))
-        })
+        self.memories
+            .iter()
+            .enumerate()
+            .find_map(|(index, m)| {
+                Some(FaultSite::Memory {
+                    index,
+                    wasm_address: m.wasm_address(addr)?,
+                    size: m.len() as u64,
+                })
+            })
+            .unwrap_or(FaultSite::Outside)
     }
 
     pub(crate) fn gc_stats(&self) -> GcStats {
@@ -788,6 +809,53 @@ mod tests {
     fn code_consumed(s: &StoreOpaque, v: i64) {
         // SAFETY: a test store on this thread, no Wasm running.
         unsafe { *s.limits.fuel_consumed.get() = v };
+    }
+
+    /// A fault is placed in the memory whose reservation (guard region
+    /// included) holds it, near null as a check that worked, and anywhere
+    /// else outside every memory.
+    #[test]
+    fn fault_sites_are_memories_near_null_or_outside() {
+        let mut s = store();
+        let ty = wasmc_format::MemoryType {
+            min: 1,
+            max: None,
+            memory64: false,
+            shared: false,
+        };
+        for _ in 0..2 {
+            let m = MemoryData::new(ty, 16, None).unwrap();
+            s.memories.push(m);
+        }
+        let base = s.memories[1].base() as usize;
+        let reservation = crate::vm::memory::MEMORY_RESERVATION as usize;
+        assert_eq!(
+            s.fault_site(base + 0x1_0000),
+            FaultSite::Memory {
+                index: 1,
+                wasm_address: 0x1_0000,
+                size: 0x1_0000
+            }
+        );
+        // The last byte of the guard region.
+        assert_eq!(
+            s.fault_site(base + reservation - 1),
+            FaultSite::Memory {
+                index: 1,
+                wasm_address: reservation as u64 - 1,
+                size: 0x1_0000
+            }
+        );
+        for addr in [0, 8, NEAR_NULL - 1] {
+            assert_eq!(s.fault_site(addr), FaultSite::NearNull, "{addr:#x}");
+        }
+        // Just past the reservation, unless memory 0's happens to follow.
+        let other = s.memories[0].base() as usize;
+        let past = base + reservation;
+        if !(other..other + reservation).contains(&past) {
+            assert_eq!(s.fault_site(past), FaultSite::Outside);
+        }
+        assert_eq!(s.fault_site(usize::MAX), FaultSite::Outside);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!   other fault goes to the previous handler. Only the raw address is
 //!   stored here: whether it lies in a linear memory (a guard-region hit) is
 //!   worked out by the entry, with the store at hand, when the trap becomes
-//!   an error (`StoreOpaque::memory_fault`).
+//!   an error (`StoreOpaque::fault_site`).
 //! - Runtime code (libcalls, host-function shims) raises with [`raise`]. It
 //!   **must not** have anything with a destructor live in its own frames:
 //!   the frames between it and the catch point are skipped, not unwound.

@@ -50,7 +50,10 @@
 //!   of bounds into the reference's own trap. So a memory trap of wasmc
 //!   that faulted in a memory's guard region ([`wc::Trap::memory_fault`])
 //!   fails the case wherever the code should have checked: explicit-check
-//!   cases, and 64-bit memories under either strategy.
+//!   cases, and 64-bit memories under either strategy. An unchecked access
+//!   that leaves every memory's reservation (a 64-bit index can) makes the
+//!   loader abort the process: the campaign reports the worker's crash with
+//!   its seed.
 //! - A stack overflow on either side (the engines' stack limits differ) ends
 //!   the comparison of that module as a skip, not a failure; except in the
 //!   edges profile, whose modules need one frame at a time (see
