@@ -8,7 +8,7 @@ use crate::store::StoreOpaque;
 pub use crate::vm::code::FrameInfo;
 use crate::vm::func::RuntimeError;
 use crate::vm::store::FaultSite;
-use crate::vm::traphandlers::UnwindReason;
+use crate::vm::traphandlers::{FaultAddress, UnwindReason};
 use std::fmt;
 pub use wasmc_format::TrapCode;
 
@@ -127,12 +127,12 @@ pub(crate) fn error_from_unwind(store: &StoreOpaque, reason: UnwindReason) -> Er
             code,
             pcs,
             first_is_trap_pc,
-            fault_addr,
+            fault,
         } => {
             // Only an out-of-bounds memory access is placed: a null
             // funcref's or a spectre-guarded table access's load faults
             // near null, which is in no memory anyway.
-            let site = fault_addr
+            let site = fault
                 .filter(|_| code == TrapCode::MemoryOutOfBounds)
                 .map(|a| store.fault_site(a));
             let memory_fault = match site {
@@ -153,10 +153,13 @@ pub(crate) fn error_from_unwind(store: &StoreOpaque, reason: UnwindReason) -> Er
                 // would hide that, so stop the process.
                 Some(FaultSite::Outside) => {
                     eprintln!(
-                        "wasmc: Wasm code faulted on a memory access at host address {:#x}, \
-                         outside every linear memory of its store: its bounds check is \
-                         missing, a compiler bug; aborting\n{}",
-                        fault_addr.unwrap_or(0),
+                        "wasmc: Wasm code faulted on a memory access outside every linear \
+                         memory of its store ({}): its bounds check is missing, a compiler \
+                         bug; aborting\n{}",
+                        match fault {
+                            Some(FaultAddress::At(a)) => format!("host address {a:#x}"),
+                            _ => "a non-canonical address".to_string(),
+                        },
                         Trap {
                             code,
                             backtrace: crate::vm::code::backtrace(&pcs, first_is_trap_pc),

@@ -36,6 +36,7 @@ use crate::vm::global::GlobalData;
 use crate::vm::instance::InstanceData;
 use crate::vm::memory::MemoryData;
 use crate::vm::table::TableData;
+use crate::vm::traphandlers::FaultAddress;
 use crate::vm::values::VMVal;
 use crate::vm::vmcontext::VMRuntimeLimits;
 use std::any::Any;
@@ -63,9 +64,10 @@ pub(crate) enum FaultSite {
         wasm_address: u64,
         size: u64,
     },
-    /// Anywhere else: no memory access of correct code gets there (the
-    /// guard layout covers every unchecked 32-bit access), so the sandbox
-    /// failed and only the mapping happened to be absent.
+    /// Anywhere else, or a non-canonical address ([`FaultAddress::Unknown`]):
+    /// no memory access of correct code gets there (the guard layout covers
+    /// every unchecked 32-bit access), so the sandbox failed and only the
+    /// mapping happened to be absent.
     Outside,
 }
 
@@ -352,10 +354,14 @@ impl StoreOpaque {
         Ok(self.memories[m].grow(delta, store_max))
     }
 
-    /// Where a faulting data address `addr` of this store's Wasm code lies.
+    /// Where a faulting data access of this store's Wasm code pointed.
     /// Wasm code reaches only memories of its own store, so these are all
     /// the candidates.
-    pub(crate) fn fault_site(&self, addr: usize) -> FaultSite {
+    pub(crate) fn fault_site(&self, fault: FaultAddress) -> FaultSite {
+        let addr = match fault {
+            FaultAddress::At(addr) => addr,
+            FaultAddress::Unknown => return FaultSite::Outside,
+        };
         if addr < NEAR_NULL {
             return FaultSite::NearNull;
         }
@@ -813,7 +819,7 @@ mod tests {
 
     /// A fault is placed in the memory whose reservation (guard region
     /// included) holds it, near null as a check that worked, and anywhere
-    /// else outside every memory.
+    /// else (or at an unknown, non-canonical address) outside every memory.
     #[test]
     fn fault_sites_are_memories_near_null_or_outside() {
         let mut s = store();
@@ -829,8 +835,9 @@ mod tests {
         }
         let base = s.memories[1].base() as usize;
         let reservation = crate::vm::memory::MEMORY_RESERVATION as usize;
+        let at = |a| s.fault_site(FaultAddress::At(a));
         assert_eq!(
-            s.fault_site(base + 0x1_0000),
+            at(base + 0x1_0000),
             FaultSite::Memory {
                 index: 1,
                 wasm_address: 0x1_0000,
@@ -839,7 +846,7 @@ mod tests {
         );
         // The last byte of the guard region.
         assert_eq!(
-            s.fault_site(base + reservation - 1),
+            at(base + reservation - 1),
             FaultSite::Memory {
                 index: 1,
                 wasm_address: reservation as u64 - 1,
@@ -847,15 +854,17 @@ mod tests {
             }
         );
         for addr in [0, 8, NEAR_NULL - 1] {
-            assert_eq!(s.fault_site(addr), FaultSite::NearNull, "{addr:#x}");
+            assert_eq!(at(addr), FaultSite::NearNull, "{addr:#x}");
         }
         // Just past the reservation, unless memory 0's happens to follow.
         let other = s.memories[0].base() as usize;
         let past = base + reservation;
         if !(other..other + reservation).contains(&past) {
-            assert_eq!(s.fault_site(past), FaultSite::Outside);
+            assert_eq!(at(past), FaultSite::Outside);
         }
-        assert_eq!(s.fault_site(usize::MAX), FaultSite::Outside);
+        assert_eq!(at(usize::MAX), FaultSite::Outside);
+        // A general-protection fault's address is reported as 0: not null.
+        assert_eq!(s.fault_site(FaultAddress::Unknown), FaultSite::Outside);
     }
 
     #[test]
