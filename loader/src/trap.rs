@@ -1,5 +1,7 @@
-//! The public [`Trap`] type: why Wasm stopped, and where; and the turning
-//! of the runtime's unwind reasons into the public [`Error`].
+//! The public [`Trap`] type: why Wasm stopped, and where (its backtrace and,
+//! for an access stopped by a guard region, the [`MemoryFault`]); and the
+//! turning of the runtime's unwind reasons into the public [`Error`], which
+//! places a fault's address in the store's memories.
 
 use crate::error::Error;
 use crate::func::HostFailure;
