@@ -8,12 +8,12 @@
 //!   nests; each saves and restores the store's `VMRuntimeLimits` fields.
 //! - A fault (SIGSEGV/SIGBUS/SIGILL/SIGFPE) whose PC is in registered Wasm code
 //!   and listed in that module's trap table is turned into a trap: the handler
-//!   walks the Wasm frames, records them and, for SIGSEGV/SIGBUS, the faulting
-//!   data address (`si_addr`, [`FaultAddress`]), and `siglongjmp`s to the catch point. Any
-//!   other fault goes to the previous handler. Only the raw address is
-//!   stored here: whether it lies in a linear memory (a guard-region hit) is
-//!   worked out by the entry, with the store at hand, when the trap becomes
-//!   an error (`StoreOpaque::fault_site`).
+//!   walks the Wasm frames, records them and, for SIGSEGV/SIGBUS, the
+//!   faulting data address (`si_addr`, [`FaultAddress`]), and `siglongjmp`s
+//!   to the catch point. Any other fault goes to the previous handler. Only
+//!   the raw address is stored here: whether it lies in a linear memory (a
+//!   guard-region hit) is worked out by the entry, with the store at hand,
+//!   when the trap becomes an error (`StoreOpaque::fault_site`).
 //! - Runtime code (libcalls, host-function shims) raises with [`raise`]. It
 //!   **must not** have anything with a destructor live in its own frames:
 //!   the frames between it and the catch point are skipped, not unwound.

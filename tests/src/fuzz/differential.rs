@@ -932,8 +932,8 @@ fn round(seed: u64, profile: Profile, m: &Modules) -> Result<Option<String>, Str
             .map(|t| wasmi::Val::default(*t))
             .collect();
         let r = wcf.call(&mut wc_store, &a, &mut wc_res);
-        // Even when the trap is the reference's (it always is: the guard
-        // region turns the unchecked access into the same trap).
+        // Before comparing: the reference gives the same trap whenever the
+        // guard region turned the unchecked access into one.
         if let Some(why) = check_guard_fault(strategy, &wc_store, &r) {
             return Err(format!("export `{}` with {a:?}: {why}", e.name));
         }
