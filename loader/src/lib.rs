@@ -98,7 +98,7 @@ pub use memory::Memory;
 pub use module::Module;
 pub use store::{AsContext, AsContextMut, Store, StoreContext, StoreContextMut, StoreOpaque};
 pub use table::Table;
-pub use trap::{FrameInfo, Trap, TrapCode};
+pub use trap::{FrameInfo, MemoryFault, Trap, TrapCode};
 pub use trust::{TrustPolicy, Verified};
 pub use types::{
     ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, RefType, TableType,

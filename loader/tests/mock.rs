@@ -66,7 +66,8 @@ fn mock_funcs() -> Vec<FuncInfo> {
         f(0, "div", F_DIV, F_LOAD),
         f(2, "load", F_LOAD, F_RECURSE),
         f(1, "recurse", F_RECURSE, F_CALL_IMPORT),
-        f(2, "call_import", F_CALL_IMPORT, END_FUNCS),
+        f(2, "call_import", F_CALL_IMPORT, F_LOAD_WIDE),
+        f(0, "load_wide", F_LOAD_WIDE, END_FUNCS),
     ]
 }
 
@@ -80,6 +81,7 @@ fn mock_info(start: Option<u32>) -> ModuleInfo {
         "load",
         "recurse",
         "call_import",
+        "load_wide",
     ];
     let mut exports: Vec<Export> = names
         .iter()
@@ -154,6 +156,7 @@ fn mock_bytes_with(start: Option<u32>) -> Vec<u8> {
     traps.push(TRAP_DIV, TrapCode::IntegerDivisionByZero);
     traps.push(TRAP_LOAD, TrapCode::MemoryOutOfBounds);
     traps.push(TRAP_STACK, TrapCode::StackOverflow);
+    traps.push(TRAP_LOAD_WIDE, TrapCode::MemoryOutOfBounds);
     let mut addr = AddrMapBuilder::default();
     addr.push(F_ADD, 100);
     addr.push(F_UNREACHABLE, 200);
@@ -652,4 +655,108 @@ fn externref_counts_in_tables_globals_and_store() {
     assert_eq!(drops.load(Ordering::SeqCst), 0);
     drop(r);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+/// An access out of bounds that faults inside the memory's reservation
+/// (accessible pages, the rest of the reservation, the guard region) is
+/// placed there: the trap carries the Wasm address and the memory's current
+/// size.
+#[test]
+fn memory_faults_carry_the_wasm_address_and_size() {
+    let m = mock_module();
+    let mut store = Store::new(engine(), ());
+    let i = instantiate(&mut store, &m);
+    let mem = i.get_memory(&mut store, "memory").unwrap();
+    let load = i.get_typed_func::<i32, i32>(&mut store, "load").unwrap();
+    let wide = i
+        .get_typed_func::<(i32, i32), i32>(&mut store, "load_wide")
+        .unwrap();
+    let fault = |t: Trap| {
+        assert_eq!(t.code, TrapCode::MemoryOutOfBounds, "{t}");
+        let f = t.memory_fault.unwrap_or_else(|| panic!("no fault: {t}"));
+        assert_eq!(f.memory, mem);
+        assert_eq!(t.fault_address(), Some(f.wasm_address));
+        assert!(t.to_string().contains(&format!(
+            "memory fault at wasm address {:#x} in linear memory of size {:#x}",
+            f.wasm_address, f.memory_size
+        )));
+        (f.wasm_address, f.memory_size)
+    };
+    assert_eq!(
+        fault(trap_of(load.call(&mut store, 70_000))),
+        (70_000, 0x1_0000)
+    );
+    assert_eq!(
+        fault(trap_of(load.call(&mut store, -1))),
+        (0xffff_ffff, 0x1_0000)
+    );
+    // Past the 4 GiB reservation, in the guard region.
+    assert_eq!(
+        fault(trap_of(wide.call(&mut store, (0x10, 1)))),
+        (0x1_0000_0010, 0x1_0000)
+    );
+    // The size is the current one.
+    mem.grow(&mut store, 1).unwrap();
+    assert_eq!(load.call(&mut store, 70_000).unwrap(), 0);
+    assert_eq!(
+        fault(trap_of(load.call(&mut store, 0x2_0000))),
+        (0x2_0000, 0x2_0000)
+    );
+}
+
+/// Set in a child process of `a_memory_fault_outside_every_memory_aborts`
+/// to the `load_wide` arguments `lo,hi` it should call.
+const WILD_CHILD_ENV: &str = "WASMC_MOCK_WILD_LOAD";
+
+/// A memory access that faults outside every memory of its store escaped
+/// its reservation (a missing bounds check): the loader prints the trap and
+/// aborts, for a page fault (1 TiB below the base: canonical, and nothing
+/// is mapped there in a small process whose mappings sit near the top of
+/// the address space) and for a general-protection fault (1 TiB or 2^63
+/// above it: not canonical, reported without an address, which must not
+/// pass for a fault at null).
+#[test]
+fn a_memory_fault_outside_every_memory_aborts() {
+    if let Ok(job) = std::env::var(WILD_CHILD_ENV) {
+        let (lo, hi) = job.split_once(',').unwrap();
+        let m = mock_module();
+        let mut store = Store::new(engine(), ());
+        let i = instantiate(&mut store, &m);
+        let wide = i
+            .get_typed_func::<(i32, i32), i32>(&mut store, "load_wide")
+            .unwrap();
+        let r = wide.call(&mut store, (lo.parse().unwrap(), hi.parse().unwrap()));
+        // Not reached: the process aborts.
+        eprintln!("child returned: {r:?}");
+        std::process::exit(0);
+    }
+    for (hi, site) in [
+        (-0x100, "host address"),
+        (0x100, "non-canonical"),
+        (i32::MIN, "non-canonical"),
+    ] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_memory_fault_outside_every_memory_aborts",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(WILD_CHILD_ENV, format!("0,{hi}"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "hi {hi:#x}: {stderr}"
+        );
+        assert!(
+            stderr.contains("outside every linear memory")
+                && stderr.contains(site)
+                && stderr.contains("load_wide"),
+            "hi {hi:#x}: {stderr}"
+        );
+    }
 }

@@ -211,3 +211,36 @@ fn differential_extended_constants_keep_their_values() {
         assert!(matches!(t.get(&mut s, 3), Some(Val::FuncRef(Some(_)))));
     }
 }
+
+/// Out-of-bounds accesses to a 32-bit and a 64-bit memory, just past the
+/// end and far away, pass the missing-bounds-check oracle under both
+/// strategies (seed 6 compiles with explicit checks, seed 7 with guard
+/// pages): the guard-mode faults of the 32-bit memory are legitimate, and
+/// every other trap comes from a check, not from a guard region.
+#[test]
+fn differential_accepts_checked_out_of_bounds_traps() {
+    let wasm = wat::parse_str(
+        r#"(module
+          (memory $m32 (export "m32") 1)
+          (memory $m64 (export "m64") i64 1)
+          (func (export "end32") (result i32) (i32.load $m32 (i32.const 65534)))
+          (func (export "far32") (result i32) (i32.load $m32 offset=4096 (i32.const -1)))
+          (func (export "end64") (result i32) (i32.load $m64 (i64.const 65534)))
+          (func (export "far64") (result i32) (i32.load $m64 (i64.const 0x1_0000_0000))))"#,
+    )
+    .unwrap();
+    for seed in [6, 7] {
+        assert_eq!(
+            wasmc_tests::fuzz::differential::options(seed).memory,
+            if seed == 6 {
+                wasmc_compiler::MemoryStrategy::Explicit
+            } else {
+                wasmc_compiler::MemoryStrategy::Guard
+            }
+        );
+        match wasmc_tests::fuzz::differential::run_module(seed, &wasm) {
+            wasmc_tests::fuzz::Outcome::Pass => {}
+            other => panic!("seed {seed}: {other:?}"),
+        }
+    }
+}

@@ -345,7 +345,7 @@ impl Func {
                 }
             },
         )
-        .map_err(error_from_unwind)
+        .map_err(|r| error_from_unwind(store, r))
     }
 
     /// A typed view of this function; fails if the types differ.

@@ -399,7 +399,7 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
             |store, wr| params.write_all(store, wr),
             |store, rd| R::read_all(store, rd),
         )
-        .map_err(error_from_unwind)
+        .map_err(|r| error_from_unwind(store, r))
     }
 
     /// The untyped function.

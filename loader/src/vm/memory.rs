@@ -274,6 +274,16 @@ impl MemoryData {
         self.len
     }
 
+    /// The Wasm address of host address `addr` if it lies in this memory's
+    /// reservation (its accessible bytes, the rest of the reservation and
+    /// the guard region): `addr - base`. A fault there is an access that
+    /// only the guard layout stopped.
+    pub fn wasm_address(&self, addr: usize) -> Option<u64> {
+        let base = self.mmap.as_ptr() as usize;
+        let off = addr.checked_sub(base)?;
+        (off < self.mmap.len()).then_some(off as u64)
+    }
+
     pub fn pages(&self) -> u64 {
         self.len as u64 / WASM_PAGE_SIZE
     }

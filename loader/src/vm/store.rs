@@ -36,6 +36,7 @@ use crate::vm::global::GlobalData;
 use crate::vm::instance::InstanceData;
 use crate::vm::memory::MemoryData;
 use crate::vm::table::TableData;
+use crate::vm::traphandlers::FaultAddress;
 use crate::vm::values::VMVal;
 use crate::vm::vmcontext::VMRuntimeLimits;
 use std::any::Any;
@@ -46,6 +47,36 @@ use std::sync::Arc;
 use wasmc_format::{GlobalType, Interruption, TableType, TrapCode, ValType};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Where a faulting access of Wasm code pointed ([`StoreOpaque::fault_site`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultSite {
+    /// The first pages of the address space: with Spectre mitigation,
+    /// Cranelift's explicit bounds checks replace an out-of-bounds address
+    /// (static offset already added) with null, so this is a bounds check
+    /// that worked (as is a null funcref's or table element's load).
+    NearNull,
+    /// Inside memory `index`'s reservation or guard region: an access out of
+    /// bounds that only the guard layout stopped, `wasm_address` past the
+    /// base of a memory of `size` bytes.
+    Memory {
+        index: usize,
+        wasm_address: u64,
+        size: u64,
+    },
+    /// Anywhere else, or a non-canonical address ([`FaultAddress::Unknown`]):
+    /// no memory access of correct code gets there (the guard layout covers
+    /// every unchecked 32-bit access), so the sandbox failed and only the
+    /// mapping happened to be absent.
+    Outside,
+}
+
+/// Faults below this address are null-pointer accesses, never guard-region
+/// hits ([`FaultSite::NearNull`]): a spectre-guarded bounds check
+/// loads from null itself (an access of up to 16 bytes), and no memory's
+/// reservation starts this low (Linux's `vm.mmap_min_addr` keeps at least
+/// the first page unmapped; a reservation is gigabytes long).
+const NEAR_NULL: usize = 1 << 16;
 
 /// A handle's store id and index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -321,6 +352,30 @@ impl StoreOpaque {
         }
         let store_max = self.max_memory_pages;
         Ok(self.memories[m].grow(delta, store_max))
+    }
+
+    /// Where a faulting data access of this store's Wasm code pointed.
+    /// Wasm code reaches only memories of its own store, so these are all
+    /// the candidates.
+    pub(crate) fn fault_site(&self, fault: FaultAddress) -> FaultSite {
+        let addr = match fault {
+            FaultAddress::At(addr) => addr,
+            FaultAddress::Unknown => return FaultSite::Outside,
+        };
+        if addr < NEAR_NULL {
+            return FaultSite::NearNull;
+        }
+        self.memories
+            .iter()
+            .enumerate()
+            .find_map(|(index, m)| {
+                Some(FaultSite::Memory {
+                    index,
+                    wasm_address: m.wasm_address(addr)?,
+                    size: m.len() as u64,
+                })
+            })
+            .unwrap_or(FaultSite::Outside)
     }
 
     pub(crate) fn gc_stats(&self) -> GcStats {
@@ -760,6 +815,56 @@ mod tests {
     fn code_consumed(s: &StoreOpaque, v: i64) {
         // SAFETY: a test store on this thread, no Wasm running.
         unsafe { *s.limits.fuel_consumed.get() = v };
+    }
+
+    /// A fault is placed in the memory whose reservation (guard region
+    /// included) holds it, near null as a check that worked, and anywhere
+    /// else (or at an unknown, non-canonical address) outside every memory.
+    #[test]
+    fn fault_sites_are_memories_near_null_or_outside() {
+        let mut s = store();
+        let ty = wasmc_format::MemoryType {
+            min: 1,
+            max: None,
+            memory64: false,
+            shared: false,
+        };
+        for _ in 0..2 {
+            let m = MemoryData::new(ty, 16, None).unwrap();
+            s.memories.push(m);
+        }
+        let base = s.memories[1].base() as usize;
+        let reservation = crate::vm::memory::MEMORY_RESERVATION as usize;
+        let at = |a| s.fault_site(FaultAddress::At(a));
+        assert_eq!(
+            at(base + 0x1_0000),
+            FaultSite::Memory {
+                index: 1,
+                wasm_address: 0x1_0000,
+                size: 0x1_0000
+            }
+        );
+        // The last byte of the guard region.
+        assert_eq!(
+            at(base + reservation - 1),
+            FaultSite::Memory {
+                index: 1,
+                wasm_address: reservation as u64 - 1,
+                size: 0x1_0000
+            }
+        );
+        for addr in [0, 8, NEAR_NULL - 1] {
+            assert_eq!(at(addr), FaultSite::NearNull, "{addr:#x}");
+        }
+        // Just past the reservation, unless memory 0's happens to follow.
+        let other = s.memories[0].base() as usize;
+        let past = base + reservation;
+        if !(other..other + reservation).contains(&past) {
+            assert_eq!(at(past), FaultSite::Outside);
+        }
+        assert_eq!(at(usize::MAX), FaultSite::Outside);
+        // A general-protection fault's address is reported as 0: not null.
+        assert_eq!(s.fault_site(FaultAddress::Unknown), FaultSite::Outside);
     }
 
     #[test]

@@ -8,8 +8,12 @@
 //!   nests; each saves and restores the store's `VMRuntimeLimits` fields.
 //! - A fault (SIGSEGV/SIGBUS/SIGILL/SIGFPE) whose PC is in registered Wasm code
 //!   and listed in that module's trap table is turned into a trap: the handler
-//!   walks the Wasm frames, records them and `siglongjmp`s to the catch point.
-//!   Any other fault goes to the previous handler.
+//!   walks the Wasm frames, records them and, for SIGSEGV/SIGBUS, the
+//!   faulting data address (`si_addr`, [`FaultAddress`]), and `siglongjmp`s
+//!   to the catch point. Any other fault goes to the previous handler. Only
+//!   the raw address is stored here: whether it lies in a linear memory (a
+//!   guard-region hit) is worked out by the entry, with the store at hand,
+//!   when the trap becomes an error (`StoreOpaque::fault_site`).
 //! - Runtime code (libcalls, host-function shims) raises with [`raise`]. It
 //!   **must not** have anything with a destructor live in its own frames:
 //!   the frames between it and the catch point are skipped, not unwound.
@@ -27,17 +31,33 @@ use wasmc_format::TrapCode;
 pub(crate) enum UnwindReason {
     /// Wasm trapped; `pcs` are the Wasm frames, innermost first.
     /// `first_is_trap_pc` says whether `pcs[0]` is the faulting instruction
-    /// (signal) or a return address (libcall).
+    /// (signal) or a return address (libcall). `fault` is where the
+    /// faulting data access pointed (SIGSEGV/SIGBUS), `None` for a trap
+    /// raised by an explicit check (`ud2`, SIGILL) or by a libcall.
     Trap {
         code: TrapCode,
         pcs: Vec<usize>,
         first_is_trap_pc: bool,
+        fault: Option<FaultAddress>,
     },
     /// A host function returned an error (the API layer's error type,
     /// boxed; it unboxes it at the entry).
     Error(HostError),
     /// A host function panicked.
     Panic(Box<dyn Any + Send>),
+}
+
+/// Where a faulting data access pointed, as the kernel reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultAddress {
+    /// A page fault (SIGSEGV for an unmapped or protected page, SIGBUS) at
+    /// this address (`si_addr`).
+    At(usize),
+    /// A general-protection fault (SIGSEGV with `si_code == SI_KERNEL`):
+    /// x86-64 reports no address (`si_addr` is 0). For a memory access it
+    /// means a non-canonical address, far outside every memory, so it must
+    /// not pass for a fault at null.
+    Unknown,
 }
 
 /// An error a host function returns through the runtime.
@@ -251,6 +271,7 @@ pub(crate) unsafe fn raise_trap(code: TrapCode) -> ! {
             code,
             pcs,
             first_is_trap_pc: false,
+            fault: None,
         })
     }
 }
@@ -326,6 +347,21 @@ unsafe extern "C" fn trap_handler(
         // SAFETY: `ctx` is the context the kernel passed to this handler.
         let (pc, fp) = unsafe { context_pc_fp(ctx) };
         if let Some(code) = crate::vm::code::lookup_trap(pc) {
+            // For the other signals `si_addr` is the faulting instruction,
+            // not a data address.
+            let fault = if signum == libc::SIGSEGV || signum == libc::SIGBUS {
+                // SAFETY: `info` is the kernel's `siginfo_t` for this
+                // SIGSEGV/SIGBUS, whose `si_code` and `si_addr` fields are
+                // set.
+                let (si_code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+                Some(if signum == libc::SIGSEGV && si_code == libc::SI_KERNEL {
+                    FaultAddress::Unknown
+                } else {
+                    FaultAddress::At(addr)
+                })
+            } else {
+                None
+            };
             // SAFETY: the state is live (this thread is inside `catch_traps`)
             // and its limits are the running store's; the fault is at a trap
             // site of registered Wasm code, so `fp` is that Wasm frame's and
@@ -341,6 +377,7 @@ unsafe extern "C" fn trap_handler(
                     code,
                     pcs,
                     first_is_trap_pc: true,
+                    fault,
                 });
                 wasmc_longjmp((*state).jmp_buf.get());
             }

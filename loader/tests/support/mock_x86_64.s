@@ -75,6 +75,17 @@ f_call_import:                  # (i32) -> i32
         call rax
         pop rbp
         ret
+f_load_wide:                    # (i32 lo, i32 hi) -> i32, unchecked
+        push rbp                    # load at base + (hi << 32 | lo): a
+        mov rbp, rsp                # missing bounds check's wild access
+        mov rax, [rdi + VMCTX_DEFINED_MEMORY0_BASE]
+        mov edx, edx
+        shl rcx, 32
+        or rdx, rcx
+trap_load_wide:
+        mov eax, [rax + rdx]
+        pop rbp
+        ret
 end_funcs:
 entry_t0:                       # (i32, i32) -> i32
         push rbp

@@ -45,6 +45,15 @@
 //!   engines would need the same host functions; exports cover the same
 //!   code; the edges profile has its own); threads, relaxed SIMD (results
 //!   are implementation-defined), exceptions, GC (not supported by wasmc).
+//! - Missing bounds checks ([`missing_bounds_check`]): the comparison alone
+//!   cannot see one, since the guard region turns an unchecked access out
+//!   of bounds into the reference's own trap. So a memory trap of wasmc
+//!   that faulted in a memory's guard region ([`wc::Trap::memory_fault`])
+//!   fails the case wherever the code should have checked: explicit-check
+//!   cases, and 64-bit memories under either strategy. An unchecked access
+//!   that leaves every memory's reservation (a 64-bit index can) makes the
+//!   loader abort the process: the campaign reports the worker's crash with
+//!   its seed.
 //! - A stack overflow on either side (the engines' stack limits differ) ends
 //!   the comparison of that module as a skip, not a failure; except in the
 //!   edges profile, whose modules need one frame at a time (see
@@ -571,6 +580,69 @@ fn stack_overflow(d: &Did) -> bool {
     matches!(d, Did::Trapped(wc::TrapCode::StackOverflow))
 }
 
+/// A trap's guard-region fault as the missing-bounds-check oracle sees it:
+/// wasmc's [`wc::MemoryFault`] with the index type of its memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuardFault {
+    /// The fault's Wasm address.
+    pub wasm_address: u64,
+    /// The memory's size in bytes at the fault.
+    pub memory_size: u64,
+    /// Whether the memory is 64-bit (memory64).
+    pub memory64: bool,
+}
+
+/// The missing-bounds-check oracle: `Some(why)` if code compiled with
+/// `strategy` took a guard-region fault (`fault`) that a bounds check should
+/// have prevented.
+///
+/// The comparison with the reference cannot see a missing check: an access
+/// out of bounds that nothing checked still faults in the memory's guard
+/// region or unmapped reservation and becomes the same "out of bounds
+/// memory access" trap. But a fault is only legitimate where the code
+/// relies on the guard layout: 32-bit memories under
+/// [`MemoryStrategy::Guard`]. Under [`MemoryStrategy::Explicit`], and for
+/// every access to a 64-bit memory whatever the strategy
+/// (`compiler/src/func_environ.rs`, `make_heap`: a dynamic heap with no
+/// guard region), every access is compared with the memory's length first,
+/// so the trap comes from the check (a `ud2`, or, with Spectre mitigation,
+/// a load from null, which is in no memory) and never from the guard.
+pub fn missing_bounds_check(strategy: MemoryStrategy, fault: &GuardFault) -> Option<String> {
+    let why = if fault.memory64 {
+        "an access to a 64-bit memory"
+    } else if strategy == MemoryStrategy::Explicit {
+        "an access compiled with explicit bounds checks"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "missing bounds check: {why} faulted in the guard region (memory fault at wasm \
+         address {:#x} in linear memory of size {:#x}) instead of being stopped by its check",
+        fault.wasm_address, fault.memory_size
+    ))
+}
+
+/// [`missing_bounds_check`] of wasmc's result `r` in `store`, for code
+/// compiled with `strategy`.
+fn check_guard_fault<T>(
+    strategy: MemoryStrategy,
+    store: &wc::Store<()>,
+    r: &Result<T, wc::Error>,
+) -> Option<String> {
+    let Err(wc::Error::Trap(t)) = r else {
+        return None;
+    };
+    let f = t.memory_fault?;
+    missing_bounds_check(
+        strategy,
+        &GuardFault {
+            wasm_address: f.wasm_address,
+            memory_size: f.memory_size,
+            memory64: f.memory.ty(store).memory64,
+        },
+    )
+}
+
 /// The compile options of `seed`'s case (both optimization levels, both
 /// bounds-check strategies, with and without fuel and epoch checks).
 pub fn options(seed: u64) -> CompileOptions {
@@ -783,8 +855,13 @@ fn round(seed: u64, profile: Profile, m: &Modules) -> Result<Option<String>, Str
                 .map_err(|e| e.to_string())?;
         }
     }
+    let strategy = options(seed).memory;
     let wi_inst = wi_linker.instantiate_and_start(&mut wi_store, wi_module);
     let wc_inst = wc_linker.instantiate(&mut wc_store, wc_module);
+    // A start function's trap is judged as a call's.
+    if let Some(why) = check_guard_fault(strategy, &wc_store, &wc_inst) {
+        return Err(format!("instantiation: {why}"));
+    }
     let (wi_inst, wc_inst) = match (wi_inst, wc_inst) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(a), Err(b)) => {
@@ -854,7 +931,13 @@ fn round(seed: u64, profile: Profile, m: &Modules) -> Result<Option<String>, Str
             .iter()
             .map(|t| wasmi::Val::default(*t))
             .collect();
-        let x = wc_did(wcf.call(&mut wc_store, &a, &mut wc_res), &wc_res);
+        let r = wcf.call(&mut wc_store, &a, &mut wc_res);
+        // Before comparing: the reference gives the same trap whenever the
+        // guard region turned the unchecked access into one.
+        if let Some(why) = check_guard_fault(strategy, &wc_store, &r) {
+            return Err(format!("export `{}` with {a:?}: {why}", e.name));
+        }
+        let x = wc_did(r, &wc_res);
         let y = wi_did(wif.call(&mut wi_store, &b, &mut wi_res), &wi_res);
         if (stack_overflow(&x) || stack_overflow(&y)) && !small_stack {
             return Ok(Some(format!("stack overflow in `{}`", e.name)));
@@ -927,4 +1010,38 @@ fn round(seed: u64, profile: Profile, m: &Modules) -> Result<Option<String>, Str
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The oracle rejects a guard-region fault where the code should have
+    /// checked (explicit strategy, any 64-bit memory) and accepts it where
+    /// the code relies on the guard (a 32-bit memory in guard mode).
+    #[test]
+    fn oracle_rejects_guard_faults_of_explicitly_checked_accesses() {
+        let fault = |memory64| GuardFault {
+            wasm_address: 0x1_0000,
+            memory_size: 0x1_0000,
+            memory64,
+        };
+        let why = missing_bounds_check(MemoryStrategy::Explicit, &fault(false))
+            .expect("an explicit-mode guard fault is a missing check");
+        assert!(why.starts_with("missing bounds check"), "{why}");
+        assert!(
+            why.contains("memory fault at wasm address 0x10000 in linear memory of size 0x10000"),
+            "{why}"
+        );
+        for strategy in [MemoryStrategy::Guard, MemoryStrategy::Explicit] {
+            assert!(
+                missing_bounds_check(strategy, &fault(true)).is_some(),
+                "{strategy:?}: a 64-bit memory is always checked"
+            );
+        }
+        assert_eq!(
+            missing_bounds_check(MemoryStrategy::Guard, &fault(false)),
+            None
+        );
+    }
 }

@@ -297,3 +297,100 @@ fn errors_downcast_to_their_trap_and_load_error() {
     assert!(e.downcast_ref::<LoadError>().is_some(), "{e}");
     assert!(e.downcast_ref::<Trap>().is_none());
 }
+
+/// An out-of-bounds access that only the guard region stopped carries the
+/// fault's Wasm address and the memory's current size (accessor, fields and
+/// message, as Wasmtime words it); one that an explicit bounds check
+/// stopped (explicit-strategy code, every access to a 64-bit memory, a
+/// libcall such as `memory.fill`) carries none. With Spectre mitigation an
+/// explicit check makes the access fault at null: that fault is in no
+/// memory, so it must not be reported as one.
+#[test]
+fn guard_region_faults_carry_the_wasm_address_and_explicit_checks_none() {
+    let m = load(TRAPS, Bounds::Guard);
+    let mut store = Store::new(engine(), ());
+    let i = instantiate(&mut store, &m);
+    let mem = i.get_memory(&mut store, "memory").unwrap();
+    // (export, argument, expected Wasm fault address, memory size)
+    let cases: [(&str, i32, u64, u64); 4] = [
+        ("load", 65536, 0x10000, 0x10000),
+        // Straddling the end: the first inaccessible byte faults.
+        ("load", 65534, 0x10000, 0x10000),
+        ("load", -4, 0xffff_fffc, 0x10000),
+        ("load_far", 0, 0x10000, 0x10000),
+    ];
+    for (export, arg, addr, size) in cases {
+        let t = expect_trap(call_i32(&mut store, &i, export, &[Val::I32(arg)]));
+        let ctx = format!("{export}({arg}): {t}");
+        assert_eq!(t.code, TrapCode::MemoryOutOfBounds, "{ctx}");
+        assert_eq!(t.fault_address(), Some(addr), "{ctx}");
+        let f = t.memory_fault.expect("a memory fault");
+        assert_eq!((f.wasm_address, f.memory_size), (addr, size), "{ctx}");
+        assert_eq!(f.memory, mem, "{ctx}");
+        let want =
+            format!("memory fault at wasm address {addr:#x} in linear memory of size {size:#x}");
+        assert!(t.to_string().contains(&want), "{ctx}");
+        assert!(
+            t.to_string()
+                .starts_with("wasm trap: out of bounds memory access"),
+            "{ctx}"
+        );
+    }
+    // The size is the current one, after a grow.
+    mem.grow(&mut store, 1).unwrap();
+    let t = expect_trap(call_i32(&mut store, &i, "load", &[Val::I32(0x20000)]));
+    let f = t.memory_fault.expect("a memory fault");
+    assert_eq!((f.wasm_address, f.memory_size), (0x20000, 0x20000), "{t}");
+    // A libcall's bounds check is explicit.
+    let fill = i.get_func(&mut store, "fill").unwrap();
+    let t = expect_trap(fill.call(
+        &mut store,
+        &[Val::I32(0x1_0000), Val::I32(0x2_0000)],
+        &mut [],
+    ));
+    assert_eq!(
+        (t.code, t.fault_address()),
+        (TrapCode::MemoryOutOfBounds, None),
+        "{t}"
+    );
+
+    // Explicit checks: the same traps, no fault address.
+    let m = load(TRAPS, Bounds::Explicit);
+    let mut store = Store::new(engine(), ());
+    let i = instantiate(&mut store, &m);
+    for (export, arg, _, _) in cases {
+        let t = expect_trap(call_i32(&mut store, &i, export, &[Val::I32(arg)]));
+        assert_eq!(t.code, TrapCode::MemoryOutOfBounds, "{export}({arg}): {t}");
+        assert_eq!(t.memory_fault, None, "{export}({arg}): {t}");
+        assert!(!t.to_string().contains("memory fault"), "{t}");
+    }
+}
+
+/// Every access to a 64-bit memory is compared with its length, in guard
+/// mode too: no trap of one is a guard-region fault.
+#[test]
+fn memory64_traps_carry_no_fault_address() {
+    let wat = r#"(module
+      (memory (export "memory") i64 1)
+      (func (export "load") (param i64) (result i32) (i32.load (local.get 0)))
+      (func (export "load_far") (param i64) (result i32)
+        (i32.load offset=65536 (local.get 0))))"#;
+    for b in BOTH {
+        let m = load(wat, b);
+        let mut store = Store::new(engine(), ());
+        let i = instantiate(&mut store, &m);
+        for (export, arg) in [
+            ("load", 65536),
+            ("load", 65534),
+            ("load", 1 << 32),
+            ("load_far", 0),
+        ] {
+            let f = i.get_func(&mut store, export).unwrap();
+            let mut r = [Val::I32(0)];
+            let t = expect_trap(f.call(&mut store, &[Val::I64(arg)], &mut r));
+            let ctx = format!("{b:?} {export}({arg}): {t}");
+            assert_eq!(t.code, TrapCode::MemoryOutOfBounds, "{ctx}");
+            assert_eq!(t.fault_address(), None, "{ctx}");
+        }
+    }
+}
