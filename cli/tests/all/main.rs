@@ -8,6 +8,7 @@ mod features;
 mod inspect;
 mod run;
 mod trust;
+mod wasm3_probes;
 mod wasi_c;
 mod wasi_guest;
 mod wasi_testsuite;
