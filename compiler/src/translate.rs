@@ -181,8 +181,22 @@ fn const_expr(
 /// Validates `wasm` with the features of `requested` that wasmc implements
 /// and parses everything but the function bodies.
 pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>, CompileError> {
-    let mut validator =
-        Validator::new_with_features(features::validator_features(features::effective(requested)));
+    let enabled = features::effective(requested);
+    let mut validator = Validator::new_with_features(features::validator_features(enabled));
+    // wasmparser 0.217 accepts the data count section and passive data
+    // segments without bulk memory, the proposal they belong to: refuse
+    // them here, or the header would record a feature the options turned
+    // off.
+    let bulk_memory = |offset: usize| {
+        if enabled.contains(WasmFeatures::BULK_MEMORY) {
+            Ok(())
+        } else {
+            Err(CompileError::Disabled {
+                feature: "bulk-memory".into(),
+                offset,
+            })
+        }
+    };
     let mut used = WasmFeatures::EMPTY;
     let mut info = ModuleInfo::default();
     let mut functions = Vec::new();
@@ -330,7 +344,10 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
                 }
             }
             Payload::StartSection { func, .. } => info.start = Some(func),
-            Payload::DataCountSection { .. } => used.set(WasmFeatures::BULK_MEMORY, true),
+            Payload::DataCountSection { range, .. } => {
+                bulk_memory(range.start)?;
+                used.set(WasmFeatures::BULK_MEMORY, true)
+            }
             Payload::ElementSection(elems) => {
                 for e in elems {
                     let e = e.map_err(invalid)?;
@@ -387,6 +404,7 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
                     let d = d.map_err(invalid)?;
                     let active = match d.kind {
                         wasmparser::DataKind::Passive => {
+                            bulk_memory(d.range.start)?;
                             used.set(WasmFeatures::BULK_MEMORY, true);
                             None
                         }
