@@ -84,8 +84,8 @@ fn table_type(t: &wasmparser::TableType) -> Result<TableType, CompileError> {
         return Err(unsupported("shared tables"));
     }
     // 32-bit tables have 32-bit limits (validated); a 64-bit table cannot
-    // start with 2^32 elements in any runtime, and a larger maximum than
-    // 2^32 - 1 can never be reached, so it is recorded as that.
+    // start with 2^32 elements in any runtime. Its maximum is kept as
+    // declared: it can never be reached, but import matching compares it.
     let min = u32::try_from(t.initial).map_err(|_| {
         unsupported(format!(
             "a table of {} initial elements (at most 2^32 - 1)",
@@ -95,7 +95,7 @@ fn table_type(t: &wasmparser::TableType) -> Result<TableType, CompileError> {
     Ok(TableType {
         elem: ref_type(t.element_type)?,
         min,
-        max: t.maximum.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+        max: t.maximum,
         table64: t.table64,
     })
 }

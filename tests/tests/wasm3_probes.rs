@@ -8,9 +8,10 @@
 
 use std::sync::Arc;
 use wasmc_compiler::{compile, CompileOptions, MemoryStrategy, OptLevel};
-use wasmc_loader::format::{GlobalType, MemoryType, ValType};
+use wasmc_loader::format::{GlobalType, MemoryType, RefType, TableType, ValType};
 use wasmc_loader::{
-    Caller, Engine, Error, Func, FuncType, Global, Instance, Linker, Memory, Module, Store, TrapCode, Val,
+    Caller, Engine, Error, Func, FuncType, Global, Instance, Linker, Memory, Module, Store, Table,
+    TrapCode, Val,
 };
 use wasmc_tests::tracked::{linker as tracked_linker, returned_id, Log};
 
@@ -442,5 +443,144 @@ fn table64_import_limits_compare_in_64_bits() {
         ));
         let r = Instance::new(&mut store, &importer, &[t.into()]);
         assert_eq!(r.is_ok(), ok, "importer's maximum {max}");
+    }
+    // The handle shows the declared maximum.
+    assert_eq!(t.ty(&store).max, Some(0x1_0000_0005));
+    // A 32-bit table's maximum must fit 32 bits; a 64-bit table's need not.
+    for (table64, ok) in [(false, false), (true, true)] {
+        let ty = TableType {
+            elem: RefType::ExternRef,
+            min: 1,
+            max: Some(1 << 32),
+            table64,
+        };
+        let r = Table::new(&mut store, ty, Val::ExternRef(None));
+        assert_eq!(r.is_ok(), ok, "table64 {table64}");
+    }
+}
+
+/// Fuel is counted through tail calls: each `return_call` iteration costs
+/// the same, so the fuel used grows linearly with the iteration count (a
+/// count lost at the replaced frame would make it constant).
+#[test]
+fn fuel_is_counted_through_tail_calls() {
+    const WAT: &str = r#"
+(module
+  (type $t (func (param i64) (result i64)))
+  (table 1 funcref) (elem (i32.const 0) $ind)
+  (func $dir (export "dir") (param i64) (result i64)
+    (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 0))
+      (else (return_call $dir (i64.sub (local.get 0) (i64.const 1))))))
+  (func $ind (export "ind") (param i64) (result i64)
+    (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 0))
+      (else (return_call_indirect (type $t) (i64.sub (local.get 0) (i64.const 1)) (i32.const 0))))))
+"#;
+    let opts = CompileOptions {
+        interruption: wasmc_compiler::Interruption {
+            fuel: true,
+            epochs: false,
+        },
+        ..Default::default()
+    };
+    let m = Module::from_bytes(engine(), &compile(WAT.as_bytes(), &opts).unwrap()).unwrap();
+    for name in ["dir", "ind"] {
+        let used = |n: i64| {
+            let mut store = Store::new(engine(), ());
+            store.set_fuel(1 << 40).unwrap();
+            let i = Instance::new(&mut store, &m, &[]).unwrap();
+            call(&mut store, &i, name, &[Val::I64(n)]).unwrap();
+            (1u64 << 40) - store.get_fuel().unwrap()
+        };
+        let (a, b, c) = (used(10), used(20), used(30));
+        assert!(b > a, "{name}: {a} {b} {c}");
+        assert_eq!(b - a, c - b, "{name}: {a} {b} {c}");
+        // Each iteration runs at least its compare, branch and subtract.
+        assert!((b - a) / 10 >= 3, "{name}: {a} {b} {c}");
+        // Running out of fuel in a tail-call loop traps.
+        let mut store = Store::new(engine(), ());
+        store.set_fuel(b).unwrap();
+        let i = Instance::new(&mut store, &m, &[]).unwrap();
+        assert_eq!(
+            trap_code(call(&mut store, &i, name, &[Val::I64(1_000_000)])),
+            TrapCode::OutOfFuel,
+            "{name}"
+        );
+    }
+}
+
+/// Several memories of both index types in pooled slots: every access is
+/// checked against its own memory, never reaching a neighbouring slot, and
+/// growth stops at the pool's limit.
+#[test]
+fn multi_memory64_in_the_pooling_allocator() {
+    use wasmc_loader::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+    let mut p = PoolingAllocationConfig::default();
+    p.total_memories(8)
+        .total_tables(4)
+        .total_core_instances(4)
+        .max_memory_size(4 << 16);
+    let mut c = Config::new();
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    let engine = Engine::new(&c).unwrap();
+    const WAT: &str = r#"
+(module
+  (memory $a 1)
+  (memory $b i64 1)
+  (memory $c i64 2)
+  (data (memory $c) (i64.const 0) "c")
+  (func (export "ld_b") (param i64) (result i32) (i32.load8_u $b (local.get 0)))
+  (func (export "st_b") (param i64) (i32.store8 $b (local.get 0) (i32.const 1)))
+  (func (export "ld_c") (param i64) (result i32) (i32.load8_u $c (local.get 0)))
+  (func (export "grow_b") (param i64) (result i64) (memory.grow $b (local.get 0))))
+"#;
+    for (opt, mem) in configs() {
+        let opts = CompileOptions {
+            opt_level: opt,
+            memory: mem,
+            ..Default::default()
+        };
+        let m = Module::from_bytes(&engine, &compile(WAT.as_bytes(), &opts).unwrap()).unwrap();
+        let mut store = Store::new(&engine, ());
+        let i = Instance::new(&mut store, &m, &[]).unwrap();
+        assert_eq!(
+            call(&mut store, &i, "ld_c", &[Val::I64(0)]).unwrap()[0].i32(),
+            Some(b'c' as i32)
+        );
+        for addr in [
+            65536i64,
+            6 << 30, // one 6 GiB slot further: the next memory's slot
+            (6 << 30) * 2,
+            1 << 33,
+            -1,
+        ] {
+            assert_eq!(
+                trap_code(call(&mut store, &i, "ld_b", &[Val::I64(addr)])),
+                TrapCode::MemoryOutOfBounds,
+                "{opt:?}: {addr:#x}"
+            );
+            assert_eq!(
+                trap_code(call(&mut store, &i, "st_b", &[Val::I64(addr)])),
+                TrapCode::MemoryOutOfBounds,
+                "{opt:?}: {addr:#x}"
+            );
+        }
+        assert_eq!(
+            call(&mut store, &i, "grow_b", &[Val::I64(4)]).unwrap()[0].i64(),
+            Some(-1)
+        );
+        assert_eq!(
+            call(&mut store, &i, "grow_b", &[Val::I64(3)]).unwrap()[0].i64(),
+            Some(1)
+        );
+        call(&mut store, &i, "st_b", &[Val::I64(4 * 65536 - 1)]).unwrap();
+        assert_eq!(
+            trap_code(call(&mut store, &i, "st_b", &[Val::I64(4 * 65536)])),
+            TrapCode::MemoryOutOfBounds
+        );
+        // Memory c is untouched by the stores to b.
+        assert_eq!(
+            call(&mut store, &i, "ld_c", &[Val::I64(65535)]).unwrap()[0].i32(),
+            Some(0)
+        );
     }
 }

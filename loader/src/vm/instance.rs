@@ -360,9 +360,9 @@ fn check_import(
                 && d.ty.table64 == ty.table64
                 && limits_match(
                     u64::from(d.size()),
-                    d.ty.max.map(u64::from),
+                    d.ty.max,
                     u64::from(ty.min),
-                    ty.max.map(u64::from),
+                    ty.max,
                 );
             if !ok {
                 return Err(incompatible(describe_table(ty), found()));

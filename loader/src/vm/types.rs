@@ -50,7 +50,7 @@ pub(crate) fn describe_table(t: &TableType) -> String {
         "table {idx}{} {}..{}",
         t.elem,
         t.min,
-        opt(t.max.map(u64::from))
+        opt(t.max)
     )
 }
 
