@@ -80,3 +80,28 @@
 )
 (assert_return (invoke "direct"))
 (assert_return (invoke "indirect"))
+
+;; Tail calls that change the number of stack arguments, from the outermost
+;; frame (called by the host) and alternating a million times: the stack
+;; must neither creep nor be corrupted.
+(module
+  (func $wide (param $n i64) (param i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64) (result i64)
+    (if (result i64) (i64.eqz (local.get $n))
+      (then
+        (i64.add (i64.add (i64.add (local.get 1) (i64.mul (local.get 2) (i64.const 2)))
+                          (i64.add (i64.mul (local.get 8) (i64.const 8)) (i64.mul (local.get 14) (i64.const 14))))
+                 (i64.mul (local.get 15) (i64.const 15))))
+      (else (return_call $narrow (i64.sub (local.get $n) (i64.const 1)) (local.get 15)))))
+  (func $narrow (param $n i64) (param $x i64) (result i64)
+    (return_call $wide (local.get $n) (local.get $x) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 5)
+      (i64.const 6) (i64.const 7) (i64.const 8) (i64.const 9) (i64.const 10) (i64.const 11) (i64.const 12)
+      (i64.const 13) (i64.const 14) (i64.add (local.get $x) (i64.const 1))))
+  (func (export "fan") (param i64 i64) (result i64) (return_call $narrow (local.get 0) (local.get 1)))
+  (func (export "fan_nested") (param i64 i64) (result i64)
+    (i64.add (call $narrow (local.get 0) (local.get 1)) (i64.const 1000)))
+)
+;; n = 0: x=1: 1 + 4 + 64 + 196 + 15*2 = 295
+(assert_return (invoke "fan" (i64.const 0) (i64.const 1)) (i64.const 295))
+;; each round trip adds 1 to x: after n rounds x = 1 + n, and 16x + 279
+(assert_return (invoke "fan" (i64.const 1000000) (i64.const 1)) (i64.const 16000295))
+(assert_return (invoke "fan_nested" (i64.const 1000000) (i64.const 1)) (i64.const 16001295))
