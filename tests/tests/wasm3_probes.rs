@@ -584,3 +584,47 @@ fn multi_memory64_in_the_pooling_allocator() {
         );
     }
 }
+
+/// Relaxed madd on the baseline CPU is a call of the fma builtins per lane,
+/// added after the stack maps were computed: references live across those
+/// calls and a following collection must still be found, in stress mode
+/// too (where every safepoint collects).
+#[test]
+fn refs_live_across_relaxed_madd_calls_survive_collections() {
+    const WAT: &str = r#"
+(module
+  (import "host" "make" (func $make (param i32) (result externref)))
+  (import "host" "check" (func $check (param externref i32)))
+  (import "host" "gc" (func $gc))
+  (func (export "run") (param $n i32) (result f32)
+    (local $r externref) (local $v v128)
+    (local.set $r (call $make (i32.const 5)))
+    (local.set $v (v128.const f32x4 1 1 1 1))
+    (loop $l
+      (local.set $v (f32x4.relaxed_madd (local.get $v) (v128.const f32x4 2 2 2 2)
+                                        (v128.const f32x4 -1 -1 -1 -1)))
+      (drop (call $make (i32.const -1)))
+      (call $gc)
+      (call $check (local.get $r) (i32.const 5))
+      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+    (f32x4.extract_lane 3 (local.get $v))))
+"#;
+    for (opt, mem) in configs() {
+        for stress in [false, true] {
+            let log = Arc::new(Log::default());
+            let mut store = Store::new(engine(), ());
+            store.set_gc_stress(stress);
+            let i = tracked_linker(engine(), &log)
+                .instantiate(&mut store, &module_with(WAT, opt, mem))
+                .unwrap();
+            let r = call(&mut store, &i, "run", &[Val::I32(50)]).unwrap();
+            // 2 * 1 - 1 = 1, every time.
+            assert_eq!(r[0].f32(), Some(1.0), "{opt:?}, stress {stress}");
+            let errors = log.errors.lock().unwrap().clone();
+            assert!(errors.is_empty(), "{opt:?}, stress {stress}: {errors:?}");
+            assert_eq!(store.gc_stats().failed_walks, 0);
+            // The collections ran and freed the garbage.
+            assert!(log.is_dropped(-1), "{opt:?}, stress {stress}");
+        }
+    }
+}

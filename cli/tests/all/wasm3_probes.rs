@@ -1,9 +1,11 @@
 //! Independent probes of the WebAssembly 3.0 features (issue 14) through
 //! `wasmc`: the scripts of `cli/tests/wast3/` (tail calls, memory64 and
 //! multi-memory edges, 64-bit tables, extended constant expressions,
-//! instantiation order) under both memory strategies and both optimization
-//! levels, `-W` naming the feature a module needs in every case, `wasmc
-//! run -W`, and interrupting tail-call loops.
+//! instantiation order, one memory imported twice) under both memory
+//! strategies and both optimization levels, `-W` naming the feature a
+//! module needs in every case (and taking Wasmtime's names of proposals
+//! wasmc does not implement), `wasmc run -W`, the `--cpu` preset the help
+//! names, and interrupting tail-call loops.
 
 use crate::common::{tmp_dir, wasmc};
 use std::path::PathBuf;
@@ -22,6 +24,10 @@ const SCRIPTS: &[(&str, &str)] = &[
     (
         "instantiation_order",
         include_str!("../wast3/instantiation_order.wast"),
+    ),
+    (
+        "aliased_memories",
+        include_str!("../wast3/aliased_memories.wast"),
     ),
 ];
 
@@ -217,4 +223,25 @@ fn documented_cpu_presets_exist() {
     for f in ["avx2", "fma", "bmi2", "lzcnt"] {
         assert!(cpu.contains(f), "{f}: {cpu}");
     }
+}
+
+#[test]
+fn w_takes_wasmtime_names_of_unimplemented_proposals() {
+    let m = write("plain.wat", "(module (func (export \"f\") (result i32) (i32.const 5)))");
+    let out = m.with_extension("o");
+    let o = wasmc(&[
+        "compile",
+        m.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-W",
+        "threads=n,gc=n",
+        "-W",
+        "exceptions=n",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = compile_err("threads_on", "(module)", &["threads"]);
+    assert!(e.contains("not supported by wasmc: threads"), "{e}");
+    let e = compile_err("gc_on", "(module)", &["gc=y"]);
+    assert!(e.contains("not supported by wasmc: GC"), "{e}");
 }
