@@ -363,10 +363,16 @@ mod tests {
                (elem (i64.sub (global.get 0) (i64.const 1))))",
         ] {
             let e = compile_err(wat, f);
-            assert!(e.contains("feature `extended-const` is disabled"), "{wat}: {e}");
+            assert!(
+                e.contains("feature `extended-const` is disabled"),
+                "{wat}: {e}"
+            );
         }
         // A non-constant operator stays an invalid module.
-        let e = compile_err("(module (global i32 (i32.div_s (i32.const 1) (i32.const 1))))", f);
+        let e = compile_err(
+            "(module (global i32 (i32.div_s (i32.const 1) (i32.const 1))))",
+            f,
+        );
         assert!(e.starts_with("invalid WebAssembly"), "{e}");
     }
 

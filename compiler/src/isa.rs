@@ -115,7 +115,8 @@ pub fn build(opts: &CompileOptions) -> Result<OwnedTargetIsa, CompileError> {
     }
     if let CpuSpec::Features(list) = &opts.cpu {
         for f in list {
-            if let Some(flags) = x86_level(f).filter(|_| triple.architecture == Architecture::X86_64)
+            if let Some(flags) =
+                x86_level(f).filter(|_| triple.architecture == Architecture::X86_64)
             {
                 for flag in flags {
                     builder.enable(flag).map_err(target_err)?;

@@ -270,7 +270,10 @@ mod tests {
         f.apply_toggles("tail-call").unwrap();
         assert!(f.contains(WasmFeatures::TAIL_CALL));
         let e = f.apply_toggles("tail-calls=n").unwrap_err();
-        assert!(e.contains("unknown WebAssembly feature `tail-calls`"), "{e}");
+        assert!(
+            e.contains("unknown WebAssembly feature `tail-calls`"),
+            "{e}"
+        );
         assert!(e.contains("tail-call"), "{e}");
         // Proposals wasmc does not implement: off is accepted (a no-op),
         // on is refused by name.

@@ -341,7 +341,13 @@ fn host_made_64_bit_memories() {
              (func (export "size") (result i64) (memory.size)))"#,
     );
     let i = Instance::new(&mut store, &user, &[m.into()]).unwrap();
-    call(&mut store, &i, "store", &[Val::I64(3 * 65536 - 1), Val::I32(7)]).unwrap();
+    call(
+        &mut store,
+        &i,
+        "store",
+        &[Val::I64(3 * 65536 - 1), Val::I32(7)],
+    )
+    .unwrap();
     assert_eq!(m.data(&store)[3 * 65536 - 1], 7);
     assert_eq!(
         trap_code(call(
@@ -387,15 +393,7 @@ fn extended_const_over_host_globals() {
     let m = module(WAT);
     let mut store = Store::new(engine(), ());
     let g = |store: &mut Store<()>, ty, v| {
-        Global::new(
-            &mut *store,
-            GlobalType {
-                ty,
-                mutable: false,
-            },
-            v,
-        )
-        .unwrap()
+        Global::new(&mut *store, GlobalType { ty, mutable: false }, v).unwrap()
     };
     let a = g(&mut store, ValType::I32, Val::I32(2));
     let b = g(&mut store, ValType::I64, Val::I64(i64::MIN + 5));

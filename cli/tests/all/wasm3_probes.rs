@@ -19,8 +19,14 @@ const SCRIPTS: &[(&str, &str)] = &[
         include_str!("../wast3/memory64_multi_memory.wast"),
     ),
     ("table64", include_str!("../wast3/table64.wast")),
-    ("table64_limits", include_str!("../wast3/table64_limits.wast")),
-    ("extended_const", include_str!("../wast3/extended_const.wast")),
+    (
+        "table64_limits",
+        include_str!("../wast3/table64_limits.wast"),
+    ),
+    (
+        "extended_const",
+        include_str!("../wast3/extended_const.wast"),
+    ),
     (
         "instantiation_order",
         include_str!("../wast3/instantiation_order.wast"),
@@ -227,7 +233,10 @@ fn documented_cpu_presets_exist() {
 
 #[test]
 fn w_takes_wasmtime_names_of_unimplemented_proposals() {
-    let m = write("plain.wat", "(module (func (export \"f\") (result i32) (i32.const 5)))");
+    let m = write(
+        "plain.wat",
+        "(module (func (export \"f\") (result i32) (i32.const 5)))",
+    );
     let out = m.with_extension("o");
     let o = wasmc(&[
         "compile",

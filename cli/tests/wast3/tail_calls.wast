@@ -105,3 +105,15 @@
 ;; each round trip adds 1 to x: after n rounds x = 1 + n, and 16x + 279
 (assert_return (invoke "fan" (i64.const 1000000) (i64.const 1)) (i64.const 16000295))
 (assert_return (invoke "fan_nested" (i64.const 1000000) (i64.const 1)) (i64.const 16001295))
+
+;; Recursion that alternates a call and a tail call still exhausts the
+;; stack cleanly, also when each tail call passes twenty stack arguments.
+(module
+  (func $f (export "f") (param i32) (result i32) (i32.add (call $g (local.get 0)) (i32.const 1)))
+  (func $g (param i32) (result i32) (return_call $f (local.get 0)))
+  (func $h (export "h") (param i64) (result i64) (i64.add (call $wide (local.get 0) (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 5) (i64.const 6) (i64.const 7) (i64.const 8) (i64.const 9) (i64.const 10) (i64.const 11) (i64.const 12) (i64.const 13) (i64.const 14) (i64.const 15) (i64.const 16) (i64.const 17) (i64.const 18) (i64.const 19)) (i64.const 1)))
+  (func $wide (param i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64) (result i64) (return_call $h (local.get 19)))
+)
+(assert_exhaustion (invoke "f" (i32.const 0)) "call stack exhausted")
+(assert_exhaustion (invoke "h" (i64.const 0)) "call stack exhausted")
+(assert_exhaustion (invoke "f" (i32.const 0)) "call stack exhausted")

@@ -221,7 +221,10 @@ impl TableData {
                 ty.min
             ));
         }
-        if let Some(max) = ty.max.filter(|&max| !ty.table64 && max > u64::from(u32::MAX)) {
+        if let Some(max) = ty
+            .max
+            .filter(|&max| !ty.table64 && max > u64::from(u32::MAX))
+        {
             return Err(format!(
                 "invalid table type: maximum of {max} elements of a 32-bit table exceeds 2^32 - 1"
             ));
@@ -386,7 +389,10 @@ impl TableData {
             .pool
             .as_ref()
             .map_or(u32::MAX, |p| p.limits().table_elements);
-        let max = self.ty.max.map_or(u32::MAX, |m| u32::try_from(m).unwrap_or(u32::MAX));
+        let max = self
+            .ty
+            .max
+            .map_or(u32::MAX, |m| u32::try_from(m).unwrap_or(u32::MAX));
         if new > max.min(limit).min(pooled) {
             return None;
         }
