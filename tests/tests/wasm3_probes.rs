@@ -626,3 +626,57 @@ fn refs_live_across_relaxed_madd_calls_survive_collections() {
         }
     }
 }
+
+/// Pooled and on-demand memories keep a module's initial contents per
+/// memory index for the next instance: with several memories of both
+/// index types, each comes back as its own image (never another memory's,
+/// never the previous instance's writes or growth).
+#[test]
+fn reused_memories_come_back_as_their_own_images() {
+    use wasmc_loader::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+    const WAT: &str = r#"
+(module
+  (memory (export "a") 1)
+  (memory (export "b") i64 2)
+  (memory (export "c") i64 1 4)
+  (data (memory 0) (i32.const 0) "first")
+  (data (memory 1) (i64.const 65536) "second")
+  (data (memory 2) (i64.const 10) "third"))
+"#;
+    let mut p = PoolingAllocationConfig::default();
+    p.total_memories(6)
+        .total_tables(2)
+        .total_core_instances(2)
+        .max_memory_size(8 << 16);
+    let mut c = Config::new();
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    let pooled = Engine::new(&c).unwrap();
+    for engine in [engine(), &pooled] {
+        let m = Module::from_bytes(engine, &compile(WAT.as_bytes(), &Default::default()).unwrap())
+            .unwrap();
+        let expect = [
+            ("a", 1usize, 0usize, &b"first"[..]),
+            ("b", 2, 65536, b"second"),
+            ("c", 1, 10, b"third"),
+        ];
+        for round in 0..3 {
+            let mut store = Store::new(engine, ());
+            let i = Instance::new(&mut store, &m, &[]).unwrap();
+            for (name, pages, at, bytes) in expect {
+                let mem = i.get_memory(&mut store, name).unwrap();
+                assert_eq!(mem.size(&store), pages as u64, "round {round}: {name}");
+                let d = mem.data(&store);
+                assert_eq!(&d[at..at + bytes.len()], bytes, "round {round}: {name}");
+                let zeros = d.iter().filter(|&&x| x == 0).count();
+                assert_eq!(zeros, d.len() - bytes.len(), "round {round}: {name}");
+            }
+            // Scribble over everything and grow, for the next round to see
+            // none of it.
+            for (name, _, _, _) in expect {
+                let mem = i.get_memory(&mut store, name).unwrap();
+                mem.grow(&mut store, 1).unwrap();
+                mem.data_mut(&mut store).fill(0xa5);
+            }
+        }
+    }
+}
