@@ -1,11 +1,11 @@
 //! Independent probes of the WebAssembly 3.0 features (issue 14) through
 //! `wasmc`: the scripts of `cli/tests/wast3/` (tail calls, memory64 and
 //! multi-memory edges, 64-bit tables, extended constant expressions,
-//! instantiation order, one memory imported twice) under both memory
-//! strategies and both optimization levels, `-W` naming the feature a
-//! module needs in every case (and taking Wasmtime's names of proposals
-//! wasmc does not implement), `wasmc run -W`, the `--cpu` preset the help
-//! names, and interrupting tail-call loops.
+//! instantiation order, one memory imported twice, relaxed dot overflow)
+//! under both memory strategies and both optimization levels, `-W` naming
+//! the feature a module needs in every case (and taking Wasmtime's names of
+//! proposals wasmc does not implement), `wasmc run -W`, the `--cpu` preset
+//! the help names, and interrupting tail-call loops.
 
 use crate::common::{tmp_dir, wasmc};
 use std::path::PathBuf;
@@ -35,6 +35,7 @@ const SCRIPTS: &[(&str, &str)] = &[
         "aliased_memories",
         include_str!("../wast3/aliased_memories.wast"),
     ),
+    ("relaxed_dot", include_str!("../wast3/relaxed_dot.wast")),
 ];
 
 #[test]
