@@ -127,6 +127,10 @@ fn const_expr(
     let mut reader = e.get_operators_reader();
     loop {
         let op = reader.read().map_err(invalid)?;
+        // `ref.null` and `ref.func` are reference types' operators.
+        if matches!(op, Operator::RefNull { .. } | Operator::RefFunc { .. }) {
+            used.set(WasmFeatures::REFERENCE_TYPES, true);
+        }
         ops.push(match op {
             Operator::End => break,
             Operator::I32Const { value } => ConstOp::I32Const(value),
@@ -183,19 +187,20 @@ fn const_expr(
 pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>, CompileError> {
     let enabled = features::effective(requested);
     let mut validator = Validator::new_with_features(features::validator_features(enabled));
-    // wasmparser 0.217 accepts the data count section and passive data
-    // segments without bulk memory, the proposal they belong to: refuse
-    // them here, or the header would record a feature the options turned
-    // off.
-    let bulk_memory = |offset: usize| {
-        if enabled.contains(WasmFeatures::BULK_MEMORY) {
-            Ok(())
-        } else {
-            Err(CompileError::Disabled {
-                feature: "bulk-memory".into(),
-                offset,
-            })
+    // wasmparser 0.217 lets some constructs of 2.0's bulk memory and
+    // reference types through with the feature off (the data count
+    // section, passive data segments and element expressions without bulk
+    // memory, declarative element segments without reference types):
+    // refuse them here, or the header would record a feature the options
+    // turned off.
+    let require = |f: WasmFeatures, offset: usize| -> Result<(), CompileError> {
+        if enabled.contains(f) {
+            return Ok(());
         }
+        Err(CompileError::Disabled {
+            feature: f.names().concat(),
+            offset,
+        })
     };
     let mut used = WasmFeatures::EMPTY;
     let mut info = ModuleInfo::default();
@@ -345,7 +350,7 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
             }
             Payload::StartSection { func, .. } => info.start = Some(func),
             Payload::DataCountSection { range, .. } => {
-                bulk_memory(range.start)?;
+                require(WasmFeatures::BULK_MEMORY, range.start)?;
                 used.set(WasmFeatures::BULK_MEMORY, true)
             }
             Payload::ElementSection(elems) => {
@@ -357,6 +362,10 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
                             ElementMode::Passive
                         }
                         wasmparser::ElementKind::Declared => {
+                            // The validator wants bulk memory for these;
+                            // they came with reference types.
+                            require(WasmFeatures::REFERENCE_TYPES, e.range.start)?;
+                            used.set(WasmFeatures::BULK_MEMORY, true);
                             used.set(WasmFeatures::REFERENCE_TYPES, true);
                             ElementMode::Declared
                         }
@@ -381,10 +390,12 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
                             ),
                         ),
                         wasmparser::ElementItems::Expressions(rt, r) => {
+                            // The encoding came with bulk memory; the
+                            // validator wants reference types for its
+                            // element type (funcref too).
+                            require(WasmFeatures::BULK_MEMORY, e.range.start)?;
                             used.set(WasmFeatures::BULK_MEMORY, true);
-                            if rt != wasmparser::RefType::FUNCREF {
-                                used.set(WasmFeatures::REFERENCE_TYPES, true);
-                            }
+                            used.set(WasmFeatures::REFERENCE_TYPES, true);
                             let mut exprs = Vec::new();
                             for ex in r {
                                 exprs.push(const_expr(&ex.map_err(invalid)?, &mut used)?);
@@ -404,7 +415,7 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
                     let d = d.map_err(invalid)?;
                     let active = match d.kind {
                         wasmparser::DataKind::Passive => {
-                            bulk_memory(d.range.start)?;
+                            require(WasmFeatures::BULK_MEMORY, d.range.start)?;
                             used.set(WasmFeatures::BULK_MEMORY, true);
                             None
                         }

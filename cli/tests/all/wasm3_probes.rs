@@ -117,6 +117,18 @@ fn w_names_the_disabled_feature_a_module_needs() {
             &["bulk-memory=n"][..],
             "bulk-memory",
         ),
+        (
+            "elem_exprs",
+            "(module (table 1 funcref) (func $f) (elem (i32.const 0) funcref (ref.func $f)))",
+            &["bulk-memory=n"][..],
+            "bulk-memory",
+        ),
+        (
+            "elem_declare",
+            "(module (func $f) (elem declare func $f))",
+            &["reference-types=n"][..],
+            "reference-types",
+        ),
     ] {
         let e = compile_err(name, wat, w);
         assert!(
