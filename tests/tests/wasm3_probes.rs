@@ -652,8 +652,11 @@ fn reused_memories_come_back_as_their_own_images() {
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     let pooled = Engine::new(&c).unwrap();
     for engine in [engine(), &pooled] {
-        let m = Module::from_bytes(engine, &compile(WAT.as_bytes(), &Default::default()).unwrap())
-            .unwrap();
+        let m = Module::from_bytes(
+            engine,
+            &compile(WAT.as_bytes(), &Default::default()).unwrap(),
+        )
+        .unwrap();
         let expect = [
             ("a", 1usize, 0usize, &b"first"[..]),
             ("b", 2, 65536, b"second"),
