@@ -184,6 +184,25 @@ fn run_takes_w_like_compile() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "42");
+    // An artifact that uses a feature -W turns off is refused.
+    let artifact = tail.with_extension("o");
+    let o = wasmc(&[
+        "compile",
+        tail.to_str().unwrap(),
+        "-o",
+        artifact.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let a = artifact.to_str().unwrap();
+    let o = wasmc(&["run", "-W", "tail-call=n", "--invoke", "f", a]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(126), "{err}");
+    assert!(
+        err.contains("uses WebAssembly feature `tail-call`, which -W turned off"),
+        "{err}"
+    );
+    let o = wasmc(&["run", "-W", "simd=n", "--invoke", "f", a]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "42");
     let o = wasmc(&["run", "-W", "tail-calls=n", tail.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
