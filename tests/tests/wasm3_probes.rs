@@ -683,3 +683,66 @@ fn reused_memories_come_back_as_their_own_images() {
         }
     }
 }
+
+/// A host function with more v128 parameters than vector registers,
+/// reached by a tail call: every lane of every argument arrives, and its
+/// v128 result goes back to the caller of the replaced frame.
+#[test]
+fn tail_call_into_a_host_function_with_v128_stack_arguments() {
+    const WAT: &str = r#"
+(module
+  (type $h (func (param v128 v128 v128 v128 v128 v128 v128 v128 v128 v128 i32 v128) (result v128)))
+  (import "host" "sum" (func $sum (type $h)))
+  (func $go (export "go") (param i32) (result v128)
+    (return_call $sum
+      (v128.const i32x4 1 2 3 4) (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)
+      (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)
+      (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)
+      (v128.const i32x4 10 20 30 40) (local.get 0) (v128.const i32x4 100 200 300 400)))
+  (func (export "nested") (param i32) (result v128)
+    (i32x4.add (call $go (local.get 0)) (v128.const i32x4 1 1 1 1))))
+"#;
+    let lanes = |v: u128| -> [u32; 4] { std::array::from_fn(|i| (v >> (32 * i)) as u32) };
+    let join = |l: [u32; 4]| -> u128 { (0..4).map(|i| (l[i] as u128) << (32 * i)).sum() };
+    for (opt, mem) in configs() {
+        let mut store = Store::new(engine(), ());
+        let mut l = Linker::new(engine());
+        let mut params = vec![ValType::V128; 10];
+        params.extend([ValType::I32, ValType::V128]);
+        let ty = FuncType {
+            params,
+            results: vec![ValType::V128],
+        };
+        l.func_new("host", "sum", ty, move |_: Caller<'_, ()>, a, r| {
+            let mut acc = [0u32; 4];
+            for (k, v) in a.iter().enumerate() {
+                let Val::V128(v) = *v else { continue };
+                // Weighted by position: a swapped argument shows.
+                for (x, y) in acc.iter_mut().zip(lanes(v)) {
+                    *x = x.wrapping_add(y.wrapping_mul(k as u32 + 1));
+                }
+            }
+            let n = a[10].i32().unwrap() as u32;
+            r[0] = Val::V128(join(acc.map(|x| x + n)));
+            Ok(())
+        })
+        .unwrap();
+        let i = l
+            .instantiate(&mut store, &module_with(WAT, opt, mem))
+            .unwrap();
+        // lane j: (j+1) * 1 + 10(j+1) * 10 + 100(j+1) * 12 + 5
+        let want = |extra: u32| join(std::array::from_fn(|j| (j as u32 + 1) * 1301 + 5 + extra));
+        let r = call(&mut store, &i, "go", &[Val::I32(5)]).unwrap();
+        assert!(
+            matches!(r[0], Val::V128(v) if v == want(0)),
+            "{opt:?}: {:?}",
+            r[0]
+        );
+        let r = call(&mut store, &i, "nested", &[Val::I32(5)]).unwrap();
+        assert!(
+            matches!(r[0], Val::V128(v) if v == want(1)),
+            "{opt:?}: {:?}",
+            r[0]
+        );
+    }
+}

@@ -117,3 +117,26 @@
 (assert_exhaustion (invoke "f" (i32.const 0)) "call stack exhausted")
 (assert_exhaustion (invoke "h" (i64.const 0)) "call stack exhausted")
 (assert_exhaustion (invoke "f" (i32.const 0)) "call stack exhausted")
+
+;; v128 and f64 stack arguments (more than the vector registers) through
+;; direct and indirect tail calls.
+(module
+  (func $many (param v128 v128 v128 v128 v128 v128 v128 v128 v128 v128 v128 f64 v128) (result v128)
+    (i32x4.add (i32x4.add (local.get 0) (local.get 9))
+      (i32x4.add (local.get 10) (i32x4.add (local.get 12) (i32x4.splat (i32.trunc_f64_s (local.get 11)))))))
+  (func $one (param i32) (result v128)
+    (return_call $many (i32x4.splat (local.get 0)) (v128.const i64x2 0 0) (v128.const i64x2 0 0) (v128.const i64x2 0 0)
+      (v128.const i64x2 0 0) (v128.const i64x2 0 0) (v128.const i64x2 0 0) (v128.const i64x2 0 0) (v128.const i64x2 0 0)
+      (v128.const i32x4 10 20 30 40) (v128.const i32x4 100 200 300 400) (f64.const 7) (v128.const i32x4 1000 2000 3000 4000)))
+  (func (export "go") (param i32) (result v128) (return_call $one (local.get 0)))
+  (func (export "nested") (param i32) (result v128) (i32x4.add (call $one (local.get 0)) (v128.const i32x4 1 1 1 1)))
+  (type $t (func (param v128 v128 v128 v128 v128 v128 v128 v128 v128 v128 v128 f64 v128) (result v128)))
+  (table 1 funcref) (elem (i32.const 0) $many)
+  (func (export "ind") (param i32) (result v128)
+    (return_call_indirect (type $t) (i32x4.splat (local.get 0)) (v128.const i64x2 0 0) (v128.const i64x2 0 0) (v128.const i64x2 0 0)
+      (v128.const i64x2 0 0) (v128.const i64x2 0 0) (v128.const i64x2 0 0) (v128.const i64x2 0 0) (v128.const i64x2 0 0)
+      (v128.const i32x4 10 20 30 40) (v128.const i32x4 100 200 300 400) (f64.const 7) (v128.const i32x4 1000 2000 3000 4000) (i32.const 0)))
+)
+(assert_return (invoke "go" (i32.const 1)) (v128.const i32x4 1118 2228 3338 4448))
+(assert_return (invoke "nested" (i32.const 1)) (v128.const i32x4 1119 2229 3339 4449))
+(assert_return (invoke "ind" (i32.const 2)) (v128.const i32x4 1119 2229 3339 4449))
