@@ -137,7 +137,9 @@ struct CompileArgs {
     /// wasmc implements is on by default. Names: mutable-global,
     /// saturating-float-to-int, sign-extension, multi-value, bulk-memory,
     /// reference-types, simd, tail-call, extended-const, multi-memory,
-    /// memory64, relaxed-simd.
+    /// memory64, relaxed-simd. Proposals wasmc does not implement (threads,
+    /// exceptions, function-references, gc, ...) are off: `=n` is accepted,
+    /// turning one on is refused.
     #[arg(short = 'W', value_name = "FEATURE[=y|n]")]
     wasm: Vec<String>,
     /// Check the engine's epoch at every function entry and loop header, so

@@ -53,7 +53,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
-use wasmc_compiler::{CompileOptions, Interruption};
+use wasmc_compiler::{CompileOptions, Interruption, WasmFeatures};
 use wasmc_loader::format::ValType;
 use wasmc_loader::{Config, Engine, Error, Linker, Module, Store, TrapCode, TrustPolicy, Val};
 use wasmc_wasi::WasiCtx;
@@ -142,6 +142,11 @@ pub struct RunArgs {
     /// this needs; an artifact must have been compiled with `--fuel`.
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
+    /// WebAssembly features, as for `compile` (`-W tail-call=n`): a .wasm or
+    /// .wat is compiled with them; an artifact that uses a feature they turn
+    /// off is refused (exit 126).
+    #[arg(short = 'W', value_name = "FEATURE[=y|n]")]
+    wasm: Vec<String>,
     /// Run only artifacts signed by this public key (KEY.pub from `wasmc
     /// keygen`); repeat to accept several keys. Unsigned artifacts, those
     /// signed by other keys, and .wasm/.wat (compiled here, so unsigned)
@@ -300,7 +305,12 @@ fn is_source(path: &str, bytes: &[u8]) -> bool {
 
 /// Reads and loads MODULE: an artifact as it is, a .wasm/.wat compiled in
 /// memory with the checks the run's `--timeout`/`--fuel` need.
-fn load(engine: &Engine, path: &str, needs: Interruption) -> Result<Module, Failure> {
+fn load(
+    engine: &Engine,
+    path: &str,
+    needs: Interruption,
+    features: WasmFeatures,
+) -> Result<Module, Failure> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("reading {path}"))
         .map_err(fail(EXIT_CANNOT_READ))?;
@@ -308,9 +318,16 @@ fn load(engine: &Engine, path: &str, needs: Interruption) -> Result<Module, Fail
     if bytes.starts_with(b"\x7fELF") {
         // The same first look as `wasmc inspect`, so that both name a
         // truncated or foreign file the same way.
-        wasmc_cli::inspect::parse(&bytes)
+        let parsed = wasmc_cli::inspect::parse(&bytes)
             .with_context(|| format!("loading {path}"))
             .map_err(fail(EXIT_NOT_A_MODULE))?;
+        // The artifact was compiled already; `-W` can only refuse it.
+        let off = parsed.header().wasm_features.difference(features);
+        if let Some(name) = off.names().into_iter().next() {
+            return Err(not_a_module(anyhow!(
+                "loading {path}: the artifact uses WebAssembly feature `{name}`, which -W turned off"
+            )));
+        }
         // The safe path: a sealed private copy, checked per the engine's
         // trust policy (content hash, or the signature it requires) before
         // any code is executable.
@@ -325,6 +342,7 @@ fn load(engine: &Engine, path: &str, needs: Interruption) -> Result<Module, Fail
     }
     let opts = CompileOptions {
         interruption: needs,
+        features,
         ..CompileOptions::default()
     };
     let artifact = wasmc_compiler::compile(&bytes, &opts)
@@ -422,7 +440,8 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         epochs: args.timeout.is_some(),
         fuel: args.fuel.is_some(),
     };
-    let module = load(&engine, &path, needs)?;
+    let features = crate::wasm_features(&args.wasm).map_err(fail(EXIT_USAGE))?;
+    let module = load(&engine, &path, needs, features)?;
     let wasi = wasi_context(&args)?;
     let mut linker = Linker::<WasiCtx>::new(&engine);
     wasmc_wasi::add_to_linker(&mut linker, |cx: &mut WasiCtx| cx)

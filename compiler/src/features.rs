@@ -98,6 +98,28 @@ pub fn explain(wasm: &[u8], requested: WasmFeatures, original: CompileError) -> 
     else {
         return original;
     };
+    let offset = first.offset();
+    let fixes = |extra: Wp| -> bool {
+        let mut v = Validator::new_with_features(validator_features(enabled).union(extra));
+        match v.validate_all(wasm) {
+            Ok(_) => true,
+            // Gets further: the feature explains the first error.
+            Err(e) => e.offset() > first.offset(),
+        }
+    };
+    // Without extended-const, wasmparser does not say that a feature is
+    // off: `i32.add` in a constant expression is "constant expression
+    // required", as in 2.0. A module that validates once the feature is
+    // back needs it.
+    if !enabled.contains(WasmFeatures::EXTENDED_CONST)
+        && first.message().starts_with("constant expression required")
+        && fixes(validator_features(WasmFeatures::EXTENDED_CONST))
+    {
+        return CompileError::Disabled {
+            feature: "extended-const".into(),
+            offset,
+        };
+    }
     // Only an error that says a feature is missing is explained: a module
     // that is invalid or malformed under the features wasmc implements may
     // well be valid under some other proposal (GC allows `global.get` of any
@@ -120,26 +142,36 @@ pub fn explain(wasm: &[u8], requested: WasmFeatures, original: CompileError) -> 
             message: e.message().to_string(),
         };
     }
-    let fixes = |extra: Wp| -> bool {
-        let mut v = Validator::new_with_features(validator_features(enabled).union(extra));
-        match v.validate_all(wasm) {
-            Ok(_) => true,
-            // Gets further: the feature explains the first error.
-            Err(e) => e.offset() > first.offset(),
-        }
-    };
-    let offset = first.offset();
     // Features wasmc implements but the options turned off.
-    for (f, name) in WasmFeatures::NAMED {
-        if SUPPORTED.contains(*f)
-            && !enabled.contains(*f)
-            && fixes(validator_features(with_prerequisites(*f)))
-        {
+    let disabled: Vec<&(WasmFeatures, &str)> = WasmFeatures::NAMED
+        .iter()
+        .filter(|(f, _)| SUPPORTED.contains(*f) && !enabled.contains(*f))
+        .collect();
+    let turned_on = |set: WasmFeatures| validator_features(with_prerequisites(set));
+    for (f, name) in &disabled {
+        if fixes(turned_on(*f)) {
             return CompileError::Disabled {
                 feature: (*name).to_string(),
                 offset,
             };
         }
+    }
+    // Several of them needed at once (a reference-typed element expression
+    // needs both bulk memory and reference types): name one without which
+    // the rest do not suffice. The proposals below are tried with every
+    // feature on, so without this they would be blamed for it.
+    let all_disabled = disabled
+        .iter()
+        .fold(WasmFeatures::EMPTY, |acc, (f, _)| acc.union(*f));
+    if !disabled.is_empty() && fixes(turned_on(all_disabled)) {
+        let needed = disabled
+            .iter()
+            .find(|(f, _)| !fixes(turned_on(all_disabled.difference(*f))))
+            .unwrap_or(&disabled[0]);
+        return CompileError::Disabled {
+            feature: needed.1.to_string(),
+            offset,
+        };
     }
     // Features the format names but this build does not implement yet, then
     // proposals wasmc does not implement at all; each with everything else
@@ -318,6 +350,60 @@ mod tests {
         let e = compile_err("(module (func (param v128)))", f);
         assert!(e.contains("feature `simd` is disabled"), "{e}");
         assert!(!e.contains("not enabled"), "{e}");
+    }
+
+    #[test]
+    fn disabled_extended_const_is_named() {
+        let mut f = WasmFeatures::ALL;
+        f.apply_toggles("extended-const=n").unwrap();
+        for wat in [
+            "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
+            "(module (memory 1) (data (i32.mul (i32.const 1) (i32.const 2)) \"x\"))",
+            "(module (import \"a\" \"g\" (global i64)) (table i64 1 funcref) \
+               (elem (i64.sub (global.get 0) (i64.const 1))))",
+        ] {
+            let e = compile_err(wat, f);
+            assert!(
+                e.contains("feature `extended-const` is disabled"),
+                "{wat}: {e}"
+            );
+        }
+        // A non-constant operator stays an invalid module.
+        let e = compile_err(
+            "(module (global i32 (i32.div_s (i32.const 1) (i32.const 1))))",
+            f,
+        );
+        assert!(e.starts_with("invalid WebAssembly"), "{e}");
+    }
+
+    #[test]
+    fn two_disabled_features_needed_at_once_are_not_blamed_on_a_proposal() {
+        // An element expression segment of externrefs needs both.
+        let mut f = WasmFeatures::ALL;
+        f.apply_toggles("bulk-memory=n,reference-types=n").unwrap();
+        let e = compile_err(
+            "(module (table 1 funcref) (elem funcref (ref.null func)))",
+            f,
+        );
+        assert!(e.contains("is disabled by the compile options"), "{e}");
+        assert!(!e.contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn passive_data_needs_bulk_memory() {
+        let mut f = WasmFeatures::ALL;
+        f.apply_toggles("bulk-memory=n").unwrap();
+        let e = compile_err("(module (memory 1) (data \"x\"))", f);
+        assert!(e.contains("feature `bulk-memory` is disabled"), "{e}");
+        // An active segment does not.
+        let ok = crate::compile(
+            b"(module (memory 1) (data (i32.const 0) \"x\"))",
+            &crate::CompileOptions {
+                features: f,
+                ..Default::default()
+            },
+        );
+        assert!(ok.is_ok());
     }
 
     #[test]

@@ -84,8 +84,8 @@ fn table_type(t: &wasmparser::TableType) -> Result<TableType, CompileError> {
         return Err(unsupported("shared tables"));
     }
     // 32-bit tables have 32-bit limits (validated); a 64-bit table cannot
-    // start with 2^32 elements in any runtime, and a larger maximum than
-    // 2^32 - 1 can never be reached, so it is recorded as that.
+    // start with 2^32 elements in any runtime. Its maximum is kept as
+    // declared: it can never be reached, but import matching compares it.
     let min = u32::try_from(t.initial).map_err(|_| {
         unsupported(format!(
             "a table of {} initial elements (at most 2^32 - 1)",
@@ -95,7 +95,7 @@ fn table_type(t: &wasmparser::TableType) -> Result<TableType, CompileError> {
     Ok(TableType {
         elem: ref_type(t.element_type)?,
         min,
-        max: t.maximum.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+        max: t.maximum,
         table64: t.table64,
     })
 }
@@ -127,6 +127,10 @@ fn const_expr(
     let mut reader = e.get_operators_reader();
     loop {
         let op = reader.read().map_err(invalid)?;
+        // `ref.null` and `ref.func` are reference types' operators.
+        if matches!(op, Operator::RefNull { .. } | Operator::RefFunc { .. }) {
+            used.set(WasmFeatures::REFERENCE_TYPES, true);
+        }
         ops.push(match op {
             Operator::End => break,
             Operator::I32Const { value } => ConstOp::I32Const(value),
@@ -181,8 +185,23 @@ fn const_expr(
 /// Validates `wasm` with the features of `requested` that wasmc implements
 /// and parses everything but the function bodies.
 pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>, CompileError> {
-    let mut validator =
-        Validator::new_with_features(features::validator_features(features::effective(requested)));
+    let enabled = features::effective(requested);
+    let mut validator = Validator::new_with_features(features::validator_features(enabled));
+    // wasmparser 0.217 lets some constructs of 2.0's bulk memory and
+    // reference types through with the feature off (the data count
+    // section, passive data segments and element expressions without bulk
+    // memory, declarative element segments without reference types):
+    // refuse them here, or the header would record a feature the options
+    // turned off.
+    let require = |f: WasmFeatures, offset: usize| -> Result<(), CompileError> {
+        if enabled.contains(f) {
+            return Ok(());
+        }
+        Err(CompileError::Disabled {
+            feature: f.names().concat(),
+            offset,
+        })
+    };
     let mut used = WasmFeatures::EMPTY;
     let mut info = ModuleInfo::default();
     let mut functions = Vec::new();
@@ -330,7 +349,10 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
                 }
             }
             Payload::StartSection { func, .. } => info.start = Some(func),
-            Payload::DataCountSection { .. } => used.set(WasmFeatures::BULK_MEMORY, true),
+            Payload::DataCountSection { range, .. } => {
+                require(WasmFeatures::BULK_MEMORY, range.start)?;
+                used.set(WasmFeatures::BULK_MEMORY, true)
+            }
             Payload::ElementSection(elems) => {
                 for e in elems {
                     let e = e.map_err(invalid)?;
@@ -340,6 +362,10 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
                             ElementMode::Passive
                         }
                         wasmparser::ElementKind::Declared => {
+                            // The validator wants bulk memory for these;
+                            // they came with reference types.
+                            require(WasmFeatures::REFERENCE_TYPES, e.range.start)?;
+                            used.set(WasmFeatures::BULK_MEMORY, true);
                             used.set(WasmFeatures::REFERENCE_TYPES, true);
                             ElementMode::Declared
                         }
@@ -364,10 +390,12 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
                             ),
                         ),
                         wasmparser::ElementItems::Expressions(rt, r) => {
+                            // The encoding came with bulk memory; the
+                            // validator wants reference types for its
+                            // element type (funcref too).
+                            require(WasmFeatures::BULK_MEMORY, e.range.start)?;
                             used.set(WasmFeatures::BULK_MEMORY, true);
-                            if rt != wasmparser::RefType::FUNCREF {
-                                used.set(WasmFeatures::REFERENCE_TYPES, true);
-                            }
+                            used.set(WasmFeatures::REFERENCE_TYPES, true);
                             let mut exprs = Vec::new();
                             for ex in r {
                                 exprs.push(const_expr(&ex.map_err(invalid)?, &mut used)?);
@@ -387,6 +415,7 @@ pub fn translate(wasm: &[u8], requested: WasmFeatures) -> Result<Translation<'_>
                     let d = d.map_err(invalid)?;
                     let active = match d.kind {
                         wasmparser::DataKind::Passive => {
+                            require(WasmFeatures::BULK_MEMORY, d.range.start)?;
                             used.set(WasmFeatures::BULK_MEMORY, true);
                             None
                         }

@@ -174,10 +174,26 @@ impl WasmFeatures {
         out
     }
 
+    /// Proposals wasmc does not implement, by their Wasmtime `-W` names,
+    /// with the name the compiler's refusal gives them ("not supported by
+    /// wasmc: <proposal>"). Turning one off is accepted and changes
+    /// nothing (Wasmtime users pass `-W threads=n`); turning one on is that
+    /// refusal.
+    pub const UNIMPLEMENTED: &'static [(&'static str, &'static str)] = &[
+        ("threads", "threads"),
+        ("exceptions", "exception handling"),
+        ("function-references", "function references"),
+        ("gc", "GC"),
+        ("shared-everything-threads", "shared-everything threads"),
+        ("custom-page-sizes", "custom page sizes"),
+        ("component-model", "the component model"),
+    ];
+
     /// Applies a Wasmtime-style toggle list to `self`:
     /// `NAME`, `NAME=y|yes|true|on`, `NAME=n|no|false|off`, several separated
     /// by commas (`tail-call=n,simd`). An unknown name is an error that lists
-    /// the known ones.
+    /// the known ones; a proposal of [`Self::UNIMPLEMENTED`] may only be
+    /// turned off.
     pub fn apply_toggles(&mut self, spec: &str) -> Result<(), String> {
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (name, value) = match item.split_once('=') {
@@ -193,6 +209,12 @@ impl WasmFeatures {
                     ))
                 }
             };
+            if let Some((_, proposal)) = Self::UNIMPLEMENTED.iter().find(|(n, _)| *n == name) {
+                if on {
+                    return Err(format!("not supported by wasmc: {proposal}"));
+                }
+                continue;
+            }
             let f = Self::from_name(name).ok_or_else(|| {
                 let known: Vec<&str> = Self::NAMED.iter().map(|(_, n)| *n).collect();
                 format!(
@@ -247,9 +269,21 @@ mod tests {
         assert!(f.contains(WasmFeatures::SIMD));
         f.apply_toggles("tail-call").unwrap();
         assert!(f.contains(WasmFeatures::TAIL_CALL));
-        let e = f.apply_toggles("threads=n").unwrap_err();
-        assert!(e.contains("unknown WebAssembly feature `threads`"), "{e}");
+        let e = f.apply_toggles("tail-calls=n").unwrap_err();
+        assert!(
+            e.contains("unknown WebAssembly feature `tail-calls`"),
+            "{e}"
+        );
         assert!(e.contains("tail-call"), "{e}");
+        // Proposals wasmc does not implement: off is accepted (a no-op),
+        // on is refused by name.
+        let before = f;
+        f.apply_toggles("threads=n,gc=no,exceptions=off").unwrap();
+        assert_eq!(f, before);
+        let e = f.apply_toggles("threads").unwrap_err();
+        assert_eq!(e, "not supported by wasmc: threads");
+        let e = f.apply_toggles("function-references=y").unwrap_err();
+        assert_eq!(e, "not supported by wasmc: function references");
         let e = f.apply_toggles("simd=maybe").unwrap_err();
         assert!(e.contains("`maybe`"), "{e}");
     }

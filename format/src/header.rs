@@ -27,6 +27,9 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 /// Version of the artifact format. Bump on any change to a section's
 /// encoding, to `ModuleInfo`, to the VMContext layout or to the builtin list.
 ///
+/// 8: `TableType::max` is a `u64` (a 64-bit table's declared maximum, for
+/// import matching), on top of 7.
+///
 /// 7: funcref table elements are tagged with `FUNCREF_INIT_BIT` and may be
 /// uninitialised (`0`), initialised through the new `table_get_lazy_funcref`
 /// builtin (lazy tables, issue 15), on top of 6.
@@ -34,7 +37,7 @@ pub const MAGIC: [u8; 8] = *b"\0wasmc\r\n";
 /// 6: the trap table and the address map in the blocked delta encoding
 /// (`blocks.rs`), on top of 5 (`.wasmc.segments` and memory images, issue
 /// 15) and 4 (the signature slot `.wasmc.sig`, issue 11).
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// Cranelift optimization level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -106,9 +106,10 @@ pub struct TableType {
     pub elem: RefType,
     /// Initial size in elements.
     pub min: u32,
-    /// Maximum size in elements. A 64-bit table's declared maximum above
-    /// 2^32 - 1 is recorded as 2^32 - 1: no table can grow that far.
-    pub max: Option<u32>,
+    /// Maximum size in elements, as declared: a 64-bit table's may be above
+    /// 2^32 - 1 (no table grows that far, but import matching compares the
+    /// declared limits).
+    pub max: Option<u64>,
     /// 64-bit indices (memory64's table64): `table.*` operands, the
     /// `call_indirect` index and element-segment offsets are i64.
     pub table64: bool,

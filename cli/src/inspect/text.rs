@@ -353,7 +353,7 @@ fn module_tables(r: &Report, out: &mut String) {
                     if x.index_type == "i64" { "i64 " } else { "" },
                     x.elem_type,
                     x.min,
-                    max(x.max.map(u64::from))
+                    max(x.max)
                 ),
             ]);
         }

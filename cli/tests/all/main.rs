@@ -11,4 +11,5 @@ mod trust;
 mod wasi_c;
 mod wasi_guest;
 mod wasi_testsuite;
+mod wasm3_probes;
 mod wast;

@@ -358,12 +358,7 @@ fn check_import(
             let d = &store.tables[t];
             let ok = d.ty.elem == ty.elem
                 && d.ty.table64 == ty.table64
-                && limits_match(
-                    u64::from(d.size()),
-                    d.ty.max.map(u64::from),
-                    u64::from(ty.min),
-                    ty.max.map(u64::from),
-                );
+                && limits_match(u64::from(d.size()), d.ty.max, u64::from(ty.min), ty.max);
             if !ok {
                 return Err(incompatible(describe_table(ty), found()));
             }

@@ -330,14 +330,16 @@ impl StoreOpaque {
         &mut self,
         current: u32,
         desired: u32,
-        maximum: Option<u32>,
+        maximum: Option<u64>,
     ) -> anyhow::Result<bool> {
         match self.limiter() {
             None => Ok(true),
             Some(l) => l.table_growing(
                 current as usize,
                 desired as usize,
-                maximum.map(|m| m as usize),
+                // A 64-bit table's maximum may not fit a 32-bit usize: it
+                // is then no limit.
+                maximum.and_then(|m| usize::try_from(m).ok()),
             ),
         }
     }

@@ -215,10 +215,18 @@ impl TableData {
     ) -> Result<TableData, String> {
         // A type the validator would refuse (only a host-made
         // `Table::new` can bring one): growth and import matching assume it.
-        if let Some(max) = ty.max.filter(|&max| ty.min > max) {
+        if let Some(max) = ty.max.filter(|&max| u64::from(ty.min) > max) {
             return Err(format!(
                 "invalid table type: minimum of {} elements exceeds its maximum of {max}",
                 ty.min
+            ));
+        }
+        if let Some(max) = ty
+            .max
+            .filter(|&max| !ty.table64 && max > u64::from(u32::MAX))
+        {
+            return Err(format!(
+                "invalid table type: maximum of {max} elements of a 32-bit table exceeds 2^32 - 1"
             ));
         }
         if ty.min > max_elements {
@@ -381,7 +389,11 @@ impl TableData {
             .pool
             .as_ref()
             .map_or(u32::MAX, |p| p.limits().table_elements);
-        if new > self.ty.max.unwrap_or(u32::MAX).min(limit).min(pooled) {
+        let max = self
+            .ty
+            .max
+            .map_or(u32::MAX, |m| u32::try_from(m).unwrap_or(u32::MAX));
+        if new > max.min(limit).min(pooled) {
             return None;
         }
         self.elements.try_reserve(delta as usize).ok()?;

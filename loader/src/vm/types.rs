@@ -46,12 +46,7 @@ pub(crate) fn limits_match(
 
 pub(crate) fn describe_table(t: &TableType) -> String {
     let idx = if t.table64 { "i64 " } else { "" };
-    format!(
-        "table {idx}{} {}..{}",
-        t.elem,
-        t.min,
-        opt(t.max.map(u64::from))
-    )
+    format!("table {idx}{} {}..{}", t.elem, t.min, opt(t.max))
 }
 
 pub(crate) fn describe_memory(m: &MemoryType) -> String {

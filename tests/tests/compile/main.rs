@@ -2,5 +2,6 @@
 //! (also cross-compiled to aarch64) and random wasm-smith modules with
 //! byte-flipped variants. One test binary, so one link.
 
+mod feature_header;
 mod random_modules;
 mod spec_modules;

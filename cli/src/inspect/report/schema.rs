@@ -322,7 +322,7 @@ pub struct TableReport {
     /// Initial size.
     pub min: u32,
     /// Maximum size.
-    pub max: Option<u32>,
+    pub max: Option<u64>,
     /// `i32` or `i64` (memory64's 64-bit tables): the type of indices.
     pub index_type: &'static str,
 }

@@ -363,7 +363,7 @@ fn run_inner(p: &Program) -> Result<(), String> {
         let ty = TableType {
             elem: RefType::ExternRef,
             min: d.min,
-            max: d.max,
+            max: d.max.map(u64::from),
             table64: false,
         };
         let t = Table::new(&mut store, ty, init).map_err(|e| format!("Table::new: {e}"))?;

@@ -1,0 +1,45 @@
+;; Extended constant expressions: wrapping arithmetic, imported globals, data and
+;; element offsets that wrap in or out of bounds, and what stays invalid.
+(module $G (global (export "g") i32 (i32.const 100)) (global (export "g64") i64 (i64.const -5))
+  (global (export "gm") (mut i32) (i32.const 7)))
+(register "G" $G)
+(module
+  (import "G" "g" (global $g i32))
+  (import "G" "g64" (global $g64 i64))
+  (global $a (export "a") i32 (i32.mul (i32.const 0x10000) (i32.const 0x10001)))
+  (global $b (export "b") i64 (i64.add (i64.const 0x7fffffffffffffff) (i64.const 1)))
+  (global $c (export "c") i32 (i32.sub (global.get $g) (i32.const 101)))
+  (global $d (export "d") i64 (i64.mul (global.get $g64) (global.get $g64)))
+  (global $e (export "e") i32 (i32.add (i32.mul (global.get $g) (i32.const 3)) (i32.sub (i32.const 0) (global.get $g))))
+  (memory 1)
+  (data (i32.add (global.get $g) (i32.const 1)) "x")
+  (table 10 funcref)
+  (elem (i32.sub (global.get $g) (i32.const 95)) func $f)
+  (func $f (result i32) (i32.const 77))
+  (func (export "ld") (param i32) (result i32) (i32.load8_u (local.get 0)))
+  (func (export "ci") (param i32) (result i32) (call_indirect (result i32) (local.get 0)))
+)
+(assert_return (get "a") (i32.const 0x10000))
+(assert_return (get "b") (i64.const 0x8000000000000000))
+(assert_return (get "c") (i32.const -1))
+(assert_return (get "d") (i64.const 25))
+(assert_return (get "e") (i32.const 200))
+(assert_return (invoke "ld" (i32.const 101)) (i32.const 120))
+(assert_return (invoke "ci" (i32.const 5)) (i32.const 77))
+;; offset wraps negative: out of bounds
+(assert_trap (module (import "G" "g" (global $g i32)) (memory 1) (data (i32.sub (i32.const 0) (global.get $g)) "x")) "out of bounds memory access")
+(assert_trap (module (import "G" "g" (global $g i32)) (memory 1) (data (i32.mul (global.get $g) (i32.const 656)) "x")) "out of bounds memory access")
+;; wraps to in-bounds
+(module (memory 1) (data (i32.add (i32.const 0xffffffff) (i32.const 2)) "y") (func (export "ld") (result i32) (i32.load8_u (i32.const 1))))
+(assert_return (invoke "ld") (i32.const 121))
+(module (memory i64 1) (data (i64.add (i64.const 0xffffffffffffffff) (i64.const 3)) "z") (func (export "ld") (result i32) (i32.load8_u (i64.const 2))))
+(assert_return (invoke "ld") (i32.const 122))
+(assert_trap (module (memory i64 1) (data (i64.mul (i64.const 0x100000000) (i64.const 0x10)) "z")) "out of bounds memory access")
+(assert_trap (module (table 1 funcref) (func $f) (elem (i32.add (i32.const 0x7fffffff) (i32.const 0x7fffffff)) func $f)) "out of bounds table access")
+;; mutable imported global in a const expr is invalid
+(assert_invalid (module (import "G" "gm" (global $g (mut i32))) (global i32 (i32.add (global.get $g) (i32.const 1)))) "constant expression required")
+;; global.get of a defined global is invalid without GC
+(assert_invalid (module (global $x i32 (i32.const 1)) (global i32 (global.get $x))) "unknown global")
+;; non-constant op
+(assert_invalid (module (global i32 (i32.div_s (i32.const 1) (i32.const 1)))) "constant expression required")
+(assert_invalid (module (global i64 (i64.add (i32.const 1) (i32.const 1)))) "type mismatch")

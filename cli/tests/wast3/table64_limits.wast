@@ -1,0 +1,13 @@
+;; Import matching of a 64-bit table whose limits do not fit 32 bits.
+(module $a (table i64 1 0x100000000 funcref) (func (export "g") (param i64) (result i64) (table.grow (ref.null func) (local.get 0))))
+(assert_return (invoke "g" (i64.const 0xffffffff)) (i64.const -1))
+(assert_return (invoke "g" (i64.const 1)) (i64.const 1))
+(module $b (table i64 1 0xffffffffffffffff funcref))
+(module $c (table i64 0 funcref) (func (export "g") (param i64) (result i64) (table.grow (ref.null func) (local.get 0))) (func (export "s") (result i64) (table.size)))
+(assert_return (invoke "g" (i64.const 10)) (i64.const 0))
+(assert_return (invoke "s") (i64.const 10))
+(module $d (table (export "t") i64 2 0x100000005 externref))
+(register "d" $d)
+(module $e (import "d" "t" (table i64 2 0x100000005 externref)))
+(assert_unlinkable (module (import "d" "t" (table i64 2 0x100000004 externref))) "incompatible import type")
+(assert_unlinkable (module (import "d" "t" (table 2 externref))) "incompatible import type")
