@@ -435,6 +435,15 @@ fn engine(args: &RunArgs) -> Result<Engine, Failure> {
 
 fn run(args: RunArgs) -> Result<u8, Failure> {
     let path = args.module_and_args[0].clone();
+    // MODULE takes hyphenated values so that the program's own options pass
+    // through after it; before it, a word starting with `-` is an option
+    // `run` does not know, not a file (`./-name` names such a file).
+    if path.starts_with('-') && path.len() > 1 {
+        return Err(fail(EXIT_USAGE)(anyhow!(
+            "unknown option `{path}` for `wasmc run` (see `wasmc run --help`; \
+             a module whose name starts with `-` is given as `./{path}`)"
+        )));
+    }
     let engine = engine(&args)?;
     let needs = Interruption {
         epochs: args.timeout.is_some(),

@@ -193,13 +193,21 @@ impl WasmFeatures {
     /// `NAME`, `NAME=y|yes|true|on`, `NAME=n|no|false|off`, several separated
     /// by commas (`tail-call=n,simd`). An unknown name is an error that lists
     /// the known ones; a proposal of [`Self::UNIMPLEMENTED`] may only be
-    /// turned off.
+    /// turned off. A list that names no feature is an error (a shell variable
+    /// that expanded to nothing), not a no-op. Nothing is applied unless the
+    /// whole list is good.
     pub fn apply_toggles(&mut self, spec: &str) -> Result<(), String> {
+        let mut next = *self;
+        let mut named = false;
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (name, value) = match item.split_once('=') {
                 Some((n, v)) => (n.trim(), v.trim()),
                 None => (item, "y"),
             };
+            if name.is_empty() {
+                return Err(format!("`{item}`: no feature name before `=`"));
+            }
+            named = true;
             let on = match value {
                 "y" | "yes" | "true" | "on" => true,
                 "n" | "no" | "false" | "off" => false,
@@ -222,8 +230,12 @@ impl WasmFeatures {
                     known.join(", ")
                 )
             })?;
-            self.set(f, on);
+            next.set(f, on);
         }
+        if !named {
+            return Err("no feature given; expected FEATURE[=y|n][,...]".to_string());
+        }
+        *self = next;
         Ok(())
     }
 }
@@ -286,6 +298,13 @@ mod tests {
         assert_eq!(e, "not supported by wasmc: function references");
         let e = f.apply_toggles("simd=maybe").unwrap_err();
         assert!(e.contains("`maybe`"), "{e}");
+        // Nothing, or a value without a name, is a mistake, never a no-op.
+        let before = f;
+        for spec in ["", " ", ",", "=n", "simd=n,=y"] {
+            let e = f.apply_toggles(spec).unwrap_err();
+            assert!(e.contains("no feature"), "{spec:?}: {e}");
+        }
+        assert_eq!(f, before, "a refused list changes nothing");
     }
 
     #[test]

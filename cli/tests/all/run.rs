@@ -490,6 +490,37 @@ fn options_after_module_are_the_programs_with_a_hint() {
     );
 }
 
+/// An option `run` does not know, before MODULE, is a usage error naming
+/// it (as `wasmtime run --bogus` is), not a module file called `--bogus`; a
+/// file whose name starts with `-` runs as `./-name`.
+#[test]
+fn unknown_options_before_the_module_are_usage_errors() {
+    let hello = crate::common::example("hello.wat");
+    for bogus in ["--bogus", "-x"] {
+        let o = wasmc(&["run", bogus, hello.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bogus}: {err}");
+        assert!(
+            err.contains(&format!("unknown option `{bogus}`")) && !err.contains("reading"),
+            "{bogus}: {err}"
+        );
+    }
+    let dir = tmp_dir("run-dash");
+    let dashed = dir.join("-hello.wat");
+    std::fs::copy(&hello, &dashed).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasmc"))
+        .current_dir(&dir)
+        .args(["run", "./-hello.wat"])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.stdout.is_empty());
+}
+
 #[test]
 fn io_errors_print_once_and_as_inspect_prints_them() {
     // A missing file and a directory: `run` and `inspect` both name the
