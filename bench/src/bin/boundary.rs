@@ -157,13 +157,27 @@ fn main() -> Result<()> {
     // alternating runtimes within each round.
     let mut results: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); rows.len()];
     let mut rows = rows;
+    // For profiling one side of one row: `BOUNDARY_ROW=0` (the row's
+    // index), `BOUNDARY_SIDE=wasmc` or `wasmtime`.
+    let only_row: Option<usize> = std::env::var("BOUNDARY_ROW").ok().and_then(|s| s.parse().ok());
+    let side = std::env::var("BOUNDARY_SIDE").unwrap_or_default();
     for _ in 0..rounds {
         for (k, (_, ours, theirs)) in rows.iter_mut().enumerate() {
-            results[k].0.push(ours());
-            results[k].1.push(theirs());
+            if only_row.is_some_and(|r| r != k) {
+                continue;
+            }
+            if side != "wasmtime" {
+                results[k].0.push(ours());
+            }
+            if side != "wasmc" {
+                results[k].1.push(theirs());
+            }
         }
     }
     let range = |v: &[f64]| {
+        if v.is_empty() {
+            return "-".to_string();
+        }
         let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
         let hi = v.iter().cloned().fold(0.0, f64::max);
         format!("{lo:.2}-{hi:.2} ns")
