@@ -48,6 +48,7 @@ impl VMVal {
     /// The raw slot value, borrowing references: an externref pointer stays
     /// valid while `self` is alive, a funcref pointer while the store is.
     /// Panics if a funcref index is not a function of `store`.
+    #[inline]
     pub(crate) fn to_raw_borrowed(&self, store: &StoreOpaque) -> ValRaw {
         match self {
             VMVal::I32(v) => ValRaw::from_u64(u64::from(*v as u32)),
@@ -63,6 +64,7 @@ impl VMVal {
 
     /// The raw slot value for Wasm: an externref is moved into the store's
     /// activations table, which keeps it alive while Wasm runs.
+    #[inline]
     pub(crate) fn into_raw_for_wasm(self, store: &mut StoreOpaque) -> ValRaw {
         match self {
             VMVal::ExternRef(Some(r)) => {
@@ -223,6 +225,7 @@ impl<'a> ValWriter<'a> {
     }
 
     /// Writes `v`; `Err` (nothing written) if it is not of the slot's type.
+    #[inline]
     pub(crate) fn val(&mut self, store: &mut StoreOpaque, v: VMVal) -> Result<(), ValType> {
         let ty = *self.tys.get(self.pos).ok_or(v.ty())?;
         if v.ty() != ty {
