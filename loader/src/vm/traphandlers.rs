@@ -136,9 +136,10 @@ unsafe extern "C" fn call_closure<F: FnMut()>(data: *mut c_void) {
 pub(crate) unsafe fn catch_traps<F: FnMut()>(
     limits: *const VMRuntimeLimits,
     max_wasm_stack: usize,
+    floor: ThreadFloor,
     mut f: F,
 ) -> Result<(), UnwindReason> {
-    let floor = thread_setup();
+    let floor = floor.0;
     // SAFETY: the caller promises `limits` is the store's live limits.
     let l = unsafe { &*limits };
     // SAFETY: the limits' cells are only accessed by the thread running the
@@ -433,15 +434,24 @@ thread_local! {
     static THREAD_FLOOR: Cell<usize> = const { Cell::new(NOT_SET_UP) };
 }
 
-/// This thread's stack floor (see [`THREAD_FLOOR`]); the first time the
-/// thread enters Wasm, also installs the signal handlers (once per
-/// process) and the thread's alternate signal stack.
+/// This thread's stack floor (see [`THREAD_FLOOR`]), from
+/// [`thread_setup`]: only it makes one, so holding one means the thread is
+/// set up for [`catch_traps`].
+#[derive(Clone, Copy)]
+pub(crate) struct ThreadFloor(usize);
+
+/// This thread's stack floor; the first time the thread enters Wasm, also
+/// installs the signal handlers (once per process) and the thread's
+/// alternate signal stack. Callers read it first thing on the way into
+/// Wasm, before the stack stores of the call: a thread-local read right
+/// after them was slow in some runs, depending on where the stack sat
+/// (a store and a load 4 KiB apart look dependent to the CPU).
 #[inline]
-fn thread_setup() -> usize {
-    match THREAD_FLOOR.try_with(Cell::get) {
+pub(crate) fn thread_setup() -> ThreadFloor {
+    ThreadFloor(match THREAD_FLOOR.try_with(Cell::get) {
         Ok(floor) if floor != NOT_SET_UP => floor,
         _ => first_entry_setup(),
-    }
+    })
 }
 
 /// [`thread_setup`] on the thread's first entry: out of line, so that the
