@@ -79,7 +79,7 @@ impl<'a> HostSlots<'a> {
     /// The results (overwriting the arguments, so read those first).
     #[inline]
     pub(crate) fn results(&mut self) -> ValWriter<'_> {
-        ValWriter::new(self.slots, &self.ty.results)
+        ValWriter::over_args(self.slots, &self.ty.results)
     }
 }
 

@@ -168,8 +168,9 @@ impl<'a> ValReader<'a> {
 
 /// Writes values into value slots whose types are known, in order, so that
 /// each slot holds a valid value of its type for Wasm: slots start zeroed
-/// (zero is a valid value of every type, null for references) and a write
-/// of the wrong kind panics. Public only so that the typed-function traits
+/// (zero is a valid value of every type, null for references; a host
+/// call's results zero only their reference slots, see
+/// [`ValWriter::over_args`]) and a write of the wrong kind panics. Public only so that the typed-function traits
 /// can name it; it has no public API.
 pub struct ValWriter<'a> {
     slots: &'a mut [ValRaw],
@@ -184,6 +185,22 @@ impl<'a> ValWriter<'a> {
     pub(crate) fn new(slots: &'a mut [ValRaw], tys: &'a [ValType]) -> ValWriter<'a> {
         assert!(slots.len() >= tys.len(), "fewer value slots than values");
         slots[..tys.len()].fill(ValRaw::default());
+        ValWriter { slots, tys, pos: 0 }
+    }
+
+    /// A writer of a host call's results `tys` into `slots`, which hold its
+    /// arguments: only the reference slots are zeroed first (an argument's
+    /// bits are a valid value of any numeric type, but a stale pointer is
+    /// no reference), as zeroing them all was a loop of its own in every
+    /// typed host call.
+    #[inline]
+    pub(crate) fn over_args(slots: &'a mut [ValRaw], tys: &'a [ValType]) -> ValWriter<'a> {
+        assert!(slots.len() >= tys.len(), "fewer value slots than values");
+        for (s, t) in slots.iter_mut().zip(tys) {
+            if is_ref(*t) {
+                *s = ValRaw::default();
+            }
+        }
         ValWriter { slots, tys, pos: 0 }
     }
 
