@@ -159,7 +159,9 @@ fn main() -> Result<()> {
     let mut rows = rows;
     // For profiling one side of one row: `BOUNDARY_ROW=0` (the row's
     // index), `BOUNDARY_SIDE=wasmc` or `wasmtime`.
-    let only_row: Option<usize> = std::env::var("BOUNDARY_ROW").ok().and_then(|s| s.parse().ok());
+    let only_row: Option<usize> = std::env::var("BOUNDARY_ROW")
+        .ok()
+        .and_then(|s| s.parse().ok());
     let side = std::env::var("BOUNDARY_SIDE").unwrap_or_default();
     for _ in 0..rounds {
         for (k, (_, ours, theirs)) in rows.iter_mut().enumerate() {
