@@ -129,7 +129,7 @@ impl<T: 'static> Linker<T> {
         ty: FuncType,
         f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> anyhow::Result<()> + Send + Sync + 'static,
     ) -> Result<&mut Self, LinkError> {
-        let parts = val_host_parts::<T>(ty, Arc::new(f));
+        let parts = val_host_parts::<T, _>(ty, f);
         self.insert(module, name, Definition::host(parts))
     }
 
@@ -181,7 +181,7 @@ impl<T: 'static> Linker<T> {
                     "unknown import {what} was called: it is defined as a trap"
                 ))
             };
-            let parts = val_host_parts::<T>(ty, Arc::new(f));
+            let parts = val_host_parts::<T, _>(ty, f);
             self.insert(&imp.module, &imp.name, Definition::host(parts))?;
         }
         Ok(())

@@ -121,10 +121,18 @@ impl Val {
     /// Wasmtime, not the panic that using a handle with another store is.
     /// Externrefs belong to no store.
     pub(crate) fn check_store(&self, store: &StoreOpaque, what: &str) -> Result<(), Error> {
-        match self {
-            Val::FuncRef(Some(f)) if f.0.store_id != store.id => Err(foreign_value(what)),
-            _ => Ok(()),
+        if self.belongs_to(store) {
+            Ok(())
+        } else {
+            Err(foreign_value(what))
         }
+    }
+
+    /// Whether the value may be given to `store` ([`Val::check_store`]
+    /// without an error to build).
+    #[inline]
+    pub(crate) fn belongs_to(&self, store: &StoreOpaque) -> bool {
+        !matches!(self, Val::FuncRef(Some(f)) if f.0.store_id != store.id)
     }
 
     /// The runtime's view of this value: a function becomes its index in

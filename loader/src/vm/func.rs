@@ -18,7 +18,9 @@
 //! destructor may be live there.
 
 use crate::vm::store::StoreOpaque;
-use crate::vm::traphandlers::{catch_traps, raise, HostError, UnwindReason};
+use crate::vm::traphandlers::{
+    catch_traps, raise, thread_setup, HostError, ThreadFloor, UnwindReason,
+};
 use crate::vm::types::intern;
 use crate::vm::values::{ValReader, ValWriter};
 use crate::vm::vmcontext::{
@@ -77,7 +79,7 @@ impl<'a> HostSlots<'a> {
     /// The results (overwriting the arguments, so read those first).
     #[inline]
     pub(crate) fn results(&mut self) -> ValWriter<'_> {
-        ValWriter::new(self.slots, &self.ty.results)
+        ValWriter::over_args(self.slots, &self.ty.results)
     }
 }
 
@@ -406,6 +408,7 @@ pub(crate) fn call<R>(
     write: impl FnOnce(&mut StoreOpaque, &mut ValWriter<'_>),
     read: impl FnOnce(&StoreOpaque, &mut ValReader<'_>) -> R,
 ) -> Result<R, UnwindReason> {
+    let floor = thread_setup();
     assert_eq!(
         e.store_id, store.id,
         "function used with a store it does not belong to"
@@ -435,6 +438,7 @@ pub(crate) fn call<R>(
             e.code as *const u8,
             e.vmctx as *mut VMContext,
             slots.as_mut_ptr(),
+            floor,
         )
     };
     // Two exits rather than a `map` of `r`: the success path then hands
@@ -476,6 +480,7 @@ unsafe fn call_entry(
     code: *const u8,
     vmctx: *mut VMContext,
     slots: *mut ValRaw,
+    floor: ThreadFloor,
 ) -> Result<(), UnwindReason> {
     // SAFETY: `entry` is an entry trampoline (caller contract), whose ABI is
     // `EntryFn` (format's `TypeTrampolines::entry` contract).
@@ -487,7 +492,7 @@ unsafe fn call_entry(
     // owns nothing with a destructor and only calls the trampoline with the
     // arguments the caller vouched for.
     let r = unsafe {
-        catch_traps(limits, max_stack, || {
+        catch_traps(limits, max_stack, floor, || {
             entry(vmctx, vmctx, code, slots);
         })
     };

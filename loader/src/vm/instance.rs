@@ -387,30 +387,61 @@ fn check_import(
     Ok(())
 }
 
+/// The value of `op` if it pushes one without popping any (a constant,
+/// `ref.null`, `ref.func` or `global.get`); `None` for arithmetic.
+fn const_operand(
+    store: &mut StoreOpaque,
+    inst: usize,
+    op: &ConstOp,
+) -> Result<Option<ValRaw>, InstantiateError> {
+    Ok(Some(match *op {
+        ConstOp::I32Const(v) => ValRaw::from_u64(v as u32 as u64),
+        ConstOp::I64Const(v) => ValRaw::from_u64(v as u64),
+        ConstOp::F32Const(v) => ValRaw::from_u64(u64::from(v)),
+        ConstOp::F64Const(v) => ValRaw::from_u64(v),
+        ConstOp::V128Const(v) => ValRaw::from_u128(v),
+        ConstOp::RefNull(_) => ValRaw::default(),
+        ConstOp::RefFunc(f) => ValRaw::from_u64(func_ref_of(store, inst, f)? as usize as u64),
+        ConstOp::GlobalGet(g) => {
+            let gi = *store.instances[inst]
+                .globals
+                .get(g as usize)
+                .ok_or_else(|| {
+                    InstantiateError::ConstExpr("global.get of a global not yet initialised".into())
+                })?;
+            store.globals[gi].get_raw()
+        }
+        ConstOp::I32Add
+        | ConstOp::I32Sub
+        | ConstOp::I32Mul
+        | ConstOp::I64Add
+        | ConstOp::I64Sub
+        | ConstOp::I64Mul => return Ok(None),
+    }))
+}
+
 /// Evaluates a constant expression of instance `inst`.
 fn eval_const(
     store: &mut StoreOpaque,
     inst: usize,
     e: &ConstExpr,
 ) -> Result<ValRaw, InstantiateError> {
+    // Nearly every initializer is one operand: no stack for it (a `Vec`
+    // push allocates, once per global or segment offset of every
+    // instantiation).
+    if let [op] = e.0.as_slice() {
+        if let Some(v) = const_operand(store, inst, op)? {
+            return Ok(v);
+        }
+    }
     let mut stack: Vec<ValRaw> = Vec::new();
     let bad = |m: &str| InstantiateError::ConstExpr(m.to_string());
     for op in &e.0 {
+        if let Some(v) = const_operand(store, inst, op)? {
+            stack.push(v);
+            continue;
+        }
         let v = match *op {
-            ConstOp::I32Const(v) => ValRaw::from_u64(v as u32 as u64),
-            ConstOp::I64Const(v) => ValRaw::from_u64(v as u64),
-            ConstOp::F32Const(v) => ValRaw::from_u64(u64::from(v)),
-            ConstOp::F64Const(v) => ValRaw::from_u64(v),
-            ConstOp::V128Const(v) => ValRaw::from_u128(v),
-            ConstOp::RefNull(_) => ValRaw::default(),
-            ConstOp::RefFunc(f) => ValRaw::from_u64(func_ref_of(store, inst, f)? as usize as u64),
-            ConstOp::GlobalGet(g) => {
-                let gi = *store.instances[inst]
-                    .globals
-                    .get(g as usize)
-                    .ok_or_else(|| bad("global.get of a global not yet initialised"))?;
-                store.globals[gi].get_raw()
-            }
             ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
                 let (b, a) = (stack.pop(), stack.pop());
                 let (Some(a), Some(b)) = (a, b) else {
@@ -437,6 +468,7 @@ fn eval_const(
                 };
                 ValRaw::from_u64(r)
             }
+            _ => unreachable!("`const_operand` takes every other operator"),
         };
         stack.push(v);
     }
@@ -623,14 +655,16 @@ pub(crate) fn instantiate(
         // VMOffsets places it u32-aligned.
         unsafe { p.write(*id) };
     }
+    // Sized up front: pushing one by one reallocated `funcs` four times
+    // for esbuild's 22 imports, at every instantiation.
     store.instances.push(InstanceData {
         module: module.clone(),
         vmctx,
-        funcs: Vec::new(),
+        funcs: Vec::with_capacity(info.num_imported_funcs as usize),
         defined_funcs: HashMap::new(),
-        tables: Vec::new(),
-        memories: Vec::new(),
-        globals: Vec::new(),
+        tables: Vec::with_capacity(info.tables.len()),
+        memories: Vec::with_capacity(info.memories.len()),
+        globals: Vec::with_capacity(info.globals.len()),
         elems: Vec::new(),
         data_applied: 0,
         dropped_data: Vec::new(),
@@ -855,6 +889,9 @@ fn initialize(
     // (`instance_func`): nothing per function here.
 
     // Globals, in order (an initializer may read earlier globals).
+    store
+        .globals
+        .reserve(info.globals.len().saturating_sub(ng as usize));
     for (i, g) in info.globals.iter().enumerate().skip(ng as usize) {
         let init = g
             .init

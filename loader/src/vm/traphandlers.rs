@@ -156,9 +156,10 @@ unsafe extern "C" fn call_closure<F: FnMut()>(data: *mut c_void) {
 pub(crate) unsafe fn catch_traps<F: FnMut()>(
     limits: *const VMRuntimeLimits,
     max_wasm_stack: usize,
+    floor: ThreadFloor,
     mut f: F,
 ) -> Result<(), UnwindReason> {
-    thread_setup();
+    let floor = floor.0;
     // SAFETY: the caller promises `limits` is the store's live limits.
     let l = unsafe { &*limits };
     // SAFETY: the limits' cells are only accessed by the thread running the
@@ -177,7 +178,6 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
         // Never let Wasm run into the thread's guard page: on a thread whose
         // stack is smaller than `max_wasm_stack`, the prologue check must
         // still fire first, leaving room for host functions and builtins.
-        let floor = thread_stack_low().map_or(0, |low| low.saturating_add(HOST_STACK_RESERVE));
         let limit = sp.saturating_sub(max_wasm_stack).max(floor);
         // SAFETY: a plain write to the live limits' cell, which only this
         // thread (the one about to run the store's Wasm) accesses.
@@ -456,39 +456,61 @@ thread_local! {
     static ALT_STACK: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
 }
 
-thread_local! {
-    static THREAD_READY: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Installs the signal handlers (once per process) and this thread's
-/// alternate signal stack, the first time this thread enters Wasm; later
-/// entries pay one thread-local read.
-#[inline]
-fn thread_setup() {
-    if !THREAD_READY.try_with(Cell::get).unwrap_or(false) {
-        init_handlers();
-        ensure_sigaltstack();
-        let _ = THREAD_READY.try_with(|c| c.set(true));
-    }
-}
-
 /// Stack kept free below the Wasm stack limit for the host functions and
 /// builtins that Wasm calls at its deepest point.
 const HOST_STACK_RESERVE: usize = 128 * 1024;
 
+/// [`THREAD_FLOOR`] before the thread's first entry into Wasm.
+const NOT_SET_UP: usize = usize::MAX;
+
 thread_local! {
-    static STACK_LOW: Cell<Option<usize>> = const { Cell::new(None) };
+    /// The lowest stack address Wasm's stack limit may be set to on this
+    /// thread (its stack's low end plus [`HOST_STACK_RESERVE`]; 0 if the
+    /// thread library does not say), or [`NOT_SET_UP`]. One read per entry
+    /// both says whether the thread is set up and gives the floor.
+    static THREAD_FLOOR: Cell<usize> = const { Cell::new(NOT_SET_UP) };
+}
+
+/// This thread's stack floor (see [`THREAD_FLOOR`]), from
+/// [`thread_setup`]: only it makes one, so holding one means the thread is
+/// set up for [`catch_traps`].
+#[derive(Clone, Copy)]
+pub(crate) struct ThreadFloor(usize);
+
+/// This thread's stack floor; the first time the thread enters Wasm, also
+/// installs the signal handlers (once per process) and the thread's
+/// alternate signal stack. Callers read it first thing on the way into
+/// Wasm, before the stack stores of the call: a thread-local read right
+/// after them was slow in some runs, depending on where the stack sat
+/// (a store and a load 4 KiB apart look dependent to the CPU).
+#[inline]
+pub(crate) fn thread_setup() -> ThreadFloor {
+    ThreadFloor(match THREAD_FLOOR.try_with(Cell::get) {
+        Ok(floor) if floor != NOT_SET_UP => floor,
+        _ => first_entry_setup(),
+    })
+}
+
+/// [`thread_setup`] on the thread's first entry: out of line, so that the
+/// entry path keeps only the read of [`THREAD_FLOOR`].
+#[cold]
+#[inline(never)]
+fn first_entry_setup() -> usize {
+    init_handlers();
+    ensure_sigaltstack();
+    let floor = thread_stack_low().map_or(0, |low| low.saturating_add(HOST_STACK_RESERVE));
+    // A thread whose thread-locals are being destroyed cannot record
+    // it, and sets up again (harmlessly) at its next entry.
+    let _ = THREAD_FLOOR.try_with(|c| c.set(floor));
+    floor
 }
 
 /// The lowest address of this thread's stack (above its guard page), as the
-/// thread library reports it; cached per thread.
+/// thread library reports it.
 fn thread_stack_low() -> Option<usize> {
-    if let Some(low) = STACK_LOW.try_with(Cell::get).ok().flatten() {
-        return Some(low);
-    }
     // SAFETY: pthread_getattr_np fills `attr` for the calling thread; it is
     // destroyed below and only read through pthread_attr_getstack.
-    let low = unsafe {
+    unsafe {
         let mut attr: libc::pthread_attr_t = std::mem::zeroed();
         if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
             return None;
@@ -500,10 +522,8 @@ fn thread_stack_low() -> Option<usize> {
         if !ok || addr.is_null() {
             return None;
         }
-        addr as usize
-    };
-    let _ = STACK_LOW.try_with(|c| c.set(Some(low)));
-    Some(low)
+        Some(addr as usize)
+    }
 }
 
 fn ensure_sigaltstack() {

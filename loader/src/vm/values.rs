@@ -48,6 +48,7 @@ impl VMVal {
     /// The raw slot value, borrowing references: an externref pointer stays
     /// valid while `self` is alive, a funcref pointer while the store is.
     /// Panics if a funcref index is not a function of `store`.
+    #[inline]
     pub(crate) fn to_raw_borrowed(&self, store: &StoreOpaque) -> ValRaw {
         match self {
             VMVal::I32(v) => ValRaw::from_u64(u64::from(*v as u32)),
@@ -63,6 +64,7 @@ impl VMVal {
 
     /// The raw slot value for Wasm: an externref is moved into the store's
     /// activations table, which keeps it alive while Wasm runs.
+    #[inline]
     pub(crate) fn into_raw_for_wasm(self, store: &mut StoreOpaque) -> ValRaw {
         match self {
             VMVal::ExternRef(Some(r)) => {
@@ -166,8 +168,9 @@ impl<'a> ValReader<'a> {
 
 /// Writes values into value slots whose types are known, in order, so that
 /// each slot holds a valid value of its type for Wasm: slots start zeroed
-/// (zero is a valid value of every type, null for references) and a write
-/// of the wrong kind panics. Public only so that the typed-function traits
+/// (zero is a valid value of every type, null for references; a host
+/// call's results zero only their reference slots, see
+/// [`ValWriter::over_args`]) and a write of the wrong kind panics. Public only so that the typed-function traits
 /// can name it; it has no public API.
 pub struct ValWriter<'a> {
     slots: &'a mut [ValRaw],
@@ -182,6 +185,22 @@ impl<'a> ValWriter<'a> {
     pub(crate) fn new(slots: &'a mut [ValRaw], tys: &'a [ValType]) -> ValWriter<'a> {
         assert!(slots.len() >= tys.len(), "fewer value slots than values");
         slots[..tys.len()].fill(ValRaw::default());
+        ValWriter { slots, tys, pos: 0 }
+    }
+
+    /// A writer of a host call's results `tys` into `slots`, which hold its
+    /// arguments: only the reference slots are zeroed first (an argument's
+    /// bits are a valid value of any numeric type, but a stale pointer is
+    /// no reference), as zeroing them all was a loop of its own in every
+    /// typed host call.
+    #[inline]
+    pub(crate) fn over_args(slots: &'a mut [ValRaw], tys: &'a [ValType]) -> ValWriter<'a> {
+        assert!(slots.len() >= tys.len(), "fewer value slots than values");
+        for (s, t) in slots.iter_mut().zip(tys) {
+            if is_ref(*t) {
+                *s = ValRaw::default();
+            }
+        }
         ValWriter { slots, tys, pos: 0 }
     }
 
@@ -223,6 +242,7 @@ impl<'a> ValWriter<'a> {
     }
 
     /// Writes `v`; `Err` (nothing written) if it is not of the slot's type.
+    #[inline]
     pub(crate) fn val(&mut self, store: &mut StoreOpaque, v: VMVal) -> Result<(), ValType> {
         let ty = *self.tys.get(self.pos).ok_or(v.ty())?;
         if v.ty() != ty {

@@ -155,12 +155,14 @@ pub(crate) struct VMHostFuncContext {
 pub struct ValRaw(pub(crate) [u8; 16]);
 
 impl ValRaw {
+    /// As one 16-byte value (not an 8-byte write and a zeroed rest), so
+    /// that a slot made here and copied whole is read with the width it was
+    /// written with (a copy of narrower stores stalls on store forwarding).
     #[inline]
     pub(crate) fn from_u64(v: u64) -> ValRaw {
-        let mut b = [0; 16];
-        b[..8].copy_from_slice(&v.to_le_bytes());
-        ValRaw(b)
+        ValRaw::from_u128(u128::from(v))
     }
+    #[inline]
     pub(crate) fn from_u128(v: u128) -> ValRaw {
         ValRaw(v.to_le_bytes())
     }
