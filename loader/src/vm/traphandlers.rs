@@ -147,7 +147,9 @@ unsafe extern "C" fn call_closure<F: FnMut()>(data: *mut c_void) {
     f();
 }
 
-/// Runs `f` (which enters Wasm) as a new activation with `limits`.
+/// Runs `f` (which enters Wasm) as a new activation with `limits`, on a
+/// thread that [`thread_setup`] prepared (`floor` is its proof, and cannot
+/// leave the thread).
 ///
 /// # Safety
 /// `limits` must point to the store's live runtime limits, and `f` must not
@@ -474,8 +476,9 @@ thread_local! {
 /// This thread's stack floor (see [`THREAD_FLOOR`]), from
 /// [`thread_setup`]: only it makes one, so holding one means the thread is
 /// set up for [`catch_traps`].
+/// Not `Send`: a floor is only true of the thread that read it.
 #[derive(Clone, Copy)]
-pub(crate) struct ThreadFloor(usize);
+pub(crate) struct ThreadFloor(usize, std::marker::PhantomData<*const ()>);
 
 /// This thread's stack floor; the first time the thread enters Wasm, also
 /// installs the signal handlers (once per process) and the thread's
@@ -485,10 +488,11 @@ pub(crate) struct ThreadFloor(usize);
 /// (a store and a load 4 KiB apart look dependent to the CPU).
 #[inline]
 pub(crate) fn thread_setup() -> ThreadFloor {
-    ThreadFloor(match THREAD_FLOOR.try_with(Cell::get) {
+    let floor = match THREAD_FLOOR.try_with(Cell::get) {
         Ok(floor) if floor != NOT_SET_UP => floor,
         _ => first_entry_setup(),
-    })
+    };
+    ThreadFloor(floor, std::marker::PhantomData)
 }
 
 /// [`thread_setup`] on the thread's first entry: out of line, so that the
