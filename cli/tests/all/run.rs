@@ -513,11 +513,7 @@ fn unknown_options_before_the_module_are_usage_errors() {
         .args(["run", "./-hello.wat"])
         .output()
         .unwrap();
-    assert!(
-        o.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!o.stdout.is_empty());
 }
 
