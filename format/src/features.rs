@@ -175,8 +175,8 @@ impl WasmFeatures {
     }
 
     /// Proposals wasmc does not implement, by their Wasmtime `-W` names,
-    /// with the name the compiler's refusal gives them ("not supported by
-    /// wasmc: <proposal>"). Turning one off is accepted and changes
+    /// with the name the compiler's refusal gives them (`not supported by
+    /// wasmc: <proposal>`). Turning one off is accepted and changes
     /// nothing (Wasmtime users pass `-W threads=n`); turning one on is that
     /// refusal.
     pub const UNIMPLEMENTED: &'static [(&'static str, &'static str)] = &[

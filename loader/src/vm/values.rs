@@ -169,9 +169,9 @@ impl<'a> ValReader<'a> {
 /// Writes values into value slots whose types are known, in order, so that
 /// each slot holds a valid value of its type for Wasm: slots start zeroed
 /// (zero is a valid value of every type, null for references; a host
-/// call's results zero only their reference slots, see
-/// [`ValWriter::over_args`]) and a write of the wrong kind panics. Public only so that the typed-function traits
-/// can name it; it has no public API.
+/// call's results zero only their reference slots, see `over_args`) and a
+/// write of the wrong kind panics. Public only so that the typed-function
+/// traits can name it; it has no public API.
 pub struct ValWriter<'a> {
     slots: &'a mut [ValRaw],
     tys: &'a [ValType],
