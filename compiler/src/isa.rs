@@ -146,7 +146,7 @@ pub fn build(opts: &CompileOptions) -> Result<OwnedTargetIsa, CompileError> {
 /// Cranelift 0.112 has no preset of the first name (its v3 preset is
 /// misspelled `x84_64_v3`, and leaves out AVX), so both are spelled out;
 /// the baseline already has v2.
-fn x86_level(name: &str) -> Option<&'static [&'static str]> {
+fn x86_level(name: &str) -> Option<Vec<&'static str>> {
     const V3: &[&str] = &[
         "has_avx",
         "has_avx2",
@@ -155,20 +155,11 @@ fn x86_level(name: &str) -> Option<&'static [&'static str]> {
         "has_fma",
         "has_lzcnt",
     ];
-    const V4: &[&str] = &[
-        "has_avx",
-        "has_avx2",
-        "has_bmi1",
-        "has_bmi2",
-        "has_fma",
-        "has_lzcnt",
-        "has_avx512f",
-        "has_avx512dq",
-        "has_avx512vl",
-    ];
+    // v4 is v3 plus the AVX-512 foundation and its DQ and VL extensions.
+    const V4_MORE: &[&str] = &["has_avx512f", "has_avx512dq", "has_avx512vl"];
     match name {
-        "x86-64-v3" => Some(V3),
-        "x86-64-v4" => Some(V4),
+        "x86-64-v3" => Some(V3.to_vec()),
+        "x86-64-v4" => Some([V3, V4_MORE].concat()),
         _ => None,
     }
 }
