@@ -1,0 +1,526 @@
+//! Adversarial probes of reuse (issue 15): a memory's reservation or pool
+//! slot, a pooled table vector and a pooled VMContext slot go from one
+//! instance to the next, and nothing of the previous instance may show:
+//! every byte and `memory.size` of a reused memory equal a fresh
+//! instance's, after writes inside and outside the images, growth, a trap
+//! in the start function, a failed data segment, another module or another
+//! memory index in between. Also: a failed instantiation gives its pool
+//! slots back, concurrent instantiation from one `InstancePre`, engines and
+//! modules dropped while their instances live, lazy tables over reused
+//! pooled vectors.
+
+use super::*;
+use wasmc_loader::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+fn pool_engine(f: impl FnOnce(&mut PoolingAllocationConfig)) -> Engine {
+    let mut p = PoolingAllocationConfig::default();
+    p.total_memories(4)
+        .total_tables(4)
+        .total_core_instances(8)
+        .max_memory_size(64 << 20)
+        .table_elements(64);
+    f(&mut p);
+    let mut c = Config::new();
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    Engine::new(&c).unwrap()
+}
+
+fn load_in(engine: &Engine, wat: &str, b: Bounds) -> Module {
+    Module::from_bytes(engine, &compile(wat, b)).unwrap()
+}
+
+/// Both allocation strategies, each with its own engine.
+fn engines() -> Vec<(&'static str, Engine)> {
+    vec![
+        ("on-demand", Engine::default()),
+        ("pooled", pool_engine(|_| {})),
+    ]
+}
+
+/// Two memories of 3 pages (multi-memory): images on pages 0 and 2 of
+/// memory 0, on page 1 of memory 1; a passive segment; writers for both.
+const TWO: &str = r#"(module
+  (memory $a (export "a") 3 6)
+  (memory $b (export "b") 3 6)
+  (data (memory $a) (i32.const 0) "A-zero")
+  (data (memory $a) (i32.const 131072) "A-two")
+  (data (memory $b) (i32.const 65536) "B-one")
+  (data $p "passive!")
+  (func (export "poke_a") (param i32 i32) (i32.store8 $a (local.get 0) (local.get 1)))
+  (func (export "poke_b") (param i32 i32) (i32.store8 $b (local.get 0) (local.get 1)))
+  (func (export "grow_a") (param i32) (result i32) (memory.grow $a (local.get 0)))
+  (func (export "grow_b") (param i32) (result i32) (memory.grow $b (local.get 0)))
+  (func (export "init_b") (param i32) (memory.init $b $p (local.get 0) (i32.const 0) (i32.const 8)))
+  (func (export "drop_p") (data.drop $p)))"#;
+
+/// The same memory sizes, no data.
+const TWO_PLAIN: &str = r#"(module
+  (memory (export "a") 3 6)
+  (memory (export "b") 3 6))"#;
+
+fn two_initial() -> (Vec<u8>, Vec<u8>) {
+    let mut a = vec![0u8; 3 * 65536];
+    a[..6].copy_from_slice(b"A-zero");
+    a[131072..131077].copy_from_slice(b"A-two");
+    let mut b = vec![0u8; 3 * 65536];
+    b[65536..65541].copy_from_slice(b"B-one");
+    (a, b)
+}
+
+fn call(store: &mut Store<()>, inst: &Instance, name: &str, args: &[Val]) -> Result<(), Error> {
+    let f = inst
+        .get_func(&mut *store, name)
+        .unwrap_or_else(|| panic!("no export {name}"));
+    let n = f.ty(&*store).results.len();
+    let mut r = vec![Val::I32(0); n];
+    f.call(&mut *store, args, &mut r)
+}
+
+/// Every byte and the size of export `name` equal `want`.
+fn assert_memory(store: &mut Store<()>, inst: &Instance, name: &str, want: &[u8], what: &str) {
+    let m = inst.get_memory(&mut *store, name).unwrap();
+    assert_eq!(
+        m.size(&*store) as usize * 65536,
+        want.len(),
+        "{what}: size of {name}"
+    );
+    let d = m.data(&*store);
+    if let Some(i) = d.iter().zip(want).position(|(x, y)| x != y) {
+        panic!(
+            "{what}: {name}[{i:#x}] is {:#x}, a fresh instance has {:#x}",
+            d[i], want[i]
+        );
+    }
+}
+
+/// Writes every page of both memories (host and Wasm), grows both and
+/// writes the grown pages, initialises and drops the passive segment.
+fn scribble_two(store: &mut Store<()>, inst: &Instance, v: u8) {
+    for name in ["a", "b"] {
+        let m = inst.get_memory(&mut *store, name).unwrap();
+        m.data_mut(&mut *store).fill(v);
+    }
+    for at in [0, 65536, 131072, 3 * 65536 - 1] {
+        call(store, inst, "poke_a", &[Val::I32(at), Val::I32(0x77)]).unwrap();
+        call(store, inst, "poke_b", &[Val::I32(at), Val::I32(0x77)]).unwrap();
+    }
+    assert_eq!(call_i32(store, inst, "grow_a", &[Val::I32(2)]).unwrap(), 3);
+    assert_eq!(call_i32(store, inst, "grow_b", &[Val::I32(3)]).unwrap(), 3);
+    for name in ["a", "b"] {
+        let m = inst.get_memory(&mut *store, name).unwrap();
+        m.data_mut(&mut *store)[3 * 65536..].fill(v ^ 0xff);
+    }
+    call(store, inst, "init_b", &[Val::I32(10)]).unwrap();
+    call(store, inst, "drop_p", &[]).unwrap();
+}
+
+/// Instances of one multi-memory module, another module with the same
+/// memory sizes, and host memories come and go in both strategies; each
+/// new instance's memories are byte for byte a fresh instance's, its
+/// passive segment is not dropped, and growth starts from the initial
+/// size again.
+#[test]
+fn reused_memories_equal_fresh_ones_byte_for_byte() {
+    let (want_a, want_b) = two_initial();
+    let zero = vec![0u8; 3 * 65536];
+    for (name, engine) in engines() {
+        for b in BOTH {
+            let two = load_in(&engine, TWO, b);
+            let plain = load_in(&engine, TWO_PLAIN, b);
+            for round in 0..24u8 {
+                let what = format!("{name} {b:?} round {round}");
+                let mut store = Store::new(&engine, ());
+                if round % 5 == 2 {
+                    // A host memory of the same size in between.
+                    let ty = MemoryType {
+                        min: 3,
+                        max: Some(6),
+                        memory64: false,
+                        shared: false,
+                    };
+                    let m = Memory::new(&mut store, ty).unwrap();
+                    assert!(m.data(&store).iter().all(|x| *x == 0), "{what}: host");
+                    m.data_mut(&mut store).fill(0x33);
+                }
+                if round % 4 == 3 {
+                    let inst = instantiate(&mut store, &plain);
+                    assert_memory(&mut store, &inst, "a", &zero, &what);
+                    assert_memory(&mut store, &inst, "b", &zero, &what);
+                    for n in ["a", "b"] {
+                        let m = inst.get_memory(&mut store, n).unwrap();
+                        m.data_mut(&mut store).fill(0x44);
+                        assert_eq!(m.grow(&mut store, 1).unwrap(), 3, "{what}");
+                        m.data_mut(&mut store).fill(0x45);
+                    }
+                    continue;
+                }
+                let inst = instantiate(&mut store, &two);
+                assert_memory(&mut store, &inst, "a", &want_a, &what);
+                assert_memory(&mut store, &inst, "b", &want_b, &what);
+                // The passive segment is there (not dropped by the last
+                // instance).
+                call(&mut store, &inst, "init_b", &[Val::I32(100)]).unwrap();
+                let mb = inst.get_memory(&mut store, "b").unwrap();
+                assert_eq!(&mb.data(&store)[100..108], b"passive!", "{what}");
+                scribble_two(&mut store, &inst, round.wrapping_mul(37) | 1);
+                // After data.drop, a non-empty memory.init traps here only.
+                let t = expect_trap(call(&mut store, &inst, "init_b", &[Val::I32(0)]));
+                assert_eq!(t.code, TrapCode::MemoryOutOfBounds, "{what}");
+            }
+        }
+    }
+}
+
+/// A start function that writes everywhere and then traps, in a warm slot:
+/// the next instance in that slot still shows only the initial contents.
+#[test]
+fn a_trapping_start_function_leaves_nothing_behind() {
+    const M: &str = r#"(module
+      (global $trap (import "env" "trap") i32)
+      (memory (export "m") 2 4)
+      (data (i32.const 65536) "image")
+      (func $start
+        (memory.fill (i32.const 0) (i32.const 0xab) (i32.const 131072))
+        (drop (memory.grow (i32.const 1)))
+        (memory.fill (i32.const 131072) (i32.const 0xcd) (i32.const 65536))
+        (if (global.get $trap) (then unreachable)))
+      (start $start))"#;
+    let mut want = vec![0u8; 2 * 65536];
+    want[65536..65541].copy_from_slice(b"image");
+    for (name, engine) in engines() {
+        let m = load_in(&engine, M, Bounds::Guard);
+        for round in 0..8 {
+            let trap = round % 2 == 0;
+            let mut store = Store::new(&engine, ());
+            let g = Global::new(
+                &mut store,
+                GlobalType {
+                    ty: ValType::I32,
+                    mutable: false,
+                },
+                Val::I32(trap as i32),
+            )
+            .unwrap();
+            let r = Instance::new(&mut store, &m, &[Extern::Global(g)]);
+            if trap {
+                assert!(r.is_err(), "{name} round {round}: the start did not trap");
+                continue;
+            }
+            // The start ran without trapping: its own writes, 3 pages.
+            let inst = r.unwrap();
+            let mem = inst.get_memory(&mut store, "m").unwrap();
+            assert_eq!(mem.size(&store), 3, "{name} round {round}");
+            drop(store);
+            // A store whose instance has no start: initial contents only.
+            let mut store = Store::new(&engine, ());
+            let plain = load_in(
+                &engine,
+                r#"(module (memory (export "m") 2 4) (data (i32.const 65536) "image"))"#,
+                Bounds::Guard,
+            );
+            let inst = instantiate(&mut store, &plain);
+            assert_memory(&mut store, &inst, "m", &want, &format!("{name} {round}"));
+        }
+        // The same module whose start traps, then a clean run of a module
+        // sharing nothing: the next instance of `m` without a trap shows
+        // the start's writes of *this* run only (3 pages, 0xab/0xcd).
+        let mut store = Store::new(&engine, ());
+        let g = Global::new(
+            &mut store,
+            GlobalType {
+                ty: ValType::I32,
+                mutable: false,
+            },
+            Val::I32(0),
+        )
+        .unwrap();
+        let inst = Instance::new(&mut store, &m, &[Extern::Global(g)]).unwrap();
+        let mut w = vec![0xabu8; 2 * 65536];
+        w.extend(std::iter::repeat_n(0xcd, 65536));
+        assert_memory(&mut store, &inst, "m", &w, name);
+    }
+}
+
+/// A data segment fails after the images and an element segment put a
+/// writer into an imported table: the writer can still write the failed
+/// instance's memory. The next instance of the module (same slot or
+/// reservation) shows none of it.
+#[test]
+fn writes_through_a_failed_instance_do_not_reach_the_next() {
+    const M: &str = r#"(module
+      (import "env" "t" (table 1 funcref))
+      (import "env" "off" (global i32))
+      (memory (export "m") 1 3)
+      (data (i32.const 0) "first")
+      (data (global.get 0) "second")
+      (func $w
+        (memory.fill (i32.const 0) (i32.const 0x99) (i32.const 65536))
+        (drop (memory.grow (i32.const 2)))
+        (memory.fill (i32.const 65536) (i32.const 0x98) (i32.const 131072)))
+      (elem (i32.const 0) $w))"#;
+    for (name, engine) in engines() {
+        let m = load_in(&engine, M, Bounds::Explicit);
+        for round in 0..6 {
+            let fail = round % 2 == 1;
+            let mut s = Store::new(&engine, ());
+            let t = Table::new(
+                &mut s,
+                TableType {
+                    elem: RefType::FuncRef,
+                    min: 1,
+                    max: None,
+                    table64: false,
+                },
+                Val::FuncRef(None),
+            )
+            .unwrap();
+            let off = if fail { 65536 - 3 } else { 100 };
+            let g = Global::new(
+                &mut s,
+                GlobalType {
+                    ty: ValType::I32,
+                    mutable: false,
+                },
+                Val::I32(off),
+            )
+            .unwrap();
+            let r = Instance::new(&mut s, &m, &[Extern::Table(t), Extern::Global(g)]);
+            assert_eq!(r.is_err(), fail, "{name} round {round}");
+            if let Ok(inst) = r {
+                let mut want = vec![0u8; 65536];
+                want[..5].copy_from_slice(b"first");
+                want[100..106].copy_from_slice(b"second");
+                assert_memory(&mut s, &inst, "m", &want, &format!("{name} {round}"));
+            }
+            let Some(Val::FuncRef(Some(w))) = t.get(&mut s, 0) else {
+                panic!("{name} round {round}: no writer in the table");
+            };
+            w.call(&mut s, &[], &mut []).unwrap();
+        }
+    }
+}
+
+/// Memory64 memories in the pool: images, growth, reuse; the reused slot
+/// equals a fresh one and `memory.size` is the initial size again.
+#[test]
+fn memory64_slots_are_reused_clean() {
+    const M: &str = r#"(module
+      (memory (export "m") i64 2 5)
+      (data (i64.const 70000) "sixty-four")
+      (func (export "grow") (param i64) (result i64) (memory.grow (local.get 0)))
+      (func (export "size") (result i64) (memory.size))
+      (func (export "poke") (param i64 i32) (i32.store8 (local.get 0) (local.get 1))))"#;
+    let mut want = vec![0u8; 2 * 65536];
+    want[70000..70010].copy_from_slice(b"sixty-four");
+    for (name, engine) in engines() {
+        let m = load_in(&engine, M, Bounds::Explicit);
+        for round in 0..6 {
+            let mut s = Store::new(&engine, ());
+            let inst = instantiate(&mut s, &m);
+            let what = format!("{name} round {round}");
+            assert_memory(&mut s, &inst, "m", &want, &what);
+            let mut r = [Val::I64(0)];
+            let size = inst.get_func(&mut s, "size").unwrap();
+            size.call(&mut s, &[], &mut r).unwrap();
+            assert_eq!(r[0].i64(), Some(2), "{what}");
+            let grow = inst.get_func(&mut s, "grow").unwrap();
+            grow.call(&mut s, &[Val::I64(3)], &mut r).unwrap();
+            assert_eq!(r[0].i64(), Some(2), "{what}");
+            grow.call(&mut s, &[Val::I64(1)], &mut r).unwrap();
+            assert_eq!(r[0].i64(), Some(-1), "{what}: past the maximum");
+            for at in [0i64, 70000, 5 * 65536 - 1] {
+                call(&mut s, &inst, "poke", &[Val::I64(at), Val::I32(0x5c)]).unwrap();
+            }
+        }
+    }
+}
+
+/// A memory's slot is refused (`total_memories`) in a store that keeps
+/// trying: every failed attempt must give back what it took (its
+/// VMContext slot, its table), so that once the memory is free again the
+/// same store instantiates, and the error stays the one naming the limit
+/// that refused.
+#[test]
+fn failed_allocations_give_their_pool_slots_back() {
+    const M: &str = r#"(module (table 2 funcref) (memory 1))"#;
+    let engine = pool_engine(|p| {
+        p.total_memories(1).total_tables(3).total_core_instances(3);
+    });
+    let m = load_in(&engine, M, Bounds::Guard);
+    let mut holder = Store::new(&engine, ());
+    instantiate(&mut holder, &m);
+    let mut s = Store::new(&engine, ());
+    for attempt in 0..6 {
+        let e = Instance::new(&mut s, &m, &[]).unwrap_err().to_string();
+        assert!(e.contains("total_memories"), "attempt {attempt}: {e}");
+    }
+    drop(holder);
+    Instance::new(&mut s, &m, &[]).unwrap_or_else(|e| panic!("after the holder dropped: {e}"));
+}
+
+/// One pooled engine, one `InstancePre`, several threads each with its own
+/// stores: every instance starts from the initial contents and sees only
+/// its own writes; stores drop on one thread while others instantiate.
+#[test]
+fn threads_instantiate_one_instance_pre_from_one_pool() {
+    let engine = pool_engine(|p| {
+        p.total_memories(16)
+            .total_tables(16)
+            .total_core_instances(32);
+    });
+    let m = load_in(&engine, TWO, Bounds::Guard);
+    let linker: Linker<()> = Linker::new(&engine);
+    let pre = linker.instantiate_pre(&m).unwrap();
+    let (want_a, want_b) = two_initial();
+    std::thread::scope(|sc| {
+        for t in 0..4u8 {
+            let (pre, engine, want_a, want_b) = (&pre, &engine, &want_a, &want_b);
+            sc.spawn(move || {
+                for round in 0..20u8 {
+                    let what = format!("thread {t} round {round}");
+                    let mut s = Store::new(engine, ());
+                    let inst = pre.instantiate(&mut s).unwrap();
+                    assert_memory(&mut s, &inst, "a", want_a, &what);
+                    assert_memory(&mut s, &inst, "b", want_b, &what);
+                    let v = 0x10 * (t + 1) + round % 16;
+                    scribble_two(&mut s, &inst, v);
+                    std::thread::yield_now();
+                    let ma = inst.get_memory(&mut s, "a").unwrap();
+                    let d = ma.data(&s);
+                    assert_eq!(d.len(), 5 * 65536, "{what}");
+                    assert!(
+                        d[65537..131072].iter().all(|x| *x == v),
+                        "{what}: another's write"
+                    );
+                    assert!(d[3 * 65536..].iter().all(|x| *x == v ^ 0xff), "{what}");
+                }
+            });
+        }
+    });
+}
+
+/// An engine and a module dropped while their store and instances live:
+/// the instances keep working, and the store drops cleanly afterwards; a
+/// new module then gets none of the old one's memory contents.
+#[test]
+fn engine_and_module_dropped_while_instances_live() {
+    const M: &str = r#"(module (memory (export "m") 1) (data (i32.const 8) "old")
+      (func (export "peek") (result i32) (i32.load8_u (i32.const 8))))"#;
+    for pooled in [false, true] {
+        let engine = if pooled {
+            pool_engine(|_| {})
+        } else {
+            Engine::default()
+        };
+        let m = load_in(&engine, M, Bounds::Guard);
+        let mut s = Store::new(&engine, ());
+        let inst = instantiate(&mut s, &m);
+        drop(m);
+        drop(engine);
+        assert_eq!(
+            call_i32(&mut s, &inst, "peek", &[]).unwrap(),
+            i32::from(b'o')
+        );
+        let mem = inst.get_memory(&mut s, "m").unwrap();
+        mem.data_mut(&mut s)[8] = b'X';
+        assert_eq!(
+            call_i32(&mut s, &inst, "peek", &[]).unwrap(),
+            i32::from(b'X')
+        );
+        drop(s);
+        // Fresh engine and modules reusing whatever was freed.
+        let engine = if pooled {
+            pool_engine(|_| {})
+        } else {
+            Engine::default()
+        };
+        for _ in 0..4 {
+            let other = load_in(
+                &engine,
+                r#"(module (memory (export "m") 1)
+                   (func (export "peek") (result i32) (i32.load8_u (i32.const 8))))"#,
+                Bounds::Guard,
+            );
+            let mut s = Store::new(&engine, ());
+            let inst = instantiate(&mut s, &other);
+            assert_eq!(call_i32(&mut s, &inst, "peek", &[]).unwrap(), 0);
+            let mem = inst.get_memory(&mut s, "m").unwrap();
+            assert!(mem.data(&s).iter().all(|x| *x == 0));
+            mem.data_mut(&mut s).fill(7);
+        }
+    }
+}
+
+/// Lazy tables over pooled vectors reused by modules with fewer and more
+/// elements: untouched elements are the segment's functions or null, never
+/// a function (or a dangling pointer) of the vector's last table; active
+/// segments count as dropped for `table.init`; `table.copy` out of an
+/// untouched range copies the segment's functions.
+#[test]
+fn lazy_tables_over_reused_pooled_vectors() {
+    let big = r#"(module
+      (table (export "t") 40 funcref)
+      (func $a (result i32) i32.const 11)
+      (func $b (result i32) i32.const 12)
+      (elem (i32.const 30) $a $b)
+      (func (export "call") (param i32) (result i32) (call_indirect (result i32) (local.get 0)))
+      (func (export "fill") (table.fill (i32.const 0) (ref.func $b) (i32.const 40))))"#;
+    let small = r#"(module
+      (table (export "t") 10 funcref)
+      (type $r (func (result i32)))
+      (func $c (result i32) i32.const 21)
+      (func $d (result i32) i32.const 22)
+      (elem (i32.const 2) $c)
+      (elem $pass func $d)
+      (func (export "call") (param i32) (result i32) (call_indirect (type $r) (local.get 0)))
+      (func (export "is_null") (param i32) (result i32) (ref.is_null (table.get (local.get 0))))
+      (func (export "init_active") (param i32) (table.init 0 (i32.const 0) (i32.const 0) (local.get 0)))
+      (func (export "init_pass") (table.init $pass (i32.const 5) (i32.const 0) (i32.const 1)))
+      (func (export "copy") (table.copy (i32.const 6) (i32.const 2) (i32.const 2)))
+      (func (export "grow") (param i32) (result i32) (table.grow (ref.null func) (local.get 0))))"#;
+    let engine = pool_engine(|p| {
+        p.total_tables(1);
+    });
+    for b in BOTH {
+        let big = load_in(&engine, big, b);
+        let small = load_in(&engine, small, b);
+        for round in 0..6 {
+            let what = format!("{b:?} round {round}");
+            {
+                let mut s = Store::new(&engine, ());
+                let i = instantiate(&mut s, &big);
+                assert_eq!(call_i32(&mut s, &i, "call", &[Val::I32(31)]).unwrap(), 12);
+                let t = expect_trap(call(&mut s, &i, "call", &[Val::I32(5)]));
+                assert_eq!(t.code, TrapCode::IndirectCallToNull, "{what}");
+                call(&mut s, &i, "fill", &[]).unwrap();
+            }
+            let mut s = Store::new(&engine, ());
+            let i = instantiate(&mut s, &small);
+            let tab = i.get_table(&mut s, "t").unwrap();
+            assert_eq!(tab.size(&s), 10, "{what}");
+            for k in 0..10 {
+                let null = call_i32(&mut s, &i, "is_null", &[Val::I32(k)]).unwrap();
+                assert_eq!(null, (k != 2) as i32, "{what}: element {k}");
+            }
+            // Active segment 0 was dropped by instantiation.
+            call(&mut s, &i, "init_active", &[Val::I32(0)]).unwrap();
+            let t = expect_trap(call(&mut s, &i, "init_active", &[Val::I32(1)]));
+            assert_eq!(t.code, TrapCode::TableOutOfBounds, "{what}");
+            call(&mut s, &i, "init_pass", &[]).unwrap();
+            call(&mut s, &i, "copy", &[]).unwrap();
+            assert_eq!(call_i32(&mut s, &i, "call", &[Val::I32(5)]).unwrap(), 22);
+            assert_eq!(call_i32(&mut s, &i, "call", &[Val::I32(6)]).unwrap(), 21);
+            let t = expect_trap(call(&mut s, &i, "call", &[Val::I32(7)]));
+            assert_eq!(t.code, TrapCode::IndirectCallToNull, "{what}");
+            // Grown elements, up to the pool's 64, are null too.
+            assert_eq!(call_i32(&mut s, &i, "grow", &[Val::I32(54)]).unwrap(), 10);
+            assert_eq!(call_i32(&mut s, &i, "grow", &[Val::I32(1)]).unwrap(), -1);
+            for k in 10..64 {
+                assert!(
+                    matches!(tab.get(&mut s, k), Some(Val::FuncRef(None))),
+                    "{what}: grown element {k}"
+                );
+            }
+        }
+    }
+}
