@@ -3,8 +3,10 @@
 //! [`InstanceData`] is one instance in its store: its module, its VMContext
 //! and the store indices of its functions, tables, memories and globals.
 //! [`instantiate`] follows the spec's order: check the imports' types;
-//! allocate the VMContext and fill its header, type ids, imports and
-//! `func_refs`; evaluate globals; create tables and memories; apply element
+//! allocate the VMContext, the tables and the memories (all before the
+//! instance enters the store, so that a refused allocation keeps nothing);
+//! fill the VMContext's header, type ids, imports and `func_refs`; evaluate
+//! globals; move the tables' and memories' definitions in; apply element
 //! segments, then data segments, in order (memory images first, mapped
 //! copy-on-write where possible, for the prefix of segments they stand for;
 //! an out-of-bounds segment stops instantiation with the spec's message, the

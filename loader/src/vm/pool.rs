@@ -40,10 +40,17 @@
 //! back to the free list, so a slot is always all zero when taken.
 //!
 //! When a limit is reached, instantiation fails with an error naming it.
+//!
+//! **Dropped modules.** A free slot keyed for a module maps that module's
+//! images (its sealed `.wasmc.data`), which pins their pages. When the
+//! module is dropped no instance can take the slot ready any more (module
+//! ids are never reused), so [`forget_module`] clears such slots in every
+//! live pool (they are found through [`POOLS`]), as `sys::mmap` does for
+//! the on-demand reservations it keeps.
 
 use crate::vm::sys::mmap::{round_up_to_page, Mmap};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use wasmc_format::WASM_PAGE_SIZE;
 
 /// The sizes and counts of a [`Pool`] (the public
@@ -84,6 +91,46 @@ struct FreeSlot {
     /// contents of that memory (images mapped, the rest zero, read-write)
     /// and everything past it is inaccessible.
     key: Option<SlotKey>,
+}
+
+/// Every pool made, for [`forget_module`]; dead ones are pruned there and
+/// when a pool is made.
+static POOLS: Mutex<Vec<Weak<Pool>>> = Mutex::new(Vec::new());
+
+/// Clears the free memory slots of every live pool that hold the initial
+/// contents of a memory of `module`, which is being dropped (module docs).
+/// A slot that cannot be cleared is unmapped instead of reused.
+pub(crate) fn forget_module(module: u64) {
+    let pools: Vec<Arc<Pool>> = {
+        let mut all = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.iter().filter_map(Weak::upgrade).collect()
+    };
+    for pool in pools {
+        let stale: Vec<FreeSlot> = {
+            let mut free = pool.free_memories.lock().unwrap_or_else(|e| e.into_inner());
+            let mut stale = Vec::new();
+            let mut i = 0;
+            while i < free.len() {
+                if free[i].key.is_some_and(|k| k.module == module) {
+                    stale.push(free.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            stale
+        };
+        // Cleared outside the lock: instantiations in other threads go on.
+        for mut slot in stale {
+            if slot.mmap.clear().is_ok() {
+                slot.key = None;
+                pool.free_memories
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(slot);
+            }
+        }
+    }
 }
 
 /// An engine's pool (module docs).
@@ -160,7 +207,7 @@ impl Pool {
         let instances = Mmap::read_write(region).map_err(|e| {
             format!("pooling allocator: cannot map {region} bytes of VMContext slots: {e}")
         })?;
-        Ok(Arc::new(Pool {
+        let pool = Arc::new(Pool {
             limits,
             free_memories: Mutex::new(free),
             free_tables: Mutex::new(Vec::new()),
@@ -168,7 +215,11 @@ impl Pool {
             instances,
             instance_slot,
             free_instances: Mutex::new((0..limits.total_core_instances).rev().collect()),
-        }))
+        });
+        let mut all = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&pool));
+        Ok(pool)
     }
 
     pub(crate) fn limits(&self) -> &PoolLimits {

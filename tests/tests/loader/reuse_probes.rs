@@ -524,3 +524,76 @@ fn lazy_tables_over_reused_pooled_vectors() {
         }
     }
 }
+
+/// The `/proc/self/maps` lines of mappings that overlap `[start, end)`.
+fn mappings_in(start: usize, end: usize) -> Vec<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .filter(|l| {
+            let range = l.split(' ').next().unwrap();
+            let (a, b) = range.split_once('-').unwrap();
+            let a = usize::from_str_radix(a, 16).unwrap();
+            let b = usize::from_str_radix(b, 16).unwrap();
+            a < end && start < b
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// A pool slot keeps a module's images mapped only while the module can
+/// still use them: once the module is dropped, its free slots no longer map
+/// its sealed data (as the on-demand reservations' `forget_module` does),
+/// or they would pin the module's image pages for as long as the slot sits
+/// unused in the pool.
+#[test]
+fn a_dropped_modules_images_leave_its_free_pool_slots() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let engine = pool_engine(|_| {});
+    let m = load_in(
+        &engine,
+        r#"(module (memory (export "m") 4) (data (i32.const 0) "pinned?"))"#,
+        Bounds::Guard,
+    );
+    let mut s = Store::new(&engine, ());
+    let inst = instantiate(&mut s, &m);
+    let base = inst.get_memory(&mut s, "m").unwrap().data_ptr(&s) as usize;
+    let file_backed = |what: &str| {
+        let lines = mappings_in(base, base + 4 * 65536);
+        let files: Vec<_> = lines
+            .iter()
+            .filter(|l| l.contains("memfd") || l.contains('/'))
+            .collect();
+        (!files.is_empty(), format!("{what}:\n{}", lines.join("\n")))
+    };
+    let (mapped, why) = file_backed("while live");
+    assert!(
+        mapped,
+        "the image is not mapped from the sealed data: {why}"
+    );
+    drop(s);
+    let (mapped, why) = file_backed("store dropped, module live");
+    assert!(mapped, "the free slot lost its image: {why}");
+    drop(m);
+    let (mapped, why) = file_backed("module dropped");
+    assert!(!mapped, "a dropped module's image still mapped: {why}");
+
+    // The module dropped first, then its store (which held the last
+    // reference): the slot comes back, and is cleared as the module goes.
+    let m = load_in(
+        &engine,
+        r#"(module (memory (export "m") 4) (data (i32.const 0) "pinned?"))"#,
+        Bounds::Guard,
+    );
+    let mut s = Store::new(&engine, ());
+    let inst = instantiate(&mut s, &m);
+    let mem = inst.get_memory(&mut s, "m").unwrap();
+    assert_eq!(mem.data_ptr(&s) as usize, base, "not the warm slot");
+    drop(m);
+    let (mapped, why) = file_backed("module dropped, store live");
+    assert!(mapped, "the live memory lost its image: {why}");
+    drop(s);
+    let (mapped, why) = file_backed("store dropped after its module");
+    assert!(!mapped, "a dropped module's image still mapped: {why}");
+}
