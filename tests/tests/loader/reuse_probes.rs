@@ -597,3 +597,168 @@ fn a_dropped_modules_images_leave_its_free_pool_slots() {
     let (mapped, why) = file_backed("store dropped after its module");
     assert!(!mapped, "a dropped module's image still mapped: {why}");
 }
+
+/// Refuses the second memory an instantiation asks for.
+struct SecondMemoryRefused {
+    asked: usize,
+}
+
+impl wasmc_loader::ResourceLimiter for SecondMemoryRefused {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        _: usize,
+        _: Option<usize>,
+    ) -> anyhow::Result<bool> {
+        if current == 0 {
+            self.asked += 1;
+            return Ok(self.asked % 2 == 1);
+        }
+        Ok(true)
+    }
+    fn table_growing(&mut self, _: usize, _: usize, _: Option<usize>) -> anyhow::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// Refusals (a limiter refusing the second memory, a table or a VMContext
+/// over the pool's sizes) take nothing from the pool: the same store then
+/// instantiates as many instances as the pool has slots.
+#[test]
+fn refused_instantiations_leave_the_pool_whole() {
+    let engine = pool_engine(|p| {
+        p.total_memories(2)
+            .total_tables(2)
+            .total_core_instances(2)
+            .table_elements(8)
+            .max_core_instance_size(4096);
+    });
+    let two = load_in(&engine, TWO, Bounds::Guard);
+    let mut s = Store::new(&engine, SecondMemoryRefused { asked: 0 });
+    s.limiter(|l| l);
+    for round in 0..4 {
+        let e = Instance::new(&mut s, &two, &[]).unwrap_err().to_string();
+        assert!(e.contains("limiter"), "round {round}: {e}");
+    }
+    let wide = load_in(
+        &engine,
+        r#"(module (memory 1) (table 9 funcref))"#,
+        Bounds::Guard,
+    );
+    let mut many = String::from("(module (memory 1) (table 1 funcref)");
+    for i in 0..300 {
+        many += &format!(" (func (export \"f{i}\"))");
+    }
+    many += ")";
+    let big = load_in(&engine, &many, Bounds::Guard);
+    let mut s = Store::new(&engine, ());
+    for round in 0..4 {
+        let e = Instance::new(&mut s, &wide, &[]).unwrap_err().to_string();
+        assert!(e.contains("table_elements"), "round {round}: {e}");
+        let e = Instance::new(&mut s, &big, &[]).unwrap_err().to_string();
+        assert!(e.contains("max_core_instance_size"), "round {round}: {e}");
+    }
+    let ok = load_in(
+        &engine,
+        r#"(module (memory 1) (table 8 funcref))"#,
+        Bounds::Guard,
+    );
+    instantiate(&mut s, &ok);
+    instantiate(&mut s, &ok);
+    let e = Instance::new(&mut s, &ok, &[]).unwrap_err().to_string();
+    assert!(e.contains("total_core_instances"), "{e}");
+}
+
+/// `memory.init` of an active segment that a memory image applied: it was
+/// dropped by instantiation, in every instance of a reused slot (a length
+/// of 0 is fine, any more traps), and a data segment into an imported
+/// memory is applied by every instantiation while the defined memory's
+/// image comes from the slot.
+#[test]
+fn image_segments_are_dropped_and_imported_memories_still_get_their_data() {
+    const M: &str = r#"(module
+      (import "env" "mem" (memory 1))
+      (memory $own (export "own") 2)
+      (data (memory $own) (i32.const 65536) "own image")
+      (data (memory 0) (i32.const 16) "into the import")
+      (func (export "init0") (param i32)
+        (memory.init $own 0 (i32.const 0) (i32.const 0) (local.get 0))))"#;
+    for (name, engine) in engines() {
+        let m = load_in(&engine, M, Bounds::Guard);
+        let mut want = vec![0u8; 2 * 65536];
+        want[65536..65545].copy_from_slice(b"own image");
+        for round in 0..4 {
+            let what = format!("{name} round {round}");
+            let mut s = Store::new(&engine, ());
+            let ty = MemoryType {
+                min: 1,
+                max: None,
+                memory64: false,
+                shared: false,
+            };
+            let imported = Memory::new(&mut s, ty).unwrap();
+            let inst = Instance::new(&mut s, &m, &[Extern::Memory(imported)]).unwrap();
+            assert_eq!(&imported.data(&s)[16..31], b"into the import", "{what}");
+            assert_memory(&mut s, &inst, "own", &want, &what);
+            call(&mut s, &inst, "init0", &[Val::I32(0)]).unwrap();
+            let t = expect_trap(call(&mut s, &inst, "init0", &[Val::I32(1)]));
+            assert_eq!(t.code, TrapCode::MemoryOutOfBounds, "{what}");
+            let own = inst.get_memory(&mut s, "own").unwrap();
+            own.data_mut(&mut s).fill(0x5e);
+        }
+    }
+}
+
+/// Host functions of one linker in one `InstancePre`, called from several
+/// threads' stores of a pooled engine at once; each store's data is its
+/// own.
+#[test]
+fn instance_pre_with_host_functions_across_threads() {
+    const M: &str = r#"(module
+      (import "env" "h" (func $h (param i32) (result i32)))
+      (memory (export "m") 1)
+      (data (i32.const 0) "\01")
+      (func (export "run") (param i32) (result i32)
+        (i32.add (call $h (local.get 0)) (i32.load8_u (i32.const 0)))))"#;
+    let engine = pool_engine(|p| {
+        p.total_memories(8).total_core_instances(8);
+    });
+    let m = load_in(&engine, M, Bounds::Guard);
+    let mut linker: Linker<u32> = Linker::new(&engine);
+    linker
+        .func_wrap("env", "h", |c: wasmc_loader::Caller<'_, u32>, x: i32| {
+            x * 10 + *c.data() as i32
+        })
+        .unwrap();
+    let pre = linker.instantiate_pre(&m).unwrap();
+    std::thread::scope(|sc| {
+        for t in 0..4u32 {
+            let (pre, engine) = (&pre, &engine);
+            sc.spawn(move || {
+                for round in 0..25 {
+                    let mut s = Store::new(engine, t);
+                    let inst = pre.instantiate(&mut s).unwrap();
+                    let run = inst.get_typed_func::<i32, i32>(&mut s, "run").unwrap();
+                    assert_eq!(run.call(&mut s, round).unwrap(), round * 10 + t as i32 + 1);
+                    let mem = inst.get_memory(&mut s, "m").unwrap();
+                    mem.data_mut(&mut s)[0] = 200;
+                }
+            });
+        }
+    });
+}
+
+/// A store of another engine: an `InstancePre` (and `Instance::new`)
+/// refuse it with an error, whatever the strategies.
+#[test]
+fn instance_pre_refuses_a_store_of_another_engine() {
+    let pooled = pool_engine(|_| {});
+    let other = Engine::default();
+    let m = load_in(&pooled, r#"(module (memory 1))"#, Bounds::Guard);
+    let pre = Linker::<()>::new(&pooled).instantiate_pre(&m).unwrap();
+    let mut s = Store::new(&other, ());
+    assert!(pre.instantiate(&mut s).is_err());
+    assert!(Instance::new(&mut s, &m, &[]).is_err());
+    let mut s = Store::new(&pooled, ());
+    pre.instantiate(&mut s).unwrap();
+}
