@@ -107,29 +107,17 @@ pub(crate) fn forget_module(module: u64) {
         all.iter().filter_map(Weak::upgrade).collect()
     };
     for pool in pools {
-        let stale: Vec<FreeSlot> = {
-            let mut free = pool.free_memories.lock().unwrap_or_else(|e| e.into_inner());
-            let mut stale = Vec::new();
-            let mut i = 0;
-            while i < free.len() {
-                if free[i].key.is_some_and(|k| k.module == module) {
-                    stale.push(free.swap_remove(i));
-                } else {
-                    i += 1;
-                }
+        // Cleared under the lock: a slot taken out meanwhile would make a
+        // concurrent instantiation see one slot fewer (`total_memories`).
+        let mut free = pool.free_memories.lock().unwrap_or_else(|e| e.into_inner());
+        free.retain_mut(|slot| {
+            if slot.key.is_none_or(|k| k.module != module) {
+                return true;
             }
-            stale
-        };
-        // Cleared outside the lock: instantiations in other threads go on.
-        for mut slot in stale {
-            if slot.mmap.clear().is_ok() {
-                slot.key = None;
-                pool.free_memories
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(slot);
-            }
-        }
+            slot.key = None;
+            // Unmapped (dropped) if it cannot be cleared.
+            slot.mmap.clear().is_ok()
+        });
     }
 }
 
@@ -301,7 +289,22 @@ impl Pool {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop();
-        Ok(v.unwrap_or_else(|| Vec::with_capacity(self.limits.table_elements as usize)))
+        if let Some(v) = v {
+            return Ok(v);
+        }
+        // A capacity the host cannot allocate (`table_elements` is the
+        // embedder's choice, up to 2^32 - 1 pointers) is a refusal, not an
+        // abort of the process.
+        let mut v = Vec::new();
+        let n = self.limits.table_elements as usize;
+        if let Err(e) = v.try_reserve_exact(n) {
+            self.live_tables.fetch_sub(1, Ordering::AcqRel);
+            return Err(format!(
+                "pooling allocator: cannot allocate a table of table_elements ({n}) \
+                 elements: {e}"
+            ));
+        }
+        Ok(v)
     }
 
     /// Gives a table's element vector back (its elements already released).

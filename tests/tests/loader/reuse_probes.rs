@@ -762,3 +762,45 @@ fn instance_pre_refuses_a_store_of_another_engine() {
     let mut s = Store::new(&pooled, ());
     pre.instantiate(&mut s).unwrap();
 }
+
+/// A pool whose `table_elements` cannot be allocated per table (here
+/// 2^32 - 1 pointers, 32 GiB, each) refuses the instantiation with an
+/// error; the host process must not abort on a failed allocation. Run in a
+/// child process, which an abort would kill.
+#[test]
+fn an_unallocatable_table_capacity_is_an_error_not_an_abort() {
+    if child_job().as_deref() == Some("table") {
+        let engine = pool_engine(|p| {
+            p.table_elements(u32::MAX);
+        });
+        let m = load_in(&engine, r#"(module (table 1 funcref))"#, Bounds::Guard);
+        // More attempts than table slots (4): a refusal gives its slot back.
+        for _ in 0..6 {
+            let mut s = Store::new(&engine, ());
+            match Instance::new(&mut s, &m, &[]) {
+                Ok(_) => println!("instantiated"),
+                Err(e) => println!("refused: {e}"),
+            }
+        }
+        return;
+    }
+    let out = run_child(
+        module_path!(),
+        "an_unallocatable_table_capacity_is_an_error_not_an_abort",
+        "table",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the child died: {}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Either is right, depending on the host's memory; a refusal names the
+    // limit.
+    assert!(
+        stdout.contains("instantiated") || stdout.contains("table_elements"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("total_tables"), "{stdout}");
+}
