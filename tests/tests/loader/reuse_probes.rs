@@ -765,8 +765,9 @@ fn instance_pre_refuses_a_store_of_another_engine() {
 
 /// A pool whose `table_elements` cannot be allocated per table (here
 /// 2^32 - 1 pointers, 32 GiB, each) refuses the instantiation with an
-/// error; the host process must not abort on a failed allocation. Run in a
-/// child process, which an abort would kill.
+/// error, and so does a host table of that minimum; the host process
+/// must not abort on a failed allocation. Run in a child process, which an
+/// abort would kill.
 #[test]
 fn an_unallocatable_table_capacity_is_an_error_not_an_abort() {
     if child_job().as_deref() == Some("table") {
@@ -781,6 +782,22 @@ fn an_unallocatable_table_capacity_is_an_error_not_an_abort() {
                 Ok(_) => println!("instantiated"),
                 Err(e) => println!("refused: {e}"),
             }
+        }
+        // On demand, with the store's table limit lifted: a host table of
+        // 2^32 - 1 elements (the validator keeps modules' tables smaller).
+        let mut c = Config::new();
+        c.max_table_elements(u32::MAX);
+        let engine = Engine::new(&c).unwrap();
+        let mut s = Store::new(&engine, ());
+        let ty = TableType {
+            elem: RefType::FuncRef,
+            min: u32::MAX,
+            max: None,
+            table64: false,
+        };
+        match Table::new(&mut s, ty, Val::FuncRef(None)) {
+            Ok(_) => println!("on demand: instantiated"),
+            Err(e) => println!("on demand: refused: {e}"),
         }
         return;
     }
@@ -803,4 +820,5 @@ fn an_unallocatable_table_capacity_is_an_error_not_an_abort() {
         "{stdout}"
     );
     assert!(!stdout.contains("total_tables"), "{stdout}");
+    assert!(stdout.contains("on demand: "), "{stdout}");
 }
