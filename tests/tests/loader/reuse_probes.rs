@@ -822,3 +822,34 @@ fn an_unallocatable_table_capacity_is_an_error_not_an_abort() {
     assert!(!stdout.contains("total_tables"), "{stdout}");
     assert!(stdout.contains("on demand: "), "{stdout}");
 }
+
+/// A module dropped with everything of it, then another module of the
+/// same shape (likely at the same addresses) with other data: its
+/// instances show its own data, never the dropped module's, whichever
+/// slot or reservation they get.
+#[test]
+fn a_new_module_in_a_dropped_ones_place_shows_its_own_data() {
+    let text = |s: &str| {
+        format!(
+            r#"(module (memory (export "m") 2) (data (i32.const 65530) "{s}")
+                 (data (i32.const 70000) "{s}"))"#
+        )
+    };
+    for (name, engine) in engines() {
+        for round in 0..6 {
+            let tag = format!("module-{round}");
+            let m = load_in(&engine, &text(&tag), Bounds::Guard);
+            for k in 0..2 {
+                let mut s = Store::new(&engine, ());
+                let inst = instantiate(&mut s, &m);
+                let mut want = vec![0u8; 2 * 65536];
+                want[65530..65530 + tag.len()].copy_from_slice(tag.as_bytes());
+                want[70000..70000 + tag.len()].copy_from_slice(tag.as_bytes());
+                assert_memory(&mut s, &inst, "m", &want, &format!("{name} {round}.{k}"));
+                let mem = inst.get_memory(&mut s, "m").unwrap();
+                mem.data_mut(&mut s)[65530..65540].fill(b'!');
+            }
+            drop(m);
+        }
+    }
+}
