@@ -731,6 +731,10 @@ fn instance_pre_with_host_functions_across_threads() {
         })
         .unwrap();
     let pre = linker.instantiate_pre(&m).unwrap();
+    // The pre keeps what it resolved: the linker and the module handle may
+    // go.
+    drop(linker);
+    drop(m);
     std::thread::scope(|sc| {
         for t in 0..4u32 {
             let (pre, engine) = (&pre, &engine);
@@ -850,6 +854,57 @@ fn a_new_module_in_a_dropped_ones_place_shows_its_own_data() {
                 mem.data_mut(&mut s)[65530..65540].fill(b'!');
             }
             drop(m);
+        }
+    }
+}
+
+/// `elem.drop` and `data.drop` are per instance: a later instance of the
+/// module (in the dropping instance's warm slot, its table vector reused)
+/// still has its passive segments, and its lazy table its active ones.
+#[test]
+fn dropped_segments_stay_with_their_instance() {
+    const M: &str = r#"(module
+      (type $r (func (result i32)))
+      (table (export "t") 4 funcref)
+      (memory (export "m") 1)
+      (func $one (result i32) i32.const 1)
+      (func $two (result i32) i32.const 2)
+      (elem (i32.const 0) $one)
+      (elem $p func $two)
+      (data $d "bytes")
+      (func (export "call") (param i32) (result i32) (call_indirect (type $r) (local.get 0)))
+      (func (export "tinit") (table.init $p (i32.const 1) (i32.const 0) (i32.const 1)))
+      (func (export "minit") (memory.init $d (i32.const 0) (i32.const 0) (i32.const 5)))
+      (func (export "drops") (elem.drop $p) (data.drop $d))
+      (func (export "clobber") (table.fill (i32.const 0) (ref.func $two) (i32.const 4))))"#;
+    for (name, engine) in engines() {
+        let m = load_in(&engine, M, Bounds::Guard);
+        for round in 0..4 {
+            let what = format!("{name} round {round}");
+            let mut s = Store::new(&engine, ());
+            let i = instantiate(&mut s, &m);
+            assert_eq!(
+                call_i32(&mut s, &i, "call", &[Val::I32(0)]).unwrap(),
+                1,
+                "{what}"
+            );
+            let t = expect_trap(call(&mut s, &i, "call", &[Val::I32(1)]));
+            assert_eq!(t.code, TrapCode::IndirectCallToNull, "{what}");
+            call(&mut s, &i, "tinit", &[]).unwrap_or_else(|e| panic!("{what}: {e}"));
+            call(&mut s, &i, "minit", &[]).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(
+                call_i32(&mut s, &i, "call", &[Val::I32(1)]).unwrap(),
+                2,
+                "{what}"
+            );
+            let mem = i.get_memory(&mut s, "m").unwrap();
+            assert_eq!(&mem.data(&s)[..5], b"bytes", "{what}");
+            call(&mut s, &i, "drops", &[]).unwrap();
+            let t = expect_trap(call(&mut s, &i, "tinit", &[]));
+            assert_eq!(t.code, TrapCode::TableOutOfBounds, "{what}");
+            let t = expect_trap(call(&mut s, &i, "minit", &[]));
+            assert_eq!(t.code, TrapCode::MemoryOutOfBounds, "{what}");
+            call(&mut s, &i, "clobber", &[]).unwrap();
         }
     }
 }
