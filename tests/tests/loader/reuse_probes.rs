@@ -908,3 +908,156 @@ fn dropped_segments_stay_with_their_instance() {
         }
     }
 }
+
+/// A random data segment of a random module: at a constant offset (in or
+/// out of bounds), at the imported global's offset, or passive.
+enum RandSeg {
+    Const(u32, Vec<u8>),
+    Global(Vec<u8>),
+    Passive,
+}
+
+/// Random modules sharing few pool slots (or the on-demand reservations),
+/// instantiated in a random order with random imported offsets, some stores
+/// kept alive across rounds, every instance scribbled over and grown: each
+/// new instance's memory equals the segments applied in order to a zero
+/// memory, and an out-of-bounds segment fails with its index.
+#[test]
+fn random_modules_in_few_slots_match_their_segments() {
+    use wasmc_tests::fuzz::Rng;
+    let mut rng = Rng::new(0x5eed_0015);
+    let mut specs = Vec::new();
+    for _ in 0..8 {
+        let pages = 1 + rng.below_u64(3);
+        let size = pages * 65536;
+        let mut segs = Vec::new();
+        for _ in 0..1 + rng.below_u64(6) {
+            let len = match rng.below_u64(3) {
+                0 => rng.below_u64(20),
+                1 => 4096 * (1 + rng.below_u64(2)),
+                _ => rng.below_u64(9000),
+            };
+            let b: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8 | 1).collect();
+            segs.push(match rng.below_u64(8) {
+                0 => RandSeg::Passive,
+                1 => RandSeg::Global(b[..b.len().min(40)].to_vec()),
+                2 => RandSeg::Const((size - len / 2) as u32, b),
+                3 => RandSeg::Const((rng.below_u64((size - len) / 4096 + 1) * 4096) as u32, b),
+                _ => RandSeg::Const(rng.below_u64(size - len + 1) as u32, b),
+            });
+        }
+        let mut wat = format!(
+            "(module (import \"env\" \"g\" (global i32)) (memory (export \"mem\") {pages} 8)\n"
+        );
+        for s in &segs {
+            let hex = |b: &[u8]| b.iter().map(|x| format!("\\{x:02x}")).collect::<String>();
+            wat += &match s {
+                RandSeg::Const(o, b) => {
+                    format!("(data (i32.const {}) \"{}\")\n", *o as i32, hex(b))
+                }
+                RandSeg::Global(b) => format!("(data (global.get 0) \"{}\")\n", hex(b)),
+                RandSeg::Passive => "(data \"passive\")\n".to_string(),
+            };
+        }
+        wat += ")";
+        specs.push((pages, segs, wat));
+    }
+    let expected = |pages: u64, segs: &[RandSeg], g: u32| {
+        let mut mem = vec![0u8; (pages * 65536) as usize];
+        for (i, s) in segs.iter().enumerate() {
+            let (off, b) = match s {
+                RandSeg::Const(o, b) => (*o, b),
+                RandSeg::Global(b) => (g, b),
+                RandSeg::Passive => continue,
+            };
+            let end = u64::from(off) + b.len() as u64;
+            if end > mem.len() as u64 {
+                return (mem, Some(i as u32));
+            }
+            mem[off as usize..end as usize].copy_from_slice(b);
+        }
+        (mem, None)
+    };
+    let engines = [
+        ("on-demand", Engine::default()),
+        (
+            "pooled",
+            pool_engine(|p| {
+                p.total_memories(3).total_core_instances(6);
+            }),
+        ),
+    ];
+    for (name, engine) in &engines {
+        let modules: Vec<Module> = specs
+            .iter()
+            .map(|(_, _, wat)| load_in(engine, wat, Bounds::Guard))
+            .collect();
+        let mut kept: Vec<Store<()>> = Vec::new();
+        let (mut fine, mut failed) = (0, 0);
+        for round in 0..120 {
+            let k = rng.below_u64(modules.len() as u64) as usize;
+            let (pages, segs, wat) = &specs[k];
+            let g = rng.below_u64(pages * 65536 + 64) as u32;
+            let (want, oob) = expected(*pages, segs, g);
+            let what = format!("{name} round {round} module {k} g {g}");
+            let mut s = Store::new(engine, ());
+            let glob = Global::new(
+                &mut s,
+                GlobalType {
+                    ty: ValType::I32,
+                    mutable: false,
+                },
+                Val::I32(g as i32),
+            )
+            .unwrap();
+            match (
+                Instance::new(&mut s, &modules[k], &[Extern::Global(glob)]),
+                oob,
+            ) {
+                (Ok(inst), None) => {
+                    let mem = inst.get_memory(&mut s, "mem").unwrap();
+                    assert_eq!(mem.size(&s), *pages, "{what}");
+                    let d = mem.data(&s);
+                    if let Some(i) = d.iter().zip(&want).position(|(x, y)| x != y) {
+                        panic!(
+                            "{what}: byte {i:#x} is {:#x}, want {:#x}\n{wat}",
+                            d[i], want[i]
+                        );
+                    }
+                    let grow = rng.below_u64(3);
+                    mem.grow(&mut s, grow).unwrap();
+                    let d = mem.data_mut(&mut s);
+                    for _ in 0..50 {
+                        let at = rng.below_u64(d.len() as u64) as usize;
+                        d[at] = rng.next_u64() as u8;
+                    }
+                    if rng.below_u64(4) == 0 {
+                        d.fill(0xfe);
+                    }
+                    fine += 1;
+                }
+                (
+                    Err(Error::Instantiation(InstantiationError::DataSegmentOutOfBounds {
+                        segment,
+                        ..
+                    })),
+                    Some(i),
+                ) => {
+                    assert_eq!(segment, i, "{what}");
+                    failed += 1;
+                }
+                (r, oob) => panic!("{what}: {:?}, expected oob {oob:?}", r.err()),
+            }
+            // Keep at most two stores alive, dropping a random one.
+            kept.push(s);
+            if kept.len() > 2 {
+                let i = rng.below_u64(kept.len() as u64) as usize;
+                kept.swap_remove(i);
+            }
+        }
+        assert!(
+            fine > 30 && failed > 5,
+            "{name}: {fine} instances, {failed} failures"
+        );
+    }
+}
