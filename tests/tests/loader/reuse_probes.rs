@@ -1061,3 +1061,47 @@ fn random_modules_in_few_slots_match_their_segments() {
         );
     }
 }
+
+/// Allows one instance per store and any growth.
+struct OneInstance;
+
+impl wasmc_loader::ResourceLimiter for OneInstance {
+    fn memory_growing(&mut self, _: usize, _: usize, _: Option<usize>) -> anyhow::Result<bool> {
+        Ok(true)
+    }
+    fn table_growing(&mut self, _: usize, _: usize, _: Option<usize>) -> anyhow::Result<bool> {
+        Ok(true)
+    }
+    fn instances(&self) -> usize {
+        1
+    }
+}
+
+/// On demand too, an instantiation whose memory cannot be made (larger
+/// than the engine's `max_memory_pages`) leaves no instance in the store:
+/// a store allowed one instance still gets it afterwards.
+#[test]
+fn a_memory_that_cannot_be_made_leaves_no_instance_behind() {
+    let mut c = Config::new();
+    c.max_memory_pages(2);
+    let engine = Engine::new(&c).unwrap();
+    let big = load_in(
+        &engine,
+        r#"(module (table 1 funcref) (memory 3))"#,
+        Bounds::Guard,
+    );
+    let ok = load_in(
+        &engine,
+        r#"(module (table 1 funcref) (memory 2))"#,
+        Bounds::Guard,
+    );
+    let mut s = Store::new(&engine, OneInstance);
+    s.limiter(|l| l);
+    for _ in 0..3 {
+        let e = Instance::new(&mut s, &big, &[]).unwrap_err().to_string();
+        assert!(e.contains("exceeds the limit"), "{e}");
+    }
+    Instance::new(&mut s, &ok, &[]).unwrap_or_else(|e| panic!("after refusals: {e}"));
+    let e = Instance::new(&mut s, &ok, &[]).unwrap_err().to_string();
+    assert!(e.contains("instances"), "{e}");
+}
