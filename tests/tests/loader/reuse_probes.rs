@@ -1105,3 +1105,39 @@ fn a_memory_that_cannot_be_made_leaves_no_instance_behind() {
     let e = Instance::new(&mut s, &ok, &[]).unwrap_err().to_string();
     assert!(e.contains("instances"), "{e}");
 }
+
+/// A multi-memory module whose second memory is over `max_memory_size`:
+/// its first memory's slot (warm, holding the image of an earlier
+/// instance) goes back untouched, so that the one slot of the pool still
+/// serves the module's first memory afterwards, with its image and nothing
+/// else.
+#[test]
+fn a_refused_second_memory_gives_the_first_ones_slot_back() {
+    let engine = pool_engine(|p| {
+        p.total_memories(1).max_memory_size(4 * 65536);
+    });
+    let one = load_in(
+        &engine,
+        r#"(module (memory (export "m") 2) (data (i32.const 5) "warm"))"#,
+        Bounds::Guard,
+    );
+    let two = load_in(
+        &engine,
+        r#"(module (memory (export "m") 2) (memory 5) (data (i32.const 5) "two"))"#,
+        Bounds::Guard,
+    );
+    let mut want = vec![0u8; 2 * 65536];
+    want[5..9].copy_from_slice(b"warm");
+    let mut s = Store::new(&engine, ());
+    for round in 0..4 {
+        {
+            let mut s = Store::new(&engine, ());
+            let i = instantiate(&mut s, &one);
+            assert_memory(&mut s, &i, "m", &want, &format!("round {round}"));
+            let m = i.get_memory(&mut s, "m").unwrap();
+            m.data_mut(&mut s).fill(0x11);
+        }
+        let e = Instance::new(&mut s, &two, &[]).unwrap_err().to_string();
+        assert!(e.contains("max_memory_size"), "round {round}: {e}");
+    }
+}
