@@ -1141,3 +1141,56 @@ fn a_refused_second_memory_gives_the_first_ones_slot_back() {
         assert!(e.contains("max_memory_size"), "round {round}: {e}");
     }
 }
+
+/// A memory of no pages, grown and written, then its slot or reservation
+/// reused: the next instance has no pages again, and the page it grows
+/// reads zero; a zero-length segment at the end is in bounds, one past it
+/// is not.
+#[test]
+fn an_empty_memory_grown_and_reused_starts_empty() {
+    const M: &str = r#"(module
+      (import "env" "g" (global i32))
+      (memory (export "m") 0 2)
+      (data (i32.const 0) "")
+      (data (global.get 0) "")
+      (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
+    for (name, engine) in engines() {
+        let m = load_in(&engine, M, Bounds::Explicit);
+        for round in 0..4 {
+            let what = format!("{name} round {round}");
+            let mut s = Store::new(&engine, ());
+            let g = Global::new(
+                &mut s,
+                GlobalType {
+                    ty: ValType::I32,
+                    mutable: false,
+                },
+                Val::I32(round % 2),
+            )
+            .unwrap();
+            let r = Instance::new(&mut s, &m, &[Extern::Global(g)]);
+            if round % 2 == 1 {
+                let e = r
+                    .err()
+                    .unwrap_or_else(|| panic!("{what}: offset 1 accepted"));
+                assert!(
+                    matches!(
+                        e,
+                        Error::Instantiation(InstantiationError::DataSegmentOutOfBounds {
+                            segment: 1,
+                            ..
+                        })
+                    ),
+                    "{what}: {e}"
+                );
+                continue;
+            }
+            let i = r.unwrap();
+            let mem = i.get_memory(&mut s, "m").unwrap();
+            assert_eq!(mem.size(&s), 0, "{what}");
+            assert_eq!(call_i32(&mut s, &i, "grow", &[Val::I32(2)]).unwrap(), 0);
+            assert!(mem.data(&s).iter().all(|x| *x == 0), "{what}: grown pages");
+            mem.data_mut(&mut s).fill(0x42);
+        }
+    }
+}
