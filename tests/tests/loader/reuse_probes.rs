@@ -1194,3 +1194,47 @@ fn an_empty_memory_grown_and_reused_starts_empty() {
         }
     }
 }
+
+/// Threads load, instantiate and drop their own modules over one pool of
+/// few slots, so that dropped modules' slots are cleared while other
+/// threads take and give back slots: every instance shows exactly its own
+/// module's data.
+#[test]
+fn modules_dropped_while_other_threads_use_the_pool() {
+    let engine = pool_engine(|p| {
+        p.total_memories(4).total_core_instances(8);
+    });
+    let artifacts: Vec<Vec<u8>> = (0..3)
+        .map(|t| {
+            compile(
+                &format!(
+                    r#"(module (memory (export "m") 2) (data (i32.const 65000) "thread {t} data"))"#
+                ),
+                Bounds::Guard,
+            )
+        })
+        .collect();
+    std::thread::scope(|sc| {
+        for (t, artifact) in artifacts.iter().enumerate() {
+            let engine = &engine;
+            sc.spawn(move || {
+                let tag = format!("thread {t} data");
+                let mut want = vec![0u8; 2 * 65536];
+                want[65000..65000 + tag.len()].copy_from_slice(tag.as_bytes());
+                for round in 0..30 {
+                    let m = Module::from_bytes(engine, artifact).unwrap();
+                    for _ in 0..2 {
+                        let mut s = Store::new(engine, ());
+                        // Four slots, three threads: never refused.
+                        let i = Instance::new(&mut s, &m, &[])
+                            .unwrap_or_else(|e| panic!("thread {t} round {round}: {e}"));
+                        assert_memory(&mut s, &i, "m", &want, &format!("thread {t} round {round}"));
+                        let mem = i.get_memory(&mut s, "m").unwrap();
+                        mem.data_mut(&mut s).fill(t as u8 + 1);
+                    }
+                    drop(m);
+                }
+            });
+        }
+    });
+}
