@@ -4,10 +4,13 @@
 //! every byte and `memory.size` of a reused memory equal a fresh
 //! instance's, after writes inside and outside the images, growth, a trap
 //! in the start function, a failed data segment, another module or another
-//! memory index in between. Also: a failed instantiation gives its pool
-//! slots back, concurrent instantiation from one `InstancePre`, engines and
+//! memory index in between, random modules sharing few slots. Also: a
+//! refused instantiation (a pool limit, a limiter, a size) keeps no slot
+//! and counts as no instance, an allocation the host cannot make is an
+//! error rather than an abort, a dropped module's images leave its free
+//! slots, concurrent instantiation from one `InstancePre`, engines and
 //! modules dropped while their instances live, lazy tables over reused
-//! pooled vectors.
+//! pooled vectors, dropped segments stay with their instance.
 
 use super::*;
 use wasmc_loader::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
