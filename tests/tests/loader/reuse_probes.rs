@@ -1241,3 +1241,52 @@ fn modules_dropped_while_other_threads_use_the_pool() {
         }
     });
 }
+
+/// A lazy 64-bit table: an index of 2^32 + k is out of bounds for
+/// `call_indirect`, `table.get` and the host, never element k; its
+/// untouched elements are the segment's.
+#[test]
+fn a_lazy_table64_does_not_wrap_indices() {
+    const M: &str = r#"(module
+      (type $r (func (result i32)))
+      (table (export "t") i64 4 funcref)
+      (func $a (result i32) i32.const 7)
+      (elem (table 0) (i64.const 1) func $a)
+      (func (export "call") (param i64) (result i32) (call_indirect (type $r) (local.get 0)))
+      (func (export "is_null") (param i64) (result i32) (ref.is_null (table.get (local.get 0)))))"#;
+    for (name, engine) in engines() {
+        for b in BOTH {
+            let what = format!("{name} {b:?}");
+            let m = load_in(&engine, M, b);
+            let mut s = Store::new(&engine, ());
+            let i = instantiate(&mut s, &m);
+            let wrap = Val::I64((1 << 32) + 1);
+            let t = expect_trap(call(&mut s, &i, "call", &[wrap.clone()]));
+            assert!(
+                matches!(
+                    t.code,
+                    TrapCode::UndefinedElement | TrapCode::TableOutOfBounds
+                ),
+                "{what}: {:?}",
+                t.code
+            );
+            let t = expect_trap(call(&mut s, &i, "is_null", &[wrap]));
+            assert_eq!(t.code, TrapCode::TableOutOfBounds, "{what}");
+            assert_eq!(
+                call_i32(&mut s, &i, "call", &[Val::I64(1)]).unwrap(),
+                7,
+                "{what}"
+            );
+            assert_eq!(
+                call_i32(&mut s, &i, "is_null", &[Val::I64(2)]).unwrap(),
+                1,
+                "{what}"
+            );
+            let tab = i.get_table(&mut s, "t").unwrap();
+            assert!(
+                matches!(tab.get(&mut s, 1), Some(Val::FuncRef(Some(_)))),
+                "{what}"
+            );
+        }
+    }
+}
