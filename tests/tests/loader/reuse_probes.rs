@@ -1261,7 +1261,7 @@ fn a_lazy_table64_does_not_wrap_indices() {
             let mut s = Store::new(&engine, ());
             let i = instantiate(&mut s, &m);
             let wrap = Val::I64((1 << 32) + 1);
-            let t = expect_trap(call(&mut s, &i, "call", &[wrap.clone()]));
+            let t = expect_trap(call(&mut s, &i, "call", std::slice::from_ref(&wrap)));
             assert!(
                 matches!(
                     t.code,
