@@ -55,8 +55,9 @@ pub enum InstanceAllocationStrategy {
     /// in time proportional to the pages that were touched. The next
     /// instance of the same module in a slot finds its memory's initial
     /// contents already there. Instantiation fails with an error naming
-    /// the limit when one is reached; a slot never shows a previous
-    /// instance's data.
+    /// the limit when one is reached, and then holds no slot (it allocates
+    /// everything before the instance enters the store); a slot never
+    /// shows a previous instance's data.
     Pooling(PoolingAllocationConfig),
 }
 

@@ -562,6 +562,8 @@ impl Drop for RuntimeModule {
         // Reservations that kept this module's memories' initial contents
         // would pin its image pages: reset them.
         crate::vm::sys::mmap::forget_module(self.id);
+        // The same for the pooling allocators' free slots.
+        crate::vm::pool::forget_module(self.id);
     }
 }
 

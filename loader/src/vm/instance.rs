@@ -3,8 +3,10 @@
 //! [`InstanceData`] is one instance in its store: its module, its VMContext
 //! and the store indices of its functions, tables, memories and globals.
 //! [`instantiate`] follows the spec's order: check the imports' types;
-//! allocate the VMContext and fill its header, type ids, imports and
-//! `func_refs`; evaluate globals; create tables and memories; apply element
+//! allocate the VMContext, the tables and the memories (all before the
+//! instance enters the store, so that a refused allocation keeps nothing);
+//! fill the VMContext's header, type ids, imports and `func_refs`; evaluate
+//! globals; move the tables' and memories' definitions in; apply element
 //! segments, then data segments, in order (memory images first, mapped
 //! copy-on-write where possible, for the prefix of segments they stand for;
 //! an out-of-bounds segment stops instantiation with the spec's message, the
@@ -630,9 +632,14 @@ pub(crate) fn instantiate(
         None => VMContextAlloc::new(offsets),
     }
     .ok_or_else(|| InstantiateError::Resource("cannot allocate the VMContext".into()))?;
+    let inst = store.instances.len();
+    // Every table and memory is allocated before the instance enters the
+    // store: a refusal here (a pool limit, a size) drops them and the
+    // VMContext again, so a failed allocation keeps no pool slot (the
+    // instance is not in the store, which would hold them until it drops).
+    let (tables, memories) = allocate(store, module, inst)?;
     store.add_module(module);
 
-    let inst = store.instances.len();
     if info.num_funcs > 0 {
         let start = vmctx.vmctx() as usize + offsets.vmctx_func_ref(0) as usize;
         let len = info.num_funcs as usize * offsets.size_of_vmfunc_ref() as usize;
@@ -670,7 +677,7 @@ pub(crate) fn instantiate(
         dropped_data: Vec::new(),
         shared_hosts: shared.cloned(),
     });
-    initialize(store, inst, module, imports, shared_list)?;
+    initialize(store, inst, module, imports, shared_list, tables, memories)?;
     Ok(inst)
 }
 
@@ -788,12 +795,57 @@ fn write_func_import(
     };
 }
 
+/// The defined tables and memories of an instance of `module` that will be
+/// instance `inst` of `store`, in module order: all or none, so that a
+/// refusal leaves nothing taken (see [`instantiate`]).
+fn allocate(
+    store: &StoreOpaque,
+    module: &Arc<RuntimeModule>,
+    inst: usize,
+) -> Result<(Vec<TableData>, Vec<MemoryData>), InstantiateError> {
+    let info = module.info();
+    let nt = info.num_imported_tables as usize;
+    let nm = info.num_imported_memories as usize;
+    let mut tables = Vec::with_capacity(info.tables.len().saturating_sub(nt));
+    for (i, ty) in info.tables.iter().enumerate().skip(nt) {
+        // A lazy table starts uninitialised, and its segments are applied
+        // element by element on first read (`vm::table`).
+        let lazy = module.lazy_runs(i as u32).map(|_| LazyInit {
+            owner: inst,
+            module: module.clone(),
+            table: i as u32,
+            // None yet: see `element_segments` in `initialize`.
+            applied: 0,
+        });
+        let t = TableData::new_defined(*ty, store.max_table_elements, store.pool.as_ref(), lazy)
+            .map_err(InstantiateError::Resource)?;
+        tables.push(t);
+    }
+    let mut memories = Vec::with_capacity(info.memories.len().saturating_sub(nm));
+    for (i, ty) in info.memories.iter().enumerate().skip(nm) {
+        let max_pages = store.max_memory_pages;
+        let key = SlotKey {
+            module: module.id(),
+            memory: i as u32,
+        };
+        let m = match &store.pool {
+            Some(p) => MemoryData::new_pooled(*ty, max_pages, p, key),
+            None => MemoryData::new(*ty, max_pages, Some(key)),
+        }
+        .map_err(InstantiateError::Resource)?;
+        memories.push(m);
+    }
+    Ok((tables, memories))
+}
+
 fn initialize(
     store: &mut StoreOpaque,
     inst: usize,
     module: &RuntimeModule,
     imports: &[VMImport],
     shared: &[Arc<SharedHostFunc>],
+    tables: Vec<TableData>,
+    memories: Vec<MemoryData>,
 ) -> Result<(), InstantiateError> {
     let info = module.info();
     let offsets = *module.offsets();
@@ -912,23 +964,15 @@ fn initialize(
         store.instances[inst].globals.push(gi);
     }
 
-    // Tables. A lazy one starts uninitialised, and its segments are applied
-    // element by element on first read (`vm::table`).
-    for (i, ty) in info.tables.iter().enumerate().skip(nt as usize) {
-        let limit = store.max_table_elements;
-        let lazy = module.lazy_runs(i as u32).map(|_| LazyInit {
-            owner: inst,
-            module: store.instances[inst].module.clone(),
-            table: i as u32,
-            // None yet: see `element_segments` below.
-            applied: 0,
-        });
-        let mut t = TableData::new_defined(*ty, limit, store.pool.as_ref(), lazy)
-            .map_err(InstantiateError::Resource)?;
-        let def = field!(
-            VMTableDefinition,
-            offsets.vmctx_defined_table(i as u32 - nt)
-        );
+    // Tables and memories, allocated by `allocate`: their definitions move
+    // into the VMContext.
+    if tables.len() != info.tables.len() - nt as usize
+        || memories.len() != info.memories.len() - nm as usize
+    {
+        return Err(bad_index("tables or memories not allocated".into()));
+    }
+    for (k, mut t) in tables.into_iter().enumerate() {
+        let def = field!(VMTableDefinition, offsets.vmctx_defined_table(k as u32));
         // SAFETY: `def` is an in-bounds field of the VMContext, which lives
         // as long as the store and so as the table.
         unsafe { t.set_def(def) };
@@ -937,22 +981,8 @@ fn initialize(
         store.instances[inst].tables.push(ti);
     }
 
-    // Memories.
-    for (i, ty) in info.memories.iter().enumerate().skip(nm as usize) {
-        let max_pages = store.max_memory_pages;
-        let key = SlotKey {
-            module: module.id(),
-            memory: i as u32,
-        };
-        let mut m = match &store.pool {
-            Some(p) => MemoryData::new_pooled(*ty, max_pages, p, key),
-            None => MemoryData::new(*ty, max_pages, Some(key)),
-        }
-        .map_err(InstantiateError::Resource)?;
-        let def = field!(
-            VMMemoryDefinition,
-            offsets.vmctx_defined_memory(i as u32 - nm)
-        );
+    for (k, mut m) in memories.into_iter().enumerate() {
+        let def = field!(VMMemoryDefinition, offsets.vmctx_defined_memory(k as u32));
         // SAFETY: `def` is an in-bounds field of the VMContext, which lives
         // as long as the store and so as the memory.
         unsafe { m.set_def(def) };

@@ -40,10 +40,17 @@
 //! back to the free list, so a slot is always all zero when taken.
 //!
 //! When a limit is reached, instantiation fails with an error naming it.
+//!
+//! **Dropped modules.** A free slot keyed for a module maps that module's
+//! images (its sealed `.wasmc.data`), which pins their pages. When the
+//! module is dropped no instance can take the slot ready any more (module
+//! ids are never reused), so [`forget_module`] clears such slots in every
+//! live pool (they are found through [`POOLS`]), as `sys::mmap` does for
+//! the on-demand reservations it keeps.
 
 use crate::vm::sys::mmap::{round_up_to_page, Mmap};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use wasmc_format::WASM_PAGE_SIZE;
 
 /// The sizes and counts of a [`Pool`] (the public
@@ -84,6 +91,34 @@ struct FreeSlot {
     /// contents of that memory (images mapped, the rest zero, read-write)
     /// and everything past it is inaccessible.
     key: Option<SlotKey>,
+}
+
+/// Every pool made, for [`forget_module`]; dead ones are pruned there and
+/// when a pool is made.
+static POOLS: Mutex<Vec<Weak<Pool>>> = Mutex::new(Vec::new());
+
+/// Clears the free memory slots of every live pool that hold the initial
+/// contents of a memory of `module`, which is being dropped (module docs).
+/// A slot that cannot be cleared is unmapped instead of reused.
+pub(crate) fn forget_module(module: u64) {
+    let pools: Vec<Arc<Pool>> = {
+        let mut all = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.iter().filter_map(Weak::upgrade).collect()
+    };
+    for pool in pools {
+        // Cleared under the lock: a slot taken out meanwhile would make a
+        // concurrent instantiation see one slot fewer (`total_memories`).
+        let mut free = pool.free_memories.lock().unwrap_or_else(|e| e.into_inner());
+        free.retain_mut(|slot| {
+            if slot.key.is_none_or(|k| k.module != module) {
+                return true;
+            }
+            slot.key = None;
+            // Unmapped (dropped) if it cannot be cleared.
+            slot.mmap.clear().is_ok()
+        });
+    }
 }
 
 /// An engine's pool (module docs).
@@ -160,7 +195,7 @@ impl Pool {
         let instances = Mmap::read_write(region).map_err(|e| {
             format!("pooling allocator: cannot map {region} bytes of VMContext slots: {e}")
         })?;
-        Ok(Arc::new(Pool {
+        let pool = Arc::new(Pool {
             limits,
             free_memories: Mutex::new(free),
             free_tables: Mutex::new(Vec::new()),
@@ -168,7 +203,11 @@ impl Pool {
             instances,
             instance_slot,
             free_instances: Mutex::new((0..limits.total_core_instances).rev().collect()),
-        }))
+        });
+        let mut all = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&pool));
+        Ok(pool)
     }
 
     pub(crate) fn limits(&self) -> &PoolLimits {
@@ -250,7 +289,22 @@ impl Pool {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop();
-        Ok(v.unwrap_or_else(|| Vec::with_capacity(self.limits.table_elements as usize)))
+        if let Some(v) = v {
+            return Ok(v);
+        }
+        // A capacity the host cannot allocate (`table_elements` is the
+        // embedder's choice, up to 2^32 - 1 pointers) is a refusal, not an
+        // abort of the process.
+        let mut v = Vec::new();
+        let n = self.limits.table_elements as usize;
+        if let Err(e) = v.try_reserve_exact(n) {
+            self.live_tables.fetch_sub(1, Ordering::AcqRel);
+            return Err(format!(
+                "pooling allocator: cannot allocate a table of table_elements ({n}) \
+                 elements: {e}"
+            ));
+        }
+        Ok(v)
     }
 
     /// Gives a table's element vector back (its elements already released).

@@ -257,6 +257,12 @@ impl TableData {
         // only the slots past it are written; every slot is the tagged
         // `init` otherwise.
         let n = ty.min as usize;
+        // A minimum the host cannot allocate (`max_table_elements` is the
+        // embedder's choice, up to 2^32 - 1) is an error, not an abort of
+        // the process. A pooled vector already has the capacity.
+        t.elements
+            .try_reserve_exact(n.saturating_sub(t.elements.len()))
+            .map_err(|e| format!("cannot allocate a table of {n} elements: {e}"))?;
         if t.lazy.is_some() {
             debug_assert!(t.elements.iter().all(|e| e.is_null()));
             t.elements.truncate(n);

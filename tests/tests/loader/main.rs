@@ -19,6 +19,8 @@
 //! - `stack`: stack overflow on small thread stacks;
 //! - `interrupt`: epoch deadlines and fuel;
 //! - `split_borrow`: `Memory::data_and_store_mut`;
+//! - `reuse_probes`: nothing of an instance survives into the next user of
+//!   its memory, table or VMContext slot (issue 15, adversarial);
 //! - `probes`: adversarial misuse of the embedding API (wrong arguments,
 //!   foreign stores, panicking host code, limits at the edges).
 //!
@@ -41,6 +43,7 @@ mod linker_funcs;
 mod loading;
 mod pooling;
 mod probes;
+mod reuse_probes;
 mod split_borrow;
 mod stack;
 mod threads;
