@@ -124,7 +124,9 @@ impl PoolingAllocationConfig {
     }
 
     /// The most bytes a pooled memory may have, initially or by growing (a
-    /// multiple of 64 KiB, at most 6 GiB).
+    /// multiple of 64 KiB, at most the 6 GiB slot). A memory never grows
+    /// past 4 GiB in this loader whatever this allows: the rest of its slot
+    /// is guard.
     pub fn max_memory_size(&mut self, bytes: u64) -> &mut Self {
         self.max_memory_size = bytes;
         self
