@@ -41,6 +41,7 @@ mod linker_funcs;
 mod loading;
 mod pooling;
 mod probes;
+mod probes2;
 mod split_borrow;
 mod stack;
 mod threads;
