@@ -1730,3 +1730,145 @@ fn start_functions_are_interrupted_like_any_call() {
         assert_eq!(call_i32(&mut store, &i, "g", &[]).unwrap(), 1000);
     }
 }
+
+// ----- 15. a host function re-entering its store on another thread -----
+
+const REENTER: &str = r#"
+(module
+  (import "host" "away" (func $away (param externref i32) (result i32)))
+  (func $rec (export "rec") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.const 0))
+      (else (i32.add (i32.const 1)
+        (call $rec (i32.sub (local.get 0) (i32.const 1)))))))
+  (func (export "hold") (param $r externref) (param $n i32) (result externref)
+    ;; $r lives only in this frame while the host runs elsewhere.
+    (drop (call $away (ref.null extern) (local.get $n)))
+    (local.get $r)))
+"#;
+
+fn sp() -> usize {
+    let here = 0u8;
+    &here as *const u8 as usize
+}
+
+/// Runs REENTER's `hold` on a thread of its own; its host function tries
+/// `rec(10)` and `rec(1_000_000)` on another thread (through the `Caller`,
+/// which is `Send`), whose stack lies above the store's thread's when
+/// `other_above` (it reuses the cached stack of a thread that ended).
+fn reenter_on_another_thread(other_above: bool) {
+    let m = module(REENTER, Bounds::Guard);
+    let mut l = Linker::<()>::new(engine());
+    l.func_wrap(
+        "host",
+        "away",
+        |mut c: Caller<'_, ()>, _: Option<ExternRef>, n: i32| -> anyhow::Result<i32> {
+            let rec = c.get_export("rec").unwrap().into_func().unwrap();
+            let rec = rec.typed::<i32, i32>(&c)?;
+            let here = sp();
+            let r = std::thread::scope(|s| {
+                std::thread::Builder::new()
+                    .stack_size(1 << 20)
+                    .spawn_scoped(s, || {
+                        println!("host thread sp {here:#x}, other thread sp {:#x}", sp());
+                        let shallow = rec.call(&mut c, 10).map_err(|e| e.to_string());
+                        let deep = rec.call(&mut c, n).map_err(|e| e.to_string());
+                        // Cannot see the waiting frames: must not release
+                        // what they hold.
+                        c.gc();
+                        (shallow, deep)
+                    })
+                    .unwrap()
+                    .join()
+                    .unwrap()
+            });
+            println!("other thread: {r:?}");
+            for e in [r.0, r.1] {
+                let e = e.expect_err("refused");
+                assert!(e.contains("another thread"), "{e}");
+            }
+            // This thread still runs it.
+            assert_eq!(rec.call(&mut c, 10)?, 10);
+            Ok(0)
+        },
+    )
+    .unwrap();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let early = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(|| ())
+        .unwrap();
+    if other_above {
+        early.join().unwrap();
+    }
+    let runner = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            go_rx.recv().unwrap();
+            let mut store = Store::new(engine(), ());
+            let i = l.instantiate(&mut store, &m).unwrap();
+            let hold = i
+                .get_typed_func::<(Option<ExternRef>, i32), Option<ExternRef>>(&mut store, "hold")
+                .unwrap();
+            // Only the waiting Wasm frame (through the activations table)
+            // holds this value while the other thread collects.
+            let drops = Arc::new(AtomicUsize::new(0));
+            let back = hold
+                .call(
+                    &mut store,
+                    (Some(ExternRef::new(Counted(drops.clone()))), 1_000_000),
+                )
+                .unwrap()
+                .unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 0, "freed under the frame");
+            assert!(back.downcast_ref::<Counted>().is_some());
+            drop(back);
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            // After the call, the store runs on any thread.
+            std::thread::spawn(move || {
+                let rec = i.get_typed_func::<i32, i32>(&mut store, "rec").unwrap();
+                assert_eq!(rec.call(&mut store, 10).unwrap(), 10);
+            })
+            .join()
+            .unwrap();
+        })
+        .unwrap();
+    go_tx.send(()).unwrap();
+    runner.join().unwrap();
+}
+
+/// `Caller` is `Send` when the data is, so a host function can hand it
+/// to a scoped thread and call Wasm of its store there while the calling
+/// Wasm frame waits on this thread. The store's stack limit and its
+/// chain of activations belong to the waiting thread: on a thread whose
+/// stack lay above it, Wasm ran with no stack check and a deep recursion
+/// overflowed that thread's stack and aborted the process ("has
+/// overflowed its stack"); below it, every call was a stack-overflow
+/// trap. Such a call is now refused with an error, and the store works
+/// on every thread once its Wasm has returned.
+#[test]
+fn a_caller_moved_to_another_thread_cannot_reenter_wasm() {
+    if let Some(job) = child_job() {
+        match job.as_str() {
+            "above" => reenter_on_another_thread(true),
+            "below" => reenter_on_another_thread(false),
+            _ => return,
+        }
+        println!("survived");
+        return;
+    }
+    for job in ["above", "below"] {
+        let out = run_child(
+            module_path!(),
+            "a_caller_moved_to_another_thread_cannot_reenter_wasm",
+            job,
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("survived"),
+            "{job}: {}\nstdout: {stdout}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
