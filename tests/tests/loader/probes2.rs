@@ -1872,3 +1872,142 @@ fn a_caller_moved_to_another_thread_cannot_reenter_wasm() {
         );
     }
 }
+
+// ----- 16. wide signatures and recursion through instantiation -----
+
+/// Host functions of 100 parameters and 40 results (i64, f64 and v128
+/// mixed) called from Wasm and from the host, untyped, through the
+/// trampolines' stack arguments: every value arrives in its place.
+#[test]
+fn host_functions_with_very_wide_signatures() {
+    const P: usize = 100;
+    const R: usize = 40;
+    let ty_of = |k: usize| match k % 3 {
+        0 => ValType::I64,
+        1 => ValType::F64,
+        _ => ValType::V128,
+    };
+    let wat_ty = |k: usize| match k % 3 {
+        0 => "i64",
+        1 => "f64",
+        _ => "v128",
+    };
+    let params: Vec<ValType> = (0..P).map(ty_of).collect();
+    let results: Vec<ValType> = (0..R).map(ty_of).collect();
+    let val = |k: usize, salt: u64| -> Val {
+        let x = (k as u64 + 1) * 0x0101_0101 + salt;
+        match k % 3 {
+            0 => Val::I64(x as i64),
+            1 => Val::F64((x as f64).to_bits()),
+            _ => Val::V128(u128::from(x) << 64 | u128::from(!x)),
+        }
+    };
+    let same = |a: &Val, b: &Val| match (a, b) {
+        (Val::I64(x), Val::I64(y)) => x == y,
+        (Val::F64(x), Val::F64(y)) => x == y,
+        (Val::V128(x), Val::V128(y)) => x == y,
+        _ => false,
+    };
+    let ps = (0..P)
+        .map(|k| format!("(param {})", wat_ty(k)))
+        .collect::<String>();
+    let rs = (0..R)
+        .map(|k| format!("(result {})", wat_ty(k)))
+        .collect::<String>();
+    let gets = (0..P)
+        .map(|k| format!("(local.get {k})"))
+        .collect::<String>();
+    let wat = format!(
+        r#"(module
+             (import "h" "wide" (func $wide {ps} {rs}))
+             (func (export "via") {ps} {rs} (call $wide {gets})))"#
+    );
+    let m = module(&wat, Bounds::Guard);
+    let mut l = Linker::<()>::new(engine());
+    l.func_new("h", "wide", functype(&params, &results), move |_, p, r| {
+        // Result k is parameter (P - 1 - 3j)'s value of the same type,
+        // shifted by one: a mix-up of any slot shows.
+        for (k, out) in r.iter_mut().enumerate() {
+            *out = match &p[P - 1 - (P - 1 - k) % 3 - 3 * (k / 3)] {
+                Val::I64(x) => Val::I64(x.wrapping_add(1)),
+                Val::F64(x) => Val::F64(x ^ 1),
+                Val::V128(x) => Val::V128(x.rotate_left(1)),
+                other => anyhow::bail!("unexpected {other:?}"),
+            };
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut store = Store::new(engine(), ());
+    let i = l.instantiate(&mut store, &m).unwrap();
+    let args: Vec<Val> = (0..P).map(|k| val(k, 7)).collect();
+    let expect: Vec<Val> = (0..R)
+        .map(|k| match &args[P - 1 - (P - 1 - k) % 3 - 3 * (k / 3)] {
+            Val::I64(x) => Val::I64(x.wrapping_add(1)),
+            Val::F64(x) => Val::F64(x ^ 1),
+            Val::V128(x) => Val::V128(x.rotate_left(1)),
+            _ => unreachable!(),
+        })
+        .collect();
+    for name in ["via"] {
+        let f = i.get_func(&mut store, name).unwrap();
+        let mut out: Vec<Val> = (0..R).map(|_| Val::I32(0)).collect();
+        f.call(&mut store, &args, &mut out).unwrap();
+        for k in 0..R {
+            assert!(
+                same(&out[k], &expect[k]),
+                "{name} result {k}: {:?} vs {:?}",
+                out[k],
+                expect[k]
+            );
+            assert_eq!(out[k].ty(), ty_of(k));
+        }
+    }
+    // The host function itself, from the host.
+    let wide = l.get(&mut store, "h", "wide").unwrap().into_func().unwrap();
+    let mut out: Vec<Val> = (0..R).map(|_| Val::I32(0)).collect();
+    wide.call(&mut store, &args, &mut out).unwrap();
+    assert!(out.iter().zip(&expect).all(|(a, b)| same(a, b)));
+}
+
+/// A start function whose host call instantiates the same module again:
+/// the recursion ends in a stack-overflow trap (the Wasm frames between
+/// count against the store's stack), which fails every level's
+/// instantiation; the store works afterwards.
+#[test]
+fn instantiation_recursing_through_start_functions_ends_in_a_trap() {
+    let m = module(
+        r#"(module
+             (import "h" "again" (func $again))
+             (func $start (call $again))
+             (start $start)
+             (func (export "one") (result i32) (i32.const 1)))"#,
+        Bounds::Guard,
+    );
+    /// A linker whose `h::again` instantiates `m` with a linker like it.
+    fn again_linker(engine: &Engine, m: &Module, levels: &Arc<AtomicUsize>) -> Linker<()> {
+        let mut l = Linker::<()>::new(engine);
+        let (m, levels) = (m.clone(), levels.clone());
+        l.func_new("h", "again", functype(&[], &[]), move |mut c, _, _| {
+            levels.fetch_add(1, Ordering::SeqCst);
+            let inner = again_linker(c.engine(), &m, &levels);
+            inner.instantiate(&mut c, &m)?;
+            Ok(())
+        })
+        .unwrap();
+        l
+    }
+    let levels = Arc::new(AtomicUsize::new(0));
+    let l = again_linker(engine(), &m, &levels);
+    let mut store = Store::new(engine(), ());
+    let e = l.instantiate(&mut store, &m).unwrap_err();
+    let t = e.as_trap().unwrap_or_else(|| panic!("not a trap: {e}"));
+    assert_eq!(t.code, TrapCode::StackOverflow);
+    assert!(levels.load(Ordering::SeqCst) > 10);
+    let one = module(
+        "(module (func (export \"one\") (result i32) (i32.const 1)))",
+        Bounds::Guard,
+    );
+    let i = Instance::new(&mut store, &one, &[]).unwrap();
+    assert_eq!(call_i32(&mut store, &i, "one", &[]).unwrap(), 1);
+}
