@@ -26,6 +26,7 @@ fn table_error(e: TableOpError, elem: RefType) -> Error {
     match e {
         TableOpError::Type(t) => Error::mismatch("table element", elem, t),
         TableOpError::Trap(c) => Error::msg(c.message()),
+        TableOpError::Limiter(e) => Error::from_host(e),
     }
 }
 

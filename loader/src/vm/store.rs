@@ -743,7 +743,7 @@ impl StoreOpaque {
         if delta > 0
             && !self
                 .table_growing(cur, cur.saturating_add(delta), max)
-                .unwrap_or(false)
+                .map_err(TableOpError::Limiter)?
         {
             return Ok(None);
         }
@@ -807,6 +807,8 @@ pub(crate) enum TableOpError {
     Type(ValType),
     /// Out of bounds.
     Trap(TrapCode),
+    /// The resource limiter failed (its own error, not a refusal).
+    Limiter(anyhow::Error),
 }
 
 impl From<ValType> for TableOpError {

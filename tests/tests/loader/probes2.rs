@@ -1051,9 +1051,9 @@ impl ResourceLimiter for ErrLimiter {
     }
 }
 
-/// A limiter's error from the host's `Memory::grow` reaches the host as
-/// that error; from Wasm's `memory.grow`, a failed grow (-1); nothing
-/// grew either way.
+/// A limiter's error from the host's `Memory::grow` or `Table::grow`
+/// reaches the host as that error; from Wasm's `memory.grow` and
+/// `table.grow`, a failed grow (-1); nothing grew either way.
 #[test]
 fn limiter_errors_fail_growth_without_growing() {
     let m = module(
@@ -1085,7 +1085,12 @@ fn limiter_errors_fail_growth_without_growing() {
     let tgrow = i.get_typed_func::<i32, i32>(&mut store, "tgrow").unwrap();
     assert_eq!(tgrow.call(&mut store, 1 << 20).unwrap(), -1);
     let tab = i.get_table(&mut store, "tab").unwrap();
-    assert!(tab.grow(&mut store, 1 << 20, Val::FuncRef(None)).is_err());
+    // The limiter's own error, as for `Memory::grow` (it was a bare
+    // "failed to grow table").
+    let e = tab
+        .grow(&mut store, 1 << 20, Val::FuncRef(None))
+        .unwrap_err();
+    assert!(e.to_string().contains("limiter error: table"), "{e}");
     assert_eq!(tab.size(&store), 1);
     assert!(store.data().asked >= 5);
     // Growing by zero does not ask the limiter and succeeds.
@@ -2010,4 +2015,72 @@ fn instantiation_recursing_through_start_functions_ends_in_a_trap() {
     );
     let i = Instance::new(&mut store, &one, &[]).unwrap();
     assert_eq!(call_i32(&mut store, &i, "one", &[]).unwrap(), 1);
+}
+
+/// `ref.func` of an imported linker host function hands the host a
+/// `Func` it can call (typed and untyped) and put into another module's
+/// table, where `call_indirect` reaches it with that module as caller.
+#[test]
+fn funcrefs_of_imported_host_functions_work_everywhere() {
+    let a = module(
+        r#"(module
+             (import "h" "f" (func $f (param i32) (result i32)))
+             (export "f" (func $f))
+             (elem declare func $f)
+             (func (export "get") (result funcref) (ref.func $f)))"#,
+        Bounds::Guard,
+    );
+    let b = module(
+        r#"(module
+             (type $t (func (param i32) (result i32)))
+             (table (export "tab") 1 funcref)
+             (func (export "ci") (param i32) (result i32)
+               (call_indirect (type $t) (local.get 0) (i32.const 0))))"#,
+        Bounds::Guard,
+    );
+    let mut l = Linker::<u32>::new(engine());
+    l.func_wrap("h", "f", |mut c: Caller<'_, u32>, x: i32| -> i32 {
+        *c.data_mut() += 1;
+        let from_wasm = c.instance().is_some() as i32;
+        x * 10 + from_wasm
+    })
+    .unwrap();
+    let mut store = Store::new(engine(), 0u32);
+    let ia = l.instantiate(&mut store, &a).unwrap();
+    let ib = l.instantiate(&mut store, &b).unwrap();
+    let get = ia
+        .get_typed_func::<(), Option<Func>>(&mut store, "get")
+        .unwrap();
+    let f = get.call(&mut store, ()).unwrap().expect("a funcref");
+    assert_eq!(f.ty(&store), functype(&[ValType::I32], &[ValType::I32]));
+    let typed = f.typed::<i32, i32>(&store).unwrap();
+    assert_eq!(typed.call(&mut store, 4).unwrap(), 40);
+    let mut r = [Val::I32(0)];
+    f.call(&mut store, &[Val::I32(5)], &mut r).unwrap();
+    assert_eq!(r[0].i32(), Some(50));
+    let exported = ia.get_func(&mut store, "f").unwrap();
+    assert_eq!(
+        exported
+            .typed::<i32, i32>(&store)
+            .unwrap()
+            .call(&mut store, 6)
+            .unwrap(),
+        60
+    );
+    let tab = ib.get_table(&mut store, "tab").unwrap();
+    tab.set(&mut store, 0, Val::FuncRef(Some(f))).unwrap();
+    let ci = ib.get_typed_func::<i32, i32>(&mut store, "ci").unwrap();
+    assert_eq!(ci.call(&mut store, 7).unwrap(), 71);
+    assert_eq!(*store.data(), 4);
+    // Read back from the table, it is still callable.
+    let Some(Val::FuncRef(Some(g))) = tab.get(&mut store, 0) else {
+        panic!("table lost the function");
+    };
+    assert_eq!(
+        g.typed::<i32, i32>(&store)
+            .unwrap()
+            .call(&mut store, 8)
+            .unwrap(),
+        80
+    );
 }
