@@ -2084,3 +2084,74 @@ fn funcrefs_of_imported_host_functions_work_everywhere() {
         80
     );
 }
+
+/// The fuel a host function sees through its `Caller` is the store's,
+/// up to date with the operators the calling Wasm ran before the call;
+/// a host function that sets it to zero stops the caller at its next
+/// check, with the caller on the trap's backtrace.
+#[test]
+fn fuel_seen_and_set_by_host_functions_is_exact() {
+    let engine = Engine::default();
+    let bytes = compile_with(
+        r#"(module
+             (import "h" "probe" (func $probe (param i32)))
+             (func $body (export "body") (param $k i32)
+               (call $probe (i32.const 0))
+               ;; 10 x (i32.const, drop): 10 units (drop is free)
+               (drop (i32.const 1)) (drop (i32.const 1)) (drop (i32.const 1))
+               (drop (i32.const 1)) (drop (i32.const 1)) (drop (i32.const 1))
+               (drop (i32.const 1)) (drop (i32.const 1)) (drop (i32.const 1))
+               (drop (i32.const 1))
+               (call $probe (local.get $k))
+               (drop (i32.const 1)) (drop (i32.const 1))
+               (call $leaf))
+             (func $leaf)
+             (func (export "outer") (param i32) (call $body (local.get 0))))"#,
+        &CompileOptions {
+            interruption: Interruption {
+                epochs: false,
+                fuel: true,
+            },
+            ..CompileOptions::default()
+        },
+    );
+    let m = Module::from_bytes(&engine, &bytes).unwrap();
+    let mut l = Linker::<Vec<u64>>::new(&engine);
+    l.func_wrap(
+        "h",
+        "probe",
+        |mut c: Caller<'_, Vec<u64>>, k: i32| -> anyhow::Result<()> {
+            let f = c.get_fuel()?;
+            c.data_mut().push(f);
+            if k == 1 {
+                c.set_fuel(0)?;
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, Vec::new());
+    store.set_fuel(10_000).unwrap();
+    let i = l.instantiate(&mut store, &m).unwrap();
+    let outer = i.get_typed_func::<i32, ()>(&mut store, "outer").unwrap();
+    outer.call(&mut store, 0).unwrap();
+    let seen = store.data().clone();
+    assert_eq!(seen.len(), 2);
+    // Every operator costs 1 but `drop` (and the structural ones), and
+    // the count is flushed before each call: `outer`'s local.get and call
+    // and `body`'s i32.const and call before the first probe; ten
+    // i32.const, a local.get and a call between; two i32.const and a
+    // call after.
+    assert_eq!(seen, [10_000 - 4, 10_000 - 4 - 12]);
+    assert_eq!(store.get_fuel().unwrap(), seen[1] - 3);
+    // Zero fuel set by the host: the caller stops at its next check (the
+    // entry of `leaf`; checks run at function entries and loop headers).
+    store.data_mut().clear();
+    let t = expect_trap(outer.call(&mut store, 1));
+    assert_eq!(t.code, TrapCode::OutOfFuel);
+    let names = frame_names(&t);
+    assert!(names.iter().any(|n| n == "body"), "{names:?}");
+    assert_eq!(store.get_fuel().unwrap(), 0);
+    store.set_fuel(100).unwrap();
+    outer.call(&mut store, 0).unwrap();
+}
