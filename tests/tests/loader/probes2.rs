@@ -2155,3 +2155,76 @@ fn fuel_seen_and_set_by_host_functions_is_exact() {
     store.set_fuel(100).unwrap();
     outer.call(&mut store, 0).unwrap();
 }
+
+// ----- 17. the engine's caps -----
+
+/// The engine's caps on memory pages and table elements bound what a
+/// module declares (a clear instantiation error, no huge allocation),
+/// what Wasm grows to (-1) and what the host grows to (an error); the
+/// stores of a default engine are not affected.
+#[test]
+fn engine_caps_bound_declarations_and_growth() {
+    let mut c = wasmc_loader::Config::new();
+    c.max_memory_pages(4).max_table_elements(100);
+    let engine = Engine::new(&c).unwrap();
+    let load = |wat: &str| Module::from_bytes(&engine, &compile(wat, Bounds::Guard)).unwrap();
+    let mut store = Store::new(&engine, ());
+    for wat in [
+        "(module (memory 5))",
+        "(module (table 101 funcref))",
+        "(module (memory i64 5))",
+        "(module (table i64 101 externref))",
+    ] {
+        let e = Instance::new(&mut store, &load(wat), &[]).unwrap_err();
+        assert!(matches!(e, Error::Instantiation(_)), "{wat}: {e:?}");
+    }
+    let m = load(
+        r#"(module
+             (memory (export "mem") 1)
+             (table (export "tab") 1 externref)
+             (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+             (func (export "tgrow") (param i32) (result i32)
+               (table.grow (ref.null extern) (local.get 0))))"#,
+    );
+    let i = Instance::new(&mut store, &m, &[]).unwrap();
+    assert_eq!(
+        call_i32(&mut store, &i, "grow", &[Val::I32(4)]).unwrap(),
+        -1
+    );
+    assert_eq!(call_i32(&mut store, &i, "grow", &[Val::I32(3)]).unwrap(), 1);
+    assert_eq!(
+        call_i32(&mut store, &i, "tgrow", &[Val::I32(100)]).unwrap(),
+        -1
+    );
+    assert_eq!(
+        call_i32(&mut store, &i, "tgrow", &[Val::I32(99)]).unwrap(),
+        1
+    );
+    let mem = i.get_memory(&mut store, "mem").unwrap();
+    assert!(mem.grow(&mut store, 1).is_err());
+    let tab = i.get_table(&mut store, "tab").unwrap();
+    assert!(tab.grow(&mut store, 1, Val::ExternRef(None)).is_err());
+    // Host-made items too.
+    let big = MemoryType {
+        min: 5,
+        max: None,
+        memory64: false,
+        shared: false,
+    };
+    assert!(Memory::new(&mut store, big).is_err());
+    let big_t = TableType {
+        elem: RefType::FuncRef,
+        min: 101,
+        max: None,
+        table64: false,
+    };
+    assert!(Table::new(&mut store, big_t, Val::FuncRef(None)).is_err());
+    // Another engine's stores are not affected.
+    let mut other = Store::new(super::engine(), ());
+    let m2 = Module::from_bytes(
+        super::engine(),
+        &compile("(module (memory 5) (table 101 funcref))", Bounds::Guard),
+    )
+    .unwrap();
+    Instance::new(&mut other, &m2, &[]).unwrap();
+}
