@@ -2228,3 +2228,62 @@ fn engine_caps_bound_declarations_and_growth() {
     .unwrap();
     Instance::new(&mut other, &m2, &[]).unwrap();
 }
+
+/// A typed host function taking and returning several externrefs at once,
+/// under GC stress (a collection at every host call and builtin): every
+/// count comes out right and the values are dropped once, at the end.
+#[test]
+fn several_externrefs_per_host_call_under_gc_stress() {
+    let m = module(
+        r#"(module
+             (import "h" "two" (func $two (param externref externref) (result externref externref)))
+             (table $t (export "t") 4 externref)
+             (func (export "run") (param externref externref) (param i32)
+               (local $a externref) (local $b externref)
+               (local.set $a (local.get 0))
+               (local.set $b (local.get 1))
+               (loop $l
+                 ;; (b, a) on the stack, a on top.
+                 (call $two (local.get $a) (local.get $b))
+                 (local.set $b)
+                 (local.set $a)
+                 (table.set $t (i32.const 0) (local.get $a))
+                 (table.set $t (i32.const 1) (local.get $b))
+                 (local.set 2 (i32.sub (local.get 2) (i32.const 1)))
+                 (br_if $l (local.get 2)))))"#,
+        Bounds::Guard,
+    );
+    let mut l = Linker::<()>::new(engine());
+    // Swaps its arguments.
+    l.func_wrap("h", "two", |a: Option<ExternRef>, b: Option<ExternRef>| {
+        (b, a)
+    })
+    .unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut store = Store::new(engine(), ());
+    store.set_gc_stress(true);
+    let i = l.instantiate(&mut store, &m).unwrap();
+    let run = i
+        .get_typed_func::<(Option<ExternRef>, Option<ExternRef>, i32), ()>(&mut store, "run")
+        .unwrap();
+    let x = ExternRef::new(Counted(drops.clone()));
+    let y = ExternRef::new(Counted(drops.clone()));
+    run.call(&mut store, (Some(x.clone()), Some(y.clone()), 101))
+        .unwrap();
+    let t = i.get_table(&mut store, "t").unwrap();
+    // 101 swaps: $a ends as y, $b as x.
+    let get = |store: &mut Store<()>, k| match t.get(store, k) {
+        Some(Val::ExternRef(Some(r))) => r,
+        other => panic!("slot {k}: {other:?}"),
+    };
+    assert!(ExternRef::ptr_eq(&get(&mut store, 0), &y));
+    assert!(ExternRef::ptr_eq(&get(&mut store, 1), &x));
+    store.gc();
+    assert_eq!(x.strong_count(), 2, "x and the table");
+    assert_eq!(y.strong_count(), 2, "y and the table");
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(store);
+    assert_eq!((x.strong_count(), y.strong_count()), (1, 1));
+    drop((x, y));
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}
