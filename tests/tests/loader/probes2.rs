@@ -2287,3 +2287,72 @@ fn several_externrefs_per_host_call_under_gc_stress() {
     drop((x, y));
     assert_eq!(drops.load(Ordering::SeqCst), 2);
 }
+
+/// `v128` in typed calls and typed host functions, as `u128` (lane 0 in
+/// the low bits, as `Val::V128`), mixed with other types, through many
+/// arguments (some on the stack).
+#[test]
+fn v128_values_in_typed_calls_and_typed_host_functions() {
+    let m = module(
+        r#"(module
+             (import "h" "mix" (func $mix (param v128 i32 v128) (result v128 i64)))
+             (func (export "add") (param v128 v128) (result v128)
+               (i32x4.add (local.get 0) (local.get 1)))
+             (func (export "via") (param v128 i32 v128) (result v128 i64)
+               (call $mix (local.get 0) (local.get 1) (local.get 2)))
+             (func (export "many") (param v128 v128 v128 v128 v128 v128 v128 v128)
+               (result v128)
+               (v128.xor (local.get 0)
+                 (v128.xor (local.get 4) (local.get 7)))))"#,
+        Bounds::Guard,
+    );
+    let mut l = Linker::<()>::new(engine());
+    l.func_wrap("h", "mix", |a: u128, k: i32, b: u128| -> (u128, i64) {
+        (a.rotate_left(k as u32) ^ b, (a >> 64) as i64)
+    })
+    .unwrap();
+    let mut store = Store::new(engine(), ());
+    let i = l.instantiate(&mut store, &m).unwrap();
+    let add = i
+        .get_typed_func::<(u128, u128), u128>(&mut store, "add")
+        .unwrap();
+    let lanes = |l: [u32; 4]| {
+        l.iter()
+            .enumerate()
+            .fold(0u128, |acc, (k, x)| acc | (u128::from(*x) << (32 * k)))
+    };
+    assert_eq!(
+        add.call(
+            &mut store,
+            (lanes([u32::MAX, 1, 2, 3]), lanes([1, 1, 1, 1]))
+        )
+        .unwrap(),
+        lanes([0, 2, 3, 4])
+    );
+    let via = i
+        .get_typed_func::<(u128, i32, u128), (u128, i64)>(&mut store, "via")
+        .unwrap();
+    let a = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210u128;
+    let b = u128::MAX / 3;
+    assert_eq!(
+        via.call(&mut store, (a, 13, b)).unwrap(),
+        (a.rotate_left(13) ^ b, (a >> 64) as i64)
+    );
+    let many = i
+        .get_typed_func::<(u128, u128, u128, u128, u128, u128, u128, u128), u128>(
+            &mut store, "many",
+        )
+        .unwrap();
+    let v: Vec<u128> = (1..=8u128)
+        .map(|k| k * 0x1111_2222_3333_4444_5555)
+        .collect();
+    assert_eq!(
+        many.call(&mut store, (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]))
+            .unwrap(),
+        v[0] ^ v[4] ^ v[7]
+    );
+    // The typed view of a v128 function refuses other 128-bit guesses.
+    assert!(i
+        .get_typed_func::<(i64, i64), u128>(&mut store, "add")
+        .is_err());
+}
