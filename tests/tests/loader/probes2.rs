@@ -2356,3 +2356,132 @@ fn v128_values_in_typed_calls_and_typed_host_functions() {
         .get_typed_func::<(i64, i64), u128>(&mut store, "add")
         .is_err());
 }
+
+/// State a host function changes under the calling Wasm — a mutable
+/// global (own and imported), a memory word, a table element, the
+/// memory's size — is read anew after the call: nothing loaded before it
+/// may be reused (a load cached across the call would be stale).
+#[test]
+fn state_changed_by_a_host_function_is_reloaded_after_the_call() {
+    for b in BOTH {
+        let m = module(
+            r#"(module
+                 (import "h" "poke" (func $poke))
+                 (import "env" "ig" (global $ig (mut i64)))
+                 (global $g (export "g") (mut i32) (i32.const 1))
+                 (memory (export "mem") 1)
+                 (table $t (export "t") 1 externref)
+                 (func (export "run") (result i32)
+                   (local $before i32)
+                   ;; Read everything once before the call...
+                   (local.set $before
+                     (i32.add (i32.add (global.get $g) (i32.load (i32.const 64)))
+                       (i32.add (i32.wrap_i64 (global.get $ig))
+                         (i32.add (memory.size)
+                           (ref.is_null (table.get $t (i32.const 0)))))))
+                   (call $poke)
+                   ;; ...and again after: the host changed all of them.
+                   (i32.sub
+                     (i32.add (i32.add (global.get $g) (i32.load (i32.const 64)))
+                       (i32.add (i32.wrap_i64 (global.get $ig))
+                         (i32.add (memory.size)
+                           (ref.is_null (table.get $t (i32.const 0))))))
+                     (local.get $before))))"#,
+            b,
+        );
+        let mut store = Store::new(engine(), ());
+        let ig = Global::new(
+            &mut store,
+            GlobalType {
+                ty: ValType::I64,
+                mutable: true,
+            },
+            Val::I64(0),
+        )
+        .unwrap();
+        let mut l = Linker::<()>::new(engine());
+        l.define(&store, "env", "ig", ig).unwrap();
+        l.func_wrap(
+            "h",
+            "poke",
+            move |mut c: Caller<'_, ()>| -> anyhow::Result<()> {
+                let g = c.get_export("g").unwrap().into_global().unwrap();
+                g.set(&mut c, Val::I32(1 + 10))?;
+                ig.set(&mut c, Val::I64(100))?;
+                let mem = c.get_export("mem").unwrap().into_memory().unwrap();
+                mem.write(&mut c, 64, &1000i32.to_le_bytes())?;
+                mem.grow(&mut c, 1)?;
+                let t = c.get_export("t").unwrap().into_table().unwrap();
+                t.set(&mut c, 0, Val::ExternRef(Some(ExternRef::new(()))))?;
+                Ok(())
+            },
+        )
+        .unwrap();
+        let i = l.instantiate(&mut store, &m).unwrap();
+        // g +10, word +1000, ig +100, size +1, table null -> non-null -1.
+        assert_eq!(
+            call_i32(&mut store, &i, "run", &[]).unwrap(),
+            10 + 1000 + 100 + 1 - 1,
+            "{b:?}"
+        );
+    }
+}
+
+/// An epoch deadline passed while Wasm waits in a host function: the
+/// host function's own calls into Wasm trap, it catches them and
+/// returns, and the waiting Wasm traps at its next check too (the
+/// deadline holds for the whole store) — then a new deadline lets the
+/// store run again.
+#[test]
+fn an_epoch_deadline_passed_in_a_host_call_stops_every_level() {
+    let engine = Engine::default();
+    let bytes = compile_with(
+        r#"(module
+             (import "h" "mid" (func $mid (result i32)))
+             (func $leaf (export "leaf") (result i32) (i32.const 5))
+             (func (export "top") (result i32)
+               (local $r i32)
+               (local.set $r (call $mid))
+               ;; A loop header: the deadline is checked here.
+               (loop $l (br_if $l (i32.const 0)))
+               (i32.add (local.get $r) (call $leaf))))"#,
+        &CompileOptions {
+            interruption: Interruption {
+                epochs: true,
+                fuel: false,
+            },
+            ..CompileOptions::default()
+        },
+    );
+    let m = Module::from_bytes(&engine, &bytes).unwrap();
+    let mut l = Linker::<Vec<String>>::new(&engine);
+    let eng = engine.clone();
+    l.func_wrap(
+        "h",
+        "mid",
+        move |mut c: Caller<'_, Vec<String>>| -> anyhow::Result<i32> {
+            eng.increment_epoch();
+            let leaf = c.get_export("leaf").unwrap().into_func().unwrap();
+            let leaf = leaf.typed::<(), i32>(&c)?;
+            match leaf.call(&mut c, ()) {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    c.data_mut().push(e.to_string());
+                    Ok(-1)
+                }
+            }
+        },
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, Vec::new());
+    store.set_epoch_deadline(1).unwrap();
+    let i = l.instantiate(&mut store, &m).unwrap();
+    let top = i.get_typed_func::<(), i32>(&mut store, "top").unwrap();
+    let t = expect_trap(top.call(&mut store, ()));
+    assert_eq!(t.code, TrapCode::Interrupted);
+    assert_eq!(store.data().len(), 1);
+    assert!(store.data()[0].contains("interrupt"), "{:?}", store.data());
+    // A deadline far enough for both levels.
+    store.set_epoch_deadline(2).unwrap();
+    assert_eq!(top.call(&mut store, ()).unwrap(), 10);
+}
