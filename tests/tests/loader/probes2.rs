@@ -2485,3 +2485,71 @@ fn an_epoch_deadline_passed_in_a_host_call_stops_every_level() {
     store.set_epoch_deadline(2).unwrap();
     assert_eq!(top.call(&mut store, ()).unwrap(), 10);
 }
+
+/// A store held in an externref of another store: Wasm of the outer
+/// store releasing the last reference (`table.set` in a builtin) drops
+/// the inner store, with its instances and memories, while the outer
+/// store's Wasm is running; the outer store carries on.
+#[test]
+fn a_store_dropped_inside_another_stores_builtin() {
+    let outer_m = module(
+        r#"(module
+             (table $t (export "t") 1 externref)
+             (memory (export "mem") 1)
+             (func (export "clear") (result i32)
+               (i32.store (i32.const 0) (i32.const 5))
+               (table.set $t (i32.const 0) (ref.null extern))
+               (i32.load (i32.const 0))))"#,
+        Bounds::Guard,
+    );
+    let inner_m = module(
+        r#"(module (memory (export "mem") 2) (table 10 externref)
+             (func (export "f") (result i32) (i32.const 3)))"#,
+        Bounds::Guard,
+    );
+    struct Bump(Arc<AtomicUsize>);
+    impl Drop for Bump {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let mut inner = Store::new(engine(), dropped.clone());
+    for _ in 0..3 {
+        let i = Instance::new(&mut inner, &inner_m, &[]).unwrap();
+        assert_eq!(call_i32_any(&mut inner, &i, "f"), 3);
+    }
+    // Something the inner store owns whose drop we can see.
+    let probe = ExternRef::new(Bump(dropped.clone()));
+    let g = Global::new(
+        &mut inner,
+        GlobalType {
+            ty: ValType::ExternRef,
+            mutable: false,
+        },
+        Val::ExternRef(Some(probe)),
+    )
+    .unwrap();
+    let _ = g;
+    let mut outer = Store::new(engine(), ());
+    let o = Instance::new(&mut outer, &outer_m, &[]).unwrap();
+    let t = o.get_table(&mut outer, "t").unwrap();
+    t.set(
+        &mut outer,
+        0,
+        Val::ExternRef(Some(ExternRef::new(Mutex::new(inner)))),
+    )
+    .unwrap();
+    outer.gc();
+    assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    assert_eq!(call_i32(&mut outer, &o, "clear", &[]).unwrap(), 5);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the inner store went");
+    assert_eq!(call_i32(&mut outer, &o, "clear", &[]).unwrap(), 5);
+}
+
+fn call_i32_any<T: 'static>(store: &mut Store<T>, i: &Instance, name: &str) -> i32 {
+    i.get_typed_func::<(), i32>(&mut *store, name)
+        .unwrap()
+        .call(&mut *store, ())
+        .unwrap()
+}
