@@ -20,7 +20,11 @@
 //! - `interrupt`: epoch deadlines and fuel;
 //! - `split_borrow`: `Memory::data_and_store_mut`;
 //! - `probes`: adversarial misuse of the embedding API (wrong arguments,
-//!   foreign stores, panicking host code, limits at the edges).
+//!   foreign stores, panicking host code, limits at the edges);
+//! - `probes2`: the host changing what running Wasm uses (memory growth,
+//!   table entries, globals, fuel, deadlines), nested stores and a
+//!   `Caller` sent to another thread, externref counts on every path,
+//!   64-bit indices, wide and v128 signatures, limiter and engine caps.
 //!
 //! Most run for both `--bounds-checks guard` and `explicit` artifacts. Tests
 //! that count process-wide state (`/proc/self/maps`) or must crash run in a
