@@ -2553,3 +2553,113 @@ fn call_i32_any<T: 'static>(store: &mut Store<T>, i: &Instance, name: &str) -> i
         .call(&mut *store, ())
         .unwrap()
 }
+
+/// A host function making thousands of tables, globals and functions
+/// (and some memories) while Wasm waits on it: the store's item vectors
+/// reallocate, and the waiting Wasm's own and imported items, and a
+/// funcref it held across the call, still work afterwards.
+#[test]
+fn the_store_growing_its_item_vectors_under_running_wasm() {
+    let m = module(
+        r#"(module
+             (import "h" "make" (func $make (result funcref)))
+             (import "env" "it" (table 1 funcref))
+             (import "env" "ig" (global $ig (mut i32)))
+             (import "env" "im" (memory 1))
+             (type $t (func (result i32)))
+             (table $own 1 funcref)
+             (global $g (mut i32) (i32.const 0))
+             (func $seven (result i32) (i32.const 7))
+             (elem declare func $seven)
+             (func (export "run") (result i32)
+               (local $f funcref)
+               (local.set $f (ref.func $seven))
+               (table.set $own (i32.const 0) (call $make))
+               (table.set 0 (i32.const 0) (local.get $f))
+               (global.set $ig (i32.const 40))
+               (global.set $g (i32.const 2))
+               (i32.store (i32.const 8) (i32.const 100))
+               (i32.add
+                 (i32.add (call_indirect $own (type $t) (i32.const 0))
+                   (call_indirect 0 (type $t) (i32.const 0)))
+                 (i32.add (i32.add (global.get $ig) (global.get $g))
+                   (i32.load (i32.const 8))))))"#,
+        Bounds::Guard,
+    );
+    let mut store = Store::new(engine(), ());
+    let it = Table::new(
+        &mut store,
+        TableType {
+            elem: RefType::FuncRef,
+            min: 1,
+            max: None,
+            table64: false,
+        },
+        Val::FuncRef(None),
+    )
+    .unwrap();
+    let ig = Global::new(
+        &mut store,
+        GlobalType {
+            ty: ValType::I32,
+            mutable: true,
+        },
+        Val::I32(0),
+    )
+    .unwrap();
+    let im = Memory::new(
+        &mut store,
+        MemoryType {
+            min: 1,
+            max: None,
+            memory64: false,
+            shared: false,
+        },
+    )
+    .unwrap();
+    let mut l = Linker::<()>::new(engine());
+    l.define(&store, "env", "it", it).unwrap();
+    l.define(&store, "env", "ig", ig).unwrap();
+    l.define(&store, "env", "im", im).unwrap();
+    l.func_wrap(
+        "h",
+        "make",
+        |mut c: Caller<'_, ()>| -> anyhow::Result<Option<Func>> {
+            let mut last = None;
+            for k in 0..2000 {
+                let ty = TableType {
+                    elem: RefType::ExternRef,
+                    min: 1,
+                    max: None,
+                    table64: false,
+                };
+                Table::new(&mut c, ty, Val::ExternRef(None))?;
+                let gty = GlobalType {
+                    ty: ValType::I32,
+                    mutable: false,
+                };
+                Global::new(&mut c, gty, Val::I32(k))?;
+                last = Some(Func::wrap(&mut c, move || 1000 + k));
+            }
+            for _ in 0..20 {
+                let mty = MemoryType {
+                    min: 1,
+                    max: None,
+                    memory64: false,
+                    shared: false,
+                };
+                Memory::new(&mut c, mty)?;
+            }
+            Ok(last)
+        },
+    )
+    .unwrap();
+    let i = l.instantiate(&mut store, &m).unwrap();
+    // make's last function (2999) + $seven + 40 + 2 + 100.
+    assert_eq!(
+        call_i32(&mut store, &i, "run", &[]).unwrap(),
+        2999 + 7 + 142
+    );
+    assert_eq!(ig.get(&mut store).i32(), Some(40));
+    assert_eq!(im.data(&store)[8], 100);
+}
