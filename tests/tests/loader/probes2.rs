@@ -2663,3 +2663,55 @@ fn the_store_growing_its_item_vectors_under_running_wasm() {
     assert_eq!(ig.get(&mut store).i32(), Some(40));
     assert_eq!(im.data(&store)[8], 100);
 }
+
+/// Import matching of host tables checks the index type, the element
+/// type and the limits (a table without a maximum does not satisfy an
+/// import that requires one), naming the import.
+#[test]
+fn host_tables_match_imports_by_index_type_element_and_limits() {
+    let m = module(
+        r#"(module
+             (import "env" "t64" (table i64 2 funcref))
+             (import "env" "tmax" (table 1 5 externref))
+             (func (export "size") (result i64) (table.size 0)))"#,
+        Bounds::Guard,
+    );
+    let mut store = Store::new(engine(), ());
+    let mut t = |elem, min, max, table64| {
+        Table::new(
+            &mut store,
+            TableType {
+                elem,
+                min,
+                max,
+                table64,
+            },
+            Val::null(elem),
+        )
+        .unwrap()
+    };
+    let good64 = t(RefType::FuncRef, 3, None, true);
+    let bad32 = t(RefType::FuncRef, 3, None, false);
+    let small64 = t(RefType::FuncRef, 1, None, true);
+    let good_max = t(RefType::ExternRef, 2, Some(4), false);
+    let no_max = t(RefType::ExternRef, 2, None, false);
+    let big_max = t(RefType::ExternRef, 2, Some(6), false);
+    let funcs = t(RefType::FuncRef, 2, Some(4), false);
+    for (a, b, field) in [
+        (bad32, good_max, "env::t64"),
+        (small64, good_max, "env::t64"),
+        (good64, no_max, "env::tmax"),
+        (good64, big_max, "env::tmax"),
+        (good64, funcs, "env::tmax"),
+    ] {
+        let e = Instance::new(&mut store, &m, &[a.into(), b.into()]).unwrap_err();
+        assert!(
+            matches!(e, Error::Link(LinkError::IncompatibleImport { .. })),
+            "{field}: {e:?}"
+        );
+        assert!(e.to_string().contains(field), "{e}");
+    }
+    let i = Instance::new(&mut store, &m, &[good64.into(), good_max.into()]).unwrap();
+    let size = i.get_typed_func::<(), i64>(&mut store, "size").unwrap();
+    assert_eq!(size.call(&mut store, ()).unwrap(), 3);
+}
