@@ -2715,3 +2715,84 @@ fn host_tables_match_imports_by_index_type_element_and_limits() {
     let size = i.get_typed_func::<(), i64>(&mut store, "size").unwrap();
     assert_eq!(size.call(&mut store, ()).unwrap(), 3);
 }
+
+/// Fuel across re-entry: a host function sets the fuel, runs Wasm of the
+/// store (which consumes some), and returns; the waiting Wasm goes on
+/// from what the inner call left, and the store's count at the end is
+/// exact.
+#[test]
+fn fuel_is_shared_exactly_across_reentry() {
+    let engine = Engine::default();
+    let bytes = compile_with(
+        r#"(module
+             (import "h" "mid" (func $mid))
+             ;; 5 units: 5 x i32.const (drop, loop and end are free),
+             ;; then a check at the loop header.
+             (func $inner (export "inner")
+               (drop (i32.const 1)) (drop (i32.const 1)) (drop (i32.const 1))
+               (drop (i32.const 1)) (drop (i32.const 1))
+               (loop $l))
+             ;; 1 (call $mid) + 3 i32.const after.
+             (func (export "outer")
+               (call $mid)
+               (drop (i32.const 1)) (drop (i32.const 1)) (drop (i32.const 1))))"#,
+        &CompileOptions {
+            interruption: Interruption {
+                epochs: false,
+                fuel: true,
+            },
+            ..CompileOptions::default()
+        },
+    );
+    let m = Module::from_bytes(&engine, &bytes).unwrap();
+    let mut l = Linker::<Vec<u64>>::new(&engine);
+    l.func_wrap(
+        "h",
+        "mid",
+        |mut c: Caller<'_, Vec<u64>>| -> anyhow::Result<()> {
+            c.set_fuel(100)?;
+            let inner = c.get_export("inner").unwrap().into_func().unwrap();
+            inner.typed::<(), ()>(&c)?.call(&mut c, ())?;
+            let f = c.get_fuel()?;
+            c.data_mut().push(f);
+            Ok(())
+        },
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, Vec::new());
+    store.set_fuel(1_000).unwrap();
+    let i = l.instantiate(&mut store, &m).unwrap();
+    let outer = i.get_typed_func::<(), ()>(&mut store, "outer").unwrap();
+    outer.call(&mut store, ()).unwrap();
+    assert_eq!(store.data(), &[95]);
+    assert_eq!(store.get_fuel().unwrap(), 95 - 3);
+    // An inner call that runs out traps inside (at its loop header: checks
+    // run at function entries and loop headers, so straight-line code may
+    // overdraw); the host returns its error and the outer call fails with
+    // the same trap.
+    store.data_mut().clear();
+    let mut l2 = Linker::<Vec<u64>>::new(&engine);
+    l2.func_wrap(
+        "h",
+        "mid",
+        |mut c: Caller<'_, Vec<u64>>| -> anyhow::Result<()> {
+            c.set_fuel(3)?;
+            let inner = c.get_export("inner").unwrap().into_func().unwrap();
+            inner.typed::<(), ()>(&c)?.call(&mut c, ())?;
+            Ok(())
+        },
+    )
+    .unwrap();
+    store.set_fuel(1_000).unwrap();
+    let i2 = l2.instantiate(&mut store, &m).unwrap();
+    let outer2 = i2.get_typed_func::<(), ()>(&mut store, "outer").unwrap();
+    let e = outer2.call(&mut store, ()).unwrap_err();
+    assert_eq!(
+        e.downcast_ref::<Trap>().map(|t| t.code),
+        Some(TrapCode::OutOfFuel),
+        "{e}"
+    );
+    assert_eq!(store.get_fuel().unwrap(), 0);
+    store.set_fuel(10).unwrap();
+    outer.call(&mut store, ()).unwrap();
+}
