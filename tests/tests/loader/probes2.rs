@@ -1244,11 +1244,11 @@ fn errors_keep_their_type_and_text_through_nested_calls() {
             if k == 7 {
                 return Err(MyError(7).into());
             }
-            // Calls inner(3), which calls back here with 1... then 7 is
-            // never reached; use k - 1 = 7 from 8 instead.
-            let inner = c.get_export("outer").unwrap().into_func().unwrap();
+            // outer(k - 1) calls back here: from 9, the error is raised
+            // two Wasm/host levels down, at 7.
+            let outer = c.get_export("outer").unwrap().into_func().unwrap();
             let mut r = [Val::I32(0)];
-            inner.call(&mut c, &[Val::I32(k - 1)], &mut r)?;
+            outer.call(&mut c, &[Val::I32(k - 1)], &mut r)?;
             Ok(r[0].i32().unwrap())
         },
     )
