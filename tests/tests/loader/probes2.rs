@@ -2796,3 +2796,38 @@ fn fuel_is_shared_exactly_across_reentry() {
     store.set_fuel(10).unwrap();
     outer.call(&mut store, ()).unwrap();
 }
+
+/// [`GROW_IN_CALL`] for a 64-bit memory (always bounds-checked in code):
+/// the bound is reloaded after the host grew the memory.
+#[test]
+fn a_host_function_growing_a_64_bit_memory_is_seen_in_the_same_frame() {
+    let wat = r#"
+(module
+  (import "host" "grow" (func $grow (param i32) (result i32)))
+  (memory (export "mem") i64 1 1000)
+  (func $last (result i64)
+    (i64.sub (i64.mul (memory.size) (i64.const 65536)) (i64.const 4)))
+  (func (export "run") (param $n i32) (param $rounds i32) (result i32)
+    (local $sum i32)
+    (i32.store (i64.const 0) (i32.const 11))
+    (loop $l
+      (drop (call $grow (local.get $n)))
+      (i32.store (call $last) (i32.const 42))
+      (local.set $sum (i32.add (local.get $sum) (i32.load (call $last))))
+      (local.set $rounds (i32.sub (local.get $rounds) (i32.const 1)))
+      (br_if $l (local.get $rounds)))
+    (i32.add (local.get $sum) (i32.load (i64.const 0)))))
+"#;
+    for b in BOTH {
+        let m = module(wat, b);
+        let mut store = Store::new(engine(), ());
+        let i = grow_linker(None).instantiate(&mut store, &m).unwrap();
+        let run = i
+            .get_typed_func::<(i32, i32), i32>(&mut store, "run")
+            .unwrap();
+        assert_eq!(run.call(&mut store, (1, 4)).unwrap(), 4 * 42 + 11, "{b:?}");
+        assert_eq!(run.call(&mut store, (60, 2)).unwrap(), 2 * 42 + 11, "{b:?}");
+        let mem = i.get_memory(&mut store, "mem").unwrap();
+        assert_eq!(mem.size(&store), 125);
+    }
+}
