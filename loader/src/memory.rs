@@ -15,8 +15,14 @@ pub struct Memory(pub(crate) Stored);
 
 impl Memory {
     /// Creates a memory owned by the host (for imports such as spectest's).
+    /// It counts towards the store's memory limit and its size is asked of
+    /// the store's [`ResourceLimiter`](crate::ResourceLimiter), as for the
+    /// memories of an instantiation.
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory, Error> {
         let store = store.as_context_mut().store;
+        store
+            .check_new_host_memory()
+            .map_err(crate::InstantiationError::Resource)?;
         if !store.memory_growing(0, ty.min, ty.max)? {
             return Err(crate::InstantiationError::Resource(format!(
                 "memory of {} pages refused by the store's limiter",

@@ -26,11 +26,15 @@ fn table_error(e: TableOpError, elem: RefType) -> Error {
     match e {
         TableOpError::Type(t) => Error::mismatch("table element", elem, t),
         TableOpError::Trap(c) => Error::msg(c.message()),
+        TableOpError::Limiter(e) => Error::from_host(e),
     }
 }
 
 impl Table {
-    /// Creates a host-owned table of `ty.min` copies of `init`.
+    /// Creates a host-owned table of `ty.min` copies of `init`. It counts
+    /// towards the store's table limit and its size is asked of the store's
+    /// [`ResourceLimiter`](crate::ResourceLimiter), as for the tables of an
+    /// instantiation.
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Val) -> Result<Table, Error> {
         let store = store.as_context_mut().store;
         check_elem(&init, ty.elem)?;

@@ -48,6 +48,11 @@ pub(crate) type HostFuncRef = Arc<ErasedHostFn>;
 /// What a host function gets besides its arguments: the store (with its
 /// data `T`) and the calling instance.
 ///
+/// A `Caller` is `Send` when `T` is, but the store's Wasm runs on one thread
+/// at a time: while the calling Wasm waits on this thread, calling into the
+/// store's Wasm through the `Caller` from another thread is an error, and a
+/// collection ([`Caller::gc`]) there frees nothing.
+///
 /// ```
 /// use wasmc_loader::{Caller, Engine, Func, Store};
 /// let mut store = Store::new(&Engine::default(), 0u32);

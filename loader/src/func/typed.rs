@@ -21,7 +21,8 @@ use crate::vm::vmcontext::ValRaw;
 use std::marker::PhantomData;
 use wasmc_format::ValType;
 
-/// A Rust type that is a Wasm value type.
+/// A Rust type that is a Wasm value type: `i32`/`u32`, `i64`/`u64`, `f32`,
+/// `f64`, `u128` (`v128`), `Option<ExternRef>` and `Option<Func>`.
 pub trait WasmTy: Sized + 'static {
     /// The Wasm type.
     fn valtype() -> ValType;
@@ -90,6 +91,9 @@ wasm_ty!(f32, F32, v => Val::F32(v.to_bits()), Val::F32(x) => f32::from_bits(x),
     v => ValRaw::from_u64(u64::from(v.to_bits())), r => f32::from_bits(r.get_u32()));
 wasm_ty!(f64, F64, v => Val::F64(v.to_bits()), Val::F64(x) => f64::from_bits(x),
     v => ValRaw::from_u64(v.to_bits()), r => f64::from_bits(r.get_u64()));
+// `v128` as its 128 bits, as `Val::V128` holds it (lane 0 in the low bits).
+wasm_ty!(u128, V128, v => Val::V128(v), Val::V128(x) => x,
+    v => ValRaw::from_u128(v), r => r.get_u128());
 
 impl WasmTy for Option<ExternRef> {
     fn valtype() -> ValType {

@@ -29,9 +29,7 @@ use crate::vm::gc::externref::{raw_clone, raw_release};
 use crate::vm::global::GlobalData;
 use crate::vm::memory::MemoryData;
 use crate::vm::pool::SlotKey;
-use crate::vm::store::{
-    StoreOpaque, DEFAULT_INSTANCE_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_TABLE_LIMIT,
-};
+use crate::vm::store::StoreOpaque;
 use crate::vm::table::{LazyInit, TableData};
 use crate::vm::types::{describe_global, describe_memory, describe_table, limits_match};
 use crate::vm::vmcontext::{
@@ -533,20 +531,7 @@ fn check_limits(
         store.memories.len(),
         store.tables.len(),
     );
-    let (who, max_inst, max_mem, max_tab) = match store.limiter() {
-        Some(l) => (
-            "the store's limiter",
-            l.instances(),
-            l.memories(),
-            l.tables(),
-        ),
-        None => (
-            "a store without a resource limiter",
-            DEFAULT_INSTANCE_LIMIT,
-            DEFAULT_MEMORY_LIMIT,
-            DEFAULT_TABLE_LIMIT,
-        ),
-    };
+    let (who, max_inst, max_mem, max_tab) = store.count_limits();
     let refuse = |what: String| Err(InstantiateError::Resource(what));
     if n_inst + 1 > max_inst {
         return refuse(format!(

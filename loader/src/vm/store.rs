@@ -278,6 +278,41 @@ impl StoreOpaque {
         }
     }
 
+    /// Who sets the store's count limits, and the most instances,
+    /// memories and tables it may hold: the limiter's, or the defaults
+    /// without one (as in Wasmtime, a store without a limiter is still
+    /// bounded: each memory reserves gigabytes of address space).
+    pub(crate) fn count_limits(&mut self) -> (&'static str, usize, usize, usize) {
+        match self.limiter() {
+            Some(l) => (
+                "the store's limiter",
+                l.instances(),
+                l.memories(),
+                l.tables(),
+            ),
+            None => (
+                "a store without a resource limiter",
+                DEFAULT_INSTANCE_LIMIT,
+                DEFAULT_MEMORY_LIMIT,
+                DEFAULT_TABLE_LIMIT,
+            ),
+        }
+    }
+
+    /// Whether one more memory made by the host (`Memory::new`) fits the
+    /// store's memory count; `Err` names the limit. Instantiation checks
+    /// its own memories in `vm::instance`.
+    pub(crate) fn check_new_host_memory(&mut self) -> Result<(), String> {
+        let (who, _, max_mem, _) = self.count_limits();
+        if self.memories.len() + 1 > max_mem {
+            return Err(format!(
+                "{who} allows {max_mem} memories, this would be memory {}",
+                self.memories.len() + 1
+            ));
+        }
+        Ok(())
+    }
+
     /// Memory `m`'s bytes and the host data, both writable at once: the
     /// split borrow behind `Memory::data_and_store_mut`, so that a host
     /// function can decode its arguments from guest memory straight into
@@ -635,10 +670,28 @@ impl StoreOpaque {
     }
 
     /// Creates a table of `ty.min` copies of `init`; its index.
+    /// The store's table count and its limiter bound it, as they bound an
+    /// instantiation's tables (`vm::instance`).
     pub(crate) fn new_table(&mut self, ty: TableType, init: &VMVal) -> Result<usize, String> {
         let raw = self
             .table_raw(init, ty.elem.val_type())
             .map_err(|t| format!("table element: expected {t}, found {}", init.ty()))?;
+        let (who, _, _, max_tab) = self.count_limits();
+        if self.tables.len() + 1 > max_tab {
+            return Err(format!(
+                "{who} allows {max_tab} tables, this would be table {}",
+                self.tables.len() + 1
+            ));
+        }
+        if !self
+            .table_growing(0, ty.min, ty.max)
+            .map_err(|e| format!("{e:#}"))?
+        {
+            return Err(format!(
+                "table of {} elements refused by the store's limiter",
+                ty.min
+            ));
+        }
         // SAFETY: `table_raw` checked that `raw` is a reference of the
         // table's type, null or live (held by `init`, or a funcref of this
         // store).
@@ -690,7 +743,7 @@ impl StoreOpaque {
         if delta > 0
             && !self
                 .table_growing(cur, cur.saturating_add(delta), max)
-                .unwrap_or(false)
+                .map_err(TableOpError::Limiter)?
         {
             return Ok(None);
         }
@@ -754,6 +807,8 @@ pub(crate) enum TableOpError {
     Type(ValType),
     /// Out of bounds.
     Trap(TrapCode),
+    /// The resource limiter failed (its own error, not a refusal).
+    Limiter(anyhow::Error),
 }
 
 impl From<ValType> for TableOpError {

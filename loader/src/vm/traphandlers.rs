@@ -136,6 +136,22 @@ thread_local! {
 }
 
 #[inline]
+/// Whether this thread has an activation of the store whose runtime limits
+/// are `limits` in progress (its `catch_traps` has not returned).
+fn has_activation_here(limits: *const VMRuntimeLimits) -> bool {
+    let mut state = current();
+    while !state.is_null() {
+        // SAFETY: states in the chain live on the stack frames of
+        // `catch_traps` calls on this thread that have not returned yet.
+        let st = unsafe { &*state };
+        if st.limits == limits {
+            return true;
+        }
+        state = st.prev;
+    }
+    false
+}
+
 fn current() -> *const CallThreadState {
     CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null())
 }
@@ -174,6 +190,23 @@ pub(crate) unsafe fn catch_traps<F: FnMut()>(
             *l.last_wasm_entry_fp.get(),
         )
     };
+    if saved.0 != usize::MAX && !has_activation_here(limits) {
+        // The store's Wasm is running, suspended in a host call, on another
+        // thread (a host function handed its `Caller`, which is `Send`, to
+        // a thread of its own). The store's stack limit is that thread's,
+        // meaningless on this stack (no check at all if this stack lies
+        // above it: Wasm would run into the guard page and kill the
+        // process), and the chain of the store's activations that the
+        // collector and backtraces walk is per thread. A store's Wasm runs
+        // on one thread at a time: refuse.
+        return Err(UnwindReason::Error(Box::new(
+            crate::vm::func::RuntimeError(
+                "cannot call into a store's Wasm from this thread while its Wasm is running \
+                 on another thread (a store runs Wasm on one thread at a time)"
+                    .into(),
+            ),
+        )));
+    }
     if saved.0 == usize::MAX {
         let here = 0u8;
         let sp = &here as *const u8 as usize;

@@ -22,7 +22,11 @@
 //! - `reuse_probes`: nothing of an instance survives into the next user of
 //!   its memory, table or VMContext slot (issue 15, adversarial);
 //! - `probes`: adversarial misuse of the embedding API (wrong arguments,
-//!   foreign stores, panicking host code, limits at the edges).
+//!   foreign stores, panicking host code, limits at the edges);
+//! - `probes2`: the host changing what running Wasm uses (memory growth,
+//!   table entries, globals, fuel, deadlines), nested stores and a
+//!   `Caller` sent to another thread, externref counts on every path,
+//!   64-bit indices, wide and v128 signatures, limiter and engine caps.
 //!
 //! Most run for both `--bounds-checks guard` and `explicit` artifacts. Tests
 //! that count process-wide state (`/proc/self/maps`) or must crash run in a
@@ -43,6 +47,7 @@ mod linker_funcs;
 mod loading;
 mod pooling;
 mod probes;
+mod probes2;
 mod reuse_probes;
 mod split_borrow;
 mod stack;

@@ -86,11 +86,17 @@ pub(crate) fn collect(store: &mut StoreOpaque) {
     } else {
         let mut roots = Vec::new();
         let mut frames = 0;
-        let mut ok = true;
+        let activations = activations_of(store.limits_ptr());
+        // None on this thread although Wasm of the store is running: it is
+        // suspended in a host call on another thread (whose `Caller` was
+        // sent here), and its frames cannot be found from this one. Freeing
+        // what the activations table holds would free references those
+        // frames still use: count it as a failed walk, which frees nothing.
+        let mut ok = !activations.is_empty();
         {
             // Dropped before any reference is released (see RootScanner).
             let mut scanner = RootScanner::new();
-            for a in activations_of(store.limits_ptr()) {
+            for a in activations {
                 if a.exit_fp == a.entry_fp {
                     // Wasm was left from the entry trampoline's own frame:
                     // the outermost Wasm function tail-called a host
