@@ -346,6 +346,15 @@ tuples!(A, B, C, D, E);
 tuples!(A, B, C, D, E, F);
 tuples!(A, B, C, D, E, F, G);
 tuples!(A, B, C, D, E, F, G, H);
+tuples!(A, B, C, D, E, F, G, H, I);
+tuples!(A, B, C, D, E, F, G, H, I, J);
+tuples!(A, B, C, D, E, F, G, H, I, J, K);
+tuples!(A, B, C, D, E, F, G, H, I, J, K, L);
+tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M);
+tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M, N);
+tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O);
+tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P);
+tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q);
 
 /// A function whose type was checked once, called with Rust values.
 pub struct TypedFunc<P, R> {

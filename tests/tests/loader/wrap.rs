@@ -257,3 +257,125 @@ fn linker_definitions_work_in_many_stores() {
     }
     assert_eq!(total.load(Ordering::SeqCst), 6);
 }
+
+/// Tuples as wide as Wasmtime's (17): a wrapped host function of 17
+/// parameters returning 17 results, called from Wasm that reverses them,
+/// and the export called typed with 17 of each. Each position has its own
+/// value and type, so a slot read or written out of place shows.
+#[test]
+fn seventeen_wide_tuples_both_ways() {
+    type T17 = (
+        i32,
+        i64,
+        f32,
+        f64,
+        i32,
+        i64,
+        f32,
+        f64,
+        i32,
+        i64,
+        f32,
+        f64,
+        i32,
+        i64,
+        f32,
+        f64,
+        u32,
+    );
+    let tys = "i32 i64 f32 f64 i32 i64 f32 f64 i32 i64 f32 f64 i32 i64 f32 f64 i32";
+    let gets: String = (0..17).map(|i| format!("(local.get {i}) ")).collect();
+    let m = module(&format!(
+        r#"(module
+             (import "h" "wide" (func $wide (param {tys}) (result {tys})))
+             (func (export "wide") (param {tys}) (result {tys})
+               (call $wide {gets})))"#
+    ));
+    let mut l = Linker::new(engine());
+    l.func_wrap(
+        "h",
+        "wide",
+        |a: i32,
+         b: i64,
+         c: f32,
+         d: f64,
+         e: i32,
+         f: i64,
+         g: f32,
+         h: f64,
+         i: i32,
+         j: i64,
+         k: f32,
+         l: f64,
+         m: i32,
+         n: i64,
+         o: f32,
+         p: f64,
+         q: u32|
+         -> T17 {
+            // Every value changed in a way particular to its position.
+            (
+                a + 1,
+                b * 2,
+                c + 0.5,
+                d - 0.25,
+                e + 5,
+                f * 6,
+                g + 7.5,
+                h - 8.25,
+                i + 9,
+                j * 10,
+                k + 11.5,
+                l - 12.25,
+                m + 13,
+                n * 14,
+                o + 15.5,
+                p - 16.25,
+                q ^ 0xdead_beef,
+            )
+        },
+    )
+    .unwrap();
+    let mut s = Store::new(engine(), ());
+    let inst = l.instantiate(&mut s, &m).unwrap();
+    let wide = inst.get_typed_func::<T17, T17>(&mut s, "wide").unwrap();
+    let got = wide
+        .call(
+            &mut s,
+            (
+                10, 20, 30.0, 40.0, 50, 60, 70.0, 80.0, 90, 100, 110.0, 120.0, 130, 140, 150.0,
+                160.0, 170,
+            ),
+        )
+        .unwrap();
+    // Tuples this wide have no `PartialEq`/`Debug`: compare as numbers.
+    let (a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q) = got;
+    let got = [
+        a as f64, b as f64, c as f64, d, e as f64, f as f64, g as f64, h, i as f64, j as f64,
+        k as f64, l, m as f64, n as f64, o as f64, p, q as f64,
+    ];
+    let want = [
+        11.0,
+        40.0,
+        30.5,
+        39.75,
+        55.0,
+        360.0,
+        77.5,
+        71.75,
+        99.0,
+        1000.0,
+        121.5,
+        107.75,
+        143.0,
+        1960.0,
+        165.5,
+        143.75,
+        (170u32 ^ 0xdead_beef) as f64,
+    ];
+    assert_eq!(got, want);
+    // A typed view of the wrong width is refused.
+    assert!(inst
+        .get_typed_func::<(i32, i64, f32, f64), T17>(&mut s, "wide")
+        .is_err());
+}
