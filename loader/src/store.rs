@@ -191,7 +191,8 @@ impl<T: 'static> Store<T> {
     /// Installs a resource limiter: `f` returns it from the store's data
     /// (as in Wasmtime, `store.limiter(|data| &mut data.limiter)`). It is
     /// asked before memories and tables grow (a refusal makes `memory.grow`
-    /// return -1 in Wasm) and before each instantiation (instance, memory
+    /// return -1 in Wasm; an error stops the Wasm, and the call that ran it
+    /// returns that error, as in Wasmtime) and before each instantiation (instance, memory
     /// and table counts and initial sizes; a refusal is an instantiation
     /// error naming the limit).
     ///

@@ -176,25 +176,7 @@ impl<T> AsContextMut for Caller<'_, T> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Func(pub(crate) Stored);
 
-/// A host function's error on its trip through the runtime (a
-/// `HostError` must be a `std::error::Error`, which `anyhow::Error` is
-/// not); `error_from_unwind` unwraps it.
-#[derive(Debug)]
-pub(crate) struct HostFailure(pub(crate) anyhow::Error);
-
-impl std::fmt::Display for HostFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for HostFailure {}
-
-/// Boxes a host function's error for the trip through the runtime
-/// (`error_from_unwind` unboxes it).
-pub(crate) fn host_error(e: impl Into<anyhow::Error>) -> HostError {
-    Box::new(HostFailure(e.into()))
-}
+pub(crate) use crate::vm::func::{host_error, HostFailure};
 
 /// A [`Func::new`] host function, the closure `F` taking a `Caller<'_, T>`,
 /// as the runtime calls it from Wasm. It holds the closure itself rather

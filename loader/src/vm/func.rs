@@ -37,6 +37,27 @@ use wasmc_format::FuncType;
 #[error("{0}")]
 pub(crate) struct RuntimeError(pub String);
 
+/// A host error (a host function's, or the resource limiter's) on its trip
+/// through the runtime (a [`HostError`] must be a `std::error::Error`,
+/// which `anyhow::Error` is not); `error_from_unwind` unwraps it, so the
+/// caller gets the host's error itself.
+#[derive(Debug)]
+pub(crate) struct HostFailure(pub(crate) anyhow::Error);
+
+impl std::fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for HostFailure {}
+
+/// Boxes a host error for the trip through the runtime
+/// (`error_from_unwind` unboxes it).
+pub(crate) fn host_error(e: impl Into<anyhow::Error>) -> HostError {
+    Box::new(HostFailure(e.into()))
+}
+
 /// A host function body as the runtime calls it from Wasm: the API layer's
 /// `Func::new` and `Func::wrap` functions implement it.
 pub(crate) trait HostCall: Send + Sync + 'static {

@@ -6,9 +6,11 @@
 //!   only i32/i64/pointer parameters, in [`wasmc_format::foreach_builtin!`]
 //!   order; the table is generated from that list and each entry's signature
 //!   is checked at compile time against the list's kinds.
-//! - The work is done by an inner function returning `Result<_, TrapCode>`;
-//!   the extern wrapper raises the trap only after everything it owned was
-//!   dropped, because raising skips (does not unwind) the frames in between.
+//! - The work is done by an inner function returning `Result<_, TrapCode>`
+//!   (or `Stop`, for the builtins that run the resource limiter, whose
+//!   error stops the Wasm); the extern wrapper raises the trap or error only
+//!   after everything it owned was dropped, because raising skips (does not
+//!   unwind) the frames in between.
 //! - Indices (memory, table, global, segment) are in the calling module's
 //!   index spaces and were validated by the compiler; they are still looked
 //!   up with checks, and a bad one is a trap, never undefined behaviour.
@@ -20,9 +22,10 @@
 //!   host side: an `extern "C"` function cannot unwind, so a panic leaving a
 //!   builtin would abort the process.
 
+use crate::vm::func::host_error;
 use crate::vm::instance::release_seg;
 use crate::vm::store::StoreOpaque;
-use crate::vm::traphandlers::{raise, raise_trap, UnwindReason};
+use crate::vm::traphandlers::{raise, raise_trap, HostError, UnwindReason};
 use crate::vm::vmcontext::{vmctx_header, VMContext, VMExternData};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use wasmc_format::builtins::Builtin;
@@ -59,6 +62,21 @@ macro_rules! builtin_table {
 wasmc_format::foreach_builtin!(builtin_table);
 
 type R<T> = Result<T, TrapCode>;
+
+/// Why a builtin that runs the resource limiter (`memory.grow`,
+/// `table.grow`) stopped: a trap, or the limiter's error, which stops the
+/// Wasm that grew and reaches its caller as the host's error, as in
+/// Wasmtime (a refusal, `Ok(false)`, is a failed grow instead: -1).
+enum Stop {
+    Trap(TrapCode),
+    Host(HostError),
+}
+
+impl From<TrapCode> for Stop {
+    fn from(c: TrapCode) -> Stop {
+        Stop::Trap(c)
+    }
+}
 
 /// The store and instance index of a vmctx.
 ///
@@ -111,7 +129,7 @@ fn range(start: u64, len: u64, size: usize) -> R<std::ops::Range<usize>> {
 
 /// What a builtin's body ended with: its value, a trap, or the panic of
 /// host code it ran.
-type Outcome<T> = std::thread::Result<R<T>>;
+type Outcome<T, E = TrapCode> = std::thread::Result<Result<T, E>>;
 
 /// Runs a builtin's body `f` on `s`, then the stress collection (a builtin
 /// call is a safepoint: the body has counted every reference it was
@@ -126,7 +144,10 @@ type Outcome<T> = std::thread::Result<R<T>>;
 /// values leak; nothing is freed while still referenced). The Wasm frames
 /// that were using the store are skipped by the raise, never resumed.
 #[inline]
-fn catch<T>(s: &mut StoreOpaque, f: impl FnOnce(&mut StoreOpaque) -> R<T>) -> Outcome<T> {
+fn catch<T, E>(
+    s: &mut StoreOpaque,
+    f: impl FnOnce(&mut StoreOpaque) -> Result<T, E>,
+) -> Outcome<T, E> {
     catch_unwind(AssertUnwindSafe(|| {
         let r = f(s);
         crate::vm::gc::stress(s);
@@ -141,12 +162,18 @@ fn catch<T>(s: &mut StoreOpaque, f: impl FnOnce(&mut StoreOpaque) -> R<T>) -> Ou
 /// Wasm activation, with the exit frame recorded by the builtin trampoline),
 /// with nothing that has a destructor live in the builtin's frame: raising
 /// skips the frames up to the activation's entry.
-unsafe fn trap_on_err<T>(r: Outcome<T>) -> T {
+unsafe fn trap_on_err<T, E: Into<Stop>>(r: Outcome<T, E>) -> T {
     match r {
         Ok(Ok(v)) => v,
-        // SAFETY: the caller's contract is `raise_trap`'s; this frame owns
-        // nothing with a destructor (`r` was consumed, `c` is `Copy`).
-        Ok(Err(c)) => unsafe { raise_trap(c) },
+        Ok(Err(e)) => match e.into() {
+            // SAFETY: the caller's contract is `raise_trap`'s; this frame
+            // owns nothing with a destructor (`r` and the `Stop` were
+            // consumed, `c` is `Copy`).
+            Stop::Trap(c) => unsafe { raise_trap(c) },
+            // SAFETY: the caller's contract is `raise`'s; the error, the
+            // only thing this frame owns, is moved into the reason.
+            Stop::Host(h) => unsafe { raise(UnwindReason::Error(h)) },
+        },
         // SAFETY: the caller's contract is `raise`'s; the payload, the only
         // thing this frame owns, is moved into the reason.
         Err(p) => unsafe { raise(UnwindReason::Panic(p)) },
@@ -156,10 +183,14 @@ unsafe fn trap_on_err<T>(r: Outcome<T>) -> T {
 mod imp {
     use super::*;
 
-    pub fn memory_grow(s: &mut StoreOpaque, inst: usize, m: u32, delta: u64) -> R<u64> {
+    pub fn memory_grow(s: &mut StoreOpaque, inst: usize, m: u32, delta: u64) -> Result<u64, Stop> {
         let mi = mem_index(s, inst, m)?;
-        // A limiter's refusal, or its error, is a failed grow (-1) for Wasm.
-        Ok(s.grow_memory(mi, delta).ok().flatten().unwrap_or(u64::MAX))
+        // A limiter's refusal is a failed grow (-1) for Wasm; its error
+        // stops the Wasm (`Stop`). `grow_memory` fails only with it.
+        match s.grow_memory(mi, delta) {
+            Ok(old) => Ok(old.unwrap_or(u64::MAX)),
+            Err(e) => Err(Stop::Host(host_error(e))),
+        }
     }
 
     pub fn memory_fill(
@@ -268,15 +299,16 @@ mod imp {
         t: u32,
         delta: u32,
         init: *mut u8,
-    ) -> R<u32> {
+    ) -> Result<u32, Stop> {
         let ti = table_index(s, inst, t)?;
         let cur = s.tables[ti].size();
         let max = s.tables[ti].ty.max;
-        // A limiter's refusal, or its error, is a failed grow (-1) for Wasm.
+        // A limiter's refusal is a failed grow (-1) for Wasm; its error
+        // stops the Wasm (`Stop`).
         if delta > 0
             && !s
                 .table_growing(cur, cur.saturating_add(delta), max)
-                .unwrap_or(false)
+                .map_err(|e| Stop::Host(host_error(e)))?
         {
             return Ok(u32::MAX);
         }

@@ -96,9 +96,11 @@ pub(crate) struct Stored {
 /// the declared maximum, if any. Returning `Ok(false)` refuses the growth:
 /// `memory.grow` / `table.grow` in Wasm return -1, `Memory::grow` /
 /// `Table::grow` return an error, and a refused initial size fails the
-/// instantiation with an error naming the limit. An `Err` is treated as a
-/// refusal by the runtime (Wasm sees -1) and returned as the error of
-/// host-side calls and of instantiation.
+/// instantiation with an error naming the limit. An `Err` stops Wasm's
+/// `memory.grow` / `table.grow` (the call into Wasm returns that error, as
+/// in Wasmtime: a quota error ends the guest rather than being a -1 it may
+/// ignore) and is returned as the error of host-side calls and of
+/// instantiation.
 pub trait ResourceLimiter {
     /// Whether a memory may grow from `current` to `desired` bytes.
     fn memory_growing(

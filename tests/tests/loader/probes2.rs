@@ -1053,7 +1053,9 @@ impl ResourceLimiter for ErrLimiter {
 
 /// A limiter's error from the host's `Memory::grow` or `Table::grow`
 /// reaches the host as that error; from Wasm's `memory.grow` and
-/// `table.grow`, a failed grow (-1); nothing grew either way.
+/// `table.grow` it stops the Wasm and reaches the caller as that error (as
+/// in Wasmtime; a refusal would be -1); nothing grew either way, and the
+/// store runs on.
 #[test]
 fn limiter_errors_fail_growth_without_growing() {
     let m = module(
@@ -1079,11 +1081,14 @@ fn limiter_errors_fail_growth_without_growing() {
     assert!(e.to_string().contains("limiter error: memory"), "{e}");
     assert_eq!(mem.size(&store), 1);
     let grow = i.get_typed_func::<i32, i32>(&mut store, "grow").unwrap();
-    assert_eq!(grow.call(&mut store, 5).unwrap(), -1);
+    let e = grow.call(&mut store, 5).unwrap_err();
+    assert!(e.to_string().contains("limiter error: memory"), "{e}");
+    assert_eq!(mem.size(&store), 1);
     assert_eq!(grow.call(&mut store, 1).unwrap(), 1);
     assert_eq!(mem.size(&store), 2);
     let tgrow = i.get_typed_func::<i32, i32>(&mut store, "tgrow").unwrap();
-    assert_eq!(tgrow.call(&mut store, 1 << 20).unwrap(), -1);
+    let e = tgrow.call(&mut store, 1 << 20).unwrap_err();
+    assert!(e.to_string().contains("limiter error: table"), "{e}");
     let tab = i.get_table(&mut store, "tab").unwrap();
     // The limiter's own error, as for `Memory::grow` (it was a bare
     // "failed to grow table").
