@@ -227,12 +227,16 @@ impl<T: 'static> Store<T> {
         self.inner.max_wasm_stack = bytes;
     }
 
-    /// Sets the most pages any memory of this store may grow to.
+    /// Sets the most pages any memory of this store may grow to (default:
+    /// the engine's [`crate::Config::max_memory_pages`], which this
+    /// replaces for this store, up or down; at most 65,536).
     pub fn set_max_memory_pages(&mut self, pages: u64) {
         self.inner.max_memory_pages = pages.min(wasmc_format::WASM32_MAX_PAGES);
     }
 
-    /// Sets the most elements any table of this store may grow to.
+    /// Sets the most elements any table of this store may grow to
+    /// (default: the engine's [`crate::Config::max_table_elements`], which
+    /// this replaces for this store, up or down).
     pub fn set_max_table_elements(&mut self, n: u32) {
         self.inner.max_table_elements = n;
     }
