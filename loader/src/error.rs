@@ -301,12 +301,17 @@ impl Error {
     }
 
     /// A host function's error as the API returns it: an [`Error`] of this
-    /// crate (e.g. a trap of a nested call, returned with `?`) as it is,
+    /// crate (e.g. a trap of a nested call, returned with `?`) as it is, a
+    /// [`Trap`] the host made as [`Error::Trap`] (so that
+    /// [`Error::as_trap`] finds it, as Wasmtime reports a host's trap),
     /// anything else as [`Error::Host`].
     pub(crate) fn from_host(e: anyhow::Error) -> Error {
         match e.downcast::<Error>() {
             Ok(e) => e,
-            Err(e) => Error::Host(e),
+            Err(e) => match e.downcast::<Trap>() {
+                Ok(t) => Error::Trap(t),
+                Err(e) => Error::Host(e),
+            },
         }
     }
 

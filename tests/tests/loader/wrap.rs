@@ -379,3 +379,43 @@ fn seventeen_wide_tuples_both_ways() {
         .get_typed_func::<(i32, i64, f32, f64), T17>(&mut s, "wide")
         .is_err());
 }
+
+/// A host function that fails with a `Trap` of its own making: the caller
+/// gets it as a trap (`as_trap`, as Wasmtime reports a host's trap), with
+/// its code, through a typed and a `Val` call; another error stays the
+/// host's own.
+#[test]
+fn a_trap_returned_by_a_host_function_is_a_trap() {
+    use wasmc_loader::{Trap, TrapCode};
+    let m = module(
+        r#"(module (import "h" "t" (func $t (param i32)))
+                   (func (export "f") (param i32) (call $t (local.get 0))))"#,
+    );
+    let mut l = Linker::new(engine());
+    l.func_wrap("h", "t", |x: i32| -> anyhow::Result<()> {
+        if x == 0 {
+            Err(Trap::new(TrapCode::IntegerDivisionByZero).into())
+        } else {
+            anyhow::bail!("plain host failure {x}")
+        }
+    })
+    .unwrap();
+    let mut s = Store::new(engine(), ());
+    let i = l.instantiate(&mut s, &m).unwrap();
+    let f = i.get_typed_func::<i32, ()>(&mut s, "f").unwrap();
+    let e = f.call(&mut s, 0).unwrap_err();
+    let t = e.as_trap().unwrap_or_else(|| panic!("not a trap: {e:?}"));
+    assert_eq!(t.code, TrapCode::IntegerDivisionByZero);
+    let e = i
+        .get_func(&mut s, "f")
+        .unwrap()
+        .call(&mut s, &[Val::I32(0)], &mut [])
+        .unwrap_err();
+    assert_eq!(
+        e.as_trap().map(|t| t.code),
+        Some(TrapCode::IntegerDivisionByZero)
+    );
+    let e = f.call(&mut s, 7).unwrap_err();
+    assert!(e.as_trap().is_none(), "{e:?}");
+    assert!(e.to_string().contains("plain host failure 7"), "{e}");
+}
