@@ -541,3 +541,43 @@ fn keygen_and_sign_refuse_bad_input_without_damage() {
         assert!(!f.contains("tmp"), "left behind: {f}");
     }
 }
+
+#[test]
+fn text_output_keeps_a_literal_backslash_apart_from_an_escaped_newline() {
+    let d = tmp_dir("probe-backslash");
+    // Function 0 is named `a` newline `b`; function 1 `a` backslash `n` `b`.
+    // Shown the same, a reader (or a script) could not tell them apart.
+    let wat = write(
+        &d,
+        "bs.wat",
+        "(module (func $\"a\\nb\" (export \"x\")) (func $\"a\\\\nb\" (export \"y\"))\
+         (func (export \"\\e2\\80\\a8ls\")))",
+    );
+    let o = d.join("bs.o");
+    wasmc_compile(&wat, &o, &[]);
+    let out = wasmc(&["inspect", "--functions", p(&o)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t = stdout(&out);
+    let row = |idx: &str| {
+        t.lines()
+            .find(|l| l.trim_start().starts_with(idx))
+            .unwrap_or_else(|| panic!("no row {idx} in\n{t}"))
+            .to_string()
+    };
+    let (r0, r1) = (row("0 "), row("1 "));
+    assert!(r0.contains("a\\nb"), "{r0}");
+    assert!(r1.contains("a\\\\nb"), "{r1}");
+    assert!(!t.contains('\u{2028}'), "raw U+2028 in\n{t}");
+    // JSON keeps the names exact.
+    let doc = json(&wasmc(&["inspect", "--json", p(&o)]));
+    let names: Vec<&str> = doc["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"a\nb") && names.contains(&"a\\nb"),
+        "{names:?}"
+    );
+}
