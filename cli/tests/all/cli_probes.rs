@@ -581,3 +581,60 @@ fn text_output_keeps_a_literal_backslash_apart_from_an_escaped_newline() {
         "{names:?}"
     );
 }
+
+/// The first key of the JSON document on stdout, read from the text
+/// (serde_json's map sorts keys, so a parsed `Value` cannot tell).
+fn first_key(o: &Output) -> String {
+    let t = stdout(o);
+    let rest = t.trim_start().strip_prefix('{').expect("an object");
+    let rest = rest.trim_start().strip_prefix('"').expect("a key");
+    rest[..rest.find('"').expect("key end")].to_string()
+}
+
+#[test]
+fn every_json_document_starts_with_schema_version() {
+    let d = tmp_dir("probe-order");
+    let wat = write(&d, "m.wat", MULTI_WAT);
+    let art = d.join("m.o");
+    wasmc_compile(&wat, &art, &[]);
+    let key = d.join("k");
+    assert!(wasmc(&["keygen", "-o", p(&key)]).status.success());
+    let pubkey = format!("{}.pub", p(&key));
+    let (missing, nokey) = (d.join("missing.o"), d.join("nokey"));
+    let cases: [&[&str]; 6] = [
+        &["inspect", "--json", p(&art)],
+        &["inspect", "--json", "--key", &pubkey, p(&art)],
+        &["inspect", "--json", "--check", "--key", &pubkey, p(&art)],
+        &["inspect", "--json", "--traps", "--key", &pubkey, p(&art)],
+        // Error documents.
+        &["inspect", "--json", p(&missing)],
+        &["inspect", "--json", "--key", p(&nokey), p(&art)],
+    ];
+    for args in cases {
+        let o = wasmc(args);
+        assert_eq!(first_key(&o), "schema_version", "{args:?}:\n{}", stdout(&o));
+        let doc = json(&o);
+        if args.contains(&pubkey.as_str()) {
+            assert_eq!(doc["signature_check"]["verifies"], false, "{args:?}");
+            // Unsigned: the check fails, and the rest of the report is kept.
+            if !args.contains(&"--check") {
+                assert!(o.status.success(), "{args:?}");
+            }
+        }
+    }
+    // The full report with --key keeps the schema's order: `file` second,
+    // `signature_check` after the documented keys.
+    let o = wasmc(&["inspect", "--json", "--key", &pubkey, p(&art)]);
+    let t = stdout(&o);
+    let at = |k: &str| t.find(&format!("\n  \"{k}\":")).unwrap_or(usize::MAX);
+    assert!(
+        at("file") < at("header") && at("header") < at("totals"),
+        "{t}"
+    );
+    assert!(at("totals") < at("signature_check") && at("signature_check") < usize::MAX);
+    // `--check --key` with a signature that does not verify: exit 1, though
+    // `host.loadable` (the host alone) is true; documented.
+    let o = wasmc(&["inspect", "--json", "--check", "--key", &pubkey, p(&art)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json(&o)["host"]["loadable"], true);
+}
