@@ -163,7 +163,8 @@ struct CompileArgs {
     /// How linear-memory accesses are kept in bounds.
     #[arg(long, value_enum, default_value = "guard")]
     bounds_checks: BoundsArg,
-    /// Compile threads (default: one per core). The output is identical for any value.
+    /// Compile threads (default and maximum: one per core). The output is
+    /// identical for any value.
     #[arg(short = 'j', long)]
     jobs: Option<usize>,
     /// WebAssembly features: `-W tail-call=n` turns one off, `-W NAME` (or

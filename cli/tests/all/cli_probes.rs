@@ -259,6 +259,14 @@ fn compile_is_deterministic_across_jobs() {
             "{} differs between -j 1 and -j 2",
             input.display()
         );
+        // A huge -j is capped at the cores: it used to try to spawn that many
+        // threads, panic in rayon and hang.
+        wasmc_compile(input, &b, &["-j", "100000"]);
+        assert!(
+            std::fs::read(&a).expect("j1") == std::fs::read(&b).expect("j100000"),
+            "{} differs between -j 1 and -j 100000",
+            input.display()
+        );
     }
 }
 
