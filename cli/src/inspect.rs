@@ -192,6 +192,8 @@ struct JsonDoc<'a> {
     totals: Option<&'a Totals>,
     #[serde(skip_serializing_if = "Option::is_none")]
     disassembly: Option<&'a Disassembly>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature_check: Option<&'a serde_json::Value>,
 }
 
 /// Renders the selected parts of a report (and a disassembly, if any) as one
@@ -201,6 +203,18 @@ pub fn render_json(
     report: &Report,
     parts: &Parts,
     disassembly: Option<&Disassembly>,
+) -> Result<String, InspectError> {
+    render_json_checked(report, parts, disassembly, None)
+}
+
+/// [`render_json`] with `inspect --key`'s `signature_check` object as the
+/// last key (the typed document keeps the schema's key order, which a
+/// `serde_json::Value` built after the fact would sort).
+pub fn render_json_checked(
+    report: &Report,
+    parts: &Parts,
+    disassembly: Option<&Disassembly>,
+    signature_check: Option<&serde_json::Value>,
 ) -> Result<String, InspectError> {
     let all = parts.all() && disassembly.is_none();
     let r = report;
@@ -229,6 +243,7 @@ pub fn render_json(
         element_segments: all.then_some(&r.element_segments[..]),
         totals: all.then_some(&r.totals),
         disassembly,
+        signature_check,
     };
     let mut s =
         serde_json::to_string_pretty(&doc).map_err(|e| InspectError::Json(e.to_string()))?;
@@ -238,6 +253,17 @@ pub fn render_json(
 
 /// Everything `wasmc inspect` prints for `opts`, as one string.
 pub fn render(bytes: &[u8], path: Option<&str>, opts: &Options) -> Result<String, InspectError> {
+    render_checked(bytes, path, opts, None)
+}
+
+/// [`render`], with `signature_check` added to a JSON document (see
+/// [`render_json_checked`]); text ignores it.
+pub fn render_checked(
+    bytes: &[u8],
+    path: Option<&str>,
+    opts: &Options,
+    signature_check: Option<&serde_json::Value>,
+) -> Result<String, InspectError> {
     let a = parse(bytes)?;
     let report = Report::build(&a, path)?;
     let disassembly = match &opts.disas {
@@ -245,7 +271,7 @@ pub fn render(bytes: &[u8], path: Option<&str>, opts: &Options) -> Result<String
         None => None,
     };
     if opts.json {
-        return render_json(&report, &opts.parts, disassembly.as_ref());
+        return render_json_checked(&report, &opts.parts, disassembly.as_ref(), signature_check);
     }
     let mut out = String::new();
     if !opts.parts.all() || disassembly.is_none() {

@@ -80,10 +80,44 @@ fn sign(args: SignArgs) -> Result<()> {
 /// Writes to a temporary file and renames it over `path`, so a failed write
 /// never leaves a truncated artifact, and a process that loaded the old file
 /// through the trusted (mapping) path keeps its unchanged copy.
+///
+/// The temporary file sits beside `path` (a rename only works within one file
+/// system), is named after this process so that it never is a file of the
+/// user's (`app.o.tmp` could be) and two concurrent writers do not share it,
+/// and is removed when anything fails: a write to a full disk or a rename
+/// onto a directory leaves nothing behind.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("o.tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    let name = path
+        .file_name()
+        .with_context(|| format!("writing {}: not a file name", path.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".wasmc-tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // From here on the temporary file is ours: remove it on any failure. A
+    // file being replaced (`sign`, a recompile) keeps its permissions.
+    let keep_mode = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => file.set_permissions(m.permissions()),
+        _ => Ok(()),
+    };
+    if let Err(e) = keep_mode
+        .and_then(|()| std::io::Write::write_all(&mut file, bytes))
+        .and_then(|()| file.sync_all())
+    {
+        drop(file);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+    }
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("writing {}", path.display()))
+    })
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,7 +163,8 @@ struct CompileArgs {
     /// How linear-memory accesses are kept in bounds.
     #[arg(long, value_enum, default_value = "guard")]
     bounds_checks: BoundsArg,
-    /// Compile threads (default: one per core). The output is identical for any value.
+    /// Compile threads (default and maximum: one per core). The output is
+    /// identical for any value.
     #[arg(short = 'j', long)]
     jobs: Option<usize>,
     /// WebAssembly features: `-W tail-call=n` turns one off, `-W NAME` (or

@@ -236,7 +236,12 @@ pub fn compile_module(
         })
         .collect();
 
-    let pool = match opts.threads {
+    // More threads than cores gains nothing for this CPU-bound work, and a
+    // huge `-j` would try to spawn that many threads (and their stacks):
+    // `-j 100000` panicked in rayon's workers and hung. The output does not
+    // depend on the count, so capping it changes nothing else.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let pool = match opts.threads.map(|t| t.min(cores)) {
         Some(1) => None,
         threads => Some(
             rayon::ThreadPoolBuilder::new()

@@ -38,7 +38,8 @@ pub struct CompileOptions {
     /// How memory accesses are bounds-checked; the default is
     /// [`MemoryStrategy::Guard`] (format's sizes).
     pub memory: MemoryStrategy,
-    /// Compile threads; `None` for one per core. The output does not depend on it.
+    /// Compile threads; `None` for one per core, and never more than the
+    /// cores. The output does not depend on it.
     pub threads: Option<usize>,
     /// WebAssembly features the module may use. Default: every feature
     /// (`WasmFeatures::ALL`), as Wasmtime enables the proposals it implements;

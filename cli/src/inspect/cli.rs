@@ -5,7 +5,7 @@
 //! `error: ...` with exit status 1; `--check` on an artifact that cannot be
 //! loaded here lists the reasons on stdout and then fails the same way.
 
-use super::{check, render, Options, Parts};
+use super::{check, render_checked, Options, Parts};
 use anyhow::{Context, Result};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -118,10 +118,23 @@ pub fn run(args: InspectArgs) -> Result<()> {
         // `--check` already printed its document; anything else failed
         // before one was printed: say why, as JSON.
         if e.downcast_ref::<NotLoadable>().is_none() {
-            let doc = serde_json::json!({
-                "schema_version": super::SCHEMA_VERSION,
-                "error": { "message": format!("{e:#}") },
-            });
+            // Typed, so that `schema_version` comes first as in every
+            // document (`json!` builds a map that sorts its keys).
+            #[derive(serde::Serialize)]
+            struct ErrorDoc {
+                schema_version: u32,
+                error: ErrorMessage,
+            }
+            #[derive(serde::Serialize)]
+            struct ErrorMessage {
+                message: String,
+            }
+            let doc = ErrorDoc {
+                schema_version: super::SCHEMA_VERSION,
+                error: ErrorMessage {
+                    message: format!("{e:#}"),
+                },
+            };
             emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
     }
@@ -227,23 +240,16 @@ fn run_inner(args: InspectArgs) -> Result<()> {
         json: args.json,
         disas: args.disas,
     };
-    let mut out =
-        render(&bytes, Some(&path), &opts).with_context(|| format!("inspecting {path}"))?;
-    if let Some(v) = &verdict {
-        if args.json {
-            let mut doc: serde_json::Value = serde_json::from_str(&out)?;
-            if let Some(o) = doc.as_object_mut() {
-                o.insert("signature_check".into(), verdict_json(v));
-            }
-            out = format!("{}\n", serde_json::to_string_pretty(&doc)?);
-        } else {
-            match v {
-                Ok(m) => out.push_str(&format!("signature check: {m}\n")),
-                Err(e) => out.push_str(&format!(
-                    "signature check: DOES NOT VERIFY: {}\n",
-                    super::text::sanitize(e)
-                )),
-            }
+    let check_json = verdict.as_ref().filter(|_| args.json).map(verdict_json);
+    let mut out = render_checked(&bytes, Some(&path), &opts, check_json.as_ref())
+        .with_context(|| format!("inspecting {path}"))?;
+    if let (Some(v), false) = (&verdict, args.json) {
+        match v {
+            Ok(m) => out.push_str(&format!("signature check: {m}\n")),
+            Err(e) => out.push_str(&format!(
+                "signature check: DOES NOT VERIFY: {}\n",
+                super::text::sanitize(e)
+            )),
         }
     }
     emit(&out)

@@ -97,14 +97,32 @@ impl Table {
     }
 }
 
-/// Escapes control characters (an artifact's strings are untrusted).
+/// Escapes what could make an artifact's (untrusted) strings forge or hide
+/// output: control characters (newlines, carriage returns, terminal escape
+/// sequences), the Unicode line and paragraph separators, and the bidi
+/// overrides and isolates that reorder how a line reads. A backslash is
+/// escaped too, so that a name spelling `\n` never reads as an escaped newline.
 pub(crate) fn sanitize(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
+    fn needs_escape(c: char) -> bool {
+        c.is_control()
+            || matches!(
+                c,
+                '\\'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{061c}'
+                    | '\u{200e}'
+                    | '\u{200f}'
+                    | '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+            )
+    }
+    if !s.chars().any(needs_escape) {
         return s.to_string();
     }
     s.chars()
         .flat_map(|c| {
-            let esc: Vec<char> = if c.is_control() {
+            let esc: Vec<char> = if needs_escape(c) {
                 c.escape_default().collect()
             } else {
                 vec![c]
@@ -728,5 +746,9 @@ mod tests {
     fn control_characters_are_escaped() {
         assert_eq!(sanitize("a\x1b[31mb\n"), "a\\u{1b}[31mb\\n");
         assert_eq!(sanitize("plain"), "plain");
+        // A literal backslash-n must not read like an escaped newline, and
+        // separators and bidi overrides are shown as escapes.
+        assert_eq!(sanitize("a\\nb"), "a\\\\nb");
+        assert_eq!(sanitize("a\u{2028}b\u{202e}c"), "a\\u{2028}b\\u{202e}c");
     }
 }

@@ -2,6 +2,7 @@
 //! Each module drives the `wasmc` binary built with these tests
 //! (`CARGO_BIN_EXE_wasmc`), or the library behind it in-process.
 
+mod cli_probes;
 mod common;
 mod compile;
 mod features;
