@@ -85,8 +85,20 @@ fn sign(args: SignArgs) -> Result<()> {
 /// system), is named after this process so that it never is a file of the
 /// user's (`app.o.tmp` could be) and two concurrent writers do not share it,
 /// and is removed when anything fails: a write to a full disk or a rename
-/// onto a directory leaves nothing behind.
+/// onto a directory leaves nothing behind. A symbolic link at `path` stays
+/// a link: the file it points to is replaced.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    // Through a symbolic link, the file it names is replaced (as a plain
+    // write through the link would change it), not the link itself.
+    let resolved;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = std::fs::canonicalize(path)
+                .with_context(|| format!("writing {}: resolving the link", path.display()))?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let name = path
         .file_name()
         .with_context(|| format!("writing {}: not a file name", path.display()))?;

@@ -646,3 +646,36 @@ fn every_json_document_starts_with_schema_version() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json(&o)["host"]["loadable"], true);
 }
+
+/// `sign` through a symbolic link signs the file it points to and leaves
+/// the link a link (it used to replace the link with a signed copy, leaving
+/// the real artifact unsigned); `compile -o` through a link likewise
+/// replaces the target.
+#[test]
+fn sign_and_compile_through_a_symlink_write_its_target() {
+    let d = tmp_dir("probe-symlink");
+    let wat = write(&d, "m.wat", "(module (func (export \"f\")))");
+    let real = d.join("real.o");
+    wasmc_compile(&wat, &real, &[]);
+    let link = d.join("link.o");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let key = d.join("k");
+    let o = wasmc(&["keygen", "-o", p(&key)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let unsigned = std::fs::read(&real).expect("artifact");
+    let o = wasmc(&["sign", "--key", p(&key), p(&link)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let meta = std::fs::symlink_metadata(&link).expect("link");
+    assert!(meta.file_type().is_symlink(), "the link was replaced");
+    let signed = std::fs::read(&real).expect("artifact");
+    assert_ne!(signed, unsigned, "the target was not signed");
+    let o = wasmc(&["inspect", "--json", "--key", p(&d.join("k.pub")), p(&real)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A recompile through the link replaces the target, unsigned again.
+    wasmc_compile(&wat, &link, &[]);
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&real).expect("artifact"), unsigned);
+}
