@@ -106,11 +106,42 @@ fn join(m: &[Mismatch]) -> String {
         .join("; ")
 }
 
+/// A name from an artifact (an import, export or function name) as error
+/// messages show it: characters that could forge a line or reorder the
+/// text on a terminal (controls, line and paragraph separators, bidi
+/// controls) are escaped (`\n`, `\u{202e}`), so that a hostile module
+/// cannot make an error look like another message. Plain names are shown
+/// as they are.
+pub(crate) fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    fn hostile(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}')
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    }
+    if !name.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        if hostile(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The imports given to an instantiation do not match the module.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LinkError {
     /// No definition for an import.
-    #[error("unknown import: `{module}::{field}` has not been defined ({kind} import)")]
+    #[error(
+        "unknown import: `{}::{}` has not been defined ({kind} import)",
+        shown(module),
+        shown(field)
+    )]
     MissingImport {
         /// Import module name.
         module: String,
@@ -121,7 +152,9 @@ pub enum LinkError {
     },
     /// A definition exists but has the wrong type.
     #[error(
-        "incompatible import type for `{module}::{field}`: expected {expected}, found {found}"
+        "incompatible import type for `{}::{}`: expected {expected}, found {found}",
+        shown(module),
+        shown(field)
     )]
     IncompatibleImport {
         /// Import module name.
@@ -145,7 +178,7 @@ pub enum LinkError {
     #[error("{0} belongs to a different store")]
     ForeignStore(&'static str),
     /// The linker already has a definition under this name.
-    #[error("`{module}::{field}` is already defined")]
+    #[error("`{}::{}` is already defined", shown(module), shown(field))]
     Duplicate {
         /// Module name.
         module: String,
@@ -349,5 +382,37 @@ impl Error {
             expected: expected.to_string(),
             found: found.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names from an artifact cannot forge a line or reorder an error
+    /// message: controls, separators and bidi controls are escaped; plain
+    /// and other non-ASCII names are shown as they are.
+    #[test]
+    fn artifact_names_are_shown_escaped_in_messages() {
+        assert!(matches!(shown("env"), std::borrow::Cow::Borrowed("env")));
+        assert_eq!(shown("données✓"), "données✓");
+        assert_eq!(shown("f\nerror: forged"), "f\\nerror: forged");
+        assert_eq!(
+            shown("a\u{202e}b\u{2028}c\u{7}"),
+            "a\\u{202e}b\\u{2028}c\\u{7}"
+        );
+        let e = LinkError::MissingImport {
+            module: "m\r\n".into(),
+            field: "f\nerror: forged line".into(),
+            kind: "function".into(),
+        };
+        let text = e.to_string();
+        assert!(!text.contains('\n') && !text.contains('\r'), "{text}");
+        assert!(text.contains("m\\r\\n::f\\nerror: forged line"), "{text}");
+        let e = LinkError::Duplicate {
+            module: "x".into(),
+            field: "\u{2066}y".into(),
+        };
+        assert_eq!(e.to_string(), "`x::\\u{2066}y` is already defined");
     }
 }

@@ -3,7 +3,7 @@
 //! turning of the runtime's unwind reasons into the public [`Error`], which
 //! places a fault's address in the store's memories.
 
-use crate::error::Error;
+use crate::error::{shown, Error};
 use crate::func::HostFailure;
 use crate::memory::Memory;
 use crate::store::StoreOpaque;
@@ -16,9 +16,11 @@ pub use wasmc_format::TrapCode;
 
 impl fmt::Display for FrameInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}!", self.module_name.as_deref().unwrap_or("<module>"))?;
+        // Names come from the artifact: shown escaped (`error::shown`).
+        let module = self.module_name.as_deref().map_or("<module>".into(), shown);
+        write!(f, "{module}!")?;
         match &self.func_name {
-            Some(n) => write!(f, "{n}")?,
+            Some(n) => write!(f, "{}", shown(n))?,
             None => write!(f, "<wasm function {}>", self.func_index)?,
         }
         if let Some(o) = self.wasm_offset {

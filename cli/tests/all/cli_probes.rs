@@ -679,3 +679,23 @@ fn sign_and_compile_through_a_symlink_write_its_target() {
         .is_symlink());
     assert_eq!(std::fs::read(&real).expect("artifact"), unsigned);
 }
+
+/// A module whose import name carries a newline cannot forge a line of
+/// `wasmc run`'s error output: the name is shown escaped.
+#[test]
+fn import_names_cannot_forge_lines_of_run_errors() {
+    let d = tmp_dir("probe-run-names");
+    let wat = write(
+        &d,
+        "names.wat",
+        r#"(module (import "m" "f\nerror: forged line" (func)))"#,
+    );
+    let o = wasmc(&["run", p(&wat)]);
+    let err = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        !err.lines().any(|l| l.starts_with("error: forged")),
+        "a forged line: {err}"
+    );
+    assert!(err.contains("f\\nerror: forged line"), "{err}");
+}
