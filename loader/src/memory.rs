@@ -21,7 +21,7 @@ impl Memory {
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory, Error> {
         let store = store.as_context_mut().store;
         store
-            .check_new_host_memory()
+            .admit_host_made(crate::vm::store::HostMade::Memory)
             .map_err(crate::InstantiationError::Resource)?;
         if !store.memory_growing(0, ty.min, ty.max)? {
             return Err(crate::InstantiationError::Resource(format!(

@@ -48,6 +48,13 @@ use wasmc_format::{GlobalType, Interruption, TableType, TrapCode, ValType};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// What the host makes outside an instantiation ([`StoreOpaque::admit_host_made`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HostMade {
+    Memory,
+    Table,
+}
+
 /// Where a faulting access of Wasm code pointed ([`StoreOpaque::fault_site`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FaultSite {
@@ -301,15 +308,19 @@ impl StoreOpaque {
         }
     }
 
-    /// Whether one more memory made by the host (`Memory::new`) fits the
-    /// store's memory count; `Err` names the limit. Instantiation checks
-    /// its own memories in `vm::instance`.
-    pub(crate) fn check_new_host_memory(&mut self) -> Result<(), String> {
-        let (who, _, max_mem, _) = self.count_limits();
-        if self.memories.len() + 1 > max_mem {
+    /// Whether one more memory or table made by the host (`Memory::new`,
+    /// `Table::new`) fits the store's count of them; `Err` names the limit.
+    /// Instantiation checks its own memories and tables in `vm::instance`.
+    pub(crate) fn admit_host_made(&mut self, kind: HostMade) -> Result<(), String> {
+        let (who, _, max_mem, max_tab) = self.count_limits();
+        let (have, max, one, many) = match kind {
+            HostMade::Memory => (self.memories.len(), max_mem, "memory", "memories"),
+            HostMade::Table => (self.tables.len(), max_tab, "table", "tables"),
+        };
+        if have + 1 > max {
             return Err(format!(
-                "{who} allows {max_mem} memories, this would be memory {}",
-                self.memories.len() + 1
+                "{who} allows {max} {many}, this would be {one} {}",
+                have + 1
             ));
         }
         Ok(())
@@ -678,13 +689,7 @@ impl StoreOpaque {
         let raw = self
             .table_raw(init, ty.elem.val_type())
             .map_err(|t| format!("table element: expected {t}, found {}", init.ty()))?;
-        let (who, _, _, max_tab) = self.count_limits();
-        if self.tables.len() + 1 > max_tab {
-            return Err(format!(
-                "{who} allows {max_tab} tables, this would be table {}",
-                self.tables.len() + 1
-            ));
-        }
+        self.admit_host_made(HostMade::Table)?;
         if !self
             .table_growing(0, ty.min, ty.max)
             .map_err(|e| format!("{e:#}"))?

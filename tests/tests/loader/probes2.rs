@@ -13,6 +13,21 @@ use std::sync::atomic::AtomicBool;
 use wasmc_compiler::Interruption;
 use wasmc_loader::{Caller, Engine, ExternType, ResourceLimiter};
 
+/// A 32-bit table type (the struct literal, spelled once).
+fn table_ty(elem: RefType, min: u32, max: Option<u64>) -> TableType {
+    TableType {
+        elem,
+        min,
+        max,
+        table64: false,
+    }
+}
+
+/// A global type.
+fn global_ty(ty: ValType, mutable: bool) -> GlobalType {
+    GlobalType { ty, mutable }
+}
+
 fn module(wat: &str, b: Bounds) -> Module {
     Module::from_bytes(engine(), &compile(wat, b)).unwrap()
 }
@@ -471,24 +486,11 @@ fn incompatible_imports_name_both_types() {
     let wrong_fn = Func::wrap(&mut store, |x: i32, _y: i64| x);
     let small_tab = Table::new(
         &mut store,
-        TableType {
-            elem: RefType::ExternRef,
-            min: 1,
-            max: None,
-            table64: false,
-        },
+        table_ty(RefType::ExternRef, 1, None),
         Val::ExternRef(None),
     )
     .unwrap();
-    let const_g = Global::new(
-        &mut store,
-        GlobalType {
-            ty: ValType::I32,
-            mutable: false,
-        },
-        Val::I32(0),
-    )
-    .unwrap();
+    let const_g = Global::new(&mut store, global_ty(ValType::I32, false), Val::I32(0)).unwrap();
     let cases: Vec<(&str, Extern, &[&str])> = vec![
         ("add", wrong_fn.into(), &["env::add", "i64"]),
         ("tab", small_tab.into(), &["env::tab", "xtern"]),
@@ -837,10 +839,7 @@ fn module_descriptors_cover_every_kind_and_index_type() {
     );
     assert_eq!(
         imports[3].2,
-        ExternType::Global(GlobalType {
-            ty: ValType::FuncRef,
-            mutable: true
-        })
+        ExternType::Global(global_ty(ValType::FuncRef, true))
     );
     let exports: Vec<(String, ExternType)> =
         m.exports().into_iter().map(|e| (e.name, e.ty)).collect();
@@ -2217,12 +2216,7 @@ fn engine_caps_bound_declarations_and_growth() {
         shared: false,
     };
     assert!(Memory::new(&mut store, big).is_err());
-    let big_t = TableType {
-        elem: RefType::FuncRef,
-        min: 101,
-        max: None,
-        table64: false,
-    };
+    let big_t = table_ty(RefType::FuncRef, 101, None);
     assert!(Table::new(&mut store, big_t, Val::FuncRef(None)).is_err());
     // Another engine's stores are not affected.
     let mut other = Store::new(super::engine(), ());
@@ -2395,15 +2389,7 @@ fn state_changed_by_a_host_function_is_reloaded_after_the_call() {
             b,
         );
         let mut store = Store::new(engine(), ());
-        let ig = Global::new(
-            &mut store,
-            GlobalType {
-                ty: ValType::I64,
-                mutable: true,
-            },
-            Val::I64(0),
-        )
-        .unwrap();
+        let ig = Global::new(&mut store, global_ty(ValType::I64, true), Val::I64(0)).unwrap();
         let mut l = Linker::<()>::new(engine());
         l.define(&store, "env", "ig", ig).unwrap();
         l.func_wrap(
@@ -2528,10 +2514,7 @@ fn a_store_dropped_inside_another_stores_builtin() {
     let probe = ExternRef::new(Bump(dropped.clone()));
     let g = Global::new(
         &mut inner,
-        GlobalType {
-            ty: ValType::ExternRef,
-            mutable: false,
-        },
+        global_ty(ValType::ExternRef, false),
         Val::ExternRef(Some(probe)),
     )
     .unwrap();
@@ -2594,24 +2577,11 @@ fn the_store_growing_its_item_vectors_under_running_wasm() {
     let mut store = Store::new(engine(), ());
     let it = Table::new(
         &mut store,
-        TableType {
-            elem: RefType::FuncRef,
-            min: 1,
-            max: None,
-            table64: false,
-        },
+        table_ty(RefType::FuncRef, 1, None),
         Val::FuncRef(None),
     )
     .unwrap();
-    let ig = Global::new(
-        &mut store,
-        GlobalType {
-            ty: ValType::I32,
-            mutable: true,
-        },
-        Val::I32(0),
-    )
-    .unwrap();
+    let ig = Global::new(&mut store, global_ty(ValType::I32, true), Val::I32(0)).unwrap();
     let im = Memory::new(
         &mut store,
         MemoryType {
@@ -2632,17 +2602,9 @@ fn the_store_growing_its_item_vectors_under_running_wasm() {
         |mut c: Caller<'_, ()>| -> anyhow::Result<Option<Func>> {
             let mut last = None;
             for k in 0..2000 {
-                let ty = TableType {
-                    elem: RefType::ExternRef,
-                    min: 1,
-                    max: None,
-                    table64: false,
-                };
+                let ty = table_ty(RefType::ExternRef, 1, None);
                 Table::new(&mut c, ty, Val::ExternRef(None))?;
-                let gty = GlobalType {
-                    ty: ValType::I32,
-                    mutable: false,
-                };
+                let gty = global_ty(ValType::I32, false);
                 Global::new(&mut c, gty, Val::I32(k))?;
                 last = Some(Func::wrap(&mut c, move || 1000 + k));
             }
